@@ -1,0 +1,108 @@
+"""Every error Puhui raises on purpose, in one tree.
+
+A caller (the API, the CLI, a batch job) can map each class to a clear answer without parsing
+messages, and a bug (anything outside this tree) stays distinguishable from bad input.
+
+    PuhuiError
+    ├── MoneyError
+    │   ├── InvalidAmount          zero/negative where a positive amount is required, bad precision
+    │   ├── UnknownCurrency        not an ISO 4217 code Puhui knows
+    │   └── CurrencyMismatch       arithmetic or comparison across currencies
+    ├── CalendarError
+    │   ├── InvalidRate            negative, NaN, too precise, or not a rate at all
+    │   └── DateOrderError         a date before the one it must follow
+    ├── ProductError
+    │   ├── InvalidProduct         inconsistent or out-of-range product terms
+    │   └── RateCapExceeded        nominal or IRR-annualised cost above the configured cap
+    ├── ServicingError
+    │   ├── LoanClosed             money event on a closed or written-off loan
+    │   ├── InvalidEvent           an event that does not fit the loan's state
+    │   └── IdempotencyConflict    a known idempotency key arrives with different content
+    └── LedgerError
+        ├── UnbalancedEntry        debits and credits differ (per currency)
+        ├── UnknownAccount         an account code outside the chart
+        ├── ImmutableEntry         an attempt to change or remove a posted entry
+        └── TamperDetected         the hash chain does not verify
+"""
+
+from __future__ import annotations
+
+
+class PuhuiError(Exception):
+    """Root of every deliberate Puhui error."""
+
+
+class MoneyError(PuhuiError):
+    pass
+
+
+class InvalidAmount(MoneyError, ValueError):
+    pass
+
+
+class UnknownCurrency(MoneyError, ValueError):
+    pass
+
+
+class CurrencyMismatch(MoneyError, ValueError):
+    pass
+
+
+class CalendarError(PuhuiError):
+    pass
+
+
+class InvalidRate(CalendarError, ValueError):
+    pass
+
+
+class DateOrderError(CalendarError, ValueError):
+    pass
+
+
+class ProductError(PuhuiError):
+    pass
+
+
+class InvalidProduct(ProductError, ValueError):
+    pass
+
+
+class RateCapExceeded(ProductError):
+    pass
+
+
+class ServicingError(PuhuiError):
+    pass
+
+
+class LoanClosed(ServicingError):
+    pass
+
+
+class InvalidEvent(ServicingError, ValueError):
+    pass
+
+
+class IdempotencyConflict(ServicingError):
+    pass
+
+
+class LedgerError(PuhuiError):
+    pass
+
+
+class UnbalancedEntry(LedgerError, ValueError):
+    pass
+
+
+class UnknownAccount(LedgerError, KeyError):
+    pass
+
+
+class ImmutableEntry(LedgerError):
+    pass
+
+
+class TamperDetected(LedgerError):
+    pass

@@ -1,0 +1,194 @@
+"""Balanced, immutable, hash-chained journal entries.
+
+Amounts are signed integer minor units: a debit is positive, a credit negative, so "balanced"
+means the postings of each currency sum to zero.  Each posted entry carries the hash of its
+predecessor; changing any posted byte breaks every later hash, which `verify_chain` reports.
+Corrections are new entries that reverse old ones; nothing is ever edited in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Iterable, Sequence
+
+from puhui.calendar import utcnow
+from puhui.errors import ImmutableEntry, TamperDetected, UnbalancedEntry
+from puhui.ledger.accounts import account
+from puhui.money import check_currency
+
+GENESIS_HASH = "0" * 64
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """One line of an entry: signed minor units (debit > 0, credit < 0) on an account."""
+
+    account: str
+    amount: int
+    currency: str = "CNY"
+    loan_id: str | None = None
+
+    def reversed(self) -> "Posting":
+        return Posting(self.account, -self.amount, self.currency, self.loan_id)
+
+
+@dataclass(frozen=True, slots=True)
+class EntryDraft:
+    """An entry not yet posted: what the servicing engine produces for one money event."""
+
+    booking_date: date
+    description: str
+    postings: tuple[Posting, ...]
+    event_key: str | None = None
+    loan_id: str | None = None
+    reverses: int | None = None
+
+    def validate(self) -> "EntryDraft":
+        """Raise unless the entry is non-empty, on known accounts, and balanced per currency."""
+        if not self.postings:
+            raise UnbalancedEntry("an entry needs at least one posting")
+        sums: dict[str, int] = defaultdict(int)
+        for p in self.postings:
+            account(p.account)
+            check_currency(p.currency)
+            if isinstance(p.amount, bool) or not isinstance(p.amount, int) or p.amount == 0:
+                raise UnbalancedEntry(f"posting amount must be a non-zero int, got {p.amount!r}")
+            sums[p.currency] += p.amount
+        off = {c: s for c, s in sums.items() if s != 0}
+        if off:
+            raise UnbalancedEntry(f"entry {self.description!r} does not balance: {off}")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """A posted entry: its place in the chain, its time and its hashes."""
+
+    seq: int
+    booking_date: date
+    created_at: datetime
+    description: str
+    postings: tuple[Posting, ...]
+    event_key: str | None
+    loan_id: str | None
+    reverses: int | None
+    prev_hash: str
+    hash: str = field(default="")
+
+    def payload(self) -> dict:
+        """The canonical content the hash covers."""
+        return {
+            "seq": self.seq,
+            "booking_date": self.booking_date.isoformat(),
+            "created_at": self.created_at.isoformat(),
+            "description": self.description,
+            "event_key": self.event_key,
+            "loan_id": self.loan_id,
+            "reverses": self.reverses,
+            "postings": [[p.account, p.currency, p.amount, p.loan_id] for p in self.postings],
+        }
+
+
+def entry_hash(prev_hash: str, payload: dict) -> str:
+    """SHA-256 over the predecessor's hash and the entry's canonical JSON."""
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+def seal(draft: EntryDraft, seq: int, prev_hash: str, created_at: datetime | None = None) -> JournalEntry:
+    """Validate `draft` and turn it into the chain's next entry."""
+    draft.validate()
+    created = created_at or utcnow()
+    if created.tzinfo is None:
+        raise ValueError("created_at must be timezone-aware (UTC)")
+    unsealed = JournalEntry(seq, draft.booking_date, created, draft.description, draft.postings,
+                            draft.event_key, draft.loan_id, draft.reverses, prev_hash)
+    return _with_hash(unsealed, entry_hash(prev_hash, unsealed.payload()))
+
+
+def _with_hash(entry: JournalEntry, digest: str) -> JournalEntry:
+    return JournalEntry(entry.seq, entry.booking_date, entry.created_at, entry.description,
+                        entry.postings, entry.event_key, entry.loan_id, entry.reverses,
+                        entry.prev_hash, digest)
+
+
+def verify_chain(entries: Iterable[JournalEntry], start_hash: str = GENESIS_HASH) -> int:
+    """Check every link and every entry's balance; return how many entries were verified.
+
+    Raises `TamperDetected` naming the first entry whose content, order or link is wrong.
+    """
+    prev, count, expected_seq = start_hash, 0, None
+    for e in entries:
+        if expected_seq is not None and e.seq != expected_seq:
+            raise TamperDetected(f"entry seq {e.seq} follows {expected_seq - 1}: an entry is missing")
+        if e.prev_hash != prev:
+            raise TamperDetected(f"entry {e.seq} does not link to its predecessor")
+        if entry_hash(prev, e.payload()) != e.hash:
+            raise TamperDetected(f"entry {e.seq} was altered after it was posted")
+        try:
+            EntryDraft(e.booking_date, e.description, e.postings).validate()
+        except UnbalancedEntry as exc:
+            raise TamperDetected(f"entry {e.seq} no longer balances: {exc}") from exc
+        prev, count, expected_seq = e.hash, count + 1, e.seq + 1
+    return count
+
+
+def balances_of(postings: Iterable[Posting], loan_id: str | None = None) -> dict[tuple[str, str], int]:
+    """Signed balance per (account, currency), optionally for one loan's sub-ledger; zeros dropped."""
+    out: dict[tuple[str, str], int] = defaultdict(int)
+    for p in postings:
+        if loan_id is None or p.loan_id == loan_id:
+            out[(p.account, p.currency)] += p.amount
+    return {k: v for k, v in out.items() if v != 0}
+
+
+class Journal:
+    """An in-memory append-only journal (the store keeps the durable one with the same rules)."""
+
+    def __init__(self) -> None:
+        self._entries: list[JournalEntry] = []
+
+    @property
+    def entries(self) -> Sequence[JournalEntry]:
+        return tuple(self._entries)
+
+    @property
+    def head_hash(self) -> str:
+        return self._entries[-1].hash if self._entries else GENESIS_HASH
+
+    def post(self, draft: EntryDraft) -> JournalEntry:
+        entry = seal(draft, len(self._entries) + 1, self.head_hash)
+        self._entries.append(entry)
+        return entry
+
+    def post_all(self, drafts: Iterable[EntryDraft]) -> list[JournalEntry]:
+        """Post several drafts atomically: all are validated before any is appended."""
+        drafts = [d.validate() for d in drafts]
+        return [self.post(d) for d in drafts]
+
+    def reverse(self, seq: int, booking_date: date, description: str | None = None,
+                event_key: str | None = None) -> JournalEntry:
+        """Post the mirror image of entry `seq`; each entry can be reversed once."""
+        original = self._entries[seq - 1]
+        if any(e.reverses == seq for e in self._entries):
+            raise ImmutableEntry(f"entry {seq} has already been reversed")
+        return self.post(EntryDraft(
+            booking_date, description or f"reversal of entry {seq}",
+            tuple(p.reversed() for p in original.postings), event_key, original.loan_id, seq))
+
+    def balances(self, loan_id: str | None = None) -> dict[tuple[str, str], int]:
+        return balances_of((p for e in self._entries for p in e.postings), loan_id)
+
+    def trial_balance(self) -> dict[str, int]:
+        """Net of all postings per currency: zero for every currency in a sound ledger."""
+        net: dict[str, int] = defaultdict(int)
+        for (_, currency), amount in self.balances().items():
+            net[currency] += amount
+        return dict(net)
+
+    def verify(self) -> int:
+        return verify_chain(self._entries)

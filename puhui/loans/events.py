@@ -1,0 +1,180 @@
+"""The events that change a loan.  A loan's state is the fold of its events.
+
+Every event carries an idempotency key and a business date.  Its canonical content (a JSON-able
+dict) is hashed, so a replayed event is recognised and ignored while a different event reusing a
+key is refused (`IdempotencyConflict`).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from dataclasses import dataclass, fields
+from datetime import date
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from puhui.errors import InvalidAmount, InvalidEvent
+from puhui.loans.product import RepaymentMethod
+
+
+class PrepaymentMode(str, enum.Enum):
+    FULL = "full"                            # settle everything, close the loan
+    REDUCE_INSTALMENT = "reduce_instalment"  # keep the term, lower the instalments
+    SHORTEN_TERM = "shorten_term"            # keep the instalment, end sooner
+
+
+@dataclass(frozen=True, slots=True)
+class LoanEvent:
+    key: str
+    on: date
+    kind: ClassVar[str] = "event"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.key, str) or not self.key.strip() or len(self.key) > 200:
+            raise InvalidEvent("an event needs an idempotency key of 1-200 characters")
+        if not isinstance(self.on, date):
+            raise InvalidEvent(f"event date must be a date, got {self.on!r}")
+        for f in fields(self):
+            if f.name == "amount" or f.name == "principal":
+                value = getattr(self, f.name)
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise InvalidAmount(f"{f.name} must be an int of minor units, got {value!r}")
+                if value <= 0:
+                    raise InvalidAmount(f"{f.name} must be positive, got {value}")
+
+    def content(self) -> dict[str, Any]:
+        """Canonical, JSON-able content: the event's identity for idempotency and storage."""
+        out: dict[str, Any] = {"kind": self.kind}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, date):
+                value = value.isoformat()
+            elif isinstance(value, Decimal):
+                value = str(value)
+            elif isinstance(value, enum.Enum):
+                value = value.value
+            out[f.name] = value
+        return out
+
+    def content_hash(self) -> str:
+        body = json.dumps(self.content(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Disbursement(LoanEvent):
+    principal: int = 0
+    kind: ClassVar[str] = "disbursement"
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfDay(LoanEvent):
+    """Close of business day `on`: accrue interest and penalty, charge fees, apply credit."""
+
+    kind: ClassVar[str] = "end_of_day"
+
+
+@dataclass(frozen=True, slots=True)
+class Repayment(LoanEvent):
+    amount: int = 0
+    kind: ClassVar[str] = "repayment"
+
+
+@dataclass(frozen=True, slots=True)
+class Prepayment(LoanEvent):
+    amount: int = 0
+    mode: PrepaymentMode = PrepaymentMode.FULL
+    kind: ClassVar[str] = "prepayment"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", _enum(PrepaymentMode, self.mode, "mode"))
+        LoanEvent.__post_init__(self)
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentReversal(LoanEvent):
+    """Undo a repayment, prepayment, recovery or refund (a bounced debit, a misapplied receipt)."""
+
+    target: str = ""
+    reason: str = ""
+    kind: ClassVar[str] = "payment_reversal"
+
+
+@dataclass(frozen=True, slots=True)
+class Reschedule(LoanEvent):
+    """Restructure the remaining debt over new terms from `on` (重组/展期)."""
+
+    periods: int = 0
+    annual_rate: Decimal | None = None
+    method: RepaymentMethod | None = None
+    capitalise_arrears: bool = True
+    kind: ClassVar[str] = "reschedule"
+
+    def __post_init__(self) -> None:
+        if self.method is not None:
+            object.__setattr__(self, "method", _enum(RepaymentMethod, self.method, "method"))
+        if self.annual_rate is not None and not isinstance(self.annual_rate, Decimal):
+            object.__setattr__(self, "annual_rate", Decimal(str(self.annual_rate)))
+        if isinstance(self.periods, bool) or not isinstance(self.periods, int) or self.periods < 1:
+            raise InvalidEvent("a reschedule needs periods >= 1")
+        LoanEvent.__post_init__(self)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOff(LoanEvent):
+    reason: str = ""
+    kind: ClassVar[str] = "write_off"
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery(LoanEvent):
+    """Cash collected on a loan after it was written off."""
+
+    amount: int = 0
+    kind: ClassVar[str] = "recovery"
+
+
+@dataclass(frozen=True, slots=True)
+class CreditRefund(LoanEvent):
+    """Pay a borrower's credit balance (an overpayment) back out."""
+
+    amount: int = 0
+    kind: ClassVar[str] = "credit_refund"
+
+
+PAYMENT_KINDS = (Repayment, Prepayment, Recovery, CreditRefund)
+
+EVENT_TYPES: dict[str, type[LoanEvent]] = {
+    cls.kind: cls for cls in (Disbursement, EndOfDay, Repayment, Prepayment, PaymentReversal,
+                              Reschedule, WriteOff, Recovery, CreditRefund)
+}
+
+
+def _enum(kind: type[enum.Enum], value: Any, name: str) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        raise InvalidEvent(f"unknown {name} {value!r}; choose from {[k.value for k in kind]}") from None
+
+
+def event_from_content(content: dict[str, Any]) -> LoanEvent:
+    """Rebuild an event from its stored content (the inverse of `LoanEvent.content`)."""
+    data = dict(content)
+    cls = EVENT_TYPES.get(data.pop("kind", None))
+    if cls is None:
+        raise InvalidEvent(f"unknown event kind {content.get('kind')!r}")
+    known = {f.name for f in fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise InvalidEvent(f"unexpected fields for {cls.kind}: {sorted(unknown)}")
+    if "on" in data and isinstance(data["on"], str):
+        try:
+            data["on"] = date.fromisoformat(data["on"])
+        except ValueError:
+            raise InvalidEvent(f"bad date {data['on']!r}") from None
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise InvalidEvent(str(exc)) from None
