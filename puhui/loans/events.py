@@ -37,7 +37,7 @@ class LoanEvent:
         if not isinstance(self.on, date):
             raise InvalidEvent(f"event date must be a date, got {self.on!r}")
         for f in fields(self):
-            if f.name == "amount" or f.name == "principal":
+            if f.name in ("amount", "principal", "limit"):
                 value = getattr(self, f.name)
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise InvalidAmount(f"{f.name} must be an int of minor units, got {value!r}")
@@ -67,6 +67,22 @@ class LoanEvent:
 class Disbursement(LoanEvent):
     principal: int = 0
     kind: ClassVar[str] = "disbursement"
+
+
+@dataclass(frozen=True, slots=True)
+class LineOpening(LoanEvent):
+    """Open a revolving credit line (随借随还) with a limit, for the product's term in days."""
+
+    limit: int = 0
+    kind: ClassVar[str] = "line_opening"
+
+
+@dataclass(frozen=True, slots=True)
+class Draw(LoanEvent):
+    """Draw down part of a revolving line."""
+
+    amount: int = 0
+    kind: ClassVar[str] = "draw"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +163,7 @@ class CreditRefund(LoanEvent):
 PAYMENT_KINDS = (Repayment, Prepayment, Recovery, CreditRefund)
 
 EVENT_TYPES: dict[str, type[LoanEvent]] = {
-    cls.kind: cls for cls in (Disbursement, EndOfDay, Repayment, Prepayment, PaymentReversal,
+    cls.kind: cls for cls in (Disbursement, LineOpening, Draw, EndOfDay, Repayment, Prepayment, PaymentReversal,
                               Reschedule, WriteOff, Recovery, CreditRefund)
 }
 

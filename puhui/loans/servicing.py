@@ -1,51 +1,42 @@
 """The loan servicing engine: a loan is the fold of its events, and each event posts to the ledger.
 
-`Loan.apply(event)` either changes the loan and returns the balanced journal entries the change
-requires, or raises a typed error and changes nothing (the event is applied to a working copy
-that is adopted only on success).  A known idempotency key with the same content is a no-op.
+`Loan.apply(event)` (see `puhui.loans.aggregate`) either changes the loan and returns the balanced
+journal entries the change requires, or raises a typed error and changes nothing.
 
 Accounting is on an accrual basis: interest is recognised day by day (Dr interest receivable /
 Cr interest income), fees when an instalment falls due, penalty interest for each overdue day;
 receipts settle receivables through the product's waterfall, and any excess is held as a credit
-balance owed to the borrower.  Reversals and other corrections re-run the loan's history without
-the reversed event and post the difference, so the ledger stays append-only.
+balance owed to the borrower.
 """
 
 from __future__ import annotations
 
 import copy
-from collections import defaultdict
 from datetime import date, timedelta
-from typing import Iterable
 
 from puhui.calendar import rate_micros
-from puhui.errors import DateOrderError, IdempotencyConflict, InvalidEvent, LoanClosed
+from puhui.errors import InvalidEvent, LoanClosed
 from puhui.ledger.accounts import Acct
-from puhui.ledger.journal import EntryDraft, Posting, balances_of
 from puhui.loans import operations as ops
 from puhui.loans.accrual import accrued_to, daily_penalty
+from puhui.loans.aggregate import Entries, ServicedAccount
 from puhui.loans.delinquency import DEFAULT_POLICY, DelinquencyPolicy, RiskClass, days_past_due
 from puhui.loans.events import (
-    PAYMENT_KINDS, CreditRefund, Disbursement, EndOfDay, LoanEvent, PaymentReversal, Prepayment,
-    Recovery, Repayment, Reschedule, WriteOff,
+    CreditRefund, Disbursement, EndOfDay, LoanEvent, Prepayment, Recovery, Repayment, Reschedule,
+    WriteOff,
 )
 from puhui.loans.product import LoanProduct
-from puhui.loans.state import InstalmentState, LoanStatus, allocate
+from puhui.loans.state import InstalmentState, LoanStatus
 
 ONE_DAY = timedelta(days=1)
 
 
-class Loan:
+class Loan(ServicedAccount):
     """One term loan: its terms, its instalments, and everything that happened to it."""
 
     def __init__(self, loan_id: str, product: LoanProduct,
                  delinquency: DelinquencyPolicy = DEFAULT_POLICY) -> None:
-        if not loan_id:
-            raise InvalidEvent("a loan needs an id")
-        self.loan_id = loan_id
-        self.contract_product = product
-        self.product = product
-        self.delinquency = delinquency
+        super().__init__(loan_id, product, delinquency)
         self.status = LoanStatus.PENDING
         self.principal = 0
         self.disbursed_on: date | None = None
@@ -60,43 +51,6 @@ class Loan:
         self.written_off_amount = 0
         self.recovered = 0
         self.level: int | None = None            # current level instalment / principal part
-        self.last_date: date | None = None
-        self.applied: dict[str, str] = {}
-        self.history: list[tuple[LoanEvent, tuple[EntryDraft, ...]]] = []
-        self.reversed: set[str] = set()
-
-    # -- public API -----------------------------------------------------------------------------
-    @classmethod
-    def replay(cls, loan_id: str, product: LoanProduct, events: Iterable[LoanEvent],
-               delinquency: DelinquencyPolicy = DEFAULT_POLICY) -> "Loan":
-        """Rebuild a loan from its event log."""
-        loan = cls(loan_id, product, delinquency)
-        for event in events:
-            loan.apply(event)
-        return loan
-
-    def apply(self, event: LoanEvent) -> list[EntryDraft]:
-        """Apply one event; return the journal entries it posts (none for a replayed event)."""
-        digest = event.content_hash()
-        known = self.applied.get(event.key)
-        if known is not None:
-            if known == digest:
-                return []
-            raise IdempotencyConflict(
-                f"loan {self.loan_id}: key {event.key!r} was used for a different event")
-        work = self._working_copy()
-        raw = work._dispatch(event)
-        drafts = [
-            EntryDraft(event.on, desc, tuple(Posting(a, amt, self.product.currency, self.loan_id)
-                                             for a, amt in lines if amt),
-                       f"{self.loan_id}:{event.key}:{n}", self.loan_id).validate()
-            for n, (desc, lines) in enumerate(e for e in raw if any(amt for _, amt in e[1]))
-        ]
-        self.__dict__.update(work.__dict__)
-        self.applied[event.key] = digest
-        self.history.append((event, tuple(drafts)))
-        self.last_date = max(self.last_date or event.on, event.on)
-        return drafts
 
     # -- derived figures ------------------------------------------------------------------------
     @property
@@ -151,29 +105,19 @@ class Loan:
         probe._catch_up(on, on)
         return ops.payoff(probe, on)
 
-    def posted(self) -> list[Posting]:
-        """Every posting this loan has made, in order (its sub-ledger)."""
-        return [p for _, drafts in self.history for d in drafts for p in d.postings]
-
     # -- mechanics ------------------------------------------------------------------------------
     def _working_copy(self) -> "Loan":
-        work = copy.copy(self)
+        work = super()._working_copy()
         work.instalments = [copy.copy(i) for i in self.instalments]
         for inst in work.instalments:
             inst.paid, inst.written_off = dict(inst.paid), dict(inst.written_off)
             inst.capitalised = dict(inst.capitalised)
         work.penalty_paid = list(self.penalty_paid)
-        work.applied, work.history, work.reversed = self.applied, self.history, set(self.reversed)
         return work
 
-    def _dispatch(self, event: LoanEvent) -> list[tuple[str, list[tuple[str, int]]]]:
-        if self.last_date is not None and event.on < self.last_date:
-            raise DateOrderError(f"loan {self.loan_id}: event {event.key!r} dated {event.on} "
-                                 f"is before the loan's last event on {self.last_date}")
+    def _handle(self, event: LoanEvent) -> Entries:
         if isinstance(event, Disbursement):
             return self._disburse(event)
-        if isinstance(event, PaymentReversal):
-            return self._reverse(event)
         if isinstance(event, (Recovery, CreditRefund)):
             return ops.recovery(self, event) if isinstance(event, Recovery) else ops.refund(self, event)
         if self.status is LoanStatus.PENDING:
@@ -198,7 +142,7 @@ class Loan:
             return entries + ops.write_off(self, event)
         raise InvalidEvent(f"unknown event {event!r}")
 
-    def _disburse(self, event: Disbursement) -> list[tuple[str, list[tuple[str, int]]]]:
+    def _disburse(self, event: Disbursement) -> Entries:
         from puhui.loans.schedule import build_schedule
 
         if self.status is not LoanStatus.PENDING:
@@ -214,7 +158,7 @@ class Loan:
         return [("disbursement", [(Acct.LOAN_PRINCIPAL, event.principal),
                                   (Acct.CASH, -(event.principal - fee)), (Acct.FEE_INCOME, -fee)])]
 
-    def _catch_up(self, through: date, fees_as_of: date) -> list[tuple[str, list[tuple[str, int]]]]:
+    def _catch_up(self, through: date, fees_as_of: date) -> Entries:
         """Recognise interest and penalty for every day before `through`; charge fees now due."""
         rounding = self.product.rounding
         interest = 0
@@ -254,38 +198,3 @@ class Loan:
         self.penalty_charged += total
         self.penalty_until = through
         return total
-
-    def _reverse(self, event: PaymentReversal) -> list[tuple[str, list[tuple[str, int]]]]:
-        """Undo a receipt: re-run the history without it and post the difference."""
-        target = next((e for e, _ in self.history if e.key == event.target), None)
-        if target is None or not isinstance(target, PAYMENT_KINDS):
-            raise InvalidEvent(f"loan {self.loan_id}: no receipt with key {event.target!r} to reverse")
-        if target.key in self.reversed:
-            raise InvalidEvent(f"loan {self.loan_id}: {event.target!r} is already reversed")
-        skip = self.reversed | {target.key}
-        rebuilt = Loan(self.loan_id, self.contract_product, self.delinquency)
-        for past, _ in self.history:
-            if past.key in skip or isinstance(past, PaymentReversal):
-                continue
-            try:
-                rebuilt.apply(past)
-            except Exception as exc:
-                raise InvalidEvent(f"reversing {target.key!r} would invalidate later event "
-                                   f"{past.key!r} ({exc}); reverse that first") from exc
-        target_postings = [p for e, ds in self.history if e.key == target.key for d in ds
-                           for p in d.postings]
-        before = balances_of(p for p in self.posted())
-        after = balances_of(rebuilt.posted())
-        mirror = [(p.account, -p.amount) for p in target_postings]
-        without = defaultdict(int, {acct: amt for (acct, _), amt in before.items()})
-        for acct, amt in mirror:
-            without[acct] += amt
-        adjust = defaultdict(int)
-        for acct in set(without) | {a for a, _ in after}:
-            adjust[acct] = after.get((acct, self.product.currency), 0) - without.get(acct, 0)
-        state = rebuilt.__dict__
-        keep = {"applied", "history", "last_date"}
-        self.__dict__.update({k: v for k, v in state.items() if k not in keep})
-        self.reversed = skip
-        return [(f"reversal of {target.kind} {target.key}", mirror),
-                (f"reprocessing after reversal of {target.key}", sorted(adjust.items()))]
