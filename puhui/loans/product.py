@@ -8,7 +8,7 @@ the last instalment.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 
 from puhui.calendar import DayCount, Frequency, parse_rate
@@ -177,6 +177,46 @@ class LoanProduct:
     def check_cap(self, cap: RateCap) -> None:
         """Refuse a product whose nominal rate alone already breaks the cap."""
         cap.check(self.annual_rate, f"product {self.code!r} nominal rate")
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able terms: stored with every loan so its history can be replayed exactly."""
+        out: dict = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, enum.Enum):
+                value = value.value
+            elif isinstance(value, Decimal):
+                value = str(value)
+            elif isinstance(value, AllocationRule):
+                value = {"order": [c.value for c in value.order], "oldest_first": value.oldest_first}
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "LoanProduct":
+        """Terms from `to_dict` output (or a config file); invalid terms raise `InvalidProduct`."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise InvalidProduct(f"unknown product fields: {sorted(unknown)}")
+        values = dict(data)
+        for name in ("annual_rate", "upfront_fee_rate", "instalment_fee_rate", "penalty_multiplier"):
+            if name in values and isinstance(values[name], str):
+                try:
+                    values[name] = Decimal(values[name])
+                except ArithmeticError:
+                    raise InvalidProduct(f"{name} is not a number: {values[name]!r}") from None
+        if "allocation" in values and isinstance(values["allocation"], dict):
+            rule = values["allocation"]
+            try:
+                values["allocation"] = AllocationRule(tuple(Component(c) for c in rule["order"]),
+                                                      bool(rule.get("oldest_first", True)))
+            except (KeyError, ValueError) as exc:
+                raise InvalidProduct(f"bad allocation rule {rule!r}") from exc
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise InvalidProduct(str(exc)) from None
 
     def with_terms(self, **changes: object) -> "LoanProduct":
         """A copy with changed terms, validated again (used by rescheduling and offers)."""
