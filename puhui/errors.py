@@ -17,7 +17,8 @@ messages, and a bug (anything outside this tree) stays distinguishable from bad 
     ├── ServicingError
     │   ├── LoanClosed             money event on a closed or written-off loan
     │   ├── InvalidEvent           an event that does not fit the loan's state
-    │   └── IdempotencyConflict    a known idempotency key arrives with different content
+    │   ├── IdempotencyConflict    a known idempotency key arrives with different content
+    │   └── ConcurrentModification someone else changed the loan since it was read
     └── LedgerError
         ├── UnbalancedEntry        debits and credits differ (per currency)
         ├── UnknownAccount         an account code outside the chart
@@ -86,6 +87,10 @@ class InvalidEvent(ServicingError, ValueError):
 
 class IdempotencyConflict(ServicingError):
     pass
+
+
+class ConcurrentModification(ServicingError):
+    """An optimistic update lost the race: re-read the loan and try again."""
 
 
 class LedgerError(PuhuiError):

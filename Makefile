@@ -1,0 +1,32 @@
+# Puhui developer entry points.  `make run` and `make test` are all a newcomer needs.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv install test run bench clean
+
+venv install: $(STAMP)
+
+# Re-install only when the project's dependencies change.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	bash scripts/ensure-postgres.sh
+	$(BIN)/pytest -n 2
+
+run: $(STAMP)
+	$(BIN)/puhui run
+
+bench: $(STAMP)
+	@set -e; for script in bench/*.py; do \
+		echo "== $$script"; \
+		$(BIN)/python $$script; \
+	done
+
+clean:
+	rm -rf .pytest_cache .hypothesis build *.egg-info  # never var/: it holds the database

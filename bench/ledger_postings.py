@@ -1,0 +1,114 @@
+"""Bulk journal appends and chain verification on SQLite and PostgreSQL.
+
+Run: .venv/bin/python bench/ledger_postings.py [n_entries] [batch]
+Targets: >= 50,000 balanced two-line entries/s on SQLite, >= 20,000/s on PostgreSQL.
+PostgreSQL is measured when the server at PUHUI_TEST_PG_URL answers (a throw-away database is
+created and dropped).  Every entry carries a loan id and an event key, as servicing entries do.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from puhui.calendar import utcnow
+from puhui.ledger.accounts import Acct
+from puhui.ledger.journal import GENESIS_HASH, EntryDraft, Posting, seal
+from puhui.store.db import make_engine, migrate, session_factory
+from puhui.store.ledger_repo import LedgerRepository
+
+TARGETS = {"sqlite": 50_000, "postgresql": 20_000}
+PG_URL = os.environ.get("PUHUI_TEST_PG_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def drafts(n: int) -> list[EntryDraft]:
+    out = []
+    for i in range(n):
+        loan, amount = f"L{i % 50_000:07d}", 10_000 + i % 997
+        out.append(EntryDraft(date(2025, 6, 30), "interest accrual", (
+            Posting(Acct.INTEREST_RECEIVABLE, amount, "CNY", loan),
+            Posting(Acct.INTEREST_INCOME, -amount, "CNY", loan)),
+            event_key=f"eod:2025-06-30:{loan}:{i}", loan_id=loan))
+    return out
+
+
+def seal_only_rate(batch: list[EntryDraft]) -> float:
+    """The ceiling set by hashing alone: `seal` with no database at all."""
+    prev, now = GENESIS_HASH, utcnow()
+    t0 = time.perf_counter()
+    for seq, draft in enumerate(batch, start=1):
+        prev = seal(draft, seq, prev, now).hash
+    return len(batch) / (time.perf_counter() - t0)
+
+
+def run(url: str, all_drafts: list[EntryDraft], batch: int) -> tuple[float, float]:
+    """(entries/s appended, entries/s verified) on an empty, migrated database at `url`."""
+    migrate(url)
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    try:
+        t0 = time.perf_counter()
+        for start in range(0, len(all_drafts), batch):
+            with sessions.begin() as session:
+                LedgerRepository(session).append(all_drafts[start:start + batch])
+        append_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with sessions() as session:
+            verified = LedgerRepository(session).verify()
+        verify_s = time.perf_counter() - t0
+        assert verified == len(all_drafts), verified
+        return len(all_drafts) / append_s, verified / verify_s
+    finally:
+        engine.dispose()
+
+
+def report(name: str, target: int, rates: tuple[float, float]) -> None:
+    append_rate, verify_rate = rates
+    verdict = "meets" if append_rate >= target else "MISSES"
+    print(f"  {name:<11} append {append_rate:>9,.0f} entries/s (target >= {target:,}: {verdict})"
+          f"   verify {verify_rate:>9,.0f} entries/s")
+
+
+def postgres_rates(all_drafts: list[EntryDraft], batch: int) -> tuple[float, float] | None:
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    name = f"puhui_bench_{secrets.token_hex(4)}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - no server: say so and carry on
+        print(f"  postgresql  not measured: no server at {PG_URL} ({type(exc).__name__})")
+        admin.dispose()
+        return None
+    try:
+        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        return run(url, all_drafts, batch)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def main(n: int = 200_000, batch: int = 5_000) -> None:
+    all_drafts = drafts(n)
+    print(f"journal appends: {n:,} balanced two-line entries in batches of {batch:,} "
+          f"(one transaction per batch; {os.cpu_count()} cores visible)")
+    print(f"  seal() alone {seal_only_rate(all_drafts[:50_000]):>11,.0f} entries/s "
+          f"(hashing ceiling, no database)")
+    with tempfile.TemporaryDirectory() as tmp:
+        report("sqlite", TARGETS["sqlite"],
+               run(f"sqlite:///{Path(tmp) / 'bench.sqlite'}", all_drafts, batch))
+    rates = postgres_rates(all_drafts, batch)
+    if rates is not None:
+        report("postgresql", TARGETS["postgresql"], rates)
+
+
+if __name__ == "__main__":
+    main(*(int(a) for a in sys.argv[1:3]))

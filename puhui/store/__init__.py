@@ -1,0 +1,23 @@
+"""Durable storage: SQLite or PostgreSQL through SQLAlchemy, schema managed by Alembic.
+
+`migrate(url)` brings a database to the current schema; `LedgerRepository` and
+`LoanEventRepository` work inside a caller's session, and the caller commits.
+"""
+
+from puhui.store.db import (
+    DEFAULT_DATABASE_URL,
+    current_revision,
+    database_url,
+    head_revision,
+    make_engine,
+    migrate,
+    session_factory,
+)
+from puhui.store.ledger_repo import LedgerRepository
+from puhui.store.loan_repo import LoanEventRepository, LoanRecord, canonical_json
+
+__all__ = [
+    "DEFAULT_DATABASE_URL", "LedgerRepository", "LoanEventRepository", "LoanRecord",
+    "canonical_json", "current_revision", "database_url", "head_revision", "make_engine",
+    "migrate", "session_factory",
+]

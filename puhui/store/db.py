@@ -1,0 +1,142 @@
+"""Engines, sessions and schema migrations for the durable store.
+
+Puhui runs on SQLite (one file, for a laptop or a small lender) and on PostgreSQL (for a real
+book).  Both are configured here so every caller gets the same guarantees: foreign keys on,
+UTC timestamps, and writers that serialize instead of interleaving the ledger's hash chain.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from puhui.errors import PuhuiError
+
+ENV_VAR = "PUHUI_DATABASE_URL"
+DEFAULT_DATABASE_URL = "sqlite:///var/puhui.sqlite"
+MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
+MIGRATION_LOCK_ID = 0x70756875  # "puhu": the advisory lock concurrent migrators queue on
+#: How long a SQLite writer waits for another writer before giving up, in milliseconds.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Page cache per SQLite connection, in KiB (the default 2 MiB thrashes on the hash index).
+SQLITE_CACHE_KIB = 65_536
+
+
+def database_url() -> str:
+    """The configured database URL: `PUHUI_DATABASE_URL`, else a SQLite file under `var/`."""
+    url = os.environ.get(ENV_VAR, "").strip() or DEFAULT_DATABASE_URL
+    _ensure_sqlite_dir(_parse(url))
+    return url
+
+
+def _parse(url: str | URL) -> URL:
+    try:
+        return make_url(url)
+    except ArgumentError:
+        raise PuhuiError(f"not a database URL: {url!r}") from None
+
+
+def _ensure_sqlite_dir(url: URL) -> None:
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def make_engine(url: str | URL | None = None, *, sqlite_begin: str = "IMMEDIATE",
+                **kwargs: Any) -> Engine:
+    """An engine for SQLite or PostgreSQL (psycopg 3) with Puhui's connection settings.
+
+    On SQLite every transaction starts with `BEGIN IMMEDIATE` (it holds the single write lock);
+    a read-only engine for reports may pass ``sqlite_begin="DEFERRED"`` so long reads such as a
+    full ledger verification never hold writers up.
+    """
+    parsed = _parse(url if url is not None else database_url())
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if sqlite_begin not in ("IMMEDIATE", "DEFERRED", "EXCLUSIVE"):
+            raise PuhuiError(f"sqlite_begin must be IMMEDIATE, DEFERRED or EXCLUSIVE, "
+                             f"not {sqlite_begin!r}")
+        return _sqlite_engine(parsed, sqlite_begin, **kwargs)
+    if backend == "postgresql":
+        if parsed.get_driver_name() != "psycopg":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, pool_pre_ping=True, **kwargs)
+    raise PuhuiError(f"unsupported database {parsed.drivername!r}: use sqlite or postgresql")
+
+
+def _sqlite_engine(url: URL, begin: str, **kwargs: Any) -> Engine:
+    _ensure_sqlite_dir(url)
+    in_memory = url.database in (None, "", ":memory:")
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+        # Take transaction control away from the driver so BEGIN is ours (see _on_begin).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")  # index pages of a large ledger
+        if not in_memory:
+            cur.execute("PRAGMA journal_mode = WAL")  # readers never block the writer
+            cur.execute("PRAGMA synchronous = FULL")  # a committed entry survives power loss
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # IMMEDIATE takes the write lock up front: two appenders queue on busy_timeout instead
+        # of both reading the same ledger head and one failing at its first write.
+        conn.exec_driver_sql(f"BEGIN {begin}")
+
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions whose objects stay readable after commit (repositories return plain values)."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(url: str | URL | None = None) -> Config:
+    """An Alembic configuration built in code: no alembic.ini is needed to migrate."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        rendered = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
+        cfg.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
+    return cfg
+
+
+def migrate(url: str | URL | Engine | None = None, revision: str = "head") -> None:
+    """Bring the database at `url` (default: `database_url()`) up to `revision`."""
+    engine = url if isinstance(url, Engine) else make_engine(url)
+    try:
+        cfg = alembic_config()
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # two processes starting at once take turns
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    finally:
+        if engine is not url:
+            engine.dispose()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or None if it was never migrated."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str | None:
+    """The newest revision shipped with this version of Puhui."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

@@ -1,0 +1,257 @@
+"""The durable journal: the same rules as `puhui.ledger.journal.Journal`, in the database.
+
+Appends take the ledger head row's lock first, so concurrent writers queue up and the hash chain
+stays one unbroken line; rows go in through `puhui.store.bulk` because a nightly batch posts
+hundreds of thousands of entries.  Nothing here commits: the caller's transaction decides, so a
+loan event and its postings land together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from typing import Any, Iterable, Iterator, Sequence
+
+from sqlalchemy import ColumnElement, Connection, any_, bindparam, func, literal, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
+
+from puhui.calendar import utcnow
+from puhui.errors import IdempotencyConflict, ImmutableEntry, LedgerError, TamperDetected
+from puhui.ledger.journal import GENESIS_HASH, EntryDraft, JournalEntry, Posting, seal, verify_chain
+from puhui.store.bulk import bulk_insert
+from puhui.store.models import Base, JournalEntryRow, JournalPostingRow, LedgerHeadRow
+
+ENTRIES = Base.metadata.tables[JournalEntryRow.__tablename__]
+POSTINGS = Base.metadata.tables[JournalPostingRow.__tablename__]
+HEAD = Base.metadata.tables[LedgerHeadRow.__tablename__]
+
+#: Entries read per query when streaming the journal back (bounded memory for any size).
+READ_CHUNK = 5_000
+#: Keys per IN (...) lookup, well under every backend's bound-parameter limit.
+LOOKUP_CHUNK = 1_000
+
+ENTRY_COLUMNS = ("seq", "booking_date", "created_at", "description", "event_key", "loan_id",
+                 "reverses", "prev_hash", "hash")
+POSTING_COLUMNS = ("entry_seq", "line_no", "account", "currency", "amount", "loan_id")
+_ENTRY_COLS = (ENTRIES.c.seq, ENTRIES.c.booking_date, ENTRIES.c.created_at, ENTRIES.c.description,
+               ENTRIES.c.event_key, ENTRIES.c.loan_id, ENTRIES.c.reverses, ENTRIES.c.prev_hash,
+               ENTRIES.c.hash)
+_POSTING_COLS = (POSTINGS.c.entry_seq, POSTINGS.c.account, POSTINGS.c.amount, POSTINGS.c.currency,
+                 POSTINGS.c.loan_id)
+# Built once: small appends (one loan event at a time) run these constantly.
+_HEAD = select(HEAD.c.last_seq, HEAD.c.last_hash).where(HEAD.c.id == 1)
+_LOCK_HEAD = _HEAD.with_for_update()
+_MOVE_HEAD = (update(HEAD).where(HEAD.c.id == 1)
+              .values(last_seq=bindparam("last_seq"), last_hash=bindparam("last_hash")))
+_KNOWN_KEY = {  # PostgreSQL plans one array parameter far faster than a long IN (...) list
+    "postgresql": select(ENTRIES.c.event_key, ENTRIES.c.seq).where(
+        ENTRIES.c.event_key == any_(bindparam("keys", type_=ARRAY(ENTRIES.c.event_key.type))))
+    .limit(1),
+    "sqlite": select(ENTRIES.c.event_key, ENTRIES.c.seq).where(
+        ENTRIES.c.event_key.in_(bindparam("keys", expanding=True))).limit(1),
+}
+
+
+class LedgerRepository:
+    """Append, read back, verify and report on the hash-chained journal."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _conn(self) -> Connection:
+        return self.session.connection()
+
+    # -- writing ------------------------------------------------------------------------------
+    def append(self, drafts: Sequence[EntryDraft]) -> list[JournalEntry]:
+        """Seal and insert `drafts` in order as the chain's next entries; the caller commits.
+
+        Every draft is checked (balance, accounts, event keys, reversals) before anything is
+        written, so a bad draft leaves the transaction clean.
+        """
+        drafts = list(drafts)
+        if not drafts:
+            return []
+        for draft in drafts:
+            _check_shape(draft)
+        conn = self._conn()
+        last_seq, prev_hash = self._lock_head(conn)
+        self._check_event_keys(conn, drafts)
+        self._check_reversals(conn, drafts, last_seq)
+        created_at = utcnow()
+        sealed: list[JournalEntry] = []
+        for seq, draft in enumerate(drafts, start=last_seq + 1):
+            entry = seal(draft, seq, prev_hash, created_at)  # validates balance and accounts
+            sealed.append(entry)
+            prev_hash = entry.hash
+        bulk_insert(conn, ENTRIES, ENTRY_COLUMNS, [
+            (e.seq, e.booking_date, created_at, e.description, e.event_key, e.loan_id, e.reverses,
+             e.prev_hash, e.hash) for e in sealed])
+        bulk_insert(conn, POSTINGS, POSTING_COLUMNS, [
+            (e.seq, n, p.account, p.currency, p.amount, p.loan_id)
+            for e in sealed for n, p in enumerate(e.postings, start=1)])
+        conn.execute(_MOVE_HEAD, {"last_seq": sealed[-1].seq, "last_hash": prev_hash})
+        return sealed
+
+    def reverse(self, seq: int, booking_date: date, description: str | None = None,
+                event_key: str | None = None) -> JournalEntry:
+        """Post the mirror image of entry `seq`; an entry can be reversed only once."""
+        original = self.get(seq)
+        if original is None:
+            raise LedgerError(f"there is no journal entry {seq} to reverse")
+        draft = EntryDraft(booking_date, description or f"reversal of entry {seq}",
+                           tuple(p.reversed() for p in original.postings), event_key,
+                           original.loan_id, seq)
+        return self.append([draft])[0]
+
+    def _lock_head(self, conn: Connection) -> tuple[int, str]:
+        # FOR UPDATE on PostgreSQL; on SQLite the engine's BEGIN IMMEDIATE already holds the lock.
+        row = conn.execute(_LOCK_HEAD).one_or_none()
+        if row is None:
+            raise LedgerError("ledger head is missing: is the database migrated?")
+        return int(row[0]), row[1]
+
+    def _check_event_keys(self, conn: Connection, drafts: Sequence[EntryDraft]) -> None:
+        keys = [d.event_key for d in drafts if d.event_key is not None]
+        if len(set(keys)) != len(keys):
+            raise IdempotencyConflict("the same event key appears twice in one append")
+        known = _KNOWN_KEY.get(conn.dialect.name, _KNOWN_KEY["sqlite"])
+        size = len(keys) if conn.dialect.name == "postgresql" else LOOKUP_CHUNK  # arrays: no limit
+        for chunk in _chunks(keys, max(size, 1)):
+            found = conn.execute(known, {"keys": list(chunk)}).first()
+            if found is not None:
+                raise IdempotencyConflict(
+                    f"event key {found[0]!r} was already posted as entry {found[1]}")
+
+    def _check_reversals(self, conn: Connection, drafts: Sequence[EntryDraft],
+                         last_seq: int) -> None:
+        targets = [(i, d.reverses) for i, d in enumerate(drafts, start=last_seq + 1)
+                   if d.reverses is not None]
+        if not targets:
+            return
+        seen: set[int] = set()
+        for own_seq, target in targets:
+            if not 1 <= target < own_seq:
+                raise LedgerError(f"entry {own_seq} cannot reverse entry {target}: no such entry")
+            if target in seen:
+                raise ImmutableEntry(f"entry {target} would be reversed twice")
+            seen.add(target)
+        for chunk in _chunks(sorted(seen), LOOKUP_CHUNK):
+            done = conn.execute(select(ENTRIES.c.reverses, ENTRIES.c.seq)
+                                .where(_among(conn, ENTRIES.c.reverses, chunk)).limit(1)).first()
+            if done is not None:
+                raise ImmutableEntry(f"entry {done[0]} was already reversed by entry {done[1]}")
+
+    # -- reading ------------------------------------------------------------------------------
+    def head(self) -> tuple[int, str]:
+        """(last seq, last hash) of the chain, without locking."""
+        row = self._conn().execute(_HEAD).one()
+        return int(row[0]), row[1]
+
+    def entries(self, from_seq: int = 1, chunk: int = READ_CHUNK) -> Iterator[JournalEntry]:
+        """Every entry from `from_seq` on, in chain order, read in chunks of `chunk` entries."""
+        conn, lo = self._conn(), from_seq
+        while True:
+            rows = conn.execute(select(*_ENTRY_COLS).where(ENTRIES.c.seq >= lo)
+                                .order_by(ENTRIES.c.seq).limit(chunk)).all()
+            if not rows:
+                return
+            yield from self._assemble(conn, rows, POSTINGS.c.entry_seq.between(rows[0][0],
+                                                                               rows[-1][0]))
+            lo = rows[-1][0] + 1
+
+    def get(self, seq: int) -> JournalEntry | None:
+        return self._one(ENTRIES.c.seq == seq)
+
+    def find_by_event_key(self, event_key: str) -> JournalEntry | None:
+        """The entry posted for `event_key`, if any (how callers make postings idempotent)."""
+        return self._one(ENTRIES.c.event_key == event_key)
+
+    def _one(self, where: ColumnElement[bool]) -> JournalEntry | None:
+        conn = self._conn()
+        row = conn.execute(select(*_ENTRY_COLS).where(where)).first()
+        if row is None:
+            return None
+        return next(self._assemble(conn, [row], POSTINGS.c.entry_seq == row[0]))
+
+    def _assemble(self, conn: Connection, rows: Sequence[Any],
+                  posting_filter: ColumnElement[bool]) -> Iterator[JournalEntry]:
+        lines: dict[int, list[Posting]] = defaultdict(list)
+        for entry_seq, account, amount, currency, loan_id in conn.execute(
+                select(*_POSTING_COLS).where(posting_filter)
+                .order_by(POSTINGS.c.entry_seq, POSTINGS.c.line_no)):
+            lines[entry_seq].append(Posting(account, int(amount), currency, loan_id))
+        for seq, booked, created, description, event_key, loan_id, reverses, prev, h in rows:
+            yield JournalEntry(int(seq), booked, created, description, tuple(lines.get(seq, ())),
+                               event_key, loan_id, None if reverses is None else int(reverses),
+                               prev, h)
+
+    # -- checking and reporting ---------------------------------------------------------------
+    def verify(self) -> int:
+        """Re-hash the whole chain and check it ends at the head; return the entry count.
+
+        Raises `TamperDetected` for an edited, removed, reordered or unbalanced entry, including
+        entries cut off the end of the chain (which the head row still remembers).
+        """
+        last = [0, GENESIS_HASH]
+
+        def tracked() -> Iterator[JournalEntry]:
+            for entry in self.entries():
+                last[:] = [entry.seq, entry.hash]
+                yield entry
+
+        count = verify_chain(tracked())
+        head_seq, head_hash = self.head()
+        if (head_seq, head_hash) != (last[0], last[1]) or count != head_seq:
+            raise TamperDetected(f"the chain ends at entry {last[0]} but the ledger head says "
+                                 f"{head_seq}: entries are missing")
+        return count
+
+    def balances(self, loan_id: str | None = None) -> dict[tuple[str, str], int]:
+        """Signed balance per (account, currency), optionally for one loan; zeros dropped."""
+        stmt = (select(POSTINGS.c.account, POSTINGS.c.currency, func.sum(POSTINGS.c.amount))
+                .group_by(POSTINGS.c.account, POSTINGS.c.currency))
+        if loan_id is not None:
+            stmt = stmt.where(POSTINGS.c.loan_id == loan_id)
+        return {(a, c): int(s) for a, c, s in self._conn().execute(stmt) if int(s) != 0}
+
+    def trial_balance(self) -> dict[str, int]:
+        """Net of all postings per currency: zero for every currency in a sound ledger."""
+        net: dict[str, int] = defaultdict(int)
+        for (_, currency), amount in self.balances().items():
+            net[currency] += amount
+        return dict(net)
+
+
+def _check_shape(draft: EntryDraft) -> None:
+    """Refuse drafts the database would store differently from how they were hashed."""
+    if not isinstance(draft, EntryDraft):
+        raise LedgerError(f"expected an EntryDraft, got {type(draft).__name__}")
+    if type(draft.booking_date) is not date:  # a datetime would hash its time, store only its date
+        raise LedgerError(f"booking_date must be a date, got {draft.booking_date!r}")
+    if not isinstance(draft.description, str):
+        raise LedgerError("description must be text")
+    if draft.reverses is not None and (type(draft.reverses) is not int or draft.reverses < 1):
+        raise LedgerError(f"reverses must be an entry's seq, got {draft.reverses!r}")
+    _check_text(draft.event_key, 200, "event_key")
+    _check_text(draft.loan_id, 64, "loan_id")
+    for posting in draft.postings:
+        if posting.loan_id is not None:
+            _check_text(posting.loan_id, 64, "posting loan_id")
+
+
+def _check_text(value: object, limit: int, what: str) -> None:
+    if value is not None and (not isinstance(value, str) or not 0 < len(value) <= limit):
+        raise LedgerError(f"{what} must be 1-{limit} characters, got {value!r}")
+
+
+def _among(conn: Connection, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """`column IN values`, as one array parameter on PostgreSQL (much faster to plan)."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(literal(list(values), ARRAY(column.type)))
+    return column.in_(values)
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

@@ -1,0 +1,218 @@
+"""Loans and their append-only event logs.
+
+A loan's state is rebuilt by replaying its events, so the log must be exact and safe to retry:
+each event carries a caller-chosen idempotency key and is stored as canonical JSON with its
+SHA-256.  A retry with the same key and content is a no-op; the same key with different content is
+refused before anything is written.  Nothing here commits: the caller's transaction decides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Mapping
+
+from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from puhui.calendar import utcnow
+from puhui.errors import (
+    ConcurrentModification,
+    IdempotencyConflict,
+    InvalidEvent,
+    TamperDetected,
+)
+from puhui.money import check_currency
+from puhui.store.models import Base, LoanEventRow, LoanRow
+
+LOANS = Base.metadata.tables[LoanRow.__tablename__]
+EVENTS = Base.metadata.tables[LoanEventRow.__tablename__]
+MAX_PAGE = 10_000
+
+# Statements are built once: servicing runs them per event, and building a SQLAlchemy statement
+# costs more than SQLite takes to execute it.
+_LOAN_COLS = (LOANS.c.loan_id, LOANS.c.currency, LOANS.c.product, LOANS.c.status,
+              LOANS.c.created_at, LOANS.c.updated_at, LOANS.c.version)
+_GET_LOAN = select(*_LOAN_COLS).where(LOANS.c.loan_id == bindparam("loan_id"))
+_LOCK_LOAN = (select(LOANS.c.version).where(LOANS.c.loan_id == bindparam("loan_id"))
+              .with_for_update())
+_SET_STATUS = (update(LOANS)
+               .where(LOANS.c.loan_id == bindparam("b_loan_id"),
+                      LOANS.c.version == bindparam("b_version"))
+               .values(status=bindparam("status"), version=LOANS.c.version + 1,
+                       updated_at=bindparam("updated_at")))
+_FIND_EVENT = (select(EVENTS.c.seq, EVENTS.c.event_type, EVENTS.c.occurred_on,
+                      EVENTS.c.payload_hash)
+               .where(EVENTS.c.loan_id == bindparam("loan_id"),
+                      EVENTS.c.event_key == bindparam("event_key")))
+_LAST_SEQ = select(func.max(EVENTS.c.seq)).where(EVENTS.c.loan_id == bindparam("loan_id"))
+_EVENTS = (select(EVENTS.c.seq, EVENTS.c.event_key, EVENTS.c.event_type, EVENTS.c.occurred_on,
+                  EVENTS.c.payload, EVENTS.c.payload_hash, EVENTS.c.recorded_at)
+           .where(EVENTS.c.loan_id == bindparam("loan_id")).order_by(EVENTS.c.seq))
+
+
+@dataclass(frozen=True, slots=True)
+class LoanRecord:
+    """A stored loan: identity, product terms (JSON text), status and version."""
+
+    loan_id: str
+    currency: str
+    product: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+def canonical_json(payload: Mapping[str, Any]) -> str:
+    """Sorted-key, compact JSON of a JSON-native payload: one text per content, stable to hash.
+
+    Floats are refused (money is integer fen, rates are decimal strings), as are dates, Decimals
+    and other types JSON would silently turn into something else.
+    """
+    if not isinstance(payload, Mapping):
+        raise InvalidEvent(f"event payload must be a mapping, got {type(payload).__name__}")
+    _check_json(payload, "payload")
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+
+
+def payload_hash(body: str) -> str:
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def _check_json(value: Any, path: str) -> None:
+    if value is None or isinstance(value, (str, bool, int)):
+        return
+    if isinstance(value, float):
+        raise InvalidEvent(f"{path} is a float; send money as int fen and rates as strings")
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_json(item, f"{path}[{i}]")
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidEvent(f"{path} has a non-text key {key!r}")
+            _check_json(item, f"{path}.{key}")
+        return
+    raise InvalidEvent(f"{path} is a {type(value).__name__}, not JSON; convert it to text first")
+
+
+def _check_text(value: object, limit: int, what: str) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= limit:
+        raise InvalidEvent(f"{what} must be 1-{limit} characters, got {value!r}")
+    return value
+
+
+class LoanEventRepository:
+    """Create loans, append their events idempotently, read them back, move their status."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _conn(self) -> Connection:
+        return self.session.connection()
+
+    # -- loans --------------------------------------------------------------------------------
+    def create_loan(self, loan_id: str, currency: str, product_json: str,
+                    status: str) -> LoanRecord:
+        """Register a loan with its product terms (a JSON object as text) at version 1."""
+        _check_text(loan_id, 64, "loan_id")
+        _check_text(status, 32, "status")
+        check_currency(currency)
+        try:
+            terms = json.loads(product_json)
+        except (TypeError, ValueError) as exc:
+            raise InvalidEvent(f"product of loan {loan_id!r} is not JSON: {exc}") from None
+        if not isinstance(terms, dict):
+            raise InvalidEvent(f"product of loan {loan_id!r} must be a JSON object")
+        if self.get_loan(loan_id) is not None:
+            raise InvalidEvent(f"loan {loan_id!r} already exists")
+        now = utcnow()
+        record = LoanRecord(loan_id, currency, product_json, status, now, now, 1)
+        self._conn().execute(insert(LOANS), {
+            "loan_id": loan_id, "currency": currency, "product": product_json, "status": status,
+            "created_at": now, "updated_at": now, "version": 1})
+        return record
+
+    def get_loan(self, loan_id: str) -> LoanRecord | None:
+        row = self._conn().execute(_GET_LOAN, {"loan_id": loan_id}).first()
+        return None if row is None else LoanRecord(*row)
+
+    def list_loans(self, status: str | None = None, limit: int = 100,
+                   offset: int = 0) -> list[LoanRecord]:
+        """One page of loans, oldest first, optionally only those in `status`."""
+        if not 0 < limit <= MAX_PAGE or offset < 0:
+            raise InvalidEvent(f"page must have 1-{MAX_PAGE} rows and a non-negative offset")
+        stmt = select(*_LOAN_COLS).order_by(LOANS.c.created_at, LOANS.c.loan_id)
+        if status is not None:
+            stmt = stmt.where(LOANS.c.status == status)
+        return [LoanRecord(*row) for row in self._conn().execute(stmt.limit(limit).offset(offset))]
+
+    def update_status(self, loan_id: str, status: str, expected_version: int) -> int:
+        """Set the status if the loan is still at `expected_version`; return the new version.
+
+        Raises `ConcurrentModification` when another writer got there first.
+        """
+        _check_text(status, 32, "status")
+        result = self._conn().execute(_SET_STATUS, {
+            "b_loan_id": loan_id, "b_version": expected_version, "status": status,
+            "updated_at": utcnow()})
+        if result.rowcount == 1:
+            return expected_version + 1
+        current = self.get_loan(loan_id)
+        if current is None:
+            raise InvalidEvent(f"no loan {loan_id!r}")
+        raise ConcurrentModification(f"loan {loan_id!r} is at version {current.version}, "
+                                     f"not {expected_version}")
+
+    # -- events -------------------------------------------------------------------------------
+    def append_event(self, loan_id: str, event_key: str, event_type: str, occurred_on: date,
+                     payload: Mapping[str, Any]) -> bool:
+        """Append an event; False if this exact event (same key and content) is already stored.
+
+        The same key with a different type, date or payload raises `IdempotencyConflict` and
+        writes nothing.
+        """
+        _check_text(event_key, 200, "event_key")
+        _check_text(event_type, 64, "event_type")
+        if type(occurred_on) is not date:
+            raise InvalidEvent(f"occurred_on must be a date, got {occurred_on!r}")
+        body = canonical_json(payload)
+        digest = payload_hash(body)
+        conn = self._conn()
+        self._lock_loan(conn, loan_id)
+        existing = conn.execute(_FIND_EVENT, {"loan_id": loan_id, "event_key": event_key}).first()
+        if existing is not None:
+            if (existing[1], existing[2], existing[3]) == (event_type, occurred_on, digest):
+                return False
+            raise IdempotencyConflict(f"event key {event_key!r} of loan {loan_id!r} is already "
+                                      f"event {existing[0]} with different content")
+        last = conn.execute(_LAST_SEQ, {"loan_id": loan_id}).scalar()
+        conn.execute(insert(EVENTS), {
+            "loan_id": loan_id, "seq": (last or 0) + 1, "event_key": event_key,
+            "event_type": event_type, "occurred_on": occurred_on, "payload": body,
+            "payload_hash": digest, "recorded_at": utcnow()})
+        return True
+
+    def events(self, loan_id: str) -> list[dict[str, Any]]:
+        """The loan's events in order, each checked against its stored hash."""
+        out = []
+        for seq, key, kind, on, body, digest, recorded in self._conn().execute(
+                _EVENTS, {"loan_id": loan_id}):
+            if payload_hash(body) != digest:
+                raise TamperDetected(f"event {seq} of loan {loan_id!r} was altered after it "
+                                     "was stored")
+            out.append({"seq": seq, "event_key": key, "event_type": kind, "occurred_on": on,
+                        "payload": json.loads(body), "payload_hash": digest,
+                        "recorded_at": recorded})
+        return out
+
+    def _lock_loan(self, conn: Connection, loan_id: str) -> None:
+        """Serialize writers of one loan (PostgreSQL row lock; SQLite already has one writer)."""
+        found = conn.execute(_LOCK_LOAN, {"loan_id": loan_id}).first()
+        if found is None:
+            raise InvalidEvent(f"no loan {loan_id!r}")
+

@@ -1,0 +1,101 @@
+"""Database fixtures shared by every test that touches the store.
+
+`db_url` runs a test twice: against a fresh SQLite file and against a fresh PostgreSQL database
+created on the server named by PUHUI_TEST_PG_URL (default: the one `make test` starts).  Each
+PostgreSQL test gets its own uniquely named database, so pytest-xdist workers never collide.
+Without a server, PostgreSQL cases are skipped locally but fail under CI (when `CI` is set).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Iterator
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session
+
+from puhui.store.db import make_engine, migrate, session_factory
+
+PG_URL_ENV = "PUHUI_TEST_PG_URL"
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def pg_server_url() -> URL:
+    return make_url(os.environ.get(PG_URL_ENV) or DEFAULT_PG_URL)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Engine]:
+    """An AUTOCOMMIT engine on the test server's maintenance database (for CREATE DATABASE)."""
+    url = pg_server_url()
+    admin = create_engine(url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure means "no usable server"
+        admin.dispose()
+        reason = (f"no PostgreSQL at {url.render_as_string(hide_password=True)} ({exc}); "
+                  f"run `bash scripts/ensure-postgres.sh` or set {PG_URL_ENV}")
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs PostgreSQL: {reason}", pytrace=False)
+        pytest.skip(reason)
+    yield admin
+    admin.dispose()
+
+
+def _fresh_pg_database(admin: Engine) -> Iterator[str]:
+    name = f"puhui_t_{os.getpid()}_{secrets.token_hex(4)}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """URL of an empty database, once per backend (not migrated: see `engine`)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'puhui.sqlite'}"
+    else:
+        yield from _fresh_pg_database(request.getfixturevalue("pg_server"))
+
+
+@pytest.fixture
+def pg_url(pg_server: Engine) -> Iterator[str]:
+    """URL of an empty PostgreSQL database, for PostgreSQL-only tests (mark them `postgres`)."""
+    yield from _fresh_pg_database(pg_server)
+
+
+def _migrated_engine(url: str) -> Iterator[Engine]:
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on a database migrated to head, once per backend."""
+    yield from _migrated_engine(db_url)
+
+
+@pytest.fixture
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    """A migrated PostgreSQL engine, for PostgreSQL-only tests."""
+    yield from _migrated_engine(pg_url)
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session on the migrated database; uncommitted work is rolled back afterwards."""
+    with session_factory(engine)() as s:
+        yield s

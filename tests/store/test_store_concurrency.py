@@ -1,0 +1,93 @@
+"""Concurrent writers queue on the ledger head (and on the loan row) instead of forking history."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+
+import pytest
+from sqlalchemy import Engine
+
+from puhui.ledger.accounts import Acct
+from puhui.ledger.journal import EntryDraft, Posting
+from puhui.store.db import session_factory
+from puhui.store.ledger_repo import LedgerRepository
+from puhui.store.loan_repo import LoanEventRepository
+
+WRITERS, BATCHES, PER_BATCH = 2, 15, 40
+
+
+def _run_all(targets: list) -> None:
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(targets))
+
+    def wrap(target):
+        def run() -> None:
+            try:
+                start.wait()
+                target()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+                errors.append(exc)
+        return run
+
+    threads = [threading.Thread(target=wrap(t)) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a writer hung"
+    if errors:
+        raise errors[0]
+
+
+def _appender(engine: Engine, writer: int):
+    sessions = session_factory(engine)
+
+    def run() -> None:
+        for b in range(BATCHES):
+            drafts = [EntryDraft(date(2024, 3, 1), f"w{writer} b{b} e{e}", (
+                Posting(Acct.CASH, 100 + e, "CNY", f"W{writer}"),
+                Posting(Acct.CAPITAL, -100 - e, "CNY", f"W{writer}")),
+                event_key=f"w{writer}-{b}-{e}") for e in range(PER_BATCH)]
+            with sessions.begin() as session:
+                LedgerRepository(session).append(drafts)
+    return run
+
+
+def _check_one_chain(engine: Engine) -> None:
+    total = WRITERS * BATCHES * PER_BATCH
+    with session_factory(engine)() as session:
+        repo = LedgerRepository(session)
+        assert repo.verify() == total
+        entries = list(repo.entries())
+        assert [e.seq for e in entries] == list(range(1, total + 1))
+        assert len({e.prev_hash for e in entries}) == total  # no two entries share a parent
+        assert repo.trial_balance() == {"CNY": 0}
+
+
+@pytest.mark.postgres
+def test_concurrent_appenders_on_postgres_make_one_chain(pg_engine: Engine) -> None:
+    _run_all([_appender(pg_engine, w) for w in range(WRITERS)])
+    _check_one_chain(pg_engine)
+
+
+def test_concurrent_appenders_make_one_chain(engine: Engine) -> None:
+    _run_all([_appender(engine, w) for w in range(WRITERS)])
+    _check_one_chain(engine)
+
+
+def test_concurrent_retries_of_one_event_store_it_once(engine: Engine) -> None:
+    sessions = session_factory(engine)
+    with sessions.begin() as s:
+        LoanEventRepository(s).create_loan("L1", "CNY", "{}", "active")
+    results: list[bool] = []
+
+    def retry() -> None:
+        with sessions.begin() as s:
+            results.append(LoanEventRepository(s).append_event(
+                "L1", "pay-1", "repayment", date(2024, 3, 1), {"amount": 500}))
+
+    _run_all([retry, retry, retry])
+    assert sorted(results) == [False, False, True]
+    with sessions() as s:
+        assert len(LoanEventRepository(s).events("L1")) == 1
