@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from json.encoder import encode_basestring as _s  # type: ignore[attr-defined]
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -99,21 +100,35 @@ def entry_hash(prev_hash: str, payload: dict) -> str:
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
 
+def canonical_body(entry: "JournalEntry") -> str:
+    """The entry's canonical JSON, byte for byte what `json.dumps(entry.payload(), sort_keys=True,
+    separators=(",", ":"), ensure_ascii=False)` gives, built directly because sealing is the hot
+    path of bulk posting (tests hold the two equal)."""
+    postings = ",".join(
+        f"[{_s(p.account)},{_s(p.currency)},{p.amount},{_n(p.loan_id)}]" for p in entry.postings)
+    reverses = "null" if entry.reverses is None else str(entry.reverses)
+    return (f'{{"booking_date":"{entry.booking_date.isoformat()}",'
+            f'"created_at":"{entry.created_at.isoformat()}",'
+            f'"description":{_s(entry.description)},"event_key":{_n(entry.event_key)},'
+            f'"loan_id":{_n(entry.loan_id)},"postings":[{postings}],'
+            f'"reverses":{reverses},"seq":{entry.seq}}}')
+
+
+def _n(value: str | None) -> str:
+    return "null" if value is None else _s(value)
+
+
 def seal(draft: EntryDraft, seq: int, prev_hash: str, created_at: datetime | None = None) -> JournalEntry:
     """Validate `draft` and turn it into the chain's next entry."""
     draft.validate()
     created = created_at or utcnow()
     if created.tzinfo is None:
         raise ValueError("created_at must be timezone-aware (UTC)")
-    unsealed = JournalEntry(seq, draft.booking_date, created, draft.description, draft.postings,
-                            draft.event_key, draft.loan_id, draft.reverses, prev_hash)
-    return _with_hash(unsealed, entry_hash(prev_hash, unsealed.payload()))
-
-
-def _with_hash(entry: JournalEntry, digest: str) -> JournalEntry:
-    return JournalEntry(entry.seq, entry.booking_date, entry.created_at, entry.description,
-                        entry.postings, entry.event_key, entry.loan_id, entry.reverses,
-                        entry.prev_hash, digest)
+    entry = JournalEntry(seq, draft.booking_date, created, draft.description, draft.postings,
+                         draft.event_key, draft.loan_id, draft.reverses, prev_hash)
+    digest = hashlib.sha256((prev_hash + canonical_body(entry)).encode("utf-8")).hexdigest()
+    object.__setattr__(entry, "hash", digest)  # sealing completes the entry; it is frozen after
+    return entry
 
 
 def verify_chain(entries: Iterable[JournalEntry], start_hash: str = GENESIS_HASH) -> int:

@@ -7,9 +7,11 @@ UTC timestamps, and writers that serialize instead of interleaving the ledger's 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from alembic import command
 from alembic.config import Config
@@ -121,7 +123,7 @@ def migrate(url: str | URL | Engine | None = None, revision: str = "head") -> No
     engine = url if isinstance(url, Engine) else make_engine(url)
     try:
         cfg = alembic_config()
-        with engine.begin() as conn:
+        with _sqlite_migration_lock(engine), engine.begin() as conn:
             if conn.dialect.name == "postgresql":  # two processes starting at once take turns
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
             cfg.attributes["connection"] = conn
@@ -129,6 +131,22 @@ def migrate(url: str | URL | Engine | None = None, revision: str = "head") -> No
     finally:
         if engine is not url:
             engine.dispose()
+
+
+@contextlib.contextmanager
+def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
+    """Two processes migrating one new SQLite file take turns: switching it to WAL on first
+    connect needs the file to itself, which SQLite's busy timeout does not wait for."""
+    path = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.migrate-lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def current_revision(engine: Engine) -> str | None:
