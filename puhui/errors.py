@@ -22,6 +22,7 @@ messages, and a bug (anything outside this tree) stays distinguishable from bad 
     └── LedgerError
         ├── UnbalancedEntry        debits and credits differ (per currency)
         ├── UnknownAccount         an account code outside the chart
+        ├── UnknownEntry           a journal entry that does not exist
         ├── ImmutableEntry         an attempt to change or remove a posted entry
         └── TamperDetected         the hash chain does not verify
 """
@@ -102,6 +103,10 @@ class UnbalancedEntry(LedgerError, ValueError):
 
 
 class UnknownAccount(LedgerError, KeyError):
+    pass
+
+
+class UnknownEntry(LedgerError, LookupError):
     pass
 
 

@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Iterable, Sequence
 
 from puhui.calendar import utcnow
-from puhui.errors import ImmutableEntry, TamperDetected, UnbalancedEntry
+from puhui.errors import ImmutableEntry, TamperDetected, UnbalancedEntry, UnknownEntry
 from puhui.ledger.accounts import account
 from puhui.money import check_currency
 
@@ -188,6 +188,8 @@ class Journal:
     def reverse(self, seq: int, booking_date: date, description: str | None = None,
                 event_key: str | None = None) -> JournalEntry:
         """Post the mirror image of entry `seq`; each entry can be reversed once."""
+        if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= len(self._entries):
+            raise UnknownEntry(f"there is no journal entry {seq!r} to reverse")
         original = self._entries[seq - 1]
         if any(e.reverses == seq for e in self._entries):
             raise ImmutableEntry(f"entry {seq} has already been reversed")

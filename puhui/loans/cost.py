@@ -46,7 +46,9 @@ def cash_flows(schedule: RepaymentSchedule) -> tuple[list[date], list[int]]:
 def _periods_per_year(schedule: RepaymentSchedule) -> Decimal:
     product = schedule.product
     if product.method is RepaymentMethod.BULLET:
-        return Decimal(product.day_count.basis) / Decimal(product.term_days or 1)
+        # the year fraction the interest was charged on, so a fee-free bullet discloses its rate
+        days = product.day_count.days(schedule.start, schedule.maturity) or 1
+        return Decimal(product.day_count.basis) / Decimal(days)
     return Decimal(product.frequency.periods_per_year)
 
 

@@ -156,7 +156,7 @@ def reschedule(loan: "Loan", event: Reschedule) -> Entries:
     if method in (RepaymentMethod.BULLET, RepaymentMethod.REVOLVING):
         raise InvalidEvent("a loan can be rescheduled onto instalment methods only")
     new_product = loan.product.with_terms(
-        method=method, term_periods=event.periods, grace_periods=0,
+        method=method, term_periods=event.periods, term_days=None, grace_periods=0,
         annual_rate=loan.product.annual_rate if event.annual_rate is None else event.annual_rate)
     current, later = _current(loan, event.on)
     if current is not None:

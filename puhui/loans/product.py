@@ -115,6 +115,15 @@ class LoanProduct:
         def bad(msg: str) -> None:
             raise InvalidProduct(f"product {self.code!r}: {msg}")
 
+        for name in ("term_periods", "term_days", "grace_periods", "repayment_day",
+                     "min_first_period_days", "upfront_fee_fixed", "instalment_fee_fixed",
+                     "min_principal", "max_principal"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                bad(f"{name} must be a whole number (fen or count), got {value!r}")
+        if not isinstance(self.code, str):
+            bad("code must be text")
+
         if not self.code:
             bad("a product needs a code")
         if self.method in (RepaymentMethod.BULLET, RepaymentMethod.REVOLVING):
