@@ -1,0 +1,757 @@
+"""The servicing engine on hand-checked examples: closing, waterfall, penalty, prepayment,
+delinquency, write-off and recovery, and refusal of bad input without side effects."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from fractions import Fraction
+
+import numpy_financial as npf
+import pytest
+
+from puhui.calendar import DayCount, Frequency
+from puhui.errors import (
+    DateOrderError, IdempotencyConflict, InvalidAmount, InvalidEvent, InvalidProduct, InvalidRate,
+    LoanClosed, PuhuiError, RateCapExceeded, ServicingError, UnknownCurrency,
+)
+from puhui.ledger.accounts import Acct
+from puhui.ledger.journal import Journal
+from puhui.loans.cost import quote
+from puhui.loans.delinquency import RiskClass
+from puhui.loans.events import (
+    CreditRefund, Disbursement, Draw, EndOfDay, LineOpening, PaymentReversal, Prepayment, PrepaymentMode, Recovery,
+    Repayment, Reschedule, WriteOff,
+)
+from puhui.loans.product import AllocationRule, Component, LoanProduct, RateCap, RepaymentMethod
+from puhui.loans.schedule import build_schedule
+from puhui.loans.servicing import Loan
+from puhui.loans.state import LoanStatus
+from puhui.money import Money
+
+ONE = timedelta(days=1)
+RECEIVABLE_ACCOUNTS = (Acct.LOAN_PRINCIPAL, Acct.INTEREST_RECEIVABLE, Acct.FEE_RECEIVABLE,
+                       Acct.PENALTY_RECEIVABLE)
+PEN, FEE, INT, PRIN = Component.PENALTY, Component.FEE, Component.INTEREST, Component.PRINCIPAL
+
+
+def half_up(x: Fraction | Decimal | int | str) -> int:
+    """Round half away from zero, exactly, independently of puhui.money."""
+    x = Fraction(x)
+    q, r = divmod(abs(x.numerator), x.denominator)
+    if 2 * r >= x.denominator:
+        q += 1
+    return q if x >= 0 else -q
+
+
+class Book:
+    """One loan posting into one journal, with a daily end-of-day driver."""
+
+    def __init__(self, product: LoanProduct, loan_id: str = "L-1") -> None:
+        self.loan = Loan(loan_id, product)
+        self.journal = Journal()
+        self.product = product
+        self.next_eod: date | None = None
+        self.n = 0
+
+    def key(self, prefix: str = "e") -> str:
+        self.n += 1
+        return f"{prefix}{self.n}"
+
+    def apply(self, event):
+        drafts = self.loan.apply(event)
+        for d in drafts:
+            self.journal.post(d)
+        return drafts
+
+    def disburse(self, on: date, principal: int):
+        self.next_eod = on
+        return self.apply(Disbursement("disb", on, principal))
+
+    def eod_through(self, last: date, pay: dict[date, int] | None = None) -> None:
+        """Run end-of-day for every day up to `last`, paying `pay[d]` on day d before its run."""
+        while self.next_eod <= last:
+            d = self.next_eod
+            if pay and pay.get(d):
+                self.apply(Repayment(f"pay-{d}", d, pay[d]))
+            self.apply(EndOfDay(f"eod-{d}", d))
+            self.next_eod = d + ONE
+
+    def bal(self, account: str) -> int:
+        return self.journal.balances(self.loan.loan_id).get((account, self.product.currency), 0)
+
+    def receivables(self) -> dict[str, int]:
+        return {a: self.bal(a) for a in RECEIVABLE_ACCOUNTS}
+
+    def principal_credited(self) -> int:
+        """Principal repaid or written off: every credit ever posted to loan principal."""
+        return -sum(p.amount for e in self.journal.entries for p in e.postings
+                    if p.account == Acct.LOAN_PRINCIPAL and p.amount < 0)
+
+    def snapshot(self) -> tuple:
+        loan = self.loan
+        return (loan.balances(), loan.status, loan.credit, loan.last_date, loan.product,
+                [i.as_dict() for i in loan.instalments], len(loan.history), dict(loan.applied),
+                set(loan.reversed), len(self.journal.entries), self.journal.head_hash)
+
+    def refused(self, event, error: type[PuhuiError]) -> PuhuiError:
+        """Apply `event`, expect `error`, and check that nothing changed."""
+        before = self.snapshot()
+        with pytest.raises(error) as info:
+            self.apply(event)
+        assert self.snapshot() == before
+        return info.value
+
+    def check_books(self) -> None:
+        assert all(v == 0 for v in self.journal.trial_balance().values())
+        own = self.loan.balances()
+        for a in RECEIVABLE_ACCOUNTS + (Acct.BORROWER_CREDIT,):
+            assert own.get(a, 0) == self.bal(a), a
+        assert self.journal.verify() == len(self.journal.entries)
+
+
+def monthly(method=RepaymentMethod.EQUAL_INSTALMENT, rate="0.12", term=12, **kw) -> LoanProduct:
+    return LoanProduct("TEST", method, Decimal(rate), term_periods=term, **kw)
+
+
+# -- 2. closing -------------------------------------------------------------------------------
+def test_loan_repaid_exactly_per_schedule_closes_with_scheduled_income_and_no_penalty():
+    product = monthly(upfront_fee_rate=Decimal("0.01"), instalment_fee_fixed=300)
+    principal, start = 1_000_000, date(2024, 1, 15)
+    schedule = build_schedule(product, principal, start)
+
+    # the schedule itself, checked against an independent annuity computation
+    level = half_up(Decimal(repr(float(npf.pmt(0.01, 12, -principal)))))
+    assert level == 88849
+    balance = principal
+    for k, inst in enumerate(schedule.instalments):
+        interest = half_up(Fraction(balance, 100))  # 12% / 12 on 30/360 monthly periods
+        assert inst.interest == interest
+        assert inst.principal == (balance if k == 11 else level - interest)
+        assert inst.fee == 300
+        assert inst.due == date(2024 + (k + 1) // 12, (k + 1) % 12 + 1, 15)
+        balance -= inst.principal
+    assert balance == 0
+
+    book = Book(product)
+    drafts = book.disburse(start, principal)
+    assert book.bal(Acct.CASH) == -(principal - 10_000)  # 1% withheld
+    assert book.bal(Acct.FEE_INCOME) == -10_000
+    assert len(drafts) == 1
+    pay = {i.due: i.total for i in schedule.instalments}
+    book.eod_through(schedule.maturity + timedelta(days=10), pay)
+
+    assert book.loan.status is LoanStatus.CLOSED
+    assert book.receivables() == {a: 0 for a in RECEIVABLE_ACCOUNTS}
+    assert book.bal(Acct.BORROWER_CREDIT) == 0 and book.loan.credit == 0
+    assert -book.bal(Acct.INTEREST_INCOME) == schedule.total_interest
+    assert -book.bal(Acct.FEE_INCOME) == schedule.total_fees == 10_000 + 12 * 300
+    assert book.bal(Acct.PENALTY_INCOME) == 0 and book.bal(Acct.PENALTY_RECEIVABLE) == 0
+    assert book.principal_credited() == principal
+    assert book.bal(Acct.CASH) == schedule.total_repayment - (principal - 10_000)
+    book.check_books()
+    # nothing accrues on a closed loan
+    entries = len(book.journal.entries)
+    assert book.apply(EndOfDay("late-eod", schedule.maturity + timedelta(days=30))) == []
+    assert len(book.journal.entries) == entries
+
+
+def test_interest_is_recognised_daily_and_reaches_the_instalment_by_its_due_date():
+    product = monthly(term=3)
+    book = Book(product)
+    book.disburse(date(2024, 1, 15), 300_000)
+    first = build_schedule(product, 300_000, date(2024, 1, 15)).instalments[0]
+    assert first.interest == 3_000
+    book.eod_through(date(2024, 1, 24))  # 10 of the 31 days from Jan 15 to Feb 15
+    assert book.bal(Acct.INTEREST_RECEIVABLE) == half_up(Fraction(3_000 * 10, 31))
+    book.eod_through(date(2024, 2, 14))  # every day of the period has now been recognised
+    assert book.bal(Acct.INTEREST_RECEIVABLE) == 3_000
+    assert book.bal(Acct.INTEREST_INCOME) == -3_000
+
+
+# -- 3. waterfall -----------------------------------------------------------------------------
+def _waterfall_book(rule: AllocationRule | None = None) -> Book:
+    """120000 fen over 3 months, equal principal, 12%, 30/360, 500 fen fee per instalment.
+
+    Instalments (principal/interest/fee): 1) 40000/1200/500 due Feb 15, 2) 40000/800/500 due
+    Mar 15, 3) 40000/400/500 due Apr 15.  Nothing is paid until Mar 20.  Penalty at 18%/360 a
+    day: 40000 overdue for the 29 days Feb 16..Mar 15 at 20 fen, 80000 for Mar 16..19 at 40 fen,
+    so 580 + 160 = 740 fen.
+    """
+    kw = {"allocation": rule} if rule else {}
+    product = monthly(RepaymentMethod.EQUAL_PRINCIPAL, term=3, instalment_fee_fixed=500, **kw)
+    book = Book(product)
+    book.disburse(date(2024, 1, 15), 120_000)
+    sched = [(i.principal, i.interest, i.fee) for i in book.loan.instalments]
+    assert sched == [(40_000, 1_200, 500), (40_000, 800, 500), (40_000, 400, 500)]
+    book.eod_through(date(2024, 3, 19))
+    assert book.bal(Acct.PENALTY_RECEIVABLE) == 740
+    assert book.bal(Acct.FEE_RECEIVABLE) == 1_000
+    # 1200 + 800, plus 5 of the 31 days of the third period's 400 (64.5 -> 65)
+    assert book.bal(Acct.INTEREST_RECEIVABLE) == 2_000 + 65
+    return book
+
+
+def _receipt_lines(drafts) -> dict[str, int]:
+    (entry,) = [d for d in drafts if d.description == "repayment"]
+    return {p.account: p.amount for p in entry.postings}
+
+
+def _unpaid(book: Book) -> list[tuple[int, int, int]]:
+    return [(i.unpaid(PRIN), i.unpaid(INT), i.unpaid(FEE)) for i in book.loan.instalments[:2]]
+
+
+def test_default_waterfall_clears_the_oldest_instalment_penalty_fee_interest_principal():
+    book = _waterfall_book()
+    lines = _receipt_lines(book.apply(Repayment("pay", date(2024, 3, 20), 42_000)))
+    assert lines == {Acct.CASH: 42_000, Acct.PENALTY_RECEIVABLE: -740, Acct.FEE_RECEIVABLE: -500,
+                     Acct.INTEREST_RECEIVABLE: -1_200, Acct.LOAN_PRINCIPAL: -39_560}
+    assert _unpaid(book) == [(440, 0, 0), (40_000, 800, 500)]
+    assert book.loan.penalty_receivable == 0
+    book.check_books()
+
+
+def test_component_first_waterfall_clears_each_component_across_instalments():
+    book = _waterfall_book(AllocationRule(oldest_first=False))
+    lines = _receipt_lines(book.apply(Repayment("pay", date(2024, 3, 20), 42_000)))
+    # penalty 740, both fees 1000, both interests 2000, the rest 38260 to the oldest principal
+    assert lines == {Acct.CASH: 42_000, Acct.PENALTY_RECEIVABLE: -740, Acct.FEE_RECEIVABLE: -1_000,
+                     Acct.INTEREST_RECEIVABLE: -2_000, Acct.LOAN_PRINCIPAL: -38_260}
+    assert _unpaid(book) == [(1_740, 0, 0), (40_000, 0, 0)]
+    book.check_books()
+
+
+def test_custom_component_order_interest_then_principal_leaves_fees_and_penalty():
+    rule = AllocationRule(order=(INT, PRIN, FEE, PEN), oldest_first=False)
+    book = _waterfall_book(rule)
+    lines = _receipt_lines(book.apply(Repayment("pay", date(2024, 3, 20), 42_000)))
+    assert lines == {Acct.CASH: 42_000, Acct.INTEREST_RECEIVABLE: -2_000,
+                     Acct.LOAN_PRINCIPAL: -40_000}
+    assert _unpaid(book) == [(0, 0, 500), (40_000, 0, 500)]
+    assert book.bal(Acct.PENALTY_RECEIVABLE) == 740
+    book.check_books()
+
+
+def test_custom_order_oldest_first_settles_penalty_with_the_oldest_instalment():
+    rule = AllocationRule(order=(INT, PRIN, FEE, PEN), oldest_first=True)
+    book = _waterfall_book(rule)
+    lines = _receipt_lines(book.apply(Repayment("pay", date(2024, 3, 20), 42_000)))
+    # instalment 1: interest 1200, principal 40000, fee 500, then 300 of the 740 penalty
+    assert lines == {Acct.CASH: 42_000, Acct.INTEREST_RECEIVABLE: -1_200,
+                     Acct.LOAN_PRINCIPAL: -40_000, Acct.FEE_RECEIVABLE: -500,
+                     Acct.PENALTY_RECEIVABLE: -300}
+    assert _unpaid(book) == [(0, 0, 0), (40_000, 800, 500)]
+    assert book.bal(Acct.PENALTY_RECEIVABLE) == 440
+    book.check_books()
+
+
+def test_overpayment_is_held_as_credit_and_applied_when_instalments_fall_due():
+    product = monthly(term=3)
+    schedule = build_schedule(product, 300_000, date(2024, 1, 15))
+    book = Book(product)
+    book.disburse(date(2024, 1, 15), 300_000)
+    book.eod_through(date(2024, 1, 20))
+    advance = schedule.instalments[0].total + 5_000
+    drafts = book.apply(Repayment("early", date(2024, 1, 20), advance))
+    assert _receipt_lines(drafts) == {Acct.CASH: advance, Acct.BORROWER_CREDIT: -advance}
+    assert book.loan.credit == advance
+    book.eod_through(date(2024, 2, 15))  # the first instalment falls due and is paid from credit
+    assert book.loan.instalments[0].in_arrears() is False
+    assert book.loan.credit == 5_000 and book.bal(Acct.BORROWER_CREDIT) == -5_000
+    assert book.loan.days_past_due(date(2024, 3, 1)) == 0
+    book.check_books()
+    book.apply(CreditRefund("refund", date(2024, 2, 16), 5_000))
+    assert book.loan.credit == 0 and book.bal(Acct.BORROWER_CREDIT) == 0
+    book.check_books()
+
+
+# -- 4. penalty interest ----------------------------------------------------------------------
+@pytest.mark.parametrize("day_count", list(DayCount))
+def test_unpaid_instalment_accrues_exactly_n_days_of_penalty(day_count):
+    product = monthly(rate="0.0435", day_count=day_count)
+    principal, start = 1_000_000, date(2024, 3, 10)
+    book = Book(product)
+    book.disburse(start, principal)
+    first = book.loan.instalments[0]
+    due, overdue = first.due, first.principal
+    # 4.35% x 1.5 = 6.525% a year on the overdue principal, one basis-day at a time, half-up
+    daily = half_up(Fraction(overdue) * Fraction("0.0435") * Fraction("1.5") / day_count.basis)
+    assert daily > 0
+    book.eod_through(due)
+    assert book.bal(Acct.PENALTY_RECEIVABLE) == 0  # not overdue on its due date
+    for n in range(1, 26):  # the second instalment falls due only after 30 days
+        book.eod_through(due + timedelta(days=n))
+        assert book.bal(Acct.PENALTY_RECEIVABLE) == n * daily
+        assert book.bal(Acct.PENALTY_INCOME) == -n * daily
+        assert book.loan.days_past_due(due + timedelta(days=n)) == n
+    # paying the arrears stops the penalty
+    owed = first.principal + first.interest + first.fee + 25 * daily
+    book.apply(Repayment("catch-up", due + timedelta(days=26), owed))
+    assert book.receivables()[Acct.PENALTY_RECEIVABLE] == 0
+    book.eod_through(due + timedelta(days=28))
+    assert book.bal(Acct.PENALTY_INCOME) == -25 * daily
+    book.check_books()
+
+
+def test_bullet_left_unpaid_accrues_penalty_on_the_whole_principal():
+    product = LoanProduct("BUL", RepaymentMethod.BULLET, Decimal("0.08"), term_days=90,
+                          day_count=DayCount.ACT_365F)
+    principal, start = 2_500_000, date(2024, 1, 1)
+    book = Book(product)
+    book.disburse(start, principal)
+    maturity = start + timedelta(days=90)
+    interest = half_up(Fraction(principal) * Fraction("0.08") * 90 / 365)
+    assert book.loan.instalments[0].interest == interest
+    book.eod_through(maturity + timedelta(days=100))
+    daily = half_up(Fraction(principal) * Fraction("0.12") / 365)  # 8% x 1.5
+    assert book.bal(Acct.PENALTY_RECEIVABLE) == 100 * daily
+    assert book.bal(Acct.INTEREST_RECEIVABLE) == interest  # no normal interest after maturity
+    assert book.loan.days_past_due(maturity + timedelta(days=100)) == 100
+    # a payoff quote includes the penalty of every day before the payoff date
+    assert book.loan.payoff_amount(maturity + timedelta(days=101)) == \
+        principal + interest + 100 * daily
+    assert book.loan.payoff_amount(maturity + timedelta(days=111)) == \
+        principal + interest + 110 * daily
+    book.check_books()
+
+
+# -- 5. prepayment ----------------------------------------------------------------------------
+def _paid_three(product: LoanProduct | None = None) -> tuple[Book, list]:
+    """1 200 000 fen, 12 months, equal instalments, 12% 30/360 from Jan 10.
+
+    The first three instalments are paid on their due dates, the third on Apr 10 before that
+    day's end-of-day run, so the fourth period (Apr 10 -> May 10) has accrued nothing yet.
+    """
+    product = product or monthly()
+    book = Book(product)
+    book.disburse(date(2024, 1, 10), 1_200_000)
+    schedule = build_schedule(product, 1_200_000, date(2024, 1, 10)).instalments
+    book.eod_through(date(2024, 4, 9), {i.due: i.total for i in schedule[:2]})
+    book.apply(Repayment("third", date(2024, 4, 10), schedule[2].total))
+    assert book.loan.status is LoanStatus.ACTIVE
+    assert book.loan.due_instalments(date(2024, 4, 10)) == []
+    assert book.receivables() == {Acct.LOAN_PRINCIPAL: sum(i.principal for i in schedule[3:]),
+                                  Acct.INTEREST_RECEIVABLE: 0, Acct.FEE_RECEIVABLE: 0,
+                                  Acct.PENALTY_RECEIVABLE: 0}
+    return book, list(schedule)
+
+
+def test_full_prepayment_mid_period_charges_interest_to_the_prepayment_date_only():
+    book, schedule = _paid_three()
+    on = date(2024, 4, 25)
+    book.eod_through(on - ONE)
+    remaining = sum(i.principal for i in schedule[3:])
+    fourth = schedule[3]  # Apr 10 -> May 10: 30 days, 15 of them elapsed on Apr 25
+    to_date = half_up(Fraction(fourth.interest * 15, 30))
+    assert book.loan.payoff_amount(on) == remaining + to_date
+
+    book.refused(Prepayment("short", on, remaining + to_date - 1, PrepaymentMode.FULL), InvalidEvent)
+    drafts = book.apply(Prepayment("payoff", on, remaining + to_date + 100, PrepaymentMode.FULL))
+    assert drafts
+    assert book.loan.status is LoanStatus.CLOSED
+    assert book.loan.credit == 100  # the excess is the borrower's
+    assert book.receivables() == {a: 0 for a in RECEIVABLE_ACCOUNTS}
+    assert -book.bal(Acct.INTEREST_INCOME) == sum(i.interest for i in schedule[:3]) + to_date
+    assert -book.bal(Acct.INTEREST_INCOME) < sum(i.interest for i in schedule)
+    assert book.principal_credited() == 1_200_000
+    assert book.apply(EndOfDay("after", on + ONE)) == []  # nothing accrues any more
+    book.apply(CreditRefund("refund", on + ONE, 100))
+    assert book.bal(Acct.BORROWER_CREDIT) == 0
+    book.check_books()
+
+
+def test_partial_prepayment_reduce_instalment_keeps_the_count_and_lowers_the_instalments():
+    book, schedule = _paid_three()
+    on = date(2024, 4, 10)  # the third instalment was paid today; the fourth period starts today
+    before = [i for i in book.loan.instalments if i.due > on]
+    assert len(before) == 9
+    book.apply(Prepayment("part", on, 300_000, PrepaymentMode.REDUCE_INSTALMENT))
+    after = [i for i in book.loan.instalments if i.due > on]
+    assert len(after) == 9
+    assert [i.due for i in after] == [i.due for i in before]
+    balance = sum(i.principal for i in schedule[3:]) - 300_000
+    assert sum(i.principal for i in after) == balance
+    # the new level instalment re-amortises the lower balance over the same 9 months
+    level = half_up(Decimal(repr(float(npf.pmt(0.01, 9, -balance)))))
+    expected, b = [], balance
+    for k in range(9):
+        interest = half_up(Fraction(b, 100))
+        part = b if k == 8 else level - interest  # rounding residue goes to the last one
+        expected.append((part, interest))
+        b -= part
+    assert [(i.principal, i.interest) for i in after] == expected
+    for new, old in zip(after, before):
+        assert new.principal + new.interest < old.principal + old.interest
+    book.check_books()
+
+    book.eod_through(schedule[-1].due, {i.due: i.principal + i.interest for i in after})
+    assert book.loan.status is LoanStatus.CLOSED
+    assert book.principal_credited() == 1_200_000
+    assert -book.bal(Acct.INTEREST_INCOME) < sum(i.interest for i in schedule)
+    book.check_books()
+
+
+def test_partial_prepayment_shorten_term_keeps_the_instalment_and_ends_earlier():
+    book, schedule = _paid_three()
+    on = date(2024, 4, 10)
+    level = schedule[0].principal + schedule[0].interest
+    book.apply(Prepayment("part", on, 300_000, PrepaymentMode.SHORTEN_TERM))
+    after = [i for i in book.loan.instalments if i.due > on]
+    balance = sum(i.principal for i in schedule[3:]) - 300_000
+    # independent amortisation of the lower balance at the old instalment, 1% a month
+    expected, b = [], balance
+    while b > 0:
+        interest = half_up(Fraction(b, 100))
+        part = min(level - interest, b)
+        expected.append((part, interest))
+        b -= part
+    assert [(i.principal, i.interest) for i in after] == expected
+    assert len(after) < 9
+    assert all(i.principal + i.interest == level for i in after[:-1])
+    assert after[-1].due < schedule[-1].due
+    assert [i.due for i in after] == [i.due for i in schedule[3:3 + len(after)]]
+    book.check_books()
+
+    book.eod_through(after[-1].due, {i.due: i.principal + i.interest for i in after})
+    assert book.loan.status is LoanStatus.CLOSED
+    assert book.principal_credited() == 1_200_000
+    book.check_books()
+
+
+def test_partial_prepayment_must_exceed_arrears_and_accrued_interest():
+    book, schedule = _paid_three()
+    on = date(2024, 4, 25)
+    book.eod_through(on - ONE)
+    accrued = half_up(Fraction(schedule[3].interest * 15, 30))
+    book.refused(Prepayment("p1", on, accrued, PrepaymentMode.REDUCE_INSTALMENT), InvalidEvent)
+    book.apply(Prepayment("p2", on, accrued + 50_000, PrepaymentMode.REDUCE_INSTALMENT))
+    assert book.loan.principal_outstanding == sum(i.principal for i in schedule[3:]) - 50_000
+    assert book.receivables()[Acct.INTEREST_RECEIVABLE] == 0
+    book.check_books()
+
+
+# -- 6. delinquency ---------------------------------------------------------------------------
+def _expected_class(dpd: int) -> tuple[str, RiskClass]:
+    bucket = ("current" if dpd == 0 else "1-30" if dpd <= 30 else "31-60" if dpd <= 60
+              else "61-90" if dpd <= 90 else "90+")
+    risk = (RiskClass.NORMAL if dpd == 0 else RiskClass.SPECIAL_MENTION if dpd <= 90
+            else RiskClass.SUBSTANDARD if dpd <= 270 else RiskClass.DOUBTFUL if dpd <= 360
+            else RiskClass.LOSS)
+    return bucket, risk
+
+
+def test_delinquency_ages_through_buckets_and_five_risk_classes_over_400_days():
+    product = monthly(term=6)
+    book = Book(product)
+    start = date(2024, 1, 15)
+    book.disburse(start, 600_000)
+    first_due = date(2024, 2, 15)
+    seen = []
+    d = start
+    while d <= first_due + timedelta(days=400):
+        book.apply(EndOfDay(f"eod-{d}", d))
+        dpd = book.loan.days_past_due(d)
+        assert dpd == max(0, (d - first_due).days)
+        assert (book.loan.bucket(d), book.loan.risk_class(d)) == _expected_class(dpd)
+        if not seen or seen[-1][1] != book.loan.risk_class(d):
+            seen.append((dpd, book.loan.risk_class(d)))
+        d += ONE
+    assert seen == [(0, RiskClass.NORMAL), (1, RiskClass.SPECIAL_MENTION),
+                    (91, RiskClass.SUBSTANDARD), (271, RiskClass.DOUBTFUL), (361, RiskClass.LOSS)]
+    assert [r.non_performing for _, r in seen] == [False, False, True, True, True]
+    book.next_eod = d
+    book.check_books()
+
+    # paying the oldest instalment ages the loan from the next oldest one instead
+    first = book.loan.instalments[0]
+    owed = first.unpaid(PRIN) + first.unpaid(INT) + first.unpaid(FEE) + book.loan.penalty_receivable
+    book.apply(Repayment("oldest", d, owed))
+    assert not book.loan.instalments[0].in_arrears()
+    assert book.loan.days_past_due(d) == (d - date(2024, 3, 15)).days
+    # a written-off loan is a loss whatever its age
+    book.apply(WriteOff("wo", d))
+    assert book.loan.risk_class(d) is RiskClass.LOSS
+
+
+# -- 7. write-off and recovery ----------------------------------------------------------------
+def test_write_off_moves_every_receivable_to_loan_losses_and_recovery_books_income():
+    product = monthly(RepaymentMethod.EQUAL_PRINCIPAL, term=6, instalment_fee_fixed=400)
+    book = Book(product)
+    book.disburse(date(2024, 1, 15), 600_000)
+    book.eod_through(date(2024, 5, 1))
+    owed = book.receivables()
+    assert all(v > 0 for v in owed.values())
+    assert owed[Acct.LOAN_PRINCIPAL] == 600_000
+    drafts = book.apply(WriteOff("wo", date(2024, 5, 2), "borrower absconded"))
+    (entry,) = drafts[-1:]
+    # catch-up for May 1 (already run) adds nothing; the write-off is one entry
+    lines = {p.account: p.amount for p in entry.postings}
+    assert lines == {Acct.LOAN_LOSS: sum(owed.values()),
+                     **{a: -v for a, v in owed.items()}}
+    assert book.loan.status is LoanStatus.WRITTEN_OFF
+    assert book.receivables() == {a: 0 for a in RECEIVABLE_ACCOUNTS}
+    assert book.bal(Acct.LOAN_LOSS) == sum(owed.values())
+    book.check_books()
+
+    # nothing accrues after a write-off
+    entries = len(book.journal.entries)
+    for k in range(3, 10):
+        assert book.apply(EndOfDay(f"eod-after-{k}", date(2024, 5, k))) == []
+    assert len(book.journal.entries) == entries
+
+    book.apply(Recovery("rec1", date(2024, 6, 1), 50_000))
+    assert book.bal(Acct.RECOVERY_INCOME) == -50_000
+    assert book.bal(Acct.CASH) == -600_000 + 50_000
+    # recoveries beyond what was lost are the borrower's money
+    loss = sum(owed.values())
+    book.apply(Recovery("rec2", date(2024, 6, 2), loss))
+    assert book.bal(Acct.RECOVERY_INCOME) == -loss
+    assert book.loan.credit == 50_000 and book.bal(Acct.BORROWER_CREDIT) == -50_000
+    book.apply(CreditRefund("give-back", date(2024, 6, 3), 50_000))
+    book.check_books()
+
+    for event in (Repayment("r", date(2024, 6, 4), 1_000),
+                  Prepayment("p", date(2024, 6, 4), 1_000, PrepaymentMode.FULL),
+                  Reschedule("s", date(2024, 6, 4), 6),
+                  WriteOff("wo2", date(2024, 6, 4))):
+        book.refused(event, LoanClosed)
+
+
+def test_money_events_on_a_closed_loan_are_refused():
+    product = monthly(term=2)
+    schedule = build_schedule(product, 200_000, date(2024, 1, 15))
+    book = Book(product)
+    book.disburse(date(2024, 1, 15), 200_000)
+    book.eod_through(schedule.maturity, {i.due: i.total for i in schedule.instalments})
+    assert book.loan.status is LoanStatus.CLOSED
+    d = schedule.maturity + ONE
+    for event in (Repayment("r", d, 1_000),
+                  Prepayment("p", d, 1_000, PrepaymentMode.FULL),
+                  Prepayment("p2", d, 1_000, PrepaymentMode.REDUCE_INSTALMENT),
+                  Prepayment("p3", d, 1_000, PrepaymentMode.SHORTEN_TERM),
+                  Reschedule("s", d, 6),
+                  WriteOff("wo", d)):
+        book.refused(event, LoanClosed)
+    # a recovery only follows a write-off; a closed loan refuses it too
+    book.refused(Recovery("rec", d, 1_000), ServicingError)
+
+
+def test_write_off_leaves_an_unused_credit_balance_owed_to_the_borrower():
+    product = monthly(term=3)
+    schedule = build_schedule(product, 300_000, date(2024, 1, 15))
+    book = Book(product)
+    book.disburse(date(2024, 1, 15), 300_000)
+    book.eod_through(date(2024, 1, 31))
+    book.apply(Repayment("advance", date(2024, 2, 1), 10_000))  # nothing due yet: all credit
+    owed = book.receivables()
+    book.apply(WriteOff("wo", date(2024, 2, 1)))
+    assert book.bal(Acct.LOAN_LOSS) == sum(owed.values())
+    assert book.loan.credit == 10_000 and book.bal(Acct.BORROWER_CREDIT) == -10_000
+    assert schedule.instalments[0].due == date(2024, 2, 15)
+    book.check_books()
+
+
+# -- reversal and reschedule ------------------------------------------------------------------
+def test_reversing_a_bounced_repayment_restores_the_arrears_and_the_penalty_it_stopped():
+    product = monthly(term=3)
+    schedule = build_schedule(product, 300_000, date(2024, 1, 15))
+    first = schedule.instalments[0]
+    book = Book(product)
+    book.disburse(date(2024, 1, 15), 300_000)
+    book.eod_through(date(2024, 3, 10), {first.due: first.total})
+    assert book.bal(Acct.PENALTY_RECEIVABLE) == 0
+    book.apply(PaymentReversal("bounce", date(2024, 3, 11), f"pay-{first.due}", "NSF"))
+    # as if never paid: 24 days of penalty on the first instalment's principal (Feb 16..Mar 10)
+    daily = half_up(Fraction(first.principal) * Fraction("0.18") / 360)
+    assert book.bal(Acct.PENALTY_RECEIVABLE) == 24 * daily
+    assert book.bal(Acct.CASH) == -300_000
+    assert book.loan.instalments[0].unpaid(PRIN) == first.principal
+    assert book.loan.days_past_due(date(2024, 3, 11)) == 25
+    book.check_books()
+    twin = Book(product)
+    twin.disburse(date(2024, 1, 15), 300_000)
+    twin.eod_through(date(2024, 3, 10))
+    assert {a: twin.bal(a) for a in (Acct.INTEREST_INCOME, Acct.PENALTY_INCOME, Acct.FEE_INCOME)} \
+        == {a: book.bal(a) for a in (Acct.INTEREST_INCOME, Acct.PENALTY_INCOME, Acct.FEE_INCOME)}
+    # a receipt is reversed once; a reversal of nothing or of a non-receipt is refused
+    book.refused(PaymentReversal("again", date(2024, 3, 11), f"pay-{first.due}"), InvalidEvent)
+    book.refused(PaymentReversal("ghost", date(2024, 3, 11), "no-such-key"), InvalidEvent)
+    book.refused(PaymentReversal("eod", date(2024, 3, 11), "eod-2024-03-01"), InvalidEvent)
+
+
+def test_reschedule_capitalises_arrears_into_a_new_schedule():
+    product = monthly(term=6)
+    book = Book(product)
+    book.disburse(date(2024, 1, 15), 600_000)
+    book.eod_through(date(2024, 4, 1))
+    owed = book.receivables()
+    on = date(2024, 4, 1)
+    book.apply(Reschedule("rs", on, 12, Decimal("0.06"), RepaymentMethod.EQUAL_PRINCIPAL, True))
+    after = book.receivables()
+    assert after[Acct.LOAN_PRINCIPAL] == sum(owed.values())
+    assert after[Acct.INTEREST_RECEIVABLE] == after[Acct.FEE_RECEIVABLE] \
+        == after[Acct.PENALTY_RECEIVABLE] == 0
+    fresh = [i for i in book.loan.instalments if i.due > on]
+    assert len(fresh) == 12 and fresh[0].due == date(2024, 5, 1)
+    assert sum(i.principal for i in fresh) == sum(owed.values())
+    assert book.loan.days_past_due(on + ONE) == 0
+    assert book.loan.product.annual_rate == Decimal("0.06")
+    book.check_books()
+    # the new terms are serviced to the end
+    book.eod_through(fresh[-1].due, {i.due: i.principal + i.interest for i in fresh})
+    assert book.loan.status is LoanStatus.CLOSED
+    book.check_books()
+
+
+def test_bullet_loan_can_be_rescheduled_onto_equal_instalments():
+    product = LoanProduct("BUL", RepaymentMethod.BULLET, Decimal("0.10"), term_days=90)
+    book = Book(product)
+    book.disburse(date(2024, 1, 1), 100_000)
+    book.eod_through(date(2024, 4, 30))  # matured Mar 31 and unpaid
+    # regression: with_terms used to keep term_days, so the new product was refused
+    owed = book.receivables()
+    book.apply(Reschedule("rs", date(2024, 4, 30), 6, None, RepaymentMethod.EQUAL_INSTALMENT))
+    fresh = [i for i in book.loan.instalments if i.due > date(2024, 4, 30)]
+    assert len(fresh) == 6
+    assert sum(i.principal for i in fresh) == sum(owed.values())  # arrears capitalised
+    assert book.loan.product.term_days is None and book.loan.product.term_periods == 6
+    book.check_books()
+    book.eod_through(fresh[-1].due, {i.due: i.principal + i.interest for i in fresh})
+    assert book.loan.status is LoanStatus.CLOSED
+    book.check_books()
+
+
+# -- 8. bad input -----------------------------------------------------------------------------
+@pytest.mark.parametrize("amount", [0, -1, -10_000, 1.5, 100.0, True, Decimal("10"), "100", None])
+def test_non_positive_or_non_integer_amounts_are_refused(amount):
+    d = date(2024, 1, 15)
+    for make in (lambda: Repayment("r", d, amount), lambda: Disbursement("d", d, amount),
+                 lambda: Prepayment("p", d, amount), lambda: Recovery("c", d, amount),
+                 lambda: CreditRefund("f", d, amount)):
+        with pytest.raises(InvalidAmount):
+            make()
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        with pytest.raises(InvalidAmount):
+            Money(amount)  # type: ignore[arg-type]
+
+
+def test_unknown_currency_is_refused_by_money_and_products():
+    with pytest.raises(UnknownCurrency):
+        Money(100, "XXX")
+    with pytest.raises(UnknownCurrency):
+        Money.of("1.00", "cny")
+    with pytest.raises(UnknownCurrency):
+        monthly(currency="RMB")
+
+
+def test_rate_above_cap_is_refused_by_quote():
+    cap = RateCap(Decimal("0.24"))
+    with pytest.raises(RateCapExceeded):
+        quote(monthly(rate="0.25"), 1_000_000, date(2024, 1, 15), cap)
+    # within the nominal cap, but fees push the IRR cost over it
+    with pytest.raises(RateCapExceeded):
+        quote(monthly(rate="0.20", upfront_fee_rate=Decimal("0.05")), 1_000_000,
+              date(2024, 1, 15), cap)
+    assert quote(monthly(rate="0.20"), 1_000_000, date(2024, 1, 15), cap).apr < Decimal("0.24")
+
+
+def test_bad_product_terms_are_refused():
+    bad = [dict(rate="-0.01"), dict(rate="0.0000001"), dict(term=0), dict(grace_periods=12),
+           dict(repayment_day=32), dict(repayment_day=5, frequency=Frequency.WEEKLY),
+           dict(upfront_fee_rate=Decimal(1)), dict(instalment_fee_fixed=-1),
+           dict(penalty_multiplier=Decimal("0.5")), dict(penalty_multiplier=1.5),
+           dict(method="weird"), dict(day_count="ACT/ACT")]
+    for kw in bad:
+        with pytest.raises((InvalidProduct, InvalidRate)):
+            monthly(**kw)
+    with pytest.raises(InvalidRate):
+        monthly(rate=0.12)  # floats are not rates
+
+
+def _active_book() -> Book:
+    book = Book(monthly(term=6))
+    book.disburse(date(2024, 1, 15), 600_000)
+    book.eod_through(date(2024, 2, 20))
+    return book
+
+
+def test_events_dated_before_the_last_event_are_refused():
+    book = _active_book()
+    for event in (Repayment("old", date(2024, 2, 19), 1_000), EndOfDay("old-eod", date(2024, 1, 20)),
+                  WriteOff("old-wo", date(2024, 2, 1)),
+                  Prepayment("old-p", date(2024, 2, 19), 700_000)):
+        book.refused(event, DateOrderError)
+    book.apply(Repayment("same-day", date(2024, 2, 20), 1_000))  # the same day is fine
+
+
+def test_idempotency_key_reuse():
+    book = _active_book()
+    first = Repayment("pay-1", date(2024, 2, 21), 5_000)
+    assert book.apply(first)
+    before = book.snapshot()
+    assert book.apply(Repayment("pay-1", date(2024, 2, 21), 5_000)) == []  # a retry is a no-op
+    assert book.snapshot() == before
+    book.refused(Repayment("pay-1", date(2024, 2, 21), 5_001), IdempotencyConflict)
+    book.refused(Prepayment("pay-1", date(2024, 2, 21), 5_000), IdempotencyConflict)
+    book.refused(EndOfDay("eod-2024-02-01", date(2024, 2, 22)), IdempotencyConflict)
+
+
+def test_invalid_servicing_events_change_nothing():
+    book = _active_book()
+    d = date(2024, 2, 21)
+    book.refused(Disbursement("disb-2", d, 100_000), InvalidEvent)  # disbursing twice
+    book.refused(CreditRefund("refund", d, 1), InvalidEvent)  # no credit to refund
+    book.apply(Repayment("over", d, 500_000))  # far more than is due: the rest is credit
+    credit = book.loan.credit
+    assert credit > 0
+    book.refused(CreditRefund("too-much", d, credit + 1), InvalidEvent)
+    book.refused(PaymentReversal("rev-none", d, "nope"), InvalidEvent)
+    book.refused(PaymentReversal("rev-disb", d, "disb"), InvalidEvent)
+    book.refused(Recovery("rec", d, 100), InvalidEvent)  # not written off
+    book.refused(Reschedule("rs", d, 6, None, RepaymentMethod.BULLET), InvalidEvent)
+    book.refused(Reschedule("rs2", d, 6, Decimal("-0.01")), InvalidRate)
+    book.refused(Prepayment("pp", d, 1, PrepaymentMode.SHORTEN_TERM), InvalidEvent)
+    book.refused(Draw("draw", d, 1_000), InvalidEvent)  # revolving-line events on a term loan
+    book.refused(LineOpening("open", d, 1_000_000), InvalidEvent)
+    book.apply(PaymentReversal("rev-over", d, "over"))
+    book.refused(PaymentReversal("rev-over-2", d, "over"), InvalidEvent)
+    book.check_books()
+
+
+def test_a_second_end_of_day_for_the_same_date_posts_nothing():
+    book = _active_book()
+    before = book.snapshot()
+    assert book.apply(EndOfDay("rerun-with-new-key", date(2024, 2, 20))) == []
+    assert book.snapshot()[:6] == before[:6]  # only the event log grew
+    assert len(book.journal.entries) == before[-2]
+
+
+def test_events_before_disbursement_and_bad_disbursements_are_refused():
+    book = Book(monthly(term=6))
+    d = date(2024, 1, 15)
+    book.refused(Repayment("early", d, 1_000), InvalidEvent)
+    book.refused(EndOfDay("eod", d), InvalidEvent)
+    book.refused(WriteOff("wo", d), InvalidEvent)
+    book.refused(Disbursement("tiny", d, 99_99), InvalidAmount)  # below the product minimum
+    assert book.loan.status is LoanStatus.PENDING
+    with pytest.raises(InvalidEvent):
+        Repayment("", d, 100)
+    with pytest.raises(InvalidEvent):
+        Repayment("k", "2024-01-15", 100)  # type: ignore[arg-type]
+    with pytest.raises(InvalidEvent):
+        Prepayment("k", d, 100, "bogus")  # type: ignore[arg-type]
+    with pytest.raises(InvalidEvent):
+        Reschedule("k", d, 0)
+
+
+@pytest.mark.parametrize("terms", [dict(instalment_fee_fixed=0.5), dict(upfront_fee_fixed=100.5),
+                                   dict(term_periods=2.5), dict(repayment_day=15.5),
+                                   dict(term_periods=True), dict(min_first_period_days=2.5),
+                                   dict(term_periods="3"), dict(min_principal=100.0),
+                                   dict(max_principal=Decimal(10**9)), dict(grace_periods=True)])
+def test_products_refuse_non_integer_whole_number_terms(terms):
+    # regression: instalment_fee_fixed=0.5 used to be accepted, the loan disbursed, and every
+    # end-of-day run from the first due date on raised UnbalancedEntry
+    kw = {"term_periods": 3, **terms}
+    with pytest.raises(InvalidProduct):
+        LoanProduct("TEST", RepaymentMethod.EQUAL_INSTALMENT, Decimal("0.12"), **kw)
