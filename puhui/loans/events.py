@@ -15,6 +15,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from puhui.calendar import parse_rate
 from puhui.errors import InvalidAmount, InvalidEvent
 from puhui.loans.product import RepaymentMethod
 
@@ -131,8 +132,8 @@ class Reschedule(LoanEvent):
     def __post_init__(self) -> None:
         if self.method is not None:
             object.__setattr__(self, "method", _enum(RepaymentMethod, self.method, "method"))
-        if self.annual_rate is not None and not isinstance(self.annual_rate, Decimal):
-            object.__setattr__(self, "annual_rate", Decimal(str(self.annual_rate)))
+        if self.annual_rate is not None:  # exact and normalised: "0.10" and "0.1" are one event
+            object.__setattr__(self, "annual_rate", parse_rate(self.annual_rate, "annual_rate"))
         if isinstance(self.periods, bool) or not isinstance(self.periods, int) or self.periods < 1:
             raise InvalidEvent("a reschedule needs periods >= 1")
         LoanEvent.__post_init__(self)

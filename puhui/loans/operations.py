@@ -11,7 +11,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from puhui.calendar import due_dates, rate_micros
-from puhui.errors import InvalidEvent
+from puhui.errors import InvalidEvent, LoanClosed
 from puhui.ledger.accounts import Acct
 from puhui.loans.events import CreditRefund, Prepayment, PrepaymentMode, Recovery, Repayment, Reschedule, WriteOff
 from puhui.loans.product import Component, LoanProduct, RepaymentMethod
@@ -223,6 +223,8 @@ def write_off(loan: "Loan", event: WriteOff) -> Entries:
 
 def recovery(loan: "Loan", event: Recovery) -> Entries:
     """Cash collected after write-off: recovery income up to what was lost, excess held as credit."""
+    if loan.status is LoanStatus.CLOSED:
+        raise LoanClosed(f"loan {loan.loan_id} is closed; there is nothing to recover")
     if loan.status is not LoanStatus.WRITTEN_OFF:
         raise InvalidEvent(f"loan {loan.loan_id} is {loan.status.value}; recoveries follow a write-off")
     part = min(event.amount, loan.written_off_amount - loan.recovered)

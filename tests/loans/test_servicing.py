@@ -709,7 +709,8 @@ def test_invalid_servicing_events_change_nothing():
     book.refused(PaymentReversal("rev-disb", d, "disb"), InvalidEvent)
     book.refused(Recovery("rec", d, 100), InvalidEvent)  # not written off
     book.refused(Reschedule("rs", d, 6, None, RepaymentMethod.BULLET), InvalidEvent)
-    book.refused(Reschedule("rs2", d, 6, Decimal("-0.01")), InvalidRate)
+    with pytest.raises(InvalidRate):  # refused as soon as the event is made
+        Reschedule("rs2", d, 6, Decimal("-0.01"))
     book.refused(Prepayment("pp", d, 1, PrepaymentMode.SHORTEN_TERM), InvalidEvent)
     book.refused(Draw("draw", d, 1_000), InvalidEvent)  # revolving-line events on a term loan
     book.refused(LineOpening("open", d, 1_000_000), InvalidEvent)
@@ -755,3 +756,13 @@ def test_products_refuse_non_integer_whole_number_terms(terms):
     kw = {"term_periods": 3, **terms}
     with pytest.raises(InvalidProduct):
         LoanProduct("TEST", RepaymentMethod.EQUAL_INSTALMENT, Decimal("0.12"), **kw)
+
+
+def test_reschedule_rates_are_exact_and_normalised() -> None:
+    from puhui.loans.events import Reschedule
+
+    d = date(2026, 3, 1)
+    assert Reschedule("k", d, 6, Decimal("0.10")).content_hash() == \
+        Reschedule("k", d, 6, Decimal("0.1")).content_hash()
+    with pytest.raises(InvalidRate):
+        Reschedule("k", d, 6, 0.1)  # type: ignore[arg-type]
