@@ -18,8 +18,8 @@ from typing import Iterable, Sequence
 
 from puhui.calendar import utcnow
 from puhui.errors import ImmutableEntry, TamperDetected, UnbalancedEntry, UnknownEntry
-from puhui.ledger.accounts import account
-from puhui.money import check_currency
+from puhui.ledger.accounts import CHART, account
+from puhui.money import CURRENCY_EXPONENTS, check_currency
 
 GENESIS_HASH = "0" * 64
 
@@ -49,16 +49,22 @@ class EntryDraft:
     reverses: int | None = None
 
     def validate(self) -> "EntryDraft":
-        """Raise unless the entry is non-empty, on known accounts, and balanced per currency."""
+        """Raise unless the entry is non-empty, on known accounts, and balanced per currency.
+
+        Written flat because every posting of a bulk load passes through here.
+        """
         if not self.postings:
             raise UnbalancedEntry("an entry needs at least one posting")
-        sums: dict[str, int] = defaultdict(int)
+        sums: dict[str, int] = {}
         for p in self.postings:
-            account(p.account)
-            check_currency(p.currency)
-            if isinstance(p.amount, bool) or not isinstance(p.amount, int) or p.amount == 0:
-                raise UnbalancedEntry(f"posting amount must be a non-zero int, got {p.amount!r}")
-            sums[p.currency] += p.amount
+            if p.account not in CHART:
+                account(p.account)  # raises UnknownAccount with the chart's message
+            if p.currency not in CURRENCY_EXPONENTS:
+                check_currency(p.currency)
+            amount = p.amount
+            if type(amount) is not int or amount == 0:  # bools and floats are not amounts
+                raise UnbalancedEntry(f"posting amount must be a non-zero int, got {amount!r}")
+            sums[p.currency] = sums.get(p.currency, 0) + amount
         off = {c: s for c, s in sums.items() if s != 0}
         if off:
             raise UnbalancedEntry(f"entry {self.description!r} does not balance: {off}")

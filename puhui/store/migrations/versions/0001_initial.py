@@ -77,9 +77,7 @@ def upgrade() -> None:
         sa.Column("prev_hash", sa.CHAR(64), nullable=False),
         sa.Column("hash", sa.CHAR(64), nullable=False),
         sa.CheckConstraint("seq > 0", name="ck_journal_entries_seq_positive"),
-        sa.UniqueConstraint("hash", name="uq_journal_entries_hash"),
     )
-    op.create_index("ix_journal_entries_loan_id", "journal_entries", ["loan_id"])
     op.create_index("uq_journal_entries_event_key", "journal_entries", ["event_key"], unique=True,
                     sqlite_where=sa.text("event_key IS NOT NULL"),
                     postgresql_where=sa.text("event_key IS NOT NULL"))
