@@ -100,6 +100,7 @@ def ledger_verify(db: Optional[str] = typer.Option(None)) -> None:
 def loans_show(loan_id: str, as_of: Optional[str] = typer.Option(None, help="YYYY-MM-DD"),
                db: Optional[str] = typer.Option(None), as_json: bool = typer.Option(False, "--json")) -> None:
     """A loan's balances, delinquency and schedule, reconciled against its sub-ledger."""
+    from puhui.loans.product import Component
     from puhui.loans.servicing import Loan
 
     book, _ = _book(db)
@@ -125,8 +126,8 @@ def loans_show(loan_id: str, as_of: Optional[str] = typer.Option(None, help="YYY
         table = Table("#", "due", "principal", "interest", "fee", "paid P", "paid I", "paid F")
         for i in account.instalments:
             table.add_row(str(i.number), i.due.isoformat(), *(f"{v / 100:,.2f}" for v in (
-                i.principal, i.interest, i.fee, i.paid[list(i.paid)[0]], i.paid[list(i.paid)[1]],
-                i.paid[list(i.paid)[2]])))
+                i.principal, i.interest, i.fee, i.paid[Component.PRINCIPAL],
+                i.paid[Component.INTEREST], i.paid[Component.FEE])))
         console.print(table)
 
 

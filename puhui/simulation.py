@@ -68,7 +68,7 @@ def simulate(book: LoanBook, loans: int = 200, days: int = 240, start: date = da
     opening: dict[date, list[tuple[Borrower, LoanProduct, int]]] = {}
     for n in range(loans):
         product = DEMO_PRODUCTS[n % len(DEMO_PRODUCTS)]
-        principal = int(rng.lognormvariate(12.2, 0.7)) * 100 // 100 * 100  # whole yuan, fen
+        principal = int(rng.lognormvariate(12.2, 0.7)) * 100  # whole yuan, in fen
         principal = max(product.min_principal, min(principal, 3_000_000_00))
         who = Borrower(f"LN{n + 1:06d}", rng.choice(BEHAVIOURS), rng.randint(3, 45))
         result.borrowers.append(who)

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 from puhui.book import LoanBook
 from puhui.errors import IdempotencyConflict, InvalidAmount, InvalidEvent, LoanClosed
 from puhui.loans.events import (
-    Disbursement, Draw, EndOfDay, LineOpening, PaymentReversal, Prepayment, Repayment,
+    Disbursement, Draw, LineOpening, PaymentReversal, Prepayment, Repayment,
 )
 from puhui.loans.product import LoanProduct, RepaymentMethod
 from puhui.loans.schedule import build_schedule

@@ -62,8 +62,8 @@ def _close_if_settled(loan: "Loan") -> None:
         loan.status = LoanStatus.CLOSED
 
 
-def payoff(loan: "Loan", on: date) -> int:
-    """Everything owed on `on`: all principal, interest accrued to date, fees due, penalty."""
+def payoff(loan: "Loan") -> int:
+    """Everything owed once accrual is brought to date: principal, interest, fees due, penalty."""
     return (loan.principal_outstanding + loan.interest_receivable + loan.fee_receivable
             + loan.penalty_receivable)
 
@@ -110,7 +110,7 @@ def _drop(loan: "Loan", gone: list[InstalmentState]) -> None:
 def prepayment(loan: "Loan", event: Prepayment) -> Entries:
     """Repay ahead of schedule: in full (close) or in part (re-amortise what remains)."""
     on, amount = event.on, event.amount
-    owed = payoff(loan, on)
+    owed = payoff(loan)
     current, later = _current(loan, on)
     if event.mode is PrepaymentMode.FULL or amount >= owed:
         credit_used = min(loan.credit, max(0, owed - amount))

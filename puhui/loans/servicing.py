@@ -103,7 +103,7 @@ class Loan(ServicedAccount):
         """What a full prepayment on `on` must bring (before any credit balance is used)."""
         probe = self._working_copy()
         probe._catch_up(on, on)
-        return ops.payoff(probe, on)
+        return ops.payoff(probe)
 
     # -- mechanics ------------------------------------------------------------------------------
     def _working_copy(self) -> "Loan":

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-import polars as pl
 import pytest
 
 from puhui.batch.eod import run_eod
