@@ -19,12 +19,21 @@ messages, and a bug (anything outside this tree) stays distinguishable from bad 
     │   ├── InvalidEvent           an event that does not fit the loan's state
     │   ├── IdempotencyConflict    a known idempotency key arrives with different content
     │   └── ConcurrentModification someone else changed the loan since it was read
-    └── LedgerError
-        ├── UnbalancedEntry        debits and credits differ (per currency)
-        ├── UnknownAccount         an account code outside the chart
-        ├── UnknownEntry           a journal entry that does not exist
-        ├── ImmutableEntry         an attempt to change or remove a posted entry
-        └── TamperDetected         the hash chain does not verify
+    ├── LedgerError
+    │   ├── UnbalancedEntry        debits and credits differ (per currency)
+    │   ├── UnknownAccount         an account code outside the chart
+    │   ├── UnknownEntry           a journal entry that does not exist
+    │   ├── ImmutableEntry         an attempt to change or remove a posted entry
+    │   └── TamperDetected         the hash chain does not verify
+    └── OriginationError
+        ├── InvalidIdentity        a resident ID / USCC / bank card / mobile number that fails validation
+        ├── InvalidApplication     missing or inconsistent applicant/application data
+        ├── ConsentError
+        │   ├── ConsentMissing     no consent covers this party, data scope and purpose
+        │   ├── ConsentExpired     the covering consent has expired
+        │   └── ConsentRevoked     the covering consent was revoked
+        ├── IllegalTransition      an application state change the workflow does not allow
+        └── OfferExpired           accepting an offer after it expired
 """
 
 from __future__ import annotations
@@ -115,4 +124,40 @@ class ImmutableEntry(LedgerError):
 
 
 class TamperDetected(LedgerError):
+    pass
+
+
+class OriginationError(PuhuiError):
+    pass
+
+
+class InvalidIdentity(OriginationError, ValueError):
+    pass
+
+
+class InvalidApplication(OriginationError, ValueError):
+    pass
+
+
+class ConsentError(OriginationError):
+    """Personal data may not be used: no consent covers the party, scope and purpose (PIPL)."""
+
+
+class ConsentMissing(ConsentError):
+    pass
+
+
+class ConsentExpired(ConsentError):
+    pass
+
+
+class ConsentRevoked(ConsentError):
+    pass
+
+
+class IllegalTransition(OriginationError):
+    pass
+
+
+class OfferExpired(OriginationError):
     pass
