@@ -110,14 +110,19 @@ def canonical_body(entry: "JournalEntry") -> str:
     """The entry's canonical JSON, byte for byte what `json.dumps(entry.payload(), sort_keys=True,
     separators=(",", ":"), ensure_ascii=False)` gives, built directly because sealing is the hot
     path of bulk posting (tests hold the two equal)."""
-    postings = ",".join(
-        f"[{_s(p.account)},{_s(p.currency)},{p.amount},{_n(p.loan_id)}]" for p in entry.postings)
-    reverses = "null" if entry.reverses is None else str(entry.reverses)
-    return (f'{{"booking_date":"{entry.booking_date.isoformat()}",'
-            f'"created_at":"{entry.created_at.isoformat()}",'
-            f'"description":{_s(entry.description)},"event_key":{_n(entry.event_key)},'
-            f'"loan_id":{_n(entry.loan_id)},"postings":[{postings}],'
-            f'"reverses":{reverses},"seq":{entry.seq}}}')
+    return _body(entry.seq, entry.booking_date.isoformat(), entry.created_at.isoformat(),
+                 entry.description, entry.event_key, entry.loan_id, entry.reverses,
+                 entry.postings)
+
+
+def _body(seq: int, booked: str, created: str, description: str, event_key: str | None,
+          loan_id: str | None, reverses: int | None, postings: Sequence[Posting]) -> str:
+    lines = ",".join([f"[{_s(p.account)},{_s(p.currency)},{p.amount},{_n(p.loan_id)}]"
+                      for p in postings])
+    return (f'{{"booking_date":"{booked}","created_at":"{created}",'
+            f'"description":{_s(description)},"event_key":{_n(event_key)},'
+            f'"loan_id":{_n(loan_id)},"postings":[{lines}],'
+            f'"reverses":{"null" if reverses is None else reverses},"seq":{seq}}}')
 
 
 def _n(value: str | None) -> str:
@@ -126,15 +131,40 @@ def _n(value: str | None) -> str:
 
 def seal(draft: EntryDraft, seq: int, prev_hash: str, created_at: datetime | None = None) -> JournalEntry:
     """Validate `draft` and turn it into the chain's next entry."""
-    draft.validate()
+    return seal_all((draft,), seq, prev_hash, created_at)[0]
+
+
+def seal_all(drafts: Iterable[EntryDraft], first_seq: int, prev_hash: str,
+             created_at: datetime | None = None) -> list[JournalEntry]:
+    """Validate `drafts` and seal them as consecutive entries from `first_seq`, each linked to
+    the one before (the first to `prev_hash`), all stamped `created_at` (default: now).
+
+    The same entries as sealing one draft at a time; a batch encodes its repeated values once.
+    """
     created = created_at or utcnow()
     if created.tzinfo is None:
         raise ValueError("created_at must be timezone-aware (UTC)")
-    entry = JournalEntry(seq, draft.booking_date, created, draft.description, draft.postings,
-                         draft.event_key, draft.loan_id, draft.reverses, prev_hash)
-    digest = hashlib.sha256((prev_hash + canonical_body(entry)).encode("utf-8")).hexdigest()
-    object.__setattr__(entry, "hash", digest)  # sealing completes the entry; it is frozen after
-    return entry
+    created_iso = created.isoformat()
+    days: dict[date, str] = {}
+    sha256 = hashlib.sha256
+    sealed: list[JournalEntry] = []
+    seq = first_seq
+    for draft in drafts:
+        draft.validate()
+        booked = draft.booking_date
+        try:
+            booked_iso = days[booked]
+        except KeyError:
+            booked_iso = days[booked] = booked.isoformat()
+        body = _body(seq, booked_iso, created_iso, draft.description, draft.event_key,
+                     draft.loan_id, draft.reverses, draft.postings)
+        digest = sha256((prev_hash + body).encode("utf-8")).hexdigest()
+        sealed.append(JournalEntry(seq, booked, created, draft.description, draft.postings,
+                                   draft.event_key, draft.loan_id, draft.reverses, prev_hash,
+                                   digest))
+        prev_hash = digest
+        seq += 1
+    return sealed
 
 
 def verify_chain(entries: Iterable[JournalEntry], start_hash: str = GENESIS_HASH) -> int:
@@ -188,8 +218,9 @@ class Journal:
 
     def post_all(self, drafts: Iterable[EntryDraft]) -> list[JournalEntry]:
         """Post several drafts atomically: all are validated before any is appended."""
-        drafts = [d.validate() for d in drafts]
-        return [self.post(d) for d in drafts]
+        entries = seal_all(drafts, len(self._entries) + 1, self.head_hash)
+        self._entries.extend(entries)
+        return entries
 
     def reverse(self, seq: int, booking_date: date, description: str | None = None,
                 event_key: str | None = None) -> JournalEntry:

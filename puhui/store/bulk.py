@@ -10,26 +10,38 @@ here read back through the models unchanged.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Collection, Iterable, Sequence
 
 from sqlalchemy import Connection, Table, insert
 
 
 def bulk_insert(conn: Connection, table: Table, columns: Sequence[str],
-                rows: Sequence[Sequence[Any]]) -> int:
-    """Insert `rows` (tuples in `columns` order) into `table`; return how many were written."""
+                rows: Sequence[Sequence[Any]], prebound: Collection[str] = ()) -> int:
+    """Insert `rows` (tuples in `columns` order) into `table`; return how many were written.
+
+    Columns named in `prebound` already hold what `bound_values` gave, and are not converted again
+    (a caller that builds its rows anyway saves a pass over them).
+    """
     if not rows:
         return 0
     dialect = conn.dialect
-    converters = [(i, _memoized(proc)) for i, name in enumerate(columns)
-                  if (proc := _bind_processor(table, name, conn)) is not None]
+    converters = [(i, proc) for i, name in enumerate(columns) if name not in prebound
+                  and (proc := _bind_processor(table, name, conn)) is not None]
     if converters:
-        rows = [_convert(row, converters) for row in rows]
+        rows = _convert(rows, converters)
     if dialect.name == "postgresql":
         _copy(conn, table, columns, rows)
     else:
         conn.exec_driver_sql(_insert_sql(conn, table, columns), list(rows))
     return len(rows)
+
+
+def bound_values(conn: Connection, table: Table, column: str,
+                 values: Iterable[Any]) -> dict[Any, Any]:
+    """Each distinct value of `values` as `table.column` binds it on this connection's database
+    (for rows passed to `bulk_insert` with the column in `prebound`)."""
+    proc = _bind_processor(table, column, conn)
+    return {value: value if proc is None else proc(value) for value in values}
 
 
 def _bind_processor(table: Table, name: str, conn: Connection) -> Callable[[Any], Any] | None:
@@ -61,24 +73,19 @@ def _insert_sql(conn: Connection, table: Table, columns: Sequence[str]) -> str:
     return str(compiled)
 
 
-def _convert(row: Sequence[Any], converters: list[tuple[int, Callable[[Any], Any]]]) -> tuple:
-    out = list(row)
-    for i, convert in converters:
-        out[i] = convert(out[i])
-    return tuple(out)
+def _convert(rows: Sequence[Sequence[Any]],
+             converters: list[tuple[int, Callable[[Any], Any]]]) -> list[tuple]:
+    """`rows` with each converted column's values passed through its processor, column by column
+    (a batch repeats its dates, so each distinct value is converted once)."""
+    values = list(zip(*rows))
+    for i, proc in converters:
+        values[i] = _convert_column(values[i], proc)
+    return list(zip(*values))
 
 
-def _memoized(proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """A bind processor that converts each distinct value once (a batch repeats its dates)."""
-    cache: dict[Any, Any] = {}
-
-    def convert(value: Any) -> Any:
-        try:
-            return cache[value]
-        except KeyError:
-            result = cache[value] = proc(value)
-            return result
-        except TypeError:  # unhashable: convert every time
-            return proc(value)
-
-    return convert
+def _convert_column(column: Sequence[Any], proc: Callable[[Any], Any]) -> Sequence[Any]:
+    try:
+        converted = {value: proc(value) for value in dict.fromkeys(column)}
+    except TypeError:  # unhashable values: convert every one
+        return [proc(value) for value in column]
+    return list(map(converted.__getitem__, column))

@@ -8,6 +8,7 @@ loan event and its postings land together or not at all.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import date
 from typing import Any, Iterable, Iterator, Sequence
@@ -18,8 +19,15 @@ from sqlalchemy.orm import Session
 
 from puhui.calendar import utcnow
 from puhui.errors import IdempotencyConflict, ImmutableEntry, LedgerError, TamperDetected
-from puhui.ledger.journal import GENESIS_HASH, EntryDraft, JournalEntry, Posting, seal, verify_chain
-from puhui.store.bulk import bulk_insert
+from puhui.ledger.journal import (
+    GENESIS_HASH,
+    EntryDraft,
+    JournalEntry,
+    Posting,
+    seal_all,
+    verify_chain,
+)
+from puhui.store.bulk import bound_values, bulk_insert
 from puhui.store.models import Base, JournalEntryRow, JournalPostingRow, LedgerHeadRow
 
 ENTRIES = Base.metadata.tables[JournalEntryRow.__tablename__]
@@ -44,13 +52,13 @@ _HEAD = select(HEAD.c.last_seq, HEAD.c.last_hash).where(HEAD.c.id == 1)
 _LOCK_HEAD = _HEAD.with_for_update()
 _MOVE_HEAD = (update(HEAD).where(HEAD.c.id == 1)
               .values(last_seq=bindparam("last_seq"), last_hash=bindparam("last_hash")))
-_KNOWN_KEY = {  # PostgreSQL plans one array parameter far faster than a long IN (...) list
-    "postgresql": select(ENTRIES.c.event_key, ENTRIES.c.seq).where(
-        ENTRIES.c.event_key == any_(bindparam("keys", type_=ARRAY(ENTRIES.c.event_key.type))))
-    .limit(1),
-    "sqlite": select(ENTRIES.c.event_key, ENTRIES.c.seq).where(
-        ENTRIES.c.event_key.in_(bindparam("keys", expanding=True))).limit(1),
-}
+# One array parameter for all of an append's event keys: PostgreSQL plans it far faster than a
+# long IN (...) list, and SQLite reads a JSON array through json_each (built in since 3.38) with
+# one prepared statement instead of rendering a thousand placeholders per chunk.
+_KNOWN_KEY_PG = select(ENTRIES.c.event_key, ENTRIES.c.seq).where(
+    ENTRIES.c.event_key == any_(bindparam("keys", type_=ARRAY(ENTRIES.c.event_key.type)))).limit(1)
+_KNOWN_KEY_SQLITE = ("SELECT event_key, seq FROM journal_entries "
+                     "WHERE event_key IN (SELECT value FROM json_each(?)) LIMIT 1")
 
 
 class LedgerRepository:
@@ -79,18 +87,20 @@ class LedgerRepository:
         self._check_event_keys(conn, drafts)
         self._check_reversals(conn, drafts, last_seq)
         created_at = utcnow()
-        sealed: list[JournalEntry] = []
-        for seq, draft in enumerate(drafts, start=last_seq + 1):
-            entry = seal(draft, seq, prev_hash, created_at)  # validates balance and accounts
-            sealed.append(entry)
-            prev_hash = entry.hash
+        # validates balance and accounts
+        sealed = seal_all(drafts, last_seq + 1, prev_hash, created_at)
+        days = bound_values(conn, ENTRIES, "booking_date", {e.booking_date for e in sealed})
+        created = bound_values(conn, ENTRIES, "created_at", (created_at,))[created_at]
         bulk_insert(conn, ENTRIES, ENTRY_COLUMNS, [
-            (e.seq, e.booking_date, created_at, e.description, e.event_key, e.loan_id, e.reverses,
-             e.prev_hash, e.hash) for e in sealed])
+            (e.seq, days[e.booking_date], created, e.description, e.event_key, e.loan_id,
+             e.reverses, e.prev_hash, e.hash) for e in sealed],
+            prebound=("booking_date", "created_at"))
+        # Every posting of the append in ONE statement: on PostgreSQL the balance trigger checks
+        # each statement, so an entry's postings must never be split across statements.
         bulk_insert(conn, POSTINGS, POSTING_COLUMNS, [
             (e.seq, n, p.account, p.currency, p.amount, p.loan_id)
             for e in sealed for n, p in enumerate(e.postings, start=1)])
-        conn.execute(_MOVE_HEAD, {"last_seq": sealed[-1].seq, "last_hash": prev_hash})
+        conn.execute(_MOVE_HEAD, {"last_seq": sealed[-1].seq, "last_hash": sealed[-1].hash})
         return sealed
 
     def reverse(self, seq: int, booking_date: date, description: str | None = None,
@@ -115,13 +125,15 @@ class LedgerRepository:
         keys = [d.event_key for d in drafts if d.event_key is not None]
         if len(set(keys)) != len(keys):
             raise IdempotencyConflict("the same event key appears twice in one append")
-        known = _KNOWN_KEY.get(conn.dialect.name, _KNOWN_KEY["sqlite"])
-        size = len(keys) if conn.dialect.name == "postgresql" else LOOKUP_CHUNK  # arrays: no limit
-        for chunk in _chunks(keys, max(size, 1)):
-            found = conn.execute(known, {"keys": list(chunk)}).first()
-            if found is not None:
-                raise IdempotencyConflict(
-                    f"event key {found[0]!r} was already posted as entry {found[1]}")
+        if not keys:
+            return
+        if conn.dialect.name == "postgresql":
+            found = conn.execute(_KNOWN_KEY_PG, {"keys": keys}).first()
+        else:
+            found = conn.exec_driver_sql(_KNOWN_KEY_SQLITE, (json.dumps(keys),)).first()
+        if found is not None:
+            raise IdempotencyConflict(
+                f"event key {found[0]!r} was already posted as entry {found[1]}")
 
     def _check_reversals(self, conn: Connection, drafts: Sequence[EntryDraft],
                          last_seq: int) -> None:
@@ -233,11 +245,17 @@ def _check_shape(draft: EntryDraft) -> None:
         raise LedgerError("description must be text")
     if draft.reverses is not None and (type(draft.reverses) is not int or draft.reverses < 1):
         raise LedgerError(f"reverses must be an entry's seq, got {draft.reverses!r}")
-    _check_text(draft.event_key, 200, "event_key")
-    _check_text(draft.loan_id, 64, "loan_id")
+    # inline fast paths: every entry of a bulk load passes through here
+    key = draft.event_key
+    if key is not None and not (isinstance(key, str) and 0 < len(key) <= 200):
+        _check_text(key, 200, "event_key")
+    loan = draft.loan_id
+    if loan is not None and not (isinstance(loan, str) and 0 < len(loan) <= 64):
+        _check_text(loan, 64, "loan_id")
     for posting in draft.postings:
-        if posting.loan_id is not None:
-            _check_text(posting.loan_id, 64, "posting loan_id")
+        loan = posting.loan_id
+        if loan is not None and not (isinstance(loan, str) and 0 < len(loan) <= 64):
+            _check_text(loan, 64, "posting loan_id")
 
 
 def _check_text(value: object, limit: int, what: str) -> None:

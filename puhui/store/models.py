@@ -112,6 +112,14 @@ class JournalEntryRow(Base):
     hash: Mapped[str] = mapped_column(CHAR(64))
 
 
+#: Foreign keys that PostgreSQL enforces with the ledger's statement trigger instead of as
+#: constraints (migration 0002: one check per statement instead of one lookup per posting).
+#: The models keep them because they are the schema's meaning and SQLite keeps them as
+#: constraints; schema comparisons against PostgreSQL leave these two out.
+TRIGGER_CHECKED_ON_POSTGRESQL = frozenset({
+    "fk_journal_postings_account_accounts", "fk_journal_postings_entry_seq_journal_entries"})
+
+
 class JournalPostingRow(Base):
     """One line of an entry: signed minor units (debit > 0, credit < 0)."""
 
@@ -182,5 +190,5 @@ def table_names() -> list[str]:
 
 __all__ = [
     "AccountRow", "Base", "JournalEntryRow", "JournalPostingRow", "LedgerHeadRow", "LoanEventRow",
-    "LoanRow", "UTCDateTime", "table_names",
+    "LoanRow", "TRIGGER_CHECKED_ON_POSTGRESQL", "UTCDateTime", "table_names",
 ]

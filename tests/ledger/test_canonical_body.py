@@ -8,7 +8,15 @@ from datetime import date, datetime, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from puhui.ledger.journal import GENESIS_HASH, EntryDraft, Posting, canonical_body, entry_hash, seal
+from puhui.ledger.journal import (
+    GENESIS_HASH,
+    EntryDraft,
+    Posting,
+    canonical_body,
+    entry_hash,
+    seal,
+    seal_all,
+)
 
 text = st.text(max_size=30)  # any unicode: quotes, backslashes, control characters, CJK
 
@@ -27,3 +35,20 @@ def test_canonical_body_equals_sorted_json(description, event_key, loan_id, reve
     expected = json.dumps(entry.payload(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert canonical_body(entry) == expected
     assert entry.hash == entry_hash(GENESIS_HASH, entry.payload())
+
+
+@settings(max_examples=100, deadline=None)
+@given(drafts=st.lists(st.tuples(text, st.none() | text, st.dates(date(2000, 1, 1)),
+                                 st.integers(1, 10**15)), min_size=1, max_size=8),
+       seq=st.integers(1, 10**12))
+def test_sealing_a_batch_equals_sealing_one_at_a_time(drafts, seq) -> None:
+    when = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc)
+    batch = [EntryDraft(day, description, (Posting("1001", amount, "CNY", loan_id),
+                                           Posting("1301", -amount, "CNY", loan_id)), None, loan_id)
+             for description, loan_id, day, amount in drafts]
+    prev, one_by_one = GENESIS_HASH, []
+    for n, draft in enumerate(batch):
+        one_by_one.append(seal(draft, seq + n, prev, when))
+        prev = one_by_one[-1].hash
+    assert seal_all(batch, seq, GENESIS_HASH, when) == one_by_one
+    assert all(e.hash == entry_hash(e.prev_hash, e.payload()) for e in one_by_one)

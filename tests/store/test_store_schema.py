@@ -27,7 +27,7 @@ from puhui.store.db import (
 )
 from puhui.store.ledger_repo import LedgerRepository
 from puhui.store.loan_repo import LoanEventRepository
-from puhui.store.models import Base, table_names
+from puhui.store.models import TRIGGER_CHECKED_ON_POSTGRESQL, Base, table_names
 
 
 def test_migrate_builds_the_schema_and_is_idempotent(db_url: str) -> None:
@@ -35,7 +35,7 @@ def test_migrate_builds_the_schema_and_is_idempotent(db_url: str) -> None:
     migrate(db_url)  # a second run is a no-op
     engine = make_engine(db_url)
     try:
-        assert current_revision(engine) == head_revision() == "0001"
+        assert current_revision(engine) == head_revision() is not None
         assert set(table_names()) <= set(inspect(engine).get_table_names())
         with engine.connect() as conn:
             accounts = {code: kind for code, kind in
@@ -57,7 +57,50 @@ def test_downgrade_and_upgrade_again(db_url: str) -> None:
             command.downgrade(cfg, "base")
         assert not set(table_names()) & set(inspect(engine).get_table_names())
         migrate(engine)
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+
+
+def _pg_triggers(conn) -> set[str]:
+    return set(conn.execute(text(
+        "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal "
+        "AND tgrelid IN ('journal_postings'::regclass, 'accounts'::regclass)")).scalars())
+
+
+def test_statement_checks_downgrade_to_the_row_checks_and_back(db_url: str) -> None:
+    """0002 down restores 0001's deferred per-row trigger and foreign keys; up replaces them."""
+    migrate(db_url)
+    engine = make_engine(db_url)
+    try:
+        post = EntryDraft(date(2024, 1, 2), "funding", (Posting("1001", 5), Posting("3001", -5)))
+        with session_factory(engine).begin() as session:
+            LedgerRepository(session).append([post])
+        cfg = alembic_config()
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0001")
         assert current_revision(engine) == "0001"
+        fks = {fk["name"] for fk in inspect(engine).get_foreign_keys("journal_postings")}
+        assert fks == TRIGGER_CHECKED_ON_POSTGRESQL
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as conn:
+                assert _pg_triggers(conn) == {"journal_postings_append_only",
+                                              "journal_postings_balanced"}
+        with session_factory(engine).begin() as session:  # the ledger still works at 0001
+            LedgerRepository(session).append([post])
+        migrate(engine)
+        assert current_revision(engine) == head_revision()
+        if engine.dialect.name == "postgresql":
+            assert not inspect(engine).get_foreign_keys("journal_postings")
+            with engine.connect() as conn:
+                assert _pg_triggers(conn) == {
+                    "journal_postings_append_only", "journal_postings_checked",
+                    "accounts_permanent", "accounts_code_unchanged"}
+        with session_factory(engine).begin() as session:
+            repo = LedgerRepository(session)
+            repo.append([post])
+            assert repo.verify() == 3
     finally:
         engine.dispose()
 
@@ -105,10 +148,19 @@ def test_a_deferred_sqlite_reader_does_not_hold_writers_up(tmp_path) -> None:
 
 
 def test_models_match_the_migrations(engine: Engine) -> None:
-    """The typed models and the hand-written migration describe the same schema."""
+    """The typed models and the hand-written migration describe the same schema.
+
+    On PostgreSQL two foreign keys of journal_postings are checked by the ledger's statement
+    trigger instead of as constraints (tests/store/test_store_ledger.py shows they still hold).
+    """
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
                                 Base.metadata)
+    if engine.dialect.name == "postgresql":
+        trigger_checked = [d for d in diff if d[0] == "add_fk"
+                           and d[1].name in TRIGGER_CHECKED_ON_POSTGRESQL]
+        assert len(trigger_checked) == 2
+        diff = [d for d in diff if d not in trigger_checked]
     assert diff == []
 
 
@@ -180,34 +232,132 @@ def test_history_tables_refuse_update_and_delete(engine: Engine, statement: str)
             conn.execute(text(statement))
 
 
-@pytest.mark.postgres
-def test_postgres_refuses_an_unbalanced_entry_at_commit(pg_engine: Engine) -> None:
-    """Raw SQL bypassing the repository still cannot commit an unbalanced entry."""
-    insert_entry = text(
-        "INSERT INTO journal_entries (seq, booking_date, created_at, description, prev_hash, hash)"
-        " VALUES (1, '2024-01-02', now(), 'raw', :zero, :h)")
-    insert_posting = text("INSERT INTO journal_postings (entry_seq, line_no, account, currency,"
-                          " amount) VALUES (1, :n, :account, 'CNY', :amount)")
-    with pg_engine.connect() as conn:
-        conn.execute(insert_entry, {"zero": GENESIS_HASH, "h": "f" * 64})
-        conn.execute(insert_posting, {"n": 1, "account": "1001", "amount": 500})
-        conn.execute(insert_posting, {"n": 2, "account": "3001", "amount": -499})
-        with pytest.raises(IntegrityError, match="does not balance"):
-            conn.commit()
-    with pg_engine.connect() as conn:  # nothing was kept
+RAW_ENTRY = text(
+    "INSERT INTO journal_entries (seq, booking_date, created_at, description, prev_hash, hash)"
+    " VALUES (:seq, '2024-01-02', CURRENT_TIMESTAMP, 'raw', :zero, :h)")
+
+
+def raw_postings(*lines: tuple[int, int, str, int]) -> tuple:
+    """One INSERT statement writing `lines` of (entry_seq, line_no, account, amount) in CNY."""
+    values = ", ".join(f"(:e{i}, :n{i}, :a{i}, 'CNY', :m{i})" for i in range(len(lines)))
+    params = {}
+    for i, (seq, n, account, amount) in enumerate(lines):
+        params.update({f"e{i}": seq, f"n{i}": n, f"a{i}": account, f"m{i}": amount})
+    return (text("INSERT INTO journal_postings (entry_seq, line_no, account, currency, amount)"
+                 f" VALUES {values}"), params)
+
+
+@pytest.mark.parametrize("lines, message", [
+    ([(1, 1, "9999", 5), (1, 2, "3001", -5)], "account 9999 is not in the chart"),
+    ([(2, 1, "1001", 5), (2, 2, "3001", -5)], "journal entry 2 does not exist"),
+])
+def test_postings_must_name_known_accounts_and_entries(engine: Engine, lines, message) -> None:
+    """The database itself refuses them (foreign keys on SQLite, the statement check on
+    PostgreSQL), whatever code writes them."""
+    if engine.dialect.name != "postgresql":
+        message = "FOREIGN KEY constraint failed"
+    with pytest.raises(IntegrityError, match=message):
+        with engine.begin() as conn:
+            conn.execute(RAW_ENTRY, {"seq": 1, "zero": GENESIS_HASH, "h": "f" * 64})
+            conn.execute(*raw_postings(*lines))
+    with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM journal_postings")).scalar() == 0
-        conn.execute(insert_entry, {"zero": GENESIS_HASH, "h": "f" * 64})
-        conn.execute(insert_posting, {"n": 1, "account": "1001", "amount": 500})
-        conn.execute(insert_posting, {"n": 2, "account": "3001", "amount": -500})
-        conn.commit()  # the balanced version is accepted
 
 
 @pytest.mark.postgres
-def test_postgres_refuses_a_posting_added_to_a_committed_entry(pg_engine: Engine) -> None:
+def test_postgres_refuses_an_unbalanced_statement(pg_engine: Engine) -> None:
+    """Raw SQL bypassing the repository still cannot store an unbalanced entry: the check runs
+    when each INSERT (or COPY) into journal_postings ends, so an entry's postings are written by
+    one statement."""
+    entry = {"seq": 1, "zero": GENESIS_HASH, "h": "f" * 64}
+    for lines in ([(1, 1, "1001", 500)],                          # one-sided
+                  [(1, 1, "1001", 500), (1, 2, "3001", -499)]):  # off by one
+        with pg_engine.connect() as conn:
+            conn.execute(RAW_ENTRY, entry)
+            with pytest.raises(IntegrityError, match="journal entry 1 does not balance"):
+                conn.execute(*raw_postings(*lines))
+    with pg_engine.connect() as conn:  # nothing was kept
+        assert conn.execute(text("SELECT count(*) FROM journal_entries")).scalar() == 0
+        conn.execute(RAW_ENTRY, entry)
+        conn.execute(*raw_postings((1, 1, "1001", 500), (1, 2, "3001", -500)))
+        # more balanced lines for an entry this transaction created are still accepted
+        conn.execute(*raw_postings((1, 3, "1301", 70), (1, 4, "1001", -70)))
+        with pytest.raises(IntegrityError, match="does not balance: 1 CNY off"):
+            conn.execute(*raw_postings((1, 5, "1001", 1)))
+        conn.rollback()
+    with pg_engine.connect() as conn:
+        conn.execute(RAW_ENTRY, entry)
+        conn.execute(*raw_postings((1, 1, "1001", 500), (1, 2, "3001", -500)))
+        conn.commit()  # the balanced version is accepted
+        assert conn.execute(text("SELECT sum(amount) FROM journal_postings")).scalar() == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("lines", [
+    [(1, 3, "1001", 1)],                          # unbalanced
+    [(1, 3, "1001", 1), (1, 4, "3001", -1)],      # balanced: still refused
+])
+def test_postgres_refuses_a_posting_added_to_a_committed_entry(pg_engine: Engine, lines) -> None:
     with session_factory(pg_engine).begin() as session:
         LedgerRepository(session).append([EntryDraft(date(2024, 1, 2), "funding", (
             Posting("1001", 500, "CNY"), Posting("3001", -500, "CNY")))])
-    with pytest.raises(IntegrityError, match="does not balance"):
+    with pytest.raises(IntegrityError, match="entry 1 was not created by this transaction"):
         with pg_engine.begin() as conn:
-            conn.execute(text("INSERT INTO journal_postings (entry_seq, line_no, account, currency,"
-                              " amount) VALUES (1, 3, '1001', 'CNY', 1)"))
+            conn.execute(*raw_postings(*lines))
+    with session_factory(pg_engine)() as session:
+        assert LedgerRepository(session).verify() == 1
+
+
+@pytest.mark.postgres
+def test_postgres_postings_need_an_entry_of_this_transaction(pg_engine: Engine) -> None:
+    """A posting for a missing entry, or for another session's uncommitted one, is refused."""
+    with pytest.raises(IntegrityError, match="journal entry 7 does not exist"):
+        with pg_engine.begin() as conn:
+            conn.execute(*raw_postings((7, 1, "1001", 5), (7, 2, "3001", -5)))
+    with pg_engine.connect() as other, pg_engine.connect() as conn:
+        other.execute(RAW_ENTRY, {"seq": 1, "zero": GENESIS_HASH, "h": "f" * 64})
+        with pytest.raises(IntegrityError, match="journal entry 1 does not exist"):
+            conn.execute(*raw_postings((1, 1, "1001", 5), (1, 2, "3001", -5)))
+    # An entry committed by a transaction that started after ours is not ours either.
+    with pg_engine.connect() as conn, pg_engine.connect() as later:
+        conn.execute(text("SELECT pg_current_xact_id()"))  # ours is now the older transaction
+        later.execute(RAW_ENTRY, {"seq": 1, "zero": GENESIS_HASH, "h": "f" * 64})
+        later.execute(*raw_postings((1, 1, "1001", 5), (1, 2, "3001", -5)))
+        later.commit()
+        with pytest.raises(IntegrityError, match="entry 1 was not created by this transaction"):
+            conn.execute(*raw_postings((1, 3, "1001", 5), (1, 4, "3001", -5)))
+
+
+@pytest.mark.postgres
+def test_postgres_savepoints_belong_to_the_transaction(pg_engine: Engine) -> None:
+    """Entries created inside savepoints (subtransactions) take their postings like any other."""
+    funding = EntryDraft(date(2024, 1, 2), "funding", (Posting("1001", 5), Posting("3001", -5)))
+    with session_factory(pg_engine).begin() as session:
+        repo = LedgerRepository(session)
+        with session.begin_nested():
+            repo.append([funding])
+        with session.begin_nested():
+            session.execute(RAW_ENTRY, {"seq": 2, "zero": repo.head()[1], "h": "f" * 64})
+            with session.begin_nested():
+                session.execute(*raw_postings((2, 1, "1001", 9), (2, 2, "3001", -9)))
+        with pytest.raises(IntegrityError, match="does not balance"):
+            with session.begin_nested():
+                session.execute(*raw_postings((1, 3, "1001", 9)))
+    with pg_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM journal_postings")).scalar() == 4
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("statement", [
+    "DELETE FROM accounts WHERE code = '6701'",
+    "TRUNCATE accounts",
+    "UPDATE accounts SET code = '1009' WHERE code = '1001'",
+])
+def test_postgres_chart_codes_are_permanent(pg_engine: Engine, statement: str) -> None:
+    """With postings checked by trigger instead of foreign key, no known code can disappear."""
+    with pytest.raises(IntegrityError, match="chart codes are permanent"):
+        with pg_engine.begin() as conn:
+            conn.execute(text(statement))
+    with pg_engine.begin() as conn:  # names may still be corrected
+        conn.execute(text("UPDATE accounts SET name = 'Cash at bank' WHERE code = '1001'"))
+        assert conn.execute(text("SELECT count(*) FROM accounts")).scalar() == len(CHART)
