@@ -24,7 +24,8 @@ messages, and a bug (anything outside this tree) stays distinguishable from bad 
     │   ├── UnknownAccount         an account code outside the chart
     │   ├── UnknownEntry           a journal entry that does not exist
     │   ├── ImmutableEntry         an attempt to change or remove a posted entry
-    │   └── TamperDetected         the hash chain does not verify
+    │   ├── TamperDetected         the hash chain does not verify
+    │   └── InvalidAttestation     a malformed document hash, or an attestation with postings
     └── OriginationError
         ├── InvalidIdentity        a resident ID / USCC / bank card / mobile number that fails validation
         ├── InvalidApplication     missing or inconsistent applicant/application data
@@ -124,6 +125,10 @@ class ImmutableEntry(LedgerError):
 
 
 class TamperDetected(LedgerError):
+    pass
+
+
+class InvalidAttestation(LedgerError, ValueError):
     pass
 
 

@@ -3,6 +3,7 @@
 from puhui.ledger.accounts import CHART, Account, AccountType, Acct
 from puhui.ledger.journal import (
     GENESIS_HASH,
+    Attestation,
     EntryDraft,
     Journal,
     JournalEntry,
@@ -13,6 +14,6 @@ from puhui.ledger.journal import (
 )
 
 __all__ = [
-    "CHART", "Account", "AccountType", "Acct", "GENESIS_HASH", "EntryDraft", "Journal",
-    "JournalEntry", "Posting", "balances_of", "entry_hash", "verify_chain",
+    "CHART", "Account", "AccountType", "Acct", "Attestation", "GENESIS_HASH", "EntryDraft",
+    "Journal", "JournalEntry", "Posting", "balances_of", "entry_hash", "verify_chain",
 ]

@@ -4,12 +4,17 @@ Amounts are signed integer minor units: a debit is positive, a credit negative, 
 means the postings of each currency sum to zero.  Each posted entry carries the hash of its
 predecessor; changing any posted byte breaks every later hash, which `verify_chain` reports.
 Corrections are new entries that reverse old ones; nothing is ever edited in place.
+
+An entry either moves money (two or more balanced postings) or attests a document (no postings,
+and an `Attestation`: the document's kind, id and SHA-256 in the hashed body), so a signed loan
+contract is pinned to the chain without a money movement and any later edit of it shows.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from json.encoder import encode_basestring as _s  # type: ignore[attr-defined]
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -17,11 +22,19 @@ from datetime import date, datetime
 from typing import Iterable, Sequence
 
 from puhui.calendar import utcnow
-from puhui.errors import ImmutableEntry, TamperDetected, UnbalancedEntry, UnknownEntry
+from puhui.errors import (
+    IdempotencyConflict,
+    ImmutableEntry,
+    InvalidAttestation,
+    TamperDetected,
+    UnbalancedEntry,
+    UnknownEntry,
+)
 from puhui.ledger.accounts import CHART, account
 from puhui.money import CURRENCY_EXPONENTS, check_currency
 
 GENESIS_HASH = "0" * 64
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +51,31 @@ class Posting:
 
 
 @dataclass(frozen=True, slots=True)
+class Attestation:
+    """A document recorded on the chain by its content hash, e.g. a signed loan contract:
+    `kind` ("loan_contract"), `ref` (its id, hashed as "id") and `sha256` (64 lowercase hex)."""
+
+    kind: str
+    ref: str
+    sha256: str
+
+    def validate(self) -> "Attestation":
+        """Raise `InvalidAttestation` unless kind (1-64 characters), ref (1-200) and sha256 are
+        well formed."""
+        for value, limit, what in ((self.kind, 64, "kind"), (self.ref, 200, "ref")):
+            if not isinstance(value, str) or not 0 < len(value) <= limit:
+                raise InvalidAttestation(f"attestation {what} must be 1-{limit} characters, "
+                                         f"got {value!r}")
+        if not isinstance(self.sha256, str) or not _SHA256_HEX.fullmatch(self.sha256):
+            raise InvalidAttestation(f"attestation sha256 must be 64 lowercase hex digits, "
+                                     f"got {self.sha256!r}")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
 class EntryDraft:
-    """An entry not yet posted: what the servicing engine produces for one money event."""
+    """An entry not yet posted: what the servicing engine produces for one money event, or the
+    attestation of a document (no postings)."""
 
     booking_date: date
     description: str
@@ -47,12 +83,16 @@ class EntryDraft:
     event_key: str | None = None
     loan_id: str | None = None
     reverses: int | None = None
+    attests: Attestation | None = None
 
     def validate(self) -> "EntryDraft":
-        """Raise unless the entry is non-empty, on known accounts, and balanced per currency.
+        """Raise unless the entry has postings on known accounts, balanced per currency, and no
+        attestation; or no postings, a well-formed attestation and nothing it would reverse.
 
         Written flat because every posting of a bulk load passes through here.
         """
+        if self.attests is not None:
+            return self._validate_attestation()
         if not self.postings:
             raise UnbalancedEntry("an entry needs at least one posting")
         sums: dict[str, int] = {}
@@ -70,6 +110,16 @@ class EntryDraft:
             raise UnbalancedEntry(f"entry {self.description!r} does not balance: {off}")
         return self
 
+    def _validate_attestation(self) -> "EntryDraft":
+        if not isinstance(self.attests, Attestation):
+            raise InvalidAttestation(f"attests must be an Attestation, got {self.attests!r}")
+        if self.postings:
+            raise InvalidAttestation("an attestation entry moves no money: it takes no postings")
+        if self.reverses is not None:
+            raise InvalidAttestation("an attestation entry cannot reverse another entry")
+        self.attests.validate()
+        return self
+
 
 @dataclass(frozen=True, slots=True)
 class JournalEntry:
@@ -85,10 +135,12 @@ class JournalEntry:
     reverses: int | None
     prev_hash: str
     hash: str = field(default="")
+    attests: Attestation | None = None
 
     def payload(self) -> dict:
-        """The canonical content the hash covers."""
-        return {
+        """The canonical content the hash covers ("attests" only on attestations, so entries
+        without one hash exactly as they always have)."""
+        body = {
             "seq": self.seq,
             "booking_date": self.booking_date.isoformat(),
             "created_at": self.created_at.isoformat(),
@@ -98,6 +150,10 @@ class JournalEntry:
             "reverses": self.reverses,
             "postings": [[p.account, p.currency, p.amount, p.loan_id] for p in self.postings],
         }
+        if self.attests is not None:
+            a = self.attests
+            body["attests"] = {"kind": a.kind, "id": a.ref, "sha256": a.sha256}
+        return body
 
 
 def entry_hash(prev_hash: str, payload: dict) -> str:
@@ -112,14 +168,19 @@ def canonical_body(entry: "JournalEntry") -> str:
     path of bulk posting (tests hold the two equal)."""
     return _body(entry.seq, entry.booking_date.isoformat(), entry.created_at.isoformat(),
                  entry.description, entry.event_key, entry.loan_id, entry.reverses,
-                 entry.postings)
+                 entry.postings, entry.attests)
 
 
 def _body(seq: int, booked: str, created: str, description: str, event_key: str | None,
-          loan_id: str | None, reverses: int | None, postings: Sequence[Posting]) -> str:
+          loan_id: str | None, reverses: int | None, postings: Sequence[Posting],
+          attests: Attestation | None) -> str:
     lines = ",".join([f"[{_s(p.account)},{_s(p.currency)},{p.amount},{_n(p.loan_id)}]"
                       for p in postings])
-    return (f'{{"booking_date":"{booked}","created_at":"{created}",'
+    # "attests" sorts first, and is absent (not null) when there is none
+    head = "{" if attests is None else (
+        f'{{"attests":{{"id":{_s(attests.ref)},"kind":{_s(attests.kind)},'
+        f'"sha256":{_s(attests.sha256)}}},')
+    return (f'{head}"booking_date":"{booked}","created_at":"{created}",'
             f'"description":{_s(description)},"event_key":{_n(event_key)},'
             f'"loan_id":{_n(loan_id)},"postings":[{lines}],'
             f'"reverses":{"null" if reverses is None else reverses},"seq":{seq}}}')
@@ -157,14 +218,32 @@ def seal_all(drafts: Iterable[EntryDraft], first_seq: int, prev_hash: str,
         except KeyError:
             booked_iso = days[booked] = booked.isoformat()
         body = _body(seq, booked_iso, created_iso, draft.description, draft.event_key,
-                     draft.loan_id, draft.reverses, draft.postings)
+                     draft.loan_id, draft.reverses, draft.postings, draft.attests)
         digest = sha256((prev_hash + body).encode("utf-8")).hexdigest()
         sealed.append(JournalEntry(seq, booked, created, draft.description, draft.postings,
                                    draft.event_key, draft.loan_id, draft.reverses, prev_hash,
-                                   digest))
+                                   digest, draft.attests))
         prev_hash = digest
         seq += 1
     return sealed
+
+
+def attestation_draft(kind: str, ref: str, sha256: str, booking_date: date, description: str,
+                      event_key: str | None = None) -> EntryDraft:
+    """The validated draft of an entry attesting document (`kind`, `ref`) by its `sha256`."""
+    return EntryDraft(booking_date, description, (), event_key,
+                      attests=Attestation(kind, ref, sha256)).validate()
+
+
+def replayed(entry: JournalEntry, draft: EntryDraft) -> JournalEntry:
+    """`entry`, already posted under `draft`'s event key, if it records what `draft` would (a
+    retry); otherwise `IdempotencyConflict`."""
+    if ((entry.attests, entry.booking_date, entry.description, entry.loan_id, entry.postings,
+         entry.reverses) != (draft.attests, draft.booking_date, draft.description, draft.loan_id,
+                             tuple(draft.postings), draft.reverses)):
+        raise IdempotencyConflict(f"event key {draft.event_key!r} was already posted as entry "
+                                  f"{entry.seq} with other content")
+    return entry
 
 
 def verify_chain(entries: Iterable[JournalEntry], start_hash: str = GENESIS_HASH) -> int:
@@ -181,9 +260,11 @@ def verify_chain(entries: Iterable[JournalEntry], start_hash: str = GENESIS_HASH
         if entry_hash(prev, e.payload()) != e.hash:
             raise TamperDetected(f"entry {e.seq} was altered after it was posted")
         try:
-            EntryDraft(e.booking_date, e.description, e.postings).validate()
+            EntryDraft(e.booking_date, e.description, e.postings, attests=e.attests).validate()
         except UnbalancedEntry as exc:
             raise TamperDetected(f"entry {e.seq} no longer balances: {exc}") from exc
+        except InvalidAttestation as exc:
+            raise TamperDetected(f"entry {e.seq} is no longer a valid attestation: {exc}") from exc
         prev, count, expected_seq = e.hash, count + 1, e.seq + 1
     return count
 
@@ -228,11 +309,34 @@ class Journal:
         if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= len(self._entries):
             raise UnknownEntry(f"there is no journal entry {seq!r} to reverse")
         original = self._entries[seq - 1]
+        if original.attests is not None:
+            raise InvalidAttestation(f"entry {seq} is an attestation and moves no money: attest "
+                                     f"the document again to supersede it")
         if any(e.reverses == seq for e in self._entries):
             raise ImmutableEntry(f"entry {seq} has already been reversed")
         return self.post(EntryDraft(
             booking_date, description or f"reversal of entry {seq}",
             tuple(p.reversed() for p in original.postings), event_key, original.loan_id, seq))
+
+    def attest(self, kind: str, ref: str, sha256: str, booking_date: date, description: str,
+               event_key: str | None = None) -> JournalEntry:
+        """Record document (`kind`, `ref`) by its SHA-256 on the chain, as an entry without
+        postings.  A retry with the same event key and content returns the entry posted first;
+        the same key with other content raises `IdempotencyConflict`."""
+        draft = attestation_draft(kind, ref, sha256, booking_date, description, event_key)
+        if event_key is not None:
+            for entry in self._entries:
+                if entry.event_key == event_key:
+                    return replayed(entry, draft)
+        return self.post(draft)
+
+    def attestation(self, kind: str, ref: str) -> JournalEntry | None:
+        """The latest entry attesting document (`kind`, `ref`), or None."""
+        for entry in reversed(self._entries):
+            a = entry.attests
+            if a is not None and a.kind == kind and a.ref == ref:
+                return entry
+        return None
 
     def balances(self, loan_id: str | None = None) -> dict[tuple[str, str], int]:
         return balances_of((p for e in self._entries for p in e.postings), loan_id)

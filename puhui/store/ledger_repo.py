@@ -18,12 +18,21 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from puhui.calendar import utcnow
-from puhui.errors import IdempotencyConflict, ImmutableEntry, LedgerError, TamperDetected
+from puhui.errors import (
+    IdempotencyConflict,
+    ImmutableEntry,
+    InvalidAttestation,
+    LedgerError,
+    TamperDetected,
+)
 from puhui.ledger.journal import (
     GENESIS_HASH,
+    Attestation,
     EntryDraft,
     JournalEntry,
     Posting,
+    attestation_draft,
+    replayed,
     seal_all,
     verify_chain,
 )
@@ -40,11 +49,10 @@ READ_CHUNK = 5_000
 LOOKUP_CHUNK = 1_000
 
 ENTRY_COLUMNS = ("seq", "booking_date", "created_at", "description", "event_key", "loan_id",
-                 "reverses", "prev_hash", "hash")
+                 "reverses", "prev_hash", "hash", "attests_kind", "attests_ref", "attests_sha256")
 POSTING_COLUMNS = ("entry_seq", "line_no", "account", "currency", "amount", "loan_id")
-_ENTRY_COLS = (ENTRIES.c.seq, ENTRIES.c.booking_date, ENTRIES.c.created_at, ENTRIES.c.description,
-               ENTRIES.c.event_key, ENTRIES.c.loan_id, ENTRIES.c.reverses, ENTRIES.c.prev_hash,
-               ENTRIES.c.hash)
+_ENTRY_COLS = tuple(ENTRIES.c[name] for name in ENTRY_COLUMNS)
+_NO_ATTESTATION = (None, None, None)
 _POSTING_COLS = (POSTINGS.c.entry_seq, POSTINGS.c.account, POSTINGS.c.amount, POSTINGS.c.currency,
                  POSTINGS.c.loan_id)
 # Built once: small appends (one loan event at a time) run these constantly.
@@ -93,8 +101,9 @@ class LedgerRepository:
         created = bound_values(conn, ENTRIES, "created_at", (created_at,))[created_at]
         bulk_insert(conn, ENTRIES, ENTRY_COLUMNS, [
             (e.seq, days[e.booking_date], created, e.description, e.event_key, e.loan_id,
-             e.reverses, e.prev_hash, e.hash) for e in sealed],
-            prebound=("booking_date", "created_at"))
+             e.reverses, e.prev_hash, e.hash)
+            + (_NO_ATTESTATION if (a := e.attests) is None else (a.kind, a.ref, a.sha256))
+            for e in sealed], prebound=("booking_date", "created_at"))
         # Every posting of the append in ONE statement: on PostgreSQL the balance trigger checks
         # each statement, so an entry's postings must never be split across statements.
         bulk_insert(conn, POSTINGS, POSTING_COLUMNS, [
@@ -109,9 +118,29 @@ class LedgerRepository:
         original = self.get(seq)
         if original is None:
             raise LedgerError(f"there is no journal entry {seq} to reverse")
+        if original.attests is not None:
+            raise InvalidAttestation(f"entry {seq} is an attestation and moves no money: attest "
+                                     f"the document again to supersede it")
         draft = EntryDraft(booking_date, description or f"reversal of entry {seq}",
                            tuple(p.reversed() for p in original.postings), event_key,
                            original.loan_id, seq)
+        return self.append([draft])[0]
+
+    def attest(self, kind: str, ref: str, sha256: str, booking_date: date, description: str,
+               event_key: str | None = None) -> JournalEntry:
+        """Record document (`kind`, `ref`) by its SHA-256 on the chain: an entry with no postings
+        whose hashed body carries the attestation, so `verify` catches any later change to it.
+
+        Idempotent on `event_key`: a retry with the same key and content returns the entry
+        posted first; the same key with other content raises `IdempotencyConflict`.
+        """
+        draft = attestation_draft(kind, ref, sha256, booking_date, description, event_key)
+        _check_shape(draft)
+        if event_key is not None:
+            self._lock_head(self._conn())  # concurrent retries queue here, then find the first
+            existing = self.find_by_event_key(event_key)
+            if existing is not None:
+                return replayed(existing, draft)
         return self.append([draft])[0]
 
     def _lock_head(self, conn: Connection) -> tuple[int, str]:
@@ -179,9 +208,17 @@ class LedgerRepository:
         """The entry posted for `event_key`, if any (how callers make postings idempotent)."""
         return self._one(ENTRIES.c.event_key == event_key)
 
-    def _one(self, where: ColumnElement[bool]) -> JournalEntry | None:
+    def attestation(self, kind: str, ref: str) -> JournalEntry | None:
+        """The latest entry attesting document (`kind`, `ref`), or None."""
+        return self._one((ENTRIES.c.attests_kind == kind) & (ENTRIES.c.attests_ref == ref),
+                         latest=True)
+
+    def _one(self, where: ColumnElement[bool], latest: bool = False) -> JournalEntry | None:
         conn = self._conn()
-        row = conn.execute(select(*_ENTRY_COLS).where(where)).first()
+        stmt = select(*_ENTRY_COLS).where(where)
+        if latest:
+            stmt = stmt.order_by(ENTRIES.c.seq.desc()).limit(1)
+        row = conn.execute(stmt).first()
         if row is None:
             return None
         return next(self._assemble(conn, [row], POSTINGS.c.entry_seq == row[0]))
@@ -193,10 +230,14 @@ class LedgerRepository:
                 select(*_POSTING_COLS).where(posting_filter)
                 .order_by(POSTINGS.c.entry_seq, POSTINGS.c.line_no)):
             lines[entry_seq].append(Posting(account, int(amount), currency, loan_id))
-        for seq, booked, created, description, event_key, loan_id, reverses, prev, h in rows:
+        for (seq, booked, created, description, event_key, loan_id, reverses, prev, h,
+             kind, ref, sha256) in rows:
+            # any stored part rebuilds the attestation, so a half-erased one still fails verify
+            attests = (None if kind is None and ref is None and sha256 is None
+                       else Attestation(kind, ref, sha256))
             yield JournalEntry(int(seq), booked, created, description, tuple(lines.get(seq, ())),
                                event_key, loan_id, None if reverses is None else int(reverses),
-                               prev, h)
+                               prev, h, attests)
 
     # -- checking and reporting ---------------------------------------------------------------
     def verify(self) -> int:

@@ -93,6 +93,9 @@ class JournalEntryRow(Base):
         Index("uq_journal_entries_reverses", "reverses", unique=True,  # reversed at most once
               sqlite_where=text("reverses IS NOT NULL"),
               postgresql_where=text("reverses IS NOT NULL")),
+        Index("ix_journal_entries_attests", "attests_kind", "attests_ref",  # latest per document
+              sqlite_where=text("attests_kind IS NOT NULL"),
+              postgresql_where=text("attests_kind IS NOT NULL")),
         CheckConstraint("seq > 0", name="seq_positive"),
     )
 
@@ -110,6 +113,11 @@ class JournalEntryRow(Base):
     # not unique-indexed: the chain itself (each entry names its predecessor's hash) is the
     # guarantee, and a unique index on a random 64-character key halves append throughput
     hash: Mapped[str] = mapped_column(CHAR(64))
+    # An attestation entry (no postings) records a document by its content hash; NULL on money
+    # entries.  All three are in the hashed body, as "attests": {"kind", "id", "sha256"}.
+    attests_kind: Mapped[str | None] = mapped_column(String(64))
+    attests_ref: Mapped[str | None] = mapped_column(String(200))
+    attests_sha256: Mapped[str | None] = mapped_column(CHAR(64))
 
 
 #: Foreign keys that PostgreSQL enforces with the ledger's statement trigger instead of as

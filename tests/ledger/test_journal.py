@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from puhui.errors import (
-    ImmutableEntry, LedgerError, TamperDetected, UnbalancedEntry, UnknownAccount, UnknownCurrency,
-    UnknownEntry,
+    IdempotencyConflict, ImmutableEntry, InvalidAttestation, LedgerError, TamperDetected,
+    UnbalancedEntry, UnknownAccount, UnknownCurrency, UnknownEntry,
 )
 from puhui.ledger import (
-    CHART, GENESIS_HASH, Acct, EntryDraft, Journal, JournalEntry, Posting, balances_of,
-    entry_hash, verify_chain,
+    CHART, GENESIS_HASH, Acct, Attestation, EntryDraft, Journal, JournalEntry, Posting,
+    balances_of, entry_hash, verify_chain,
 )
 from puhui.ledger.accounts import AccountType, account
 
@@ -85,7 +85,8 @@ def test_bad_entries_are_refused_and_nothing_is_posted(lines, error):
 
 
 def test_ledger_errors_are_typed():
-    for exc in (UnbalancedEntry, UnknownAccount, ImmutableEntry, TamperDetected, UnknownEntry):
+    for exc in (UnbalancedEntry, UnknownAccount, ImmutableEntry, TamperDetected, UnknownEntry,
+                InvalidAttestation):
         assert issubclass(exc, LedgerError)
     with pytest.raises(UnknownAccount):
         account("1234")
@@ -296,3 +297,132 @@ def test_sealed_hashes_are_the_canonical_json_hash_for_any_content(entries):
         prev = e.hash
     assert j.verify() == len(entries)
     assert all(v == 0 for v in j.trial_balance().values())
+
+
+# -- attestations -----------------------------------------------------------------------------
+CONTRACT_HASH = "3f" * 32
+
+
+def test_an_attestation_records_a_document_hash_without_moving_money():
+    j = sample_journal()
+    before = (j.balances(), j.balances("L1"), j.trial_balance())
+    entry = j.attest("loan_contract", "C123", CONTRACT_HASH, D, "contract C123 signed",
+                     event_key="sign:C123")
+    assert (entry.seq, entry.postings, entry.prev_hash) == (6, (), j.entries[4].hash)
+    assert entry.attests == Attestation("loan_contract", "C123", CONTRACT_HASH)
+    assert entry.payload()["attests"] == {"kind": "loan_contract", "id": "C123",
+                                          "sha256": CONTRACT_HASH}
+    assert entry.hash == entry_hash(entry.prev_hash, entry.payload())
+    assert (j.balances(), j.balances("L1"), j.trial_balance()) == before
+    assert j.attestation("loan_contract", "C123") == entry
+    assert j.attestation("loan_contract", "C999") is None
+    assert j.attestation("other_kind", "C123") is None
+    j.post(draft((Acct.CASH, 1), (Acct.CAPITAL, -1)))  # money entries chain on after it
+    assert j.verify() == 7
+
+
+def test_the_latest_attestation_of_a_document_wins():
+    j = Journal()
+    first = j.attest("loan_contract", "C1", "0" * 64, D, "signed")
+    j.attest("loan_contract", "C2", "1" * 64, D, "another contract")
+    amended = j.attest("loan_contract", "C1", "2" * 64, D, "amendment signed")
+    assert j.attestation("loan_contract", "C1") == amended != first
+    assert j.verify() == 3
+
+
+def test_re_attesting_with_the_same_key_is_idempotent():
+    j = Journal()
+    entry = j.attest("loan_contract", "C1", CONTRACT_HASH, D, "signed", event_key="sign:C1")
+    assert j.attest("loan_contract", "C1", CONTRACT_HASH, D, "signed", event_key="sign:C1") == entry
+    assert len(j.entries) == 1
+    for other in [("loan_contract", "C1", "e" * 64, D, "signed"),
+                  ("loan_contract", "C2", CONTRACT_HASH, D, "signed"),
+                  ("loan_contract", "C1", CONTRACT_HASH, date(2024, 3, 2), "signed")]:
+        with pytest.raises(IdempotencyConflict, match="sign:C1"):
+            j.attest(*other, event_key="sign:C1")
+    j.post(EntryDraft(D, "funding", (Posting(Acct.CASH, 5), Posting(Acct.CAPITAL, -5)), "fund"))
+    with pytest.raises(IdempotencyConflict, match="fund"):  # a money entry's key is taken too
+        j.attest("loan_contract", "C1", CONTRACT_HASH, D, "funding", event_key="fund")
+    assert len(j.entries) == 2 and j.verify() == 2
+
+
+@pytest.mark.parametrize("kind, ref, sha256", [
+    ("loan_contract", "C1", "3F" * 32),             # upper case
+    ("loan_contract", "C1", "3f" * 31),             # too short
+    ("loan_contract", "C1", "3f" * 32 + "0"),       # too long
+    ("loan_contract", "C1", "g" * 64),              # not hex
+    ("loan_contract", "C1", " " + "3f" * 31 + "3"),
+    ("loan_contract", "C1", None),
+    ("", "C1", CONTRACT_HASH),
+    ("k" * 65, "C1", CONTRACT_HASH),
+    ("loan_contract", "", CONTRACT_HASH),
+    ("loan_contract", "r" * 201, CONTRACT_HASH),
+    (7, "C1", CONTRACT_HASH),
+])
+def test_malformed_attestations_are_refused(kind, ref, sha256):
+    j = sample_journal()
+    with pytest.raises(InvalidAttestation):
+        j.attest(kind, ref, sha256, D, "bad")
+    with pytest.raises(InvalidAttestation):
+        j.post(EntryDraft(D, "bad", (), attests=Attestation(kind, ref, sha256)))
+    assert len(j.entries) == 5
+    Attestation("k" * 64, "r" * 200, CONTRACT_HASH).validate()  # the limits themselves are fine
+
+
+def test_an_entry_either_moves_money_or_attests():
+    j = sample_journal()
+    attests = Attestation("loan_contract", "C1", CONTRACT_HASH)
+    money = (Posting(Acct.CASH, 5), Posting(Acct.CAPITAL, -5))
+    with pytest.raises(InvalidAttestation, match="no postings"):
+        j.post(EntryDraft(D, "both", money, attests=attests))
+    with pytest.raises(InvalidAttestation, match="reverse"):
+        j.post(EntryDraft(D, "reversing", (), reverses=1, attests=attests))
+    with pytest.raises(InvalidAttestation):
+        j.post(EntryDraft(D, "not one", (), attests={"kind": "loan_contract"}))  # type: ignore
+    with pytest.raises(UnbalancedEntry):
+        j.post(EntryDraft(D, "neither", ()))
+    with pytest.raises(InvalidAttestation):  # all-or-nothing with money entries too
+        j.post_all([EntryDraft(D, "ok", money), EntryDraft(D, "both", money, attests=attests)])
+    assert len(j.entries) == 5
+    entry = j.attest("loan_contract", "C1", CONTRACT_HASH, D, "signed")
+    with pytest.raises(InvalidAttestation, match="moves no money"):
+        j.reverse(entry.seq, D)
+    assert j.verify() == 6
+
+
+@pytest.mark.parametrize("forged", [
+    Attestation("loan_contract", "C123", "40" * 32),   # another document hash
+    Attestation("loan_contract", "C124", CONTRACT_HASH),
+    Attestation("other", "C123", CONTRACT_HASH),
+    None,                                              # the attestation removed
+])
+def test_tampering_with_an_attestation_is_detected(forged):
+    j = sample_journal()
+    j.attest("loan_contract", "C123", CONTRACT_HASH, D, "contract C123 signed")
+    j.post(draft((Acct.CASH, 1), (Acct.CAPITAL, -1)))
+    entries = list(j.entries)
+    entries[5] = altered(entries[5], attests=forged)
+    with pytest.raises(TamperDetected, match="entry 6"):
+        verify_chain(entries)
+    # a forger who re-hashes it breaks the next link (or, erasing it, leaves an empty entry)
+    entries[5] = rehash(entries[5], entries[4].hash)
+    with pytest.raises(TamperDetected, match="entry 7" if forged else "entry 6 no longer"):
+        verify_chain(entries)
+
+
+def test_an_attestation_forged_into_an_invalid_one_is_detected():
+    j = sample_journal()
+    j.attest("loan_contract", "C123", CONTRACT_HASH, D, "contract C123 signed")
+    entries = list(j.entries)
+    entries[5] = rehash(altered(entries[5], attests=Attestation("loan_contract", "C123", "X")),
+                        entries[4].hash)
+    with pytest.raises(TamperDetected, match="no longer a valid attestation"):
+        verify_chain(entries)
+    entries[5] = rehash(altered(entries[5], attests=None), entries[4].hash)  # neither kind
+    with pytest.raises(TamperDetected, match="no longer balances"):
+        verify_chain(entries)
+    money = list(sample_journal().entries)
+    money[1] = rehash(altered(money[1], attests=Attestation("loan_contract", "C1", CONTRACT_HASH)),
+                      money[0].hash)  # postings and an attestation
+    with pytest.raises(TamperDetected, match="entry 2 is no longer a valid attestation"):
+        verify_chain(money[:2])

@@ -91,3 +91,18 @@ def test_concurrent_retries_of_one_event_store_it_once(engine: Engine) -> None:
     assert sorted(results) == [False, False, True]
     with sessions() as s:
         assert len(LoanEventRepository(s).events("L1")) == 1
+
+
+def test_concurrent_retries_of_one_attestation_post_it_once(engine: Engine) -> None:
+    sessions = session_factory(engine)
+    seqs: list[int] = []
+
+    def attest() -> None:
+        with sessions.begin() as s:
+            seqs.append(LedgerRepository(s).attest("loan_contract", "C1", "ab" * 32,
+                                                   date(2024, 3, 1), "signed", "sign:C1").seq)
+
+    _run_all([attest, attest, attest])
+    assert seqs == [1, 1, 1]
+    with sessions() as s:
+        assert LedgerRepository(s).verify() == 1

@@ -83,12 +83,19 @@ def test_statement_checks_downgrade_to_the_row_checks_and_back(db_url: str) -> N
         assert current_revision(engine) == "0001"
         fks = {fk["name"] for fk in inspect(engine).get_foreign_keys("journal_postings")}
         assert fks == TRIGGER_CHECKED_ON_POSTGRESQL
+        columns = {c["name"] for c in inspect(engine).get_columns("journal_entries")}
+        assert not {"attests_kind", "attests_ref", "attests_sha256"} & columns
         if engine.dialect.name == "postgresql":
             with engine.connect() as conn:
                 assert _pg_triggers(conn) == {"journal_postings_append_only",
                                               "journal_postings_balanced"}
-        with session_factory(engine).begin() as session:  # the ledger still works at 0001
-            LedgerRepository(session).append([post])
+                conn.execute(RAW_ENTRY, {"seq": 2, "zero": GENESIS_HASH, "h": "f" * 64})
+                conn.execute(*raw_postings((2, 1, "1001", 5)))  # 0001 checks at commit
+                with pytest.raises(IntegrityError, match="does not balance"):
+                    conn.commit()
+        with pytest.raises(DBAPIError, match="append-only"):  # and history is still protected
+            with engine.begin() as conn:
+                conn.execute(text("DELETE FROM journal_entries"))
         migrate(engine)
         assert current_revision(engine) == head_revision()
         if engine.dialect.name == "postgresql":
@@ -100,7 +107,7 @@ def test_statement_checks_downgrade_to_the_row_checks_and_back(db_url: str) -> N
         with session_factory(engine).begin() as session:
             repo = LedgerRepository(session)
             repo.append([post])
-            assert repo.verify() == 3
+            assert repo.verify() == 2
     finally:
         engine.dispose()
 

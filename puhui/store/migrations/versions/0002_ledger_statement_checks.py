@@ -17,7 +17,13 @@ COPY).  The two foreign keys are dropped: the trigger checks the posting side, j
 already refuse UPDATE, DELETE and TRUNCATE, and chart codes become permanent (accounts refuse
 DELETE, TRUNCATE and a changed code), so a known account or entry can never become unknown.
 
-SQLite is unchanged: it keeps its foreign keys, and balance stays enforced in code there.
+SQLite keeps its foreign keys, and balance stays enforced in code there.
+
+Attestations: journal_entries gains attests_kind, attests_ref and attests_sha256 (NULL for money
+entries), indexed by document where present.  An attestation entry records a document's content
+hash (a signed loan contract) in the hashed body and has no postings; on PostgreSQL a CHECK keeps
+the three columns whole and well formed and the statement trigger refuses postings on such an
+entry.
 
 Revision ID: 0002
 Revises: 0001
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0002"
@@ -47,9 +54,10 @@ POSTING_FOREIGN_KEYS = {
 # < 0 for a later one, which is either a subtransaction of ours (a savepoint) or a transaction
 # that started after ours and has committed (another session's uncommitted entry is invisible
 # here and never reaches the join).  For those, the full 64-bit id is rebuilt from ours and
-# pg_xact_status() tells them apart: 'in progress' is only ever ours.  (xmin is 32 bits, so an
-# entry frozen about 2^32 transactions earlier could alias one of our ids; vacuum's freezing
-# makes that the only way to fool the check, and the hash chain still covers such an entry.)
+# pg_xact_status() tells them apart: 'in progress' is only ever ours.  xmin has 32 bits, so an
+# entry committed over 2^31 transactions ago reads as "later"; its rebuilt id then names a newer
+# transaction (committed: refused; in the future: pg_xact_status raises, which refuses the
+# statement too) and passes only if that exact id happens to be one of ours.
 PG_STATEMENT_CHECK = """
 CREATE FUNCTION puhui_postings_checked() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -65,10 +73,11 @@ BEGIN
           FROM (SELECT DISTINCT account FROM new_postings) used
          WHERE NOT EXISTS (SELECT FROM accounts WHERE code = used.account)
         UNION ALL
-        SELECT CASE WHEN je.seq IS NULL THEN 2 ELSE 3 END, s.entry_seq, NULL, NULL
+        SELECT CASE WHEN je.seq IS NULL THEN 2 WHEN je.attests_kind IS NOT NULL THEN 5
+                    ELSE 3 END, s.entry_seq, NULL, NULL
           FROM unnest((SELECT seqs FROM touched)) AS s(entry_seq)
           LEFT JOIN journal_entries je ON je.seq = s.entry_seq
-         WHERE je.seq IS NULL
+         WHERE je.seq IS NULL OR je.attests_kind IS NOT NULL
             OR CASE WHEN age(je.xmin) = 0 THEN false
                     WHEN age(je.xmin) > 0 THEN true
                     ELSE pg_xact_status(((SELECT own_xid FROM touched) - age(je.xmin))::text::xid8)
@@ -91,6 +100,9 @@ BEGIN
     ELSIF bad.kind = 3 THEN
         RAISE EXCEPTION 'journal entry % was not created by this transaction: postings refused',
             bad.entry_seq USING ERRCODE = 'restrict_violation';
+    ELSIF bad.kind = 5 THEN
+        RAISE EXCEPTION 'journal entry % is an attestation and moves no money: postings refused',
+            bad.entry_seq USING ERRCODE = 'check_violation';
     END IF;
     RAISE EXCEPTION 'journal entry % does not balance: % % off', bad.entry_seq, bad.net,
         bad.detail USING ERRCODE = 'check_violation';
@@ -137,13 +149,28 @@ def _postgres() -> bool:
     return op.get_bind().dialect.name == "postgresql"
 
 
+ATTESTS_WHOLE = ("(attests_kind IS NULL) = (attests_ref IS NULL) "
+                 "AND (attests_kind IS NULL) = (attests_sha256 IS NULL) "
+                 "AND (attests_sha256 IS NULL OR attests_sha256 ~ '^[0-9a-f]{64}$')")
+
+
 def upgrade() -> None:
+    op.add_column("journal_entries", sa.Column("attests_kind", sa.String(64), nullable=True))
+    op.add_column("journal_entries", sa.Column("attests_ref", sa.String(200), nullable=True))
+    op.add_column("journal_entries", sa.Column("attests_sha256", sa.CHAR(64), nullable=True))
+    # partial: money entries (almost all of them) add nothing to it
+    op.create_index(op.f("ix_journal_entries_attests"), "journal_entries",
+                    ["attests_kind", "attests_ref"],
+                    sqlite_where=sa.text("attests_kind IS NOT NULL"),
+                    postgresql_where=sa.text("attests_kind IS NOT NULL"))
     if not _postgres():
         return
+    op.create_check_constraint(op.f("ck_journal_entries_attests_whole"), "journal_entries",
+                               ATTESTS_WHOLE)
     op.execute("DROP TRIGGER journal_postings_balanced ON journal_postings")
     op.execute("DROP FUNCTION puhui_entry_balanced()")
     for name in POSTING_FOREIGN_KEYS:
-        op.drop_constraint(name, "journal_postings", type_="foreignkey")
+        op.drop_constraint(op.f(name), "journal_postings", type_="foreignkey")
     op.execute(PG_STATEMENT_CHECK)
     op.execute(PG_CHART_PERMANENT)
     for ddl in PG_TRIGGERS:
@@ -151,15 +178,23 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if not _postgres():
-        return
+    if _postgres():
+        _restore_row_checks()
+        op.drop_constraint(op.f("ck_journal_entries_attests_whole"), "journal_entries",
+                           type_="check")
+    op.drop_index(op.f("ix_journal_entries_attests"), "journal_entries")
+    for column in ("attests_sha256", "attests_ref", "attests_kind"):
+        op.drop_column("journal_entries", column)  # native DROP COLUMN: SQLite keeps its triggers
+
+
+def _restore_row_checks() -> None:
     op.execute("DROP TRIGGER accounts_code_unchanged ON accounts")
     op.execute("DROP TRIGGER accounts_permanent ON accounts")
     op.execute("DROP TRIGGER journal_postings_checked ON journal_postings")
     op.execute("DROP FUNCTION puhui_chart_permanent()")
     op.execute("DROP FUNCTION puhui_postings_checked()")
     for name, (column, table, target) in POSTING_FOREIGN_KEYS.items():
-        op.create_foreign_key(name, "journal_postings", table, [column], [target])
+        op.create_foreign_key(op.f(name), "journal_postings", table, [column], [target])
     op.execute(PG_ROW_CHECK)
     op.execute("CREATE CONSTRAINT TRIGGER journal_postings_balanced "
                "AFTER INSERT ON journal_postings DEFERRABLE INITIALLY DEFERRED "
