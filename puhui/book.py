@@ -9,12 +9,16 @@ is unchanged, so concurrent writers (two API workers) never act on stale state.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Callable, Iterable, Union
+from typing import Callable, Iterable, Iterator, Union
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from puhui.errors import InvalidEvent
 from puhui.ledger.journal import JournalEntry
@@ -28,6 +32,7 @@ from puhui.store.ledger_repo import LedgerRepository
 from puhui.store.loan_repo import LoanEventRepository
 
 Account = Union[Loan, RevolvingLine]
+_TOUCHED = "puhui.loans_touched"
 
 
 def new_account(loan_id: str, product: LoanProduct) -> Account:
@@ -52,15 +57,45 @@ class LoanBook:
         self.engine = engine
         self.sessions = session_factory(engine)
         self._cache: dict[str, tuple[int, Account]] = {}
+        # SQLite has one writer; threads of this process queue here instead of in SQLite's
+        # busy handler, whose back-off sleeps (up to 100 ms) would dominate under load.
+        self._writer = threading.RLock() if engine.dialect.name == "sqlite" else None
 
     # -- loans ------------------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One database transaction for loan events and whatever the caller writes beside them
+        (an application's status, a disbursement record): all of it lands, or none of it does.
+
+        Loans touched inside are dropped from the cache when the transaction fails, so the
+        in-memory state never runs ahead of the database.
+        """
+        writer = self._writer or contextlib.nullcontext()
+        with writer:
+            session = self.sessions()
+            touched: set[str] = set()
+            session.info[_TOUCHED] = touched
+            try:
+                with session.begin():
+                    yield session
+            except BaseException:
+                for loan_id in touched:
+                    self._cache.pop(loan_id, None)
+                raise
+            finally:
+                session.close()
+
     def open(self, loan_id: str, product: LoanProduct) -> None:
         """Register a loan (or line) with its terms; nothing is owed until it is disbursed."""
+        with self.transaction() as session:
+            self.open_in(session, loan_id, product)
+
+    def open_in(self, session: Session, loan_id: str, product: LoanProduct) -> None:
+        """`open` inside the caller's transaction."""
         new_account(loan_id, product)  # validates the pairing of id and product
-        with self.sessions.begin() as session:
-            LoanEventRepository(session).create_loan(
-                loan_id, product.currency, json.dumps(product.to_dict(), sort_keys=True),
-                LoanStatus.PENDING.value)
+        LoanEventRepository(session).create_loan(
+            loan_id, product.currency, json.dumps(product.to_dict(), sort_keys=True),
+            LoanStatus.PENDING.value)
 
     def load(self, loan_id: str) -> Account:
         """The loan as its stored events make it."""
@@ -86,30 +121,36 @@ class LoanBook:
 
     def apply_many(self, items: Iterable[tuple[str, LoanEvent]]) -> dict[str, list[JournalEntry]]:
         """Apply events to several loans in ONE transaction: all land, or none does."""
-        touched: list[str] = []
+        with self.transaction() as session:
+            return self.apply_in(session, items)
+
+    def apply_in(self, session: Session,
+                 items: Iterable[tuple[str, LoanEvent]]) -> dict[str, list[JournalEntry]]:
+        """`apply_many` inside the caller's transaction (opened with `transaction()`)."""
+        touched: set[str] = session.info.setdefault(_TOUCHED, set())
         posted: dict[str, list[JournalEntry]] = {}
-        try:
-            with self.sessions.begin() as session:
-                loans, ledger = LoanEventRepository(session), LedgerRepository(session)
-                drafts_all = []
-                for loan_id, event in items:
-                    account = self._load(loans, loan_id)
-                    version = self._cache[loan_id][0]
-                    touched.append(loan_id)
-                    drafts = account.apply(event)
-                    if not loans.append_event(loan_id, event.key, event.kind, event.on, event.content()):
-                        continue
-                    new_version = loans.update_status(loan_id, account.status.value, version)
-                    self._cache[loan_id] = (new_version, account)
-                    drafts_all.extend((loan_id, d) for d in drafts)
-                entries = ledger.append([d for _, d in drafts_all])
-                for (loan_id, _), entry in zip(drafts_all, entries):
-                    posted.setdefault(loan_id, []).append(entry)
-        except BaseException:
-            for loan_id in touched:  # in-memory state may be ahead of the rolled-back database
-                self._cache.pop(loan_id, None)
-            raise
+        loans, ledger = LoanEventRepository(session), LedgerRepository(session)
+        drafts_all = []
+        for loan_id, event in items:
+            account = self._load(loans, loan_id)
+            version = self._cache[loan_id][0]
+            touched.add(loan_id)
+            self._cache.pop(loan_id, None)  # back only once the event is stored
+            drafts = account.apply(event)
+            if not loans.append_event(loan_id, event.key, event.kind, event.on, event.content()):
+                self._cache[loan_id] = (version, account)
+                continue
+            new_version = loans.update_status(loan_id, account.status.value, version)
+            self._cache[loan_id] = (new_version, account)
+            drafts_all.extend((loan_id, d) for d in drafts)
+        entries = ledger.append([d for _, d in drafts_all])
+        for (loan_id, _), entry in zip(drafts_all, entries):
+            posted.setdefault(loan_id, []).append(entry)
         return posted
+
+    def load_in(self, session: Session, loan_id: str) -> Account:
+        """The loan as the caller's transaction sees it."""
+        return self._load(LoanEventRepository(session), loan_id)
 
     def loan_ids(self, status: LoanStatus | None = None) -> list[str]:
         with self.sessions() as session:

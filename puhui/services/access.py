@@ -1,0 +1,161 @@
+"""API keys, roles and what each role may do.
+
+Every caller is a partner (a POS, ERP or e-commerce platform embedding credit), a borrower, a
+credit officer or an administrator.  A key carries one role and a subset of that role's
+permissions; a partner key sees only the applicants it brought, a borrower key only its own.
+Only the SHA-256 of a key's secret is stored, so a database leak does not leak working keys.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from puhui.calendar import utcnow
+from puhui.services.errors import AccessDenied, AuthenticationFailed, NotFound
+from puhui.services.ids import new_id
+from puhui.store.platform_models import ApiKeyRow
+
+
+class Role(str, enum.Enum):
+    BORROWER = "borrower"
+    PARTNER = "partner"
+    CREDIT_OFFICER = "credit_officer"
+    ADMIN = "admin"
+
+
+class Perm(str, enum.Enum):
+    APPLY = "apply"                  # register applicants, consents, accounts; create/submit applications
+    ACCEPT = "accept"                # accept offers, sign contracts (the borrower's own act)
+    READ = "read"                    # read applicants, applications, offers, contracts, loans
+    REVIEW = "review"                # decide referred applications
+    DISBURSE = "disburse"            # pay out signed contracts
+    REPAY = "repay"                  # post repayments
+    OPERATE = "operate"              # end of day, auto-debit runs, ledger verification
+    MANAGE_KEYS = "manage_keys"      # issue and revoke API keys
+
+
+ROLE_PERMS: dict[Role, frozenset[Perm]] = {
+    Role.BORROWER: frozenset({Perm.APPLY, Perm.ACCEPT, Perm.READ, Perm.REPAY}),
+    Role.PARTNER: frozenset({Perm.APPLY, Perm.ACCEPT, Perm.READ, Perm.REPAY, Perm.DISBURSE}),
+    Role.CREDIT_OFFICER: frozenset({Perm.READ, Perm.REVIEW, Perm.DISBURSE}),
+    Role.ADMIN: frozenset(Perm),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller."""
+
+    key_id: str
+    role: Role
+    perms: frozenset[Perm]
+    subject: str | None  # partner id (partner) or applicant id (borrower)
+
+    def require(self, perm: Perm) -> None:
+        if perm not in self.perms:
+            raise AccessDenied(f"a {self.role.value} key with scopes "
+                               f"{sorted(p.value for p in self.perms)} may not {perm.value}")
+
+    @property
+    def sees_everything(self) -> bool:
+        return self.role in (Role.CREDIT_OFFICER, Role.ADMIN)
+
+    def check_applicant(self, applicant_id: str, partner_id: str | None) -> None:
+        """Refuse access to an applicant outside this key's scope (reported as not found,
+        so a key cannot probe which ids exist)."""
+        if self.sees_everything:
+            return
+        if self.role is Role.PARTNER and partner_id == self.subject:
+            return
+        if self.role is Role.BORROWER and applicant_id == self.subject:
+            return
+        raise NotFound(f"no applicant {applicant_id!r}")
+
+
+def scoped(query: Any, actor: Principal, partner_column: Any, applicant_column: Any) -> Any:
+    """Narrow a list query to what `actor` may see: a partner its own applicants' records, a
+    borrower its own, staff everything."""
+    if actor.role is Role.PARTNER:
+        return query.where(partner_column == actor.subject)
+    if actor.role is Role.BORROWER:
+        return query.where(applicant_column == actor.subject)
+    return query
+
+
+SYSTEM = Principal("system", Role.ADMIN, frozenset(Perm), None)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    key_id: str
+    token: str  # shown once: "phk_<key_id>_<secret>"
+    role: Role
+    perms: frozenset[Perm]
+    subject: str | None
+    name: str
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issue_key(session: Session, name: str, role: Role | str, subject: str | None = None,
+              perms: Iterable[Perm | str] | None = None, now: datetime | None = None) -> IssuedKey:
+    """Create a key; its token is returned once and never stored."""
+    try:
+        role = Role(role)
+    except ValueError:
+        raise AccessDenied(f"unknown role {role!r}; choose from {[r.value for r in Role]}") from None
+    allowed = ROLE_PERMS[role]
+    try:
+        chosen = frozenset(Perm(p) for p in perms) if perms is not None else allowed
+    except ValueError as exc:
+        raise AccessDenied(f"unknown scope: {exc}") from None
+    if not chosen <= allowed:
+        raise AccessDenied(f"scopes {sorted(p.value for p in chosen - allowed)} are beyond "
+                           f"the {role.value} role")
+    if role in (Role.PARTNER, Role.BORROWER) and not subject:
+        raise AccessDenied(f"a {role.value} key must name its subject (partner or applicant id)")
+    if not name or len(name) > 200:
+        raise AccessDenied("a key needs a name of 1-200 characters")
+    key_id = new_id("K")
+    secret = secrets.token_urlsafe(24)
+    session.add(ApiKeyRow(key_id=key_id, secret_hash=_digest(secret), name=name, role=role.value,
+                          scopes=json.dumps(sorted(p.value for p in chosen)), subject=subject,
+                          created_at=now or utcnow(), revoked_at=None))
+    session.flush()
+    return IssuedKey(key_id, f"phk_{key_id}_{secret}", role, chosen, subject, name)
+
+
+def authenticate(session: Session, token: str | None) -> Principal:
+    """The principal a bearer token stands for, or AuthenticationFailed."""
+    if not token:
+        raise AuthenticationFailed("an API key is required (Authorization: Bearer <key>)")
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != "phk" or not parts[1] or not parts[2]:
+        raise AuthenticationFailed("malformed API key")
+    row = session.execute(select(ApiKeyRow).where(ApiKeyRow.key_id == parts[1])).scalar_one_or_none()
+    if row is None or not hmac.compare_digest(row.secret_hash, _digest(parts[2])):
+        raise AuthenticationFailed("unknown API key")
+    if row.revoked_at is not None:
+        raise AuthenticationFailed("this API key was revoked")
+    return Principal(row.key_id, Role(row.role), frozenset(Perm(p) for p in json.loads(row.scopes)),
+                     row.subject)
+
+
+def revoke_key(session: Session, key_id: str, now: datetime) -> None:
+    result = session.execute(update(ApiKeyRow).where(ApiKeyRow.key_id == key_id,
+                                                     ApiKeyRow.revoked_at.is_(None))
+                             .values(revoked_at=now))
+    if result.rowcount != 1:
+        raise NotFound(f"no active API key {key_id!r}")

@@ -1,0 +1,425 @@
+"""The application workflow as stored: create, submit (verify, decide, offer), review, accept,
+sign, withdraw, expire.
+
+Each operation locks the application row, checks the transition with the pure workflow, and
+writes the new status with an entry in the append-only history in the same transaction, so the
+history always explains the status.  Decisions are stored whole (outcome, reasons, policy and
+model versions), so any decision can be explained and replayed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from puhui.errors import ConcurrentModification, InvalidApplication, InvalidEvent
+from puhui.origination.consent import DataScope, Purpose
+from puhui.origination.decider import Decision, DecisionRequest, Outcome, Reason
+from puhui.origination.offer import Offer, draft_contract, make_offer
+from puhui.origination.parties import Applicant, verify_applicant
+from puhui.origination.workflow import ApplicationStatus as S
+from puhui.origination.workflow import check_transition
+from puhui.loans.product import RepaymentMethod
+from puhui.services.access import Perm, Principal, scoped
+from puhui.services.applicants import (
+    _json,
+    load_account,
+    load_applicant,
+    save_checks,
+    use_data,
+)
+from puhui.services.clock import business_date
+from puhui.services.errors import NotFound
+from puhui.services.ids import new_id
+from puhui.services.platform import Platform
+from puhui.store.ledger_repo import LedgerRepository
+from puhui.store.platform_models import (
+    ApplicationEventRow,
+    ApplicationRow,
+    ContractRow,
+    OfferRow,
+)
+
+#: Statuses an application leaves by expiry when its offer or review lapses.
+EXPIRING = (S.OFFERED, S.ACCEPTED, S.REFERRED)
+
+APPS = ApplicationRow.__table__
+HISTORY = ApplicationEventRow.__table__
+OFFERS = OfferRow.__table__
+_FIELDS = tuple(c.name for c in APPS.columns)
+_MUTABLE = ("status", "version", "decision", "offer_id", "contract_id", "loan_id", "updated_at")
+_UPDATE = (update(APPS).where(APPS.c.application_id == bindparam("b_id"),
+                              APPS.c.version == bindparam("b_version"))
+           .values({name: bindparam(name) for name in _MUTABLE}))
+
+
+@dataclass(slots=True)
+class AppRecord:
+    """An application as one operation works on it.
+
+    State changes collect here (with their history rows) and are written once, by `save`, under
+    the version that was read: one UPDATE per operation however many transitions it makes.
+    """
+
+    application_id: str
+    applicant_id: str
+    partner_id: str | None
+    product_code: str
+    requested_amount: int
+    purpose: str
+    status: str
+    version: int
+    decision: str | None
+    offer_id: str | None
+    contract_id: str | None
+    loan_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    stored_version: int = 0       # 0: not written yet
+    history: list[dict] = field(default_factory=list)
+    pending: list[tuple[Any, dict]] = field(default_factory=list)  # rows that refer to it
+
+
+def save(session: Session, rec: AppRecord) -> None:
+    """Write the record's changes; refused if another transaction changed it meanwhile."""
+    if rec.version == rec.stored_version:
+        return
+    if rec.stored_version == 0:
+        session.execute(insert(APPS).values({name: getattr(rec, name) for name in _FIELDS}))
+    else:
+        result = session.execute(_UPDATE, {"b_id": rec.application_id,
+                                           "b_version": rec.stored_version,
+                                           **{name: getattr(rec, name) for name in _MUTABLE}})
+        if result.rowcount != 1:
+            raise ConcurrentModification(f"application {rec.application_id} changed meanwhile")
+    session.execute(insert(HISTORY), rec.history)
+    for table, values in rec.pending:
+        session.execute(insert(table).values(values))
+    rec.stored_version, rec.history, rec.pending = rec.version, [], []
+
+
+# -- reading --------------------------------------------------------------------------------------
+def load_application(session: Session, actor: Principal, application_id: str,
+                     lock: bool = False) -> AppRecord:
+    query = select(APPS).where(APPS.c.application_id == application_id)
+    found = session.execute(query.with_for_update() if lock else query).first()
+    if found is None:
+        raise NotFound(f"no application {application_id!r}")
+    row = AppRecord(**found._mapping)
+    row.stored_version = row.version
+    if not actor.sees_everything:
+        try:
+            load_applicant(session, actor, row.applicant_id)
+        except NotFound:
+            raise NotFound(f"no application {application_id!r}") from None
+    return row
+
+
+def get_application(session: Session, actor: Principal, application_id: str) -> dict:
+    actor.require(Perm.READ)
+    return application_view(session, load_application(session, actor, application_id))
+
+
+def list_applications(session: Session, actor: Principal, after: str | None, limit: int,
+                      status: str | None = None) -> list[dict]:
+    actor.require(Perm.READ)
+    query = select(ApplicationRow).order_by(ApplicationRow.application_id).limit(limit)
+    if after:
+        query = query.where(ApplicationRow.application_id > after)
+    if status:
+        query = query.where(ApplicationRow.status == S(status).value)
+    query = scoped(query, actor, ApplicationRow.partner_id, ApplicationRow.applicant_id)
+    return [application_view(session, r, with_offer=False) for r in session.execute(query).scalars()]
+
+
+
+def history(session: Session, actor: Principal, application_id: str) -> list[dict]:
+    actor.require(Perm.READ)
+    load_application(session, actor, application_id)
+    rows = session.execute(select(ApplicationEventRow)
+                           .where(ApplicationEventRow.application_id == application_id)
+                           .order_by(ApplicationEventRow.seq)).scalars()
+    return [{"seq": r.seq, "from": r.from_status, "to": r.to_status, "actor": r.actor,
+             "detail": json.loads(r.detail), "at": r.at.isoformat()} for r in rows]
+
+
+def application_view(session: Session, row: AppRecord | ApplicationRow,
+                     with_offer: bool = True) -> dict:
+    out: dict[str, Any] = {
+        "application_id": row.application_id, "applicant_id": row.applicant_id,
+        "partner_id": row.partner_id, "product_code": row.product_code,
+        "requested_amount": row.requested_amount, "purpose": row.purpose, "status": row.status,
+        "decision": json.loads(row.decision) if row.decision else None,
+        "offer_id": row.offer_id, "contract_id": row.contract_id, "loan_id": row.loan_id,
+        "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat(),
+    }
+    if with_offer:
+        out["offer"] = offer_view(session, row.offer_id) if row.offer_id else None
+    return out
+
+
+def load_offer(session: Session, offer_id: str) -> Offer:
+    row = session.get(OfferRow, offer_id)
+    if row is None:
+        raise NotFound(f"no offer {offer_id!r}")
+    return Offer.from_dict(json.loads(row.data))
+
+
+def offer_view(session: Session, offer_id: str) -> dict:
+    row = session.get(OfferRow, offer_id)
+    if row is None:
+        raise NotFound(f"no offer {offer_id!r}")
+    return json.loads(row.data)
+
+
+# -- transitions ----------------------------------------------------------------------------------
+def _move(session: Session, row: AppRecord, target: S, actor: Principal, now: datetime,
+          **detail: Any) -> None:
+    """Change status (checked by the workflow) and note why; `save` writes both."""
+    check_transition(row.status, target)
+    row.history.append({"application_id": row.application_id, "seq": row.version + 1,
+                        "from_status": row.status, "to_status": target.value,
+                        "actor": actor.key_id, "detail": _json(detail), "at": now})
+    row.status, row.version, row.updated_at = target.value, row.version + 1, now
+
+
+# -- operations -----------------------------------------------------------------------------------
+def _draft(p: Platform, session: Session, actor: Principal, applicant_id: str,
+           product_code: str, amount: int, purpose: str) -> tuple[AppRecord, Applicant]:
+    """A new application record (not yet written) whose product and amount are valid."""
+    actor.require(Perm.APPLY)
+    applicant_row, applicant = load_applicant(session, actor, applicant_id)
+    product = p.product(product_code)
+    if product.method is RepaymentMethod.REVOLVING:
+        raise InvalidApplication(f"product {product_code!r} is a revolving line; apply for a "
+                                 f"term loan product: {[x.code for x in p.term_products()]}")
+    product.check_principal(amount)
+    if not isinstance(purpose, str) or len(purpose) > 500:
+        raise InvalidApplication("purpose must be text of at most 500 characters")
+    now = p.clock.now()
+    row = AppRecord(new_id("AN"), applicant_id, applicant_row.partner_id, product_code, amount,
+                    purpose, S.DRAFT.value, 1, None, None, None, None, now, now)
+    row.history.append({"application_id": row.application_id, "seq": 1, "from_status": None,
+                        "to_status": S.DRAFT.value, "actor": actor.key_id,
+                        "detail": _json({"product": product_code, "amount": amount}), "at": now})
+    return row, applicant
+
+
+def create_application(p: Platform, session: Session, actor: Principal, applicant_id: str,
+                       product_code: str, amount: int, purpose: str = "") -> AppRecord:
+    """A draft application; amount and product are checked now, so a draft is always valid."""
+    row, _ = _draft(p, session, actor, applicant_id, product_code, amount, purpose)
+    save(session, row)
+    return row
+
+
+def submit(p: Platform, session: Session, actor: Principal, application_id: str) -> AppRecord:
+    """Submit, verify identity, decide and (when approved) make the offer, in one transaction.
+
+    Without a consent to use identity data for credit assessment nothing happens: the query is
+    refused and logged, and the application stays a draft.
+    """
+    actor.require(Perm.APPLY)
+    row = load_application(session, actor, application_id, lock=True)
+    check_transition(row.status, S.SUBMITTED)
+    _, applicant = load_applicant(session, actor, row.applicant_id)
+    return _submit(p, session, actor, row, applicant)
+
+
+def apply(p: Platform, session: Session, actor: Principal, applicant_id: str, product_code: str,
+          amount: int, purpose: str = "") -> AppRecord:
+    """Create and submit in one step: the straight-through path a partner's checkout uses."""
+    row, applicant = _draft(p, session, actor, applicant_id, product_code, amount, purpose)
+    return _submit(p, session, actor, row, applicant)
+
+
+def _submit(p: Platform, session: Session, actor: Principal, row: AppRecord,
+            applicant: Applicant) -> AppRecord:
+    check_transition(row.status, S.SUBMITTED)
+    use_data(p, session, row.applicant_id, DataScope.IDENTITY, Purpose.CREDIT_ASSESSMENT,
+             row.application_id)
+    now, today = p.clock.now(), business_date(p.clock)
+    _move(session, row, S.SUBMITTED, actor, now)
+    _move(session, row, S.VERIFYING, actor, now)
+    checks = verify_applicant(applicant, today, checked_at=now)
+    failed = [c for c in checks if not c.passed]
+    if failed:
+        decision = Decision(Outcome.DECLINE,
+                            tuple(Reason("KYC_FAILED", f"{c.kind.value} {c.subject}: {c.reason}")
+                                  for c in failed),
+                            None, None, None, "kyc")
+        _record_decision(session, row, decision)
+        _move(session, row, S.DECLINED, actor, now, reasons=["KYC_FAILED"])
+    else:
+        _move(session, row, S.DECISIONING, actor, now)
+        decision = p.decider.decide(DecisionRequest(
+            row.application_id, applicant, row.requested_amount, p.product(row.product_code),
+            tuple(checks), today))
+        _conclude(p, session, row, decision, actor, now)
+    save(session, row)
+    save_checks(session, row.applicant_id, row.application_id, checks)
+    return row
+
+
+def _record_decision(session: Session, row: ApplicationRow, decision: Decision) -> None:
+    row.decision = _json(decision.to_dict())
+
+
+def _conclude(p: Platform, session: Session, row: ApplicationRow, decision: Decision,
+              actor: Principal, now: datetime) -> None:
+    """Turn a decision into an offer, a decline or a referral."""
+    if decision.outcome is Outcome.APPROVE:
+        product = p.product(row.product_code)
+        if decision.annual_rate is not None:
+            product = product.with_terms(annual_rate=decision.annual_rate)
+        offer = make_offer(new_id("OF"), row.application_id, product, decision,
+                           business_date(p.clock), now, p.offer_validity, p.rate_cap)
+        row.pending.append((OFFERS, {"offer_id": offer.offer_id,
+                                     "application_id": row.application_id,
+                                     "data": _json(offer.to_dict()), "created_at": now,
+                                     "expires_at": offer.expires_at}))
+        row.offer_id = offer.offer_id
+        _record_decision(session, row, decision)
+        _move(session, row, S.OFFERED, actor, now, offer_id=offer.offer_id,
+              amount=offer.principal, apr=str(offer.quote.apr))
+    elif decision.outcome is Outcome.DECLINE:
+        _record_decision(session, row, decision)
+        _move(session, row, S.DECLINED, actor, now, reasons=[r.code for r in decision.reasons])
+    else:
+        _record_decision(session, row, decision)
+        _move(session, row, S.REFERRED, actor, now, reasons=[r.code for r in decision.reasons])
+
+
+def review(p: Platform, session: Session, actor: Principal, application_id: str, approve: bool,
+           note: str, amount: int | None = None, annual_rate: Decimal | None = None) -> AppRecord:
+    """A credit officer's decision on a referred application, recorded like any other."""
+    actor.require(Perm.REVIEW)
+    row = load_application(session, actor, application_id, lock=True)
+    if row.status != S.REFERRED.value:
+        check_transition(row.status, S.OFFERED if approve else S.DECLINED)
+        raise InvalidEvent(f"application {application_id} is {row.status}, not referred")
+    if not note or not isinstance(note, str) or len(note) > 2000:
+        raise InvalidApplication("a review needs a note of 1-2000 characters")
+    earlier = Decision.from_dict(json.loads(row.decision)) if row.decision else None
+    product = p.product(row.product_code)
+    now = p.clock.now()
+    if approve:
+        amount = amount if amount is not None else (earlier.amount if earlier and earlier.amount
+                                                    else row.requested_amount)
+        product.check_principal(amount)
+        rate = annual_rate if annual_rate is not None else (
+            earlier.annual_rate if earlier and earlier.annual_rate is not None else product.annual_rate)
+        decision = Decision(Outcome.APPROVE, (Reason("MANUAL_APPROVAL", note),), amount,
+                            Decimal(rate), earlier.grade if earlier else None,
+                            f"manual:{actor.key_id}",
+                            earlier.model_version if earlier else None)
+    else:
+        decision = Decision(Outcome.DECLINE, (Reason("MANUAL_DECLINE", note),), None, None,
+                            earlier.grade if earlier else None, f"manual:{actor.key_id}",
+                            earlier.model_version if earlier else None)
+    _conclude(p, session, row, decision, actor, now)
+    save(session, row)
+    return row
+
+
+def withdraw(p: Platform, session: Session, actor: Principal, application_id: str,
+             reason: str = "") -> AppRecord:
+    actor.require(Perm.APPLY)
+    row = load_application(session, actor, application_id, lock=True)
+    _move(session, row, S.WITHDRAWN, actor, p.clock.now(), reason=reason[:500])
+    save(session, row)
+    return row
+
+
+def expire_stale(p: Platform, session: Session, actor: Principal) -> list[str]:
+    """Expire offers whose validity has passed and referrals left undecided as long."""
+    now = p.clock.now()
+    ids = session.execute(select(ApplicationRow.application_id)
+                          .where(ApplicationRow.status.in_([s.value for s in EXPIRING]))).scalars().all()
+    expired = []
+    for application_id in ids:
+        row = load_application(session, actor, application_id, lock=True)
+        if row.offer_id:
+            lapsed = session.get(OfferRow, row.offer_id).expires_at <= now
+        else:
+            lapsed = row.updated_at + p.offer_validity <= now
+        if lapsed:
+            _move(session, row, S.EXPIRED, actor, now)
+            save(session, row)
+            expired.append(application_id)
+    return expired
+
+
+def accept_offer(p: Platform, session: Session, actor: Principal, application_id: str,
+                 account_id: str) -> dict:
+    """Accept the offer: the contract is drawn up and its hash attested on the ledger chain."""
+    actor.require(Perm.ACCEPT)
+    row = load_application(session, actor, application_id, lock=True)
+    check_transition(row.status, S.ACCEPTED)
+    _, applicant = load_applicant(session, actor, row.applicant_id)
+    account = load_account(session, row.applicant_id, account_id)
+    offer = load_offer(session, row.offer_id)
+    now = p.clock.now()
+    contract = draft_contract(new_id("CT"), offer, applicant, account, now)  # OfferExpired
+    entry = LedgerRepository(session).attest(
+        "loan_contract", contract.contract_id, contract.content_hash, business_date(p.clock),
+        f"loan contract {contract.contract_id} for application {application_id}",
+        event_key=f"contract:{contract.contract_id}")
+    session.add(ContractRow(contract_id=contract.contract_id, application_id=application_id,
+                            offer_id=offer.offer_id, account_id=account_id,
+                            content=_json(contract.content), content_hash=contract.content_hash,
+                            ledger_seq=entry.seq, accepted_at=now, signed_at=None, signed_by=None))
+    row.contract_id = contract.contract_id
+    _move(session, row, S.ACCEPTED, actor, now, contract_id=contract.contract_id,
+          content_hash=contract.content_hash, ledger_seq=entry.seq)
+    save(session, row)
+    return contract_view(session.get(ContractRow, contract.contract_id))
+
+
+def load_contract(session: Session, actor: Principal, contract_id: str,
+                  lock: bool = False) -> tuple[ContractRow, AppRecord]:
+    row = session.get(ContractRow, contract_id, with_for_update=lock)
+    if row is None:
+        raise NotFound(f"no contract {contract_id!r}")
+    try:
+        application = load_application(session, actor, row.application_id, lock=lock)
+    except NotFound:
+        raise NotFound(f"no contract {contract_id!r}") from None
+    return row, application
+
+
+def sign_contract(p: Platform, session: Session, actor: Principal, contract_id: str,
+                  content_hash: str) -> dict:
+    """The borrower signs by confirming the hash of the text it was shown."""
+    actor.require(Perm.ACCEPT)
+    contract, application = load_contract(session, actor, contract_id, lock=True)
+    if content_hash != contract.content_hash:
+        raise InvalidApplication("the signed hash does not match the contract's content hash; "
+                                 "fetch the contract again and sign what it says")
+    now = p.clock.now()
+    _move(session, application, S.CONTRACT_SIGNED, actor, now, contract_id=contract_id)
+    save(session, application)
+    contract.signed_at, contract.signed_by = now, actor.key_id
+    session.flush()
+    return contract_view(contract)
+
+
+def get_contract(session: Session, actor: Principal, contract_id: str) -> dict:
+    actor.require(Perm.READ)
+    contract, _ = load_contract(session, actor, contract_id)
+    return contract_view(contract)
+
+
+def contract_view(row: ContractRow) -> dict:
+    return {"contract_id": row.contract_id, "application_id": row.application_id,
+            "offer_id": row.offer_id, "account_id": row.account_id,
+            "content": json.loads(row.content), "content_hash": row.content_hash,
+            "ledger_seq": row.ledger_seq, "accepted_at": row.accepted_at.isoformat(),
+            "signed_at": row.signed_at.isoformat() if row.signed_at else None,
+            "signed_by": row.signed_by}

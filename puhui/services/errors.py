@@ -1,0 +1,38 @@
+"""Errors of the platform layer, beside the domain tree in `puhui.errors`.
+
+    PuhuiError
+    └── PlatformError
+        ├── NotFound              no such applicant, application, offer, contract or loan
+        ├── AuthenticationFailed  missing, malformed, unknown or revoked API key
+        ├── AccessDenied          the key's role or scope does not allow this
+        ├── AlreadyDone           the operation happened before in a different way (paid out)
+        └── IdempotencyKeyReused  an Idempotency-Key replayed with a different request
+"""
+
+from __future__ import annotations
+
+from puhui.errors import PuhuiError
+
+
+class PlatformError(PuhuiError):
+    pass
+
+
+class NotFound(PlatformError):
+    pass
+
+
+class AuthenticationFailed(PlatformError):
+    pass
+
+
+class AccessDenied(PlatformError):
+    pass
+
+
+class AlreadyDone(PlatformError):
+    pass
+
+
+class IdempotencyKeyReused(PlatformError):
+    pass
