@@ -1,0 +1,147 @@
+"""Applications per second through the HTTP API, with persistence, end to end to an offer.
+
+Run: .venv/bin/python bench/applications_http.py [applications] [concurrency]
+Target: >= 500 applications/s on SQLite; PostgreSQL is reported too (when a server answers at
+PUHUI_TEST_PG_URL).  Each application is one `POST /v1/applications` with `submit: true` by a
+partner key: authentication, Idempotency-Key, consent check, identity checks, the decider, the
+offer with its schedule and IRR, and the writes (application, history, checks, consent use,
+offer, idempotency record) in one transaction.  The applicants, their consents and their bound
+accounts are registered beforehand (not timed).  The server runs in its own process (uvicorn,
+one worker), the client in this one; both share the machine's cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from puhui.origination.synthetic import small_business
+from puhui.services import access, applicants
+from puhui.services.platform import Platform
+
+TARGET = 500
+PG_URL = os.environ.get("PUHUI_TEST_PG_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+SERVER = """
+import sys, uvicorn
+from puhui.api import create_app
+from puhui.services.platform import Platform
+uvicorn.run(create_app(Platform.open(sys.argv[1])), host="127.0.0.1", port=int(sys.argv[2]),
+            log_level="warning", access_log=False)
+"""
+
+
+def seed(url: str, n: int) -> tuple[str, list[str]]:
+    """A partner key and `n` applicants with consent, registered through the services."""
+    platform = Platform.open(url)
+    rng, today, ids = random.Random(5), date.today(), []
+    with platform.unit() as session:
+        token = access.issue_key(session, "bench partner", "partner", "P-BENCH").token
+    partner = access.Principal("bench", access.Role.PARTNER, access.ROLE_PERMS[access.Role.PARTNER],
+                               "P-BENCH")
+    for start in range(0, n, 500):
+        with platform.unit() as session:
+            for _ in range(min(500, n - start)):
+                business = small_business(rng, today, monthly_revenue=rng.randint(30_000, 300_000) * 100)
+                applicant_id = applicants.register_applicant(platform, session, partner, business)["applicant_id"]
+                applicants.grant_consent(platform, session, partner, applicant_id,
+                                         "credit_assessment", ["identity"])
+                ids.append(applicant_id)
+    platform.close()
+    return token, ids
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def drive(port: int, token: str, ids: list[str], concurrency: int) -> tuple[float, list[float], dict]:
+    headers = {"Authorization": f"Bearer {token}"}
+    latencies: list[float] = []
+    outcomes: dict[str, int] = {}
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for applicant_id in ids:
+        queue.put_nowait(applicant_id)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits,
+                                 timeout=60) as client:
+        async def worker() -> None:
+            while not queue.empty():
+                applicant_id = queue.get_nowait()
+                body = {"applicant_id": applicant_id, "product_code": "SME-EI-12",
+                        "amount": 10_000_000, "submit": True}
+                t0 = time.perf_counter()
+                r = await client.post("/v1/applications", json=body,
+                                      headers={**headers, "Idempotency-Key": f"app-{applicant_id}"})
+                latencies.append(time.perf_counter() - t0)
+                status = r.json().get("status") if r.status_code == 201 else f"http {r.status_code}"
+                outcomes[status] = outcomes.get(status, 0) + 1
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    return len(ids) / elapsed, latencies, outcomes
+
+
+def measure(name: str, url: str, n: int, concurrency: int) -> None:
+    token, ids = seed(url, n + 200)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", SERVER, url, str(port)])
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        asyncio.run(drive(port, token, ids[:200], concurrency))  # warm-up
+        rate, latencies, outcomes = asyncio.run(drive(port, token, ids[200:], concurrency))
+    finally:
+        server.terminate()
+        server.wait(10)
+    latencies.sort()
+    p50 = statistics.median(latencies) * 1000
+    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
+    verdict = "" if name != "sqlite" else f" (target >= {TARGET}: {'meets' if rate >= TARGET else 'MISSES'})"
+    print(f"  {name:<11} {rate:>7,.0f} applications/s{verdict}   p50 {p50:6.1f} ms   "
+          f"p99 {p99:6.1f} ms   outcomes {outcomes}")
+
+
+def main(n: int = 3000, concurrency: int = 16) -> None:
+    print(f"applications to offer over HTTP: {n:,} applications, {concurrency} concurrent "
+          f"clients, one server process ({os.cpu_count()} cores visible)")
+    with tempfile.TemporaryDirectory() as tmp:
+        measure("sqlite", f"sqlite:///{Path(tmp) / 'bench.sqlite'}", n, concurrency)
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    name = f"puhui_bench_{secrets.token_hex(4)}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - no server: say so and carry on
+        print(f"  postgresql  not measured: no server at {PG_URL} ({type(exc).__name__})")
+        return
+    try:
+        measure("postgresql", make_url(PG_URL).set(database=name).render_as_string(False), n,
+                concurrency)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main(*(int(a) for a in sys.argv[1:3]))

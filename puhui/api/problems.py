@@ -1,0 +1,131 @@
+"""Errors as RFC 9457 problem details, one mapping for every error the platform raises on purpose.
+
+Why one table: a partner's integration branches on `type` and `status`, so each class of error
+must always come back the same way; anything not in the tree is a bug and answers a bare 500
+that leaks nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from puhui import errors as E
+from puhui.services import errors as P
+
+log = logging.getLogger("puhui.api")
+MEDIA_TYPE = "application/problem+json"
+
+#: Most specific class first: (error class, status, type slug, title).
+ERROR_TABLE: tuple[tuple[type[BaseException], int, str, str], ...] = (
+    (P.AuthenticationFailed, 401, "unauthenticated", "Authentication required"),
+    (P.AccessDenied, 403, "forbidden", "Not allowed for this API key"),
+    (P.NotFound, 404, "not-found", "Not found"),
+    (P.IdempotencyKeyReused, 422, "idempotency-key-reused",
+     "Idempotency-Key already used for a different request"),
+    (P.AlreadyDone, 409, "already-done", "Already done"),
+    (E.ConsentMissing, 409, "consent-missing", "No consent covers this use of personal data"),
+    (E.ConsentExpired, 409, "consent-expired", "The consent for this data use has expired"),
+    (E.ConsentRevoked, 409, "consent-revoked", "The consent for this data use was revoked"),
+    (E.IllegalTransition, 409, "illegal-transition", "Not allowed in the application's state"),
+    (E.OfferExpired, 409, "offer-expired", "The offer has expired"),
+    (E.LoanClosed, 409, "loan-closed", "The loan is closed"),
+    (E.ConcurrentModification, 409, "concurrent-modification", "Changed by another request"),
+    (E.IdempotencyConflict, 409, "event-key-conflict",
+     "The event key was already used with different content"),
+    (E.InvalidEvent, 409, "invalid-state", "Not possible in the loan's current state"),
+    (E.RateCapExceeded, 422, "rate-cap-exceeded", "Annualised cost above the rate cap"),
+    (E.InvalidIdentity, 422, "invalid-identity", "Identity number failed validation"),
+    (E.InvalidApplication, 422, "invalid-application", "Invalid application data"),
+    (E.InvalidAmount, 422, "invalid-amount", "Invalid amount"),
+    (E.MoneyError, 422, "invalid-money", "Invalid money value"),
+    (E.CalendarError, 422, "invalid-rate-or-date", "Invalid rate or date"),
+    (E.ProductError, 422, "invalid-product", "Invalid product terms"),
+    (E.OriginationError, 422, "invalid-application", "Invalid application data"),
+    (E.ServicingError, 409, "servicing-refused", "Refused by loan servicing"),
+)
+
+
+def problem(status: int, slug: str | None, title: str, detail: str | None = None,
+            instance: str | None = None, headers: dict[str, str] | None = None,
+            **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": f"/problems/{slug}" if slug else "about:blank",
+                            "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def problem_for(exc: BaseException, instance: str | None = None) -> JSONResponse:
+    for cls, status, slug, title in ERROR_TABLE:
+        if isinstance(exc, cls):
+            headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+            return problem(status, slug, title, str(exc), instance, headers)
+    if isinstance(exc, E.PuhuiError):
+        return problem(422, "rejected", "Request rejected", str(exc), instance)
+    log.exception("unhandled error", exc_info=exc)
+    return problem(500, "internal-error", "Internal error",
+                   "the request failed unexpectedly and changed nothing; it is safe to retry",
+                   instance)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every failure into a problem response."""
+
+    @app.exception_handler(E.PuhuiError)
+    async def _domain(request: Request, exc: E.PuhuiError) -> JSONResponse:
+        return problem_for(exc, request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+                  for e in exc.errors()]
+        if any(e["type"] == "json_invalid" for e in errors):
+            return problem(400, "malformed-json", "Malformed JSON",
+                           "the request body is not valid JSON", request.url.path)
+        detail = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in errors)
+        return problem(422, "validation-error", "Request validation failed", detail,
+                       request.url.path, errors=json.loads(json.dumps(errors, default=str)))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, None, _reason(exc.status_code),
+                       str(exc.detail) if exc.detail else None, request.url.path,
+                       headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        log.warning("integrity error on %s: %s", request.url.path, exc.orig)
+        return problem(409, "conflict", "Conflicting concurrent request",
+                       "another request changed the same record; read it again and retry",
+                       request.url.path)
+
+    @app.exception_handler(OperationalError)
+    async def _busy(request: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database unavailable: %s", exc)
+        return problem(503, "unavailable", "Database busy or unavailable",
+                       "nothing was changed; retry later", request.url.path,
+                       headers={"Retry-After": "1"})
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        return problem_for(exc, request.url.path)
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

@@ -1,0 +1,82 @@
+"""Operations: products, end of day, auto-debit, offer expiry, ledger checks and API keys."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from puhui.api.calls import Call, call
+from puhui.api.schemas import ApiKeyIn, BusinessDateIn
+from puhui.loans.cost import quote
+from puhui.services import access
+from puhui.services import applications as apps
+from puhui.services import loans as loan_svc
+from puhui.services.access import Perm
+from puhui.services.clock import business_date
+from puhui.store.ledger_repo import LedgerRepository
+
+router = APIRouter(prefix="/v1", tags=["operations"])
+
+
+@router.get("/products", summary="Loan products on offer, with an example cost disclosure")
+def products(c: Call = Depends(call)):
+    c.actor.require(Perm.READ)
+    today = business_date(c.platform.clock)
+    items = []
+    for product in c.platform.term_products():
+        example = quote(product, max(product.min_principal, 100_000_00), today)
+        items.append({**product.to_dict(), "example": {
+            "principal": example.principal, "apr": str(example.apr),
+            "effective_annual_rate": str(example.effective_annual_rate)}})
+    return {"items": items}
+
+
+@router.post("/operations/end-of-day", summary="Close a business day: accrue, charge, age")
+def end_of_day(body: BusinessDateIn, c: Call = Depends(call)):
+    c.actor.require(Perm.OPERATE)
+    day = body.business_date or business_date(c.platform.clock)
+    with c.platform.unit() as session:
+        expired = apps.expire_stale(c.platform, session, c.actor)
+    report = c.platform.book.end_of_day(day)
+    return {"business_date": day.isoformat(), "loans": report.loans, "entries": report.entries,
+            "failures": report.failures, "expired_applications": expired}
+
+
+@router.post("/operations/auto-debit", summary="Pull what is due from bound accounts")
+def auto_debit(body: BusinessDateIn, c: Call = Depends(call)):
+    return c.write(lambda s: loan_svc.auto_debit(c.platform, s, c.actor, body.business_date))
+
+
+@router.get("/ledger/verify", summary="Verify the journal's hash chain end to end")
+def verify(c: Call = Depends(call)):
+    c.actor.require(Perm.OPERATE)
+    return {"verified_entries": c.read(lambda s: LedgerRepository(s).verify())}
+
+
+@router.get("/ledger/trial-balance", summary="Balance per account; sums to zero")
+def trial_balance(c: Call = Depends(call)):
+    c.actor.require(Perm.OPERATE)
+    balances = c.read(lambda s: LedgerRepository(s).trial_balance())
+    return {"accounts": balances, "total": sum(balances.values())}
+
+
+@router.post("/api-keys", status_code=201, summary="Issue an API key (the token is shown once)")
+def issue(body: ApiKeyIn, c: Call = Depends(call)):
+    c.actor.require(Perm.MANAGE_KEYS)
+
+    def run(session):
+        key = access.issue_key(session, body.name, body.role, body.subject, body.scopes,
+                               c.platform.clock.now())
+        return {"key_id": key.key_id, "token": key.token, "role": key.role.value,
+                "scopes": sorted(p.value for p in key.perms), "subject": key.subject,
+                "name": key.name}
+    return c.write(run, 201)
+
+
+@router.post("/api-keys/{key_id}/revoke", summary="Revoke an API key")
+def revoke(key_id: str, c: Call = Depends(call)):
+    c.actor.require(Perm.MANAGE_KEYS)
+
+    def run(session):
+        access.revoke_key(session, key_id, c.platform.clock.now())
+        return {"key_id": key_id, "revoked": True}
+    return c.write(run)

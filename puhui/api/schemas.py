@@ -1,0 +1,101 @@
+"""Request bodies.  Amounts are integers of fen, rates decimal strings: never floats.
+
+Unknown fields are refused (`extra="forbid"`), so a misspelt field fails loudly instead of
+being silently ignored.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PersonIn(Body):
+    name: StrictStr = Field(min_length=1, max_length=100)
+    resident_id: StrictStr = Field(min_length=1, max_length=32, description="GB 11643 number")
+    mobile: StrictStr = Field(min_length=1, max_length=32)
+
+
+class ApplicantIn(Body):
+    kind: Literal["individual_business", "enterprise"]
+    business_name: StrictStr = Field(min_length=1, max_length=200)
+    owner: PersonIn = Field(description="the 个体户 owner or the enterprise's legal representative")
+    uscc: Optional[StrictStr] = Field(None, max_length=32, description="GB 32100 credit code")
+    industry: StrictStr = Field("", max_length=100)
+    region_code: StrictStr = Field("", max_length=6)
+    established_on: Optional[date] = None
+    monthly_revenue: StrictInt = Field(0, ge=0, description="declared, fen")
+    guarantors: list[PersonIn] = Field(default_factory=list, max_length=10)
+
+
+class ConsentIn(Body):
+    purpose: Literal["credit_assessment", "loan_servicing", "post_loan_monitoring"]
+    scopes: list[StrictStr] = Field(min_length=1, max_length=20)
+    valid_days: StrictInt = Field(365, ge=1, le=1095)
+    channel: StrictStr = Field("api", min_length=1, max_length=32)
+    text_version: StrictStr = Field("v1", min_length=1, max_length=32)
+
+
+class BankAccountIn(Body):
+    card_number: StrictStr = Field(min_length=1, max_length=32)
+    holder_name: StrictStr = Field(min_length=1, max_length=200)
+    bank_name: StrictStr = Field("", max_length=100)
+
+
+class ApplicationIn(Body):
+    applicant_id: StrictStr = Field(min_length=1, max_length=32)
+    product_code: StrictStr = Field(min_length=1, max_length=64)
+    amount: StrictInt = Field(gt=0, description="requested principal, fen")
+    purpose: StrictStr = Field("", max_length=500)
+    submit: StrictBool = Field(False, description="submit at once: verify, decide and offer")
+
+
+class WithdrawIn(Body):
+    reason: StrictStr = Field("", max_length=500)
+
+
+class ReviewIn(Body):
+    approve: StrictBool
+    note: StrictStr = Field(min_length=1, max_length=2000)
+    amount: Optional[StrictInt] = Field(None, gt=0)
+    annual_rate: Optional[StrictStr] = Field(None, pattern=r"^\d{1,2}(\.\d{1,6})?$",
+                                             description="decimal fraction, e.g. '0.108'")
+
+
+class AcceptIn(Body):
+    account_id: StrictStr = Field(min_length=1, max_length=32,
+                                  description="bound bank account for repayments")
+
+
+class SignIn(Body):
+    content_hash: StrictStr = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class DisbursementIn(Body):
+    mode: Literal["bound_account", "entrusted"] = "bound_account"
+    payee_name: Optional[StrictStr] = Field(None, max_length=200)
+    payee_account: Optional[StrictStr] = Field(None, max_length=40)
+    reference: StrictStr = Field("", max_length=200,
+                                 description="invoice or order paid (entrusted payment)")
+
+
+class RepaymentIn(Body):
+    amount: StrictInt = Field(gt=0, description="fen")
+    prepayment: Optional[Literal["full", "reduce_instalment", "shorten_term"]] = None
+
+
+class BusinessDateIn(Body):
+    business_date: Optional[date] = None
+
+
+class ApiKeyIn(Body):
+    name: StrictStr = Field(min_length=1, max_length=200)
+    role: Literal["borrower", "partner", "credit_officer", "admin"]
+    subject: Optional[StrictStr] = Field(None, max_length=64)
+    scopes: Optional[list[StrictStr]] = None
