@@ -19,8 +19,9 @@ test: $(STAMP)
 	bash scripts/ensure-postgres.sh
 	$(BIN)/pytest -n 2
 
+# Seed a demo book (first run only) and serve the API; the URL and demo keys are printed.
 run: $(STAMP)
-	$(BIN)/puhui run
+	$(BIN)/puhui serve --demo
 
 bench: $(STAMP)
 	@set -e; for script in bench/*.py; do \

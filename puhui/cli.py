@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Optional
 
@@ -17,8 +17,10 @@ from puhui.errors import PuhuiError
 app = typer.Typer(help="Puhui: digital lending for small and micro businesses.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 loans_app = typer.Typer(help="Loans in the book.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys for partners and staff.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(loans_app, name="loans")
+app.add_typer(keys_app, name="keys")
 console = Console()
 
 
@@ -144,6 +146,168 @@ def loans_list(status: Optional[str] = typer.Option(None), db: Optional[str] = t
         raise typer.Exit(2)
     for loan_id in book.loan_ids(wanted):
         console.print(loan_id)
+
+
+def _platform(db: Optional[str], **parts):
+    from puhui.services.platform import Platform
+
+    return Platform.open(db, **parts)
+
+
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
+          db: Optional[str] = typer.Option(None, help="database URL"),
+          demo: bool = typer.Option(False, help="seed a demo book first if the database is empty"),
+          businesses: int = typer.Option(100, help="demo: businesses in the synthetic book"),
+          days: int = typer.Option(90, help="demo: days of history up to today")) -> None:
+    """Serve the REST API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from puhui.api import create_app
+    from puhui.services import access
+
+    platform = _platform(db)
+    if demo:
+        _seed_demo(db, businesses, days)
+    with platform.unit() as session:
+        admin = access.issue_key(session, "demo admin", "admin") if demo else None
+        partner = access.issue_key(session, "demo partner", "partner", "P-DEMO") if demo else None
+    url = f"http://{host}:{port}"
+    console.print(f"[bold green]Puhui API on {url}[/bold green]  (docs: {url}/docs)")
+    if admin and partner:
+        console.print(f"admin key:   {admin.token}\npartner key: {partner.token}")
+        console.print(f"try: curl -H 'Authorization: Bearer {partner.token}' {url}/v1/products")
+    uvicorn.run(create_app(platform), host=host, port=port, log_level="warning")
+
+
+def _seed_demo(db: Optional[str], businesses: int, days: int) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from puhui.services.clock import ManualClock, at_business_date, business_date, SystemClock
+    from puhui.services.simulation import simulate_platform
+    from puhui.store.platform_models import ApplicationRow
+
+    today = business_date(SystemClock())
+    sim = _platform(db, clock=ManualClock(at_business_date(today)))
+    with sim.read() as session:
+        existing = session.execute(select(func.count()).select_from(ApplicationRow)).scalar_one()
+    if existing:
+        console.print(f"demo book present ({existing} applications); not seeding again")
+        return
+    with Progress(console=console) as progress:
+        task = progress.add_task(f"Seeding {businesses} businesses over {days} days", total=days - 1)
+        result = simulate_platform(sim, businesses, days - 1, today - timedelta(days=days - 1),
+                                   progress=lambda n: progress.advance(task, n))
+    console.print(f"demo book: {dict(result.funnel)}; {len(result.loan_ids)} loans")
+    sim.close()
+
+
+@app.command()
+def simulate(businesses: int = typer.Option(150, help="small businesses that apply"),
+             days: int = typer.Option(180, help="days from the first application"),
+             start: str = typer.Option("2026-01-05", help="first day (YYYY-MM-DD)"),
+             seed: int = typer.Option(7),
+             db: Optional[str] = typer.Option(None, help="database URL"),
+             fresh: bool = typer.Option(True, help="start from an empty SQLite file")) -> None:
+    """Run a synthetic book of small businesses through application, decision, disbursement
+    and months of repayments (late payers, defaults), then print the portfolio report."""
+    from sqlalchemy.engine import make_url
+
+    from puhui.report import portfolio_report, render
+    from puhui.services.clock import ManualClock, at_business_date
+    from puhui.services.simulation import simulate_platform
+    from puhui.store.db import database_url
+
+    url = db or database_url()
+    if fresh and make_url(url).get_backend_name() == "sqlite" and make_url(url).database:
+        for suffix in ("", "-wal", "-shm"):
+            Path(make_url(url).database + suffix).unlink(missing_ok=True)
+    first = _date(start)
+    platform = _platform(url, clock=ManualClock(at_business_date(first)))
+    with Progress(console=console) as progress:
+        task = progress.add_task(f"{businesses} businesses, {days} days", total=days)
+        result = simulate_platform(platform, businesses, days, first, seed,
+                                   progress=lambda n: progress.advance(task, n))
+    book = platform.book
+    console.print(f"Applications: {dict(result.funnel)}")
+    console.print(f"Borrower behaviour: {dict(result.behaviours)}; auto-debits collected "
+                  f"{result.collected / 100:,.2f} CNY, {result.failed_debits} failed; "
+                  f"{result.written_off} loans written off")
+    accounts = [book.load(loan_id) for loan_id in result.loan_ids]
+    render(portfolio_report(accounts, result.end - timedelta(days=1), book.balances(),
+                            book.trial_balance(), book.verify_ledger()))
+    for loan_id, failure in result.eod_failures.items():
+        console.print(f"[red]end of day failed for {loan_id}: {failure}[/red]")
+    if any(book.trial_balance().values()) or result.eod_failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def apply(product: str = typer.Option("SME-EI-12", help="product code"),
+          amount: int = typer.Option(10_000_000, help="requested principal in fen"),
+          applicant_file: Optional[Path] = typer.Option(
+              None, "--applicant", help="JSON file with the applicant (default: a synthetic one)"),
+          seed: int = typer.Option(1, help="seed for the synthetic applicant"),
+          db: Optional[str] = typer.Option(None, help="database URL")) -> None:
+    """Apply for a loan from the command line: register, consent, decide, and show the offer."""
+    import random
+
+    from puhui.origination.parties import Applicant
+    from puhui.origination.synthetic import small_business
+    from puhui.services import applicants, applications
+    from puhui.services.access import SYSTEM
+    from puhui.services.clock import business_date
+
+    platform = _platform(db)
+    try:
+        if applicant_file:
+            business = Applicant.from_dict(json.loads(applicant_file.read_text(encoding="utf-8")))
+        else:
+            business = small_business(random.Random(seed), business_date(platform.clock))
+        with platform.unit() as session:
+            registered = applicants.register_applicant(platform, session, SYSTEM, business)
+            applicants.grant_consent(platform, session, SYSTEM, registered["applicant_id"],
+                                     "credit_assessment", ["identity"], channel="cli")
+            row = applications.apply(platform, session, SYSTEM, registered["applicant_id"],
+                                     product, amount)
+            view = applications.application_view(session, row)
+    except (PuhuiError, ValueError, OSError) as exc:
+        console.print(f"[red]application refused: {exc}[/red]")
+        raise typer.Exit(2)
+    console.print(f"{business.business_name}: application {view['application_id']} -> "
+                  f"[bold]{view['status']}[/bold]")
+    decision = view["decision"] or {}
+    for reason in decision.get("reasons", []):
+        console.print(f"  {reason['code']}: {reason['message']}")
+    offer = view.get("offer")
+    if offer:
+        console.print(f"Offer {offer['offer_id']}: {offer['principal'] / 100:,.2f} CNY at "
+                      f"{decision['annual_rate']} nominal, APR (IRR, fees included) {offer['apr']}, "
+                      f"valid until {offer['expires_at']}")
+        table = Table("#", "due", "principal", "interest", "fee", "payment")
+        for row in offer["schedule"]:
+            table.add_row(str(row["number"]), row["due_date"], *(f"{row[k] / 100:,.2f}" for k in (
+                "principal", "interest", "fee", "payment")))
+        console.print(table)
+
+
+@keys_app.command("issue")
+def keys_issue(name: str = typer.Argument(...), role: str = typer.Option(..., help="borrower, partner, credit_officer or admin"),
+               subject: Optional[str] = typer.Option(None, help="partner id or applicant id"),
+               db: Optional[str] = typer.Option(None)) -> None:
+    """Issue an API key; the token is printed once."""
+    from puhui.services import access
+
+    platform = _platform(db)
+    try:
+        with platform.unit() as session:
+            key = access.issue_key(session, name, role, subject)
+    except PuhuiError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2)
+    console.print(f"{key.key_id} ({key.role.value}): {key.token}")
 
 
 def _date(text: str) -> date:
