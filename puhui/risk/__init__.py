@@ -1,0 +1,14 @@
+"""The risk engine: credit-risk models learned from data, validated, explained and versioned.
+
+    german       the German Credit benchmark data, protected attributes split off
+    woe          binned characteristics and their weight of evidence
+    scorecard    the WoE logistic points scorecard (the champion: readable, bin by bin)
+    gbm          the LightGBM challenger, calibrated, with SHAP reason codes
+    reasons      reason codes shared by both models (-> origination `Reason`)
+    evaluation   AUC, KS, Gini and repeated stratified cross-validation
+    registry     the file-based model registry (artefact sha256, data fingerprint, metrics)
+    cli          `puhui train german`
+    errors       the RiskError subtree
+
+Submodules are imported on use: the training stack (optbinning, LightGBM) is heavy.
+"""
