@@ -9,16 +9,25 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from puhui.store.db import database_url, make_engine
-from puhui.store.models import Base
+from puhui.store.models import TRIGGER_CHECKED_ON_POSTGRESQL, Base
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def _compared(postgres: bool):
+    """Autogenerate must not propose foreign keys PostgreSQL enforces by trigger (0002)."""
+    def include(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001 - alembic hook
+        return not (postgres and type_ == "foreign_key_constraint"
+                    and name in TRIGGER_CHECKED_ON_POSTGRESQL)
+    return include
 
 
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_object=_compared(connection.dialect.name == "postgresql"),
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite cannot ALTER most things
         compare_type=True,
     )
