@@ -2,7 +2,9 @@
 
 Why a command: training must be repeatable by anyone (same data, same seeds, same figures) and
 leave evidence behind: the cross-validated figures go into the registry with the models, and the
-exit code fails a pipeline when the scorecard does not reach the agreed AUC.
+exit code fails a pipeline when the scorecard does not reach the agreed AUC.  The training stack
+(scikit-learn, optbinning, LightGBM) is imported inside the command, so mounting `train_app`
+costs the rest of the `puhui` command nothing at start-up.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-
-from puhui.risk.errors import RiskError
 
 train_app = typer.Typer(help="Train, validate and register credit-risk models.",
                         no_args_is_help=True)
@@ -38,6 +38,7 @@ def german(data: Optional[Path] = typer.Option(
            ) -> None:
     """Cross-validate the scorecard and the gradient-boosting model on the German Credit data,
     fit both on all rows and register them; exit 1 if the scorecard's mean AUC < --min-auc."""
+    from puhui.risk.errors import RiskError
     from puhui.risk.evaluation import METRICS, cross_validate
     from puhui.risk.gbm import GradientBoostingModel
     from puhui.risk.german import PROTECTED_ATTRIBUTES, load_german
