@@ -13,6 +13,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from puhui.errors import PuhuiError
+from puhui.risk.cli import train_app
 
 app = typer.Typer(help="Puhui: digital lending for small and micro businesses.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
@@ -21,6 +22,7 @@ keys_app = typer.Typer(help="API keys for partners and staff.", no_args_is_help=
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(loans_app, name="loans")
 app.add_typer(keys_app, name="keys")
+app.add_typer(train_app, name="train")
 console = Console()
 
 

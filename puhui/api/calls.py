@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,6 +24,10 @@ from puhui.services.platform import Platform
 from puhui.store.platform_models import IdempotencyRow
 
 MAX_KEY = 200
+_RECORDS = IdempotencyRow.__table__
+_INSERT = insert(_RECORDS)
+_GET = select(_RECORDS).where(_RECORDS.c.principal == bindparam("p"),
+                              _RECORDS.c.idem_key == bindparam("k"))
 
 
 def platform_of(request: Request) -> Platform:
@@ -75,12 +80,11 @@ class Call:
                     return replay
                 result = fn(session)
                 text = json.dumps(result, ensure_ascii=False, separators=(",", ":"))
-                session.add(IdempotencyRow(
-                    principal=self.actor.key_id, idem_key=self.idempotency_key,
-                    method=self.request.method, path=self.request.url.path[:300],
-                    request_hash=self._fingerprint(), status_code=status, response=text,
-                    created_at=self.platform.clock.now()))
-                session.flush()
+                session.execute(_INSERT, {
+                    "principal": self.actor.key_id, "idem_key": self.idempotency_key,
+                    "method": self.request.method, "path": self.request.url.path[:300],
+                    "request_hash": self._fingerprint(), "status_code": status,
+                    "response": text, "created_at": self.platform.clock.now()})
         except IntegrityError:
             # a concurrent request with the same key committed first: answer as it did
             with self.platform.read() as session:
@@ -99,7 +103,7 @@ class Call:
         return h.hexdigest()
 
     def _replay(self, session: Session) -> Response | None:
-        row = session.get(IdempotencyRow, (self.actor.key_id, self.idempotency_key))
+        row = session.execute(_GET, {"p": self.actor.key_id, "k": self.idempotency_key}).first()
         if row is None:
             return None
         if row.request_hash != self._fingerprint():

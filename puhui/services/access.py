@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from puhui.calendar import utcnow
@@ -92,6 +92,10 @@ def scoped(query: Any, actor: Principal, partner_column: Any, applicant_column: 
     return query
 
 
+_KEYS = ApiKeyRow.__table__
+_GET_KEY = select(_KEYS.c.secret_hash, _KEYS.c.role, _KEYS.c.scopes, _KEYS.c.subject,
+                  _KEYS.c.revoked_at, _KEYS.c.key_id).where(_KEYS.c.key_id == bindparam("id"))
+
 SYSTEM = Principal("system", Role.ADMIN, frozenset(Perm), None)
 
 
@@ -144,7 +148,7 @@ def authenticate(session: Session, token: str | None) -> Principal:
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != "phk" or not parts[1] or not parts[2]:
         raise AuthenticationFailed("malformed API key")
-    row = session.execute(select(ApiKeyRow).where(ApiKeyRow.key_id == parts[1])).scalar_one_or_none()
+    row = session.execute(_GET_KEY, {"id": parts[1]}).first()
     if row is None or not hmac.compare_digest(row.secret_hash, _digest(parts[2])):
         raise AuthenticationFailed("unknown API key")
     if row.revoked_at is not None:

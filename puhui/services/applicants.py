@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Iterable
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from puhui.errors import ConsentError, InvalidIdentity
@@ -56,6 +56,12 @@ def register_applicant(p: Platform, session: Session, actor: Principal,
 _APPLICANTS = ApplicantRow.__table__
 _CHECKS = IdentityCheckRow.__table__
 _LOG = ConsentLogRow.__table__
+_CONSENT_TABLE = ConsentRow.__table__
+# Statements built once (see applications.py).
+_GET_APPLICANT = select(_APPLICANTS).where(_APPLICANTS.c.applicant_id == bindparam("id"))
+_CONSENTS = (select(_CONSENT_TABLE.c.data).where(_CONSENT_TABLE.c.applicant_id == bindparam("id"))
+             .order_by(_CONSENT_TABLE.c.consent_id))
+_INSERT_LOG = insert(_LOG)
 
 
 @lru_cache(maxsize=4096)
@@ -65,7 +71,7 @@ def _parse_applicant(data: str) -> Applicant:
 
 
 def load_applicant(session: Session, actor: Principal, applicant_id: str) -> tuple[Any, Applicant]:
-    row = session.execute(select(_APPLICANTS).where(_APPLICANTS.c.applicant_id == applicant_id)).first()
+    row = session.execute(_GET_APPLICANT, {"id": applicant_id}).first()
     if row is None:
         raise NotFound(f"no applicant {applicant_id!r}")
     actor.check_applicant(row.applicant_id, row.partner_id)
@@ -211,8 +217,7 @@ def revoke_consent(p: Platform, session: Session, actor: Principal, applicant_id
 
 
 def consents(session: Session, applicant_id: str) -> list[Consent]:
-    rows = session.execute(select(ConsentRow.data).where(ConsentRow.applicant_id == applicant_id)
-                           .order_by(ConsentRow.consent_id)).scalars()
+    rows = session.execute(_CONSENTS, {"id": applicant_id}).scalars()
     return [Consent.from_dict(json.loads(d)) for d in rows]
 
 
@@ -260,6 +265,6 @@ def use_data(p: Platform, session: Session, applicant_id: str, scope: DataScope,
 def _log(session: Session, applicant_id: str, consent_id: str | None, action: str,
          scope: str | None, purpose: str | None, application_id: str | None, detail: dict,
          at: datetime) -> None:
-    session.execute(insert(_LOG).values(
-        applicant_id=applicant_id, consent_id=consent_id, action=action, scope=scope,
-        purpose=purpose, application_id=application_id, detail=_json(detail), at=at))
+    session.execute(_INSERT_LOG, {
+        "applicant_id": applicant_id, "consent_id": consent_id, "action": action, "scope": scope,
+        "purpose": purpose, "application_id": application_id, "detail": _json(detail), "at": at})

@@ -57,6 +57,11 @@ _MUTABLE = ("status", "version", "decision", "offer_id", "contract_id", "loan_id
 _UPDATE = (update(APPS).where(APPS.c.application_id == bindparam("b_id"),
                               APPS.c.version == bindparam("b_version"))
            .values({name: bindparam(name) for name in _MUTABLE}))
+# Statements built once: building one per call (with its literal values) costs more than
+# SQLite takes to run it.
+_INSERT = insert(APPS)
+_GET = select(APPS).where(APPS.c.application_id == bindparam("id"))
+_LOCK = _GET.with_for_update()
 
 
 @dataclass(slots=True)
@@ -91,7 +96,7 @@ def save(session: Session, rec: AppRecord) -> None:
     if rec.version == rec.stored_version:
         return
     if rec.stored_version == 0:
-        session.execute(insert(APPS).values({name: getattr(rec, name) for name in _FIELDS}))
+        session.execute(_INSERT, {name: getattr(rec, name) for name in _FIELDS})
     else:
         result = session.execute(_UPDATE, {"b_id": rec.application_id,
                                            "b_version": rec.stored_version,
@@ -100,15 +105,14 @@ def save(session: Session, rec: AppRecord) -> None:
             raise ConcurrentModification(f"application {rec.application_id} changed meanwhile")
     session.execute(insert(HISTORY), rec.history)
     for table, values in rec.pending:
-        session.execute(insert(table).values(values))
+        session.execute(insert(table), values)
     rec.stored_version, rec.history, rec.pending = rec.version, [], []
 
 
 # -- reading --------------------------------------------------------------------------------------
 def load_application(session: Session, actor: Principal, application_id: str,
                      lock: bool = False) -> AppRecord:
-    query = select(APPS).where(APPS.c.application_id == application_id)
-    found = session.execute(query.with_for_update() if lock else query).first()
+    found = session.execute(_LOCK if lock else _GET, {"id": application_id}).first()
     if found is None:
         raise NotFound(f"no application {application_id!r}")
     row = AppRecord(**found._mapping)
