@@ -24,7 +24,7 @@ run: $(STAMP)
 	$(BIN)/puhui serve --demo
 
 bench: $(STAMP)
-	@set -e; for script in bench/*.py; do \
+	@set -e; for script in bench/[!_]*.py; do \
 		echo "== $$script"; \
 		$(BIN)/python $$script; \
 	done

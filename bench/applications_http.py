@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import secrets
 import socket
 import statistics
 import subprocess
@@ -26,15 +25,14 @@ from datetime import date
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+
+from _pg_scratch import scratch_database
 
 from puhui.origination.synthetic import small_business
 from puhui.services import access, applicants
 from puhui.services.platform import Platform
 
 TARGET = 500
-PG_URL = os.environ.get("PUHUI_TEST_PG_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SERVER = """
 import sys, uvicorn
 from puhui.api import create_app
@@ -126,21 +124,9 @@ def main(n: int = 3000, concurrency: int = 16) -> None:
           f"clients, one server process ({os.cpu_count()} cores visible)")
     with tempfile.TemporaryDirectory() as tmp:
         measure("sqlite", f"sqlite:///{Path(tmp) / 'bench.sqlite'}", n, concurrency)
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    name = f"puhui_bench_{secrets.token_hex(4)}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - no server: say so and carry on
-        print(f"  postgresql  not measured: no server at {PG_URL} ({type(exc).__name__})")
-        return
-    try:
-        measure("postgresql", make_url(PG_URL).set(database=name).render_as_string(False), n,
-                concurrency)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database() as url:
+        if url is not None:
+            measure("postgresql", url, n, concurrency)
 
 
 if __name__ == "__main__":

@@ -9,15 +9,14 @@ created and dropped).  Every entry carries a loan id and an event key, as servic
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+
+from _pg_scratch import scratch_database
 
 from puhui.calendar import utcnow
 from puhui.ledger.accounts import Acct
@@ -26,7 +25,6 @@ from puhui.store.db import make_engine, migrate, session_factory
 from puhui.store.ledger_repo import LedgerRepository
 
 TARGETS = {"sqlite": 50_000, "postgresql": 20_000}
-PG_URL = os.environ.get("PUHUI_TEST_PG_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def drafts(n: int) -> list[EntryDraft]:
@@ -77,22 +75,8 @@ def report(name: str, target: int, rates: tuple[float, float]) -> None:
 
 
 def postgres_rates(all_drafts: list[EntryDraft], batch: int) -> tuple[float, float] | None:
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    name = f"puhui_bench_{secrets.token_hex(4)}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - no server: say so and carry on
-        print(f"  postgresql  not measured: no server at {PG_URL} ({type(exc).__name__})")
-        admin.dispose()
-        return None
-    try:
-        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-        return run(url, all_drafts, batch)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database() as url:
+        return None if url is None else run(url, all_drafts, batch)
 
 
 def main(n: int = 200_000, batch: int = 5_000) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from puhui.risk.errors import InvalidParameter, ProtectedAttributeUsed, RiskDataError
+from puhui.risk.errors import ArtefactError, InvalidParameter, ProtectedAttributeUsed, RiskDataError
 
 
 def frame(X: Any, what: str = "X") -> pd.DataFrame:
@@ -84,3 +84,21 @@ def names(value: Any, name: str) -> tuple[str, ...]:
     if not all(isinstance(v, str) for v in items):
         raise InvalidParameter(f"{name} must hold column names (str)")
     return items
+
+
+def read_artefact(text: str | bytes, fmt: str, what: str) -> tuple[Mapping, dict]:
+    """The document and constructor parameters of a `to_json` artefact of format `fmt`."""
+    import json
+
+    try:
+        doc = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise ArtefactError(f"{what} artefact is not JSON: {exc}") from None
+    if not isinstance(doc, Mapping) or doc.get("format") != fmt:
+        raise ArtefactError(f"not a {fmt} artefact")
+    try:
+        params = dict(doc["params"])
+        params["protected"] = tuple(params["protected"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtefactError(f"malformed {what} artefact: {exc!r}") from None
+    return doc, params

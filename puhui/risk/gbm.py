@@ -194,15 +194,8 @@ class GradientBoostingModel(ClassifierMixin, BaseEstimator):
     @classmethod
     def from_json(cls, text: str | bytes) -> "GradientBoostingModel":
         """A fitted model from `to_json` output; probabilities identical to the original's."""
+        doc, params = check.read_artefact(text, FORMAT, "gbm")
         try:
-            doc = json.loads(text)
-        except (TypeError, ValueError) as exc:
-            raise ArtefactError(f"gbm artefact is not JSON: {exc}") from None
-        if not isinstance(doc, Mapping) or doc.get("format") != FORMAT:
-            raise ArtefactError(f"not a {FORMAT} artefact")
-        try:
-            params = dict(doc["params"])
-            params["protected"] = tuple(params["protected"])
             model = cls(**params)
             model._validate_params()
             model.feature_names_in_ = np.asarray(doc["feature_names_in"], dtype=object)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -232,15 +232,8 @@ class Scorecard(ClassifierMixin, BaseEstimator):
     @classmethod
     def from_json(cls, text: str | bytes) -> "Scorecard":
         """A fitted scorecard from `to_json` output; scores are identical to the original's."""
+        doc, params = check.read_artefact(text, FORMAT, "scorecard")
         try:
-            doc = json.loads(text)
-        except (TypeError, ValueError) as exc:
-            raise ArtefactError(f"scorecard artefact is not JSON: {exc}") from None
-        if not isinstance(doc, Mapping) or doc.get("format") != FORMAT:
-            raise ArtefactError(f"not a {FORMAT} artefact")
-        try:
-            params = dict(doc["params"])
-            params["protected"] = tuple(params["protected"])
             model = cls(**params)
             model._validate_params()
             chars = doc["characteristics"]
