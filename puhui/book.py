@@ -42,6 +42,14 @@ def new_account(loan_id: str, product: LoanProduct) -> Account:
     return Loan(loan_id, product)
 
 
+def amount_due(account: Account, on: date) -> int:
+    """What the borrower must pay on `on` to be current (penalty included)."""
+    if isinstance(account, RevolvingLine):
+        return account.owed() if on >= account.expires_on else account.interest_receivable
+    return sum(i.unpaid(c) for i in account.due_instalments(on) for c in i.paid) \
+        + account.penalty_receivable
+
+
 @dataclass
 class EodReport:
     business_date: date

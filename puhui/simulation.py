@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Callable
 
-from puhui.book import Account, LoanBook
+from puhui.book import LoanBook, amount_due
 from puhui.calendar import DayCount
 from puhui.loans.events import Disbursement, Draw, LineOpening, Prepayment, PrepaymentMode, Repayment, WriteOff
 from puhui.loans.product import LoanProduct, RepaymentMethod
@@ -50,14 +50,6 @@ class SimulationResult:
     end: date
     borrowers: list[Borrower] = field(default_factory=list)
     eod_failures: dict[str, str] = field(default_factory=dict)
-
-
-def amount_due(account: Account, on: date) -> int:
-    """What the borrower must pay on `on` to be current (penalty included)."""
-    if isinstance(account, RevolvingLine):
-        return account.owed() if on >= account.expires_on else account.interest_receivable
-    return sum(i.unpaid(c) for i in account.due_instalments(on) for c in i.paid) \
-        + account.penalty_receivable
 
 
 def simulate(book: LoanBook, loans: int = 200, days: int = 240, start: date = date(2026, 1, 5),

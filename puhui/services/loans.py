@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from puhui.book import amount_due
 from puhui.errors import InvalidApplication, InvalidEvent, PuhuiError
 from puhui.loans.events import Disbursement, Prepayment, PrepaymentMode, Repayment
 from puhui.loans.state import LoanStatus
@@ -33,7 +34,6 @@ from puhui.services.clock import business_date
 from puhui.services.errors import AlreadyDone, NotFound
 from puhui.services.ids import new_id
 from puhui.services.platform import Platform
-from puhui.simulation import amount_due
 from puhui.store.platform_models import ApplicationRow, AutoDebitRow, DisbursementRow
 
 
