@@ -58,3 +58,28 @@ def test_keys_issue(tmp_path) -> None:
     assert result.exit_code == 0 and "phk_" in result.output, result.output
     result = runner.invoke(app, ["keys", "issue", "acme", "--role", "emperor", "--db", url])
     assert result.exit_code == 2
+
+
+def test_serve_demo_seeds_an_empty_database_once(tmp_path) -> None:
+    """What `make run` does before serving: a demo book up to today, and never twice."""
+    from sqlalchemy import func, select
+
+    from puhui.cli import _seed_demo
+    from puhui.services.platform import Platform
+    from puhui.store.platform_models import ApplicationRow
+
+    url = f"sqlite:///{tmp_path / 'demo.sqlite'}"
+    _seed_demo(url, businesses=8, days=20)
+    platform = Platform.open(url)
+    try:
+        with platform.read() as session:
+            count = session.execute(select(func.count()).select_from(ApplicationRow)).scalar_one()
+        assert count == 8
+        assert platform.book.verify_ledger() > 0
+        assert all(v == 0 for v in platform.book.trial_balance().values())
+        _seed_demo(url, businesses=8, days=20)
+        with platform.read() as session:
+            again = session.execute(select(func.count()).select_from(ApplicationRow)).scalar_one()
+        assert again == count
+    finally:
+        platform.close()

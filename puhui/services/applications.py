@@ -271,11 +271,11 @@ def _submit(p: Platform, session: Session, actor: Principal, row: AppRecord,
     return row
 
 
-def _record_decision(session: Session, row: ApplicationRow, decision: Decision) -> None:
+def _record_decision(session: Session, row: AppRecord, decision: Decision) -> None:
     row.decision = _json(decision.to_dict())
 
 
-def _conclude(p: Platform, session: Session, row: ApplicationRow, decision: Decision,
+def _conclude(p: Platform, session: Session, row: AppRecord, decision: Decision,
               actor: Principal, now: datetime) -> None:
     """Turn a decision into an offer, a decline or a referral."""
     if decision.outcome is Outcome.APPROVE:

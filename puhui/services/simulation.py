@@ -86,11 +86,12 @@ def simulate_platform(platform: Platform, businesses: int = 150, days: int = 180
         for _ in range(arrivals.get(offset, 0)):
             _originate(platform, rng, today, terms, by_card, result)
         platform.clock.set(at_business_date(today, 18))
+        seen = len(platform.gateway.transfers)
         with platform.unit() as session:
             summary = loans.auto_debit(platform, session, SYSTEM, today)
         result.collected += summary["amount_collected"]
         result.failed_debits += summary["failed"]
-        _count_paid(platform, by_card, today)
+        _count_paid(platform, by_card, seen)
         _write_off(platform, result, today)
         with platform.unit() as session:
             applications.expire_stale(platform, session, SYSTEM)
@@ -143,10 +144,10 @@ def _originate(platform: Platform, rng: random.Random, today: date, terms: list[
     result.loan_ids.append(payout["loan_id"])
 
 
-def _count_paid(platform: Platform, by_card: dict[str, Borrower], today: date) -> None:
-    for transfer in platform.gateway.transfers.values():
-        if transfer.reference.startswith("AD-") and transfer.reference.endswith(today.isoformat()) \
-                and transfer.ok and transfer.account in by_card:
+def _count_paid(platform: Platform, by_card: dict[str, Borrower], seen: int) -> None:
+    """Count today's successful pulls (the rail's transfers after the first `seen`)."""
+    for transfer in list(platform.gateway.transfers.values())[seen:]:
+        if transfer.reference.startswith("AD-") and transfer.ok and transfer.account in by_card:
             by_card[transfer.account].paid_instalments += 1
 
 
