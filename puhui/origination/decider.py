@@ -236,7 +236,7 @@ class DefaultPolicy:
 
     def decide(self, request: DecisionRequest) -> Decision:
         applicant, on, product = request.applicant, request.on, request.product
-        failed = self._kyc(request)
+        failed = kyc_failures(request)
         if failed:
             return self._decline(*failed)
         birth = ric.get_birth_date(applicant.owner.resident_id)
@@ -289,24 +289,28 @@ class DefaultPolicy:
         hundreds = (exact / _HUNDRED_YUAN).to_integral_value(ROUND_FLOOR)
         return int(hundreds) * _HUNDRED_YUAN
 
-    def _kyc(self, request: DecisionRequest) -> list[Reason]:
-        applicant = request.applicant
-        reasons = [Reason("KYC_FAILED", _describe(c) + f": {c.reason}")
-                   for c in request.checks if not c.passed]
-        required: list[tuple[str, IdentityKind, str]] = []
-        for role, person in [("owner", applicant.owner)] + [
-                (f"guarantor {k}", g) for k, g in enumerate(applicant.guarantors, start=1)]:
-            required.append((role, IdentityKind.RESIDENT_ID, mask(person.resident_id)))
-            required.append((role, IdentityKind.MOBILE, mask(person.mobile, 3)))
-        if applicant.uscc is not None:
-            required.append(("business", IdentityKind.USCC, mask(applicant.uscc)))
-        seen = {(c.kind, c.subject) for c in request.checks}
-        reasons += [Reason("KYC_FAILED", f"{role} {_LABELS[kind]} {subject} was not checked")
-                    for role, kind, subject in required if (kind, subject) not in seen]
-        return reasons
-
     def _decline(self, *reasons: Reason) -> Decision:
         return Decision(Outcome.DECLINE, reasons, None, None, None, self.version)
+
+
+def kyc_failures(request: DecisionRequest) -> list[Reason]:
+    """One KYC_FAILED reason per failed identity check and per number of the application that no
+    check covers (owner's and guarantors' resident IDs and mobiles, the USCC when given); checks
+    are matched by kind and masked subject.  Shared by every decider, so they agree on KYC."""
+    applicant = request.applicant
+    reasons = [Reason("KYC_FAILED", _describe(c) + f": {c.reason}")
+               for c in request.checks if not c.passed]
+    required: list[tuple[str, IdentityKind, str]] = []
+    for role, person in [("owner", applicant.owner)] + [
+            (f"guarantor {k}", g) for k, g in enumerate(applicant.guarantors, start=1)]:
+        required.append((role, IdentityKind.RESIDENT_ID, mask(person.resident_id)))
+        required.append((role, IdentityKind.MOBILE, mask(person.mobile, 3)))
+    if applicant.uscc is not None:
+        required.append(("business", IdentityKind.USCC, mask(applicant.uscc)))
+    seen = {(c.kind, c.subject) for c in request.checks}
+    reasons += [Reason("KYC_FAILED", f"{role} {_LABELS[kind]} {subject} was not checked")
+                for role, kind, subject in required if (kind, subject) not in seen]
+    return reasons
 
 
 def _describe(check: IdentityCheck) -> str:
