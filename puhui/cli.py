@@ -14,6 +14,7 @@ from rich.table import Table
 
 from puhui.errors import PuhuiError
 from puhui.risk.cli import train_app
+from puhui.risk.report_cli import risk_app
 
 app = typer.Typer(help="Puhui: digital lending for small and micro businesses.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
@@ -23,6 +24,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(loans_app, name="loans")
 app.add_typer(keys_app, name="keys")
 app.add_typer(train_app, name="train")
+app.add_typer(risk_app, name="risk")
 console = Console()
 
 
