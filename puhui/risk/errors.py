@@ -9,7 +9,9 @@ so `except ValueError` and scikit-learn's own `NotFittedError` checks keep worki
     └── RiskError
         ├── RiskDataError            training or scoring data that cannot be used (ValueError)
         │   ├── DatasetMissing       the data file is not where it was looked for (FileNotFoundError)
-        │   └── ProtectedAttributeUsed  a protected attribute reached a model's inputs
+        │   ├── ProtectedAttributeUsed  a protected attribute reached a model's inputs
+        │   ├── InvalidRecord        a connector payload or one of its records fails validation
+        │   └── SourceUnavailable    a data provider holds nothing for this business (LookupError)
         ├── InvalidParameter         a model setting out of range or of the wrong type (ValueError)
         ├── NotFittedError           predicting, scoring or saving before `fit`
         │                            (also sklearn.exceptions.NotFittedError)
@@ -40,6 +42,24 @@ class DatasetMissing(RiskDataError, FileNotFoundError):
 
 class ProtectedAttributeUsed(RiskDataError):
     """A protected attribute (sex, marital status, age, nationality...) is among a model's inputs."""
+
+
+class InvalidRecord(RiskDataError):
+    """A business-data payload that fails validation.
+
+    `source` is the data scope, `index` the record's position in the payload (None for the
+    envelope: business_id, as_of, records) and `field` the dotted path inside the record, so an
+    operator can find the bad value without re-running the validation.
+    """
+
+    def __init__(self, source: str, index: int | None, field: str, problem: str) -> None:
+        self.source, self.index, self.field, self.problem = source, index, field, problem
+        where = "payload" if index is None else f"record {index}"
+        super().__init__(f"{source} {where}, field {field or '(record)'}: {problem}")
+
+
+class SourceUnavailable(RiskDataError, LookupError):
+    """The provider behind a connector has no data at all for this business."""
 
 
 class InvalidParameter(RiskError, ValueError):

@@ -1,0 +1,125 @@
+"""A connector payload, validated whole: `parse_payload(scope, payload) -> SourceData`.
+
+Why one entry point: the live decision, the storage service and the tests all take the same
+JSON (`{"business_id", "as_of", "records"}`) and must refuse the same mistakes with the same
+`InvalidRecord`, naming the source, the record index and the field, so a rejected payload can be
+stored with an error an operator can act on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from puhui.origination.consent import DataScope
+from puhui.risk.data.records import (
+    AppEvent, BankTransaction, BureauReport, Day, Ident, Record, SalesOrder, TaxFiling,
+    UtilityBill, Waybill,
+)
+from puhui.risk.errors import InvalidRecord
+
+#: The record schema of each business-data scope (identity and bank-account binding are
+#: origination's own checks, not data sources).
+SCHEMAS: dict[DataScope, type[Record]] = {
+    DataScope.TAX: TaxFiling,
+    DataScope.SALES: SalesOrder,
+    DataScope.UTILITY: UtilityBill,
+    DataScope.LOGISTICS: Waybill,
+    DataScope.BANK_STATEMENT: BankTransaction,
+    DataScope.BUREAU: BureauReport,
+    DataScope.APP_BEHAVIOUR: AppEvent,
+}
+SOURCES: tuple[DataScope, ...] = tuple(SCHEMAS)
+
+R = TypeVar("R", bound=Record)
+
+
+class _Envelope(BaseModel, Generic[R]):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    business_id: Ident
+    as_of: Day
+    records: list[R]
+
+
+_ENVELOPES = {scope: _Envelope[schema] for scope, schema in SCHEMAS.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class SourceData:
+    """The validated records one source holds on a business, as fetched on `as_of`."""
+
+    scope: DataScope
+    business_id: str
+    as_of: date
+    records: tuple[Record, ...]
+
+    def to_payload(self) -> dict:
+        """The JSON-ready payload this data was parsed from (dates as ISO strings)."""
+        return {"business_id": self.business_id, "as_of": self.as_of.isoformat(),
+                "records": [r.model_dump(mode="json") for r in self.records]}
+
+
+def source_scope(scope: DataScope | str) -> DataScope:
+    """`scope` as a data source, or `InvalidRecord` naming the sources there are."""
+    try:
+        resolved = DataScope(scope)
+    except ValueError:
+        resolved = None
+    if resolved not in SCHEMAS:
+        raise InvalidRecord(str(getattr(scope, "value", scope)), None, "scope",
+                            f"not a business-data source; choose from "
+                            f"{[s.value for s in SOURCES]}")
+    return resolved
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _refusal(scope: DataScope, exc: ValidationError) -> InvalidRecord:
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    loc = list(first["loc"])
+    index = None
+    if len(loc) >= 2 and loc[0] == "records" and isinstance(loc[1], int):
+        index, loc = loc[1], loc[2:]
+    field = ".".join(str(part) for part in loc)
+    problem = first["msg"]
+    if first["type"] not in ("missing", "extra_forbidden"):
+        problem += f" (got {_short(first.get('input'))})"
+    if len(errors) > 1:
+        problem += f"; and {len(errors) - 1} more problem(s)"
+    return InvalidRecord(scope.value, index, field, problem)
+
+
+def parse_payload(scope: DataScope | str, payload: Mapping) -> SourceData:
+    """Validate a connector payload; `InvalidRecord` on the first problem found.
+
+    Besides each record's own rules, no record may be dated after the payload's `as_of`: a
+    provider cannot know the future, so such a record means a broken feed or a bad clock.
+    """
+    scope = source_scope(scope)
+    if not isinstance(payload, Mapping):
+        raise InvalidRecord(scope.value, None, "", f"a payload is a JSON object, not "
+                                                   f"{type(payload).__name__}")
+    try:
+        envelope = _ENVELOPES[scope].model_validate(dict(payload))
+    except ValidationError as exc:
+        raise _refusal(scope, exc) from None
+    as_of = envelope.as_of
+    for index, record in enumerate(envelope.records):
+        bound, bound_name = as_of, "the payload's as_of"
+        for field, value in record.dated():
+            if value > bound:
+                raise InvalidRecord(scope.value, index, field,
+                                    f"{value.isoformat()} is after {bound_name} "
+                                    f"({bound.isoformat()})")
+            if isinstance(record, BureauReport) and field == "reported_on":
+                bound, bound_name = value, "the report's reported_on"
+    return SourceData(scope, envelope.business_id, as_of, tuple(envelope.records))
