@@ -1,0 +1,300 @@
+"""Policy documents: a credit policy as a JSON document, validated before it can decide anything.
+
+Why data, not code: risk owners change cut-offs, limits and prices far more often than engineers
+change the engine, and every decision must name the exact rules it was made under.  A policy is
+a JSON document (format in docs/decision.md; the shipped one is `policies/sme-2026.11.json`)
+validated strictly by pydantic: unknown fields, floats where exact decimals are required, facts
+no rule could ever read, grades without a rate or cap, codes reused, placeholders naming unknown
+facts are all refused with `InvalidPolicy`, which lists every problem and where it is.
+
+A policy's identity is its `version` plus the SHA-256 of its canonical JSON (the validated
+document dumped with defaults filled in, keys sorted, no spaces, UTF-8): `Policy.identity` is
+``"<version>+<sha256[:12]>"``, the `policy_version` every decision carries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import string
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal, Mapping
+
+from pydantic import (BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator,
+                      StrictFloat, StrictInt, StrictStr, StringConstraints, ValidationError,
+                      model_validator)
+
+from puhui.calendar import MAX_ANNUAL_RATE, RATE_SCALE
+from puhui.decision import values
+from puhui.decision.conditions import Condition
+from puhui.decision.errors import InvalidPolicy
+from puhui.decision.facts import FACT_KINDS
+from puhui.loans.product import RateCap
+
+DEFAULT_POLICY_FILE = "sme-2026.11.json"
+#: Reason codes the engine itself gives; a document's rules may not reuse them.
+BUILTIN_CODES = frozenset({
+    "KYC_FAILED", "BLACKLISTED", "DATA_INCOMPLETE", "HIGH_RISK", "NO_SCORE", "PD_GREY_ZONE",
+    "REVENUE_UNVERIFIED", "LIMIT_REDUCED", "LOW_LIMIT", "RATE_CAP", "NEEDS_GUARANTOR",
+    "LARGE_AMOUNT"})
+
+Code = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z][A-Z0-9_]{1,63}$")]
+Version = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+GradeName = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9+._-]{0,15}$")]
+FactName = Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+Message = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=500)]
+Fen = Annotated[int, Field(strict=True, ge=0, le=values.MONEY_BOUND)]
+
+
+def _decimal(low: Decimal, high: Decimal, *, low_open: bool = False, high_open: bool = False):
+    """A Decimal written as a JSON string ("0.0720"), never a float, at most 6 decimals."""
+    def parse(value: Any) -> Decimal:
+        if isinstance(value, Decimal):
+            number = value
+        elif isinstance(value, str):
+            try:
+                number = Decimal(value)
+            except InvalidOperation:
+                raise ValueError(f"{value!r} is not a decimal number") from None
+        else:
+            raise ValueError(f"write exact decimals as strings (\"0.0720\"), not {value!r}")
+        if not number.is_finite() or number * RATE_SCALE != int(number * RATE_SCALE):
+            raise ValueError(f"{value!r} must be finite with at most 6 decimal places")
+        if number < low or (low_open and number == low) or number > high or \
+                (high_open and number == high):
+            raise ValueError(f"{value} must be {'>' if low_open else '>='} {low} and "
+                             f"{'<' if high_open else '<='} {high}")
+        return number
+    return Annotated[Decimal, PlainValidator(parse), PlainSerializer(str, return_type=str)]
+
+
+Rate = _decimal(Decimal(0), MAX_ANNUAL_RATE)
+RateChange = _decimal(-Decimal(1), Decimal(1), low_open=True, high_open=True)
+Share = _decimal(Decimal(0), Decimal(100), low_open=True)
+Haircut = _decimal(Decimal(0), Decimal(1), high_open=True)
+Probability = Annotated[float, Field(strict=True, ge=0.0, le=1.0, allow_inf_nan=False)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class KnockoutRule(_Strict):
+    """A rule that declines or refers when its condition holds."""
+
+    code: Code
+    message: Message
+    action: Literal["decline", "refer"]
+    when: Condition
+    on_missing: Literal["refer", "decline", "ignore"] = "refer"
+
+
+class GradeBand(_Strict):
+    grade: GradeName
+    max_pd: Annotated[float, Field(strict=True, gt=0.0, le=1.0, allow_inf_nan=False)]
+
+
+class Grades(_Strict):
+    """PD cut-offs, best grade first: the grade is the first band with ``pd <= max_pd``."""
+
+    bands: list[GradeBand] = Field(min_length=1)
+    refer_pd_between: tuple[Probability, Probability] | None = None
+    on_missing: Literal["refer", "decline"] = "refer"
+
+
+class Limits(_Strict):
+    """limit = share x verified monthly revenue (or x declared revenue x (1 - haircut))."""
+
+    share_of_verified_revenue: Share
+    declared_revenue_haircut: Haircut
+    grade_caps_fen: dict[GradeName, Fen]
+
+
+class PriceAdjustment(_Strict):
+    code: Code
+    message: Message
+    add: RateChange
+    when: Condition
+    on_missing: Literal["refer", "decline", "ignore", "apply"] = "refer"
+
+
+class RateCapSpec(_Strict):
+    annual_limit: Rate
+    label: Message
+
+    def cap(self) -> RateCap:
+        return RateCap(self.annual_limit, self.label)
+
+
+class Pricing(_Strict):
+    rate_cap: RateCapSpec
+    grade_rates: dict[GradeName, Rate]
+    adjustments: list[PriceAdjustment] = []
+
+
+class Referrals(_Strict):
+    refer_above_fen: Fen | None = None
+    guarantor_above_fen: Fen | None = None
+
+
+class Policy(_Strict):
+    """A validated policy document (see docs/decision.md for every field)."""
+
+    name: Version
+    version: Version
+    description: Annotated[str, StringConstraints(strict=True, max_length=2000)] = ""
+    effective_from: date
+    facts: dict[FactName, values.Kind] = {}
+    knockouts: list[KnockoutRule] = []
+    grades: Grades
+    limits: Limits
+    pricing: Pricing
+    referrals: Referrals = Referrals()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Policy":
+        problems = _problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        """Every fact this policy may read, with its kind."""
+        return {**FACT_KINDS, **self.facts}
+
+    @property
+    def grade_names(self) -> list[str]:
+        return [b.grade for b in self.grades.bands]
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False, allow_nan=False)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+
+    @property
+    def identity(self) -> str:
+        """What a decision records as its `policy_version`."""
+        return f"{self.version}+{self.sha256[:12]}"
+
+
+def load_policy(source: Policy | Mapping[str, Any] | str | bytes) -> Policy:
+    """A validated policy from a document (a mapping, or JSON text); `InvalidPolicy` if not."""
+    if isinstance(source, Policy):
+        return source
+    if isinstance(source, Mapping):
+        try:
+            source = json.dumps(source, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InvalidPolicy(f"a policy document must be plain JSON data: {exc}") from None
+    if not isinstance(source, (str, bytes)):
+        raise InvalidPolicy(f"a policy is a JSON document, got {type(source).__name__}")
+    try:
+        return Policy.model_validate_json(source)
+    except ValidationError as exc:
+        raise InvalidPolicy("invalid policy: " + "; ".join(
+            f"{_where(e['loc'])}: {_message(e)}" if e["loc"] else _message(e)
+            for e in exc.errors())) from None
+
+
+def read_policy(path: str | Path) -> Policy:
+    """A validated policy from a JSON file."""
+    try:
+        return load_policy(Path(path).read_bytes())
+    except FileNotFoundError:
+        raise InvalidPolicy(f"no policy file at {path}") from None
+
+
+def default_policy() -> Policy:
+    """The policy shipped with Puhui (`puhui/decision/policies/sme-2026.11.json`)."""
+    text = resources.files("puhui.decision").joinpath("policies").joinpath(DEFAULT_POLICY_FILE)
+    return load_policy(text.read_bytes())
+
+
+def render(message: str, facts: Mapping[str, Any], kinds: Mapping[str, str]) -> str:
+    """A rule's message with its ``{fact}`` placeholders filled in (money in yuan, exactly)."""
+    out = []
+    for literal, field, _, _ in string.Formatter().parse(message):
+        out.append(literal)
+        if field is not None:
+            out.append(values.show(facts.get(field), kinds[field]))
+    return "".join(out)
+
+
+# -- consistency: what pydantic's field types cannot see ---------------------------------------
+
+def _problems(policy: Policy) -> list[str]:
+    kinds, problems = policy.kinds, []
+    for name in policy.facts:
+        if name in FACT_KINDS:
+            problems.append(f"facts.{name}: a standard fact cannot be redeclared")
+    grades = policy.grade_names
+    if len(set(grades)) != len(grades):
+        problems.append("grades.bands: grade names must be unique")
+    cuts = [b.max_pd for b in policy.grades.bands]
+    if any(a >= b for a, b in zip(cuts, cuts[1:])):
+        problems.append("grades.bands: max_pd must rise strictly from the best grade to the worst")
+    zone = policy.grades.refer_pd_between
+    if zone is not None and not zone[0] <= zone[1] <= cuts[-1]:
+        problems.append("grades.refer_pd_between: need lo <= hi <= the last band's max_pd")
+    for what, table in (("limits.grade_caps_fen", policy.limits.grade_caps_fen),
+                        ("pricing.grade_rates", policy.pricing.grade_rates)):
+        if set(table) != set(grades):
+            problems.append(f"{what}: needs exactly the grades {grades}, has {sorted(table)}")
+    adds = [a.add for a in policy.pricing.adjustments]
+    for grade, rate in policy.pricing.grade_rates.items():
+        if rate + sum(a for a in adds if a < 0) < 0:
+            problems.append(f"pricing: grade {grade}'s discounts could make its rate negative")
+        if rate + sum(a for a in adds if a > 0) > MAX_ANNUAL_RATE:
+            problems.append(f"pricing: grade {grade}'s rate could exceed {MAX_ANNUAL_RATE}")
+    codes = [r.code for r in policy.knockouts] + [a.code for a in policy.pricing.adjustments]
+    for code in sorted({c for c in codes if codes.count(c) > 1}):
+        problems.append(f"rule code {code} is used more than once")
+    for code in sorted(set(codes) & BUILTIN_CODES):
+        problems.append(f"rule code {code} is reserved for the engine")
+    rules = [(f"knockouts[{i}]", r) for i, r in enumerate(policy.knockouts)] + \
+        [(f"pricing.adjustments[{i}]", a) for i, a in enumerate(policy.pricing.adjustments)]
+    for where, rule in rules:
+        problems += rule.when.check(kinds, f"{where}.when")
+        problems += _placeholders(rule.message, kinds, f"{where}.message")
+    return problems
+
+
+def _placeholders(message: str, kinds: Mapping[str, str], where: str) -> list[str]:
+    try:
+        parts = list(string.Formatter().parse(message))
+    except ValueError as exc:
+        return [f"{where}: {exc} (write a literal brace as {{{{ or }}}})"]
+    problems = []
+    for _, field, spec, conversion in parts:
+        if field is None:
+            continue
+        if spec or conversion:
+            problems.append(f"{where}: placeholder {{{field}}} takes no format or conversion")
+        elif field not in kinds:
+            problems.append(f"{where}: placeholder {{{field}}} names no known fact")
+    return problems
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        elif part == "leaf" or (parts and parts[-1] == f".{part}"):
+            continue  # the condition's shape tag, or a shape tag repeated as its own field
+        else:
+            parts.append(f".{part}")
+    return "".join(parts).lstrip(".")
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    msg = str(error["msg"])
+    return msg.removeprefix("Value error, ")
