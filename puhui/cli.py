@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from puhui.decision.cli import policy_app
 from puhui.errors import PuhuiError
 from puhui.risk.cli import train_app
 from puhui.risk.report_cli import risk_app
@@ -25,6 +26,7 @@ app.add_typer(loans_app, name="loans")
 app.add_typer(keys_app, name="keys")
 app.add_typer(train_app, name="train")
 app.add_typer(risk_app, name="risk")
+app.add_typer(policy_app, name="policy")
 console = Console()
 
 
