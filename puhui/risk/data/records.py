@@ -174,6 +174,10 @@ class UtilityBill(Record):
         _not_before(info, v, "billed_on")
         return v
 
+    def dated(self) -> Iterator[tuple[str, date]]:
+        """The due date may lie ahead of `as_of`: it is a term of the bill, not an event."""
+        return ((name, value) for name, value in super().dated() if name != "due_on")
+
 
 # -- LOGISTICS ------------------------------------------------------------------------------------
 class Waybill(Record):

@@ -1,0 +1,394 @@
+"""The synthetic world's sources as monthly cells, vectorised over businesses.
+
+Why cells: a month of a source is described by a few totals (orders and their sum per channel,
+a filing's declared revenue and the day it was filed, a bill's usage and payment day, the bank's
+statement slots).  The panel is computed from the cells for all businesses at once; the raw
+records of one business (`world_records`) are the same cells split into records whose sums are
+exactly the cells, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import polars as pl
+
+from puhui.risk.data import _hashrng as hr
+from puhui.risk.data.world import (
+    FEN_PER_WAYBILL, KWH_PER_YUAN, WAYBILL_G, Stream, SyntheticWorld,
+)
+from puhui.risk.panel import HISTORY_MONTHS, PANEL_SCHEMA, month_index, window_starts
+
+_EPOCH = date(1970, 1, 1).toordinal()
+MIN_ORDER_FEN = 100
+KWH_FEN, WATER_FEN = 85, 520
+BANK_SLOTS = 11
+#: Day of the month of each bank statement slot, in booking order.
+BANK_DAYS = np.array([3, 4, 6, 9, 13, 14, 17, 20, 24, 27, 28])
+
+
+def first_ord(t: np.ndarray | int) -> np.ndarray:
+    """Proleptic ordinal of the first day of month index t."""
+    months = (np.asarray(t, dtype=np.int64) - 1970 * 12).astype("datetime64[M]")
+    return months.astype("datetime64[D]").astype(np.int64) + _EPOCH
+
+
+def days_in(t: np.ndarray | int) -> np.ndarray:
+    return first_ord(np.asarray(t) + 1) - first_ord(t)
+
+
+def _u(w: SyntheticWorld, stream: int, *keys) -> np.ndarray:
+    return hr.uniform(w.seed, stream, *keys)
+
+
+def _activity(w: SyntheticWorld, b: np.ndarray, t: int) -> np.ndarray:
+    return w.activity[b, t - w.s0] if w.s0 <= t < w.end else np.zeros(len(b))
+
+
+def _distress(w: SyntheticWorld, b: np.ndarray, t: int) -> np.ndarray:
+    return w.distress(b, np.array([t]))[:, 0]
+
+
+def _burst(w: SyntheticWorld, b: np.ndarray, t: int) -> np.ndarray:
+    """Bust-out fraud: the three months before the default."""
+    return (w.fraud[b] == 3) & (t >= w.tau[b] - 3) & (t < w.tau[b])
+
+
+# -- SALES ----------------------------------------------------------------------------------------
+def sales_cells(w: SyntheticWorld, b: np.ndarray, t: int) -> dict[str, np.ndarray]:
+    """Per channel: orders kept and refunded, with their gross (refunds fall in the same month)."""
+    act = _activity(w, b, t)
+    pos_f, ecom_f = w.season(b, t)
+    fake = np.where(w.fraud[b] == 2, 0.6, 0.0)
+    revenue = {"pos": act * (1 - w.ecom[b]) * pos_f,
+               "ecom": act * (w.ecom[b] + fake) * ecom_f}
+    out: dict[str, np.ndarray] = {}
+    for c, (channel, rev) in enumerate(revenue.items()):
+        n = np.where(rev > 0, np.maximum(1, np.floor(rev / w.ticket[b]
+                                                     + _u(w, Stream.POS_N + c, b, t))), 0)
+        n = n.astype(np.int64)
+        gross = np.maximum(np.round(rev), MIN_ORDER_FEN * n).astype(np.int64)
+        rate = w.refund[b] * (2.0 if channel == "ecom" else 1.0)
+        rn = np.minimum(n, np.floor(n * rate + _u(w, Stream.POS_R + c, b, t))).astype(np.int64)
+        share = gross * rn / np.maximum(n, 1) * (0.7 + 0.6 * _u(w, Stream.REFUND_G + c, b, t))
+        rg = np.clip(np.round(share).astype(np.int64), MIN_ORDER_FEN * rn,
+                     gross - MIN_ORDER_FEN * (n - rn))
+        rg = np.where(rn == n, gross, np.where(rn > 0, rg, 0))  # no kept order, no kept gross
+        out[f"{channel}_n"], out[f"{channel}_rn"] = n - rn, rn
+        out[f"{channel}_g"], out[f"{channel}_rg"] = gross - rg, rg
+    total = out["pos_n"] + out["pos_rn"] + out["ecom_n"] + out["ecom_rn"]
+    out["repeat"] = np.where(t > w.d0[b], np.minimum(
+        total, np.floor(total * w.repeat[b] + _u(w, Stream.REPEAT, b, t))), 0).astype(np.int64)
+    out["gross"] = out["pos_g"] + out["pos_rg"] + out["ecom_g"] + out["ecom_rg"]
+    out["refunded"] = out["pos_rg"] + out["ecom_rg"]
+    out["net"] = out["gross"] - out["refunded"]
+    return out
+
+
+# -- TAX ------------------------------------------------------------------------------------------
+def declared(w: SyntheticWorld, b: np.ndarray, t: int) -> np.ndarray:
+    """VAT-declared revenue of month t: net sales times the business's honesty (fake orders are
+    not declared)."""
+    net = sales_cells(w, b, t)["net"]
+    return np.floor(net * w.honesty[b] / np.where(w.fraud[b] == 2, 1.6, 1.0)).astype(np.int64)
+
+
+def filing_lag(w: SyntheticWorld, b: np.ndarray, end: np.ndarray, income: bool) -> np.ndarray:
+    """Days after the period's last day on which it was filed (more than 15 is late)."""
+    late_p = w.late_tax[b] + 0.4 * w.distress(b, np.asarray(end).reshape(len(b), -1))[:, 0]
+    s_late, s_lag = (Stream.INC_LATE, Stream.INC_LAG) if income else (Stream.VAT_LATE,
+                                                                       Stream.VAT_LAG)
+    u = _u(w, s_lag, b, end)
+    return np.where(_u(w, s_late, b, end) < late_p, 16 + np.floor(u * 30),
+                    1 + np.floor(u * 15)).astype(np.int64)
+
+
+def vat_period(w: SyntheticWorld, b: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """(first, last) month of the VAT period containing month t."""
+    q_start = t - t % 3
+    first = np.where(w.quarterly[b], np.maximum(q_start, w.d0[b]), t)
+    last = np.where(w.quarterly[b], q_start + 2, t)
+    return first, last
+
+
+def _tax(w: SyntheticWorld, b: np.ndarray, top: int, as_of_ord: int) -> dict[str, np.ndarray]:
+    lo = top - HISTORY_MONTHS - 3
+    months = list(range(lo, top + 3))
+    dv = np.stack([declared(w, b, t) for t in months], axis=1)
+    cum = np.concatenate([np.zeros((len(b), 1), np.int64), np.cumsum(dv, axis=1)], axis=1)
+    rows = np.arange(len(b))
+    out = {k: np.zeros((len(b), HISTORY_MONTHS), np.int64) for k in
+           ("tax_vat_covered", "tax_vat_revenue_fen", "tax_vat_paid_fen", "tax_late_filings")}
+    for j, t in enumerate(range(top - HISTORY_MONTHS, top)):
+        first, last = vat_period(w, b, t)
+        filed = first_ord(last + 1) - 1 + filing_lag(w, b, last, income=False)
+        ok = (t >= w.d0[b]) & (last < top) & (filed <= as_of_ord)
+        total = cum[rows, np.clip(last - lo + 1, 0, len(months))] - cum[rows, first - lo]
+        n = np.maximum(last - first + 1, 1)
+        paid = total * w.vat_bp[b] // 10000
+        for name, amount in (("tax_vat_revenue_fen", total), ("tax_vat_paid_fen", paid)):
+            share = amount // n
+            out[name][:, j] = np.where(ok, share + np.where(t == last, amount - share * n, 0), 0)
+        out["tax_vat_covered"][:, j] = ok
+        late = ok & (t == last) & (filed - first_ord(last + 1) + 1 > 15)
+        inc_lag = filing_lag(w, b, np.full(len(b), t), income=True)
+        inc_ok = (t % 3 == 2) & (t >= w.d0[b]) & (first_ord(t + 1) - 1 + inc_lag <= as_of_ord)
+        out["tax_late_filings"][:, j] = late.astype(int) + (inc_ok & (inc_lag > 15))
+    return out
+
+
+# -- UTILITY --------------------------------------------------------------------------------------
+def bills(w: SyntheticWorld, b: np.ndarray, t: int, utility: int) -> dict[str, np.ndarray]:
+    """A month's bill (utility 0 electricity, 1 water): usage, amount and its dates (ordinals;
+    paid -1 while unpaid); `exists` is False where there is no such bill."""
+    act = _activity(w, b, t)
+    noise = _u(w, Stream.KWH + utility, b, t)
+    if utility == 0:
+        usage = np.round(act / 100 * KWH_PER_YUAN[w.sector[b]] * (0.9 + 0.2 * noise) + 50)
+        exists, price = t >= w.d0[b], KWH_FEN
+    else:
+        usage = np.round(act / 100 * 0.002 * (0.8 + 0.4 * noise) + 3)
+        exists, price = (t >= w.d0[b]) & w.has_water[b], WATER_FEN
+    billed = first_ord(t + 1) + np.floor(_u(w, Stream.BILL_DAY, b, t, utility) * 6).astype(int)
+    d = _distress(w, b, t)
+    p_unpaid, p_late = 0.01 + 0.35 * d ** 2, w.late_bill[b] + 0.4 * d
+    u1, u2 = _u(w, Stream.PAY, b, t, utility), _u(w, Stream.PAY_LAG, b, t, utility)
+    lag = np.where(u1 < p_unpaid + p_late, 16 + np.floor(u2 * 45), 1 + np.floor(u2 * 14))
+    paid = np.where(u1 < p_unpaid, -1, billed + lag.astype(np.int64))
+    usage = usage.astype(np.int64)
+    return {"exists": exists, "usage": usage, "amount": usage * price, "billed": billed,
+            "due": billed + 15, "paid": paid}
+
+
+def _late(bill: dict[str, np.ndarray], as_of_ord: int) -> np.ndarray:
+    paid_known = (bill["paid"] >= 0) & (bill["paid"] <= as_of_ord)
+    return np.where(paid_known, bill["paid"] > bill["due"], as_of_ord > bill["due"])
+
+
+# -- LOGISTICS ------------------------------------------------------------------------------------
+def waybills(w: SyntheticWorld, b: np.ndarray, t: int) -> dict[str, np.ndarray]:
+    act = _activity(w, b, t)
+    n = np.floor(act / FEN_PER_WAYBILL[w.sector[b]] + _u(w, Stream.WAYBILL, b, t))
+    n = n.astype(np.int64)
+    weight = np.maximum(n, np.round(n * WAYBILL_G[w.sector[b]]
+                                    * (0.8 + 0.4 * _u(w, Stream.WEIGHT, b, t)))).astype(np.int64)
+    return {"n": n, "weight": weight, "fee": n * 800 + weight // 1000 * 150}
+
+
+# -- BANK_STATEMENT -------------------------------------------------------------------------------
+def bank_slots(w: SyntheticWorld, b: np.ndarray, t: int, opening: np.ndarray) -> np.ndarray:
+    """Signed amounts of the month's statement slots (0 = no line), `BANK_DAYS` order."""
+    net = sales_cells(w, b, t)["net"]
+    live = t >= w.d0[b]
+    settle = np.round(net * w.bank_share[b]).astype(np.int64)
+    weights = 0.5 + _u(w, Stream.BANK_W, b[:, None], t, np.arange(4)[None, :])
+    parts = np.floor(settle[:, None] * weights / weights.sum(axis=1, keepdims=True))
+    parts = parts.astype(np.int64)
+    parts[:, 3] = settle - parts[:, :3].sum(axis=1)
+    cost = w.cost[b] + 0.25 * _distress(w, b, t) + 0.05 * hr.normal(w.seed, Stream.COST, b, t)
+    outflow = np.round(settle * np.maximum(cost, 0.3)).astype(np.int64)
+    payroll = np.round(outflow * 0.3).astype(np.int64)
+    split = _u(w, Stream.BANK_W, b, t, 9)
+    supply_a = np.floor((outflow - payroll) * split).astype(np.int64)
+    supply_b = outflow - payroll - supply_a
+    rent = np.maximum(np.round(w.base[b] * 0.08), 1).astype(np.int64)
+    trip = np.where(w.fraud[b] == 0, np.round(settle * 0.6 * (0.8 + 0.4 * _u(
+        w, Stream.MISC, b, t))), 0).astype(np.int64)
+    slots = np.stack([-trip, -supply_a, parts[:, 0], -rent, parts[:, 1], -payroll, -supply_b,
+                      parts[:, 2], trip, parts[:, 3], np.zeros(len(b), np.int64)], axis=1)
+    before = opening + slots.sum(axis=1)
+    target = np.round(w.buffer[b]).astype(np.int64)
+    sweep = np.where(before > 1.5 * target, target - before,
+                     np.where((before < 0.3 * target) & (_distress(w, b, t) < 0.5),
+                              target - before, 0))
+    slots[:, 10] = sweep
+    return np.where(live[:, None], slots, 0)
+
+
+def opening_balance(w: SyntheticWorld, b: np.ndarray) -> np.ndarray:
+    return np.round(w.buffer[b] * (0.5 + _u(w, Stream.MISC, b, -1))).astype(np.int64)
+
+
+def bank_closings(w: SyntheticWorld) -> np.ndarray:
+    """Closing balance of every business at the end of every world month."""
+    b = np.arange(w.n)
+    balance = opening_balance(w, b)
+    out = np.empty((w.n, w.months), np.int64)
+    for t in range(w.s0, w.end):
+        balance = balance + bank_slots(w, b, t, balance).sum(axis=1)
+        out[:, t - w.s0] = balance
+    return out
+
+
+def opening_of(w: SyntheticWorld, b: np.ndarray, t: int) -> np.ndarray:
+    return opening_balance(w, b) if t == w.s0 else np.where(
+        t <= w.d0[b], opening_balance(w, b), w.closing[b, t - 1 - w.s0])
+
+
+# -- BUREAU ---------------------------------------------------------------------------------------
+LOAN_SLOTS = 4
+
+
+def loans(w: SyntheticWorld, b: np.ndarray) -> dict[str, np.ndarray]:
+    """Each business's (up to four) bureau loans: shape (len(b), LOAN_SLOTS)."""
+    k = np.arange(LOAN_SLOTS)[None, :]
+    bb = b[:, None]
+    u = [_u(w, Stream.MISC, bb, 1000 + i, k) for i in range(5)]
+    return {"exists": k < w.n_loans[bb],
+            "opened": w.s0 - 36 + np.floor(u[0] * (36 + w.months)).astype(np.int64),
+            "day": 1 + np.floor(u[1] * 28).astype(np.int64),
+            "term": np.array([12, 24, 36])[np.floor(u[2] * 3).astype(int)],
+            "limit": (np.maximum(1, np.round(w.base[bb] * (1 + 5 * u[3]) / 100_000))
+                      * 100_000).astype(np.int64),
+            "lender": np.floor(u[4] * 4).astype(int)}
+
+
+def overdue(w: SyntheticWorld, b: np.ndarray, t: int, book: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(any loan open in month t, overdue days in month t)."""
+    open_ = (book["exists"] & (book["opened"] <= t) & (t < book["opened"] + book["term"])).any(1)
+    d = _distress(w, b, t)
+    hit = _u(w, Stream.OVERDUE, b, t) < w.max_overdue[b] + 0.5 * d
+    days = 1 + np.floor(_u(w, Stream.OD_DAYS, b, t) * (30 + 90 * d)).astype(np.int64)
+    return open_, np.where(open_ & hit, days, 0)
+
+
+def enquiries(w: SyntheticWorld, b: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """(loan-approval enquiries in month t, their spreading phase)."""
+    lam = (0.06 + 0.2 / (1 + np.exp(-w.z[b])) + 0.8 * _distress(w, b, t)
+           + 2.5 * _burst(w, b, t))
+    n = np.floor(lam + _u(w, Stream.QUERY, b, t)).astype(np.int64)
+    return n, np.floor(_u(w, Stream.QUERY_PHASE, b, t) * 1000).astype(np.int64)
+
+
+# -- APP_BEHAVIOUR --------------------------------------------------------------------------------
+def logins(w: SyntheticWorld, b: np.ndarray, t: int) -> dict[str, np.ndarray]:
+    """Logins in month t, how many of the first ones came from new devices, their phase."""
+    using = t >= w.app_start[b]
+    burst = _burst(w, b, t)
+    n = np.floor(w.engagement[b] * (1 + 0.5 * _distress(w, b, t)) + 8 * burst
+                 + _u(w, Stream.LOGIN, b, t))
+    new = np.where(t == w.app_start[b], 1, np.floor(
+        0.03 + 0.1 * _distress(w, b, t) + _u(w, Stream.DEVICE, b, t)
+        + burst * (2 + 4 * _u(w, Stream.DEVICE, b, t, 1))))
+    n = np.where(using, np.maximum(n, new), 0).astype(np.int64)
+    return {"n": n, "new": np.where(using, new, 0).astype(np.int64),
+            "phase": np.floor(_u(w, Stream.LOGIN_PHASE, b, t) * 1000).astype(np.int64)}
+
+
+def _windowed(as_of: date, start: date) -> tuple[list[int], dict]:
+    """Months overlapping the window (start, as_of] and their 0-based day bounds."""
+    top, first = month_index(as_of), month_index(start)
+    bounds = {}
+    for t in range(first, top + 1):
+        lo = start.day if t == first else 0
+        hi = as_of.day - 1 if t == top else int(days_in(t)) - 1
+        bounds[t] = (lo, hi)
+    return list(bounds), bounds
+
+
+# -- the panel ------------------------------------------------------------------------------------
+def panel(w: SyntheticWorld, b: np.ndarray, as_of: date) -> pl.DataFrame:
+    top = month_index(as_of)
+    as_of_ord = as_of.toordinal()
+    nb, span = len(b), range(top - HISTORY_MONTHS, top)
+    cols: dict[str, np.ndarray] = {}
+
+    def monthly(name: str, values: list[np.ndarray], present: np.ndarray | None = None) -> None:
+        data = np.stack(values, axis=1).astype(np.float64)
+        data = np.concatenate([data, np.full((nb, 1), np.nan)], axis=1)
+        if present is not None:
+            data[~present] = np.nan
+        cols[name] = data
+
+    def snapshot(name: str, values: np.ndarray) -> None:
+        data = np.full((nb, HISTORY_MONTHS + 1), np.nan)
+        data[:, -1] = values
+        cols[name] = data
+
+    sales = [sales_cells(w, b, t) for t in span]
+    for name, key in (("sales_orders", None), ("sales_gross_fen", "gross"),
+                      ("sales_refunded_fen", "refunded"), ("sales_repeat_orders", "repeat")):
+        values = [c[key] if key else c["pos_n"] + c["pos_rn"] + c["ecom_n"] + c["ecom_rn"]
+                  for c in sales]
+        monthly(name, values, w.has_sales[b])
+    monthly("sales_ecommerce_fen", [c["ecom_g"] + c["ecom_rg"] for c in sales], w.has_sales[b])
+    for name, values in _tax(w, b, top, as_of_ord).items():
+        monthly(name, list(values.T))
+    elec = [bills(w, b, t, 0) for t in span]
+    water = [bills(w, b, t, 1) for t in span]
+    avail = [[x["exists"] & (x["billed"] <= as_of_ord) for x in z] for z in (elec, water)]
+    monthly("elec_billed", avail[0])
+    monthly("elec_kwh", [x["usage"] * a for x, a in zip(elec, avail[0])])
+    monthly("water_m3", [x["usage"] * a for x, a in zip(water, avail[1])])
+    monthly("utility_fen", [e["amount"] * a + x["amount"] * c
+                            for e, a, x, c in zip(elec, avail[0], water, avail[1])])
+    monthly("utility_late", [(_late(e, as_of_ord) & a).astype(int)
+                             + (_late(x, as_of_ord) & c).astype(int)
+                             for e, a, x, c in zip(elec, avail[0], water, avail[1])])
+    ships = [waybills(w, b, t) for t in span]
+    for name, key in (("waybills", "n"), ("shipped_weight_g", "weight"),
+                      ("logistics_fee_fen", "fee")):
+        monthly(name, [s[key] for s in ships], w.has_logistics[b])
+    flows = {k: [] for k in ("in", "out", "trip", "low")}
+    for t in span:
+        opening = opening_of(w, b, t)
+        slots = bank_slots(w, b, t, opening)
+        balances = opening[:, None] + np.cumsum(slots, axis=1)
+        lows = np.where(slots != 0, balances, np.iinfo(np.int64).max).min(axis=1)
+        flows["in"].append(np.where(slots > 0, slots, 0).sum(axis=1))
+        flows["out"].append(np.where(slots < 0, -slots, 0).sum(axis=1))
+        flows["trip"].append(np.where(slots[:, 0] < 0, slots[:, 8], 0))
+        flows["low"].append(np.where(t >= w.d0[b], lows, np.nan))
+    monthly("bank_inflow_fen", flows["in"])
+    monthly("bank_outflow_fen", flows["out"])
+    monthly("bank_round_trip_fen", flows["trip"])
+    monthly("bank_min_balance_fen", flows["low"])
+    book = loans(w, b)
+    monthly("bureau_overdue_days", [overdue(w, b, t, book)[1] for t in span])
+    listed = book["exists"] & ((book["opened"] < top) | ((book["opened"] == top)
+                                                         & (book["day"] <= as_of.day)))
+    is_open = listed & (top < book["opened"] + book["term"])
+    balance = np.where(is_open, book["limit"] * (book["opened"] + book["term"] - top)
+                       // book["term"], 0)
+    snapshot("bureau_open_loans", is_open.sum(axis=1))
+    snapshot("bureau_balance_fen", balance.sum(axis=1))
+    snapshot("bureau_limit_fen", np.where(is_open, book["limit"], 0).sum(axis=1))
+    starts = window_starts(as_of)
+    for label in ("3m", "6m"):
+        months, bounds = _windowed(as_of, starts[label])
+        total = np.zeros(nb, np.int64)
+        for t in months:
+            n, phase = enquiries(w, b, t)
+            total += hr.count_in_days(n, n, phase, int(days_in(t)), *bounds[t])
+        snapshot(f"bureau_enquiries_{label}", total)
+    app = [logins(w, b, t) for t in span]
+    monthly("app_logins", [a["n"] for a in app])
+    monthly("app_new_devices", [a["new"] for a in app])
+    months, bounds = _windowed(as_of, starts["30d"])
+    n30 = np.zeros(nb, np.int64)
+    new30 = np.zeros(nb, np.int64)
+    for t in months:
+        a = logins(w, b, t)
+        n30 += hr.count_in_days(a["n"], a["n"], a["phase"], int(days_in(t)), *bounds[t])
+        new30 += hr.count_in_days(a["new"], a["n"], a["phase"], int(days_in(t)), *bounds[t])
+    snapshot("app_logins_30d", n30)
+    snapshot("app_new_devices_30d", new30)
+    return _frame(w, b, top, cols)
+
+
+def _frame(w: SyntheticWorld, b: np.ndarray, top: int, cols: dict[str, np.ndarray]) -> pl.DataFrame:
+    rows = HISTORY_MONTHS + 1
+    months = first_ord(np.arange(top - HISTORY_MONTHS, top + 1)) - _EPOCH
+    first = first_ord(w.d0[b]) - _EPOCH
+    data: dict[str, pl.Series] = {
+        "business_id": pl.Series(np.repeat(w.ids[b], rows), dtype=pl.String),
+        "month": pl.Series(np.tile(months, len(b)).astype(np.int32)).cast(pl.Date),
+        "first_activity_month": pl.Series(np.repeat(first, rows).astype(np.int32)).cast(pl.Date),
+    }
+    for name, dtype in PANEL_SCHEMA.items():
+        if name in data:
+            continue
+        flat = cols[name].reshape(-1)
+        data[name] = pl.Series(name, flat, nan_to_null=True).cast(dtype)
+    return pl.DataFrame(data).select(list(PANEL_SCHEMA))

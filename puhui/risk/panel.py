@@ -1,0 +1,144 @@
+"""The canonical monthly panel: a business's records reduced to what was known on `as_of`.
+
+Why a panel between records and features: the live decision (one business, its raw records) and
+training (thousands of businesses, from `SyntheticWorld.panel` or a warehouse) must compute the
+same numbers.  Both reduce to this frame, and the features are Polars expressions over it
+(`puhui.risk.features`), written once.
+
+Shape: per business, one row per calendar month for the `HISTORY_MONTHS` complete months before
+`as_of` plus a last row for the month of `as_of` itself.  The complete-month rows carry monthly
+totals; the last row carries what is measured *at* `as_of` (trailing-window counts, the bureau
+snapshot) and no monthly totals, because its month is not over.  A column is null where its
+source is absent (or, for the bureau, no report was available yet); zero means "present,
+nothing happened".
+
+The point-in-time rule: a record counts only from the day it became available to the lender,
+which is not always the day it describes.  An order counts from its date and its refund from
+`refunded_on`; a tax filing from `filed_on` (a period declared after `as_of` is simply not
+covered yet); a utility bill from `billed_on`, and it is late if, as of `as_of`, it was paid
+after `due_on` or is still unpaid past it; a waybill from `shipped_on`; a bank line from
+`booked_on`; a bureau report from `reported_on` (the latest available report is used); an app
+event from its UTC date.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Mapping
+from datetime import date, timedelta
+
+import polars as pl
+
+from puhui.origination.consent import DataScope
+from puhui.risk.data.payload import SourceData
+from puhui.risk.errors import RiskDataError
+
+HISTORY_MONTHS = 15
+ROWS = HISTORY_MONTHS + 1
+TRADING = (DataScope.TAX, DataScope.SALES, DataScope.UTILITY, DataScope.LOGISTICS,
+           DataScope.BANK_STATEMENT, DataScope.APP_BEHAVIOUR)
+
+I32, I64 = pl.Int32, pl.Int64
+#: Monthly totals per source (null on the as_of row).
+MONTHLY: dict[DataScope, dict[str, pl.DataType]] = {
+    DataScope.SALES: {"sales_orders": I32, "sales_gross_fen": I64, "sales_refunded_fen": I64,
+                      "sales_ecommerce_fen": I64, "sales_repeat_orders": I32},
+    DataScope.TAX: {"tax_vat_covered": I32, "tax_vat_revenue_fen": I64, "tax_vat_paid_fen": I64,
+                    "tax_late_filings": I32},
+    DataScope.UTILITY: {"elec_billed": I32, "elec_kwh": I64, "water_m3": I64, "utility_fen": I64,
+                        "utility_late": I32},
+    DataScope.LOGISTICS: {"waybills": I32, "shipped_weight_g": I64, "logistics_fee_fen": I64},
+    DataScope.BANK_STATEMENT: {"bank_inflow_fen": I64, "bank_outflow_fen": I64,
+                               "bank_round_trip_fen": I64, "bank_min_balance_fen": I64},
+    DataScope.BUREAU: {"bureau_overdue_days": I32},
+    DataScope.APP_BEHAVIOUR: {"app_logins": I32, "app_new_devices": I32},
+}
+#: Values measured at as_of (set on the as_of row only).
+SNAPSHOT: dict[DataScope, dict[str, pl.DataType]] = {
+    DataScope.BUREAU: {"bureau_open_loans": I32, "bureau_balance_fen": I64,
+                       "bureau_limit_fen": I64, "bureau_enquiries_3m": I32,
+                       "bureau_enquiries_6m": I32},
+    DataScope.APP_BEHAVIOUR: {"app_logins_30d": I32, "app_new_devices_30d": I32},
+}
+PANEL_SCHEMA: dict[str, pl.DataType] = {
+    "business_id": pl.String, "month": pl.Date, "first_activity_month": pl.Date,
+    **{c: t for cols in MONTHLY.values() for c, t in cols.items()},
+    **{c: t for cols in SNAPSHOT.values() for c, t in cols.items()},
+}
+
+
+# -- calendar helpers shared with the synthetic world ---------------------------------------------
+def month_index(d: date) -> int:
+    return d.year * 12 + d.month - 1
+
+
+def month_of(index: int) -> date:
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def add_months(d: date, months: int) -> date:
+    i = month_index(d) + months
+    y, m = i // 12, i % 12 + 1
+    return date(y, m, min(d.day, calendar.monthrange(y, m)[1]))
+
+
+def window_starts(as_of: date) -> dict[str, date]:
+    """Exclusive lower bounds of the trailing windows: a date d is inside when start < d <= as_of."""
+    return {"30d": as_of - timedelta(days=30), "3m": add_months(as_of, -3),
+            "6m": add_months(as_of, -6)}
+
+
+def filing_deadline(period_start: date, period_end: date) -> date:
+    """The 15th of the month after the period; 31 May of the next year for an annual return."""
+    if month_index(period_end) - month_index(period_start) >= 11:
+        return date(period_end.year + 1, 5, 31)
+    return add_months(period_end, 1).replace(day=15)
+
+
+# -- records -> panel -----------------------------------------------------------------------------
+def _check(data: Mapping[DataScope, SourceData], as_of: date) -> str:
+    if not isinstance(as_of, date):
+        raise RiskDataError(f"as_of must be a date, got {type(as_of).__name__}")
+    if not data:
+        raise RiskDataError("no source data to build a panel from")
+    owners = set()
+    for scope, source in data.items():
+        if not isinstance(source, SourceData) or source.scope is not DataScope(scope):
+            raise RiskDataError(f"data[{scope!r}] must be the SourceData of that scope")
+        if as_of > source.as_of:
+            raise RiskDataError(f"{source.scope.value} data fetched as of {source.as_of} cannot "
+                                f"describe {as_of}: fetch it again")
+        owners.add(source.business_id)
+    if len(owners) != 1:
+        raise RiskDataError(f"the sources describe different businesses: {sorted(owners)}")
+    return owners.pop()
+
+
+def monthly_panel(data: Mapping[DataScope, SourceData], as_of: date) -> pl.DataFrame:
+    """One business's panel as of `as_of` (see the module doc), in `PANEL_SCHEMA`.
+
+    `RiskDataError` if the sources belong to different businesses or were fetched before
+    `as_of` (months after the fetch would look like months without activity).
+    """
+    from puhui.risk import _reduce  # the per-source reductions
+
+    business_id = _check(data, as_of)
+    top = month_index(as_of)
+    columns: dict[str, list] = {}
+    activity: list[int] = []
+    for scope in MONTHLY:
+        source = data.get(scope)
+        if source is None:
+            continue
+        reduced, active = _reduce.REDUCERS[scope](source.records, as_of, top)
+        columns.update(reduced)
+        activity.extend(active)
+    first = [i for i in activity if i <= top]
+    first_month = month_of(min(first)) if first else None
+    months = [month_of(top - k) for k in range(HISTORY_MONTHS, -1, -1)]
+    frame = {"business_id": [business_id] * ROWS, "month": months,
+             "first_activity_month": [first_month] * ROWS}
+    for name in PANEL_SCHEMA:
+        if name not in frame:
+            frame[name] = columns.get(name, [None] * ROWS)
+    return pl.DataFrame(frame, schema=PANEL_SCHEMA)
