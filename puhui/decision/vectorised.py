@@ -31,6 +31,12 @@ from puhui.loans.product import LoanProduct, RateCap
 
 _HUNDRED_YUAN = 100_00
 OUTPUT = ("outcome", "grade", "amount", "annual_rate", "reason")
+#: Facts the built-in rules read (the document's rules add their own).
+BUILTIN_FACTS = ["kyc_failures", "blacklisted", "data_errors", "pd", "verified_revenue_monthly_fen",
+                 "declared_monthly_revenue_fen", "requested_amount_fen", "has_guarantor"]
+_DTYPES = {"number": pl.Float64(), "probability": pl.Float64(), "money": pl.Int64(),
+           "bool": pl.Boolean(), "string": pl.String()}
+_GRADE, _LIMIT, _AMOUNT, _RATE = "__grade", "__limit", "__amount", "__rate"
 
 
 def _micro(rate: Decimal) -> int:
@@ -62,11 +68,18 @@ def evaluate_frame(policy: Policy, facts: pl.DataFrame, product: LoanProduct, *,
     if not isinstance(product, LoanProduct):
         raise InvalidFacts("product must be a LoanProduct")
     cap = binding_cap(policy, platform_rate_cap)
-    schema, kinds = facts.schema, policy.kinds
+    kinds = policy.kinds
+    read = list(dict.fromkeys(BUILTIN_FACTS + [
+        f for rule in [*policy.knockouts, *policy.pricing.adjustments] for f in rule.when.facts()]))
+    # Stage by stage, each result a column: small expression trees plan fast.
+    base = facts if facts.width else pl.DataFrame({"__none__": []})
+    frame = base.lazy().with_columns(  # every fact as the engine reads it (absent ones null)
+        values.column(facts.schema, name, kinds[name]).alias(name) for name in read).select(read)
+    schema = {name: _DTYPES[kinds[name]] for name in read}
     candidates: list[tuple[pl.Expr, str, str]] = []
 
     def col(name: str) -> pl.Expr:
-        return values.column(schema, name, kinds[name])
+        return pl.col(name)
 
     def give(when: pl.Expr, code: str, effect: str) -> None:
         candidates.append((when.fill_null(False), code, effect))
@@ -93,7 +106,9 @@ def evaluate_frame(policy: Policy, facts: pl.DataFrame, product: LoanProduct, *,
     for band in bands:
         grade_expr = (pl.when(pd <= band.max_pd) if grade_expr is None
                       else grade_expr.when(pd <= band.max_pd)).then(pl.lit(band.grade))
-    grade = grade_expr.otherwise(pl.lit(None, dtype=pl.String))  # type: ignore[union-attr]
+    frame = frame.with_columns(
+        grade_expr.otherwise(pl.lit(None, dtype=pl.String)).alias(_GRADE))  # type: ignore
+    grade = pl.col(_GRADE)
     give(pd > bands[-1].max_pd, "HIGH_RISK", "decline")
     zone = policy.grades.refer_pd_between
     if zone is not None:
@@ -114,12 +129,15 @@ def evaluate_frame(policy: Policy, facts: pl.DataFrame, product: LoanProduct, *,
     base_h = pl.when(verified.is_not_null()).then(from_verified).otherwise(from_declared)
     limit_h = pl.when(base_h.is_null()).then(ceiling_h).otherwise(
         pl.min_horizontal(base_h, ceiling_h))
-    limit = (limit_h * _HUNDRED_YUAN).cast(pl.Int64)
+    frame = frame.with_columns((limit_h * _HUNDRED_YUAN).cast(pl.Int64).alias(_LIMIT))
+    limit = pl.col(_LIMIT)
     give(verified.is_null() & declared.is_not_null(), "REVENUE_UNVERIFIED", "refer")
     give(verified.is_null() & declared.is_null(), "DATA_INCOMPLETE", "refer")
     give(requested.is_null(), "DATA_INCOMPLETE", "refer")
     give(requested > limit, "LIMIT_REDUCED", "note")
     amount = pl.when(requested.is_null() | (requested > limit)).then(limit).otherwise(requested)
+    frame = frame.with_columns(amount.alias(_AMOUNT))
+    amount = pl.col(_AMOUNT)
     give(amount < product.min_principal, "LOW_LIMIT", "decline")
     # 5. pricing, in millionths
     graded = grade.is_not_null()
@@ -133,6 +151,8 @@ def evaluate_frame(policy: Policy, facts: pl.DataFrame, product: LoanProduct, *,
             give(graded & fired.is_null(), "DATA_INCOMPLETE"
                  if adjustment.on_missing == "refer" else adjustment.code, adjustment.on_missing)
         rate = rate + pl.when(applied).then(_micro(adjustment.add)).otherwise(0)
+    frame = frame.with_columns(rate.alias(_RATE))
+    rate = pl.col(_RATE)
     give(graded & (rate > _micro(cap.annual_limit)), "RATE_CAP", "decline")
     # 6. referrals
     above = policy.referrals.guarantor_above_fen
@@ -142,17 +162,21 @@ def evaluate_frame(policy: Policy, facts: pl.DataFrame, product: LoanProduct, *,
     if above is not None:
         give(amount > above, "LARGE_AMOUNT", "refer")
 
-    declined = pl.any_horizontal([w for w, _, e in candidates if e == "decline"])
-    referred = pl.any_horizontal([pl.lit(False)] + [w for w, _, e in candidates if e == "refer"])
+    names = [f"__candidate_{i}" for i in range(len(candidates))]
+    frame = frame.with_columns(w.alias(n) for n, (w, _, _) in zip(names, candidates))
+    declined = pl.any_horizontal([pl.col(n) for n, (_, _, e) in zip(names, candidates)
+                                  if e == "decline"])
+    referred = pl.any_horizontal([pl.lit(False)] + [
+        pl.col(n) for n, (_, _, e) in zip(names, candidates) if e == "refer"])
     kept = ~declined
-    base = facts if facts.width else pl.DataFrame({"__none__": []})
-    return base.with_columns(  # with_columns: literal outputs still get one value per row
+    return frame.select(
         pl.when(declined).then(pl.lit("decline")).when(referred).then(pl.lit("refer"))
         .otherwise(pl.lit("approve")).alias("outcome"),
         pl.when(kept).then(grade).alias("grade"),
         pl.when(kept).then(amount).cast(pl.Int64).alias("amount"),
         pl.when(kept & graded).then(rate).cast(pl.Decimal(38, 6)).truediv(RATE_SCALE)
         .alias("annual_rate"),
-        pl.coalesce([pl.when(w).then(pl.lit(code)) for w, code, _ in candidates]
+        pl.coalesce([pl.when(pl.col(n)).then(pl.lit(code))
+                     for n, (_, code, _) in zip(names, candidates)]
                     + [pl.lit(None, dtype=pl.String)]).alias("reason"),
-    ).select(OUTPUT)
+    ).collect()
