@@ -7,6 +7,7 @@
     facts        the facts of one application: applicant, features, model scores
     blacklist    SHA-256 digests of normalised identity numbers, versioned
     engine       `evaluate(policy, facts)` -> PolicyResult with reasons and a trace
+    result       `PolicyResult` and `TraceEntry`
     vectorised   `evaluate_frame(policy, frame)`: the same rules over a Polars frame
     scoring      the `Scorer` protocol and `ModelScorer` (champion scorecard, challenger GBM)
     record       `DecisionRecord`: everything needed to replay a decision
@@ -18,9 +19,9 @@
     PuhuiError
     └── DecisionError
         ├── InvalidPolicy             a policy document that fails validation (ValueError)
-        ├── InvalidFacts              facts that are not a mapping / frame, a bad product (ValueError)
+        ├── InvalidFacts              facts not a mapping or frame, a bad product (ValueError)
         ├── InvalidBlacklist          a blacklist file that cannot be read (ValueError)
-        ├── InvalidScorer             a model that cannot serve as champion or challenger (ValueError)
+        ├── InvalidScorer             a model unfit to be champion or challenger (ValueError)
         ├── InvalidDecisionRecord     a stored decision record that cannot be replayed (ValueError)
         └── PolicyRegistryError
             ├── UnknownPolicyVersion  no policy with that version in the registry (LookupError)

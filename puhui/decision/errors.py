@@ -8,9 +8,9 @@ malformed facts refer the application instead); these errors are about the engin
     PuhuiError
     └── DecisionError
         ├── InvalidPolicy             a policy document that fails validation (ValueError)
-        ├── InvalidFacts              facts that are not a mapping / frame, a bad product (ValueError)
+        ├── InvalidFacts              facts not a mapping or frame, a bad product (ValueError)
         ├── InvalidBlacklist          a blacklist file that cannot be read (ValueError)
-        ├── InvalidScorer             a model that cannot serve as champion or challenger (ValueError)
+        ├── InvalidScorer             a model unfit to be champion or challenger (ValueError)
         ├── InvalidDecisionRecord     a stored decision record that cannot be replayed (ValueError)
         └── PolicyRegistryError
             ├── UnknownPolicyVersion  no policy with that version in the registry (LookupError)

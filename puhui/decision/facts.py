@@ -46,13 +46,16 @@ APPLICANT_FACTS: dict[str, str] = {
     "data_errors": "number",                   # data problems found (see the module docstring)
     "data_error_detail": "string",             # one line per problem
 }
-FEATURE_FACTS: dict[str, str] = {name: ("money" if name.endswith("_fen") else "number") for name in (
+_FEATURES = (
     "months_of_history", "revenue_avg_3m_fen", "verified_revenue_monthly_fen",
     "revenue_trend_12m", "revenue_cv_6m", "tax_sales_consistency", "bureau_open_loans",
     "bureau_total_balance_fen", "bureau_overdue_months_12m", "bureau_max_overdue_days",
     "bureau_enquiries_3m", "bureau_enquiries_6m", "utility_late_payments_12m",
     "electricity_growth_yoy", "bank_inflow_outflow_ratio_3m", "bank_min_balance_3m_fen",
-    "app_new_devices_30d", "app_logins_30d")}
+    "app_new_devices_30d", "app_logins_30d")
+#: The point-in-time features; ``_fen`` ones are money (whole fen carried as floats).
+FEATURE_FACTS: dict[str, str] = {
+    name: "money" if name.endswith("_fen") else "number" for name in _FEATURES}
 SCORE_FACTS: dict[str, str] = {
     "pd": "probability",            # the champion scorecard's calibrated probability of default
     "score": "number",              # the champion's points

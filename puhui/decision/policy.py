@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import string
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -25,8 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping
 
 from pydantic import (BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator,
-                      StrictFloat, StrictInt, StrictStr, StringConstraints, ValidationError,
-                      model_validator)
+                      StringConstraints, ValidationError, model_validator)
 
 from puhui.calendar import MAX_ANNUAL_RATE, RATE_SCALE
 from puhui.decision import values
@@ -43,8 +41,10 @@ BUILTIN_CODES = frozenset({
     "LARGE_AMOUNT"})
 
 Code = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z][A-Z0-9_]{1,63}$")]
-Version = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-GradeName = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9+._-]{0,15}$")]
+Version = Annotated[str, StringConstraints(strict=True,
+                                           pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+GradeName = Annotated[str, StringConstraints(strict=True,
+                                             pattern=r"^[A-Za-z0-9][A-Za-z0-9+._-]{0,15}$")]
 FactName = Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Message = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=500)]
 Fen = Annotated[int, Field(strict=True, ge=0, le=values.MONEY_BOUND)]

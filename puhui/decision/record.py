@@ -17,8 +17,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Mapping
 
-from puhui.decision.engine import TraceEntry
 from puhui.decision.errors import InvalidDecisionRecord, InvalidFacts
+from puhui.decision.result import TraceEntry
 from puhui.errors import PuhuiError
 from puhui.loans.product import LoanProduct, RateCap
 from puhui.origination.decider import Decision, Reason

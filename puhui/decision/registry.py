@@ -135,7 +135,8 @@ class PolicyRegistry:
         try:
             policy = load_policy(data)
         except InvalidPolicy as exc:
-            raise PolicyTampered(f"the stored policy {version} no longer validates: {exc}") from None
+            raise PolicyTampered(f"the stored policy {version} no longer validates: "
+                                 f"{exc}") from None
         if policy.version != version or policy.sha256 != record.sha256:
             raise PolicyTampered(f"the stored policy {version} is not in canonical form or names "
                                  f"version {policy.version}")

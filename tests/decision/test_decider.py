@@ -50,7 +50,8 @@ def test_a_risk_decline_gives_the_models_reasons_for_a_decline_notice():
     grey = PolicyDecider(POLICY, FakeScorer(pd=0.09)).decide(request(amount=50_000_00))
     assert grey.outcome is Outcome.REFER and codes(grey)[0] == "PD_GREY_ZONE"
     assert codes(grey)[1:] == ["RISK_BUREAU_ENQUIRIES_3M", "RISK_REVENUE_CV_6M"]
-    other = PolicyDecider(POLICY, FakeScorer()).decide(request(shop(owner=person(birth="19500101"))))
+    old_owner = shop(owner=person(birth="19500101"))
+    other = PolicyDecider(POLICY, FakeScorer()).decide(request(old_owner))
     assert codes(other) == ["AGE"]  # a policy decline, not a risk one: no model reasons
 
 

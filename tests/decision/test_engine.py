@@ -134,7 +134,8 @@ def test_knock_outs_run_in_document_order():
     (0.0799999, "C", Outcome.APPROVE, []), (0.08, "C", Outcome.REFER, ["PD_GREY_ZONE"]),
     (0.10, "C", Outcome.REFER, ["PD_GREY_ZONE"]),
     (0.1000001, None, Outcome.DECLINE, ["HIGH_RISK"]), (1.0, None, Outcome.DECLINE, ["HIGH_RISK"]),
-    (None, None, Outcome.REFER, ["DATA_INCOMPLETE"]), (1.5, None, Outcome.REFER, ["DATA_INCOMPLETE"]),
+    (None, None, Outcome.REFER, ["DATA_INCOMPLETE"]),
+    (1.5, None, Outcome.REFER, ["DATA_INCOMPLETE"]),
     ("0.01", None, Outcome.REFER, ["DATA_INCOMPLETE"]),
 ])
 def test_grades_by_calibrated_pd(pd, grade, outcome, reasons):

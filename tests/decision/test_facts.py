@@ -75,7 +75,8 @@ def test_kyc_failures_count_what_the_shared_kyc_rule_finds():
      "feature bureau_open_loans is malformed: three"),
     ({"features": {**FEATURES, "bureau_open_loans": True}},
      "feature bureau_open_loans is malformed: True"),
-    ({"features": {**FEATURES, "pd": 0.0}}, "feature pd clashes with a fact of the application; ignored"),
+    ({"features": {**FEATURES, "pd": 0.0}},
+     "feature pd clashes with a fact of the application; ignored"),
     ({"features": {**FEATURES, 7: 1.0}}, "feature name 7 is not text"),
 ])
 def test_data_problems_are_counted_and_described_never_raised(data, problem):
