@@ -7,10 +7,12 @@ from decimal import Decimal
 
 import pytest
 
-from decision_samples import DOC, POLICY, doc
+from decision_samples import DOC, FEATURES, POLICY, FakeScorer, doc, request, shop
+from puhui.decision.decider import PolicyDecider
 from puhui.decision.errors import DecisionError, InvalidPolicy
 from puhui.decision.policy import (Policy, default_policy, load_policy, read_policy, render)
 from puhui.errors import PuhuiError
+from puhui.origination.decider import Outcome
 
 
 def test_the_shipped_policy_loads_and_makes_sense_for_small_business_loans():
@@ -161,3 +163,17 @@ def test_policies_are_immutable():
     with pytest.raises(Exception):
         POLICY.version = "other"  # type: ignore[misc]
     assert isinstance(POLICY, Policy)
+
+
+def test_the_documented_examples_of_the_shipped_policy():
+    decider = PolicyDecider(default_policy(), FakeScorer())
+    d = decider.decide(request(amount=200_000_00, features={
+        **FEATURES, "verified_revenue_monthly_fen": 6_123_456.0}))
+    assert (d.outcome, d.grade, d.amount, d.annual_rate) == (
+        Outcome.APPROVE, "B", 122_400_00, Decimal("0.108"))
+    assert [r.code for r in d.reasons] == ["LIMIT_REDUCED"]
+    d = decider.decide(request(shop(monthly_revenue=80_000_00), amount=200_000_00, features={
+        **FEATURES, "verified_revenue_monthly_fen": None}))
+    assert (d.outcome, d.amount) == (Outcome.REFER, 80_000_00)
+    assert [r.code for r in d.reasons] == ["REVENUE_UNVERIFIED", "LIMIT_REDUCED"]
+    assert decider.decide(request()).outcome is Outcome.APPROVE
