@@ -46,7 +46,8 @@ class PolicyDecider:
         if rate_cap is not None and not isinstance(rate_cap, RateCap):
             raise InvalidFacts("rate_cap must be a RateCap")
         self.scorer, self.blacklist, self.rate_cap = scorer, blacklist, rate_cap
-        self.version = self.policy.identity
+        self.policy_sha256 = self.policy.sha256  # hashed once, not per decision
+        self.version = f"{self.policy.version}+{self.policy_sha256[:12]}"
 
     def decide(self, request: DecisionRequest) -> Decision:
         return self.evaluate(request)[0]
@@ -71,11 +72,10 @@ class PolicyDecider:
         versions = dict(scores.model_versions) if scores is not None else \
             dict(getattr(self.scorer, "model_versions", {}) or {})
         model_reasons = tuple(r.to_reason() for r in scores.reason_codes) if scores else ()
-        decision = to_decision(result, self.policy.identity, versions.get(CHAMPION),
-                               model_reasons)
+        decision = to_decision(result, self.version, versions.get(CHAMPION), model_reasons)
         summary = {k: v for k, v in result.to_dict().items() if k != "trace"}
         record = DecisionRecord(request.application_id, request.on, self.policy.version,
-                                self.policy.sha256, versions, facts, model_reasons,
+                                self.policy_sha256, versions, facts, model_reasons,
                                 request.product.to_dict(), self.rate_cap, summary, result.trace,
                                 decision)
         return decision, record

@@ -108,10 +108,10 @@ class _Run:
         adjustment to add).  Declines and referrals are applied here."""
         read = rule.when.facts()
         result = rule.when.test(self.facts, self.kinds)
-        message = render(rule.message, self.facts, self.kinds)
         action = rule.action if isinstance(rule, KnockoutRule) else NOTE
         if result is True:
-            self.log(step, rule.code, read, "fired", action, "", Reason(rule.code, message))
+            self.log(step, rule.code, read, "fired", action, "",
+                     Reason(rule.code, render(rule.message, self.facts, self.kinds)))
             return True
         if result is False:
             self.log(step, rule.code, read, "not_fired", None)
@@ -119,7 +119,7 @@ class _Run:
         gone = self.missing(read)
         if rule.on_missing == "apply":
             self.log(step, rule.code, read, "missing", NOTE, "applied: " + gone,
-                     Reason(rule.code, message))
+                     Reason(rule.code, render(rule.message, self.facts, self.kinds)))
             return True
         if rule.on_missing == "ignore":
             self.log(step, rule.code, read, "missing", None, "ignored: " + gone)
