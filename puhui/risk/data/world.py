@@ -136,7 +136,8 @@ class SyntheticWorld:
         self.quarterly = rng.random(n) < 0.7
         self.ecom = np.clip(ECOM_SHARE[self.sector] * rng.uniform(0.5, 1.3, size=n), 0, 1)
         self.ecom = np.where(self.sector == 3, np.maximum(self.ecom, 0.8), self.ecom)
-        self.ticket = TICKET_FEN[self.sector] * rng.uniform(0.6, 1.5, size=n)
+        size = self.base / (_REVENUE_YUAN[self.sector] * 100)  # bigger shops, bigger tickets
+        self.ticket = TICKET_FEN[self.sector] * rng.uniform(0.6, 1.5, size=n) * size ** 0.8
         self.refund = np.clip(rng.normal(0.02 + 0.01 * self.z, 0.01), 0.001, 0.2)
         self.repeat = np.clip(rng.normal(0.45 - 0.08 * self.z, 0.1), 0.02, 0.9)
         self.has_sales = (rng.random(n) < 0.88) | (self.sector == 3)

@@ -65,17 +65,18 @@ def sales(w: SyntheticWorld, i: int, as_of: date) -> list[dict]:
         position = np.empty(total, np.int64)
         position[rank] = np.arange(total)
         phase = int(_u(w, Stream.ORDER_PHASE, i, t, -1)[0] * 1000)
+        pick = _u(w, Stream.ORDER_SPLIT, i, t, -2, np.arange(total))
+        lag = 1 + (_u(w, Stream.ORDER_SPLIT, i, t, -3, np.arange(total)) * 7).astype(int)
         known, j = customers, 0
         for cell_no, (channel, refunded, n, gross) in enumerate(cells):
             weights = 0.5 + _u(w, Stream.ORDER_SPLIT, i, t, cell_no, np.arange(n))
             for amount in _split(gross, n, ws.MIN_ORDER_FEN, weights):
                 on = _day(t, hr.spread_days(position[j], total, phase, days))
                 if j < c["repeat"]:
-                    customer = int(_u(w, Stream.ORDER_SPLIT, i, t, -2, j)[0] * known)
+                    customer = int(pick[j] * known)
                 else:
                     customer, customers = customers, customers + 1
-                refund_day = min(on + timedelta(days=1 + int(
-                    _u(w, Stream.ORDER_SPLIT, i, t, -3, j)[0] * 7)), _day(t, days - 1))
+                refund_day = min(on + timedelta(days=int(lag[j])), _day(t, days - 1))
                 refunded_on = refund_day if refunded and refund_day <= as_of else None
                 if on <= as_of:
                     out.append({"order_id": f"{w.ids[i]}-{t}-{j}", "ordered_on": on.isoformat(),
