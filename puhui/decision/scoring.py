@@ -42,6 +42,15 @@ class ModelScores:
     model_versions: dict[str, str] = field(default_factory=dict)
     reason_codes: tuple[ReasonCode, ...] = ()
 
+    def __post_init__(self) -> None:
+        codes = tuple(self.reason_codes)
+        if not all(isinstance(r, ReasonCode) for r in codes):
+            raise InvalidScorer("reason_codes must be puhui.risk.reasons.ReasonCode records")
+        if not isinstance(self.model_versions, Mapping):
+            raise InvalidScorer("model_versions must map model names to versions")
+        object.__setattr__(self, "reason_codes", codes)
+        object.__setattr__(self, "model_versions", dict(self.model_versions))
+
     def to_dict(self) -> dict[str, Any]:
         return {"pd": self.pd, "score": self.score, "pd_challenger": self.pd_challenger,
                 "model_versions": dict(self.model_versions),

@@ -14,7 +14,7 @@ from decision_samples import FEATURES, POLICY, PRODUCT, request
 from puhui.decision.decider import PolicyDecider
 from puhui.decision.engine import evaluate_frame
 from puhui.decision.errors import InvalidScorer
-from puhui.decision.scoring import ModelScorer, Scorer
+from puhui.decision.scoring import ModelScorer, ModelScores, Scorer
 from puhui.origination.decider import Outcome
 from puhui.risk.errors import ArtefactTampered
 from puhui.risk.gbm import GradientBoostingModel
@@ -74,6 +74,12 @@ def test_scores_come_from_the_registered_models_in_their_own_column_order(regist
     assert scorer.score(SAFE).pd < scores.pd
     assert set(scores.to_dict()) == {"pd", "score", "pd_challenger", "model_versions",
                                      "reason_codes"}
+    assert ModelScores(0.1, 600.0, None, {}, list(scores.reason_codes)).reason_codes == \
+        scores.reason_codes
+    with pytest.raises(InvalidScorer, match="ReasonCode"):
+        ModelScores(0.1, 600.0, None, {}, ["RISK_X"])  # type: ignore[list-item]
+    with pytest.raises(InvalidScorer, match="model_versions"):
+        ModelScores(0.1, 600.0, None, ["v1"])  # type: ignore[arg-type]
 
 
 def test_missing_and_malformed_features_score_as_missing(scorer):
