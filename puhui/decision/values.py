@@ -15,6 +15,10 @@ Kinds:
 - ``probability``: a number from 0 to 1 inclusive.
 - ``bool``: ``True`` or ``False`` only (0 and 1 are not booleans).
 - ``string``: text.
+
+In a frame the same holds column by column: numeric kinds need integer or float columns, bool
+facts Boolean columns, string facts String (or Categorical) columns; a column of any other type
+(e.g. Decimal, as a Decimal value in a mapping) is missing throughout.
 """
 
 from __future__ import annotations
@@ -74,7 +78,7 @@ def column(schema: Mapping[str, pl.DataType], name: str, kind: str) -> pl.Expr:
         if dtype in (pl.Categorical, pl.Enum):
             return col.cast(pl.String)
         return col if dtype == pl.String else pl.lit(None, dtype=pl.String)
-    if dtype is None or not dtype.is_numeric():
+    if dtype is None or not dtype.is_numeric() or dtype.is_decimal():  # as `read`: int, float
         return pl.lit(None, dtype=pl.Int64 if kind == "money" else pl.Float64)
     if kind == "money":
         if dtype.is_integer():
