@@ -1,0 +1,128 @@
+"""Collecting an applicant's business data for a credit decision, under consent, kept as received.
+
+Why one operation: every query of a provider must be covered by a consent for that data scope
+and purpose (checked and logged by `use_data`), and what came back must be kept verbatim beside
+the consent that allowed it, so the decision can be reproduced and defended later.  A payload
+that fails validation is kept too (status "rejected", with the error) and reported to the
+caller instead of raised: bad partner data should refer an application, not crash it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from puhui.origination.consent import DataScope, Purpose
+from puhui.risk.data.connectors import ConnectorSet
+from puhui.risk.data.payload import SourceData, parse_payload, source_scope
+from puhui.risk.errors import InvalidRecord, RiskDataError, SourceUnavailable
+from puhui.services.applicants import use_data
+from puhui.services.platform import Platform
+from puhui.store.risk_models import SourcePayloadRow
+
+_PAYLOADS = SourcePayloadRow.__table__
+
+
+@dataclass(frozen=True)
+class CollectedData:
+    """The valid data per scope, and why each other requested scope is missing."""
+
+    data: Mapping[DataScope, SourceData] = field(default_factory=dict)
+    errors: Mapping[DataScope, str] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return not self.errors
+
+
+@dataclass(frozen=True)
+class StoredPayload:
+    id: int
+    applicant_id: str
+    application_id: str | None
+    scope: DataScope
+    consent_id: str
+    fetched_at: datetime
+    as_of: date
+    status: str
+    error: str | None
+    payload: Any
+    payload_sha256: str
+
+
+def canonical_text(payload: Any) -> str:
+    """The stored form of a payload: sorted keys, no spaces, UTF-8 kept (hashed as stored)."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str)
+
+
+def _validate(scope: DataScope, raw: Any, applicant_id: str, as_of: date) -> SourceData:
+    parsed = parse_payload(scope, raw)
+    if parsed.as_of != as_of:
+        raise InvalidRecord(scope.value, None, "as_of", f"{parsed.as_of} is not the requested "
+                                                         f"{as_of}")
+    if parsed.business_id != applicant_id:
+        raise InvalidRecord(scope.value, None, "business_id", f"{parsed.business_id!r} is not "
+                                                               f"the applicant {applicant_id!r}")
+    return parsed
+
+
+def collect(p: Platform, session: Session, applicant_id: str, application_id: str | None,
+            scopes: Iterable[DataScope | str], as_of: date,
+            connectors: ConnectorSet) -> CollectedData:
+    """Fetch, validate and store each scope's payload for the applicant as of `as_of`.
+
+    Consent is checked first for every scope (`ConsentError` propagates: nothing is fetched
+    without it).  Connectors are asked with the applicant id.
+    """
+    data: dict[DataScope, SourceData] = {}
+    errors: dict[DataScope, str] = {}
+    for scope in dict.fromkeys(source_scope(s) for s in scopes):
+        consent = use_data(p, session, applicant_id, scope, Purpose.CREDIT_ASSESSMENT,
+                           application_id)
+        fetched_at = p.clock.now()
+        try:
+            raw = connectors[scope].fetch(applicant_id, as_of)
+        except SourceUnavailable as exc:
+            errors[scope] = f"unavailable: {exc}"
+            continue
+        error = None
+        try:
+            data[scope] = _validate(scope, raw, applicant_id, as_of)
+        except InvalidRecord as exc:
+            error = errors[scope] = str(exc)
+        text = canonical_text(raw)
+        session.execute(insert(_PAYLOADS), {
+            "applicant_id": applicant_id, "application_id": application_id,
+            "scope": scope.value, "consent_id": consent.consent_id, "fetched_at": fetched_at,
+            "as_of": as_of, "status": "rejected" if error else "accepted", "error": error,
+            "payload": text, "payload_sha256": hashlib.sha256(text.encode()).hexdigest()})
+    return CollectedData(data, errors)
+
+
+def stored_payloads(session: Session, application_id: str) -> list[StoredPayload]:
+    """The payloads stored for an application, oldest first; `RiskDataError` if a stored text
+    no longer matches its SHA-256."""
+    rows = session.execute(select(_PAYLOADS).where(_PAYLOADS.c.application_id == application_id)
+                           .order_by(_PAYLOADS.c.id)).all()
+    out = []
+    for r in rows:
+        if hashlib.sha256(r.payload.encode()).hexdigest() != r.payload_sha256:
+            raise RiskDataError(f"stored payload {r.id} does not match its sha256")
+        out.append(StoredPayload(r.id, r.applicant_id, r.application_id, DataScope(r.scope),
+                                 r.consent_id, r.fetched_at, r.as_of, r.status, r.error,
+                                 json.loads(r.payload), r.payload_sha256))
+    return out
+
+
+def accepted_data(stored: Iterable[StoredPayload]) -> dict[DataScope, SourceData]:
+    """The accepted payloads re-validated, latest per scope: the data a decision used."""
+    latest = {s.scope: s for s in stored if s.status == "accepted"}
+    return {scope: parse_payload(scope, s.payload) for scope, s in latest.items()}
