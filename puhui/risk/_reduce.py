@@ -39,28 +39,33 @@ def _row(index: int, top: int) -> int | None:
 def sales(records: Sequence[SalesOrder], as_of: date, top: int) -> Reduced:
     out = _blank(DataScope.SALES)
     orders = sorted((r for r in records if r.ordered_on <= as_of), key=lambda r: r.ordered_on)
+    counts, gross, ecom = out["sales_orders"], out["sales_gross_fen"], out["sales_ecommerce_fen"]
+    repeat, refunded = out["sales_repeat_orders"], out["sales_refunded_fen"]
+    lo = top - HISTORY_MONTHS
     seen: set[str] = set()
     month_customers: set[str] = set()
     current = None
     for r in orders:
-        i = month_index(r.ordered_on)
+        day = r.ordered_on
+        i = day.year * 12 + day.month - 1
         if i != current:
             seen |= month_customers
             month_customers, current = set(), i
         month_customers.add(r.customer_hash)
-        row = _row(i, top)
-        if row is not None:
-            out["sales_orders"][row] += 1
-            out["sales_gross_fen"][row] += r.amount_fen
+        row = i - lo
+        if 0 <= row < HISTORY_MONTHS:
+            counts[row] += 1
+            gross[row] += r.amount_fen
             if r.channel == "ecommerce":
-                out["sales_ecommerce_fen"][row] += r.amount_fen
+                ecom[row] += r.amount_fen
             if r.customer_hash in seen:
-                out["sales_repeat_orders"][row] += 1
-        if r.refunded_on is not None and r.refunded_on <= as_of:
-            refund_row = _row(month_index(r.refunded_on), top)
-            if refund_row is not None:
-                out["sales_refunded_fen"][refund_row] += r.amount_fen
-    return out, [month_index(r.ordered_on) for r in orders[:1]]
+                repeat[row] += 1
+        back = r.refunded_on
+        if back is not None and back <= as_of:
+            refund_row = back.year * 12 + back.month - 1 - lo
+            if 0 <= refund_row < HISTORY_MONTHS:
+                refunded[refund_row] += r.amount_fen
+    return out, [month_index(orders[0].ordered_on)] if orders else []
 
 
 def tax(records: Sequence[TaxFiling], as_of: date, top: int) -> Reduced:
@@ -108,19 +113,20 @@ def utility(records: Sequence[UtilityBill], as_of: date, top: int) -> Reduced:
             out["water_m3"][row] += r.usage
         out["utility_fen"][row] += r.amount_fen
         out["utility_late"][row] += int(_late(r, as_of))
-    return out, [month_index(r.period_month) for r in billed]
+    return out, [month_index(min(r.period_month for r in billed))] if billed else []
 
 
 def logistics(records: Sequence[Waybill], as_of: date, top: int) -> Reduced:
     out = _blank(DataScope.LOGISTICS)
     shipped = [r for r in records if r.shipped_on <= as_of]
+    counts, grams, fees = out["waybills"], out["shipped_weight_g"], out["logistics_fee_fen"]
     for r in shipped:
-        row = _row(month_index(r.shipped_on), top)
+        row = _row(r.shipped_on.year * 12 + r.shipped_on.month - 1, top)
         if row is not None:
-            out["waybills"][row] += 1
-            out["shipped_weight_g"][row] += r.weight_g
-            out["logistics_fee_fen"][row] += r.fee_fen
-    return out, [month_index(r.shipped_on) for r in shipped]
+            counts[row] += 1
+            grams[row] += r.weight_g
+            fees[row] += r.fee_fen
+    return out, [month_index(min(r.shipped_on for r in shipped))] if shipped else []
 
 
 def bank(records: Sequence[BankTransaction], as_of: date, top: int) -> Reduced:
@@ -180,21 +186,24 @@ def app(records: Sequence[AppEvent], as_of: date, top: int) -> Reduced:
                     key=lambda r: r.occurred_at)
     first_seen: dict[str, date] = {}
     start = window_starts(as_of)["30d"]
+    logins, new_devices = out["app_logins"], out["app_new_devices"]
+    lo = top - HISTORY_MONTHS
     logins_30d = 0
     for r in events:
         day = r.occurred_at.date()
-        row = _row(month_index(day), top)
+        row = day.year * 12 + day.month - 1 - lo
+        inside = 0 <= row < HISTORY_MONTHS
         if r.device_id not in first_seen:
             first_seen[r.device_id] = day
-            if row is not None:
-                out["app_new_devices"][row] += 1
+            if inside:
+                new_devices[row] += 1
         if r.event_type == "login":
             logins_30d += start < day
-            if row is not None:
-                out["app_logins"][row] += 1
+            if inside:
+                logins[row] += 1
     out["app_logins_30d"][HISTORY_MONTHS] = logins_30d
     out["app_new_devices_30d"][HISTORY_MONTHS] = sum(start < d for d in first_seen.values())
-    return out, [month_index(r.occurred_at.date()) for r in events[:1]]
+    return out, [month_index(events[0].occurred_at.date())] if events else []
 
 
 REDUCERS: dict[DataScope, Callable[[Sequence[Record], date, int], Reduced]] = {

@@ -36,7 +36,7 @@ _REVENUE_YUAN = np.array([60e3, 80e3, 250e3, 120e3, 300e3, 50e3])
 TICKET_FEN = np.array([900, 1200, 4000, 1500, 12000, 800]) * 100
 ECOM_SHARE = np.array([0.25, 0.20, 0.10, 0.92, 0.05, 0.05])
 SHIPS = np.array([0.05, 0.60, 0.90, 0.97, 0.90, 0.05])
-FEN_PER_WAYBILL = np.array([50_000, 60_000, 300_000, 16_000, 600_000, 50_000])
+FEN_PER_WAYBILL = np.array([50_000, 60_000, 300_000, 150_000, 600_000, 50_000])
 KWH_PER_YUAN = np.array([0.12, 0.04, 0.02, 0.02, 0.15, 0.03])
 WAYBILL_G = np.array([800, 1500, 12000, 1200, 30000, 500])
 _SECTOR_RISK = np.array([0.20, 0.0, 0.10, 0.15, 0.0, -0.10])
@@ -138,6 +138,7 @@ class SyntheticWorld:
         self.ecom = np.where(self.sector == 3, np.maximum(self.ecom, 0.8), self.ecom)
         size = self.base / (_REVENUE_YUAN[self.sector] * 100)  # bigger shops, bigger tickets
         self.ticket = TICKET_FEN[self.sector] * rng.uniform(0.6, 1.5, size=n) * size ** 0.8
+        self.waybill_value = FEN_PER_WAYBILL[self.sector] * size ** 0.8
         self.refund = np.clip(rng.normal(0.02 + 0.01 * self.z, 0.01), 0.001, 0.2)
         self.repeat = np.clip(rng.normal(0.45 - 0.08 * self.z, 0.1), 0.02, 0.9)
         self.has_sales = (rng.random(n) < 0.88) | (self.sector == 3)

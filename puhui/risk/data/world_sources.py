@@ -16,7 +16,7 @@ import polars as pl
 
 from puhui.risk.data import _hashrng as hr
 from puhui.risk.data.world import (
-    FEN_PER_WAYBILL, KWH_PER_YUAN, WAYBILL_G, Stream, SyntheticWorld,
+    KWH_PER_YUAN, WAYBILL_G, Stream, SyntheticWorld,
 )
 from puhui.risk.panel import HISTORY_MONTHS, PANEL_SCHEMA, month_index, window_starts
 
@@ -169,7 +169,7 @@ def _late(bill: dict[str, np.ndarray], as_of_ord: int) -> np.ndarray:
 # -- LOGISTICS ------------------------------------------------------------------------------------
 def waybills(w: SyntheticWorld, b: np.ndarray, t: int) -> dict[str, np.ndarray]:
     act = _activity(w, b, t)
-    n = np.floor(act / FEN_PER_WAYBILL[w.sector[b]] + _u(w, Stream.WAYBILL, b, t))
+    n = np.floor(act / w.waybill_value[b] + _u(w, Stream.WAYBILL, b, t))
     n = n.astype(np.int64)
     weight = np.maximum(n, np.round(n * WAYBILL_G[w.sector[b]]
                                     * (0.8 + 0.4 * _u(w, Stream.WEIGHT, b, t)))).astype(np.int64)
