@@ -9,6 +9,9 @@
     registry     the file-based model registry (artefact sha256, data fingerprint, metrics)
     cli          `puhui train german`
     errors       the RiskError subtree
+    data/        business-data records, connectors and the synthetic world (docs/risk-data.md)
+    panel        records reduced to the point-in-time monthly panel
+    features     point-in-time features over the panel (`features_for`, `feature_frame`)
 
 Submodules are imported on use: the training stack (optbinning, LightGBM) is heavy.
 """
