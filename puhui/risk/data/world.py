@@ -254,8 +254,8 @@ class SyntheticWorld:
 
     def panel(self, as_of: date) -> pl.DataFrame:
         """The monthly panel (`puhui.risk.panel`) of every observed business, vectorised."""
-        from puhui.risk.data import world_sources as ws
-        return ws.panel(self, self.observed(as_of), as_of)
+        from puhui.risk.data import world_panel
+        return world_panel.panel(self, self.observed(as_of), as_of)
 
     def payload(self, scope: DataScope, business_id: str, as_of: date) -> dict:
         """What `scope`'s provider returns for the business on as_of (JSON-ready)."""
