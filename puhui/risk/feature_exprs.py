@@ -107,7 +107,8 @@ def _fen(expr: pl.Expr) -> pl.Expr:
 
 
 def derived(top: int) -> list[pl.Expr]:
-    first = col("first_activity").dt.year().cast(pl.Int64) * 12 + col("first_activity").dt.month() - 1
+    first = (col("first_activity").dt.year().cast(pl.Int64) * 12
+             + col("first_activity").dt.month() - 1)
     n, mean12 = col("n_y12").cast(pl.Float64), col("s_y12") / col("n_y12")
     slope = (n * col("sxy") - col("sx") * col("s_y12")) / (n * col("sxx") - col("sx") ** 2)
     sales6, tax6 = _fen(col("m_net6")), _fen(col("m_tax6"))

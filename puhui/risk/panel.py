@@ -83,7 +83,7 @@ def add_months(d: date, months: int) -> date:
 
 
 def window_starts(as_of: date) -> dict[str, date]:
-    """Exclusive lower bounds of the trailing windows: a date d is inside when start < d <= as_of."""
+    """Exclusive lower bounds of the trailing windows: d is inside when start < d <= as_of."""
     return {"30d": as_of - timedelta(days=30), "3m": add_months(as_of, -3),
             "6m": add_months(as_of, -6)}
 

@@ -58,8 +58,8 @@ Day = Annotated[date, BeforeValidator(_day),
                 PlainSerializer(lambda d: d.isoformat(), return_type=str, when_used="json")]
 Month = Annotated[date, BeforeValidator(_month),
                   PlainSerializer(lambda d: f"{d:%Y-%m}", return_type=str, when_used="json")]
-UtcTimestamp = Annotated[datetime, BeforeValidator(_utc),
-                         PlainSerializer(lambda t: t.isoformat(), return_type=str, when_used="json")]
+UtcTimestamp = Annotated[datetime, BeforeValidator(_utc), PlainSerializer(
+    lambda t: t.isoformat(), return_type=str, when_used="json")]
 Fen = Annotated[int, Field(ge=0)]
 PositiveFen = Annotated[int, Field(gt=0)]
 Ident = Annotated[str, Field(min_length=1, max_length=128)]

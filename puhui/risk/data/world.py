@@ -170,14 +170,16 @@ class SyntheticWorld:
     def shock(self, b: np.ndarray, t: np.ndarray) -> np.ndarray:
         """1 where business b is hit by a shock in month t (broadcast)."""
         pair = (t >= self.shock_pair[b, None]) & (t < self.shock_pair[b, None] + 3)
-        own = (t >= self.shock_own[b, None]) & (t < self.shock_own[b, None] + self.shock_len[b, None])
+        start, length = self.shock_own[b, None], self.shock_len[b, None]
+        own = (t >= start) & (t < start + length)
         return pair.astype(float) + own.astype(float)
 
     def _defaults(self) -> None:
         b = np.arange(self.n)
         t = self.months_range()[None, :]
         hazard = (1 - (1 - self.pd[:, None]) ** (1 / 12)) * (1 + 1.5 * self.shock(b, t))
-        hit = (hr.uniform(self.seed, Stream.DEFAULT, b[:, None], t) < hazard) & (t >= self.d0[:, None])
+        draw = hr.uniform(self.seed, Stream.DEFAULT, b[:, None], t)
+        hit = (draw < hazard) & (t >= self.d0[:, None])
         self.tau = np.where(hit.any(axis=1), t[0, hit.argmax(axis=1)], 10 ** 6)
 
     def distress(self, b: np.ndarray, t: np.ndarray) -> np.ndarray:

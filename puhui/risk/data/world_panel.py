@@ -15,8 +15,8 @@ import polars as pl
 from puhui.risk.data import _hashrng as hr
 from puhui.risk.data.world import SyntheticWorld
 from puhui.risk.data.world_sources import (
-    _EPOCH, _late, _tax, bank_slots, bills, days_in, enquiries, first_ord, loans, logins,
-    opening_of, overdue, sales_cells, waybills,
+    EPOCH_ORDINAL, bank_slots, bills, days_in, enquiries, first_ord, late_as_of, loans, logins,
+    opening_of, overdue, sales_cells, tax_columns, waybills,
 )
 from puhui.risk.panel import HISTORY_MONTHS, PANEL_SCHEMA, month_index, window_starts
 
@@ -57,7 +57,7 @@ def panel(w: SyntheticWorld, b: np.ndarray, as_of: date) -> pl.DataFrame:
                   for c in sales]
         monthly(name, values, w.has_sales[b])
     monthly("sales_ecommerce_fen", [c["ecom_g"] + c["ecom_rg"] for c in sales], w.has_sales[b])
-    for name, values in _tax(w, b, top, as_of_ord).items():
+    for name, values in tax_columns(w, b, top, as_of_ord).items():
         monthly(name, list(values.T))
     elec = [bills(w, b, t, 0) for t in span]
     water = [bills(w, b, t, 1) for t in span]
@@ -67,8 +67,8 @@ def panel(w: SyntheticWorld, b: np.ndarray, as_of: date) -> pl.DataFrame:
     monthly("water_m3", [x["usage"] * a for x, a in zip(water, avail[1])])
     monthly("utility_fen", [e["amount"] * a + x["amount"] * c
                             for e, a, x, c in zip(elec, avail[0], water, avail[1])])
-    monthly("utility_late", [(_late(e, as_of_ord) & a).astype(int)
-                             + (_late(x, as_of_ord) & c).astype(int)
+    monthly("utility_late", [(late_as_of(e, as_of_ord) & a).astype(int)
+                             + (late_as_of(x, as_of_ord) & c).astype(int)
                              for e, a, x, c in zip(elec, avail[0], water, avail[1])])
     ships = [waybills(w, b, t) for t in span]
     for name, key in (("waybills", "n"), ("shipped_weight_g", "weight"),
@@ -123,8 +123,8 @@ def panel(w: SyntheticWorld, b: np.ndarray, as_of: date) -> pl.DataFrame:
 
 def _frame(w: SyntheticWorld, b: np.ndarray, top: int, cols: dict[str, np.ndarray]) -> pl.DataFrame:
     rows = HISTORY_MONTHS + 1
-    months = first_ord(np.arange(top - HISTORY_MONTHS, top + 1)) - _EPOCH
-    first = first_ord(w.d0[b]) - _EPOCH
+    months = first_ord(np.arange(top - HISTORY_MONTHS, top + 1)) - EPOCH_ORDINAL
+    first = first_ord(w.d0[b]) - EPOCH_ORDINAL
     data: dict[str, pl.Series] = {
         "business_id": pl.Series(np.repeat(w.ids[b], rows), dtype=pl.String),
         "month": pl.Series(np.tile(months, len(b)).astype(np.int32)).cast(pl.Date),

@@ -19,7 +19,7 @@ from puhui.risk.data.world import (
 )
 from puhui.risk.panel import HISTORY_MONTHS
 
-_EPOCH = date(1970, 1, 1).toordinal()
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 MIN_ORDER_FEN = 100
 KWH_FEN, WATER_FEN = 85, 520
 BANK_SLOTS = 11
@@ -30,7 +30,7 @@ BANK_DAYS = np.array([3, 4, 6, 9, 13, 14, 17, 20, 24, 27, 28])
 def first_ord(t: np.ndarray | int) -> np.ndarray:
     """Proleptic ordinal of the first day of month index t."""
     months = (np.asarray(t, dtype=np.int64) - 1970 * 12).astype("datetime64[M]")
-    return months.astype("datetime64[D]").astype(np.int64) + _EPOCH
+    return months.astype("datetime64[D]").astype(np.int64) + EPOCH_ORDINAL
 
 
 def days_in(t: np.ndarray | int) -> np.ndarray:
@@ -111,7 +111,9 @@ def vat_period(w: SyntheticWorld, b: np.ndarray, t: int) -> tuple[np.ndarray, np
     return first, last
 
 
-def _tax(w: SyntheticWorld, b: np.ndarray, top: int, as_of_ord: int) -> dict[str, np.ndarray]:
+def tax_columns(w: SyntheticWorld, b: np.ndarray, top: int, as_of_ord: int
+                ) -> dict[str, np.ndarray]:
+    """The panel's tax columns for the complete months before `top`, as filed by as_of."""
     lo = top - HISTORY_MONTHS - 3
     months = list(range(lo, top + 3))
     dv = np.stack([declared(w, b, t) for t in months], axis=1)
@@ -160,7 +162,7 @@ def bills(w: SyntheticWorld, b: np.ndarray, t: int, utility: int) -> dict[str, n
             "due": billed + 15, "paid": paid}
 
 
-def _late(bill: dict[str, np.ndarray], as_of_ord: int) -> np.ndarray:
+def late_as_of(bill: dict[str, np.ndarray], as_of_ord: int) -> np.ndarray:
     paid_known = (bill["paid"] >= 0) & (bill["paid"] <= as_of_ord)
     return np.where(paid_known, bill["paid"] > bill["due"], as_of_ord > bill["due"])
 

@@ -137,7 +137,8 @@ def test_availability_rules_by_hand():
     assert p["month"][0] == date(2025, 2, 1)
     row = {m: r for m, r in zip(p["month"], p.iter_rows(named=True))}
     mar, apr, may = row[date(2026, 3, 1)], row[date(2026, 4, 1)], row[date(2026, 5, 1)]
-    assert (apr["sales_orders"], apr["sales_gross_fen"], apr["sales_refunded_fen"]) == (2, 50_000, 30_000)
+    assert (apr["sales_orders"], apr["sales_gross_fen"]) == (2, 50_000)
+    assert apr["sales_refunded_fen"] == 30_000
     assert (mar["sales_repeat_orders"], apr["sales_repeat_orders"]) == (0, 1)
     assert may["sales_orders"] is None  # the month of as_of is not complete
     jan = row[date(2026, 1, 1)]
@@ -147,7 +148,8 @@ def test_availability_rules_by_hand():
     assert (mar["utility_late"], apr["utility_late"]) == (1, 1)
     assert (apr["elec_kwh"], apr["water_m3"], apr["elec_billed"]) == (100, 7, 1)
     feb = row[date(2026, 2, 1)]
-    assert (feb["bank_inflow_fen"], feb["bank_outflow_fen"], feb["bank_min_balance_fen"]) == (5_000, 4_000, 1_000)
+    assert (feb["bank_inflow_fen"], feb["bank_outflow_fen"]) == (5_000, 4_000)
+    assert feb["bank_min_balance_fen"] == 1_000
     assert mar["bank_min_balance_fen"] == 1_000  # a quiet month carries the balance
     assert apr["bank_round_trip_fen"] == 0 and row[date(2026, 1, 1)]["bank_min_balance_fen"] is None
     assert p["first_activity_month"][0] == date(2026, 1, 1)  # the tax period's first month
