@@ -100,6 +100,18 @@ class ModelScorer:
                    None if challenger is None else registry.load(challenger), challenger,
                    top_reasons=top_reasons)
 
+    def _categorical(self) -> frozenset[str]:
+        """The inputs either model reads as categories (worked out once)."""
+        found = self.__dict__.get("_categorical_inputs")
+        if found is None:
+            names = set(getattr(self.champion, "categories_", {}))
+            names |= {c.name for c in getattr(self.champion, "characteristics_", ())
+                      if c.kind == "categorical"}
+            if self.challenger is not None:
+                names |= set(getattr(self.challenger, "categories_", {}))
+            found = self.__dict__["_categorical_inputs"] = frozenset(names)
+        return found
+
     @property
     def features(self) -> list[str]:
         """Every input the models read, the champion's first, each once."""
@@ -109,18 +121,18 @@ class ModelScorer:
         return list(dict.fromkeys(names))
 
     def score(self, features: Mapping[str, float | None]) -> ModelScores:
+        """One applicant, through the models' one-row paths (`Scorecard.assess`,
+        `GradientBoostingModel.pd_of`): the same numbers as `score_frame`, in a fraction of
+        the time, because the live decision has a latency budget."""
         if not isinstance(features, Mapping):
             raise InvalidScorer(f"features must be a mapping, got {type(features).__name__}")
-        row = {name: [features.get(name)] for name in self.features}
-        X = self._input(self.champion, lambda name: _numeric(row[name]), row)
-        pd_ = float(self.champion.predict_proba(X)[0, 1])
-        points = float(self.champion.score(X)[0])
-        reasons = tuple(self.champion.reason_codes(X, top=self.top_reasons))
-        challenger = None
-        if self.challenger is not None:
-            Xc = self._input(self.challenger, lambda name: _numeric(row[name]), row)
-            challenger = float(self.challenger.predict_proba(Xc)[0, 1])
-        return ModelScores(pd_, points, challenger, dict(self.model_versions), reasons)
+        categorical = self._categorical()
+        row = {name: _plain_input(features.get(name), name in categorical)
+               for name in self.features}
+        champion = self.champion.assess(row, top=self.top_reasons)
+        challenger = None if self.challenger is None else self.challenger.pd_of(row)
+        return ModelScores(champion.pd, champion.points, challenger, dict(self.model_versions),
+                           champion.reasons)
 
     def score_frame(self, frame: pl.DataFrame) -> pl.DataFrame:
         """`frame` with ``pd``, ``score`` and ``pd_challenger`` (null without a challenger)."""
@@ -170,6 +182,9 @@ class ModelScorer:
         return pd.DataFrame(columns)
 
 
-def _numeric(value: list[Any]) -> np.ndarray:
-    number = values.read(value[0], "number")
-    return np.array([np.nan if number is None else number], dtype=np.float64)
+def _plain_input(value: Any, categorical: bool) -> Any:
+    """A feature value as the models read it: a categorical input's text (anything else is
+    missing), or a number (`values.read` decides what counts as one; anything else is missing)."""
+    if categorical:
+        return value if isinstance(value, str) else None
+    return values.read(value, "number")

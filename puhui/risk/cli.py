@@ -94,3 +94,67 @@ def german(data: Optional[Path] = typer.Option(
                       f"{min_auc}[/red]")
         raise typer.Exit(1)
     console.print(f"[green]Scorecard mean CV AUC {scorecard_auc:.4f} >= {min_auc}[/green]")
+
+
+#: The small-business scorecard's mean CV AUC below which `train sme` fails.
+MIN_SME_AUC = 0.75
+
+
+@train_app.command("sme")
+def sme(businesses: int = typer.Option(20_000, "--businesses", min=500,
+                                       help="businesses in the synthetic training world"),
+        world_seed: int = typer.Option(7, "--world-seed", min=0, help="the world's seed"),
+        repeats: int = typer.Option(1, "--repeats", min=1, help="CV repeats"),
+        folds: int = typer.Option(5, "--folds", min=2, help="CV folds per repeat"),
+        seed: int = typer.Option(0, "--seed", min=0, help="shuffling and model seed"),
+        registry: Path = typer.Option(Path("var/models"), "--registry",
+                                      help="model registry directory"),
+        min_auc: float = typer.Option(MIN_SME_AUC, "--min-auc",
+                                      help="fail when the scorecard's mean CV AUC is lower"),
+        ) -> None:
+    """Train the small-business scorecard and LightGBM challenger on point-in-time features of
+    a synthetic world (development sample as of 2024-07-01, out of time as of 2025-01-01),
+    register both with a PSI reference; exit 1 if the scorecard's mean CV AUC < --min-auc."""
+    from puhui.risk import sme as sme_models
+    from puhui.risk.errors import RiskError
+    from puhui.risk.evaluation import METRICS
+    from puhui.risk.registry import ModelRegistry
+
+    try:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("building the world and its features", total=None)
+            world = sme_models.training_world(businesses, world_seed)
+            stages = {name: progress.add_task(f"{name}: {repeats}x{folds} CV + fit",
+                                              total=repeats * folds + 1)
+                      for name in (sme_models.CHAMPION_NAME, sme_models.CHALLENGER_NAME)}
+            progress.update(task, visible=False)
+            training = sme_models.train(world, folds=folds, repeats=repeats, seed=seed,
+                                        progress=lambda s, n: progress.advance(stages[s], n))
+    except RiskError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2)
+    dev, oot = training.development, training.out_of_time
+    console.print(f"Development: {len(dev.y):,} businesses as of {dev.as_of} "
+                  f"({dev.bad_rate:.1%} defaulted within 12 months); out of time: "
+                  f"{len(oot.y):,} as of {oot.as_of} ({oot.bad_rate:.1%})")
+    table = Table(title=f"{repeats}x{folds} stratified CV (mean ± std) and out of time")
+    table.add_column("model")
+    for metric in METRICS:
+        table.add_column(f"CV {metric.upper()}", justify="right")
+    for metric in METRICS:
+        table.add_column(f"OOT {metric.upper()}", justify="right")
+    for name, result in training.cv.items():
+        mean, std = result.mean(), result.std()
+        table.add_row(name, *(f"{mean[m]:.4f} ± {std[m]:.4f}" for m in METRICS),
+                      *(f"{training.out_of_time_metrics[name][m]:.4f}" for m in METRICS))
+    console.print(table)
+    records = sme_models.register(training, ModelRegistry(registry), min_auc=min_auc,
+                                  world_params={"businesses": businesses, "seed": world_seed})
+    for record in records.values():
+        console.print(f"Registered {record.version} (sha256 {record.sha256[:16]}...) "
+                      f"in {registry}")
+    auc = training.cv[sme_models.CHAMPION_NAME].mean()["auc"]
+    if auc < min_auc:
+        console.print(f"[red]The scorecard's mean CV AUC {auc:.4f} is below {min_auc}[/red]")
+        raise typer.Exit(1)
+    console.print(f"[green]Scorecard mean CV AUC {auc:.4f} >= {min_auc}[/green]")

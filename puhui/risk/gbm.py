@@ -160,6 +160,32 @@ class GradientBoostingModel(ClassifierMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] > 0.5).astype(np.int64)
 
+    def pd_of(self, applicant: Mapping[str, Any]) -> float:
+        """Calibrated probability of default of one applicant given as a mapping of inputs (a
+        missing key is a missing value): `predict_proba` without building a frame, for the
+        live decision."""
+        self._fitted()
+        if not isinstance(applicant, Mapping):
+            raise RiskDataError(f"applicant must be a mapping, got {type(applicant).__name__}")
+        row = np.empty((1, len(self.feature_names_in_)), dtype=np.float64)
+        for j, name in enumerate(self.feature_names_in_):
+            value = applicant.get(name)
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                row[0, j] = math.nan
+            elif name in self.categories_:
+                codes = self.__dict__.setdefault("_codes", {})
+                if name not in codes:
+                    codes[name] = {c: float(i) for i, c in enumerate(self.categories_[name])}
+                row[0, j] = codes[name].get(str(value), math.nan)
+            else:
+                try:
+                    row[0, j] = float(value)
+                except (TypeError, ValueError):
+                    raise RiskDataError(f"{name} must be numeric, got {value!r}") from None
+        raw = self.booster_.predict(row, num_threads=1,
+                                    raw_score=self.calibrator_["input"] == "raw_score")
+        return float(_calibrate(self.calibrator_, np.asarray(raw, dtype=np.float64))[0])
+
     def reason_codes(self, X_row: Any, top: int = 4) -> list[ReasonCode]:
         """The features whose SHAP values raise this applicant's log-odds of default most."""
         self._fitted()

@@ -36,10 +36,19 @@ from puhui.risk.gbm import GradientBoostingModel
 from puhui.risk.scorecard import FORMAT as SCORECARD_FORMAT
 from puhui.risk.scorecard import Scorecard
 
+STABILITY_FORMAT = "puhui.stability/1"  # a monitor's PSI reference, stored beside its models
+
+
+def _stability_reference(artefact: bytes) -> Any:
+    from puhui.risk.monitoring.stability import StabilityReference
+    return StabilityReference.from_bytes(artefact)
+
+
 DEFAULT_ROOT = Path("var") / "models"
 ARTEFACT, MANIFEST = "model.json", "manifest.json"
 LOADERS: dict[str, Callable[[bytes], Any]] = {SCORECARD_FORMAT: Scorecard.from_bytes,
-                                              GBM_FORMAT: GradientBoostingModel.from_bytes}
+                                              GBM_FORMAT: GradientBoostingModel.from_bytes,
+                                              STABILITY_FORMAT: _stability_reference}
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _VERSION = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}-\d{8}T\d{6}Z-[0-9a-f]{8}")
 

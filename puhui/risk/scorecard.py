@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from typing import Any
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,14 @@ from puhui.risk.woe import CATEGORICAL, NUMERICAL, Characteristic
 
 FORMAT = "puhui.scorecard/1"
 _EPSILON = 1e-9  # points lost below this are rounding noise, not a reason
+
+
+class ApplicantScore(NamedTuple):
+    """One applicant scored: probability of default, points (higher is safer), reasons."""
+
+    pd: float
+    points: float
+    reasons: tuple[ReasonCode, ...]
 
 
 class Scorecard(ClassifierMixin, BaseEstimator):
@@ -212,6 +220,44 @@ class Scorecard(ClassifierMixin, BaseEstimator):
                 found.append(ReasonCode(char.name, _plain(value), lost, "points", message))
         found.sort(key=lambda r: (-r.impact, r.feature))
         return found[:top]
+
+    def assess(self, applicant: Mapping[str, Any], top: int = 4) -> ApplicantScore:
+        """PD, points and reason codes of one applicant given as a mapping of inputs, in one
+        pass over the characteristics: the live decision's path.  The same numbers as
+        `predict_proba`, `score` and `reason_codes` on a one-row frame, without building one
+        (a missing key counts as a missing value)."""
+        self._fitted()
+        check.number(top, "top", low=1, integer=True)
+        if not isinstance(applicant, Mapping):
+            raise RiskDataError(f"applicant must be a mapping, got {type(applicant).__name__}")
+        woes, found = np.empty(len(self.characteristics_)), []
+        for k, (char, coef) in enumerate(zip(self.characteristics_, self.coef_)):
+            value = applicant.get(char.name)
+            index = char.bin_of(value)
+            woes[k] = char.missing_woe if index < 0 else char.woe[index]
+            points = self._bin_points(k)
+            best = int(np.argmax(points[:-1]))
+            lost = float(points[best] - points[index])
+            if lost > _EPSILON:
+                plain = _plain(value)
+                where = "" if char.kind == CATEGORICAL else f" (bin {char.label(index)})"
+                message = (f"{humanise(char.name)} is {show(plain)}{where}: {lost:.1f} points "
+                           f"below the best {'answer' if where == '' else 'bin'} "
+                           f"({char.label(best)})")
+                found.append(ReasonCode(char.name, plain, lost, "points", message))
+        logit = float((woes[None, :] @ np.asarray(self.coef_, dtype=np.float64))[0]
+                      + self.intercept_)
+        found.sort(key=lambda r: (-r.impact, r.feature))
+        return ApplicantScore(float(expit(logit)), self.offset - self.factor * logit,
+                              tuple(found[:top]))
+
+    def _bin_points(self, k: int) -> np.ndarray:
+        """Points of every bin of characteristic `k` (missing bin last), computed once."""
+        cache = self.__dict__.setdefault("_points_cache", {})
+        if k not in cache:
+            char, coef = self.characteristics_[k], self.coef_[k]
+            cache[k] = -self.factor * coef * np.append(np.asarray(char.woe), char.missing_woe)
+        return cache[k]
 
     # -- artefact --------------------------------------------------------------------------
 

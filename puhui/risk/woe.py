@@ -15,6 +15,7 @@ that of the training rows with a missing value, or 0 (neutral) when there were n
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -69,6 +70,22 @@ class Characteristic:
         index = np.searchsorted(np.asarray(self.splits, dtype=np.float64), x, side="right")
         index[missing] = MISSING
         return index.astype(np.int64)
+
+    def bin_of(self, value: Any) -> int:
+        """`bin_index` of one value, without building a Series: the live decision's path
+        (one applicant), giving the same bin as the batch path."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return MISSING
+        if self.kind == CATEGORICAL:
+            return self._lookup.get(str(value), MISSING)
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise RiskDataError(f"{self.name} must be numeric, got {value!r}") from None
+        if math.isnan(value):
+            return MISSING
+        return bisect.bisect_right(self.splits, float(value))
 
     def woe_of(self, index: np.ndarray) -> np.ndarray:
         """WoE for bin indices (as returned by `bin_index`)."""

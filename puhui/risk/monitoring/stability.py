@@ -250,6 +250,14 @@ class StabilityReference:
         return json.dumps({"format": FORMAT,
                            "columns": [s.to_dict() for s in self.specs.values()]}, indent=1)
 
+    def to_bytes(self) -> bytes:
+        """The registry artefact (`puhui.risk.registry` stores and hashes these bytes)."""
+        return self.to_json().encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "StabilityReference":
+        return cls.from_json(data)
+
     @classmethod
     def from_json(cls, text: str | bytes) -> "StabilityReference":
         try:
