@@ -38,6 +38,7 @@ from puhui.services.clock import business_date
 from puhui.services.errors import NotFound
 from puhui.services.ids import new_id
 from puhui.services.platform import Platform
+from puhui.services.risk import DECISION_RECORDS, assess, record_values
 from puhui.store.ledger_repo import LedgerRepository
 from puhui.store.platform_models import (
     ApplicationEventRow,
@@ -262,9 +263,15 @@ def _submit(p: Platform, session: Session, actor: Principal, row: AppRecord,
         _move(session, row, S.DECLINED, actor, now, reasons=["KYC_FAILED"])
     else:
         _move(session, row, S.DECISIONING, actor, now)
-        decision = p.decider.decide(DecisionRequest(
+        request = DecisionRequest(
             row.application_id, applicant, row.requested_amount, p.product(row.product_code),
-            tuple(checks), today))
+            tuple(checks), today, assess(p, session, row.applicant_id, row.application_id, today))
+        evaluate = getattr(p.decider, "evaluate", None)
+        if evaluate is None:
+            decision = p.decider.decide(request)
+        else:  # a decider that explains itself: keep its record beside the application
+            decision, record = evaluate(request)
+            row.pending.append((DECISION_RECORDS, record_values(row.application_id, record, now)))
         _conclude(p, session, row, decision, actor, now)
     save(session, row)
     save_checks(session, row.applicant_id, row.application_id, checks)

@@ -49,6 +49,11 @@ class Platform:
     rate_cap: RateCap = DEFAULT_RATE_CAP
     offer_validity: timedelta = timedelta(days=7)
     consent_validity: timedelta = timedelta(days=365)
+    #: The data providers (`puhui.risk.data.connectors.ConnectorSet`) queried, under consent,
+    #: before deciding; None decides on the application alone.
+    connectors: Any = None
+    #: The policy registry (`puhui.decision.registry.PolicyRegistry`) decisions replay from.
+    policies: Any = None
 
     read_engine: Engine | None = None
 

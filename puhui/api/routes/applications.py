@@ -10,6 +10,7 @@ from puhui.api.calls import Call, call
 from puhui.api.routes.common import Page, listing
 from puhui.api.schemas import AcceptIn, ApplicationIn, ReviewIn, SignIn, WithdrawIn
 from puhui.services import applications as svc
+from puhui.services import risk
 
 router = APIRouter(prefix="/v1", tags=["applications"])
 
@@ -41,6 +42,19 @@ def get(application_id: str, c: Call = Depends(call)):
 @router.get("/applications/{application_id}/history", summary="Every state change, who and why")
 def history(application_id: str, c: Call = Depends(call)):
     return {"items": c.read(lambda s: svc.history(s, c.actor, application_id))}
+
+
+@router.get("/applications/{application_id}/decision-record",
+            summary="What the automated decision used: facts, scores, policy and model versions, "
+                    "every rule's trace (credit officers and admins)")
+def decision_record(application_id: str, c: Call = Depends(call)):
+    return c.read(lambda s: risk.record_json(risk.stored_record(s, c.actor, application_id)))
+
+
+@router.get("/applications/{application_id}/decision-record/replay",
+            summary="Re-derive the decision from its record under the recorded policy version")
+def replay_decision(application_id: str, c: Call = Depends(call)):
+    return c.read(lambda s: risk.replay_decision(c.platform, s, c.actor, application_id))
 
 
 @router.post("/applications/{application_id}/submit",
