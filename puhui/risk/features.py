@@ -130,7 +130,7 @@ def _canonical(panel: pl.DataFrame, as_of: date) -> pl.DataFrame:
             return panel
         panel = panel.sort(["business_id", "month"])
     raise RiskDataError(f"the panel must hold, per business, the {HISTORY_MONTHS} months before "
-                        f"{as_of:%Y-%m} and that month, once each (was it built for {as_of}?)")
+                        f"{as_of:%Y-%m} and that month, once each, built for as_of {as_of}")
 
 
 def _in_order(panel: pl.DataFrame, as_of: date) -> bool:
@@ -141,7 +141,8 @@ def _in_order(panel: pl.DataFrame, as_of: date) -> bool:
     check = panel.select(
         (index == expected).all().alias("months"),
         (starts.fill_null(True) == (pl.int_range(0, pl.len()) % ROWS == 0)).all().alias("ids"),
-        (pl.col("month").dt.day() == 1).all().alias("firsts"))
+        (pl.col("month").dt.day() == 1).all().alias("firsts"),
+        (pl.col("as_of") == as_of).all().alias("as_of"))
     return all(check.row(0))
 
 

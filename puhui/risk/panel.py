@@ -5,7 +5,7 @@ training (thousands of businesses, from `SyntheticWorld.panel` or a warehouse) m
 same numbers.  Both reduce to this frame, and the features are Polars expressions over it
 (`puhui.risk.features`), written once.
 
-Shape: per business, one row per calendar month for the `HISTORY_MONTHS` complete months before
+Shape: per business (and the `as_of` it was built for), one row per calendar month for the `HISTORY_MONTHS` complete months before
 `as_of` plus a last row for the month of `as_of` itself.  The complete-month rows carry monthly
 totals; the last row carries what is measured *at* `as_of` (trailing-window counts, the bureau
 snapshot) and no monthly totals, because its month is not over.  A column is null where its
@@ -61,7 +61,8 @@ SNAPSHOT: dict[DataScope, dict[str, pl.DataType]] = {
     DataScope.APP_BEHAVIOUR: {"app_logins_30d": I32, "app_new_devices_30d": I32},
 }
 PANEL_SCHEMA: dict[str, pl.DataType] = {
-    "business_id": pl.String, "month": pl.Date, "first_activity_month": pl.Date,
+    "business_id": pl.String, "as_of": pl.Date, "month": pl.Date,
+    "first_activity_month": pl.Date,
     **{c: t for cols in MONTHLY.values() for c, t in cols.items()},
     **{c: t for cols in SNAPSHOT.values() for c, t in cols.items()},
 }
@@ -136,7 +137,7 @@ def monthly_panel(data: Mapping[DataScope, SourceData], as_of: date) -> pl.DataF
     first = [i for i in activity if i <= top]
     first_month = month_of(min(first)) if first else None
     months = [month_of(top - k) for k in range(HISTORY_MONTHS, -1, -1)]
-    frame = {"business_id": [business_id] * ROWS, "month": months,
+    frame = {"business_id": [business_id] * ROWS, "as_of": [as_of] * ROWS, "month": months,
              "first_activity_month": [first_month] * ROWS}
     for name in PANEL_SCHEMA:
         if name not in frame:

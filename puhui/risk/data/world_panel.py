@@ -118,15 +118,19 @@ def panel(w: SyntheticWorld, b: np.ndarray, as_of: date) -> pl.DataFrame:
         new30 += hr.count_in_days(a["new"], a["n"], a["phase"], int(days_in(t)), *bounds[t])
     snapshot("app_logins_30d", n30)
     snapshot("app_new_devices_30d", new30)
-    return _frame(w, b, top, cols)
+    return _frame(w, b, as_of, cols)
 
 
-def _frame(w: SyntheticWorld, b: np.ndarray, top: int, cols: dict[str, np.ndarray]) -> pl.DataFrame:
+def _frame(w: SyntheticWorld, b: np.ndarray, as_of: date, cols: dict[str, np.ndarray]
+           ) -> pl.DataFrame:
+    top = month_index(as_of)
     rows = HISTORY_MONTHS + 1
     months = first_ord(np.arange(top - HISTORY_MONTHS, top + 1)) - EPOCH_ORDINAL
     first = first_ord(w.d0[b]) - EPOCH_ORDINAL
     data: dict[str, pl.Series] = {
         "business_id": pl.Series(np.repeat(w.ids[b], rows), dtype=pl.String),
+        "as_of": pl.Series(np.full(rows * len(b), as_of.toordinal() - EPOCH_ORDINAL,
+                                   np.int32)).cast(pl.Date),
         "month": pl.Series(np.tile(months, len(b)).astype(np.int32)).cast(pl.Date),
         "first_activity_month": pl.Series(np.repeat(first, rows).astype(np.int32)).cast(pl.Date),
     }

@@ -140,6 +140,8 @@ def test_feature_frame_refuses_what_is_not_a_panel_of_that_date():
     panel = world().panel(AS_OF)
     with pytest.raises(RiskDataError, match="months before 2025-12"):
         feature_frame(panel, date(2025, 12, 12))
+    with pytest.raises(RiskDataError, match="built for as_of 2025-11-20"):
+        feature_frame(panel, date(2025, 11, 20))  # same months, other trailing windows
     with pytest.raises(RiskDataError, match=r"missing \['elec_kwh'\]"):
         feature_frame(panel.drop("elec_kwh"), AS_OF)
     with pytest.raises(RiskDataError, match="rows per business"):

@@ -3,10 +3,12 @@ records that were not available on as_of change nothing."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from puhui.origination.consent import DataScope
@@ -14,6 +16,7 @@ from puhui.risk.data.payload import SOURCES, parse_payload
 from puhui.risk.errors import RiskDataError
 from puhui.risk.features import features_for
 from puhui.risk.panel import HISTORY_MONTHS, PANEL_SCHEMA, ROWS, monthly_panel
+from puhui.risk.panel import month_index as date_index
 from risk_data_samples import (
     AS_OF, bill, envelope, event, fetched, filing, line, order, report, world,
 )
@@ -190,3 +193,31 @@ def test_monthly_panel_refuses_data_it_cannot_describe():
         monthly_panel({DataScope.TAX: data[DataScope.SALES]}, date(2026, 5, 1))
     with pytest.raises(RiskDataError, match="no source data"):
         monthly_panel({}, date(2026, 5, 1))
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.dates(min_value=date(2024, 2, 1), max_value=date(2026, 12, 31)),
+       st.integers(0, 119))
+def test_world_and_raw_panels_agree_on_any_day(as_of, index):
+    """Month ends, February, the first and last day of the data: any as_of, any business."""
+    w = world(120, seed=11)
+    business_id = str(w.ids[index])
+    theirs = w.panel(as_of).filter(pl.col("business_id") == business_id)
+    if theirs.height == 0:
+        assert w.d0[index] >= date_index(as_of)
+        return
+    assert_frame_equal(monthly_panel(fetched(w, business_id, as_of), as_of), theirs)
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.dates(min_value=date(2024, 3, 1), max_value=date(2026, 6, 30)),
+       st.integers(1, 180), st.integers(0, 119))
+def test_features_never_see_what_came_later(as_of, days_later, index):
+    w = world(120, seed=11)
+    business_id = str(w.ids[index])
+    if w.d0[index] >= date_index(as_of):
+        return
+    later = min(as_of + timedelta(days=days_later), date(2026, 12, 31))
+    early, late = fetched(w, business_id, as_of), fetched(w, business_id, later)
+    late[DataScope.BUREAU] = early[DataScope.BUREAU]  # a report pulled later is a later fact
+    assert features_for(late, as_of) == features_for(early, as_of)
