@@ -74,7 +74,8 @@ def test_later_fetches_do_not_change_earlier_features():
     w = world()
     later = date(2026, 2, 20)
     filed_after = 0
-    for business_id in _sample_ids(14):
+    monthly_filers = [str(w.ids[i]) for i in w.observed(AS_OF) if not w.quarterly[i]][:3]
+    for business_id in _sample_ids(5) + monthly_filers:
         early = fetched(w, business_id, AS_OF)
         late = fetched(w, business_id, later)
         base = features_for(early, AS_OF)
