@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import calendar
 from datetime import date, datetime, timezone
-from typing import Annotated, Any, Iterator, Literal
+from typing import Annotated, Any, ClassVar, Iterator, Literal
 
 from pydantic import (
     BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationInfo,
@@ -75,14 +75,15 @@ class Record(BaseModel):
     """Common settings and the dates checked against the payload's `as_of`."""
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    #: The fields holding dates (or UTC timestamps) of things that have already happened.
+    DATES: ClassVar[tuple[str, ...]] = ()
 
     def dated(self) -> Iterator[tuple[str, date]]:
         """(field path, date) of every date this record claims has already happened."""
-        for name, value in self:
-            if isinstance(value, datetime):
-                yield name, value.date()
-            elif isinstance(value, date):
-                yield name, value
+        for name in self.DATES:
+            value = getattr(self, name)
+            if value is not None:
+                yield name, value.date() if isinstance(value, datetime) else value
 
 
 def _not_before(info: ValidationInfo, value: date | None, earlier: str) -> None:
@@ -95,6 +96,7 @@ def _not_before(info: ValidationInfo, value: date | None, earlier: str) -> None:
 class TaxFiling(Record):
     """A VAT or income-tax declaration for whole calendar months (a month, quarter or year)."""
 
+    DATES = ("period_start", "period_end", "filed_on")
     tax_type: Literal["vat", "income_tax"]
     period_start: Day
     period_end: Day
@@ -131,6 +133,7 @@ class SalesOrder(Record):
     """A POS or e-commerce order; a refund counts from `refunded_on`, not from the order date,
     so an order fetched later does not leak a later refund into an earlier decision."""
 
+    DATES = ("ordered_on", "refunded_on")
     order_id: Ident
     ordered_on: Day
     channel: Literal["pos", "ecommerce"]
@@ -152,6 +155,7 @@ class SalesOrder(Record):
 class UtilityBill(Record):
     """A monthly electricity (usage in kWh) or water (usage in m3) bill."""
 
+    DATES = ("period_month", "billed_on", "paid_on")  # due_on is a term, not an event
     utility: Literal["electricity", "water"]
     period_month: Month
     usage: Annotated[int, Field(ge=0)]
@@ -174,13 +178,10 @@ class UtilityBill(Record):
         _not_before(info, v, "billed_on")
         return v
 
-    def dated(self) -> Iterator[tuple[str, date]]:
-        """The due date may lie ahead of `as_of`: it is a term of the bill, not an event."""
-        return ((name, value) for name, value in super().dated() if name != "due_on")
-
 
 # -- LOGISTICS ------------------------------------------------------------------------------------
 class Waybill(Record):
+    DATES = ("shipped_on", "delivered_on")
     waybill_id: Ident
     shipped_on: Day
     delivered_on: Day | None = None
@@ -199,6 +200,7 @@ class Waybill(Record):
 class BankTransaction(Record):
     """One statement line: inflows positive, outflows negative, the balance after it."""
 
+    DATES = ("booked_on",)
     booked_on: Day
     amount_fen: int
     counterparty_hash: Hashed
@@ -214,6 +216,7 @@ class BankTransaction(Record):
 
 # -- BUREAU ---------------------------------------------------------------------------------------
 class BureauLoan(Record):
+    DATES = ("opened_on",)
     loan_ref: Hashed
     lender_type: Literal["bank", "microfinance", "consumer_finance", "other"]
     opened_on: Day
@@ -233,11 +236,13 @@ class BureauLoan(Record):
 
 
 class OverdueMonth(Record):
+    DATES = ("month",)
     month: Month
     overdue_days: Annotated[int, Field(ge=0, le=3650)]
 
 
 class Enquiry(Record):
+    DATES = ("enquired_on",)
     enquired_on: Day
     reason: Literal["loan_approval", "guarantee_review", "post_loan_management"]
 
@@ -265,6 +270,7 @@ APP_EVENT_TYPES = ("login", "view_dashboard", "view_loan", "apply", "repay", "bi
 
 
 class AppEvent(Record):
+    DATES = ("occurred_at",)
     occurred_at: UtcTimestamp
     event_type: Literal["login", "view_dashboard", "view_loan", "apply", "repay", "bind_card",
                         "change_password", "logout"]
