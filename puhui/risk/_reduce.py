@@ -118,15 +118,20 @@ def utility(records: Sequence[UtilityBill], as_of: date, top: int) -> Reduced:
 
 def logistics(records: Sequence[Waybill], as_of: date, top: int) -> Reduced:
     out = _blank(DataScope.LOGISTICS)
-    shipped = [r for r in records if r.shipped_on <= as_of]
     counts, grams, fees = out["waybills"], out["shipped_weight_g"], out["logistics_fee_fen"]
-    for r in shipped:
-        row = _row(r.shipped_on.year * 12 + r.shipped_on.month - 1, top)
-        if row is not None:
+    lo, first = top - HISTORY_MONTHS, None
+    for r in records:
+        day = r.shipped_on
+        if day > as_of:
+            continue
+        if first is None or day < first:
+            first = day
+        row = day.year * 12 + day.month - 1 - lo
+        if 0 <= row < HISTORY_MONTHS:
             counts[row] += 1
             grams[row] += r.weight_g
             fees[row] += r.fee_fen
-    return out, [month_index(min(r.shipped_on for r in shipped))] if shipped else []
+    return out, [month_index(first)] if first else []
 
 
 def bank(records: Sequence[BankTransaction], as_of: date, top: int) -> Reduced:

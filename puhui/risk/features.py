@@ -155,17 +155,17 @@ def feature_frame(panel: pl.DataFrame, as_of: date) -> pl.DataFrame:
 def _plan(top: int) -> tuple[list[pl.Expr], ...]:
     """The expressions for one as_of month, built once (building them costs as much as running
     them on one business)."""
-    return (fx._base(top), fx._masks(), fx.row_columns(), fx.aggregations(), fx.derived(top),
-            [pl.col(n).cast(pl.Float64) for n in FEATURES])
+    derived = {e.meta.output_name(): e for e in fx.derived(top)}
+    finals = [pl.col("business_id"), *[derived[n].cast(pl.Float64) for n in FEATURES]]
+    return fx._base(top), fx._masks(), fx.row_columns(), fx.aggregations(), finals
 
 
 def _compute(panel: pl.DataFrame, top: int) -> pl.DataFrame:
-    base, masks, rows, aggs, finals, casts = _plan(top)
+    base, masks, rows, aggs, finals = _plan(top)
     # eager: on one business's 16 rows, planning a lazy query costs more than running it
     return (panel.with_columns(base).with_columns(masks).with_columns(rows)
             .group_by("business_id", maintain_order=True).agg(aggs)
-            .select(pl.col("business_id"), *finals)
-            .select("business_id", *casts))
+            .select(finals))
 
 
 def features_for(data: Mapping[DataScope, SourceData], as_of: date) -> dict[str, float | None]:
