@@ -154,10 +154,34 @@ def loans_list(status: Optional[str] = typer.Option(None), db: Optional[str] = t
         console.print(loan_id)
 
 
-def _platform(db: Optional[str], **parts):
+DECIDER_HELP = ("'risk': data from the (synthetic) providers under consent, the registered "
+                "small-business models (trained on first use) and the active policy; 'default': "
+                "the simple documented policy on the application alone")
+RISK = {"decider": "risk", "models": Path("var/models"), "policies": Path("var/policies")}
+
+
+def _platform(db: Optional[str], risk: dict | None = None, **parts):
+    """The platform, deciding with the risk engine unless `risk["decider"]` is 'default'."""
     from puhui.services.platform import Platform
 
+    risk = risk or {"decider": "default"}
+    if risk["decider"] not in ("risk", "default"):
+        console.print(f"[red]--decider must be 'risk' or 'default', not {risk['decider']!r}[/red]")
+        raise typer.Exit(2)
+    if risk["decider"] == "risk":
+        from puhui.services.clock import SystemClock, business_date
+        from puhui.services.platform import DEFAULT_RATE_CAP
+        from puhui.services.risk import risk_parts
+
+        today = business_date(parts.get("clock") or SystemClock())
+        built = risk_parts(today, models_root=risk["models"], policies_root=risk["policies"],
+                           rate_cap=DEFAULT_RATE_CAP, progress=console.print)
+        parts = {**built.as_platform(), **parts}
     return Platform.open(db, **parts)
+
+
+def _risk_options(decider: str, models: Path, policies: Path) -> dict:
+    return {"decider": decider, "models": models, "policies": policies}
 
 
 @app.command()
@@ -165,16 +189,21 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
           db: Optional[str] = typer.Option(None, help="database URL"),
           demo: bool = typer.Option(False, help="seed a demo book first if the database is empty"),
           businesses: int = typer.Option(100, help="demo: businesses in the synthetic book"),
-          days: int = typer.Option(90, help="demo: days of history up to today")) -> None:
+          days: int = typer.Option(90, help="demo: days of history up to today"),
+          decider: str = typer.Option("risk", help=DECIDER_HELP),
+          models: Path = typer.Option(RISK["models"], help="model registry directory"),
+          policies: Path = typer.Option(RISK["policies"], help="policy registry directory"),
+          ) -> None:
     """Serve the REST API (OpenAPI docs at /docs)."""
     import uvicorn
 
     from puhui.api import create_app
     from puhui.services import access
 
-    platform = _platform(db)
+    risk = _risk_options(decider, models, policies)
+    platform = _platform(db, risk)
     if demo:
-        _seed_demo(db, businesses, days)
+        _seed_demo(db, businesses, days, risk)
     with platform.unit() as session:
         admin = access.issue_key(session, "demo admin", "admin") if demo else None
         partner = access.issue_key(session, "demo partner", "partner", "P-DEMO") if demo else None
@@ -186,7 +215,7 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
     uvicorn.run(create_app(platform), host=host, port=port, log_level="warning")
 
 
-def _seed_demo(db: Optional[str], businesses: int, days: int) -> None:
+def _seed_demo(db: Optional[str], businesses: int, days: int, risk: dict | None = None) -> None:
     from datetime import timedelta
 
     from sqlalchemy import func, select
@@ -196,7 +225,7 @@ def _seed_demo(db: Optional[str], businesses: int, days: int) -> None:
     from puhui.store.platform_models import ApplicationRow
 
     today = business_date(SystemClock())
-    sim = _platform(db, clock=ManualClock(at_business_date(today)))
+    sim = _platform(db, risk, clock=ManualClock(at_business_date(today - timedelta(days=days - 1))))
     with sim.read() as session:
         existing = session.execute(select(func.count()).select_from(ApplicationRow)).scalar_one()
     if existing:
@@ -216,7 +245,11 @@ def simulate(businesses: int = typer.Option(150, help="small businesses that app
              start: str = typer.Option("2026-01-05", help="first day (YYYY-MM-DD)"),
              seed: int = typer.Option(7),
              db: Optional[str] = typer.Option(None, help="database URL"),
-             fresh: bool = typer.Option(True, help="start from an empty SQLite file")) -> None:
+             fresh: bool = typer.Option(True, help="start from an empty SQLite file"),
+             decider: str = typer.Option("risk", help=DECIDER_HELP),
+             models: Path = typer.Option(RISK["models"], help="model registry directory"),
+             policies: Path = typer.Option(RISK["policies"], help="policy registry directory"),
+             ) -> None:
     """Run a synthetic book of small businesses through application, decision, disbursement
     and months of repayments (late payers, defaults), then print the portfolio report."""
     from sqlalchemy.engine import make_url
@@ -231,7 +264,8 @@ def simulate(businesses: int = typer.Option(150, help="small businesses that app
         for suffix in ("", "-wal", "-shm"):
             Path(make_url(url).database + suffix).unlink(missing_ok=True)
     first = _date(start)
-    platform = _platform(url, clock=ManualClock(at_business_date(first)))
+    platform = _platform(url, _risk_options(decider, models, policies),
+                         clock=ManualClock(at_business_date(first)))
     with Progress(console=console) as progress:
         task = progress.add_task(f"{businesses} businesses, {days} days", total=days)
         result = simulate_platform(platform, businesses, days, first, seed,
@@ -256,17 +290,23 @@ def apply(product: str = typer.Option("SME-EI-12", help="product code"),
           applicant_file: Optional[Path] = typer.Option(
               None, "--applicant", help="JSON file with the applicant (default: a synthetic one)"),
           seed: int = typer.Option(1, help="seed for the synthetic applicant"),
-          db: Optional[str] = typer.Option(None, help="database URL")) -> None:
-    """Apply for a loan from the command line: register, consent, decide, and show the offer."""
+          db: Optional[str] = typer.Option(None, help="database URL"),
+          decider: str = typer.Option("risk", help=DECIDER_HELP),
+          models: Path = typer.Option(RISK["models"], help="model registry directory"),
+          policies: Path = typer.Option(RISK["policies"], help="policy registry directory"),
+          ) -> None:
+    """Apply for a loan from the command line: register, consent (identity and every business
+    data source), decide, and show the offer."""
     import random
 
+    from puhui.origination.consent import DataScope
     from puhui.origination.parties import Applicant
     from puhui.origination.synthetic import small_business
     from puhui.services import applicants, applications
     from puhui.services.access import SYSTEM
     from puhui.services.clock import business_date
 
-    platform = _platform(db)
+    platform = _platform(db, _risk_options(decider, models, policies))
     try:
         if applicant_file:
             business = Applicant.from_dict(json.loads(applicant_file.read_text(encoding="utf-8")))
@@ -275,7 +315,8 @@ def apply(product: str = typer.Option("SME-EI-12", help="product code"),
         with platform.unit() as session:
             registered = applicants.register_applicant(platform, session, SYSTEM, business)
             applicants.grant_consent(platform, session, SYSTEM, registered["applicant_id"],
-                                     "credit_assessment", ["identity"], channel="cli")
+                                     "credit_assessment", [s.value for s in DataScope],
+                                     channel="cli")
             row = applications.apply(platform, session, SYSTEM, registered["applicant_id"],
                                      product, amount)
             view = applications.application_view(session, row)
@@ -285,6 +326,10 @@ def apply(product: str = typer.Option("SME-EI-12", help="product code"),
     console.print(f"{business.business_name}: application {view['application_id']} -> "
                   f"[bold]{view['status']}[/bold]")
     decision = view["decision"] or {}
+    if decision:
+        console.print(f"  decided under policy {decision['policy_version']}"
+                      + (f" with model {decision['model_version']}"
+                         if decision.get("model_version") else ""))
     for reason in decision.get("reasons", []):
         console.print(f"  {reason['code']}: {reason['message']}")
     offer = view.get("offer")

@@ -99,3 +99,23 @@ def session(engine: Engine) -> Iterator[Session]:
     """A session on the migrated database; uncommitted work is rolled back afterwards."""
     with session_factory(engine)() as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def sme_registry(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A model registry holding small-business models trained on a small synthetic world, once
+    for the whole run: pytest-xdist workers share it, the first to arrive trains."""
+    import fcntl
+
+    from puhui.risk.registry import ModelRegistry
+    from puhui.services.risk import ensure_models
+
+    shared = tmp_path_factory.getbasetemp().parent
+    root = shared / "sme-models"
+    with open(shared / "sme-models.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            ensure_models(ModelRegistry(root), businesses=2_000)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return str(root)

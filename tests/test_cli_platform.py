@@ -12,9 +12,14 @@ from puhui.cli import app
 runner = CliRunner()
 
 
-def test_simulate_runs_businesses_from_application_to_repayment(tmp_path) -> None:
+def _risk(registry: str, tmp_path) -> list[str]:
+    return ["--models", registry, "--policies", str(tmp_path / "policies")]
+
+
+def test_simulate_runs_businesses_from_application_to_repayment(tmp_path, sme_registry) -> None:
     url = f"sqlite:///{tmp_path / 'sim.sqlite'}"
-    result = runner.invoke(app, ["simulate", "--businesses", "24", "--days", "75", "--db", url])
+    result = runner.invoke(app, ["simulate", "--businesses", "24", "--days", "75", "--db", url,
+                                 *_risk(sme_registry, tmp_path)])
     assert result.exit_code == 0, result.output
     assert "Applications:" in result.output and "offered" in result.output
     assert "Trial balance: {'CNY': 0} -> balanced" in result.output
@@ -25,10 +30,22 @@ def test_simulate_runs_businesses_from_application_to_repayment(tmp_path) -> Non
 
 def test_apply_prints_the_decision_and_the_offer(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'apply.sqlite'}"
-    result = runner.invoke(app, ["apply", "--amount", "5000000", "--db", url])
+    result = runner.invoke(app, ["apply", "--amount", "5000000", "--db", url,
+                                 "--decider", "default"])
     assert result.exit_code == 0, result.output
-    assert "application" in result.output
+    assert "application" in result.output and "policy default-" in result.output
     assert "-> offered" in result.output and "APR" in result.output
+
+
+def test_apply_decides_with_the_risk_engine(tmp_path, sme_registry) -> None:
+    url = f"sqlite:///{tmp_path / 'apply.sqlite'}"
+    result = runner.invoke(app, ["apply", "--amount", "5000000", "--db", url,
+                                 *_risk(sme_registry, tmp_path)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())  # the console wraps long lines
+    assert "policy sme-2026.11+" in said and "model sme-scorecard-" in said
+    result = runner.invoke(app, ["apply", "--db", url, "--decider", "oracle"])
+    assert result.exit_code == 2 and "--decider" in result.output
 
 
 def test_apply_with_an_applicant_file_and_bad_input(tmp_path) -> None:
@@ -41,13 +58,15 @@ def test_apply_with_an_applicant_file_and_bad_input(tmp_path) -> None:
     body = small_business(random.Random(3), date(2026, 3, 1), monthly_revenue=9_000_000).to_dict()
     path = tmp_path / "applicant.json"
     path.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
-    result = runner.invoke(app, ["apply", "--applicant", str(path), "--db", url])
+    result = runner.invoke(app, ["apply", "--applicant", str(path), "--db", url,
+                                 "--decider", "default"])
     assert result.exit_code == 0, result.output
     body["owner"]["resident_id"] = "110101198503071230"
     path.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
-    result = runner.invoke(app, ["apply", "--applicant", str(path), "--db", url])
+    result = runner.invoke(app, ["apply", "--applicant", str(path), "--db", url,
+                                 "--decider", "default"])
     assert result.exit_code == 2 and "refused" in result.output
-    result = runner.invoke(app, ["apply", "--product", "NOPE", "--db", url])
+    result = runner.invoke(app, ["apply", "--product", "NOPE", "--db", url, "--decider", "default"])
     assert result.exit_code == 2 and "refused" in result.output
 
 
@@ -60,7 +79,7 @@ def test_keys_issue(tmp_path) -> None:
     assert result.exit_code == 2
 
 
-def test_serve_demo_seeds_an_empty_database_once(tmp_path) -> None:
+def test_serve_demo_seeds_an_empty_database_once(tmp_path, sme_registry) -> None:
     """What `make run` does before serving: a demo book up to today, and never twice."""
     from sqlalchemy import func, select
 
@@ -69,7 +88,8 @@ def test_serve_demo_seeds_an_empty_database_once(tmp_path) -> None:
     from puhui.store.platform_models import ApplicationRow
 
     url = f"sqlite:///{tmp_path / 'demo.sqlite'}"
-    _seed_demo(url, businesses=8, days=20)
+    risk = {"decider": "risk", "models": sme_registry, "policies": tmp_path / "policies"}
+    _seed_demo(url, businesses=8, days=20, risk=risk)
     platform = Platform.open(url)
     try:
         with platform.read() as session:
@@ -77,7 +97,7 @@ def test_serve_demo_seeds_an_empty_database_once(tmp_path) -> None:
         assert count == 8
         assert platform.book.verify_ledger() > 0
         assert all(v == 0 for v in platform.book.trial_balance().values())
-        _seed_demo(url, businesses=8, days=20)
+        _seed_demo(url, businesses=8, days=20, risk=risk)
         with platform.read() as session:
             again = session.execute(select(func.count()).select_from(ApplicationRow)).scalar_one()
         assert again == count

@@ -79,12 +79,18 @@ def training_world(businesses: int, seed: int) -> SyntheticWorld:
     return SyntheticWorld(businesses, seed=seed, start=TRAINING_START, months=TRAINING_MONTHS)
 
 
-def live_world(businesses: int, seed: int, today: date, history_months: int = 30) -> SyntheticWorld:
-    """A world whose data runs up to `today`'s month: the providers a demo platform queries."""
+def live_world(businesses: int, seed: int, today: date, history_months: int = 30,
+               ahead_months: int = 6) -> SyntheticWorld:
+    """A world whose data runs from `history_months` before `today`'s month to `ahead_months`
+    after it: the providers a demo platform queries as its clock moves on (a provider never
+    returns anything dated after the day it is asked about)."""
     if not isinstance(history_months, int) or history_months < 16:
         raise InvalidParameter("history_months must be an int >= 16")
+    if not isinstance(ahead_months, int) or ahead_months < 1:
+        raise InvalidParameter("ahead_months must be a positive int")
     start = month_of(month_index(today) - history_months)
-    return SyntheticWorld(businesses, seed=seed, start=start, months=history_months + 1)
+    return SyntheticWorld(businesses, seed=seed, start=start,
+                          months=history_months + ahead_months)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from typing import Callable
 from puhui.errors import PuhuiError
 from puhui.loans.events import WriteOff
 from puhui.loans.state import LoanStatus
+from puhui.origination.consent import DataScope
 from puhui.origination.synthetic import account_for, small_business
 from puhui.services import applicants, applications, loans
 from puhui.services.access import SYSTEM, Perm, Principal, Role
@@ -64,6 +65,10 @@ def _decline(by_card: dict[str, Borrower], rng: random.Random) -> Callable[[str,
             return None if rng.random() < 0.2 else "insufficient funds"
         return "account frozen" if who.paid_instalments >= who.stops_after else None
     return decline
+
+
+#: What the simulated applicants consent to: identity and every business data source.
+CONSENTED = [scope.value for scope in DataScope]
 
 
 def simulate_platform(platform: Platform, businesses: int = 150, days: int = 180,
@@ -115,7 +120,7 @@ def _originate(platform: Platform, rng: random.Random, today: date, terms: list[
             applicant = applicants.register_applicant(platform, session, actor, business)
             applicant_id = applicant["applicant_id"]
             applicants.grant_consent(platform, session, actor, applicant_id, "credit_assessment",
-                                     ["identity", "bank_account", "bank_statement"])
+                                     CONSENTED)
             bound = applicants.bind_account(platform, session, actor, applicant_id, account)
             row = applications.apply(platform, session, actor, applicant_id, product, amount,
                                      "working capital")
