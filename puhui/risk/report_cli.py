@@ -106,3 +106,55 @@ def monitor_german(
         report.render(console)
         console.print(f"{name}: [bold]{report.worst_level.upper()}[/bold]\n")
     _write(out, dict(result.to_dict(), data=str(ds.source), seed=seed, folds=folds))
+
+
+@monitor_app.command("book")
+def monitor_book(
+        db: Optional[str] = typer.Option(None, "--db", help="database URL (default: the configured one)"),
+        models: Path = typer.Option(Path("var/models"), "--models",
+                                    help="model registry holding the stability reference"),
+        as_of: Optional[str] = typer.Option(None, "--as-of",
+                                            help="YYYY-MM-DD (default: today's business date)"),
+        days: int = typer.Option(90, "--days", min=1, help="days of applications to compare"),
+        window: int = typer.Option(12, "--window", min=1,
+                                   help="months after payout before a loan counts as matured"),
+        out: Optional[Path] = typer.Option(None, "--out", help="write the report as JSON"),
+) -> None:
+    """Monitor the platform's own book: PSI of recent applications' features and PDs against
+    the small-business models' training reference, AUC/KS of the granted PD on matured loans
+    (defaulted = 90+ days past due or written off), vintage curves, alerts."""
+    from datetime import date
+
+    from puhui.errors import PuhuiError
+    from puhui.risk import sme
+    from puhui.risk.registry import ModelRegistry
+    from puhui.services.clock import SystemClock, business_date
+    from puhui.services.monitoring import monitor_book as run
+    from puhui.services.platform import Platform
+
+    try:
+        day = date.fromisoformat(as_of) if as_of else business_date(SystemClock())
+    except ValueError:
+        console.print(f"[red]--as-of must be YYYY-MM-DD, got {as_of!r}[/red]")
+        raise typer.Exit(2)
+    platform = None
+    try:
+        registry = ModelRegistry(models)
+        reference = registry.load(registry.latest(sme.STABILITY_NAME).version)
+        champion = registry.latest(sme.CHAMPION_NAME)
+        platform = Platform.open(db)
+        report = run(platform, reference, day, days=days, window_months=window,
+                     reference_metrics=champion.metrics.get("mean"))
+    except PuhuiError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2)
+    finally:
+        if platform is not None:
+            platform.close()
+    report.render(console)
+    if report.vintages is not None and report.vintages.height:
+        console.print(f"vintages: {report.vintages['cohort'].n_unique()} monthly cohorts, "
+                      f"worst cumulative default rate "
+                      f"{report.vintages['cumulative_default_rate'].max():.1%}")
+    console.print(f"book: [bold]{report.worst_level.upper()}[/bold]")
+    _write(out, dict(report.to_dict(), models=champion.version))

@@ -3,8 +3,9 @@ decision record an officer can read and replay, and bad provider data referred, 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from puhui.origination.consent import DataScope
@@ -107,3 +108,53 @@ def test_a_malformed_payload_is_kept_and_refers_the_application(risk_api) -> Non
     if app["status"] != "declined":  # a knock-out on other data may decline first
         assert app["status"] == "referred"
         assert "DATA_INCOMPLETE" in [r["code"] for r in app["decision"]["reasons"]]
+
+
+def test_the_book_is_monitored_from_its_decision_records(risk_api, sme_registry) -> None:
+    from typer.testing import CliRunner
+
+    from puhui.cli import app
+    from puhui.risk import sme
+    from puhui.risk.errors import RiskDataError
+    from puhui.risk.registry import ModelRegistry
+    from puhui.services.monitoring import book_loans, monitor_book
+
+    registry = ModelRegistry(sme_registry)
+    reference = registry.load(registry.latest(sme.STABILITY_NAME).version)
+    with pytest.raises(RiskDataError, match="no automated decisions"):
+        monitor_book(risk_api.platform, reference, START)
+    paid = 0
+    for _ in range(6):
+        applicant_id, account_id, _ = risk_api.onboard(scopes=EVERY_SCOPE)
+        decided = _submit(risk_api, applicant_id)
+        if decided["status"] != "offered":
+            continue
+        contract = risk_api.post(f"/v1/applications/{decided['application_id']}/accept",
+                                 {"account_id": account_id}).json()
+        risk_api.post(f"/v1/contracts/{contract['contract_id']}/sign",
+                      {"content_hash": contract["content_hash"]})
+        r = risk_api.post(f"/v1/contracts/{contract['contract_id']}/disbursements",
+                          {"mode": "bound_account"})
+        assert r.status_code == 201, r.text
+        paid += 1
+    later = START + timedelta(days=45)  # a cohort shows the months it has been on the book
+    report = monitor_book(risk_api.platform, reference, later, days=60,
+                          reference_metrics={"auc": 0.8, "ks": 0.5})
+    assert {r.subject for r in report.score_psi} == {"pd", "pd_challenger"}
+    assert len(report.feature_psi) == len(reference.columns) - 2
+    if paid:  # nothing has had twelve months to perform: no AUC yet
+        assert report.matured.matured == 0 and report.matured.auc is None
+        assert report.matured.loans == paid
+    loans = book_loans(risk_api.platform, later)
+    assert len(loans) == paid and all(loan.defaulted_on is None for loan in loans)
+    if paid:
+        assert report.vintages["loans"].sum() >= paid
+    if risk_api.platform.engine.dialect.name == "sqlite":
+        url = risk_api.platform.engine.url.render_as_string(hide_password=False)
+        result = CliRunner().invoke(app, ["risk", "monitor", "book", "--db", url, "--models",
+                                          sme_registry, "--as-of", START.isoformat()])
+        assert result.exit_code == 0, result.output
+        assert "book:" in result.output
+        result = CliRunner().invoke(app, ["risk", "monitor", "book", "--db", url, "--models",
+                                          sme_registry, "--as-of", "2020-01-01"])
+        assert result.exit_code == 2 and "no automated decisions" in result.output
