@@ -158,3 +158,49 @@ def monitor_book(
                       f"{report.vintages['cumulative_default_rate'].max():.1%}")
     console.print(f"book: [bold]{report.worst_level.upper()}[/bold]")
     _write(out, dict(report.to_dict(), models=champion.version))
+
+
+@fairness_app.command("book")
+def fairness_book(
+        db: Optional[str] = typer.Option(None, "--db", help="database URL (default: the configured one)"),
+        as_of: Optional[str] = typer.Option(None, "--as-of",
+                                            help="YYYY-MM-DD (default: today's business date)"),
+        days: int = typer.Option(365, "--days", min=1, help="days of decisions to report on"),
+        tolerance: float = typer.Option(0.1, "--tolerance", min=0.0, max=1.0,
+                                        help="flag parity differences above this"),
+        out: Optional[Path] = typer.Option(None, "--out", help="write the report as JSON"),
+) -> None:
+    """Approval rates of the platform's automated decisions by the owner's sex, age band and
+    province (from the resident ID; no model reads them), with demographic parity."""
+    from datetime import date
+
+    from puhui.errors import PuhuiError
+    from puhui.risk.fairness import FairnessTolerance
+    from puhui.services.clock import SystemClock, business_date
+    from puhui.services.fairness import book_fairness
+    from puhui.services.platform import Platform
+
+    try:
+        day = date.fromisoformat(as_of) if as_of else business_date(SystemClock())
+    except ValueError:
+        console.print(f"[red]--as-of must be YYYY-MM-DD, got {as_of!r}[/red]")
+        raise typer.Exit(2)
+    platform = None
+    try:
+        platform = Platform.open(db)
+        report = book_fairness(platform, day, days=days,
+                               tolerance=FairnessTolerance(tolerance, tolerance))
+    except PuhuiError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2)
+    finally:
+        if platform is not None:
+            platform.close()
+    for table in report.tables():
+        console.print(table)
+    for note in report.notes:
+        console.print(note)
+    flagged = [a.attribute for a in report.attributes if a.flagged]
+    console.print(f"[yellow]Flagged for review: {', '.join(flagged)}[/yellow]" if flagged
+                  else "[green]No group differences above the tolerance[/green]")
+    _write(out, dict(report.to_dict(), as_of=day.isoformat(), days=days))

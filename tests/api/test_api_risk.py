@@ -158,3 +158,32 @@ def test_the_book_is_monitored_from_its_decision_records(risk_api, sme_registry)
         result = CliRunner().invoke(app, ["risk", "monitor", "book", "--db", url, "--models",
                                           sme_registry, "--as-of", "2020-01-01"])
         assert result.exit_code == 2 and "no automated decisions" in result.output
+
+
+def test_fairness_of_the_book_groups_owners_by_their_resident_id(risk_api) -> None:
+    from stdnum.cn import ric
+
+    from puhui.risk.errors import RiskDataError
+    from puhui.services.fairness import book_fairness, owner_groups
+
+    body = "11010119850307123"  # Beijing, born 1985-03-07, 17th digit 3: a man
+    groups = owner_groups(body + ric.calc_check_digit(body), date(2026, 3, 6))
+    assert groups == {"sex": "male", "age": 40, "province": "北京市"}
+    body = "31010119900101124"  # Shanghai, 17th digit 4: a woman
+    assert owner_groups(body + ric.calc_check_digit(body), date(2026, 3, 6))["sex"] == "female"
+    body = "31011519900101124"  # Pudong's code is younger than this owner: province by prefix
+    assert owner_groups(body + ric.calc_check_digit(body), date(2026, 3, 6))["province"] == \
+        "region 31"
+
+    with pytest.raises(RiskDataError, match="no automated decisions"):
+        book_fairness(risk_api.platform, START)
+    outcomes = []
+    for _ in range(4):
+        applicant_id, _, _ = risk_api.onboard(scopes=EVERY_SCOPE)
+        outcomes.append(_submit(risk_api, applicant_id)["status"] == "offered")
+    report = book_fairness(risk_api.platform, START, days=30)
+    assert [a.attribute for a in report.attributes] == ["sex", "age_band", "province"]
+    sexes = report.to_dict()["attributes"][0]
+    assert sum(g["applicants"] for g in sexes["groups"]) == 4
+    assert sum(g["approved"] for g in sexes["groups"]) == sum(outcomes)
+    assert "reject inference" in report.notes[0]
