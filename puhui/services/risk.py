@@ -150,10 +150,13 @@ def ensure_models(registry: Any, *, businesses: int = 6_000, seed: int = 7,
 def risk_parts(today: date, *, models_root: str | Path = "var/models",
                policies_root: str | Path = "var/policies", world_businesses: int = 20_000,
                world_seed: int = 11, rate_cap: Any = None,
+               blacklist: str | Path | None = None,
                progress: Callable[[str], None] | None = None) -> RiskParts:
     """The risk engine as a platform uses it: the latest registered models (trained on first
     use), the active policy of the policy registry (the shipped default registered and
-    activated when none is), and a synthetic world as the data providers."""
+    activated when none is), the blacklist file when one is given (default
+    `<policies_root>/blacklist.json` if it exists), and a synthetic world as the data providers."""
+    from puhui.decision.blacklist import Blacklist
     from puhui.decision.decider import PolicyDecider
     from puhui.decision.errors import NoActivePolicy
     from puhui.decision.policy import default_policy
@@ -172,7 +175,9 @@ def risk_parts(today: date, *, models_root: str | Path = "var/models",
         policies.activate(policies.register(default_policy()).version)
     scorer = ModelScorer.from_registry(models, versions[sme.CHAMPION_NAME],
                                        versions[sme.CHALLENGER_NAME])
-    decider = PolicyDecider(policies.active(), scorer, rate_cap=rate_cap)
+    listed = Path(blacklist) if blacklist is not None else Path(policies_root) / "blacklist.json"
+    names = Blacklist.load(listed) if blacklist is not None or listed.is_file() else None
+    decider = PolicyDecider(policies.active(), scorer, blacklist=names, rate_cap=rate_cap)
     world = sme.live_world(world_businesses, world_seed, today)
     return RiskParts(decider, world_connectors(world), policies, versions)
 

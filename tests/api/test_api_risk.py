@@ -86,19 +86,36 @@ def test_without_consent_no_business_data_is_queried(risk_api) -> None:
     assert record["facts"]["revenue_avg_3m_fen"] is None
 
 
+def _order(as_of: date, **changes) -> dict:
+    order = {"ordered_on": as_of.replace(day=1).isoformat(), "channel": "pos",
+             "amount_fen": 12_000, "customer_hash": "c" * 16, "refunded": False}
+    return {k: v for k, v in {**order, **changes}.items() if v is not ...}
+
+
 class _Garbled(WorldProvider):
-    """A sales provider whose payload breaks the schema: an order with a negative amount."""
+    """A sales provider whose payload breaks the schema in the way `bad` says."""
+
+    bad: dict = {}
 
     def fetch(self, business_id: str, as_of: date) -> dict:
-        order = {"ordered_on": as_of.replace(day=1).isoformat(), "channel": "pos",
-                 "amount_fen": -1, "customer_hash": "c" * 16, "refunded": False}
-        return {"business_id": business_id, "as_of": as_of.isoformat(), "records": [order]}
+        records = [_order(as_of, **self.bad(as_of))]
+        return {"business_id": business_id, "as_of": as_of.isoformat(), "records": records}
 
 
-def test_a_malformed_payload_is_kept_and_refers_the_application(risk_api) -> None:
+BAD_ORDERS = {
+    "negative amount": lambda on: {"amount_fen": -1},
+    "missing field": lambda on: {"customer_hash": ...},
+    "wrong type": lambda on: {"amount_fen": "12000"},
+    "future date": lambda on: {"ordered_on": (on + timedelta(days=3)).isoformat()},
+}
+
+
+@pytest.mark.parametrize("problem", sorted(BAD_ORDERS))
+def test_a_malformed_payload_is_kept_and_refers_the_application(risk_api, problem) -> None:
     world = next(iter(risk_api.platform.connectors.values())).world
+    garbled = type("Garbled", (_Garbled,), {"bad": staticmethod(BAD_ORDERS[problem])})
     risk_api.platform.connectors = ConnectorSet(
-        _Garbled(world, s) if s is DataScope.SALES else WorldProvider(world, s) for s in SOURCES)
+        garbled(world, s) if s is DataScope.SALES else WorldProvider(world, s) for s in SOURCES)
     applicant_id, _, _ = risk_api.onboard(scopes=EVERY_SCOPE)
     app = _submit(risk_api, applicant_id)
     with risk_api.platform.read() as session:
@@ -108,6 +125,37 @@ def test_a_malformed_payload_is_kept_and_refers_the_application(risk_api) -> Non
     if app["status"] != "declined":  # a knock-out on other data may decline first
         assert app["status"] == "referred"
         assert "DATA_INCOMPLETE" in [r["code"] for r in app["decision"]["reasons"]]
+
+
+def test_a_blacklisted_owner_is_declined(db_url, sme_registry, tmp_path) -> None:
+    import random
+
+    from puhui.decision.blacklist import Blacklist
+    from puhui.origination.synthetic import small_business
+    from puhui.services import access, applicants, applications
+    from puhui.services.clock import ManualClock, at_business_date
+    from puhui.services.platform import Platform
+    from puhui.services.risk import risk_parts
+
+    business = small_business(random.Random(4), START)
+    (tmp_path / "policies").mkdir()
+    Blacklist.of("bl-2026-03-01", [("resident_id", business.owner.resident_id)]).save(
+        tmp_path / "policies" / "blacklist.json")
+    parts = risk_parts(START, models_root=sme_registry, policies_root=tmp_path / "policies",
+                       world_businesses=2_000)
+    platform = Platform.open(db_url, clock=ManualClock(at_business_date(START)),
+                             **parts.as_platform())
+    try:
+        with platform.unit() as session:
+            who = applicants.register_applicant(platform, session, access.SYSTEM, business)
+            applicants.grant_consent(platform, session, access.SYSTEM, who["applicant_id"],
+                                     "credit_assessment", list(EVERY_SCOPE))
+            row = applications.apply(platform, session, access.SYSTEM, who["applicant_id"],
+                                     "SME-EI-12", 10_000_000)
+        assert row.status == "declined"
+        assert "BLACKLISTED" in row.decision
+    finally:
+        platform.close()
 
 
 def test_the_book_is_monitored_from_its_decision_records(risk_api, sme_registry) -> None:
