@@ -113,7 +113,8 @@ def sme(businesses: int = typer.Option(20_000, "--businesses", min=500,
                                       help="fail when the scorecard's mean CV AUC is lower"),
         ) -> None:
     """Train the small-business scorecard and LightGBM challenger on point-in-time features of
-    a synthetic world (development sample as of 2024-07-01, out of time as of 2025-01-01),
+    a synthetic world (development sample decided on the 1st, 11th and 21st of July 2024, out
+    of time on the same days of January 2025),
     register both with a PSI reference; exit 1 if the scorecard's mean CV AUC < --min-auc."""
     from puhui.risk import sme as sme_models
     from puhui.risk.errors import RiskError

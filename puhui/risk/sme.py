@@ -37,12 +37,15 @@ TRAINING_START, TRAINING_MONTHS = date(2023, 1, 1), 36
 #: Decision dates: development sample, then the out-of-time check six months later.
 DEVELOPMENT_AS_OF, OUT_OF_TIME_AS_OF = date(2024, 7, 1), date(2025, 1, 1)
 HORIZON_MONTHS = 12
+#: The days of the month a training sample's decisions fall on (see `spread_sample`).
+DECISION_DAYS = (1, 11, 21)
 
 
 @dataclass(frozen=True)
 class SmeSample:
-    """Features as of `as_of` (float64, NaN where a feature is None) and the outcome: 1 if the
-    business defaulted within the horizon.  Businesses already in default are left out."""
+    """Features as of the decision date (float64, NaN where a feature is None) and the outcome: 1
+    if the business defaulted within the horizon.  Businesses already in default are left out.
+    `as_of` is the (first) decision date."""
 
     X: pd.DataFrame
     y: pd.Series
@@ -72,6 +75,24 @@ def sample(world: SyntheticWorld, as_of: date, horizon_months: int = HORIZON_MON
         raise RiskDataError(f"no business has both data and an outcome as of {as_of}")
     y = pd.Series(rows["defaulted"].cast(pl.Int64).to_numpy(), name="bad")
     return SmeSample(model_inputs(rows), y, tuple(rows["business_id"].to_list()), as_of)
+
+
+def spread_sample(world: SyntheticWorld, month: date, days: tuple[int, ...] = DECISION_DAYS,
+                  horizon_months: int = HORIZON_MONTHS) -> SmeSample:
+    """The labelled sample of `month`, each business decided on one of `days` of it (by its
+    position in the world, so each appears once).  Applications arrive on every day of a month,
+    and what is known changes within it (a quarter's tax filing is due by the 15th), so a
+    sample decided only on the 1st would train the models on a population they never score."""
+    parts = []
+    for k, day in enumerate(days):
+        part = sample(world, month.replace(day=day), horizon_months)
+        keep = [i for i, b in enumerate(part.business_ids) if world.index_of(b) % len(days) == k]
+        parts.append(SmeSample(part.X.iloc[keep].reset_index(drop=True),
+                               part.y.iloc[keep].reset_index(drop=True),
+                               tuple(part.business_ids[i] for i in keep), part.as_of))
+    return SmeSample(pd.concat([p.X for p in parts], ignore_index=True),
+                     pd.concat([p.y for p in parts], ignore_index=True),
+                     tuple(b for p in parts for b in p.business_ids), month.replace(day=days[0]))
 
 
 def training_world(businesses: int, seed: int) -> SyntheticWorld:
@@ -117,7 +138,8 @@ def train(world: SyntheticWorld, *, development_as_of: date = DEVELOPMENT_AS_OF,
         raise InvalidParameter("the out-of-time date must come after the development date")
     factories: dict[str, Callable[[], Any]] = {
         CHAMPION_NAME: Scorecard, CHALLENGER_NAME: lambda: GradientBoostingModel(random_state=seed)}
-    dev, oot = sample(world, development_as_of), sample(world, out_of_time_as_of)
+    dev = spread_sample(world, development_as_of)
+    oot = spread_sample(world, out_of_time_as_of)
     cv, oot_metrics, models, scores = {}, {}, {}, {}
     for name, factory in factories.items():
         cv[name] = cross_validate(factory, dev.X, dev.y, n_splits=folds, n_repeats=repeats,
@@ -154,7 +176,8 @@ def register(training: SmeTraining, registry: Any, *, world_params: dict[str, An
     common = {"feature_set": FEATURE_SET_VERSION, "world": world_params,
               "development_as_of": dev.as_of.isoformat(),
               "out_of_time_as_of": training.out_of_time.as_of.isoformat(),
-              "horizon_months": HORIZON_MONTHS, "features": list(FEATURES)}
+              "decision_days": list(DECISION_DAYS), "horizon_months": HORIZON_MONTHS,
+              "features": list(FEATURES)}
     records = {}
     for name, model in training.models.items():
         metrics = dict(training.cv[name].to_dict(), out_of_time=training.out_of_time_metrics[name],

@@ -44,6 +44,18 @@ def test_a_sample_is_features_as_of_the_date_and_the_next_year_outcome(world) ->
         sme.train(world, development_as_of=date(2025, 1, 1), out_of_time_as_of=date(2024, 7, 1))
 
 
+def test_a_spread_sample_decides_each_business_once_on_one_of_the_days(world) -> None:
+    spread = sme.spread_sample(world, date(2024, 7, 1))
+    assert len(set(spread.business_ids)) == len(spread.business_ids) == len(spread.y)
+    on_11th = sme.sample(world, date(2024, 7, 11))
+    rows = {b: i for i, b in enumerate(on_11th.business_ids)}
+    mine = [i for i, b in enumerate(spread.business_ids) if world.index_of(b) % 3 == 1]
+    assert mine
+    for i in mine[:25]:  # the features are those of the business's own decision day
+        j = rows[spread.business_ids[i]]
+        assert spread.X.iloc[i].equals(on_11th.X.iloc[j]) and spread.y[i] == on_11th.y[j]
+
+
 def test_model_inputs_refuse_a_frame_without_the_features() -> None:
     import polars as pl
     with pytest.raises(RiskDataError, match="lacks"):
