@@ -135,9 +135,9 @@ def sme(businesses: int = typer.Option(20_000, "--businesses", min=500,
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2)
     dev, oot = training.development, training.out_of_time
-    console.print(f"Development: {len(dev.y):,} businesses as of {dev.as_of} "
+    console.print(f"Development: {len(dev.y):,} businesses decided in {dev.as_of:%B %Y} "
                   f"({dev.bad_rate:.1%} defaulted within 12 months); out of time: "
-                  f"{len(oot.y):,} as of {oot.as_of} ({oot.bad_rate:.1%})")
+                  f"{len(oot.y):,} in {oot.as_of:%B %Y} ({oot.bad_rate:.1%})")
     table = Table(title=f"{repeats}x{folds} stratified CV (mean ± std) and out of time")
     table.add_column("model")
     for metric in METRICS:
