@@ -1,4 +1,7 @@
-"""The Polars expressions behind `puhui.risk.features`, in three passes.
+"""The expressions behind `puhui.risk.features`, in three passes.
+
+Written in `puhui.risk.expr` (Polars' vocabulary): the batch path lowers them to Polars, the
+live path evaluates them for one business with NumPy; one definition either way.
 
 1. `row_columns`: per panel row, each quantity masked to its window (null outside it), so
    absence (null) and zero stay distinct;
@@ -12,11 +15,11 @@ from __future__ import annotations
 
 import polars as pl
 
-col, lit, when = pl.col, pl.lit, pl.when
+from puhui.risk.expr import Expr, col, lit, min_horizontal, when
 TEN_THOUSAND_YUAN_FEN = 1_000_000
 
 
-def _base(top: int) -> list[pl.Expr]:
+def _base(top: int) -> list[Expr]:
     """Pass 0: months before as_of (k), the activity clip, net sales, the window masks."""
     index = (col("month").dt.year().cast(pl.Int64) * 12
              + col("month").dt.month().cast(pl.Int64) - 1)
@@ -27,7 +30,7 @@ def _base(top: int) -> list[pl.Expr]:
     return [k, active, net]
 
 
-def _masks() -> list[pl.Expr]:
+def _masks() -> list[Expr]:
     k, act = col("_k"), col("_act")
     billed = col("elec_billed") == 1
     return [(act & (k <= 3)).alias("_w3"), (act & (k <= 6)).alias("_w6"),
@@ -37,9 +40,9 @@ def _masks() -> list[pl.Expr]:
             .alias("_paired")]
 
 
-def row_columns() -> list[pl.Expr]:
+def row_columns() -> list[Expr]:
     """Pass 1: each quantity masked to its window."""
-    def win(mask: str, expr: pl.Expr | str, name: str) -> pl.Expr:
+    def win(mask: str, expr: Expr | str, name: str) -> Expr:
         return when(col(mask)).then(col(expr) if isinstance(expr, str) else expr).alias(name)
 
     cov, billed = col("_cov"), col("_billed")
@@ -78,7 +81,7 @@ _SNAPSHOTS = ("bureau_open_loans", "bureau_balance_fen", "bureau_limit_fen",
               "app_new_devices_30d")
 
 
-def aggregations() -> list[pl.Expr]:
+def aggregations() -> list[Expr]:
     out = [col("first_activity_month").first().alias("first_activity")]
     for name in _SUMMED:
         out += [col(name).sum().alias(f"s{name}"), col(name).count().alias(f"n{name}")]
@@ -93,20 +96,20 @@ def aggregations() -> list[pl.Expr]:
     return out
 
 
-def _s(name: str) -> pl.Expr:
+def _s(name: str) -> Expr:
     """A window's sum, or null when nothing was observed in it (absent source)."""
     return when(col(f"n{name}") > 0).then(col(f"s{name}"))
 
 
-def _ratio(num: pl.Expr, den: pl.Expr, scale: float = 1.0) -> pl.Expr:
+def _ratio(num: Expr, den: Expr, scale: float = 1.0) -> Expr:
     return when(den > 0).then(num.cast(pl.Float64) / (den.cast(pl.Float64) / scale))
 
 
-def _fen(expr: pl.Expr) -> pl.Expr:
+def _fen(expr: Expr) -> Expr:
     return expr.cast(pl.Float64).round(0)
 
 
-def derived(top: int) -> list[pl.Expr]:
+def derived(top: int) -> list[Expr]:
     first = (col("first_activity").dt.year().cast(pl.Int64) * 12
              + col("first_activity").dt.month() - 1)
     n, mean12 = col("n_y12").cast(pl.Float64), col("s_y12") / col("n_y12")
@@ -150,5 +153,5 @@ def derived(top: int) -> list[pl.Expr]:
         col("snap_app_logins_30d").alias("app_logins_30d"),
         col("snap_app_new_devices_30d").alias("app_new_devices_30d"),
         col("m_logins3").alias("app_logins_monthly_avg_3m"),
-    ] + [when(sales6.is_not_null() & tax6.is_not_null()).then(pl.min_horizontal(sales6, tax6))
+    ] + [when(sales6.is_not_null() & tax6.is_not_null()).then(min_horizontal(sales6, tax6))
          .alias("verified_revenue_monthly_fen")]

@@ -26,6 +26,7 @@ from puhui.origination.consent import DataScope
 from puhui.risk.data.payload import SourceData
 from puhui.risk.errors import RiskDataError
 from puhui.risk import feature_exprs as fx
+from puhui.risk.expr_eval import Program, Stage, compile_stages, vectors
 from puhui.risk.panel import HISTORY_MONTHS, PANEL_SCHEMA, ROWS, month_index, monthly_panel
 
 FEATURE_SET_VERSION = "sme-pit-2026.11.1"
@@ -152,20 +153,39 @@ def feature_frame(panel: pl.DataFrame, as_of: date) -> pl.DataFrame:
 
 
 @lru_cache(maxsize=64)
-def _plan(top: int) -> tuple[list[pl.Expr], ...]:
-    """The expressions for one as_of month, built once (building them costs as much as running
-    them on one business)."""
-    derived = {e.meta.output_name(): e for e in fx.derived(top)}
-    finals = [pl.col("business_id"), *[derived[n].cast(pl.Float64) for n in FEATURES]]
-    return fx._base(top), fx._masks(), fx.row_columns(), fx.aggregations(), finals
+def _stages(top: int) -> tuple[Stage, ...]:
+    """The computation for one as_of month, as the stages both engines run: the three passes
+    of `feature_exprs`, then the features in catalogue order as floats."""
+    derived = {e.name: e for e in fx.derived(top)}
+    finals = [derived[n].cast(pl.Float64).alias(n) for n in FEATURES]
+    return (("with_columns", fx._base(top)), ("with_columns", fx._masks()),
+            ("with_columns", fx.row_columns()), ("agg", fx.aggregations()),
+            ("select", finals))
+
+
+@lru_cache(maxsize=64)
+def _polars_plan(top: int) -> tuple[tuple[str, list[pl.Expr]], ...]:
+    """The stages lowered to Polars, built once (building them costs as much as running them
+    on one business)."""
+    return tuple((kind, [e.polars() for e in exprs]) for kind, exprs in _stages(top))
+
+
+@lru_cache(maxsize=64)
+def _one_business(top: int) -> Program:
+    """The stages compiled for one business's columns (the live path)."""
+    return compile_stages(_stages(top))
 
 
 def _compute(panel: pl.DataFrame, top: int) -> pl.DataFrame:
-    base, masks, rows, aggs, finals = _plan(top)
-    # eager: on one business's 16 rows, planning a lazy query costs more than running it
-    return (panel.with_columns(base).with_columns(masks).with_columns(rows)
-            .group_by("business_id", maintain_order=True).agg(aggs)
-            .select(finals))
+    frame = panel
+    for kind, exprs in _polars_plan(top):
+        if kind == "with_columns":
+            frame = frame.with_columns(exprs)
+        elif kind == "agg":
+            frame = frame.group_by("business_id", maintain_order=True).agg(exprs)
+        else:
+            frame = frame.select(pl.col("business_id"), *exprs)
+    return frame
 
 
 def features_for(data: Mapping[DataScope, SourceData], as_of: date) -> dict[str, float | None]:
@@ -173,6 +193,4 @@ def features_for(data: Mapping[DataScope, SourceData], as_of: date) -> dict[str,
     if not data:
         return {name: (0.0 if name == "months_of_history" else None) for name in FEATURES}
     panel = monthly_panel(data, as_of)  # canonical by construction
-    row = _compute(panel, month_index(as_of)).row(0, named=True)
-    row.pop("business_id")
-    return row
+    return _one_business(month_index(as_of))(vectors(panel))
