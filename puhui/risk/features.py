@@ -26,8 +26,8 @@ from puhui.origination.consent import DataScope
 from puhui.risk.data.payload import SourceData
 from puhui.risk.errors import RiskDataError
 from puhui.risk import feature_exprs as fx
-from puhui.risk.expr_eval import Program, Stage, compile_stages, vectors
-from puhui.risk.panel import HISTORY_MONTHS, PANEL_SCHEMA, ROWS, month_index, monthly_panel
+from puhui.risk.expr_eval import Program, Stage, compile_stages
+from puhui.risk.panel import HISTORY_MONTHS, PANEL_SCHEMA, ROWS, month_index, panel_columns
 
 FEATURE_SET_VERSION = "sme-pit-2026.11.1"
 
@@ -192,5 +192,5 @@ def features_for(data: Mapping[DataScope, SourceData], as_of: date) -> dict[str,
     """The features of one business as of `as_of` from its sources' data (live scoring)."""
     if not data:
         return {name: (0.0 if name == "months_of_history" else None) for name in FEATURES}
-    panel = monthly_panel(data, as_of)  # canonical by construction
-    return _one_business(month_index(as_of))(vectors(panel))
+    columns = panel_columns(data, as_of)  # canonical by construction
+    return _one_business(month_index(as_of))(columns)

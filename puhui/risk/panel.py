@@ -27,6 +27,7 @@ import calendar
 from collections.abc import Mapping
 from datetime import date, timedelta
 
+import numpy as np
 import polars as pl
 
 from puhui.origination.consent import DataScope
@@ -38,6 +39,8 @@ ROWS = HISTORY_MONTHS + 1
 TRADING = (DataScope.TAX, DataScope.SALES, DataScope.UTILITY, DataScope.LOGISTICS,
            DataScope.BANK_STATEMENT, DataScope.APP_BEHAVIOUR)
 
+#: A panel column of one business: values and validity (None when every row is set).
+Column = tuple[np.ndarray, "np.ndarray | None"]
 I32, I64 = pl.Int32, pl.Int64
 #: Monthly totals per source (null on the as_of row).
 MONTHLY: dict[DataScope, dict[str, pl.DataType]] = {
@@ -115,17 +118,15 @@ def _check(data: Mapping[DataScope, SourceData], as_of: date) -> str:
     return owners.pop()
 
 
-def monthly_panel(data: Mapping[DataScope, SourceData], as_of: date) -> pl.DataFrame:
-    """One business's panel as of `as_of` (see the module doc), in `PANEL_SCHEMA`.
-
-    `RiskDataError` if the sources belong to different businesses or were fetched before
-    `as_of` (months after the fetch would look like months without activity).
-    """
-    from puhui.risk import _reduce  # the per-source reductions
+def panel_columns(data: Mapping[DataScope, SourceData], as_of: date) -> dict[str, Column]:
+    """One business's panel as of `as_of` as NumPy columns, name -> (values, validity), in
+    `PANEL_SCHEMA` order: what `monthly_panel` puts in a frame and what the live feature
+    evaluation reads directly.  Errors as `monthly_panel`."""
+    from puhui.risk import _reduce  # the per-source reductions (they import this module)
 
     business_id = _check(data, as_of)
     top = month_index(as_of)
-    columns: dict[str, list] = {}
+    columns: dict[str, Column] = {}
     activity: list[int] = []
     for scope in MONTHLY:
         source = data.get(scope)
@@ -135,11 +136,30 @@ def monthly_panel(data: Mapping[DataScope, SourceData], as_of: date) -> pl.DataF
         columns.update(reduced)
         activity.extend(active)
     first = [i for i in activity if i <= top]
-    first_month = month_of(min(first)) if first else None
-    months = [month_of(top - k) for k in range(HISTORY_MONTHS, -1, -1)]
-    frame = {"business_id": [business_id] * ROWS, "as_of": [as_of] * ROWS, "month": months,
-             "first_activity_month": [first_month] * ROWS}
+    months = (np.arange(top - HISTORY_MONTHS, top + 1) - 1970 * 12).astype("datetime64[M]")
+    out: dict[str, Column] = {
+        "business_id": (np.full(ROWS, business_id, dtype=object), None),
+        "as_of": (np.full(ROWS, np.datetime64(as_of, "D")), None),
+        "month": (months.astype("datetime64[D]"), None),
+        "first_activity_month": (np.full(ROWS, np.datetime64(month_of(min(first)), "D")), None)
+        if first else (np.full(ROWS, np.datetime64(0, "D")), np.zeros(ROWS, bool)),
+    }
+    absent = (np.zeros(ROWS, np.int64), np.zeros(ROWS, bool))
     for name in PANEL_SCHEMA:
-        if name not in frame:
-            frame[name] = columns.get(name, [None] * ROWS)
-    return pl.DataFrame(frame, schema=PANEL_SCHEMA)
+        if name not in out:
+            out[name] = columns.get(name, absent)
+    return out
+
+
+def monthly_panel(data: Mapping[DataScope, SourceData], as_of: date) -> pl.DataFrame:
+    """One business's panel as of `as_of` (see the module doc), in `PANEL_SCHEMA`.
+
+    `RiskDataError` if the sources belong to different businesses or were fetched before
+    `as_of` (months after the fetch would look like months without activity).
+    """
+    series = []
+    for name, (values, valid) in panel_columns(data, as_of).items():
+        if valid is not None and not valid.all():
+            values = [v if ok else None for v, ok in zip(values.tolist(), valid.tolist())]
+        series.append(pl.Series(name, values, dtype=PANEL_SCHEMA[name]))
+    return pl.DataFrame(series)
