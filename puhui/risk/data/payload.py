@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -112,8 +113,30 @@ def parse_payload(scope: DataScope | str, payload: Mapping) -> SourceData:
         envelope = _ENVELOPES[scope].model_validate(dict(payload))
     except ValidationError as exc:
         raise _refusal(scope, exc) from None
-    as_of = envelope.as_of
-    for index, record in enumerate(envelope.records):
+    as_of, records = envelope.as_of, envelope.records
+    if not _all_dated_by(records, SCHEMAS[scope], as_of):
+        _refuse_the_first_late_date(scope, records, as_of)
+    return SourceData(scope, envelope.business_id, as_of, tuple(records))
+
+
+def _all_dated_by(records: list[Record], schema: type[Record], as_of: date) -> bool:
+    """Whether no record is dated after `as_of`: the latest value of each date field, found
+    in C (`max` over the field) rather than record by record; bureau reports, which have
+    their own bounds, are left to the full check."""
+    if schema is BureauReport:
+        return not records
+    for name in schema.DATES:
+        latest = max(filter(None, map(attrgetter(name), records)), default=None)
+        if isinstance(latest, datetime):
+            latest = latest.date()
+        if latest is not None and latest > as_of:
+            return False
+    return True
+
+
+def _refuse_the_first_late_date(scope: DataScope, records: list[Record], as_of: date) -> None:
+    """`InvalidRecord` for the first record (and field) dated after what bounds it, if any."""
+    for index, record in enumerate(records):
         bound, bound_name = as_of, "the payload's as_of"
         for field, value in record.dated():
             if value > bound:
@@ -122,4 +145,3 @@ def parse_payload(scope: DataScope | str, payload: Mapping) -> SourceData:
                                     f"({bound.isoformat()})")
             if isinstance(record, BureauReport) and field == "reported_on":
                 bound, bound_name = value, "the report's reported_on"
-    return SourceData(scope, envelope.business_id, as_of, tuple(envelope.records))

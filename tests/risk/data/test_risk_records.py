@@ -104,6 +104,23 @@ def test_bad_records_name_source_record_and_field(scope, changes, field, words):
     assert isinstance(err, RiskDataError) and isinstance(err, PuhuiError)
 
 
+def test_the_first_record_dated_after_as_of_is_named_not_the_latest():
+    lines = [line("2026-05-01", 100, 100), line("2026-05-22", 100, 200),
+             line("2026-12-01", 100, 300)]
+    with pytest.raises(InvalidRecord, match=r"record 1, field booked_on: 2026-05-22 is after "
+                                            r"the payload's as_of \(2026-05-20\)"):
+        parse_payload(DataScope.BANK_STATEMENT, envelope(lines))
+    orders = [order("2026-05-01"), order("2026-05-02", refunded_on="2026-05-23"),
+              order("2026-05-21")]
+    with pytest.raises(InvalidRecord, match="record 1, field refunded_on: 2026-05-23"):
+        parse_payload(DataScope.SALES, envelope(orders))
+    # a timestamp counts by its UTC date: 23:30 at UTC-2 on the 20th is the 21st in UTC
+    events = [event("2026-05-20T23:30:00+08:00"), event("2026-05-20T23:30:00-02:00")]
+    with pytest.raises(InvalidRecord, match="record 1, field occurred_at: 2026-05-21 is after"):
+        parse_payload(DataScope.APP_BEHAVIOUR, envelope(events))
+    assert parse_payload(DataScope.APP_BEHAVIOUR, envelope(events[:1])).records
+
+
 @pytest.mark.parametrize("payload, field, words", [
     ({"as_of": "2026-05-20", "records": []}, "business_id", "Field required"),
     ({"business_id": "B1", "records": []}, "as_of", "Field required"),
