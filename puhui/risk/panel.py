@@ -26,6 +26,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Mapping
 from datetime import date, timedelta
+from functools import lru_cache
 
 import numpy as np
 import polars as pl
@@ -92,6 +93,7 @@ def window_starts(as_of: date) -> dict[str, date]:
             "6m": add_months(as_of, -6)}
 
 
+@lru_cache(maxsize=4096)
 def filing_deadline(period_start: date, period_end: date) -> date:
     """The 15th of the month after the period; 31 May of the next year for an annual return."""
     if month_index(period_end) - month_index(period_start) >= 11:
