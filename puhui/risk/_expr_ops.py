@@ -26,19 +26,15 @@ COMPARISONS = ("eq", "ne", "gt", "ge", "lt", "le")
 
 
 # -- scalars --------------------------------------------------------------------------------------
-def _nan(x: Any) -> bool:
-    return isinstance(x, float) and x != x
-
-
 def _total(op: str) -> Callable[[Any, Any], bool]:
     """A comparison where NaN equals NaN and is greater than any number (Polars' order)."""
     cmp = BINARY[op]
 
     def run(a: Any, b: Any) -> bool:
-        na, nb = _nan(a), _nan(b)
-        if na or nb:  # order by (is NaN, value): NaN last, NaNs equal
-            return cmp((na, 0.0 if na else a), (nb, 0.0 if nb else b))
-        return cmp(a, b)
+        if a == a and b == b:  # neither is NaN
+            return cmp(a, b)
+        na, nb = a != a, b != b  # order by (is NaN, value): NaN last, NaNs equal
+        return cmp((na, 0.0 if na else a), (nb, 0.0 if nb else b))
     return run
 
 
@@ -55,7 +51,7 @@ def divide(a: Any, b: Any) -> float:
 def _pow(a: Any, b: Any) -> Any:
     try:
         return a ** b
-    except OverflowError:  # floats: Python raises where IEEE gives inf
+    except (OverflowError, ZeroDivisionError):  # Python raises where IEEE gives inf
         return math.copysign(math.inf, a) if float(b).is_integer() and b % 2 else math.inf
 
 

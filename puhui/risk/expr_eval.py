@@ -1,21 +1,21 @@
 """Running `puhui.risk.expr` trees for one group (one business) with NumPy and plain Python.
 
 Why: on the live path the features run over one business's 16 panel rows, where Polars' fixed
-cost per expression dominates.  Compiled once into closures, the same trees run here in a
-fraction of a millisecond.  The semantics are Polars' (`puhui.risk._expr_ops`; tests run both
-engines over whole synthetic portfolios and over random columns with nulls and NaN): nulls
-propagate through arithmetic and comparisons; `&` and `|` follow Kleene logic; `when` treats a
-null predicate as false and is null where no branch applies; NaN equals NaN and sorts above every
-number; `x / 0` is inf or NaN; sums and counts of nothing are 0, means, extremes and standard
-deviations of nothing are null.
+cost per expression dominates.  Each stage is compiled once into a straight-line Python function
+(one assignment per distinct subexpression, so a repeated one is computed once) calling the
+operations of `puhui.risk._expr_ops`; the whole computation then takes a fraction of a
+millisecond.  The semantics are Polars' (tests run both engines over whole synthetic portfolios
+and over random columns with nulls, NaN and signed zeros): nulls propagate through arithmetic
+and comparisons; `&` and `|` follow Kleene logic; `when` treats a null predicate as false and is
+null where no branch applies; NaN equals NaN and sorts above every number; `x / 0` is inf or NaN;
+sums and counts of nothing are 0, means, extremes and standard deviations of nothing are null.
+Like Polars, both branches of a `when` are computed.
 
 Columns are `Vector`s (values, validity) until an aggregation stage; after it, plain scalars.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from itertools import count
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -25,7 +25,6 @@ from puhui.risk import _expr_ops as ops
 from puhui.risk.expr import AGGREGATIONS, BINARY, CASTS, Expr
 
 Vector = ops.Vector
-Fn = Callable[[Mapping[str, Any]], Any]
 #: A program: stages applied in order, as `puhui.risk.features` runs them with Polars -
 #: ("with_columns", exprs) adds columns, ("agg", exprs) reduces the group to one value per
 #: expression, ("select", exprs) gives the output.
@@ -33,6 +32,7 @@ Stage = tuple[str, Sequence[Expr]]
 Program = Callable[[Mapping[str, Vector]], dict[str, Any]]
 _VECTOR_UNARY = ("cast", "round", "shift", "is_null", "is_not_null", "neg", "not", "year",
                  "month")
+_INFIX = {"add": "+", "sub": "-", "mul": "*"}  # plain Python on scalars
 
 
 def _key(e: Expr) -> tuple:
@@ -42,185 +42,146 @@ def _key(e: Expr) -> tuple:
     return (e.op, type(e.param).__name__, repr(e.param), tuple(_key(a) for a in e.args))
 
 
-class _Compiler:
-    """Compiles one stage's expressions into closures over the run's environment.
-
-    A subexpression that occurs more than once in the stage is computed once per run and kept
-    in the environment under a private key (e.g. the months-before-as_of column, used by
-    several windows)."""
-
-    _slots = count()
-
-    def __init__(self, exprs: Sequence[Expr], vectors: bool) -> None:
-        self.vectors = vectors
-        self.uses: Counter[tuple] = Counter()
-        self.done: dict[tuple, tuple[Fn, bool]] = {}
-        for e in exprs:
-            self._count(e)
-
-    def _count(self, e: Expr) -> None:
-        key = _key(e)
-        self.uses[key] += 1
-        if self.uses[key] == 1:  # inside a shared subexpression, count once
-            for a in e.args:
-                self._count(a)
-
-    def compile(self, e: Expr) -> tuple[Fn, bool]:
-        """A closure computing `e`, and whether it yields a Vector (columns are Vectors before
-        the aggregation stage, scalars after it)."""
-        key = _key(e)
-        if key not in self.done:
-            f, is_vector = self._node(e)
-            if self.uses[key] > 1 and e.op not in ("col", "lit", "alias"):
-                f = _shared(f, ("shared", next(self._slots)))
-            self.done[key] = f, is_vector
-        return self.done[key]
-
-    def _node(self, e: Expr) -> tuple[Fn, bool]:
-        op, param = e.op, e.param
-        if op == "col":
-            return (lambda env: env[param]), self.vectors
-        if op == "lit":
-            return (lambda env: param), False
-        if op == "alias":
-            return self.compile(e.args[0])
-        children = [self.compile(a) for a in e.args]
-        if op in AGGREGATIONS:
-            (f, is_vector), = children
-            column = f if is_vector else (lambda env: _single(f(env)))
-            reduce = ops.AGGREGATE[op]
-            return (lambda env: reduce(column(env))), False
-        if any(is_vector for _, is_vector in children):
-            return _vector_node(op, param, children), True
-        return _scalar_node(op, param, [f for f, _ in children]), False
-
-
-def _shared(f: Fn, slot: tuple) -> Fn:
-    def once(env: dict[Any, Any]) -> Any:
-        if slot in env:
-            return env[slot]
-        value = env[slot] = f(env)
-        return value
-    return once
-
-
 def _single(value: Any) -> Vector:
     """A scalar as a one-row column (an aggregation of an aggregated value)."""
     return (np.zeros(1), np.zeros(1, bool)) if value is None else (np.asarray([value]), None)
 
 
-def _scalar_node(op: str, param: Any, fns: list[Fn]) -> Fn:
-    if op == "when":  # lazy, as only the chosen branch's value is kept
-        p, t, *rest = fns
-        other = rest[0] if rest else (lambda env: None)
-        return lambda env: t(env) if p(env) is True else other(env)
-    if op in ("and", "or"):
-        a, b = fns
-        kleene = ops.kleene_and if op == "and" else ops.kleene_or
-        return lambda env: kleene(a(env), b(env))
-    if op == "min_horizontal":
-        return lambda env: ops.scalar_min([f(env) for f in fns])
-    if op == "is_null":
-        return lambda env: fns[0](env) is None
-    if op == "is_not_null":
-        return lambda env: fns[0](env) is not None
-    if op in ops.SCALAR_BINARY:
-        f2, (a, b) = ops.SCALAR_BINARY[op], fns
+def _broadcast(value: Any, env: Mapping[str, Any]) -> Vector:
+    """A scalar as a column as long as the group's."""
+    height = len(next(v for v in env.values() if isinstance(v, tuple))[0])
+    if value is None:
+        return np.zeros(height), np.zeros(height, bool)
+    return np.full(height, value), None
 
-        def binary(env: Mapping[str, Any]) -> Any:
-            x, y = a(env), b(env)
-            return None if x is None or y is None else f2(x, y)
-        return binary
-    if op == "cast":
-        f1 = ops.PY_CASTS[CASTS[param]]
-    elif op == "round":
-        f1 = lambda x: round(x, param) if isinstance(x, float) else x  # noqa: E731
-    elif op in ops.SCALAR_UNARY:
-        f1 = ops.SCALAR_UNARY[op]
-    elif op == "shift":
-        raise ValueError("shift() moves rows of a column: it cannot follow an aggregation "
-                         "(it would mix groups)")
-    else:
+
+def _round(decimals: int) -> Callable[[Any], Any]:
+    return lambda x: round(x, decimals) if isinstance(x, float) else x
+
+
+class _Writer:
+    """The source of one stage's function: a line per distinct subexpression; every value the
+    code uses (column names, literals, operations) is passed in its namespace, never spliced
+    into the text."""
+
+    def __init__(self, vectors: bool) -> None:
+        self.vectors = vectors  # whether the stage's input columns are Vectors
+        self.lines: list[str] = []
+        self.names: dict[str, Any] = {"np": np}
+        self.done: dict[tuple, tuple[str, bool]] = {}
+
+    def const(self, value: Any) -> str:
+        name = f"k{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def line(self, code: str) -> str:
+        var = f"v{len(self.lines)}"
+        self.lines.append(f"{var} = {code}")
+        return var
+
+    def value(self, e: Expr) -> tuple[str, bool]:
+        """The variable (or constant) holding `e`, and whether it is a Vector."""
+        if e.op == "alias":
+            return self.value(e.args[0])
+        key = _key(e)
+        if key not in self.done:
+            self.done[key] = self._node(e)
+        return self.done[key]
+
+    def _node(self, e: Expr) -> tuple[str, bool]:
+        op, param = e.op, e.param
+        if op == "col":
+            return self.line(f"env[{self.const(param)}]"), self.vectors
+        if op == "lit":
+            return self.const(param), False
+        args = [self.value(a) for a in e.args]
+        if op in AGGREGATIONS:
+            (a, is_vector), = args
+            column = a if is_vector else f"{self.const(_single)}({a})"
+            return self.line(f"{self.const(ops.AGGREGATE[op])}({column})"), False
+        if any(is_vector for _, is_vector in args):
+            return self._vector(op, param, args), True
+        return self._scalar(op, param, [a for a, _ in args]), False
+
+    def _vector(self, op: str, param: Any, args: list[tuple[str, bool]]) -> str:
+        like = next(a for a, is_vector in args if is_vector)
+        spread = self.const(ops.as_vector)
+        v = [a if is_vector else f"{spread}({a}, {like})" for a, is_vector in args]
+        if op == "when":
+            return self.line(f"{self.const(ops.when)}({v[0]}, {v[1]}, "
+                             f"{v[2] if len(v) > 2 else 'None'})")
+        if op == "min_horizontal":
+            return self.line(f"{self.const(ops.vector_min)}([{', '.join(v)}])")
+        if op in BINARY:
+            return self.line(f"{self.const(ops.vector_binary(op))}({v[0]}, {v[1]})")
+        if op in _VECTOR_UNARY:
+            return self.line(f"{self.const(ops.vector_unary(op, param))}({v[0]})")
         raise ValueError(f"unknown expression operation {op!r}")
-    (a,) = fns
 
-    def unary(env: Mapping[str, Any]) -> Any:
-        x = a(env)
-        return None if x is None else f1(x)
-    return unary
+    def _scalar(self, op: str, param: Any, a: list[str]) -> str:
+        if op == "when":
+            return self.line(f"{a[1]} if {a[0]} is True else {a[2] if len(a) > 2 else 'None'}")
+        if op in ("and", "or"):
+            kleene = ops.kleene_and if op == "and" else ops.kleene_or
+            return self.line(f"{self.const(kleene)}({a[0]}, {a[1]})")
+        if op == "min_horizontal":
+            return self.line(f"{self.const(ops.scalar_min)}([{', '.join(a)}])")
+        if op in ("is_null", "is_not_null"):
+            return self.line(f"{a[0]} is {'' if op == 'is_null' else 'not '}None")
+        null = f"None if {' is None or '.join(a)} is None else"
+        if op in _INFIX:
+            return self.line(f"{null} {a[0]} {_INFIX[op]} {a[1]}")
+        if op in ops.SCALAR_BINARY:
+            return self.line(f"{null} {self.const(ops.SCALAR_BINARY[op])}({a[0]}, {a[1]})")
+        if op == "cast":
+            f = ops.PY_CASTS[CASTS[param]]
+        elif op == "round":
+            f = _round(param)
+        elif op in ops.SCALAR_UNARY:
+            f = ops.SCALAR_UNARY[op]
+        elif op == "shift":
+            raise ValueError("shift() moves rows of a column: it cannot follow an aggregation "
+                             "(it would mix groups)")
+        else:
+            raise ValueError(f"unknown expression operation {op!r}")
+        return self.line(f"{null} {self.const(f)}({a[0]})")
 
-
-def _vector_node(op: str, param: Any, children: list[tuple[Fn, bool]]) -> Fn:
-    impl: Callable[[list[Vector]], Vector]
-    if op == "when":
-        impl = lambda v: ops.when(v[0], v[1], v[2] if len(v) > 2 else None)  # noqa: E731
-    elif op == "min_horizontal":
-        impl = ops.vector_min
-    elif op in BINARY:
-        f2 = ops.vector_binary(op)
-        impl = lambda v: f2(v[0], v[1])  # noqa: E731
-    elif op in _VECTOR_UNARY:
-        f1 = ops.vector_unary(op, param)
-        impl = lambda v: f1(v[0])  # noqa: E731
-    else:
-        raise ValueError(f"unknown expression operation {op!r}")
-    fns = [f for f, _ in children]
-    kinds = [is_vector for _, is_vector in children]
-    if all(kinds):
-        if len(fns) == 1:
-            (a,) = fns
-            return lambda env: impl([a(env)])
-        if len(fns) == 2:
-            a, b = fns
-            return lambda env: impl([a(env), b(env)])
-        return lambda env: impl([f(env) for f in fns])
-
-    def mixed(env: Mapping[str, Any]) -> Vector:
-        values = [f(env) for f in fns]
-        like = next(v for v, is_vector in zip(values, kinds) if is_vector)
-        return impl([v if is_vector else ops.as_vector(v, like)
-                     for v, is_vector in zip(values, kinds)])
-    return mixed
+    def function(self, outputs: list[tuple[str, str]], update: bool) -> Callable:
+        items = ", ".join(f"{self.const(name)}: {var}" for name, var in outputs)
+        body = "".join(f"    {line}\n" for line in self.lines)
+        tail = f"    env.update({{{items}}})\n    return env\n" if update else \
+            f"    return {{{items}}}\n"
+        exec(f"def stage(env):\n{body}{tail}", self.names)  # noqa: S102 (text built above)
+        return self.names["stage"]
 
 
 def compile_stages(stages: Sequence[Stage]) -> Program:
     """A function running `stages` over one group's columns (name -> Vector), returning the
     last stage's output (scalars after an aggregation; a scalar beside columns is broadcast)."""
-    vectors, compiled = True, []
+    vectors, functions = True, []
     for kind, exprs in stages:
         if kind not in ("with_columns", "agg", "select"):
             raise ValueError(f"unknown stage {kind!r}")
-        if kind == "with_columns" and not vectors:
-            raise ValueError("with_columns after an aggregation is not supported")
-        compiler = _Compiler(exprs, vectors)
-        fns = [(e.name, *compiler.compile(e)) for e in exprs]
-        if kind == "agg":
-            if not vectors:
-                raise ValueError("a group is aggregated once")
-            vectors = False
-        columns = kind == "with_columns" or any(is_vector for _, _, is_vector in fns)
-        compiled.append((kind, [(name, f, columns and not is_vector) for name, f, is_vector
-                                in fns]))
+        if kind != "select" and not vectors:
+            raise ValueError(f"{kind} after an aggregation is not supported")
+        writer = _Writer(vectors)
+        values = [(e.name, *writer.value(e)) for e in exprs]
+        columns = kind == "with_columns" or (kind == "select" and
+                                              any(is_vector for _, _, is_vector in values))
+        spread = writer.const(_broadcast)
+        outputs = [(name, f"{spread}({var}, env)" if columns and not is_vector else var)
+                   for name, var, is_vector in values]
+        functions.append(writer.function(outputs, update=kind == "with_columns"))
+        vectors = vectors and kind != "agg"
 
     def run(columns: Mapping[str, Vector]) -> dict[str, Any]:
         env: dict[str, Any] = dict(columns)
-        height = len(next(iter(columns.values()))[0]) if columns else 1
         with np.errstate(all="ignore"):
-            for kind, fns in compiled:
-                out = {name: _broadcast(f(env), height) if spread else f(env)
-                       for name, f, spread in fns}
-                if kind == "with_columns":
-                    env.update(out)
-                else:
-                    env = out
+            for stage in functions:
+                env = stage(env)
         return env
     return run
-
-
-def _broadcast(value: Any, height: int) -> Vector:
-    if value is None:
-        return np.zeros(height), np.zeros(height, bool)
-    return np.full(height, value), None
 
 
 def vectors(frame: pl.DataFrame) -> dict[str, Vector]:
