@@ -34,6 +34,8 @@ _LOGIN = frozenset({"login"})
 
 def sales(records: Sequence[SalesOrder], as_of: date, top: int) -> Reduced:
     n = len(records)
+    if not n:
+        return c.monthly(DataScope.SALES), []
     day = c.days(map(attrgetter("ordered_on"), records), n)
     row = c.rows(day, top)
     # a repeat order: its customer ordered in an earlier month (all earlier months share
@@ -118,6 +120,8 @@ def utility(records: Sequence[UtilityBill], as_of: date, top: int) -> Reduced:
 
 
 def logistics(records: Sequence[Waybill], as_of: date, top: int) -> Reduced:
+    if not records:
+        return c.monthly(DataScope.LOGISTICS), []
     day = c.days(map(attrgetter("shipped_on"), records), len(records))
     row = c.rows(day, top)
     inside = c.complete(row)
@@ -198,6 +202,9 @@ def _at_as_of(value: int) -> c.Column:
 
 def app(records: Sequence[AppEvent], as_of: date, top: int) -> Reduced:
     n = len(records)
+    if not n:
+        out = c.monthly(DataScope.APP_BEHAVIOUR)
+        return {**out, "app_logins_30d": _at_as_of(0), "app_new_devices_30d": _at_as_of(0)}, []
     day = c.days(map(attrgetter("occurred_at"), records), n)  # UTC timestamps: their UTC date
     row = c.rows(day, top)
     login = np.fromiter(map(_LOGIN.__contains__, map(attrgetter("event_type"), records)), bool,

@@ -138,19 +138,30 @@ def panel_columns(data: Mapping[DataScope, SourceData], as_of: date) -> dict[str
         columns.update(reduced)
         activity.extend(active)
     first = [i for i in activity if i <= top]
-    months = (np.arange(top - HISTORY_MONTHS, top + 1) - 1970 * 12).astype("datetime64[M]")
+    months, as_of_column, absent = _fixed_columns(as_of)
     out: dict[str, Column] = {
         "business_id": (np.full(ROWS, business_id, dtype=object), None),
-        "as_of": (np.full(ROWS, np.datetime64(as_of, "D")), None),
-        "month": (months.astype("datetime64[D]"), None),
+        "as_of": as_of_column, "month": months,
         "first_activity_month": (np.full(ROWS, np.datetime64(month_of(min(first)), "D")), None)
-        if first else (np.full(ROWS, np.datetime64(0, "D")), np.zeros(ROWS, bool)),
+        if first else (np.full(ROWS, np.datetime64(0, "D")), absent[1]),
     }
-    absent = (np.zeros(ROWS, np.int64), np.zeros(ROWS, bool))
     for name in PANEL_SCHEMA:
         if name not in out:
             out[name] = columns.get(name, absent)
     return out
+
+
+@lru_cache(maxsize=64)
+def _fixed_columns(as_of: date) -> tuple[Column, Column, Column]:
+    """The columns that depend on as_of alone (the months, as_of) and an absent source's,
+    read-only and shared by every business's panel."""
+    top = month_index(as_of)
+    months = (np.arange(top - HISTORY_MONTHS, top + 1) - 1970 * 12).astype("datetime64[M]")
+    arrays = (months.astype("datetime64[D]"), np.full(ROWS, np.datetime64(as_of, "D")),
+              np.zeros(ROWS, np.int64), np.zeros(ROWS, bool))
+    for a in arrays:
+        a.flags.writeable = False
+    return (arrays[0], None), (arrays[1], None), (arrays[2], arrays[3])
 
 
 def monthly_panel(data: Mapping[DataScope, SourceData], as_of: date) -> pl.DataFrame:

@@ -160,6 +160,19 @@ def test_availability_rules_by_hand():
     assert p["bureau_open_loans"].null_count() == ROWS  # no bureau data: null, not zero
 
 
+def test_a_source_present_without_records_is_zero_not_null():
+    p = monthly_panel(_data(sales=[], logistics=[], app_behaviour=[], bank_statement=[]),
+                      date(2026, 5, 20))
+    complete = p.head(HISTORY_MONTHS)
+    for name in ("sales_orders", "sales_gross_fen", "sales_repeat_orders", "waybills",
+                 "logistics_fee_fen", "app_logins", "app_new_devices", "bank_inflow_fen"):
+        assert complete[name].to_list() == [0] * HISTORY_MONTHS and p[name][-1] is None, name
+    assert (p["app_logins_30d"][-1], p["app_new_devices_30d"][-1]) == (0, 0)
+    assert p["bank_min_balance_fen"].null_count() == ROWS  # no balance known yet
+    assert p["first_activity_month"].null_count() == ROWS
+    assert features_for(_data(sales=[]), date(2026, 5, 20))["revenue_avg_3m_fen"] is None
+
+
 def test_round_trips_are_inflows_from_those_paid_the_same_month():
     data = _data(bank_statement=[line("2026-04-02", -5_000, 0, "cc"),
                                  line("2026-04-20", 5_000, 5_000, "cc"),
