@@ -1,9 +1,11 @@
 """Point-in-time features of a small business, one definition for training and live scoring.
 
-Why Polars expressions over the monthly panel (`puhui.risk.panel`): `feature_frame` runs them
-over a whole portfolio's panel at once (training, monitoring), `features_for` over one
-business's panel built from its raw records (the live decision); the expressions are the same,
-so a model sees in production exactly the numbers it was trained on.
+Why expressions over the monthly panel (`puhui.risk.panel`), written once in `feature_exprs`:
+`feature_frame` runs them with Polars over a whole portfolio's panel at once (training,
+monitoring); `features_for` runs the same expression trees over one business's panel built from
+its raw records (the live decision) with the NumPy engine of `puhui.risk.expr_eval`, because on
+16 rows Polars' fixed cost per expression would take most of a 20 ms decision.  The engines are
+held equal by tests, exactly, so a model sees in production the numbers it was trained on.
 
 Conventions: every feature is a float or None.  None means the source is absent or the feature
 is undefined (no complete month, a zero denominator), never a made-up 0.  `_fen` features are

@@ -2,11 +2,12 @@
 
 Why a panel between records and features: the live decision (one business, its raw records) and
 training (thousands of businesses, from `SyntheticWorld.panel` or a warehouse) must compute the
-same numbers.  Both reduce to this frame, and the features are Polars expressions over it
-(`puhui.risk.features`), written once.
+same numbers.  Both reduce to this frame, and the features are expressions over it
+(`puhui.risk.features`), written once.  On the live path `panel_columns` gives the same panel as
+NumPy columns, which the features read without a DataFrame being built.
 
-Shape: per business (and the `as_of` it was built for), one row per calendar month for the `HISTORY_MONTHS` complete months before
-`as_of` plus a last row for the month of `as_of` itself.  The complete-month rows carry monthly
+Shape: per business (and the `as_of` it was built for), one row per calendar month for the
+`HISTORY_MONTHS` complete months before `as_of` plus a last row for the month of `as_of` itself.  The complete-month rows carry monthly
 totals; the last row carries what is measured *at* `as_of` (trailing-window counts, the bureau
 snapshot) and no monthly totals, because its month is not over.  A column is null where its
 source is absent (or, for the bureau, no report was available yet); zero means "present,
