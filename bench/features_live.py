@@ -7,7 +7,10 @@ records), so that features, both models and the policy fit a 20 ms p99 decision.
 Applicants are linked to businesses of the demo platform's live world
 (`sme.live_world(20_000, 11, ...)` through `world_connectors`), as `bench/decisions.py` does.
 Every payload is fetched and validated (`parse_payload`, timed on its own line) before the clock
-starts for the features; each applicant is then computed `rounds` times, interleaved.
+starts for the features; each applicant is then computed `rounds` times, interleaved.  The
+first line covers every applicant (its p99 is set by the largest businesses, ~10,000 records);
+the second the middle half by record count.  On a shared machine the figures move by a third
+from run to run: compare runs made back to back.
 """
 
 from __future__ import annotations
