@@ -76,7 +76,7 @@ def money(values: Iterable[int], n: int, what: str) -> np.ndarray:
         out = np.fromiter(values, np.int64, n)
     except OverflowError:
         out = None
-    if out is None or (n and int(np.abs(out).max()) * n >= _LIMIT):
+    if out is None or (n and max(int(out.max()), -int(out.min())) * n >= _LIMIT):
         raise RiskDataError(f"{what} too large to total exactly in int64")
     return out
 

@@ -173,6 +173,17 @@ def test_a_source_present_without_records_is_zero_not_null():
     assert features_for(_data(sales=[]), date(2026, 5, 20))["revenue_avg_3m_fen"] is None
 
 
+@pytest.mark.parametrize("records", [
+    dict(sales=[order("2026-03-05", 2 ** 62, order_id=f"o{k}") for k in range(3)]),
+    dict(sales=[order("2026-03-05", 2 ** 64)]),
+    dict(tax=[filing("2026-01-01", "2026-03-31", "2026-04-10", 2 ** 70)]),
+    dict(bank_statement=[line("2026-03-02", 2 ** 63 - 1, 0), line("2026-03-03", 5, 0)]),
+], ids=["sales-total", "sales-amount", "tax", "bank"])
+def test_totals_that_do_not_fit_int64_are_refused_not_wrapped(records):
+    with pytest.raises(RiskDataError, match="too large to total exactly"):
+        monthly_panel(_data(**records), date(2026, 5, 20))
+
+
 def test_round_trips_are_inflows_from_those_paid_the_same_month():
     data = _data(bank_statement=[line("2026-04-02", -5_000, 0, "cc"),
                                  line("2026-04-20", 5_000, 5_000, "cc"),
