@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import date
-from typing import Any, Iterable, Iterator, Sequence
+from datetime import date, datetime
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from sqlalchemy import ColumnElement, Connection, any_, bindparam, func, literal, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from puhui.calendar import utcnow
@@ -33,10 +34,10 @@ from puhui.ledger.journal import (
     Posting,
     attestation_draft,
     replayed,
-    seal_all,
+    sealing,
     verify_chain,
 )
-from puhui.store.bulk import bound_values, bulk_insert
+from puhui.store.bulk import bound_values, bulk_insert, collector_paused
 from puhui.store.models import Base, JournalEntryRow, JournalPostingRow, LedgerHeadRow
 
 ENTRIES = Base.metadata.tables[JournalEntryRow.__tablename__]
@@ -88,24 +89,52 @@ class LedgerRepository:
         drafts = list(drafts)
         if not drafts:
             return []
+        with collector_paused():
+            return self._append(drafts)
+
+    def _append(self, drafts: list[EntryDraft]) -> list[JournalEntry]:
         for draft in drafts:
             _check_shape(draft)
+            draft.validate()  # balance and accounts: all before anything is written
+        keys = [d.event_key for d in drafts if d.event_key is not None]
+        if len(set(keys)) != len(keys):
+            raise IdempotencyConflict("the same event key appears twice in one append")
         conn = self._conn()
         last_seq, prev_hash = self._lock_head(conn)
-        self._check_event_keys(conn, drafts)
         self._check_reversals(conn, drafts, last_seq)
         created_at = utcnow()
-        # validates balance and accounts
-        sealed = seal_all(drafts, last_seq + 1, prev_hash, created_at)
-        days = bound_values(conn, ENTRIES, "booking_date", {e.booking_date for e in sealed})
+        entries = sealing(drafts, last_seq + 1, prev_hash, created_at)
+        days = {d.booking_date for d in drafts}
+        if not keys:
+            return self._write(conn, entries, created_at, days)
+        # An event key already on the ledger is found by the unique index the insert maintains
+        # anyway, instead of by one more lookup per key beforehand; the savepoint leaves the
+        # caller's transaction clean when it is.
+        try:
+            with conn.begin_nested():
+                return self._write(conn, entries, created_at, days)
+        except IntegrityError:
+            self._check_event_keys(conn, keys)  # names the key that was posted before
+            raise
+
+    def _write(self, conn: Connection, entries: Iterator[JournalEntry], created_at: datetime,
+               booking_dates: set[date]) -> list[JournalEntry]:
+        """Insert `entries` (sealed as they are read) and move the head past them."""
+        days = bound_values(conn, ENTRIES, "booking_date", booking_dates)
         created = bound_values(conn, ENTRIES, "created_at", (created_at,))[created_at]
-        bulk_insert(conn, ENTRIES, ENTRY_COLUMNS, [
-            (e.seq, days[e.booking_date], created, e.description, e.event_key, e.loan_id,
-             e.reverses, e.prev_hash, e.hash)
-            + (_NO_ATTESTATION if (a := e.attests) is None else (a.kind, a.ref, a.sha256))
-            for e in sealed], prebound=("booking_date", "created_at"))
-        # Every posting of the append in ONE statement: on PostgreSQL the balance trigger checks
-        # each statement, so an entry's postings must never be split across statements.
+        # On PostgreSQL each entry goes to the server as soon as it is sealed (see bulk_insert),
+        # so the server stores one entry while the next is hashed.
+        stream = conn.dialect.name == "postgresql"
+        sealed: list[JournalEntry] = [] if stream else list(entries)
+        source = _kept(entries, sealed.append) if stream else sealed
+        rows = ((e.seq, days[e.booking_date], created, e.description, e.event_key, e.loan_id,
+                 e.reverses, e.prev_hash, e.hash)
+                + (_NO_ATTESTATION if (a := e.attests) is None else (a.kind, a.ref, a.sha256))
+                for e in source)
+        bulk_insert(conn, ENTRIES, ENTRY_COLUMNS, rows if stream else list(rows),
+                    prebound=("booking_date", "created_at"))
+        # Every posting of the append in ONE statement on PostgreSQL (COPY): its balance trigger
+        # checks each statement, so an entry's postings must never be split across statements.
         bulk_insert(conn, POSTINGS, POSTING_COLUMNS, [
             (e.seq, n, p.account, p.currency, p.amount, p.loan_id)
             for e in sealed for n, p in enumerate(e.postings, start=1)])
@@ -150,16 +179,12 @@ class LedgerRepository:
             raise LedgerError("ledger head is missing: is the database migrated?")
         return int(row[0]), row[1]
 
-    def _check_event_keys(self, conn: Connection, drafts: Sequence[EntryDraft]) -> None:
-        keys = [d.event_key for d in drafts if d.event_key is not None]
-        if len(set(keys)) != len(keys):
-            raise IdempotencyConflict("the same event key appears twice in one append")
-        if not keys:
-            return
+    def _check_event_keys(self, conn: Connection, keys: Sequence[str]) -> None:
+        """Raise `IdempotencyConflict` if any of `keys` is already on the ledger."""
         if conn.dialect.name == "postgresql":
-            found = conn.execute(_KNOWN_KEY_PG, {"keys": keys}).first()
+            found = conn.execute(_KNOWN_KEY_PG, {"keys": list(keys)}).first()
         else:
-            found = conn.exec_driver_sql(_KNOWN_KEY_SQLITE, (json.dumps(keys),)).first()
+            found = conn.exec_driver_sql(_KNOWN_KEY_SQLITE, (json.dumps(list(keys)),)).first()
         if found is not None:
             raise IdempotencyConflict(
                 f"event key {found[0]!r} was already posted as entry {found[1]}")
@@ -274,6 +299,14 @@ class LedgerRepository:
         for (_, currency), amount in self.balances().items():
             net[currency] += amount
         return dict(net)
+
+
+def _kept(entries: Iterator[JournalEntry],
+          keep: Callable[[JournalEntry], None]) -> Iterator[JournalEntry]:
+    """`entries`, each passed to `keep` as it goes by."""
+    for entry in entries:
+        keep(entry)
+        yield entry
 
 
 def _check_shape(draft: EntryDraft) -> None:

@@ -137,7 +137,7 @@ def test_reversal_mirrors_an_entry_once_only():
 def test_posted_entries_cannot_be_changed_in_place():
     j = sample_journal()
     entry = j.entries[1]
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         entry.description = "changed"  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         entry.postings[0].amount = 1  # type: ignore[misc]
@@ -148,7 +148,7 @@ def test_posted_entries_cannot_be_changed_in_place():
 
 # -- tamper detection -------------------------------------------------------------------------
 def altered(entry: JournalEntry, **changes) -> JournalEntry:
-    return dataclasses.replace(entry, **changes)
+    return entry._replace(**changes)
 
 
 def rehash(entry: JournalEntry, prev_hash: str) -> JournalEntry:
