@@ -7,7 +7,8 @@ partner key: authentication, Idempotency-Key, consent check, identity checks, th
 offer with its schedule and IRR, and the writes (application, history, checks, consent use,
 offer, idempotency record) in one transaction.  The applicants, their consents and their bound
 accounts are registered beforehand (not timed).  The server runs in its own process (uvicorn,
-one worker), the client in this one; both share the machine's cores.
+one worker), the client in this one; both share the machine's cores.  The CPU time each side
+spends per application is printed too: the server's figure bounds what any client could reach.
 """
 
 from __future__ import annotations
@@ -62,6 +63,13 @@ def seed(url: str, n: int) -> tuple[str, list[str]]:
     return token, ids
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time used so far by process `pid` (Linux /proc), in seconds; the
+    server's own cost per application, whatever else shares the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -107,7 +115,10 @@ def measure(name: str, url: str, n: int, concurrency: int) -> None:
             except httpx.TransportError:
                 time.sleep(0.1)
         asyncio.run(drive(port, token, ids[:200], concurrency))  # warm-up
+        server_cpu, client_cpu = cpu_seconds(server.pid), time.process_time()
         rate, latencies, outcomes = asyncio.run(drive(port, token, ids[200:], concurrency))
+        server_cpu = cpu_seconds(server.pid) - server_cpu
+        client_cpu = time.process_time() - client_cpu
     finally:
         server.terminate()
         server.wait(10)
@@ -117,6 +128,11 @@ def measure(name: str, url: str, n: int, concurrency: int) -> None:
     verdict = "" if name != "sqlite" else f" (target >= {TARGET}: {'meets' if rate >= TARGET else 'MISSES'})"
     print(f"  {name:<11} {rate:>7,.0f} applications/s{verdict}   p50 {p50:6.1f} ms   "
           f"p99 {p99:6.1f} ms   outcomes {outcomes}")
+    done = len(latencies)
+    per_server, per_client = server_cpu / done * 1000, client_cpu / done * 1000
+    print(f"  {'':<11} CPU per application: server {per_server:.1f} ms, client {per_client:.1f} ms"
+          f" (with every core on the server alone: at most "
+          f"{(os.cpu_count() or 1) * 1000 / per_server:,.0f} applications/s)")
 
 
 def main(n: int = 3000, concurrency: int = 16) -> None:
