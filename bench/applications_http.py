@@ -1,13 +1,14 @@
 """Applications per second through the HTTP API, with persistence, end to end to an offer.
 
-Run: .venv/bin/python bench/applications_http.py [applications] [concurrency]
+Run: .venv/bin/python bench/applications_http.py [applications] [concurrency] [workers]
 Target: >= 500 applications/s on SQLite; PostgreSQL is reported too (when a server answers at
 PUHUI_TEST_PG_URL).  Each application is one `POST /v1/applications` with `submit: true` by a
 partner key: authentication, Idempotency-Key, consent check, identity checks, the decider, the
 offer with its schedule and IRR, and the writes (application, history, checks, consent use,
 offer, idempotency record) in one transaction.  The applicants, their consents and their bound
-accounts are registered beforehand (not timed).  The server runs in its own process (uvicorn,
-one worker), the client in this one; both share the machine's cores.  The CPU time each side
+accounts are registered beforehand (not timed).  The server runs in its own processes (uvicorn, deciding
+with the default policy; see `main` for how many workers), the client in this one; all share
+the machine's cores.  The CPU time each side
 spends per application is printed too: the server's figure bounds what any client could reach.
 """
 
@@ -29,6 +30,7 @@ import httpx
 
 from _pg_scratch import scratch_database
 
+from puhui.api.workers import worker_environment
 from puhui.origination.synthetic import small_business
 from puhui.services import access, applicants
 from puhui.services.platform import Platform
@@ -36,10 +38,9 @@ from puhui.services.platform import Platform
 TARGET = 500
 SERVER = """
 import sys, uvicorn
-from puhui.api import create_app
-from puhui.services.platform import Platform
-uvicorn.run(create_app(Platform.open(sys.argv[1])), host="127.0.0.1", port=int(sys.argv[2]),
-            log_level="warning", access_log=False)
+from puhui.api.workers import FACTORY
+uvicorn.run(FACTORY, factory=True, workers=int(sys.argv[2]), host="127.0.0.1",
+            port=int(sys.argv[1]), log_level="warning", access_log=False)
 """
 
 
@@ -63,11 +64,23 @@ def seed(url: str, n: int) -> tuple[str, list[str]]:
     return token, ids
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time used so far by process `pid` (Linux /proc), in seconds; the
-    server's own cost per application, whatever else shares the machine."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time used so far by process `pid` and its child processes (the
+    server's workers), from Linux /proc, in seconds: the server's own cost per application,
+    whatever else shares the machine."""
+    total, parents = 0.0, {pid}
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended meanwhile
+                continue
+            stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    while parents:  # walk down from `pid`
+        total += sum(ticks for p, (_, ticks) in stats.items() if p in parents)
+        parents = {p for p, (ppid, _) in stats.items() if ppid in parents}
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -103,10 +116,12 @@ async def drive(port: int, token: str, ids: list[str], concurrency: int) -> tupl
     return len(ids) / elapsed, latencies, outcomes
 
 
-def measure(name: str, url: str, n: int, concurrency: int) -> None:
+def measure(name: str, url: str, n: int, concurrency: int, workers: int) -> None:
     token, ids = seed(url, n + 200)
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", SERVER, url, str(port)])
+    env = {**os.environ, **worker_environment(url, "default", Path("var/models"),
+                                              Path("var/policies"))}
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port), str(workers)], env=env)
     try:
         for _ in range(100):
             try:
@@ -115,9 +130,9 @@ def measure(name: str, url: str, n: int, concurrency: int) -> None:
             except httpx.TransportError:
                 time.sleep(0.1)
         asyncio.run(drive(port, token, ids[:200], concurrency))  # warm-up
-        server_cpu, client_cpu = cpu_seconds(server.pid), time.process_time()
+        server_cpu, client_cpu = tree_cpu_seconds(server.pid), time.process_time()
         rate, latencies, outcomes = asyncio.run(drive(port, token, ids[200:], concurrency))
-        server_cpu = cpu_seconds(server.pid) - server_cpu
+        server_cpu = tree_cpu_seconds(server.pid) - server_cpu
         client_cpu = time.process_time() - client_cpu
     finally:
         server.terminate()
@@ -130,20 +145,25 @@ def measure(name: str, url: str, n: int, concurrency: int) -> None:
           f"p99 {p99:6.1f} ms   outcomes {outcomes}")
     done = len(latencies)
     per_server, per_client = server_cpu / done * 1000, client_cpu / done * 1000
-    print(f"  {'':<11} CPU per application: server {per_server:.1f} ms, client {per_client:.1f} ms"
+    print(f"  {'':<11} {workers} worker process(es); CPU per application: server "
+          f"{per_server:.1f} ms, client {per_client:.1f} ms"
           f" (with every core on the server alone: at most "
           f"{(os.cpu_count() or 1) * 1000 / per_server:,.0f} applications/s)")
 
 
-def main(n: int = 3000, concurrency: int = 16) -> None:
+def main(n: int = 3000, concurrency: int = 16, workers: int = 0) -> None:
+    """`workers` 0: one server process on SQLite (its writers take turns on one lock, and a
+    waiting SQLite writer sleeps, so a second worker only lengthens the tail), one per core on
+    PostgreSQL."""
     print(f"applications to offer over HTTP: {n:,} applications, {concurrency} concurrent "
-          f"clients, one server process ({os.cpu_count()} cores visible)")
+          f"clients ({os.cpu_count()} cores visible)")
     with tempfile.TemporaryDirectory() as tmp:
-        measure("sqlite", f"sqlite:///{Path(tmp) / 'bench.sqlite'}", n, concurrency)
+        measure("sqlite", f"sqlite:///{Path(tmp) / 'bench.sqlite'}", n, concurrency,
+                workers or 1)
     with scratch_database() as url:
         if url is not None:
-            measure("postgresql", url, n, concurrency)
+            measure("postgresql", url, n, concurrency, workers or os.cpu_count() or 1)
 
 
 if __name__ == "__main__":
-    main(*(int(a) for a in sys.argv[1:3]))
+    main(*(int(a) for a in sys.argv[1:4]))

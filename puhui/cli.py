@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Optional
@@ -162,22 +163,15 @@ RISK = {"decider": "risk", "models": Path("var/models"), "policies": Path("var/p
 
 def _platform(db: Optional[str], risk: dict | None = None, **parts):
     """The platform, deciding with the risk engine unless `risk["decider"]` is 'default'."""
-    from puhui.services.platform import Platform
+    from puhui.services.risk import DECIDERS, open_platform
 
     risk = risk or {"decider": "default"}
-    if risk["decider"] not in ("risk", "default"):
+    if risk["decider"] not in DECIDERS:
         console.print(f"[red]--decider must be 'risk' or 'default', not {risk['decider']!r}[/red]")
         raise typer.Exit(2)
-    if risk["decider"] == "risk":
-        from puhui.services.clock import SystemClock, business_date
-        from puhui.services.platform import DEFAULT_RATE_CAP
-        from puhui.services.risk import risk_parts
-
-        today = business_date(parts.get("clock") or SystemClock())
-        built = risk_parts(today, models_root=risk["models"], policies_root=risk["policies"],
-                           rate_cap=DEFAULT_RATE_CAP, progress=console.print)
-        parts = {**built.as_platform(), **parts}
-    return Platform.open(db, **parts)
+    return open_platform(db, risk["decider"], models_root=risk.get("models", RISK["models"]),
+                         policies_root=risk.get("policies", RISK["policies"]),
+                         progress=console.print, **parts)
 
 
 def _risk_options(decider: str, models: Path, policies: Path) -> dict:
@@ -193,6 +187,8 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
           decider: str = typer.Option("risk", help=DECIDER_HELP),
           models: Path = typer.Option(RISK["models"], help="model registry directory"),
           policies: Path = typer.Option(RISK["policies"], help="policy registry directory"),
+          workers: int = typer.Option(1, min=1, help="worker processes (one per core serves "
+                                                     "the most applications per second)"),
           ) -> None:
     """Serve the REST API (OpenAPI docs at /docs)."""
     import uvicorn
@@ -212,7 +208,16 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
     if admin and partner:
         console.print(f"admin key:   {admin.token}\npartner key: {partner.token}")
         console.print(f"try: curl -H 'Authorization: Bearer {partner.token}' {url}/v1/products")
-    uvicorn.run(create_app(platform), host=host, port=port, log_level="warning")
+    if workers == 1:
+        uvicorn.run(create_app(platform), host=host, port=port, log_level="warning")
+        return
+    from puhui.api.workers import FACTORY, worker_environment
+
+    platform.close()  # each worker opens its own; the models are trained by now
+    os.environ.update(worker_environment(db, decider, models, policies))
+    console.print(f"{workers} worker processes")
+    uvicorn.run(FACTORY, factory=True, workers=workers, host=host, port=port,
+                log_level="warning")
 
 
 def _seed_demo(db: Optional[str], businesses: int, days: int, risk: dict | None = None) -> None:

@@ -185,3 +185,26 @@ def risk_parts(today: date, *, models_root: str | Path = "var/models",
 def record_json(record: Any) -> dict[str, Any]:
     """A decision record as the API shows it."""
     return json.loads(record.to_json())
+
+
+DECIDERS = ("risk", "default")
+
+
+def open_platform(url: str | None, decider: str = "risk", *,
+                  models_root: str | Path = "var/models",
+                  policies_root: str | Path = "var/policies",
+                  progress: Callable[[str], None] | None = None, **parts: Any) -> Any:
+    """The platform on the database at `url`, deciding with the risk engine (`decider="risk"`:
+    the registered models, trained on first use, and the active policy) or with the simple
+    documented policy (`"default"`).  One place for the CLI and every API worker process."""
+    from puhui.services.clock import SystemClock, business_date
+    from puhui.services.platform import DEFAULT_RATE_CAP
+
+    if decider not in DECIDERS:
+        raise ValueError(f"the decider must be one of {', '.join(DECIDERS)}, not {decider!r}")
+    if decider == "risk":
+        today = business_date(parts.get("clock") or SystemClock())
+        built = risk_parts(today, models_root=models_root, policies_root=policies_root,
+                           rate_cap=DEFAULT_RATE_CAP, progress=progress)
+        parts = {**built.as_platform(), **parts}
+    return Platform.open(url, **parts)

@@ -1,0 +1,99 @@
+"""The API served by several worker processes: each builds the same platform from the
+environment, and `puhui serve --workers` starts them."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from puhui.api.workers import (
+    ENV_DECIDER,
+    ENV_MODELS,
+    ENV_POLICIES,
+    app_from_environment,
+    worker_environment,
+)
+from puhui.services import access
+from puhui.services.platform import Platform
+from puhui.store.db import ENV_VAR
+
+
+def test_the_environment_names_the_platform(tmp_path: Path) -> None:
+    env = worker_environment("sqlite:///x.sqlite", "default", tmp_path / "m", tmp_path / "p")
+    assert env == {ENV_VAR: "sqlite:///x.sqlite", ENV_DECIDER: "default",
+                   ENV_MODELS: str(tmp_path / "m"), ENV_POLICIES: str(tmp_path / "p")}
+    assert ENV_VAR not in worker_environment(None, "risk", tmp_path, tmp_path)
+
+
+def test_a_worker_serves_the_platform_of_its_environment(
+        db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    platform = Platform.open(db_url)
+    with platform.unit() as session:
+        token = access.issue_key(session, "worker test", "partner", "P-W").token
+    platform.close()
+    monkeypatch.setenv(ENV_VAR, db_url)
+    monkeypatch.setenv(ENV_DECIDER, "default")
+    with TestClient(app_from_environment()) as client:
+        assert client.get("/v1/products").status_code == 401
+        products = client.get("/v1/products", headers={"Authorization": f"Bearer {token}"})
+        assert products.status_code == 200, products.text  # the key issued on that database
+
+
+def test_a_worker_refuses_an_unknown_decider(db_url: str,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_VAR, db_url)
+    monkeypatch.setenv(ENV_DECIDER, "coin-toss")
+    with pytest.raises(ValueError, match="coin-toss"):
+        app_from_environment()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="counts worker processes in /proc")
+def test_serve_starts_the_workers_it_is_asked_for(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"sqlite:///{tmp_path / 'served.sqlite'}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "puhui.cli", "serve", "--port", str(port), "--db", url,
+         "--decider", "default", "--workers", "2"],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT)
+    try:
+        deadline, up = time.monotonic() + 60, False
+        while time.monotonic() < deadline and not up:
+            try:
+                up = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert up, "the server did not come up"
+        replies = [httpx.get(f"http://127.0.0.1:{port}/v1/products", timeout=5).status_code
+                   for _ in range(4)]
+        assert replies == [401] * 4  # the real API, keys checked in every worker
+        workers = [p for p in _children(server.pid)  # not the resource tracker
+                   if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        assert len(workers) == 2
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0].decode(errors="replace")
+    assert "2 worker processes" in output
