@@ -4,7 +4,7 @@ A nightly batch posts hundreds of thousands of journal lines.  Measured on the s
 SQLAlchemy's per-row parameter handling costs more than the database's own work, so rows go in
 as plain tuples: PostgreSQL gets `COPY ... FROM STDIN` (several times faster than multi-row
 INSERT, and triggers and constraints still fire), SQLite gets a prepared multi-row INSERT
-(`VALUES (...), (...), ...`, up to `SQLITE_ROWS_PER_STATEMENT` rows) run with `executemany`: one
+(`VALUES (...), (...), ...`, up to `SQLITE_MAX_PARAMETERS` values) run with `executemany`: one
 statement execution per row costs SQLite and the driver about as much again as the row's own
 b-tree work, so packing many rows into one execution makes a bulk load about a fifth cheaper.
 Column types still convert values exactly as SQLAlchemy would, so rows written here read back
@@ -38,6 +38,8 @@ def bulk_insert(conn: Connection, table: Table, columns: Sequence[str],
     a lazy iterable: each row is sent as soon as it is made, so the server stores rows while the
     caller is still making the next ones.
     """
+    if isinstance(rows, Sequence) and not rows:
+        return 0
     converters = [(i, proc) for i, name in enumerate(columns) if name not in prebound
                   and (proc := _bind_processor(table, name, conn)) is not None]
     if conn.dialect.name == "postgresql":
