@@ -19,6 +19,7 @@ from alembic import op
 
 from puhui.ledger.accounts import CHART
 from puhui.ledger.journal import GENESIS_HASH
+from puhui.store.append_only import protect
 from puhui.store.models import UTCDateTime
 
 revision: str = "0001"
@@ -143,30 +144,15 @@ def upgrade() -> None:
     head = sa.table("ledger_head", sa.column("id"), sa.column("last_seq"), sa.column("last_hash"))
     op.bulk_insert(head, [{"id": 1, "last_seq": 0, "last_hash": GENESIS_HASH}])
 
-    dialect = op.get_bind().dialect.name
-    if dialect == "postgresql":
-        _postgres_rules()
-    elif dialect == "sqlite":
-        _sqlite_rules()
-
-
-def _postgres_rules() -> None:
-    for ddl in PG_FUNCTIONS:
-        op.execute(ddl)
-    for table in APPEND_ONLY:
-        op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE "
-                   f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION puhui_append_only()")
-    op.execute("CREATE CONSTRAINT TRIGGER journal_postings_balanced "
-               "AFTER INSERT ON journal_postings DEFERRABLE INITIALLY DEFERRED "
-               "FOR EACH ROW EXECUTE FUNCTION puhui_entry_balanced()")
-
-
-def _sqlite_rules() -> None:
-    for table in APPEND_ONLY:
-        for action in ("UPDATE", "DELETE"):
-            message = f"{table} is append-only: {action} refused"
-            op.execute(f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                       f"BEGIN SELECT RAISE(ABORT, '{message}'); END")
+    postgres = op.get_bind().dialect.name == "postgresql"
+    if postgres:
+        for ddl in PG_FUNCTIONS:
+            op.execute(ddl)
+    protect(APPEND_ONLY)
+    if postgres:
+        op.execute("CREATE CONSTRAINT TRIGGER journal_postings_balanced "
+                   "AFTER INSERT ON journal_postings DEFERRABLE INITIALLY DEFERRED "
+                   "FOR EACH ROW EXECUTE FUNCTION puhui_entry_balanced()")
 
 
 def downgrade() -> None:

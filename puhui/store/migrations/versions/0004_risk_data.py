@@ -14,6 +14,7 @@ from typing import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from puhui.store.append_only import protect
 from puhui.store.models import UTCDateTime
 
 revision: str = "0004"
@@ -45,16 +46,7 @@ def upgrade() -> None:
     op.create_index(op.f('ix_source_payloads_applicant_id'), 'source_payloads', ['applicant_id'], unique=False)
     op.create_index(op.f('ix_source_payloads_application_id'), 'source_payloads', ['application_id'], unique=False)
 
-    if op.get_bind().dialect.name == "postgresql":
-        for table in APPEND_ONLY:  # puhui_append_only() comes with revision 0001
-            op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE "
-                       f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION puhui_append_only()")
-    else:
-        for table in APPEND_ONLY:
-            for action in ("UPDATE", "DELETE"):
-                message = f"{table} is append-only: {action} refused"
-                op.execute(f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} "
-                           f"ON {table} BEGIN SELECT RAISE(ABORT, '{message}'); END")
+    protect(APPEND_ONLY)  # puhui_append_only() comes with revision 0001
 
 
 def downgrade() -> None:

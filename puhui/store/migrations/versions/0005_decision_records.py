@@ -14,6 +14,7 @@ from typing import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from puhui.store.append_only import protect
 from puhui.store.models import UTCDateTime
 
 revision: str = "0005"
@@ -43,16 +44,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_decision_records")))
     op.create_index(op.f("ix_decision_records_application_id"), "decision_records",
                     ["application_id"], unique=False)
-    if op.get_bind().dialect.name == "postgresql":
-        for table in APPEND_ONLY:  # puhui_append_only() comes with revision 0001
-            op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE "
-                       f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION puhui_append_only()")
-    else:
-        for table in APPEND_ONLY:
-            for action in ("UPDATE", "DELETE"):
-                message = f"{table} is append-only: {action} refused"
-                op.execute(f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} "
-                           f"ON {table} BEGIN SELECT RAISE(ABORT, '{message}'); END")
+    protect(APPEND_ONLY)  # puhui_append_only() comes with revision 0001
 
 
 def downgrade() -> None:
