@@ -10,6 +10,7 @@ The scoring stack is imported inside the commands, so mounting `risk_app` costs 
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any, Optional
 
@@ -28,6 +29,17 @@ console = Console()
 
 _DATA_HELP = ("germancredit.csv (default: $PUHUI_GERMAN_CREDIT, else "
               "../shared/data/germancredit.csv beside the repository)")
+
+
+def _as_of_day(as_of: Optional[str]) -> date:
+    """The `--as-of` day (YYYY-MM-DD), or today's business date when none is given."""
+    from puhui.services.clock import SystemClock, business_date
+
+    try:
+        return date.fromisoformat(as_of) if as_of else business_date(SystemClock())
+    except ValueError:
+        console.print(f"[red]--as-of must be YYYY-MM-DD, got {as_of!r}[/red]")
+        raise typer.Exit(2)
 
 
 def _write(out: Optional[Path], document: dict[str, Any]) -> None:
@@ -123,20 +135,13 @@ def monitor_book(
     """Monitor the platform's own book: PSI of recent applications' features and PDs against
     the small-business models' training reference, AUC/KS of the granted PD on matured loans
     (defaulted = 90+ days past due or written off), vintage curves, alerts."""
-    from datetime import date
-
     from puhui.errors import PuhuiError
     from puhui.risk import sme
     from puhui.risk.registry import ModelRegistry
-    from puhui.services.clock import SystemClock, business_date
     from puhui.services.monitoring import monitor_book as run
     from puhui.services.platform import Platform
 
-    try:
-        day = date.fromisoformat(as_of) if as_of else business_date(SystemClock())
-    except ValueError:
-        console.print(f"[red]--as-of must be YYYY-MM-DD, got {as_of!r}[/red]")
-        raise typer.Exit(2)
+    day = _as_of_day(as_of)
     platform = None
     try:
         registry = ModelRegistry(models)
@@ -172,19 +177,12 @@ def fairness_book(
 ) -> None:
     """Approval rates of the platform's automated decisions by the owner's sex, age band and
     province (from the resident ID; no model reads them), with demographic parity."""
-    from datetime import date
-
     from puhui.errors import PuhuiError
     from puhui.risk.fairness import FairnessTolerance
-    from puhui.services.clock import SystemClock, business_date
     from puhui.services.fairness import book_fairness
     from puhui.services.platform import Platform
 
-    try:
-        day = date.fromisoformat(as_of) if as_of else business_date(SystemClock())
-    except ValueError:
-        console.print(f"[red]--as-of must be YYYY-MM-DD, got {as_of!r}[/red]")
-        raise typer.Exit(2)
+    day = _as_of_day(as_of)
     platform = None
     try:
         platform = Platform.open(db)

@@ -206,6 +206,11 @@ def test_the_book_is_monitored_from_its_decision_records(risk_api, sme_registry)
         result = CliRunner().invoke(app, ["risk", "monitor", "book", "--db", url, "--models",
                                           sme_registry, "--as-of", "2020-01-01"])
         assert result.exit_code == 2 and "no automated decisions" in result.output
+        for report in ("monitor", "fairness"):  # a malformed day is refused before any work
+            result = CliRunner().invoke(app, ["risk", report, "book", "--db", url,
+                                              "--as-of", "2025-13-01"])
+            assert result.exit_code == 2, result.output
+            assert "--as-of must be YYYY-MM-DD" in result.output
 
 
 def test_fairness_of_the_book_groups_owners_by_their_resident_id(risk_api) -> None:
