@@ -31,6 +31,8 @@ from datetime import date
 import numpy as np
 import polars as pl
 
+from _live_data import validated_payloads
+
 from puhui.decision.decider import PolicyDecider
 from puhui.decision.policy import default_policy
 from puhui.decision.scoring import ModelScorer
@@ -39,8 +41,6 @@ from puhui.origination.decider import DecisionRequest
 from puhui.origination.parties import verify_applicant
 from puhui.origination.synthetic import small_business
 from puhui.risk import sme
-from puhui.risk.data.payload import parse_payload
-from puhui.risk.errors import SourceUnavailable
 from puhui.risk.features import feature_frame, features_for
 from puhui.risk.registry import ModelRegistry
 from puhui.services.platform import DEFAULT_RATE_CAP
@@ -67,16 +67,8 @@ def applications(n: int) -> list[tuple]:
     rng, out, parse_s, records = random.Random(5), [], 0.0, 0
     for i in range(n):
         applicant = small_business(rng, ON, monthly_revenue=rng.randint(20_000, 400_000) * 100)
-        data = {}
-        for scope in connectors:
-            try:
-                raw = connectors[scope].fetch(f"AP{i:07d}", ON)
-            except SourceUnavailable:
-                continue
-            t0 = time.perf_counter()
-            data[scope] = parse_payload(scope, raw)
-            parse_s += time.perf_counter() - t0
-            records += len(raw["records"])
+        data, seconds, count = validated_payloads(connectors, f"AP{i:07d}", ON)
+        parse_s, records = parse_s + seconds, records + count
         out.append((f"AN{i:07d}", applicant, tuple(verify_applicant(applicant, ON)), data))
     print(f"  validating the providers' payloads: {parse_s / n * 1000:.1f} ms per application "
           f"({records / n:,.0f} records each; not in the decision figures)")

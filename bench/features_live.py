@@ -21,9 +21,10 @@ import sys
 import time
 from datetime import date
 
+from _live_data import validated_payloads
+
 from puhui.risk import sme
-from puhui.risk.data.payload import SourceData, parse_payload
-from puhui.risk.errors import SourceUnavailable
+from puhui.risk.data.payload import SourceData
 from puhui.risk.features import features_for
 from puhui.services.providers import world_connectors
 
@@ -41,17 +42,8 @@ def applications(n: int) -> list[dict]:
     connectors = world_connectors(sme.live_world(20_000, 11, ON))
     out, parse_ms, records = [], [], 0
     for i in range(n):
-        data: dict = {}
-        spent = 0.0
-        for scope in connectors:
-            try:
-                raw = connectors[scope].fetch(f"AP{i:07d}", ON)
-            except SourceUnavailable:
-                continue
-            t0 = time.perf_counter()
-            data[scope] = parse_payload(scope, raw)
-            spent += time.perf_counter() - t0
-            records += len(raw["records"])
+        data, spent, count = validated_payloads(connectors, f"AP{i:07d}", ON)
+        records += count
         parse_ms.append(spent * 1000)
         out.append(data)
     print(f"  parse_payload: p50 {statistics.median(parse_ms):.1f} ms, "

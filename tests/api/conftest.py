@@ -95,11 +95,8 @@ class Api:
         return {**application, "disbursement": r.json()}
 
 
-@pytest.fixture
-def api(db_url: str) -> Iterator[Api]:
-    clock = ManualClock(at_business_date(START))
-    gateway = SandboxGateway()
-    platform = Platform.open(db_url, clock=clock, gateway=gateway)
+def _serve(platform: Platform, clock: ManualClock, gateway: SandboxGateway) -> Iterator[Api]:
+    """An `Api` on `platform` with a key per role (and a read-only partner key), closed after."""
     with platform.unit() as session:
         keys = {
             "admin": access.issue_key(session, "ops", "admin").token,
@@ -118,6 +115,13 @@ def api(db_url: str) -> Iterator[Api]:
 
 
 @pytest.fixture
+def api(db_url: str) -> Iterator[Api]:
+    clock = ManualClock(at_business_date(START))
+    gateway = SandboxGateway()
+    yield from _serve(Platform.open(db_url, clock=clock, gateway=gateway), clock, gateway)
+
+
+@pytest.fixture
 def risk_api(db_url: str, sme_registry: str, tmp_path) -> Iterator[Api]:
     """An API whose platform decides with the risk engine: synthetic data providers, the small
     models of `sme_registry` and the shipped policy."""
@@ -127,17 +131,5 @@ def risk_api(db_url: str, sme_registry: str, tmp_path) -> Iterator[Api]:
     gateway = SandboxGateway()
     parts = risk_parts(START, models_root=sme_registry, policies_root=tmp_path / "policies",
                        world_businesses=3_000)
-    platform = Platform.open(db_url, clock=clock, gateway=gateway, **parts.as_platform())
-    with platform.unit() as session:
-        keys = {
-            "admin": access.issue_key(session, "ops", "admin").token,
-            "officer": access.issue_key(session, "officer", "credit_officer").token,
-            "partner": access.issue_key(session, "pos partner", "partner", "P-POS").token,
-            "other": access.issue_key(session, "erp partner", "partner", "P-ERP").token,
-        }
-    client = TestClient(create_app(platform), raise_server_exceptions=False)
-    try:
-        yield Api(client, platform, clock, gateway, keys, random.Random(11))
-    finally:
-        client.close()
-        platform.close()
+    yield from _serve(Platform.open(db_url, clock=clock, gateway=gateway, **parts.as_platform()),
+                      clock, gateway)
