@@ -193,7 +193,7 @@ DECIDERS = ("risk", "default")
 def open_platform(url: str | None, decider: str = "risk", *,
                   models_root: str | Path = "var/models",
                   policies_root: str | Path = "var/policies",
-                  progress: Callable[[str], None] | None = None, **parts: Any) -> Any:
+                  progress: Callable[[str], None] | None = None, **parts: Any) -> Platform:
     """The platform on the database at `url`, deciding with the risk engine (`decider="risk"`:
     the registered models, trained on first use, and the active policy) or with the simple
     documented policy (`"default"`).  One place for the CLI and every API worker process."""
