@@ -177,20 +177,18 @@ def canonical_body(entry: "JournalEntry") -> str:
 def _body(seq: int, booked: str, created: str, description: str, event_key: str | None,
           loan_id: str | None, reverses: int | None, postings: Sequence[Posting],
           attests: Attestation | None) -> str:
-    lines = ",".join([f"[{_s(p.account)},{_s(p.currency)},{p.amount},{_n(p.loan_id)}]"
-                      for p in postings])
+    # None tests written inline, not as calls: this runs once per posted entry
+    lines = ",".join([f'[{_s(p.account)},{_s(p.currency)},{p.amount},'
+                      f'{"null" if p.loan_id is None else _s(p.loan_id)}]' for p in postings])
     # "attests" sorts first, and is absent (not null) when there is none
     head = "{" if attests is None else (
         f'{{"attests":{{"id":{_s(attests.ref)},"kind":{_s(attests.kind)},'
         f'"sha256":{_s(attests.sha256)}}},')
     return (f'{head}"booking_date":"{booked}","created_at":"{created}",'
-            f'"description":{_s(description)},"event_key":{_n(event_key)},'
-            f'"loan_id":{_n(loan_id)},"postings":[{lines}],'
+            f'"description":{_s(description)},'
+            f'"event_key":{"null" if event_key is None else _s(event_key)},'
+            f'"loan_id":{"null" if loan_id is None else _s(loan_id)},"postings":[{lines}],'
             f'"reverses":{"null" if reverses is None else reverses},"seq":{seq}}}')
-
-
-def _n(value: str | None) -> str:
-    return "null" if value is None else _s(value)
 
 
 def seal(draft: EntryDraft, seq: int, prev_hash: str, created_at: datetime | None = None) -> JournalEntry:

@@ -40,18 +40,14 @@ def bulk_insert(conn: Connection, table: Table, columns: Sequence[str],
     """
     if isinstance(rows, Sequence) and not rows:
         return 0
-    converters = [(i, proc) for i, name in enumerate(columns) if name not in prebound
-                  and (proc := _bind_processor(table, name, conn)) is not None]
     if conn.dialect.name == "postgresql":
+        converters = _converters(conn, table, columns, prebound)
         if converters:
             rows = (_convert_row(row, converters) for row in rows)
         return _copy(conn, table, columns, rows)
     rows = rows if isinstance(rows, Sequence) else list(rows)
-    if not rows:
-        return 0
-    if converters:
-        rows = _convert(rows, converters)
-    _sqlite_insert(conn, table, columns, rows)
+    for sql, parameters in sqlite_statements(conn, table, columns, rows, prebound):
+        conn.exec_driver_sql(sql, parameters)
     return len(rows)
 
 
@@ -93,6 +89,13 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value  # datetime is a date too
 
 
+def _converters(conn: Connection, table: Table, columns: Sequence[str],
+                prebound: Collection[str]) -> list[tuple[int, Callable[[Any], Any]]]:
+    """(position, bind processor) of each column in `columns` whose values need converting."""
+    return [(i, proc) for i, name in enumerate(columns) if name not in prebound
+            and (proc := _bind_processor(table, name, conn)) is not None]
+
+
 def _bind_processor(table: Table, name: str, conn: Connection) -> Callable[[Any], Any] | None:
     column_type = table.c[name].type
     return column_type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
@@ -124,13 +127,20 @@ def _copy(conn: Connection, table: Table, columns: Sequence[str],
     return written
 
 
-def _sqlite_insert(conn: Connection, table: Table, columns: Sequence[str],
-                   rows: Sequence[Sequence[Any]]) -> None:
-    """`rows` as multi-row INSERTs of `per` rows each, then one INSERT for the remainder.
+def sqlite_statements(conn: Connection, table: Table, columns: Sequence[str],
+                      rows: Sequence[Sequence[Any]], prebound: Collection[str] = ()
+                      ) -> list[tuple[str, list[tuple]]]:
+    """`bulk_insert` on SQLite as (statement, parameter sets) pairs for `executemany`, built but
+    not run: multi-row INSERTs of `per` rows each, then one INSERT for the remainder.
 
     A column that is NULL in every row is left out of the statement (it defaults to NULL): the
     driver binds None through its adapter lookup, which costs more than an integer or text.
     """
+    if not rows:
+        return []
+    converters = _converters(conn, table, columns, prebound)
+    if converters:
+        rows = _convert(rows, converters)
     keep = [i for i, name in enumerate(columns)
             if not table.c[name].nullable or any(row[i] is not None for row in rows)] or [0]
     if len(keep) < len(columns):
@@ -140,14 +150,16 @@ def _sqlite_insert(conn: Connection, table: Table, columns: Sequence[str],
     sql = _insert_sql(conn, table, tuple(columns))
     per = max(1, SQLITE_MAX_PARAMETERS // len(columns))
     full = len(rows) - len(rows) % per
+    statements = []
     if full:
         flat = list(chain.from_iterable(rows[:full]))
         width = per * len(columns)
-        conn.exec_driver_sql(_multi_row(sql, per),
-                             [tuple(flat[i:i + width]) for i in range(0, len(flat), width)])
+        statements.append((_multi_row(sql, per),
+                           [tuple(flat[i:i + width]) for i in range(0, len(flat), width)]))
     if full < len(rows):
         rest = len(rows) - full
-        conn.exec_driver_sql(_multi_row(sql, rest), [tuple(chain.from_iterable(rows[full:]))])
+        statements.append((_multi_row(sql, rest), [tuple(chain.from_iterable(rows[full:]))]))
+    return statements
 
 
 @lru_cache(maxsize=256)

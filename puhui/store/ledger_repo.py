@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from datetime import date, datetime
+from itertools import islice
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from sqlalchemy import ColumnElement, Connection, any_, bindparam, func, literal, select, update
@@ -38,6 +39,7 @@ from puhui.ledger.journal import (
     verify_chain,
 )
 from puhui.store.bulk import bound_values, bulk_insert, collector_paused
+from puhui.store.pipeline import InsertPipeline
 from puhui.store.models import Base, JournalEntryRow, JournalPostingRow, LedgerHeadRow
 
 ENTRIES = Base.metadata.tables[JournalEntryRow.__tablename__]
@@ -46,6 +48,12 @@ HEAD = Base.metadata.tables[LedgerHeadRow.__tablename__]
 
 #: Entries read per query when streaming the journal back (bounded memory for any size).
 READ_CHUNK = 5_000
+#: Entries from which a SQLite append stores rows on a writer thread (`InsertPipeline`); a
+#: smaller append is over before a thread would have started.
+PIPELINE_MIN_ENTRIES = 1_000
+#: Entries sealed per chunk handed to the writer thread: big enough to fill several statements,
+#: small enough that the writer starts soon and the last chunk (stored alone) is short.
+PIPELINE_CHUNK = 500
 #: Keys per IN (...) lookup, well under every backend's bound-parameter limit.
 LOOKUP_CHUNK = 1_000
 
@@ -106,38 +114,50 @@ class LedgerRepository:
         entries = sealing(drafts, last_seq + 1, prev_hash, created_at)
         days = {d.booking_date for d in drafts}
         if not keys:
-            return self._write(conn, entries, created_at, days)
+            return self._write(conn, entries, len(drafts), created_at, days)
         # An event key already on the ledger is found by the unique index the insert maintains
         # anyway, instead of by one more lookup per key beforehand; the savepoint leaves the
         # caller's transaction clean when it is.
         try:
             with conn.begin_nested():
-                return self._write(conn, entries, created_at, days)
+                return self._write(conn, entries, len(drafts), created_at, days)
         except IntegrityError:
             self._check_event_keys(conn, keys)  # names the key that was posted before
             raise
 
-    def _write(self, conn: Connection, entries: Iterator[JournalEntry], created_at: datetime,
-               booking_dates: set[date]) -> list[JournalEntry]:
-        """Insert `entries` (sealed as they are read) and move the head past them."""
+    def _write(self, conn: Connection, entries: Iterator[JournalEntry], count: int,
+               created_at: datetime, booking_dates: set[date]) -> list[JournalEntry]:
+        """Insert the `count` `entries` (sealed as they are read) and move the head past them."""
         days = bound_values(conn, ENTRIES, "booking_date", booking_dates)
         created = bound_values(conn, ENTRIES, "created_at", (created_at,))[created_at]
-        # On PostgreSQL each entry goes to the server as soon as it is sealed (see bulk_insert),
-        # so the server stores one entry while the next is hashed.
-        stream = conn.dialect.name == "postgresql"
-        sealed: list[JournalEntry] = [] if stream else list(entries)
-        source = _kept(entries, sealed.append) if stream else sealed
-        rows = ((e.seq, days[e.booking_date], created, e.description, e.event_key, e.loan_id,
-                 e.reverses, e.prev_hash, e.hash)
-                + (_NO_ATTESTATION if (a := e.attests) is None else (a.kind, a.ref, a.sha256))
-                for e in source)
-        bulk_insert(conn, ENTRIES, ENTRY_COLUMNS, rows if stream else list(rows),
-                    prebound=("booking_date", "created_at"))
-        # Every posting of the append in ONE statement on PostgreSQL (COPY): its balance trigger
-        # checks each statement, so an entry's postings must never be split across statements.
-        bulk_insert(conn, POSTINGS, POSTING_COLUMNS, [
-            (e.seq, n, p.account, p.currency, p.amount, p.loan_id)
-            for e in sealed for n, p in enumerate(e.postings, start=1)])
+
+        def entry_rows(sealed: Iterable[JournalEntry]) -> Iterator[tuple]:
+            return ((e.seq, days[e.booking_date], created, e.description, e.event_key, e.loan_id,
+                     e.reverses, e.prev_hash, e.hash)
+                    + (_NO_ATTESTATION if (a := e.attests) is None else (a.kind, a.ref, a.sha256))
+                    for e in sealed)
+
+        prebound = ("booking_date", "created_at")
+        sealed: list[JournalEntry] = []
+        if conn.dialect.name == "postgresql":
+            # Each entry goes to the server as soon as it is sealed (see bulk_insert), so the
+            # server stores one entry while the next is hashed.  Every posting of the append in
+            # ONE statement (COPY): the balance trigger checks each statement, so an entry's
+            # postings must never be split across statements.
+            bulk_insert(conn, ENTRIES, ENTRY_COLUMNS, entry_rows(_kept(entries, sealed.append)),
+                        prebound=prebound)
+            bulk_insert(conn, POSTINGS, POSTING_COLUMNS, _posting_rows(sealed))
+        elif count >= PIPELINE_MIN_ENTRIES:
+            # SQLite stores one chunk on a writer thread while this thread hashes the next.
+            with InsertPipeline(conn) as pipe:
+                for chunk in _batched(entries, PIPELINE_CHUNK):
+                    sealed.extend(chunk)
+                    pipe.insert(ENTRIES, ENTRY_COLUMNS, list(entry_rows(chunk)), prebound)
+                    pipe.insert(POSTINGS, POSTING_COLUMNS, _posting_rows(chunk))
+        else:
+            sealed.extend(entries)
+            bulk_insert(conn, ENTRIES, ENTRY_COLUMNS, list(entry_rows(sealed)), prebound=prebound)
+            bulk_insert(conn, POSTINGS, POSTING_COLUMNS, _posting_rows(sealed))
         conn.execute(_MOVE_HEAD, {"last_seq": sealed[-1].seq, "last_hash": sealed[-1].hash})
         return sealed
 
@@ -307,6 +327,16 @@ def _kept(entries: Iterator[JournalEntry],
     for entry in entries:
         keep(entry)
         yield entry
+
+
+def _posting_rows(sealed: Iterable[JournalEntry]) -> list[tuple]:
+    return [(e.seq, n, p.account, p.currency, p.amount, p.loan_id)
+            for e in sealed for n, p in enumerate(e.postings, start=1)]
+
+
+def _batched(entries: Iterator[JournalEntry], size: int) -> Iterator[list[JournalEntry]]:
+    while chunk := list(islice(entries, size)):
+        yield chunk
 
 
 def _check_shape(draft: EntryDraft) -> None:
