@@ -131,10 +131,16 @@ def sqlite_statements(conn: Connection, table: Table, columns: Sequence[str],
                       rows: Sequence[Sequence[Any]], prebound: Collection[str] = ()
                       ) -> list[tuple[str, list[tuple]]]:
     """`bulk_insert` on SQLite as (statement, parameter sets) pairs for `executemany`, built but
-    not run: multi-row INSERTs of `per` rows each, then one INSERT for the remainder.
+    not run: multi-row INSERTs of as many rows as `SQLITE_MAX_PARAMETERS` allows, then one for
+    the remainder.
 
-    A column that is NULL in every row is left out of the statement (it defaults to NULL): the
-    driver binds None through its adapter lookup, which costs more than an integer or text.
+    The driver's binding of each value is a large part of an insert's cost, so values that need
+    no binding per row are not bound per row:
+    - a column that is NULL in every row is left out (it defaults to NULL; the driver binds None
+      through its adapter lookup, which costs more than an integer or text);
+    - a text column with the same value in every row (a batch's time stamp, usually its date,
+      description and currency) is bound once per statement, as a numbered parameter that
+      every row of the statement refers to.
     """
     if not rows:
         return []
@@ -143,32 +149,62 @@ def sqlite_statements(conn: Connection, table: Table, columns: Sequence[str],
         rows = _convert(rows, converters)
     keep = [i for i, name in enumerate(columns)
             if not table.c[name].nullable or any(row[i] is not None for row in rows)] or [0]
-    if len(keep) < len(columns):
-        columns = [columns[i] for i in keep]
-        pick = itemgetter(*keep) if len(keep) > 1 else lambda row: (row[keep[0]],)
-        rows = list(map(pick, rows))
-    sql = _insert_sql(conn, table, tuple(columns))
-    per = max(1, SQLITE_MAX_PARAMETERS // len(columns))
+    shared = _shared_columns(rows, keep)
+    varying = [i for i in keep if i not in shared]
+    sql = _insert_sql(conn, table, tuple(columns[i] for i in keep))
+    slots = tuple(-1 - shared.index(i) if i in shared else varying.index(i) for i in keep)
+    constants = tuple(rows[0][i] for i in shared)
+    pick = itemgetter(*varying) if len(varying) > 1 else lambda row: (row[varying[0]],)
+    flat = list(chain.from_iterable(map(pick, rows)))
+    width = len(varying)
+    per = max(1, (SQLITE_MAX_PARAMETERS - len(shared)) // width)
     full = len(rows) - len(rows) % per
     statements = []
     if full:
-        flat = list(chain.from_iterable(rows[:full]))
-        width = per * len(columns)
-        statements.append((_multi_row(sql, per),
-                           [tuple(flat[i:i + width]) for i in range(0, len(flat), width)]))
+        step = per * width
+        statements.append((_multi_row(sql, per, slots),
+                           [constants + tuple(flat[i:i + step])
+                            for i in range(0, full * width, step)]))
     if full < len(rows):
-        rest = len(rows) - full
-        statements.append((_multi_row(sql, rest), [tuple(chain.from_iterable(rows[full:]))]))
+        statements.append((_multi_row(sql, len(rows) - full, slots),
+                           [constants + tuple(flat[full * width:])]))
     return statements
 
 
+def _shared_columns(rows: Sequence[Sequence[Any]], candidates: Sequence[int]) -> list[int]:
+    """Those of the `candidates` that are text columns with the same value in every row, leaving
+    at least one candidate that is not (text only: 1, 1.0 and True are equal but bind
+    differently, and text is what costs the driver most to bind)."""
+    if len(rows) < 2:
+        return []
+    first, last = rows[0], rows[-1]
+    shared = []
+    for i in candidates:
+        value = first[i]
+        if (type(value) is str and last[i] == value
+                and list(map(itemgetter(i), rows)).count(value) == len(rows)):
+            shared.append(i)
+    return shared[:len(candidates) - 1]
+
+
 @lru_cache(maxsize=256)
-def _multi_row(sql: str, n: int) -> str:
-    """`sql` (a one-row INSERT ... VALUES (?, ...)) inserting `n` rows per execution."""
-    head, sep, values = sql.partition(" VALUES ")
+def _multi_row(sql: str, n: int, slots: tuple[int, ...]) -> str:
+    """`sql` (a one-row INSERT ... VALUES (?, ...)) inserting `n` rows per execution.
+
+    `slots` says where each column's value comes from: `-k` is the statement's shared value
+    ?k, `j >= 0` the row's own j-th value (numbered after the shared ones, row by row).
+    """
+    head, sep, _ = sql.partition(" VALUES ")
     if not sep:
         raise ValueError(f"not a one-row INSERT ... VALUES statement: {sql}")
-    return f"{head} VALUES {', '.join([values] * n)}"
+    shared = sum(1 for slot in slots if slot < 0)
+    width = len(slots) - shared
+    rows = []
+    for r in range(n):
+        base = shared + r * width + 1
+        rows.append("(" + ", ".join(f"?{-slot}" if slot < 0 else f"?{base + slot}"
+                                    for slot in slots) + ")")
+    return f"{head} VALUES {', '.join(rows)}"
 
 
 def _insert_sql(conn: Connection, table: Table, columns: Sequence[str]) -> str:

@@ -53,7 +53,7 @@ READ_CHUNK = 5_000
 PIPELINE_MIN_ENTRIES = 1_000
 #: Entries sealed per chunk handed to the writer thread: big enough to fill several statements,
 #: small enough that the writer starts soon and the last chunk (stored alone) is short.
-PIPELINE_CHUNK = 500
+PIPELINE_CHUNK = 333
 #: Keys per IN (...) lookup, well under every backend's bound-parameter limit.
 LOOKUP_CHUNK = 1_000
 
@@ -101,34 +101,43 @@ class LedgerRepository:
             return self._append(drafts)
 
     def _append(self, drafts: list[EntryDraft]) -> list[JournalEntry]:
+        conn = self._conn()
+        # A large SQLite append validates each chunk just before sealing it, while the writer
+        # thread stores the chunk before (see _write), inside a savepoint, so a bad draft still
+        # leaves the caller's transaction as it was; any other append validates all up front.
+        pipelined = len(drafts) >= PIPELINE_MIN_ENTRIES and conn.dialect.name == "sqlite"
         for draft in drafts:
             _check_shape(draft)
-            draft.validate()  # balance and accounts: all before anything is written
+            if not pipelined:
+                draft.validate()  # balance and accounts: all before anything is written
         keys = [d.event_key for d in drafts if d.event_key is not None]
         if len(set(keys)) != len(keys):
             raise IdempotencyConflict("the same event key appears twice in one append")
-        conn = self._conn()
         last_seq, prev_hash = self._lock_head(conn)
         self._check_reversals(conn, drafts, last_seq)
         created_at = utcnow()
-        entries = sealing(drafts, last_seq + 1, prev_hash, created_at)
-        days = {d.booking_date for d in drafts}
-        if not keys:
-            return self._write(conn, entries, len(drafts), created_at, days)
+        if not keys and not pipelined:
+            return self._write(conn, drafts, last_seq, prev_hash, created_at, pipelined)
         # An event key already on the ledger is found by the unique index the insert maintains
         # anyway, instead of by one more lookup per key beforehand; the savepoint leaves the
         # caller's transaction clean when it is.
         try:
             with conn.begin_nested():
-                return self._write(conn, entries, len(drafts), created_at, days)
+                return self._write(conn, drafts, last_seq, prev_hash, created_at, pipelined)
         except IntegrityError:
-            self._check_event_keys(conn, keys)  # names the key that was posted before
+            if keys:
+                self._check_event_keys(conn, keys)  # names the key that was posted before
             raise
 
-    def _write(self, conn: Connection, entries: Iterator[JournalEntry], count: int,
-               created_at: datetime, booking_dates: set[date]) -> list[JournalEntry]:
-        """Insert the `count` `entries` (sealed as they are read) and move the head past them."""
-        days = bound_values(conn, ENTRIES, "booking_date", booking_dates)
+    def _write(self, conn: Connection, drafts: list[EntryDraft], last_seq: int, prev_hash: str,
+               created_at: datetime, pipelined: bool) -> list[JournalEntry]:
+        """Seal `drafts` after the head, insert them and move the head past them.
+
+        `pipelined`: validate the drafts chunk by chunk as they are sealed, and store each chunk
+        on a writer thread (the caller rolls back to its savepoint if a draft is refused).
+        """
+        entries = sealing(drafts, last_seq + 1, prev_hash, created_at)
+        days = bound_values(conn, ENTRIES, "booking_date", {d.booking_date for d in drafts})
         created = bound_values(conn, ENTRIES, "created_at", (created_at,))[created_at]
 
         def entry_rows(sealed: Iterable[JournalEntry]) -> Iterator[tuple]:
@@ -147,10 +156,14 @@ class LedgerRepository:
             bulk_insert(conn, ENTRIES, ENTRY_COLUMNS, entry_rows(_kept(entries, sealed.append)),
                         prebound=prebound)
             bulk_insert(conn, POSTINGS, POSTING_COLUMNS, _posting_rows(sealed))
-        elif count >= PIPELINE_MIN_ENTRIES:
-            # SQLite stores one chunk on a writer thread while this thread hashes the next.
+        elif pipelined:
+            # SQLite stores one chunk on a writer thread while this thread checks and hashes
+            # the next.
             with InsertPipeline(conn) as pipe:
-                for chunk in _batched(entries, PIPELINE_CHUNK):
+                for start in range(0, len(drafts), PIPELINE_CHUNK):
+                    for draft in drafts[start:start + PIPELINE_CHUNK]:
+                        draft.validate()
+                    chunk = list(islice(entries, PIPELINE_CHUNK))
                     sealed.extend(chunk)
                     pipe.insert(ENTRIES, ENTRY_COLUMNS, list(entry_rows(chunk)), prebound)
                     pipe.insert(POSTINGS, POSTING_COLUMNS, _posting_rows(chunk))
@@ -332,11 +345,6 @@ def _kept(entries: Iterator[JournalEntry],
 def _posting_rows(sealed: Iterable[JournalEntry]) -> list[tuple]:
     return [(e.seq, n, p.account, p.currency, p.amount, p.loan_id)
             for e in sealed for n, p in enumerate(e.postings, start=1)]
-
-
-def _batched(entries: Iterator[JournalEntry], size: int) -> Iterator[list[JournalEntry]]:
-    while chunk := list(islice(entries, size)):
-        yield chunk
 
 
 def _check_shape(draft: EntryDraft) -> None:

@@ -11,7 +11,8 @@ from sqlalchemy import Engine, select
 from puhui.errors import IdempotencyConflict
 from puhui.ledger.accounts import Acct
 from puhui.ledger.journal import EntryDraft, Posting
-from puhui.store.bulk import SQLITE_MAX_PARAMETERS, bulk_insert, collector_paused
+from puhui.store.bulk import SQLITE_MAX_PARAMETERS, bulk_insert, collector_paused, \
+    sqlite_statements
 from puhui.store.db import session_factory
 from puhui.store.ledger_repo import ENTRIES, ENTRY_COLUMNS, POSTING_COLUMNS, POSTINGS, \
     LedgerRepository
@@ -46,6 +47,41 @@ def test_columns_null_in_some_rows_keep_their_values(engine: Engine) -> None:
     with engine.begin() as conn:
         bulk_insert(conn, ENTRIES, ENTRY_COLUMNS, rows)
     assert stored(engine) == rows
+
+
+def test_text_equal_at_both_ends_but_not_between_keeps_every_rows_value(engine: Engine) -> None:
+    rows = [entry_row(seq) for seq in range(1, 300)]
+    rows[150] = rows[150][:3] + ("the odd one",) + rows[150][4:]  # description of the others
+    rows[-1] = rows[-1][:3] + (rows[0][3],) + rows[-1][4:]
+    with engine.begin() as conn:
+        bulk_insert(conn, ENTRIES, ENTRY_COLUMNS, rows)
+    assert stored(engine) == rows
+
+
+def test_a_value_every_row_shares_is_bound_once_per_statement(tmp_path) -> None:
+    """The time stamp, date and description every row repeats go to SQLite once per statement;
+    the rows read back whole."""
+    from puhui.store.db import make_engine, migrate
+
+    url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        rows = [(seq, date(2024, 3, 1), WHEN, "accrual", f"k{seq}", None, None, "0" * 64,
+                 f"{seq:064x}", None, None, None) for seq in range(1, 1001)]
+        with engine.begin() as conn:
+            statements = sqlite_statements(conn, ENTRIES, ENTRY_COLUMNS, rows)
+            # seq, event_key and hash vary; booking_date, created_at, description and prev_hash
+            # are shared; loan_id, reverses and the attestation are NULL throughout
+            per_row = 3
+            shared = 4
+            assert sum(len(p) for _, sets in statements for p in sets) == (
+                per_row * len(rows) + shared * sum(len(sets) for _, sets in statements))
+            assert all(len(p) <= SQLITE_MAX_PARAMETERS for _, sets in statements for p in sets)
+            bulk_insert(conn, ENTRIES, ENTRY_COLUMNS, rows)
+        assert stored(engine) == rows
+    finally:
+        engine.dispose()
 
 
 def test_a_constraint_broken_by_any_row_writes_no_row(engine: Engine) -> None:

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
-from puhui.errors import IdempotencyConflict
+from puhui.errors import IdempotencyConflict, UnbalancedEntry
 from puhui.ledger.accounts import Acct
 from puhui.ledger.journal import Attestation, EntryDraft, Posting
 from puhui.store import ledger_repo, pipeline
@@ -122,6 +122,27 @@ def test_a_key_posted_before_undoes_the_whole_pipelined_append(sqlite_engine: En
     with sessions() as session:
         repo = LedgerRepository(session)
         assert [e.event_key for e in repo.entries()] == ["first", "after"]
+        assert repo.verify() == 2
+
+
+def test_a_bad_draft_in_a_late_chunk_undoes_the_chunks_already_stored(
+        sqlite_engine: Engine) -> None:
+    """Drafts of a large append are checked chunk by chunk as they are written: one that does
+    not balance, in the last chunk, still leaves nothing of the append behind."""
+    sessions = session_factory(sqlite_engine)
+    drafts = [accrual(i) for i in range(N)]
+    drafts[-3] = EntryDraft(date(2024, 3, 1), "lopsided", (
+        Posting(Acct.CASH, 100, "CNY"), Posting(Acct.INTEREST_INCOME, -99, "CNY")))
+    with sessions.begin() as session:
+        repo = LedgerRepository(session)
+        repo.append([accrual(0, key="before")])
+        with pytest.raises(UnbalancedEntry, match="lopsided"):
+            repo.append(drafts)
+        repo.append([accrual(1, key="after")])
+    with sessions() as session:
+        repo = LedgerRepository(session)
+        assert [e.event_key for e in repo.entries()] == ["before", "after"]
+        assert repo.head()[0] == 2
         assert repo.verify() == 2
 
 
