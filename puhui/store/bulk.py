@@ -148,7 +148,8 @@ def sqlite_statements(conn: Connection, table: Table, columns: Sequence[str],
     if converters:
         rows = _convert(rows, converters)
     keep = [i for i, name in enumerate(columns)
-            if not table.c[name].nullable or any(row[i] is not None for row in rows)] or [0]
+            if not table.c[name].nullable or rows[0][i] is not None
+            or list(map(itemgetter(i), rows)).count(None) < len(rows)] or [0]
     shared = _shared_columns(rows, keep)
     varying = [i for i in keep if i not in shared]
     sql = _insert_sql(conn, table, tuple(columns[i] for i in keep))
