@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, datetime
 from typing import Callable, Mapping
 
@@ -96,7 +97,15 @@ def _compact_id(number: str) -> str:
 
 def _resident_id(number: object) -> tuple[str, dict[str, str]]:
     """The normalised 18-character ID and what it encodes (birth date and place)."""
-    value = _compact_id(_text(number, "resident ID"))
+    value, details = _decoded_resident_id(_compact_id(_text(number, "resident ID")))
+    return value, dict(details)
+
+
+@lru_cache(maxsize=16_384)
+def _decoded_resident_id(value: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """`_resident_id` of a compacted ID, remembered: the region lookups in stdnum's database cost
+    most of an application's identity checks, and the same owner's ID is checked when the
+    applicant is registered, loaded and verified (a refused ID raises and is not remembered)."""
     if len(value) == 15 and isdigits(value):
         raise InvalidIdentity("15-digit first-generation resident IDs are not accepted; "
                               "give the 18-character ID")
@@ -124,7 +133,7 @@ def _resident_id(number: object) -> tuple[str, dict[str, str]]:
                               f"{birth.year}") from None
     details = {"birth_date": birth.isoformat(), "region_code": region}
     details.update({k: place[k] for k in ("province", "county") if k in place})
-    return value, details
+    return value, tuple(details.items())
 
 
 def normalise_resident_id(number: str) -> str:

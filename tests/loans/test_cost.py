@@ -77,6 +77,19 @@ def test_apr_and_xirr_match_an_independent_solver():
     assert near(effective_annual_rate(schedule), reference_xirr(dates, amounts))
 
 
+@settings(max_examples=60, deadline=None)
+@given(rate_micros=st.integers(1_000, 240_000), term=st.integers(1, 36),
+       fee_bp=st.integers(0, 500), instalment_fee=st.integers(0, 5_000),
+       principal=st.integers(1_000_000, 500_000_000))
+def test_apr_with_fees_matches_an_independent_solver(rate_micros, term, fee_bp, instalment_fee,
+                                                     principal):
+    product = ei(Decimal(rate_micros) / 1_000_000, term,
+                 upfront_fee_rate=Decimal(fee_bp) / 10_000, instalment_fee_fixed=instalment_fee)
+    schedule = build_schedule(product, principal, START)
+    _, amounts = cash_flows(schedule)
+    assert near(irr_apr(schedule), reference_irr(amounts) * 12)
+
+
 def test_plain_monthly_loan_effective_rate_compounds_the_monthly_rate():
     q = quote(ei("0.12"), 1_000_000_000, START)
     assert q.apr == Decimal("0.12")
