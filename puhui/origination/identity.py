@@ -170,7 +170,14 @@ def normalise_bank_card(number: str) -> str:
 
 def normalise_mobile(number: str) -> str:
     """The 11-digit mainland China mobile number without +86; raises `InvalidIdentity`."""
-    raw = _text(number, "mobile number")
+    return _national_mobile(_text(number, "mobile number"))
+
+
+@lru_cache(maxsize=16_384)
+def _national_mobile(raw: str) -> str:
+    """`normalise_mobile` of text, remembered: parsing with phonenumbers' metadata costs more
+    than the rest of an applicant's checks, and the same number is parsed at registration, at
+    every load and at verification (a refused number raises and is not remembered)."""
     try:
         parsed = phonenumbers.parse(raw, "CN")
     except phonenumbers.NumberParseException as exc:
