@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -30,6 +30,7 @@ from puhui.loans.state import LoanStatus
 from puhui.store.db import session_factory
 from puhui.store.ledger_repo import LedgerRepository
 from puhui.store.loan_repo import LoanEventRepository
+from puhui.store.writer_lock import SqliteWriterLock
 
 Account = Union[Loan, RevolvingLine]
 _TOUCHED = "puhui.loans_touched"
@@ -58,6 +59,12 @@ class EodReport:
     failures: dict[str, str] = field(default_factory=dict)
 
 
+def _sqlite_writer_lock(engine: Engine) -> SqliteWriterLock:
+    database = engine.url.database
+    return SqliteWriterLock(None if database in (None, "", ":memory:")
+                            else os.path.abspath(database))
+
+
 class LoanBook:
     """Loans and their ledger in one database."""
 
@@ -65,9 +72,9 @@ class LoanBook:
         self.engine = engine
         self.sessions = session_factory(engine)
         self._cache: dict[str, tuple[int, Account]] = {}
-        # SQLite has one writer; threads of this process queue here instead of in SQLite's
-        # busy handler, whose back-off sleeps (up to 100 ms) would dominate under load.
-        self._writer = threading.RLock() if engine.dialect.name == "sqlite" else None
+        # SQLite has one writer; threads and processes queue here instead of in SQLite's busy
+        # handler, whose back-off sleeps (up to 100 ms) would dominate under load.
+        self._writer = _sqlite_writer_lock(engine) if engine.dialect.name == "sqlite" else None
 
     # -- loans ------------------------------------------------------------------------------------
     @contextmanager
@@ -92,6 +99,11 @@ class LoanBook:
                 raise
             finally:
                 session.close()
+
+    def close(self) -> None:
+        """Let go of what the book holds besides its engine (the SQLite writer lock's file)."""
+        if self._writer is not None:
+            self._writer.close()
 
     def open(self, loan_id: str, product: LoanProduct) -> None:
         """Register a loan (or line) with its terms; nothing is owed until it is disbursed."""

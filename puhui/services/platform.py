@@ -115,3 +115,4 @@ class Platform:
         if self.read_engine is not None and self.read_engine is not self.engine:
             self.read_engine.dispose()
         self.engine.dispose()
+        self.book.close()
