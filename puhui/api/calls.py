@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from puhui.services.access import Principal, authenticate
 from puhui.services.errors import AuthenticationFailed, IdempotencyKeyReused
+from puhui.services.planned import UnplannableWrite, planned
 from puhui.services.platform import Platform
 from puhui.store.platform_models import IdempotencyRow
 
@@ -81,11 +82,7 @@ class Call:
                     return replay
                 result = fn(session)
                 text = json.dumps(result, ensure_ascii=False, separators=(",", ":"))
-                session.execute(_INSERT, {
-                    "principal": self.actor.key_id, "idem_key": self.idempotency_key,
-                    "method": self.request.method, "path": self.request.url.path[:300],
-                    "request_hash": self._fingerprint(), "status_code": status,
-                    "response": text, "created_at": self.platform.clock.now()})
+                self._remember(session, status, text)
         except IntegrityError:
             # a concurrent request with the same key committed first: answer as it did
             with self.platform.read() as session:
@@ -96,12 +93,48 @@ class Call:
         return Response(text, status_code=status, media_type="application/json")
 
     async def write_hot(self, fn: Callable[[Session], Any], status: int = 200) -> Response:
-        """`write` for the high-volume endpoints.  On SQLite, whose single writer serializes
-        the work anyway, it runs inline, saving the hand-off to a worker thread; on PostgreSQL
-        it runs in the thread pool so requests overlap their round trips to the server."""
+        """`write` for the high-volume endpoints whose work only inserts.
+
+        On SQLite it runs inline (no hand-off to a worker thread) and planned: the reading and
+        deciding happen in a read transaction and only the inserts take the single write lock,
+        so server processes overlap their work instead of queueing for all of it.  On
+        PostgreSQL it runs in the thread pool so requests overlap their round trips.
+        """
         if self.platform.engine.dialect.name == "sqlite":
-            return self.write(fn, status)
+            try:
+                return self._write_planned(fn, status)
+            except UnplannableWrite:
+                return self.write(fn, status)
         return await run_in_threadpool(self.write, fn, status)
+
+    def _write_planned(self, fn: Callable[[Session], Any], status: int) -> Response:
+        with planned(self.platform) as (session, plan):
+            if self.idempotency_key is not None:
+                replay = self._replay(session)
+                if replay is not None:
+                    return replay
+            text = json.dumps(fn(session), ensure_ascii=False, separators=(",", ":"))
+        try:
+            with self.platform.unit() as session:
+                plan.write(session)
+                if self.idempotency_key is not None:
+                    self._remember(session, status, text)
+        except IntegrityError:
+            if self.idempotency_key is None:
+                raise
+            with self.platform.read() as session:  # the same key committed meanwhile
+                replay = self._replay(session)
+            if replay is None:
+                raise
+            return replay
+        return Response(text, status_code=status, media_type="application/json")
+
+    def _remember(self, session: Session, status: int, text: str) -> None:
+        session.execute(_INSERT, {
+            "principal": self.actor.key_id, "idem_key": self.idempotency_key,
+            "method": self.request.method, "path": self.request.url.path[:300],
+            "request_hash": self._fingerprint(), "status_code": status,
+            "response": text, "created_at": self.platform.clock.now()})
 
     def _fingerprint(self) -> str:
         h = hashlib.sha256()

@@ -22,6 +22,7 @@ from puhui.origination.parties import Applicant, BankAccount, check_account_bind
 from puhui.services.access import Perm, Principal, Role, scoped
 from puhui.services.errors import AccessDenied, NotFound
 from puhui.services.ids import new_id
+from puhui.services.planned import check_at_commit
 from puhui.services.platform import Platform, keep_on_failure
 from puhui.store.platform_models import (
     ApplicantRow,
@@ -259,6 +260,12 @@ def use_data(p: Platform, session: Session, applicant_id: str, scope: DataScope,
         raise
     _log(session, applicant_id, consent.consent_id, "used", scope.value, purpose.value,
          application_id, {}, now)
+
+    def still_in_force(writer: Session) -> None:  # revoked or lapsed since it was read?
+        require_consent(consents(writer, applicant_id), applicant_id, scope, purpose,
+                        p.clock.now())
+
+    check_at_commit(session, still_in_force)
     return consent
 
 

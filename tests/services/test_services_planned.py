@@ -1,0 +1,150 @@
+"""A planned unit decides in a read transaction and writes only its INSERTs, under the lock."""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import OperationalError
+
+from puhui.errors import ConsentError
+from puhui.origination.synthetic import small_business
+from puhui.services import access, applicants
+from puhui.services import applications as svc
+from puhui.services.planned import UnplannableWrite, check_at_commit, planned
+from puhui.services.platform import Platform
+from puhui.store.platform_models import ApplicationRow, ConsentLogRow, OfferRow
+
+PARTNER = access.Principal("test", access.Role.PARTNER, access.ROLE_PERMS[access.Role.PARTNER],
+                           "P-TEST")
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[Platform]:
+    platform = Platform.open(f"sqlite:///{tmp_path / 'planned.sqlite'}")
+    try:
+        yield platform
+    finally:
+        platform.close()
+
+
+def applicant(platform: Platform, consent: bool = True) -> tuple[str, str | None]:
+    business = small_business(random.Random(3), date.today(), monthly_revenue=150_000 * 100)
+    with platform.unit() as session:
+        applicant_id = applicants.register_applicant(platform, session, PARTNER,
+                                                     business)["applicant_id"]
+        consent_id = applicants.grant_consent(
+            platform, session, PARTNER, applicant_id, "credit_assessment",
+            ["identity"])["consent_id"] if consent else None
+    return applicant_id, consent_id
+
+
+def count(platform: Platform, model: type) -> int:
+    with platform.read() as session:
+        return session.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def apply(platform: Platform, session, applicant_id: str) -> svc.AppRecord:
+    return svc.apply(platform, session, PARTNER, applicant_id, "SME-EI-12", 10_000_000)
+
+
+def test_nothing_is_written_until_the_plan_is_and_then_all_of_it(platform: Platform) -> None:
+    applicant_id, _ = applicant(platform)
+    with planned(platform) as (session, plan):
+        row = apply(platform, session, applicant_id)
+        view = svc.application_view(session, row)  # the offer comes from memory
+    assert view["status"] == "offered" and view["offer"]["offer_id"] == row.offer_id
+    assert count(platform, ApplicationRow) == 0 and count(platform, OfferRow) == 0
+    with platform.unit() as session:
+        plan.write(session)
+    with platform.read() as session:
+        stored = svc.get_application(session, PARTNER, row.application_id)
+    assert stored == view
+    with platform.read() as session:
+        used = session.execute(select(ConsentLogRow.application_id)
+                               .where(ConsentLogRow.action == "used")).scalars().all()
+    assert used == [row.application_id]
+
+
+def test_a_consent_revoked_before_the_write_stops_it(platform: Platform) -> None:
+    applicant_id, consent_id = applicant(platform)
+    with planned(platform) as (session, plan):
+        apply(platform, session, applicant_id)
+    with platform.unit() as session:
+        applicants.revoke_consent(platform, session, PARTNER, applicant_id, consent_id)
+    with pytest.raises(ConsentError), platform.unit() as session:
+        plan.write(session)
+    assert count(platform, ApplicationRow) == 0 and count(platform, OfferRow) == 0
+
+
+def test_a_refusal_in_the_read_phase_is_kept_as_evidence(platform: Platform) -> None:
+    applicant_id, _ = applicant(platform, consent=False)
+    with pytest.raises(ConsentError), planned(platform) as (session, _plan):
+        apply(platform, session, applicant_id)
+    with platform.read() as session:
+        actions = session.execute(select(ConsentLogRow.action)).scalars().all()
+    assert "refused" in actions
+    assert count(platform, ApplicationRow) == 0
+
+
+def test_only_inserts_can_be_planned(platform: Platform) -> None:
+    applicant_id, _ = applicant(platform)
+    with pytest.raises(UnplannableWrite, match="only INSERT"), \
+            planned(platform) as (session, _plan):
+        session.execute(update(ApplicationRow).values(status="x"))
+    with pytest.raises(UnplannableWrite, match="ORM objects"), \
+            planned(platform) as (session, _plan):
+        session.add(OfferRow(offer_id="O1", application_id="A1", data="{}",
+                             created_at=platform.clock.now(), expires_at=platform.clock.now()))
+    # a write that bypasses the session is refused by the database, not lost
+    with pytest.raises(OperationalError, match="readonly"), \
+            planned(platform) as (session, _plan):
+        session.connection().execute(text("CREATE TABLE planned_scratch (x INTEGER)"))
+    # and the pooled connection it used is writable again
+    with platform.read() as session:
+        assert session.connection().exec_driver_sql("PRAGMA query_only").scalar() == 0
+        assert session.connection().exec_driver_sql(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'planned_scratch'").scalar() == 0
+
+
+def test_checks_run_again_in_the_writing_transaction(platform: Platform) -> None:
+    seen: list[bool] = []
+    with planned(platform) as (session, plan):
+        check_at_commit(session, lambda writer: seen.append(writer.in_transaction()))
+        assert seen == []
+    with platform.unit() as session:
+        plan.write(session)
+    assert seen == [True]
+    with platform.unit() as session:  # outside a planned unit it is the caller's own check
+        check_at_commit(session, lambda writer: seen.append(False))
+    assert seen == [True]
+
+
+def test_work_that_updates_runs_as_an_ordinary_unit_instead(platform: Platform) -> None:
+    """The hot API path plans on SQLite; work that turns out to update is done again, whole, as
+    an ordinary unit, and answers as it would have."""
+    import asyncio
+
+    from starlette.requests import Request
+
+    from puhui.api.calls import Call
+
+    applicant_id, _ = applicant(platform)
+    runs: list[str] = []
+
+    def work(session) -> dict:
+        runs.append("run")
+        row = apply(platform, session, applicant_id)
+        session.execute(update(ApplicationRow).where(ApplicationRow.application_id == "none")
+                        .values(status="x"))
+        return {"application_id": row.application_id}
+
+    request = Request({"type": "http", "method": "POST", "path": "/v1/applications",
+                       "query_string": b"", "headers": []})
+    answer = asyncio.run(Call(platform, PARTNER, request, b"{}", "key-1").write_hot(work, 201))
+    assert answer.status_code == 201 and len(runs) == 2
+    assert count(platform, ApplicationRow) == 1
