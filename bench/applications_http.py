@@ -181,14 +181,13 @@ def measure(name: str, url: str, n: int, concurrency: int, workers: int) -> None
 
 
 def main(n: int = 3000, concurrency: int = 16, workers: int = 0) -> None:
-    """`workers` 0: one server process on SQLite (its writers take turns on one lock, and a
-    waiting SQLite writer sleeps, so a second worker only lengthens the tail), one per core on
-    PostgreSQL."""
+    """`workers` 0: one server process per core on both databases (on SQLite the processes
+    decide in parallel and take turns only for the inserts, see `puhui.services.planned`)."""
     print(f"applications to offer over HTTP: {n:,} applications, {concurrency} concurrent "
           f"clients ({os.cpu_count()} cores visible)")
     with tempfile.TemporaryDirectory() as tmp:
         measure("sqlite", f"sqlite:///{Path(tmp) / 'bench.sqlite'}", n, concurrency,
-                workers or 1)
+                workers or os.cpu_count() or 1)
     with scratch_database() as url:
         if url is not None:
             measure("postgresql", url, n, concurrency, workers or os.cpu_count() or 1)
