@@ -90,6 +90,17 @@ def _text(value: object, what: str) -> str:
     return value
 
 
+#: stdnum's birth place by (region code, birth year): a few thousand regions, each looked up in
+#: stdnum's database by a walk of its prefix tree that costs more than the rest of the check.
+_BIRTH_PLACES: dict[tuple[str, int], dict[str, str]] = {}
+
+
+@lru_cache(maxsize=8_192)
+def _region(code: str) -> dict[str, str]:
+    """What stdnum's database of administrative divisions says of a 6-digit region code."""
+    return {k: v for _, props in numdb.get("cn/loc").info(code) for k, v in props.items()}
+
+
 def _compact_id(number: str) -> str:
     """Upper case with spaces removed (stdnum's own compact keeps inner spaces)."""
     return clean(number, " ").upper().strip()
@@ -122,15 +133,18 @@ def _decoded_resident_id(value: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     except ValidationError:
         raise InvalidIdentity(f"resident ID birth date {value[6:14]} is not a real date") from None
     region = value[:6]
-    known = {k: v for _, props in numdb.get("cn/loc").info(region) for k, v in props.items()}
-    if "county" not in known:
+    if "county" not in _region(region):
         raise InvalidIdentity(f"resident ID region code {region} is not a known county-level "
                               "administrative division")
-    try:
-        place = ric.get_birth_place(value)
-    except ValidationError:
-        raise InvalidIdentity(f"resident ID region code {region} was not in use in "
-                              f"{birth.year}") from None
+    place = _BIRTH_PLACES.get((region, birth.year))
+    if place is None:
+        try:
+            place = ric.get_birth_place(value)  # depends on the region and birth year only
+        except ValidationError:
+            raise InvalidIdentity(f"resident ID region code {region} was not in use in "
+                                  f"{birth.year}") from None
+        if len(_BIRTH_PLACES) < 100_000:
+            _BIRTH_PLACES[(region, birth.year)] = place
     details = {"birth_date": birth.isoformat(), "region_code": region}
     details.update({k: place[k] for k in ("province", "county") if k in place})
     return value, tuple(details.items())

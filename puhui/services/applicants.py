@@ -219,7 +219,13 @@ def revoke_consent(p: Platform, session: Session, actor: Principal, applicant_id
 
 def consents(session: Session, applicant_id: str) -> list[Consent]:
     rows = session.execute(_CONSENTS, {"id": applicant_id}).scalars()
-    return [Consent.from_dict(json.loads(d)) for d in rows]
+    return [_parse_consent(d) for d in rows]
+
+
+@lru_cache(maxsize=4096)
+def _parse_consent(data: str) -> Consent:
+    """Each stored text is parsed once (a revocation stores new text, parsed anew)."""
+    return Consent.from_dict(json.loads(data))
 
 
 def consents_of(p: Platform, session: Session, actor: Principal, applicant_id: str) -> list[dict]:

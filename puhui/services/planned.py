@@ -23,6 +23,7 @@ from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from puhui.services.platform import _EVIDENCE, Platform
+from puhui.store.db import READ_ONLY
 
 _PLAN = "puhui.plan"
 
@@ -84,7 +85,9 @@ def _read_only(session: Session) -> Iterator[None]:
     """The database refuses any write that bypasses the plan (one sent on the session's
     connection directly), so none is lost silently when the read transaction ends."""
     conn = session.connection()
-    if conn.dialect.name == "sqlite":
+    if conn.get_execution_options().get(READ_ONLY):
+        yield  # the platform's SQLite read engine refuses writes already
+    elif conn.dialect.name == "sqlite":
         conn.exec_driver_sql("PRAGMA query_only = ON")
         try:
             yield

@@ -63,12 +63,12 @@ class Platform:
         """Connect to the database at `url` (default: the configured one), migrated.
 
         Reads get an engine of their own: on SQLite it begins DEFERRED, so a page of loans or
-        an API key lookup never queues behind the single writer.
+        an API key lookup never queues behind the single writer, and it refuses writes.
         """
         engine = make_engine(url)
         if run_migrations:
             migrate(engine)
-        reader = make_engine(engine.url, sqlite_begin="DEFERRED") \
+        reader = make_engine(engine.url, sqlite_begin="DEFERRED", read_only=True) \
             if engine.dialect.name == "sqlite" else engine
         return cls(engine=engine, book=LoanBook(engine), read_engine=reader, **parts)
 

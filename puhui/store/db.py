@@ -31,6 +31,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 MIGRATION_LOCK_ID = 0x70756875  # "puhu": the advisory lock concurrent migrators queue on
 #: How long a SQLite writer waits for another writer before giving up, in milliseconds.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: The execution option set on a `make_engine(read_only=True)` engine.
+READ_ONLY = "puhui_read_only"
 #: Page cache per SQLite connection, in KiB (the default 2 MiB thrashes on the hash index).
 SQLITE_CACHE_KIB = 65_536
 
@@ -55,12 +57,13 @@ def _ensure_sqlite_dir(url: URL) -> None:
 
 
 def make_engine(url: str | URL | None = None, *, sqlite_begin: str = "IMMEDIATE",
-                **kwargs: Any) -> Engine:
+                read_only: bool = False, **kwargs: Any) -> Engine:
     """An engine for SQLite or PostgreSQL (psycopg 3) with Puhui's connection settings.
 
     On SQLite every transaction starts with `BEGIN IMMEDIATE` (it holds the single write lock);
     a read-only engine for reports may pass ``sqlite_begin="DEFERRED"`` so long reads such as a
-    full ledger verification never hold writers up.
+    full ledger verification never hold writers up.  `read_only` (SQLite): every connection
+    refuses writes (``PRAGMA query_only``), and the engine's execution option `READ_ONLY` says so.
     """
     parsed = _parse(url if url is not None else database_url())
     backend = parsed.get_backend_name()
@@ -68,7 +71,12 @@ def make_engine(url: str | URL | None = None, *, sqlite_begin: str = "IMMEDIATE"
         if sqlite_begin not in ("IMMEDIATE", "DEFERRED", "EXCLUSIVE"):
             raise PuhuiError(f"sqlite_begin must be IMMEDIATE, DEFERRED or EXCLUSIVE, "
                              f"not {sqlite_begin!r}")
-        return _sqlite_engine(parsed, sqlite_begin, **kwargs)
+        if read_only:
+            kwargs["execution_options"] = {**kwargs.get("execution_options", {}),
+                                           READ_ONLY: True}
+        return _sqlite_engine(parsed, sqlite_begin, read_only, **kwargs)
+    if read_only:
+        raise PuhuiError("read_only engines are for SQLite; PostgreSQL reads share the engine")
     if backend == "postgresql":
         if parsed.get_driver_name() != "psycopg":
             parsed = parsed.set(drivername="postgresql+psycopg")
@@ -76,7 +84,7 @@ def make_engine(url: str | URL | None = None, *, sqlite_begin: str = "IMMEDIATE"
     raise PuhuiError(f"unsupported database {parsed.drivername!r}: use sqlite or postgresql")
 
 
-def _sqlite_engine(url: URL, begin: str, **kwargs: Any) -> Engine:
+def _sqlite_engine(url: URL, begin: str, read_only: bool, **kwargs: Any) -> Engine:
     _ensure_sqlite_dir(url)
     in_memory = url.database in (None, "", ":memory:")
     engine = create_engine(url, **kwargs)
@@ -95,6 +103,8 @@ def _sqlite_engine(url: URL, begin: str, **kwargs: Any) -> Engine:
             # checkpoint every 64 MiB of WAL, not 4 MiB: a nightly batch rewrites the same index
             # pages in commit after commit, and each checkpoint copies them into the file again
             cur.execute("PRAGMA wal_autocheckpoint = 16384")
+        if read_only:
+            cur.execute("PRAGMA query_only = ON")  # last: the settings above may write
         cur.close()
 
     @event.listens_for(engine, "begin")

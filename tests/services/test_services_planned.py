@@ -100,14 +100,23 @@ def test_only_inserts_can_be_planned(platform: Platform) -> None:
             planned(platform) as (session, _plan):
         session.add(OfferRow(offer_id="O1", application_id="A1", data="{}",
                              created_at=platform.clock.now(), expires_at=platform.clock.now()))
-    # a write that bypasses the session is refused by the database, not lost
+
+
+
+@pytest.mark.parametrize("own_read_engine", [True, False])
+def test_a_write_around_the_plan_is_refused_not_lost(platform: Platform,
+                                                     own_read_engine: bool) -> None:
+    """Sent on the session's connection directly, a write would bypass the plan: the database
+    refuses it, whether the platform reads through its read-only engine or, without one, through
+    its main engine (switched to read-only for the planned unit, and back after)."""
+    if not own_read_engine:
+        platform = Platform(engine=platform.engine, book=platform.book)
     with pytest.raises(OperationalError, match="readonly"), \
             planned(platform) as (session, _plan):
         session.connection().execute(text("CREATE TABLE planned_scratch (x INTEGER)"))
-    # and the pooled connection it used is writable again
-    with platform.read() as session:
-        assert session.connection().exec_driver_sql("PRAGMA query_only").scalar() == 0
-        assert session.connection().exec_driver_sql(
+    with platform.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA query_only").scalar() == 0
+        assert conn.exec_driver_sql(
             "SELECT count(*) FROM sqlite_master WHERE name = 'planned_scratch'").scalar() == 0
 
 

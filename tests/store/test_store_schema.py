@@ -11,12 +11,13 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
-from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, StatementError
 
 from puhui.errors import PuhuiError
 from puhui.ledger.accounts import CHART
 from puhui.ledger.journal import GENESIS_HASH, EntryDraft, Posting
 from puhui.store.db import (
+    READ_ONLY,
     alembic_config,
     current_revision,
     database_url,
@@ -152,6 +153,22 @@ def test_a_deferred_sqlite_reader_does_not_hold_writers_up(tmp_path) -> None:
         writer.dispose()
     with pytest.raises(PuhuiError, match="sqlite_begin"):
         make_engine(url, sqlite_begin="LATER")
+
+
+def test_a_read_only_sqlite_engine_refuses_writes_and_says_so(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.sqlite'}"
+    migrate(url)
+    reader = make_engine(url, sqlite_begin="DEFERRED", read_only=True)
+    try:
+        with reader.connect() as conn:
+            assert conn.get_execution_options()[READ_ONLY] is True
+            assert conn.exec_driver_sql("SELECT count(*) FROM ledger_head").scalar() == 1
+            with pytest.raises(OperationalError, match="readonly"):
+                conn.exec_driver_sql("UPDATE ledger_head SET last_seq = last_seq")
+    finally:
+        reader.dispose()
+    with pytest.raises(PuhuiError, match="for SQLite"):
+        make_engine("postgresql://nobody@127.0.0.1:1/none", read_only=True)
 
 
 def test_models_match_the_migrations(engine: Engine) -> None:
