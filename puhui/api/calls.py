@@ -130,7 +130,7 @@ class Call:
         return Response(text, status_code=status, media_type="application/json")
 
     def _remember(self, session: Session, status: int, text: str) -> None:
-        session.execute(_INSERT, {
+        session.connection().execute(_INSERT, {
             "principal": self.actor.key_id, "idem_key": self.idempotency_key,
             "method": self.request.method, "path": self.request.url.path[:300],
             "request_hash": self._fingerprint(), "status_code": status,
@@ -145,7 +145,8 @@ class Call:
         return h.hexdigest()
 
     def _replay(self, session: Session) -> Response | None:
-        row = session.execute(_GET, {"p": self.actor.key_id, "k": self.idempotency_key}).first()
+        row = session.connection().execute(_GET, {"p": self.actor.key_id,
+                                                  "k": self.idempotency_key}).first()
         if row is None:
             return None
         if row.request_hash != self._fingerprint():

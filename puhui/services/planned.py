@@ -43,8 +43,9 @@ class Plan:
         """Repeat the checks, then issue the INSERTs, in `session`'s (write) transaction."""
         for check in self.checks:
             check(session)
+        conn = session.connection()  # Core: the statements are plain INSERTs, the ORM adds cost
         for statement, parameters in self.writes:
-            session.execute(statement, parameters)
+            conn.execute(statement, parameters)
 
 
 def check_at_commit(session: Session, check: Callable[[Session], None]) -> None:
