@@ -91,8 +91,9 @@ class LedgerRepository:
     def append(self, drafts: Sequence[EntryDraft]) -> list[JournalEntry]:
         """Seal and insert `drafts` in order as the chain's next entries; the caller commits.
 
-        Every draft is checked (balance, accounts, event keys, reversals) before anything is
-        written, so a bad draft leaves the transaction clean.
+        Every draft is checked (balance, accounts, event keys, reversals), and a bad one leaves
+        the transaction as it was: checked before anything is written, or, in a large SQLite
+        append, chunk by chunk as the chunks are written, inside a savepoint that is rolled back.
         """
         drafts = list(drafts)
         if not drafts:
