@@ -89,6 +89,12 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def sqlite_engine(tmp_path) -> Iterator[Engine]:
+    """An engine on a migrated SQLite file, for SQLite-only tests."""
+    yield from _migrated_engine(f"sqlite:///{tmp_path / 'sqlite-only.sqlite'}")
+
+
+@pytest.fixture
 def pg_engine(pg_url: str) -> Iterator[Engine]:
     """A migrated PostgreSQL engine, for PostgreSQL-only tests."""
     yield from _migrated_engine(pg_url)

@@ -7,7 +7,6 @@ import threading
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Iterator
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -30,17 +29,6 @@ from puhui.store.ledger_repo import (
 from puhui.store.pipeline import SWITCH_INTERVAL_S, InsertPipeline
 
 N = PIPELINE_MIN_ENTRIES + 2 * PIPELINE_CHUNK + 7  # several chunks and a short last one
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path / 'pipeline.sqlite'}"
-    migrate(url)
-    engine = make_engine(url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def accrual(i: int, key: str | None = None) -> EntryDraft:
