@@ -84,13 +84,19 @@ class Call:
                 text = json.dumps(result, ensure_ascii=False, separators=(",", ":"))
                 self._remember(session, status, text)
         except IntegrityError:
-            # a concurrent request with the same key committed first: answer as it did
-            with self.platform.read() as session:
-                replay = self._replay(session)
+            replay = self._first_answer()
             if replay is None:
                 raise
             return replay
         return Response(text, status_code=status, media_type="application/json")
+
+    def _first_answer(self) -> Response | None:
+        """After a write failed on the idempotency record: a concurrent request with the same
+        key committed first, so answer as it did (None: the failure was something else)."""
+        if self.idempotency_key is None:
+            return None
+        with self.platform.read() as session:
+            return self._replay(session)
 
     async def write_hot(self, fn: Callable[[Session], Any], status: int = 200) -> Response:
         """`write` for the high-volume endpoints whose work only inserts.
@@ -120,10 +126,7 @@ class Call:
                 if self.idempotency_key is not None:
                     self._remember(session, status, text)
         except IntegrityError:
-            if self.idempotency_key is None:
-                raise
-            with self.platform.read() as session:  # the same key committed meanwhile
-                replay = self._replay(session)
+            replay = self._first_answer()
             if replay is None:
                 raise
             return replay

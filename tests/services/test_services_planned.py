@@ -157,3 +157,41 @@ def test_work_that_updates_runs_as_an_ordinary_unit_instead(platform: Platform) 
     answer = asyncio.run(Call(platform, PARTNER, request, b"{}", "key-1").write_hot(work, 201))
     assert answer.status_code == 201 and len(runs) == 2
     assert count(platform, ApplicationRow) == 1
+
+
+def test_two_requests_with_one_key_decided_at_once_store_one_and_answer_alike(
+        platform: Platform) -> None:
+    """Both pass the replay check before either writes: the second's write meets the first's
+    idempotency record and answers with the first's response."""
+    import asyncio
+    import threading
+
+    from starlette.requests import Request
+
+    from puhui.api.calls import Call
+
+    applicant_id, _ = applicant(platform)
+    both_decided = threading.Barrier(2, timeout=10)
+
+    def work(session) -> dict:
+        row = apply(platform, session, applicant_id)
+        both_decided.wait()
+        return svc.application_view(session, row)
+
+    answers: list = []
+
+    def post() -> None:
+        request = Request({"type": "http", "method": "POST", "path": "/v1/applications",
+                           "query_string": b"", "headers": []})
+        call = Call(platform, PARTNER, request, b'{"same": "body"}', "same-key")
+        answers.append(asyncio.run(call.write_hot(work, 201)))
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [a.status_code for a in answers] == [201, 201]
+    assert answers[0].body == answers[1].body
+    assert sorted(a.headers.get("Idempotent-Replayed", "") for a in answers) == ["", "true"]
+    assert count(platform, ApplicationRow) == 1
