@@ -97,16 +97,14 @@ class EntryDraft:
             raise UnbalancedEntry("an entry needs at least one posting")
         sums: dict[str, int] = {}
         for p in self.postings:
-            if p.account not in CHART:
-                account(p.account)  # raises UnknownAccount with the chart's message
-            if p.currency not in CURRENCY_EXPONENTS:
-                check_currency(p.currency)
-            amount = p.amount
-            if type(amount) is not int or amount == 0:  # bools and floats are not amounts
-                raise UnbalancedEntry(f"posting amount must be a non-zero int, got {amount!r}")
-            sums[p.currency] = sums.get(p.currency, 0) + amount
-        off = {c: s for c, s in sums.items() if s != 0}
-        if off:
+            amount, currency = p.amount, p.currency
+            # one test for the usual case; the slow path says which rule was broken
+            if (p.account not in CHART or currency not in CURRENCY_EXPONENTS
+                    or type(amount) is not int or amount == 0):  # bools, floats: not amounts
+                _refuse(p)
+            sums[currency] = sums.get(currency, 0) + amount
+        if any(sums.values()):
+            off = {c: s for c, s in sums.items() if s != 0}
             raise UnbalancedEntry(f"entry {self.description!r} does not balance: {off}")
         return self
 
@@ -119,6 +117,15 @@ class EntryDraft:
             raise InvalidAttestation("an attestation entry cannot reverse another entry")
         self.attests.validate()
         return self
+
+
+def _refuse(p: Posting) -> None:
+    """Raise the error for the first rule posting `p` breaks."""
+    if p.account not in CHART:
+        account(p.account)  # raises UnknownAccount with the chart's message
+    if p.currency not in CURRENCY_EXPONENTS:
+        check_currency(p.currency)
+    raise UnbalancedEntry(f"posting amount must be a non-zero int, got {p.amount!r}")
 
 
 class JournalEntry(NamedTuple):
