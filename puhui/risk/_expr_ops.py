@@ -49,6 +49,11 @@ def divide(a: Any, b: Any) -> float:
 
 
 def _pow(a: Any, b: Any) -> Any:
+    if isinstance(a, float) or isinstance(b, float):
+        # numpy's power, as the vectorised engine and Polars compute it: it squares for an
+        # exponent of 2 where Python's ** calls pow() and can differ in the last bit
+        with np.errstate(all="ignore"):
+            return float(np.power(np.float64(a), b))
     try:
         return a ** b
     except (OverflowError, ZeroDivisionError):  # Python raises where IEEE gives inf
