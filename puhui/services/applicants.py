@@ -63,6 +63,7 @@ _GET_APPLICANT = select(_APPLICANTS).where(_APPLICANTS.c.applicant_id == bindpar
 _CONSENTS = (select(_CONSENT_TABLE.c.data).where(_CONSENT_TABLE.c.applicant_id == bindparam("id"))
              .order_by(_CONSENT_TABLE.c.consent_id))
 _INSERT_LOG = insert(_LOG)
+_INSERT_CHECKS = insert(_CHECKS)
 
 
 @lru_cache(maxsize=4096)
@@ -118,7 +119,7 @@ def save_checks(session: Session, applicant_id: str, application_id: str | None,
              "subject": c.subject, "passed": c.passed, "reason": c.reason, "source": c.source,
              "details": _json(c.details), "checked_at": c.checked_at} for c in checks]
     if rows:
-        session.execute(insert(_CHECKS), rows)
+        session.execute(_INSERT_CHECKS, rows)
 
 
 def checks_of(session: Session, actor: Principal, applicant_id: str) -> list[dict]:

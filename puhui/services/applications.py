@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
@@ -61,6 +62,7 @@ _UPDATE = (update(APPS).where(APPS.c.application_id == bindparam("b_id"),
 # Statements built once: building one per call (with its literal values) costs more than
 # SQLite takes to run it.
 _INSERT = insert(APPS)
+_INSERT_HISTORY = insert(HISTORY)
 _GET = select(APPS).where(APPS.c.application_id == bindparam("id"))
 _LOCK = _GET.with_for_update()
 
@@ -105,10 +107,16 @@ def save(session: Session, rec: AppRecord) -> None:
                                            **{name: getattr(rec, name) for name in _MUTABLE}})
         if result.rowcount != 1:
             raise ConcurrentModification(f"application {rec.application_id} changed meanwhile")
-    session.execute(insert(HISTORY), rec.history)
+    session.execute(_INSERT_HISTORY, rec.history)
     for table, values in rec.pending:
-        session.execute(insert(table), values)
+        session.execute(_inserting(table), values)
     rec.stored_version, rec.history, rec.pending = rec.version, [], []
+
+
+@lru_cache(maxsize=None)
+def _inserting(table: Any) -> Any:
+    """The INSERT for one of the few tables an application's pending rows go to, built once."""
+    return insert(table)
 
 
 # -- reading --------------------------------------------------------------------------------------
