@@ -29,7 +29,8 @@ _PLAN = "puhui.plan"
 
 
 class UnplannableWrite(RuntimeError):
-    """A planned unit issued a write other than an INSERT (a programming error)."""
+    """The work wrote something other than an INSERT: it cannot be planned, and its caller does
+    it again as an ordinary unit of work (nothing of the planned attempt was written)."""
 
 
 class Plan:
