@@ -4,8 +4,8 @@ A large SQLite journal append spends about half its time inside SQLite storing r
 `sqlite3` driver releases the GIL for exactly that part (`sqlite3_step`).  So a writer thread can
 store one chunk of rows while the caller's thread hashes and builds the next, and the two cores
 of a small server both work.  The writer uses the caller's own connection, inside the caller's
-transaction: the caller's thread does not touch the connection until the pipeline is closed, so
-the connection is never used by two threads at once.
+transaction: the caller's thread sends nothing on the connection (it only reads its dialect to
+build statements) until the pipeline is closed, so it is never used by two threads at once.
 
 The interpreter's switch interval (5 ms by default) is how long a thread that wants the GIL back
 waits before the running thread is asked to give it up.  After every statement the writer wants
