@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -19,7 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -110,8 +111,15 @@ def _sqlite_engine(url: URL, begin: str, read_only: bool, **kwargs: Any) -> Engi
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         # IMMEDIATE takes the write lock up front: two appenders queue on busy_timeout instead
-        # of both reading the same ledger head and one failing at its first write.
-        conn.exec_driver_sql(f"BEGIN {begin}")
+        # of both reading the same ledger head and one failing at its first write.  Sent on the
+        # driver's connection: SQLAlchemy's statement machinery cost more than BEGIN itself, and
+        # every request opens two or three transactions.
+        statement = f"BEGIN {begin}"
+        try:
+            conn.connection.driver_connection.execute(statement)
+        except sqlite3.Error as exc:  # raised as SQLAlchemy raises any statement's error
+            raise DBAPIError.instance(statement, None, exc, sqlite3.Error,
+                                      dialect=conn.dialect) from exc
 
     return engine
 

@@ -155,6 +155,31 @@ def test_a_deferred_sqlite_reader_does_not_hold_writers_up(tmp_path) -> None:
         make_engine(url, sqlite_begin="LATER")
 
 
+def test_a_sqlite_writer_that_cannot_begin_gets_sqlalchemys_error(tmp_path, monkeypatch) -> None:
+    """BEGIN goes to the driver directly; a busy database still raises SQLAlchemy's
+    OperationalError (which the API answers as 503), not the driver's."""
+    import sqlite3
+
+    from puhui.store import db
+
+    url = f"sqlite:///{tmp_path / 'x.sqlite'}"
+    migrate(url)
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 50)
+    holder = sqlite3.connect(tmp_path / "x.sqlite", isolation_level=None)
+    engine = make_engine(url)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(OperationalError, match="locked"):
+            with engine.begin() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        holder.execute("ROLLBACK")
+        with engine.begin() as conn:
+            assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+    finally:
+        holder.close()
+        engine.dispose()
+
+
 def test_a_read_only_sqlite_engine_refuses_writes_and_says_so(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'x.sqlite'}"
     migrate(url)
