@@ -32,6 +32,11 @@ _GET = select(_RECORDS).where(_RECORDS.c.principal == bindparam("p"),
                               _RECORDS.c.idem_key == bindparam("k"))
 
 
+def _encode(result: Any) -> str:
+    """The response body as stored for replays: compact JSON, non-ASCII kept."""
+    return json.dumps(result, ensure_ascii=False, separators=(",", ":"))
+
+
 def platform_of(request: Request) -> Platform:
     return request.app.state.platform
 
@@ -75,28 +80,34 @@ class Call:
             with self.platform.unit() as session:
                 result = fn(session)
             return JSONResponse(result, status_code=status)
+
+        def work(session: Session) -> Response | str:
+            replay = self._replay(session)
+            if replay is not None:
+                return replay
+            text = _encode(fn(session))
+            self._remember(session, status, text)
+            return text
+        return self._in_unit(work, status)
+
+    def _in_unit(self, work: Callable[[Session], Response | str], status: int) -> Response:
+        """Run `work` in one write transaction; it answers with a replayed response or the JSON
+        text it stored.  If the write fails on the idempotency record, a concurrent request with
+        the same key committed first: answer as it did."""
         try:
             with self.platform.unit() as session:
-                replay = self._replay(session)
-                if replay is not None:
-                    return replay
-                result = fn(session)
-                text = json.dumps(result, ensure_ascii=False, separators=(",", ":"))
-                self._remember(session, status, text)
+                answer = work(session)
         except IntegrityError:
-            replay = self._first_answer()
+            if self.idempotency_key is None:
+                raise
+            with self.platform.read() as session:
+                replay = self._replay(session)
             if replay is None:
                 raise
             return replay
-        return Response(text, status_code=status, media_type="application/json")
-
-    def _first_answer(self) -> Response | None:
-        """After a write failed on the idempotency record: a concurrent request with the same
-        key committed first, so answer as it did (None: the failure was something else)."""
-        if self.idempotency_key is None:
-            return None
-        with self.platform.read() as session:
-            return self._replay(session)
+        if isinstance(answer, Response):
+            return answer
+        return Response(answer, status_code=status, media_type="application/json")
 
     async def write_hot(self, fn: Callable[[Session], Any], status: int = 200) -> Response:
         """`write` for the high-volume endpoints whose work only inserts.
@@ -119,18 +130,14 @@ class Call:
                 replay = self._replay(session)
                 if replay is not None:
                     return replay
-            text = json.dumps(fn(session), ensure_ascii=False, separators=(",", ":"))
-        try:
-            with self.platform.unit() as session:
-                plan.write(session)
-                if self.idempotency_key is not None:
-                    self._remember(session, status, text)
-        except IntegrityError:
-            replay = self._first_answer()
-            if replay is None:
-                raise
-            return replay
-        return Response(text, status_code=status, media_type="application/json")
+            text = _encode(fn(session))
+
+        def work(session: Session) -> str:
+            plan.write(session)
+            if self.idempotency_key is not None:
+                self._remember(session, status, text)
+            return text
+        return self._in_unit(work, status)
 
     def _remember(self, session: Session, status: int, text: str) -> None:
         session.connection().execute(_INSERT, {
