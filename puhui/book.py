@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Callable, Iterable, Iterator, Union
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from puhui.errors import InvalidEvent
@@ -99,6 +99,14 @@ class LoanBook:
                 raise
             finally:
                 session.close()
+
+    @contextmanager
+    def connection_transaction(self) -> Iterator[Connection]:
+        """A transaction on a bare connection, under the same writer lock, for writes that touch
+        no loan: a session costs more than a few INSERTs take."""
+        writer = self._writer or contextlib.nullcontext()
+        with writer, self.engine.begin() as conn:
+            yield conn
 
     def close(self) -> None:
         """Let go of what the book holds besides its engine (the SQLite writer lock's file)."""

@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Callable
+from contextlib import AbstractContextManager
+from typing import Any, Callable, TypeVar
 
 from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,12 +25,14 @@ from puhui.services.errors import AuthenticationFailed, IdempotencyKeyReused
 from puhui.services.planned import UnplannableWrite, planned
 from puhui.services.platform import Platform
 from puhui.store.platform_models import IdempotencyRow
+from puhui.store.prepared import PreparedStatement
 
 MAX_KEY = 200
 _RECORDS = IdempotencyRow.__table__
-_INSERT = insert(_RECORDS)
-_GET = select(_RECORDS).where(_RECORDS.c.principal == bindparam("p"),
-                              _RECORDS.c.idem_key == bindparam("k"))
+_INSERT = PreparedStatement(insert(_RECORDS))
+_GET = PreparedStatement(select(_RECORDS).where(_RECORDS.c.principal == bindparam("p"),
+                                                _RECORDS.c.idem_key == bindparam("k")))
+Unit = TypeVar("Unit", Session, Connection)
 
 
 def _encode(result: Any) -> str:
@@ -46,7 +49,7 @@ async def caller(request: Request, authorization: str | None = Header(None),
     """The principal behind `Authorization: Bearer <key>` (or `X-API-Key`).
 
     Run on the event loop, not in a worker thread: one indexed lookup costs less than the
-    thread hand-off would.
+    thread hand-off would (and a bare connection less than a session).
     """
     token = x_api_key
     if authorization:
@@ -54,8 +57,8 @@ async def caller(request: Request, authorization: str | None = Header(None),
         if scheme.lower() != "bearer" or not value.strip():
             raise AuthenticationFailed("use 'Authorization: Bearer <API key>'")
         token = value.strip()
-    with platform_of(request).read() as session:
-        return authenticate(session, token)
+    with platform_of(request).read_connection() as conn:
+        return authenticate(conn, token)
 
 
 async def body_bytes(request: Request) -> bytes:
@@ -88,14 +91,15 @@ class Call:
             text = _encode(fn(session))
             self._remember(session, status, text)
             return text
-        return self._in_unit(work, status)
+        return self._in_unit(self.platform.unit, work, status)
 
-    def _in_unit(self, work: Callable[[Session], Response | str], status: int) -> Response:
-        """Run `work` in one write transaction; it answers with a replayed response or the JSON
-        text it stored.  If the write fails on the idempotency record, a concurrent request with
-        the same key committed first: answer as it did."""
+    def _in_unit(self, unit: Callable[[], AbstractContextManager[Unit]],
+                 work: Callable[[Unit], Response | str], status: int) -> Response:
+        """Run `work` in one write transaction (`unit`); it answers with a replayed response or
+        the JSON text it stored.  If the write fails on the idempotency record, a concurrent
+        request with the same key committed first: answer as it did."""
         try:
-            with self.platform.unit() as session:
+            with unit() as session:
                 answer = work(session)
         except IntegrityError:
             if self.idempotency_key is None:
@@ -132,15 +136,15 @@ class Call:
                     return replay
             text = _encode(fn(session))
 
-        def work(session: Session) -> str:
-            plan.write(session)
+        def work(conn: Connection) -> str:
+            plan.write(conn)
             if self.idempotency_key is not None:
-                self._remember(session, status, text)
+                self._remember(conn, status, text)
             return text
-        return self._in_unit(work, status)
+        return self._in_unit(self.platform.write_connection, work, status)
 
-    def _remember(self, session: Session, status: int, text: str) -> None:
-        session.connection().execute(_INSERT, {
+    def _remember(self, unit: Session | Connection, status: int, text: str) -> None:
+        _INSERT.execute(unit, {
             "principal": self.actor.key_id, "idem_key": self.idempotency_key,
             "method": self.request.method, "path": self.request.url.path[:300],
             "request_hash": self._fingerprint(), "status_code": status,
@@ -155,8 +159,7 @@ class Call:
         return h.hexdigest()
 
     def _replay(self, session: Session) -> Response | None:
-        row = session.connection().execute(_GET, {"p": self.actor.key_id,
-                                                  "k": self.idempotency_key}).first()
+        row = _GET.first(session, {"p": self.actor.key_id, "k": self.idempotency_key})
         if row is None:
             return None
         if row.request_hash != self._fingerprint():

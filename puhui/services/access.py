@@ -15,15 +15,17 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable
+from functools import lru_cache
+from typing import Any, Iterable, Union
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from puhui.calendar import utcnow
 from puhui.services.errors import AccessDenied, AuthenticationFailed, NotFound
 from puhui.services.ids import new_id
 from puhui.store.platform_models import ApiKeyRow
+from puhui.store.prepared import PreparedStatement
 
 
 class Role(str, enum.Enum):
@@ -93,8 +95,9 @@ def scoped(query: Any, actor: Principal, partner_column: Any, applicant_column: 
 
 
 _KEYS = ApiKeyRow.__table__
-_GET_KEY = select(_KEYS.c.secret_hash, _KEYS.c.role, _KEYS.c.scopes, _KEYS.c.subject,
-                  _KEYS.c.revoked_at, _KEYS.c.key_id).where(_KEYS.c.key_id == bindparam("id"))
+_GET_KEY = PreparedStatement(
+    select(_KEYS.c.secret_hash, _KEYS.c.role, _KEYS.c.scopes, _KEYS.c.subject, _KEYS.c.revoked_at,
+           _KEYS.c.key_id).where(_KEYS.c.key_id == bindparam("id")))
 
 SYSTEM = Principal("system", Role.ADMIN, frozenset(Perm), None)
 
@@ -141,20 +144,26 @@ def issue_key(session: Session, name: str, role: Role | str, subject: str | None
     return IssuedKey(key_id, f"phk_{key_id}_{secret}", role, chosen, subject, name)
 
 
-def authenticate(session: Session, token: str | None) -> Principal:
-    """The principal a bearer token stands for, or AuthenticationFailed."""
+def authenticate(session: Union[Session, Connection], token: str | None) -> Principal:
+    """The principal a bearer token stands for, or AuthenticationFailed (checked on every
+    request, not cached: a revoked key stops working at once)."""
     if not token:
         raise AuthenticationFailed("an API key is required (Authorization: Bearer <key>)")
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != "phk" or not parts[1] or not parts[2]:
         raise AuthenticationFailed("malformed API key")
-    row = session.execute(_GET_KEY, {"id": parts[1]}).first()
+    row = _GET_KEY.first(session, {"id": parts[1]})
     if row is None or not hmac.compare_digest(row.secret_hash, _digest(parts[2])):
         raise AuthenticationFailed("unknown API key")
     if row.revoked_at is not None:
         raise AuthenticationFailed("this API key was revoked")
-    return Principal(row.key_id, Role(row.role), frozenset(Perm(p) for p in json.loads(row.scopes)),
-                     row.subject)
+    return Principal(row.key_id, Role(row.role), _scopes(row.scopes), row.subject)
+
+
+@lru_cache(maxsize=64)
+def _scopes(stored: str) -> frozenset[Perm]:
+    """A key's stored scopes as permissions (few distinct texts: parsed once each)."""
+    return frozenset(Perm(p) for p in json.loads(stored))
 
 
 def revoke_key(session: Session, key_id: str, now: datetime) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Iterable
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from puhui.errors import ConsentError, InvalidIdentity
@@ -31,6 +31,7 @@ from puhui.store.platform_models import (
     ConsentRow,
     IdentityCheckRow,
 )
+from puhui.store.prepared import PreparedStatement
 
 
 def _json(value: Any) -> str:
@@ -58,12 +59,14 @@ _APPLICANTS = ApplicantRow.__table__
 _CHECKS = IdentityCheckRow.__table__
 _LOG = ConsentLogRow.__table__
 _CONSENT_TABLE = ConsentRow.__table__
-# Statements built once (see applications.py).
-_GET_APPLICANT = select(_APPLICANTS).where(_APPLICANTS.c.applicant_id == bindparam("id"))
-_CONSENTS = (select(_CONSENT_TABLE.c.data).where(_CONSENT_TABLE.c.applicant_id == bindparam("id"))
-             .order_by(_CONSENT_TABLE.c.consent_id))
-_INSERT_LOG = insert(_LOG)
-_INSERT_CHECKS = insert(_CHECKS)
+# Statements every application makes, prepared once (see puhui.store.prepared).
+_GET_APPLICANT = PreparedStatement(
+    select(_APPLICANTS).where(_APPLICANTS.c.applicant_id == bindparam("id")))
+_CONSENTS = PreparedStatement(
+    select(_CONSENT_TABLE.c.data).where(_CONSENT_TABLE.c.applicant_id == bindparam("id"))
+    .order_by(_CONSENT_TABLE.c.consent_id))
+_INSERT_LOG = PreparedStatement(insert(_LOG))
+_INSERT_CHECKS = PreparedStatement(insert(_CHECKS))
 
 
 @lru_cache(maxsize=4096)
@@ -73,7 +76,7 @@ def _parse_applicant(data: str) -> Applicant:
 
 
 def load_applicant(session: Session, actor: Principal, applicant_id: str) -> tuple[Any, Applicant]:
-    row = session.execute(_GET_APPLICANT, {"id": applicant_id}).first()
+    row = _GET_APPLICANT.first(session, {"id": applicant_id})
     if row is None:
         raise NotFound(f"no applicant {applicant_id!r}")
     actor.check_applicant(row.applicant_id, row.partner_id)
@@ -119,7 +122,7 @@ def save_checks(session: Session, applicant_id: str, application_id: str | None,
              "subject": c.subject, "passed": c.passed, "reason": c.reason, "source": c.source,
              "details": _json(c.details), "checked_at": c.checked_at} for c in checks]
     if rows:
-        session.execute(_INSERT_CHECKS, rows)
+        _INSERT_CHECKS.execute(session, rows)
 
 
 def checks_of(session: Session, actor: Principal, applicant_id: str) -> list[dict]:
@@ -218,9 +221,8 @@ def revoke_consent(p: Platform, session: Session, actor: Principal, applicant_id
     return consent_view(revoked, now)
 
 
-def consents(session: Session, applicant_id: str) -> list[Consent]:
-    rows = session.execute(_CONSENTS, {"id": applicant_id}).scalars()
-    return [_parse_consent(d) for d in rows]
+def consents(session: Session | Connection, applicant_id: str) -> list[Consent]:
+    return [_parse_consent(row.data) for row in _CONSENTS.rows(session, {"id": applicant_id})]
 
 
 @lru_cache(maxsize=4096)
@@ -268,7 +270,7 @@ def use_data(p: Platform, session: Session, applicant_id: str, scope: DataScope,
     _log(session, applicant_id, consent.consent_id, "used", scope.value, purpose.value,
          application_id, {}, now)
 
-    def still_in_force(writer: Session) -> None:  # revoked or lapsed since it was read?
+    def still_in_force(writer: Session | Connection) -> None:  # revoked or lapsed since it was read?
         require_consent(consents(writer, applicant_id), applicant_id, scope, purpose,
                         p.clock.now())
 
@@ -279,6 +281,6 @@ def use_data(p: Platform, session: Session, applicant_id: str, scope: DataScope,
 def _log(session: Session, applicant_id: str, consent_id: str | None, action: str,
          scope: str | None, purpose: str | None, application_id: str | None, detail: dict,
          at: datetime) -> None:
-    session.execute(_INSERT_LOG, {
+    _INSERT_LOG.execute(session, {
         "applicant_id": applicant_id, "consent_id": consent_id, "action": action, "scope": scope,
         "purpose": purpose, "application_id": application_id, "detail": _json(detail), "at": at})

@@ -47,6 +47,7 @@ from puhui.store.platform_models import (
     ContractRow,
     OfferRow,
 )
+from puhui.store.prepared import PreparedStatement
 
 #: Statuses an application leaves by expiry when its offer or review lapses.
 EXPIRING = (S.OFFERED, S.ACCEPTED, S.REFERRED)
@@ -56,15 +57,17 @@ HISTORY = ApplicationEventRow.__table__
 OFFERS = OfferRow.__table__
 _FIELDS = tuple(c.name for c in APPS.columns)
 _MUTABLE = ("status", "version", "decision", "offer_id", "contract_id", "loan_id", "updated_at")
-_UPDATE = (update(APPS).where(APPS.c.application_id == bindparam("b_id"),
-                              APPS.c.version == bindparam("b_version"))
-           .values({name: bindparam(name) for name in _MUTABLE}))
-# Statements built once: building one per call (with its literal values) costs more than
-# SQLite takes to run it.
-_INSERT = insert(APPS)
-_INSERT_HISTORY = insert(HISTORY)
+_UPDATE = PreparedStatement(
+    update(APPS).where(APPS.c.application_id == bindparam("b_id"),
+                       APPS.c.version == bindparam("b_version"))
+    .values({name: bindparam(name) for name in _MUTABLE}))
+# Statements built and prepared once: building one per call (with its literal values), or
+# running it through SQLAlchemy's execution machinery, costs more than SQLite takes to run it.
+_INSERT = PreparedStatement(insert(APPS))
+_INSERT_HISTORY = PreparedStatement(insert(HISTORY))
 _GET = select(APPS).where(APPS.c.application_id == bindparam("id"))
-_LOCK = _GET.with_for_update()
+_READ = PreparedStatement(_GET)
+_LOCK = PreparedStatement(_GET.with_for_update())
 
 
 @dataclass(slots=True)
@@ -100,32 +103,32 @@ def save(session: Session, rec: AppRecord) -> None:
     if rec.version == rec.stored_version:
         return
     if rec.stored_version == 0:
-        session.execute(_INSERT, {name: getattr(rec, name) for name in _FIELDS})
+        _INSERT.execute(session, {name: getattr(rec, name) for name in _FIELDS})
     else:
-        result = session.execute(_UPDATE, {"b_id": rec.application_id,
-                                           "b_version": rec.stored_version,
-                                           **{name: getattr(rec, name) for name in _MUTABLE}})
-        if result.rowcount != 1:
+        changed = _UPDATE.execute(session, {"b_id": rec.application_id,
+                                            "b_version": rec.stored_version,
+                                            **{name: getattr(rec, name) for name in _MUTABLE}})
+        if changed != 1:
             raise ConcurrentModification(f"application {rec.application_id} changed meanwhile")
-    session.execute(_INSERT_HISTORY, rec.history)
+    _INSERT_HISTORY.execute(session, rec.history)
     for table, values in rec.pending:
-        session.execute(_inserting(table), values)
+        _inserting(table).execute(session, values)
     rec.stored_version, rec.history, rec.pending = rec.version, [], []
 
 
 @lru_cache(maxsize=None)
-def _inserting(table: Any) -> Any:
+def _inserting(table: Any) -> PreparedStatement:
     """The INSERT for one of the few tables an application's pending rows go to, built once."""
-    return insert(table)
+    return PreparedStatement(insert(table))
 
 
 # -- reading --------------------------------------------------------------------------------------
 def load_application(session: Session, actor: Principal, application_id: str,
                      lock: bool = False) -> AppRecord:
-    found = session.execute(_LOCK if lock else _GET, {"id": application_id}).first()
+    found = (_LOCK if lock else _READ).first(session, {"id": application_id})
     if found is None:
         raise NotFound(f"no application {application_id!r}")
-    row = AppRecord(**found._mapping)
+    row = AppRecord(**found._asdict())
     row.stored_version = row.version
     if not actor.sees_everything:
         try:

@@ -10,20 +10,28 @@ force") have passed again under the lock.
 
 Only INSERTs can be planned (an UPDATE's outcome depends on the rows it finds, which can change
 before the write): any other write raises `UnplannableWrite`, and so does an ORM object left
-pending.  Work that reads back what it wrote must keep it in memory instead.
+pending.  Work that reads back what it wrote must keep it in memory instead.  INSERTs issued as
+`PreparedStatement`s are kept as they are; those issued through the session are kept as
+prepared statements too, so the write runs them by the short path either way.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from functools import lru_cache
+from typing import Any, Callable, Iterator, Union
 
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.sql import Executable
 
 from puhui.services.platform import _EVIDENCE, Platform
 from puhui.store.db import READ_ONLY
+from puhui.store.prepared import DEFERRED_WRITES, PreparedStatement
+
+#: What a plan is written with: a write session, or a bare connection in a write transaction.
+Writer = Union[Session, Connection]
 
 _PLAN = "puhui.plan"
 
@@ -37,19 +45,25 @@ class Plan:
     """The INSERTs a planned unit issued, in order, and the checks to repeat before writing."""
 
     def __init__(self) -> None:
-        self.writes: list[tuple[Any, Any]] = []
-        self.checks: list[Callable[[Session], None]] = []
+        self.writes: list[tuple[PreparedStatement, Any]] = []
+        self.checks: list[Callable[[Writer], None]] = []
 
-    def write(self, session: Session) -> None:
-        """Repeat the checks, then issue the INSERTs, in `session`'s (write) transaction."""
+    def defer(self, statement: PreparedStatement, parameters: Any) -> None:
+        """Keep an INSERT for the write; refuse any other write."""
+        if not statement.statement.is_insert:
+            raise UnplannableWrite(f"a planned unit can only INSERT, not: {statement.statement}")
+        self.writes.append((statement, parameters))
+
+    def write(self, writer: Writer) -> None:
+        """Repeat the checks, then issue the INSERTs, in `writer`'s (write) transaction."""
         for check in self.checks:
-            check(session)
-        conn = session.connection()  # Core: the statements are plain INSERTs, the ORM adds cost
+            check(writer)
+        conn = writer.connection() if isinstance(writer, Session) else writer
         for statement, parameters in self.writes:
-            conn.execute(statement, parameters)
+            statement.execute(conn, parameters)
 
 
-def check_at_commit(session: Session, check: Callable[[Session], None]) -> None:
+def check_at_commit(session: Session, check: Callable[[Writer], None]) -> None:
     """Have `check` run again just before a planned unit's writes (in their transaction); in an
     ordinary unit the caller's own check already ran in the transaction that writes."""
     plan = session.info.get(_PLAN)
@@ -66,6 +80,7 @@ def planned(platform: Platform) -> Iterator[tuple[Session, Plan]]:
     try:
         with platform.read() as session:
             session.info[_PLAN] = plan
+            session.info[DEFERRED_WRITES] = plan.defer
             session.info[_EVIDENCE] = evidence
             event.listen(session, "do_orm_execute", _collect)
             with _read_only(session):
@@ -104,7 +119,12 @@ def _collect(state: ORMExecuteState) -> IteratorResult | None:
     plan = state.session.info.get(_PLAN)
     if plan is None or not (state.is_insert or state.is_update or state.is_delete):
         return None
-    if not state.is_insert:
-        raise UnplannableWrite(f"a planned unit can only INSERT, not: {state.statement}")
-    plan.writes.append((state.statement, state.parameters))
+    plan.defer(_prepared(state.statement), state.parameters or {})
     return IteratorResult(SimpleResultMetaData([]), iter([]))
+
+
+@lru_cache(maxsize=256)
+def _prepared(statement: Executable) -> PreparedStatement:
+    """The prepared form of an INSERT issued through the session (module-level statements are
+    the same object each time, so each is compiled once)."""
+    return PreparedStatement(statement)

@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Callable, Iterator, Mapping
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from puhui.book import LoanBook
@@ -80,6 +80,20 @@ class Platform:
                 yield session
             finally:
                 session.rollback()
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A bare connection for a few reads (an API key lookup, where a session would cost
+        more than the reads); nothing it does is committed."""
+        with (self.read_engine or self.engine).connect() as conn:
+            yield conn
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """A write transaction on a bare connection, committed at the end: for writes decided
+        beforehand (a planned unit's INSERTs), which touch no loan and keep no evidence."""
+        with self.book.connection_transaction() as conn:
+            yield conn
 
     @contextmanager
     def unit(self) -> Iterator[Session]:
