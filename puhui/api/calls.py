@@ -8,7 +8,6 @@ back (with `Idempotent-Replayed: true`) and a key reused for a different request
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from contextlib import AbstractContextManager
 from typing import Any, Callable, TypeVar
@@ -20,6 +19,7 @@ from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from puhui.json_text import dumps
 from puhui.services.access import Principal, authenticate
 from puhui.services.errors import AuthenticationFailed, IdempotencyKeyReused
 from puhui.services.planned import UnplannableWrite, planned
@@ -37,7 +37,7 @@ Unit = TypeVar("Unit", Session, Connection)
 
 def _encode(result: Any) -> str:
     """The response body as stored for replays: compact JSON, non-ASCII kept."""
-    return json.dumps(result, ensure_ascii=False, separators=(",", ":"))
+    return dumps(result)
 
 
 def platform_of(request: Request) -> Platform:

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from puhui.errors import ConsentError, InvalidIdentity
+from puhui.json_text import dumps
 from puhui.origination.consent import Consent, DataScope, Purpose, grant, require_consent
 from puhui.origination.identity import IdentityCheck, mask
 from puhui.origination.parties import Applicant, BankAccount, check_account_binding
@@ -35,7 +36,7 @@ from puhui.store.prepared import PreparedStatement
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return dumps(value, sort_keys=True)
 
 
 # -- applicants -----------------------------------------------------------------------------------

@@ -95,7 +95,7 @@ class AppRecord:
     stored_version: int = 0       # 0: not written yet
     history: list[dict] = field(default_factory=list)
     pending: list[tuple[Any, dict]] = field(default_factory=list)  # rows that refer to it
-    offer_json: str | None = None  # the offer made by this operation, as stored
+    offer: dict | None = None  # the offer made by this operation (the view shows it as made)
 
 
 def save(session: Session, rec: AppRecord) -> None:
@@ -177,8 +177,8 @@ def application_view(session: Session, row: AppRecord | ApplicationRow,
         "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat(),
     }
     if with_offer:
-        made_now = getattr(row, "offer_json", None)  # not read back: it may not be written yet
-        out["offer"] = (json.loads(made_now) if made_now else
+        made_now = getattr(row, "offer", None)  # not read back: it may not be written yet
+        out["offer"] = (made_now if made_now is not None else
                         offer_view(session, row.offer_id) if row.offer_id else None)
     return out
 
@@ -305,10 +305,10 @@ def _conclude(p: Platform, session: Session, row: AppRecord, decision: Decision,
             product = product.with_terms(annual_rate=decision.annual_rate)
         offer = make_offer(new_id("OF"), row.application_id, product, decision,
                            business_date(p.clock), now, p.offer_validity, p.rate_cap)
-        row.offer_json = _json(offer.to_dict())
+        row.offer = offer.to_dict()
         row.pending.append((OFFERS, {"offer_id": offer.offer_id,
                                      "application_id": row.application_id,
-                                     "data": row.offer_json, "created_at": now,
+                                     "data": _json(row.offer), "created_at": now,
                                      "expires_at": offer.expires_at}))
         row.offer_id = offer.offer_id
         _record_decision(session, row, decision)
