@@ -20,10 +20,11 @@ from __future__ import annotations
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Callable, Iterator, Union
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from sqlalchemy.sql import Executable
 
 from puhui.services.platform import _EVIDENCE, Platform
@@ -78,11 +79,10 @@ def planned(platform: Platform) -> Iterator[tuple[Session, Plan]]:
     an ordinary unit does."""
     plan, evidence = Plan(), []
     try:
-        with platform.read() as session:
+        with _planning_sessions(platform.read_engine or platform.engine)() as session:
             session.info[_PLAN] = plan
             session.info[DEFERRED_WRITES] = plan.defer
             session.info[_EVIDENCE] = evidence
-            event.listen(session, "do_orm_execute", _collect)
             with _read_only(session):
                 yield session, plan
             if session.new or session.dirty or session.deleted:
@@ -95,6 +95,20 @@ def planned(platform: Platform) -> Iterator[tuple[Session, Plan]]:
                 for write in evidence:
                     write(session)
         raise
+
+
+_FACTORIES: "WeakKeyDictionary[Engine, sessionmaker[Session]]" = WeakKeyDictionary()
+
+
+def _planning_sessions(engine: Engine) -> sessionmaker[Session]:
+    """Sessions on `engine` that collect their INSERTs, the listener registered once on their
+    factory (registering it on each session costs more than the session).  Closing such a
+    session rolls its read transaction back: nothing it did is committed."""
+    factory = _FACTORIES.get(engine)
+    if factory is None:
+        factory = _FACTORIES[engine] = sessionmaker(engine)
+        event.listen(factory, "do_orm_execute", _collect)
+    return factory
 
 
 @contextmanager

@@ -74,12 +74,10 @@ class Platform:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A session for reading only; nothing it does is committed."""
+        """A session for reading only; nothing it does is committed (closing the session rolls
+        its transaction back)."""
         with Session(self.read_engine or self.engine) as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session
 
     @contextmanager
     def read_connection(self) -> Iterator[Connection]:
