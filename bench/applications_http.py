@@ -38,10 +38,9 @@ from puhui.services.platform import Platform
 
 TARGET = 500
 SERVER = """
-import sys, uvicorn
-from puhui.api.workers import FACTORY
-uvicorn.run(FACTORY, factory=True, workers=int(sys.argv[2]), host="127.0.0.1",
-            port=int(sys.argv[1]), log_level="warning", access_log=False)
+import sys
+from puhui.api import supervisor
+supervisor.serve(int(sys.argv[2]), "127.0.0.1", int(sys.argv[1]))
 """
 
 

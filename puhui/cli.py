@@ -211,13 +211,13 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
     if workers == 1:
         uvicorn.run(create_app(platform), host=host, port=port, log_level="warning")
         return
-    from puhui.api.workers import FACTORY, worker_environment
+    from puhui.api import supervisor
+    from puhui.api.workers import worker_environment
 
     platform.close()  # each worker opens its own; the models are trained by now
     os.environ.update(worker_environment(db, decider, models, policies))
     console.print(f"{workers} worker processes")
-    uvicorn.run(FACTORY, factory=True, workers=workers, host=host, port=port,
-                log_level="warning")
+    supervisor.serve(workers, host, port)
 
 
 def _seed_demo(db: Optional[str], businesses: int, days: int, risk: dict | None = None) -> None:
