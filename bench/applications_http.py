@@ -6,9 +6,10 @@ PUHUI_TEST_PG_URL).  Each application is one `POST /v1/applications` with `submi
 partner key: authentication, Idempotency-Key, consent check, identity checks, the decider, the
 offer with its schedule and IRR, and the writes (application, history, checks, consent use,
 offer, idempotency record) in one transaction.  The applicants, their consents and their bound
-accounts are registered beforehand (not timed).  The server runs in its own processes (uvicorn, deciding
-with the default policy; see `main` for how many workers), the client in this one; all share
-the machine's cores.  The CPU time each side
+accounts are registered beforehand (not timed).  The server runs in its own processes, started as
+`puhui serve --workers` starts them (`puhui.api.supervisor`: uvicorn workers, each on its own
+socket; deciding with the default policy; see `main` for how many), the client in this one;
+all share the machine's cores.  The CPU time each side
 spends per application is printed too: the server's figure bounds what any client could reach.
 """
 
