@@ -8,8 +8,8 @@ back (with `Idempotent-Replayed: true`) and a key reused for a different request
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 from fastapi import Depends, Header, Request

@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -133,3 +134,24 @@ def risk_api(db_url: str, sme_registry: str, tmp_path) -> Iterator[Api]:
                        world_businesses=3_000)
     yield from _serve(Platform.open(db_url, clock=clock, gateway=gateway, **parts.as_platform()),
                       clock, gateway)
+
+
+def _spawned_workers(pid: int) -> list[int]:
+    """The worker processes `pid` started (multiprocessing's spawned children, not its resource
+    tracker), from Linux's /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:  # the process ended meanwhile
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmdline:
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+@pytest.fixture
+def spawned_workers() -> Callable[[int], list[int]]:
+    return _spawned_workers

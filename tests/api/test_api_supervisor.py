@@ -35,20 +35,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def workers_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmdline:
-                found.append(int(entry.name))
-    return sorted(found)
-
-
 def sockets_on(pid: int, port: int, state: str) -> set[int]:
     """Inodes of `pid`'s TCP sockets whose local port is `port`, in `state` (0A listen,
     01 established), from Linux's /proc."""
@@ -98,9 +84,9 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, int]]:
 
 
 def test_each_worker_listens_on_its_own_socket_and_gets_connections(
-        served: tuple[subprocess.Popen, int]) -> None:
+        served: tuple[subprocess.Popen, int], spawned_workers) -> None:
     server, port = served
-    workers = workers_of(server.pid)
+    workers = spawned_workers(server.pid)
     assert len(workers) == 2
     listening = [sockets_on(pid, port, "0A") for pid in workers]
     assert all(len(s) == 1 for s in listening) and listening[0] != listening[1]
@@ -118,13 +104,14 @@ def test_each_worker_listens_on_its_own_socket_and_gets_connections(
     assert sum(held) == 24 and min(held) > 0, held
 
 
-def test_a_worker_that_dies_is_replaced(served: tuple[subprocess.Popen, int]) -> None:
+def test_a_worker_that_dies_is_replaced(served: tuple[subprocess.Popen, int],
+                                        spawned_workers) -> None:
     server, port = served
-    first = workers_of(server.pid)
+    first = spawned_workers(server.pid)
     os.kill(first[0], signal.SIGKILL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        now = workers_of(server.pid)
+        now = spawned_workers(server.pid)
         if len(now) == 2 and first[0] not in now:
             break
         time.sleep(0.2)

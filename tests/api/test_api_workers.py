@@ -55,21 +55,8 @@ def test_a_worker_refuses_an_unknown_decider(db_url: str,
         app_from_environment()
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="counts worker processes in /proc")
-def test_serve_starts_the_workers_it_is_asked_for(tmp_path: Path) -> None:
+def test_serve_starts_the_workers_it_is_asked_for(tmp_path: Path, spawned_workers) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -90,9 +77,7 @@ def test_serve_starts_the_workers_it_is_asked_for(tmp_path: Path) -> None:
         replies = [httpx.get(f"http://127.0.0.1:{port}/v1/products", timeout=5).status_code
                    for _ in range(4)]
         assert replies == [401] * 4  # the real API, keys checked in every worker
-        workers = [p for p in _children(server.pid)  # not the resource tracker
-                   if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
-        assert len(workers) == 2
+        assert len(spawned_workers(server.pid)) == 2
     finally:
         server.terminate()
         output = server.communicate(timeout=30)[0].decode(errors="replace")
