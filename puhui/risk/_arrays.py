@@ -119,9 +119,13 @@ def month_start(days: np.ndarray) -> np.ndarray:
 
 def months_between(start: np.ndarray, end: np.ndarray | np.datetime64) -> np.ndarray:
     """Full calendar months from `start` to `end`, counted as `dateutil.relativedelta` does
-    (15 Jan -> 14 Mar is 1 month, -> 15 Mar is 2; 31 Jan -> 28 Feb is 0)."""
-    months = (np.asarray(end).astype("datetime64[M]") - start.astype("datetime64[M]")).astype(
-        np.int64)
+    (15 Jan -> 14 Mar is 1 month, -> 15 Mar is 2; 31 Jan -> 28 Feb 2023 is 1: a month's
+    anniversary falls on its last day when the month is shorter than the start's day)."""
+    end = np.asarray(end)
+    end_month = end.astype("datetime64[M]")
+    months = (end_month - start.astype("datetime64[M]")).astype(np.int64)
     start_day = (start - month_start(start)).astype(np.int64)
-    end_day = (end - month_start(np.asarray(end))).astype(np.int64)
-    return months - (end_day < start_day)
+    end_day = (end - month_start(end)).astype(np.int64)
+    last_day = ((end_month + 1).astype("datetime64[D]") - end_month.astype("datetime64[D]")
+                ).astype(np.int64) - 1
+    return months - (end_day < np.minimum(start_day, last_day))

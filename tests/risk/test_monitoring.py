@@ -350,3 +350,16 @@ def test_report_takes_matured_figures():
     assert report.metrics == matured.metrics() and report.alerts == ()
     assert report.as_of == date(2024, 6, 1) and report.worst_level == "ok"
     assert "no alerts" in report.summary()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dates(date(2020, 1, 1), date(2030, 12, 31)), st.integers(0, 2000))
+def test_months_on_book_are_counted_as_relativedelta_counts_them(start, days):
+    """Month ends included: 31 Mar -> 30 Jun is 3 full months, 31 Jan -> 28 Feb is 1."""
+    from puhui.risk import _arrays
+
+    end = start + timedelta(days=days)
+    delta = relativedelta(end, start)
+    counted = _arrays.months_between(np.array([start], dtype="datetime64[D]"),
+                                     np.datetime64(end, "D"))
+    assert counted.tolist() == [delta.years * 12 + delta.months]
