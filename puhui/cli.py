@@ -217,7 +217,11 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
     platform.close()  # each worker opens its own; the models are trained by now
     os.environ.update(worker_environment(db, decider, models, policies))
     console.print(f"{workers} worker processes")
-    supervisor.serve(workers, host, port)
+    try:
+        supervisor.serve(workers, host, port)
+    except (OSError, supervisor.WorkerFailedToStart) as exc:
+        console.print(f"[red]cannot serve on {host}:{port}: {exc}[/red]")
+        raise typer.Exit(1)
 
 
 def _seed_demo(db: Optional[str], businesses: int, days: int, risk: dict | None = None) -> None:

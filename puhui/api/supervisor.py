@@ -45,10 +45,13 @@ def balances_connections() -> bool:
     return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def listening_socket(host: str, port: int) -> socket.socket:
     """A socket bound to (host, port) that other processes may bind too (SO_REUSEPORT)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(_family(host), socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -57,6 +60,14 @@ def listening_socket(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _check_free(host: str, port: int) -> None:
+    """OSError now if anything listens on the port, even another server sharing it by
+    SO_REUSEPORT: the workers would otherwise join it and split its traffic with it."""
+    with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # but not SO_REUSEPORT
+        probe.bind((host, port))
 
 
 def _worker(host: str, port: int, log_level: str) -> None:
@@ -82,7 +93,7 @@ def serve(workers: int, host: str, port: int, log_level: str = "warning") -> Non
         uvicorn.run(FACTORY, factory=True, workers=workers, host=host, port=port,
                     log_level=log_level)
         return
-    listening_socket(host, port).close()  # the port is free to share, or OSError now
+    _check_free(host, port)
     context = multiprocessing.get_context("spawn")
     stopping: list[int] = []
 

@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Iterable, Union
+from typing import Any, Iterable
 
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
@@ -144,7 +144,7 @@ def issue_key(session: Session, name: str, role: Role | str, subject: str | None
     return IssuedKey(key_id, f"phk_{key_id}_{secret}", role, chosen, subject, name)
 
 
-def authenticate(session: Union[Session, Connection], token: str | None) -> Principal:
+def authenticate(session: Session | Connection, token: str | None) -> Principal:
     """The principal a bearer token stands for, or AuthenticationFailed (checked on every
     request, not cached: a revoked key stops working at once)."""
     if not token:

@@ -57,7 +57,7 @@ class _Compiled:
         self.binders = tuple(compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
                              for name in positions)
         selected = getattr(statement, "selected_columns", None)
-        if selected is not None and getattr(statement, "is_select", False):
+        if selected is not None and statement.is_select:
             self.row = namedtuple("Row", list(selected.keys()), rename=True)  # type: ignore[misc]
             self.results: tuple[Callable[[Any], Any] | None, ...] | None = tuple(
                 c.type.dialect_impl(dialect).result_processor(dialect, None) for c in selected)
@@ -83,6 +83,8 @@ class PreparedStatement:
 
     def rows(self, target: Target, params: Parameters | None = None) -> list[Any]:
         """Every row the query returns, as named tuples (columns by position or by name)."""
+        if not self.statement.is_select:  # refused before anything is sent
+            raise TypeError(f"not a query: {self.statement}")
         conn = _connection(target)
         params = params or {}
         form = self._form(conn, tuple(params))
@@ -90,8 +92,7 @@ class PreparedStatement:
             return list(conn.execute(self.statement, dict(params)))
         found = _run(conn, form, form.bind(params), many=False).fetchall()
         results, make = form.results, form.row
-        if results is None or make is None:
-            raise TypeError(f"not a query: {self.statement}")
+        assert results is not None and make is not None  # a query's form has both
         if any(results):
             return [make(*[v if p is None or v is None else p(v) for p, v in zip(results, row)])
                     for row in found]

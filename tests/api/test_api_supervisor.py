@@ -140,6 +140,28 @@ def test_a_taken_port_is_refused_before_any_worker_starts() -> None:
             supervisor.serve(2, "127.0.0.1", taken.getsockname()[1])
 
 
+def test_a_port_another_server_shares_is_refused_too() -> None:
+    """Joining it would split that server's traffic (perhaps on another database) with ours."""
+    with supervisor.listening_socket("127.0.0.1", free_port()) as other:
+        other.listen()
+        with pytest.raises(OSError):
+            supervisor.serve(2, "127.0.0.1", other.getsockname()[1])
+
+
+def test_the_cli_says_why_it_cannot_serve(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        served = subprocess.run(
+            [sys.executable, "-m", "puhui.cli", "serve", "--port", str(port), "--db",
+             f"sqlite:///{tmp_path / 'x.sqlite'}", "--decider", "default", "--workers", "2"],
+            capture_output=True, timeout=120)
+    output = (served.stdout + served.stderr).decode(errors="replace")
+    assert served.returncode == 1 and f"cannot serve on 127.0.0.1:{port}" in output
+    assert "Traceback" not in output
+
+
 def test_workers_need_a_port_number() -> None:
     with pytest.raises(ValueError, match="port"):
         supervisor.serve(2, "127.0.0.1", 0)

@@ -147,3 +147,10 @@ def test_a_session_that_defers_its_writes_gets_them_instead(notes: Engine) -> No
         assert INSERT.execute(session, note("N1")) == -1
         assert ALL.rows(session) == []
     assert kept == [(INSERT, note("N1"))]
+
+
+def test_rows_of_a_write_is_refused_before_it_runs(notes: Engine) -> None:
+    with notes.begin() as conn, pytest.raises(TypeError, match="not a query"):
+        INSERT.rows(conn, note("N1"))
+    with notes.connect() as conn:
+        assert ALL.rows(conn) == []
