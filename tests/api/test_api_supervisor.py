@@ -88,7 +88,12 @@ def test_each_worker_listens_on_its_own_socket_and_gets_connections(
     server, port = served
     workers = spawned_workers(server.pid)
     assert len(workers) == 2
-    listening = [sockets_on(pid, port, "0A") for pid in workers]
+    deadline = time.monotonic() + 60  # the first worker up answers while the other still loads
+    while True:
+        listening = [sockets_on(pid, port, "0A") for pid in workers]
+        if all(listening) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert all(len(s) == 1 for s in listening) and listening[0] != listening[1]
     clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(24)]
     try:
