@@ -12,9 +12,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Security
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
+from fastapi.security import APIKeyHeader, HTTPBearer
 from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -28,6 +29,13 @@ from puhui.store.platform_models import IdempotencyRow
 from puhui.store.prepared import PreparedStatement
 
 MAX_KEY = 200
+#: Printable ASCII without leading or trailing blanks (HTTP strips those in transit).
+KEY_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
+KEY_DESCRIPTION = (
+    "Makes the POST safe to retry: the first answer to this key (per API key) is stored with the "
+    f"change and replayed, with `Idempotent-Replayed: true`, to a retry with the same body. 1-{MAX_KEY} "
+    "printable ASCII characters; a UUID is a good choice. The same key with another body is "
+    "refused (422 idempotency-key-reused); a retry while the first is in flight waits for it.")
 _RECORDS = IdempotencyRow.__table__
 _INSERT = PreparedStatement(insert(_RECORDS))
 _GET = PreparedStatement(select(_RECORDS).where(_RECORDS.c.principal == bindparam("p"),
@@ -40,18 +48,34 @@ def _encode(result: Any) -> str:
     return dumps(result)
 
 
+def _json(result: Any, status: int = 200) -> Response:
+    """An answer already encoded, so FastAPI sends it as is (no re-validation on the way out)."""
+    return Response(_encode(result), status_code=status, media_type="application/json")
+
+
 def platform_of(request: Request) -> Platform:
     return request.app.state.platform
 
 
-async def caller(request: Request, authorization: str | None = Header(None),
-                 x_api_key: str | None = Header(None)) -> Principal:
+#: The two ways to present an API key, declared once as OpenAPI security schemes.
+BEARER = HTTPBearer(scheme_name="bearer", auto_error=False,
+                    description="`Authorization: Bearer <API key>`")
+API_KEY = APIKeyHeader(name="X-API-Key", scheme_name="apiKey", auto_error=False,
+                       description="the API key in an `X-API-Key` header")
+
+
+async def caller(request: Request, _bearer: Any = Security(BEARER),
+                 _api_key: Any = Security(API_KEY)) -> Principal:
     """The principal behind `Authorization: Bearer <key>` (or `X-API-Key`).
 
     Run on the event loop, not in a worker thread: one indexed lookup costs less than the
-    thread hand-off would (and a bare connection less than a session).
+    thread hand-off would (and a bare connection less than a session).  The security
+    dependencies only declare the schemes; the raw headers are read here so that a wrong
+    scheme gets a clear 401 instead of being ignored.
     """
-    token = x_api_key
+    headers = request.headers
+    authorization = headers.get("authorization")
+    token = headers.get("x-api-key")
     if authorization:
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
@@ -77,12 +101,17 @@ class Call:
         with self.platform.read() as session:
             return fn(session)
 
+    def show(self, fn: Callable[[Session], Any], key: str | None = None) -> Response:
+        """`read` answered as encoded JSON; `key` wraps the result (`{"items": [...]}`)."""
+        result = self.read(fn)
+        return _json({key: result} if key else result)
+
     def write(self, fn: Callable[[Session], Any], status: int = 200) -> Response:
         """Run `fn` in one transaction; honour the Idempotency-Key if the caller sent one."""
         if self.idempotency_key is None:
             with self.platform.unit() as session:
                 result = fn(session)
-            return JSONResponse(result, status_code=status)
+            return _json(result, status)
 
         def work(session: Session) -> Response | str:
             replay = self._replay(session)
@@ -170,12 +199,26 @@ class Call:
                         headers={"Idempotent-Replayed": "true"})
 
 
+async def read_call(request: Request, actor: Principal = Depends(caller)) -> Call:
+    """A GET: authenticated, no body, no Idempotency-Key."""
+    return Call(platform_of(request), actor, request, b"", None)
+
+
 async def call(request: Request, actor: Principal = Depends(caller),
                body: bytes = Depends(body_bytes),
-               idempotency_key: str | None = Header(None)) -> Call:
-    if idempotency_key is not None:
-        if not 1 <= len(idempotency_key) <= MAX_KEY or not idempotency_key.isprintable():
-            from puhui.errors import InvalidApplication
+               idempotency_key: str | None = Header(
+                   None, alias="Idempotency-Key", min_length=1, max_length=MAX_KEY,
+                   pattern=KEY_PATTERN, description=KEY_DESCRIPTION,
+                   examples=["5f0c6c1e-8a4e-4d3b-9d7e-2a1c9b7e4f10"])) -> Call:
+    """A POST: the Idempotency-Key is optional (and recommended)."""
+    return Call(platform_of(request), actor, request, body, idempotency_key)
 
-            raise InvalidApplication(f"Idempotency-Key must be 1-{MAX_KEY} printable characters")
+
+async def keyed_call(request: Request, actor: Principal = Depends(caller),
+                     body: bytes = Depends(body_bytes),
+                     idempotency_key: str = Header(
+                         alias="Idempotency-Key", min_length=1, max_length=MAX_KEY,
+                         pattern=KEY_PATTERN, description=KEY_DESCRIPTION + " Required here.",
+                         examples=["5f0c6c1e-8a4e-4d3b-9d7e-2a1c9b7e4f10"])) -> Call:
+    """A POST that moves money: the Idempotency-Key is required."""
     return Call(platform_of(request), actor, request, body, idempotency_key)

@@ -53,6 +53,14 @@ ERROR_TABLE: tuple[tuple[type[BaseException], int, str, str], ...] = (
 )
 
 
+class ProblemException(Exception):
+    """A refusal the API layer itself makes (e.g. a malformed cursor): answered as is."""
+
+    def __init__(self, status: int, slug: str, title: str, detail: str | None = None) -> None:
+        super().__init__(detail or title)
+        self.status, self.slug, self.title, self.detail = status, slug, title, detail
+
+
 def problem(status: int, slug: str | None, title: str, detail: str | None = None,
             instance: str | None = None, headers: dict[str, str] | None = None,
             **extra: Any) -> JSONResponse:
@@ -97,11 +105,18 @@ def install(app: FastAPI) -> None:
         return problem(422, "validation-error", "Request validation failed", detail,
                        request.url.path, errors=json.loads(json.dumps(errors, default=str)))
 
+    @app.exception_handler(ProblemException)
+    async def _api(request: Request, exc: ProblemException) -> JSONResponse:
+        return problem(exc.status, exc.slug, exc.title, exc.detail, request.url.path)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
         return problem(exc.status_code, None, _reason(exc.status_code),
                        str(exc.detail) if exc.detail else None, request.url.path,
-                       headers=getattr(exc, "headers", None))
+                       headers=headers or None)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
@@ -120,6 +135,24 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
         return problem_for(exc, request.url.path)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path.
+
+    Starlette's 405 names only the methods of the first route that matched the path, but a
+    path is often served by several routes (GET and POST /v1/applicants are two).
+    """
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        route_methods = getattr(route, "methods", None)
+        if route_methods:
+            match, _ = route.matches({**request.scope, "method": next(iter(route_methods))})
+            if match == Match.FULL:
+                methods |= set(route_methods)
+    return sorted(methods)
 
 
 def _reason(status: int) -> str:

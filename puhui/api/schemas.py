@@ -11,9 +11,18 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from puhui.api import examples as ex
+from puhui.origination.consent import DataScope, Purpose
+from puhui.services.access import Perm, Role
+
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def example(value: dict) -> ConfigDict:
+    """A body's configuration with the example the OpenAPI document shows."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [value]})
 
 
 class PersonIn(Body):
@@ -23,6 +32,7 @@ class PersonIn(Body):
 
 
 class ApplicantIn(Body):
+    model_config = example(ex.APPLICANT_IN)
     kind: Literal["individual_business", "enterprise"]
     business_name: StrictStr = Field(min_length=1, max_length=200)
     owner: PersonIn = Field(description="the 个体户 owner or the enterprise's legal representative")
@@ -35,20 +45,23 @@ class ApplicantIn(Body):
 
 
 class ConsentIn(Body):
-    purpose: Literal["credit_assessment", "loan_servicing", "post_loan_monitoring"]
-    scopes: list[StrictStr] = Field(min_length=1, max_length=20)
+    model_config = example(ex.CONSENT_IN)
+    purpose: Purpose
+    scopes: list[DataScope] = Field(min_length=1, max_length=20)
     valid_days: StrictInt = Field(365, ge=1, le=1095)
     channel: StrictStr = Field("api", min_length=1, max_length=32)
     text_version: StrictStr = Field("v1", min_length=1, max_length=32)
 
 
 class BankAccountIn(Body):
+    model_config = example(ex.BANK_ACCOUNT_IN)
     card_number: StrictStr = Field(min_length=1, max_length=32)
     holder_name: StrictStr = Field(min_length=1, max_length=200)
     bank_name: StrictStr = Field("", max_length=100)
 
 
 class ApplicationIn(Body):
+    model_config = example(ex.APPLICATION_IN)
     applicant_id: StrictStr = Field(min_length=1, max_length=32)
     product_code: StrictStr = Field(min_length=1, max_length=64)
     amount: StrictInt = Field(gt=0, description="requested principal, fen")
@@ -86,6 +99,7 @@ class DisbursementIn(Body):
 
 
 class RepaymentIn(Body):
+    model_config = example(ex.REPAYMENT_IN)
     amount: StrictInt = Field(gt=0, description="fen")
     prepayment: Optional[Literal["full", "reduce_instalment", "shorten_term"]] = None
 
@@ -96,6 +110,6 @@ class BusinessDateIn(Body):
 
 class ApiKeyIn(Body):
     name: StrictStr = Field(min_length=1, max_length=200)
-    role: Literal["borrower", "partner", "credit_officer", "admin"]
+    role: Role
     subject: Optional[StrictStr] = Field(None, max_length=64)
-    scopes: Optional[list[StrictStr]] = None
+    scopes: Optional[list[Perm]] = Field(None, max_length=len(Perm))

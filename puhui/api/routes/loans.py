@@ -6,39 +6,42 @@ from datetime import date
 
 from fastapi import APIRouter, Depends, Query
 
-from puhui.api.calls import Call, call
-from puhui.api.routes.common import Page, listing
+from puhui.api import examples as ex
+from puhui.api import responses as R
+from puhui.api.calls import Call, call, keyed_call, read_call
+from puhui.api.routes.common import Page, listing, operation
 from puhui.api.schemas import DisbursementIn, RepaymentIn
-from puhui.errors import InvalidApplication
 from puhui.services import loans as svc
 
 router = APIRouter(prefix="/v1", tags=["loans"])
 
 
-@router.post("/contracts/{contract_id}/disbursements", status_code=201,
-             summary="Pay out a signed contract to the bound account or, entrusted, to a payee")
+@router.post("/contracts/{contract_id}/disbursements", **operation(
+    "disburseContract", R.Disbursement, 403, 404, 409, status=201, post=True,
+    summary="Pay out a signed contract to the bound account or, entrusted, to a payee"))
 def disburse(contract_id: str, body: DisbursementIn, c: Call = Depends(call)):
     return c.write(lambda s: svc.disburse(c.platform, s, c.actor, contract_id, body.mode,
                                           body.payee_name, body.payee_account, body.reference), 201)
 
 
-@router.get("/loans", summary="Loans visible to this key")
-def list_loans(page: Page = Depends(), c: Call = Depends(call)):
+@router.get("/loans", **operation("listLoans", R.LoanPage, 400, 403,
+                                  summary="Loans visible to this key"))
+def list_loans(page: Page = Depends(), c: Call = Depends(read_call)):
     return listing(c, page, "loan_id",
                    lambda s, after, limit: svc.list_loans(c.platform, s, c.actor, after, limit))
 
 
-@router.get("/loans/{loan_id}", summary="A loan: balances, delinquency and its schedule")
-def get(loan_id: str, as_of: date | None = Query(None), c: Call = Depends(call)):
-    return c.read(lambda s: svc.loan_view(c.platform, s, c.actor, loan_id, as_of))
+@router.get("/loans/{loan_id}", **operation(
+    "getLoan", R.Loan, 403, 404, summary="A loan: balances, delinquency and its schedule"))
+def get(loan_id: str, as_of: date | None = Query(None), c: Call = Depends(read_call)):
+    return c.show(lambda s: svc.loan_view(c.platform, s, c.actor, loan_id, as_of))
 
 
-@router.post("/loans/{loan_id}/repayments", status_code=201,
-             summary="Record a repayment or prepayment (Idempotency-Key required)")
-def repay(loan_id: str, body: RepaymentIn, c: Call = Depends(call)):
-    if c.idempotency_key is None:
-        raise InvalidApplication("a repayment needs an Idempotency-Key header, so a retried "
-                                 "request can never take the money twice")
+@router.post("/loans/{loan_id}/repayments", **operation(
+    "recordRepayment", R.Repayment, 403, 404, 409, status=201, post=True,
+    example=ex.REPAYMENT_OUT,
+    summary="Record a repayment or prepayment (Idempotency-Key required)"))
+def repay(loan_id: str, body: RepaymentIn, c: Call = Depends(keyed_call)):
     key = f"api:{c.actor.key_id}:{c.idempotency_key}"
     return c.write(lambda s: svc.repay(c.platform, s, c.actor, loan_id, body.amount, key,
                                        body.prepayment), 201)
