@@ -16,7 +16,7 @@ from fastapi import Depends, Header, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from fastapi.security import APIKeyHeader, HTTPBearer
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,8 +25,7 @@ from puhui.services.access import Principal, authenticate
 from puhui.services.errors import AuthenticationFailed, IdempotencyKeyReused
 from puhui.services.planned import UnplannableWrite, planned
 from puhui.services.platform import Platform
-from puhui.store.platform_models import IdempotencyRow
-from puhui.store.prepared import PreparedStatement
+from puhui.store import idempotency as records
 
 MAX_KEY = 200
 #: Printable ASCII without leading or trailing blanks (HTTP strips those in transit).
@@ -36,10 +35,6 @@ KEY_DESCRIPTION = (
     f"change and replayed, with `Idempotent-Replayed: true`, to a retry with the same body. 1-{MAX_KEY} "
     "printable ASCII characters; a UUID is a good choice. The same key with another body is "
     "refused (422 idempotency-key-reused); a retry while the first is in flight waits for it.")
-_RECORDS = IdempotencyRow.__table__
-_INSERT = PreparedStatement(insert(_RECORDS))
-_GET = PreparedStatement(select(_RECORDS).where(_RECORDS.c.principal == bindparam("p"),
-                                                _RECORDS.c.idem_key == bindparam("k")))
 Unit = TypeVar("Unit", Session, Connection)
 
 
@@ -114,6 +109,8 @@ class Call:
             return _json(result, status)
 
         def work(session: Session) -> Response | str:
+            # a concurrent request with this key finishes first; then its answer is replayed
+            records.wait_for_key(session, self.actor.key_id, self.idempotency_key)
             replay = self._replay(session)
             if replay is not None:
                 return replay
@@ -173,11 +170,10 @@ class Call:
         return self._in_unit(self.platform.write_connection, work, status)
 
     def _remember(self, unit: Session | Connection, status: int, text: str) -> None:
-        _INSERT.execute(unit, {
-            "principal": self.actor.key_id, "idem_key": self.idempotency_key,
-            "method": self.request.method, "path": self.request.url.path[:300],
-            "request_hash": self._fingerprint(), "status_code": status,
-            "response": text, "created_at": self.platform.clock.now()})
+        records.remember(unit, principal=self.actor.key_id, key=self.idempotency_key,
+                         method=self.request.method, path=self.request.url.path,
+                         request_hash=self._fingerprint(), status_code=status, response=text,
+                         created_at=self.platform.clock.now())
 
     def _fingerprint(self) -> str:
         h = hashlib.sha256()
@@ -188,7 +184,7 @@ class Call:
         return h.hexdigest()
 
     def _replay(self, session: Session) -> Response | None:
-        row = _GET.first(session, {"p": self.actor.key_id, "k": self.idempotency_key})
+        row = records.find(session, self.actor.key_id, self.idempotency_key)
         if row is None:
             return None
         if row.request_hash != self._fingerprint():
