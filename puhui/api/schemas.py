@@ -6,14 +6,26 @@ being silently ignored.
 
 from __future__ import annotations
 
+import re
 from datetime import date
-from typing import Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt,
+                      StrictStr)
 
 from puhui.api import examples as ex
 from puhui.origination.consent import DataScope, Purpose
 from puhui.services.access import Perm, Role
+
+
+def _iso_text(value: Any) -> Any:
+    """A date is ISO 8601 text: pydantic would otherwise read a number as seconds since 1970."""
+    if not isinstance(value, str) or re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) is None:
+        raise ValueError("a date is a string: YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_text)]
 
 
 class Body(BaseModel):
@@ -39,7 +51,7 @@ class ApplicantIn(Body):
     uscc: Optional[StrictStr] = Field(None, max_length=32, description="GB 32100 credit code")
     industry: StrictStr = Field("", max_length=100)
     region_code: StrictStr = Field("", max_length=6)
-    established_on: Optional[date] = None
+    established_on: Optional[IsoDate] = None
     monthly_revenue: StrictInt = Field(0, ge=0, description="declared, fen")
     guarantors: list[PersonIn] = Field(default_factory=list, max_length=10)
 
@@ -105,7 +117,7 @@ class RepaymentIn(Body):
 
 
 class BusinessDateIn(Body):
-    business_date: Optional[date] = None
+    business_date: Optional[IsoDate] = None
 
 
 class ApiKeyIn(Body):

@@ -33,6 +33,8 @@ PROBLEMS: dict[int, str] = {
     429: "Too many requests; retry after the Retry-After header's seconds",
     503: "The database is busy or unavailable; nothing changed, retry",
 }
+#: A cursor is a record id (see puhui.services.ids); anything else is refused with 400.
+CURSOR_PATTERN = r"^[A-Z]{1,3}[0-9a-f]{22}$"
 #: Every authenticated operation can answer these.
 ALWAYS = (401, 422, 503)
 REPLAYED_HEADER = {"Idempotent-Replayed": {
@@ -65,13 +67,11 @@ def operation(operation_id: str, model: type, *errors: int, status: int = 200, s
             "responses": responses, "summary": summary, "description": description}
 
 
-CURSOR_PATTERN = r"^[A-Z]{1,3}[0-9a-f]{22}$"
-
-
 class Page:
     def __init__(self, limit: int = Query(50, ge=1, le=200, description="items per page"),
                  cursor: str | None = Query(None, max_length=64,
-                                            description="next_cursor of the previous page")):
+                                            description="next_cursor of the previous page",
+                                            json_schema_extra={"pattern": CURSOR_PATTERN})):
         if cursor is not None and re.fullmatch(CURSOR_PATTERN, cursor) is None:
             raise ProblemException(400, "invalid-cursor", "Invalid pagination cursor",
                                    "cursor must be the next_cursor of a previous page")

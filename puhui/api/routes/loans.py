@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from typing import Optional
 
 from fastapi import APIRouter, Depends, Query
 
@@ -10,7 +10,7 @@ from puhui.api import examples as ex
 from puhui.api import responses as R
 from puhui.api.calls import Call, call, keyed_call, read_call
 from puhui.api.routes.common import Page, listing, operation
-from puhui.api.schemas import DisbursementIn, RepaymentIn
+from puhui.api.schemas import DisbursementIn, IsoDate, RepaymentIn
 from puhui.services import loans as svc
 
 router = APIRouter(prefix="/v1", tags=["loans"])
@@ -33,7 +33,8 @@ def list_loans(page: Page = Depends(), c: Call = Depends(read_call)):
 
 @router.get("/loans/{loan_id}", **operation(
     "getLoan", R.Loan, 403, 404, summary="A loan: balances, delinquency and its schedule"))
-def get(loan_id: str, as_of: date | None = Query(None), c: Call = Depends(read_call)):
+def get(loan_id: str, as_of: Optional[IsoDate] = Query(None, description="business date to value the loan at"),
+        c: Call = Depends(read_call)):
     return c.show(lambda s: svc.loan_view(c.platform, s, c.actor, loan_id, as_of))
 
 
