@@ -9,6 +9,7 @@ from fastapi.openapi.utils import get_openapi
 from sqlalchemy import text
 
 from puhui.api import problems
+from puhui.api.calls import KEY_DESCRIPTION, KEY_PATTERN, MAX_KEY
 from puhui.api.responses import Health
 from puhui.api.routes import applications, loans, operations, parties
 from puhui.api.routes.common import operation
@@ -75,6 +76,26 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 content = response.get("content", {})
                 if code[:1] in "45" and "application/json" in content:
                     content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+    _share_idempotency_key(spec)
     spec["security"] = [{"bearer": []}, {"apiKey": []}]
     app.openapi_schema = spec
     return spec
+
+
+def _share_idempotency_key(spec: dict[str, Any]) -> None:
+    """Declare the Idempotency-Key header once, in components/parameters (optional, and
+    required for the POSTs that move money), and refer to it from each POST."""
+    schema = {"type": "string", "minLength": 1, "maxLength": MAX_KEY, "pattern": KEY_PATTERN,
+              "examples": ["5f0c6c1e-8a4e-4d3b-9d7e-2a1c9b7e4f10"]}
+    shared = spec.setdefault("components", {}).setdefault("parameters", {})
+    for name, required in (("IdempotencyKey", False), ("IdempotencyKeyRequired", True)):
+        shared[name] = {"name": "Idempotency-Key", "in": "header", "required": required,
+                        "schema": schema,
+                        "description": KEY_DESCRIPTION + (" Required here." if required else "")}
+    for item in spec["paths"].values():
+        for op in item.values():
+            params = op.get("parameters", [])
+            for i, param in enumerate(params):
+                if param.get("name") == "Idempotency-Key":
+                    name = "IdempotencyKeyRequired" if param.get("required") else "IdempotencyKey"
+                    params[i] = {"$ref": f"#/components/parameters/{name}"}

@@ -137,6 +137,9 @@ def install(app: FastAPI) -> None:
         return problem_for(exc, request.url.path)
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this path.
 
@@ -146,12 +149,10 @@ def allowed_methods(request: Request) -> list[str]:
     from starlette.routing import Match
 
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        route_methods = getattr(route, "methods", None)
-        if route_methods:
-            match, _ = route.matches({**request.scope, "method": next(iter(route_methods))})
-            if match == Match.FULL:
-                methods |= set(route_methods)
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            methods.add(method)
     return sorted(methods)
 
 
