@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Optional
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt,
                       StrictStr)
 
 from puhui.api import examples as ex
+from puhui.loans.events import PrepaymentMode
 from puhui.origination.consent import DataScope, Purpose
+from puhui.origination.parties import ApplicantKind
 from puhui.services.access import Perm, Role
+from puhui.services.loans import PayoutMode
 
 
 def _iso_text(value: Any) -> Any:
@@ -45,7 +48,7 @@ class PersonIn(Body):
 
 class ApplicantIn(Body):
     model_config = example(ex.APPLICANT_IN)
-    kind: Literal["individual_business", "enterprise"]
+    kind: ApplicantKind
     business_name: StrictStr = Field(min_length=1, max_length=200)
     owner: PersonIn = Field(description="the 个体户 owner or the enterprise's legal representative")
     uscc: Optional[StrictStr] = Field(None, max_length=32, description="GB 32100 credit code")
@@ -103,7 +106,7 @@ class SignIn(Body):
 
 
 class DisbursementIn(Body):
-    mode: Literal["bound_account", "entrusted"] = "bound_account"
+    mode: PayoutMode = PayoutMode.BOUND_ACCOUNT
     payee_name: Optional[StrictStr] = Field(None, max_length=200)
     payee_account: Optional[StrictStr] = Field(None, max_length=40)
     reference: StrictStr = Field("", max_length=200,
@@ -113,7 +116,7 @@ class DisbursementIn(Body):
 class RepaymentIn(Body):
     model_config = example(ex.REPAYMENT_IN)
     amount: StrictInt = Field(gt=0, description="fen")
-    prepayment: Optional[Literal["full", "reduce_instalment", "shorten_term"]] = None
+    prepayment: Optional[PrepaymentMode] = None
 
 
 class BusinessDateIn(Body):

@@ -14,6 +14,7 @@ import os
 import random
 import shutil
 import tempfile
+import time
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
@@ -115,7 +116,8 @@ def test_every_operation_answers_as_documented(case) -> None:
     case.call_and_validate(headers=headers)
 
 
-STATS: dict = defaultdict(int)
+STATS: dict[tuple[str, str, int], int] = defaultdict(int)
+STARTED = time.monotonic()
 
 
 @schema.hook("after_call")
@@ -124,6 +126,12 @@ def _count(context, case, response) -> None:
 
 
 def teardown_module() -> None:
-    if os.environ.get("PUHUI_FUZZ_STATS"):
-        for k, v in sorted(STATS.items()):
-            print(*k, v)
+    """With PUHUI_FUZZ_STATS set (`make fuzz`), the figures docs/reliability.md reports."""
+    if not os.environ.get("PUHUI_FUZZ_STATS"):
+        return
+    by_status: dict[int, int] = defaultdict(int)
+    for (_, _, status), n in STATS.items():
+        by_status[status] += n
+    print(f"\nfuzz: {sum(STATS.values())} requests to {len({k[:2] for k in STATS})} operations "
+          f"in {time.monotonic() - STARTED:.0f} s, {EXAMPLES} examples per operation and phase")
+    print("fuzz: by status " + ", ".join(f"{k}: {v}" for k, v in sorted(by_status.items())))
