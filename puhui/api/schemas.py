@@ -21,6 +21,12 @@ from puhui.services.access import Perm, Role
 from puhui.services.loans import PayoutMode
 
 
+#: The largest amount any request may carry, in fen (a hundred million yuan): far above every
+#: product's limit, far below what a 64-bit ledger column holds, so an absurd figure is refused
+#: at the door with 422 instead of reaching the ledger.
+MAX_FEN = 100_000_000_00
+
+
 def _iso_text(value: Any) -> Any:
     """A date is ISO 8601 text: pydantic would otherwise read a number as seconds since 1970."""
     if not isinstance(value, str) or re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) is None:
@@ -55,7 +61,7 @@ class ApplicantIn(Body):
     industry: StrictStr = Field("", max_length=100)
     region_code: StrictStr = Field("", max_length=6)
     established_on: Optional[IsoDate] = None
-    monthly_revenue: StrictInt = Field(0, ge=0, description="declared, fen")
+    monthly_revenue: StrictInt = Field(0, ge=0, le=MAX_FEN, description="declared, fen")
     guarantors: list[PersonIn] = Field(default_factory=list, max_length=10)
 
 
@@ -79,7 +85,7 @@ class ApplicationIn(Body):
     model_config = example(ex.APPLICATION_IN)
     applicant_id: StrictStr = Field(min_length=1, max_length=32)
     product_code: StrictStr = Field(min_length=1, max_length=64)
-    amount: StrictInt = Field(gt=0, description="requested principal, fen")
+    amount: StrictInt = Field(gt=0, le=MAX_FEN, description="requested principal, fen")
     purpose: StrictStr = Field("", max_length=500)
     submit: StrictBool = Field(False, description="submit at once: verify, decide and offer")
 
@@ -91,7 +97,7 @@ class WithdrawIn(Body):
 class ReviewIn(Body):
     approve: StrictBool
     note: StrictStr = Field(min_length=1, max_length=2000)
-    amount: Optional[StrictInt] = Field(None, gt=0)
+    amount: Optional[StrictInt] = Field(None, gt=0, le=MAX_FEN)
     annual_rate: Optional[StrictStr] = Field(None, pattern=r"^\d{1,2}(\.\d{1,6})?$",
                                              description="decimal fraction, e.g. '0.108'")
 
@@ -115,7 +121,7 @@ class DisbursementIn(Body):
 
 class RepaymentIn(Body):
     model_config = example(ex.REPAYMENT_IN)
-    amount: StrictInt = Field(gt=0, description="fen")
+    amount: StrictInt = Field(gt=0, le=MAX_FEN, description="fen")
     prepayment: Optional[PrepaymentMode] = None
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -202,3 +204,17 @@ def test_random_json_never_causes_a_server_error(api, body) -> None:
     for path in ("/v1/applicants", "/v1/applications"):
         r = api.post(path, body, key=None)
         assert r.status_code < 500, r.text
+
+
+@pytest.mark.parametrize("amount", [100_000_000_01, 117001735671997202956288])
+def test_an_absurd_repayment_is_refused_before_the_ledger(api, amount) -> None:
+    """Found by the schemathesis run: a repayment beyond 64 bits reached the ledger's INSERT
+    and failed there with a 500."""
+    loan_id = api.disbursed()["disbursement"]["loan_id"]
+    before = counts(api)
+    r = api.post(f"/v1/loans/{loan_id}/repayments", {"amount": amount}, key="absurd")
+    assert_problem(r, 422)
+    assert r.json()["errors"][0]["loc"] == ["body", "amount"]
+    assert counts(api) == before
+    assert api.post(f"/v1/loans/{loan_id}/repayments", {"amount": 100_000_000_00},
+                    key="large").status_code == 201  # the bound itself is accepted
