@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(BIN)/pytest -n 2
 
 # The long schemathesis run (docs/reliability.md): every operation, every check, many examples.
-FUZZ_EXAMPLES ?= 250
+FUZZ_EXAMPLES ?= 320
 fuzz: $(STAMP)
 	PUHUI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) PUHUI_FUZZ_STATS=1 $(BIN)/pytest -p no:cacheprovider -q -s \
 		tests/api/test_api_schema.py

@@ -9,7 +9,7 @@ from fastapi.openapi.utils import get_openapi
 from sqlalchemy import text
 
 from puhui.api import problems
-from puhui.api.calls import KEY_DESCRIPTION, KEY_PATTERN, MAX_KEY
+from puhui.api.calls import KEY_DESCRIPTION, KEY_PATTERN, MAX_KEY, SECURITY_SCHEMES
 from puhui.api.responses import Health
 from puhui.api.routes import applications, loans, operations, parties
 from puhui.api.routes.common import operation
@@ -77,6 +77,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 if code[:1] in "45" and "application/json" in content:
                     content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
     _share_idempotency_key(spec)
+    spec["components"]["securitySchemes"] = SECURITY_SCHEMES
     spec["security"] = [{"bearer": []}, {"apiKey": []}]
     app.openapi_schema = spec
     return spec
