@@ -31,7 +31,8 @@ MAX_KEY = 200
 KEY_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
 KEY_DESCRIPTION = (
     "Makes the POST safe to retry: the first answer to this key (per API key) is stored with the "
-    f"change and replayed, with `Idempotent-Replayed: true`, to a retry with the same body. 1-{MAX_KEY} "
+    "change and replayed, with `Idempotent-Replayed: true`, to a retry with the same body. "
+    f"1-{MAX_KEY} "
     "printable ASCII characters; a UUID is a good choice. The same key with another body is "
     "refused (422 idempotency-key-reused); a retry while the first is in flight waits for it.")
 Unit = TypeVar("Unit", Session, Connection)
@@ -42,7 +43,7 @@ def _encode(result: Any) -> str:
     return dumps(result)
 
 
-def _json(result: Any, status: int = 200) -> Response:
+def encoded(result: Any, status: int = 200) -> Response:
     """An answer already encoded, so FastAPI sends it as is (no re-validation on the way out)."""
     return Response(_encode(result), status_code=status, media_type="application/json")
 
@@ -99,14 +100,14 @@ class Call:
     def show(self, fn: Callable[[Session], Any], key: str | None = None) -> Response:
         """`read` answered as encoded JSON; `key` wraps the result (`{"items": [...]}`)."""
         result = self.read(fn)
-        return _json({key: result} if key else result)
+        return encoded({key: result} if key else result)
 
     def write(self, fn: Callable[[Session], Any], status: int = 200) -> Response:
         """Run `fn` in one transaction; honour the Idempotency-Key if the caller sent one."""
         if self.idempotency_key is None:
             with self.platform.unit() as session:
                 result = fn(session)
-            return _json(result, status)
+            return encoded(result, status)
 
         def work(session: Session) -> Response | str:
             # a concurrent request with this key finishes first; then its answer is replayed

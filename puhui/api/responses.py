@@ -1,7 +1,7 @@
 """Response bodies, as the OpenAPI document declares them.
 
 These models describe what the services already return; the routes send their answers as
-encoded JSON (`Call.read`, `Call.write`), so FastAPI never re-validates a body on the way out
+encoded JSON (`Call.show`, `Call.write`), so FastAPI never re-validates a body on the way out
 and the hot paths stay as fast.  The schemathesis run in `tests/api/test_api_schema.py` checks
 every answer against these declarations, so a model that drifts from its service fails a test.
 

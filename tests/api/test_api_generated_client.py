@@ -12,9 +12,8 @@ import sys
 import threading
 import time
 from datetime import date
-from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 import uvicorn

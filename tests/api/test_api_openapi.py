@@ -123,7 +123,8 @@ def test_405_allows_every_method_of_the_path(api) -> None:
 
 
 @pytest.mark.parametrize("path", ["/v1/applicants", "/v1/applications", "/v1/loans"])
-@pytest.mark.parametrize("cursor", ["x", "' OR 1=1 --", "AP01a24ebfc23e00088accd", "ap01a24ebfc23e00088accdd"])
+@pytest.mark.parametrize("cursor", ["x", "' OR 1=1 --", "AP01a24ebfc23e00088accd",
+                                    "ap01a24ebfc23e00088accdd"])
 def test_a_malformed_cursor_is_400_not_an_empty_page(api, path, cursor) -> None:
     r = api.get(path, params={"cursor": cursor})
     assert r.status_code == 400 and r.json()["type"] == "/problems/invalid-cursor", r.text

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from fastapi import Query
 from fastapi.responses import Response
 
-from puhui.api.calls import Call, _json
+from puhui.api.calls import Call, encoded
 from puhui.api.problems import ProblemException
 from puhui.api.responses import Problem
 
@@ -84,4 +84,4 @@ class Page:
 
 def listing(c: Call, page: Page, id_field: str,
             fetch: Callable[..., list[dict[str, Any]]]) -> Response:
-    return _json(page.answer(c.read(lambda s: fetch(s, page.cursor, page.limit)), id_field))
+    return encoded(page.answer(c.read(lambda s: fetch(s, page.cursor, page.limit)), id_field))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from puhui.api import responses as R
-from puhui.api.calls import Call, _json, call, read_call
+from puhui.api.calls import Call, call, encoded, read_call
 from puhui.api.routes.common import operation
 from puhui.api.schemas import ApiKeyIn, BusinessDateIn
 from puhui.loans.cost import quote
@@ -31,7 +31,7 @@ def products(c: Call = Depends(read_call)):
         items.append({**product.to_dict(), "example": {
             "principal": example.principal, "apr": str(example.apr),
             "effective_annual_rate": str(example.effective_annual_rate)}})
-    return _json({"items": items})
+    return encoded({"items": items})
 
 
 @router.post("/operations/end-of-day", **operation(
@@ -43,7 +43,7 @@ def end_of_day(body: BusinessDateIn, c: Call = Depends(call)):
     with c.platform.unit() as session:
         expired = apps.expire_stale(c.platform, session, c.actor)
     report = c.platform.book.end_of_day(day)
-    return _json({"business_date": day.isoformat(), "loans": report.loans,
+    return encoded({"business_date": day.isoformat(), "loans": report.loans,
                   "entries": report.entries, "failures": report.failures,
                   "expired_applications": expired})
 
@@ -60,7 +60,7 @@ def auto_debit(body: BusinessDateIn, c: Call = Depends(call)):
     summary="Verify the journal's hash chain end to end"))
 def verify(c: Call = Depends(read_call)):
     c.actor.require(Perm.OPERATE)
-    return _json({"verified_entries": c.read(lambda s: LedgerRepository(s).verify())})
+    return encoded({"verified_entries": c.read(lambda s: LedgerRepository(s).verify())})
 
 
 @router.get("/ledger/trial-balance", **operation(
@@ -69,7 +69,7 @@ def verify(c: Call = Depends(read_call)):
 def trial_balance(c: Call = Depends(read_call)):
     c.actor.require(Perm.OPERATE)
     balances = c.read(lambda s: LedgerRepository(s).trial_balance())
-    return _json({"accounts": balances, "total": sum(balances.values())})
+    return encoded({"accounts": balances, "total": sum(balances.values())})
 
 
 @router.post("/api-keys", **operation(
