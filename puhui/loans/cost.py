@@ -117,10 +117,13 @@ def _npv(rate: float, payments: list[float], taus: list[Fraction]) -> float:
         return -math.inf
     log_growth = math.log1p(rate)
     elapsed, pv = 0.0, 0.0
-    for k, (amount, tau) in enumerate(zip(payments, taus)):
-        if k:
-            elapsed += float(tau)
-        pv += amount * math.exp(-elapsed * log_growth)
+    try:
+        for k, (amount, tau) in enumerate(zip(payments, taus)):
+            if k:
+                elapsed += float(tau)
+            pv += amount * math.exp(-elapsed * log_growth)
+    except OverflowError:  # a rate near -100% makes late payments worth without bound
+        return -math.inf
     return 1.0 - pv / (1 + float(taus[0]) * rate)
 
 
