@@ -33,6 +33,7 @@ from fractions import Fraction
 
 import pyxirr
 
+from puhui.calendar import whole_months
 from puhui.errors import InvalidProduct, RateCapExceeded
 from puhui.loans.product import LoanProduct, RateCap, RepaymentMethod
 from puhui.loans.schedule import RepaymentSchedule, build_schedule, period_days
@@ -80,8 +81,6 @@ def unit_periods(schedule: RepaymentSchedule) -> tuple[int, list[Fraction]]:
     if product.method is RepaymentMethod.BULLET:
         (only,) = schedule.instalments
         return 1, [Fraction(period_days(product, only.start, only.due), basis)]
-    from puhui.calendar import whole_months
-
     ppy = product.frequency.periods_per_year
     step = product.frequency.step_days
     out: list[Fraction] = []
