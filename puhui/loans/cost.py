@@ -105,7 +105,7 @@ def _irr(amounts: list[int]) -> float | None:
             rate = pyxirr.irr([a / scale for a in amounts] if scale != 1 else amounts)
         except pyxirr.InvalidPaymentsError:  # flows all one way
             return None
-        if rate is not None and rate == rate and math.isfinite(rate):
+        if rate is not None and math.isfinite(rate):
             return rate
     return None
 
@@ -209,7 +209,7 @@ def effective_annual_rate(schedule: RepaymentSchedule) -> Decimal:
             rate = pyxirr.xirr(dates, [a / scale for a in amounts])
         except pyxirr.InvalidPaymentsError:
             rate = None
-        if rate is not None and rate == rate and math.isfinite(rate):
+        if rate is not None and math.isfinite(rate):
             break
         rate = None
     if rate is None:

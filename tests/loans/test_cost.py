@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import calendar as _calendar
 import itertools
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
@@ -12,9 +14,13 @@ from hypothesis import strategies as st
 
 from puhui.calendar import DayCount
 from puhui.errors import InvalidRate, ProductError, RateCapExceeded
-from puhui.loans.cost import cash_flows, effective_annual_rate, irr_apr, quote, quote_schedule
+from puhui.loans.cost import (
+    APR_CONVENTION, LEGACY_APR_CONVENTION, cash_flows, effective_annual_rate, exact_payments,
+    irr_apr, quote, quote_schedule, within_cap,
+)
 from puhui.loans.product import LoanProduct, RateCap, RepaymentMethod
 from puhui.loans.schedule import build_schedule
+from puhui.money import Rounding
 
 START = date(2024, 1, 15)
 
@@ -214,14 +220,6 @@ def test_lpr_must_be_an_exact_rate(lpr):
 
 
 # -- the APR convention: unit periods, a broken first period by its length ----------------------
-import calendar as _calendar  # noqa: E402
-from fractions import Fraction  # noqa: E402
-
-from puhui.loans.cost import (  # noqa: E402
-    APR_CONVENTION, LEGACY_APR_CONVENTION, exact_payments, within_cap,
-)
-from puhui.money import Rounding  # noqa: E402
-
 US, E30 = DayCount.THIRTY_360_US, DayCount.THIRTY_E_360
 CAP24 = RateCap(Decimal("0.24"), "24% cap")
 
@@ -433,7 +431,6 @@ def test_month_end_30_360_loans_are_level_and_cost_their_rate(day_count, start, 
     product = ei("0.12", 12, day_count=day_count, repayment_day=repayment_day,
                  min_first_period_days=0)
     q = quote(product, 100_000_00, start, RateCap(Decimal("0.12")))
-    first = q.schedule.instalments[0]
     whole_month = first_period(q.schedule) == 1
     totals = [i.total for i in q.schedule.instalments]
     later = totals[1:-1] if not whole_month else totals[:-1]
