@@ -110,45 +110,41 @@ def _irr(amounts: list[int]) -> float | None:
     return None
 
 
-def _npv(rate: float, payments: list[float], taus: list[Fraction]) -> float:
-    """1 - PV of `payments` (as shares of the net proceeds): simple first period, then compound."""
-    if rate <= -1.0 or 1 + float(taus[0]) * rate <= 0:
-        return -math.inf
-    log_growth = math.log1p(rate)
-    elapsed, pv = 0.0, 0.0
-    try:
-        for k, (amount, tau) in enumerate(zip(payments, taus)):
-            if k:
-                elapsed += float(tau)
-            pv += amount * math.exp(-elapsed * log_growth)
-    except OverflowError:  # a rate near -100% makes late payments worth without bound
-        return -math.inf
-    return 1.0 - pv / (1 + float(taus[0]) * rate)
-
-
 def _solve(payments: list[float], taus: list[Fraction]) -> float | None:
-    """The periodic rate at which the payments are worth the net proceeds, by bisection.
+    """The periodic rate at which the payments (shares of the net proceeds) are worth the
+    proceeds: the first period at simple interest, later ones compounded (APR v2).
 
-    The borrower receives first and pays after, so the NPV rises with the rate and the root is
-    unique; bisection to the float limit is exact to far below the 1e-6 disclosed.
+    The borrower receives first and pays after, so the value falls as the rate rises and the root
+    is unique; Brent's method brackets it and converges to the float limit, far below the 1e-6
+    disclosed.
     """
-    lo = max(-0.999999, -0.999999 / float(taus[0])) if taus[0] > 1 else -0.999999
-    hi = 1.0
-    if _npv(lo, payments, taus) > 0:
+    import numpy as np
+    from scipy.optimize import brentq
+
+    amounts = np.asarray(payments, dtype=np.float64)
+    first = float(taus[0])
+    elapsed = np.concatenate(([0.0], np.cumsum([float(t) for t in taus[1:]])))
+
+    def gap(rate: float) -> float:
+        with np.errstate(over="ignore"):
+            value = float(amounts @ np.exp(-elapsed * math.log1p(rate)))
+        result = 1.0 - value / (1.0 + first * rate)
+        return max(result, -1e300)  # near -100% late payments are worth without bound
+
+    floor = -1.0 / max(first, 1.0)  # above it both 1 + i and 1 + first x i stay positive
+    lo = floor / 2
+    for _ in range(200):
+        if gap(lo) < 0:
+            break
+        lo = (lo + floor) / 2
+    else:
         return None
-    while _npv(hi, payments, taus) < 0:
+    hi = 1.0
+    while gap(hi) < 0:
         hi *= 2
         if hi > 1e6:
             return None
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        if mid in (lo, hi):
-            break
-        if _npv(mid, payments, taus) < 0:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
+    return float(brentq(gap, lo, hi, xtol=1e-16, rtol=4 * np.finfo(float).eps, maxiter=500))
 
 
 def irr_apr(schedule: RepaymentSchedule, convention: str = APR_CONVENTION) -> Decimal:
