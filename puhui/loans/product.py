@@ -79,7 +79,7 @@ class LoanProduct:
     term_periods: int | None = None        # instalment count (all methods but bullet/revolving)
     term_days: int | None = None           # bullet and revolving loans run in days
     frequency: Frequency = Frequency.MONTHLY
-    day_count: DayCount = DayCount.THIRTY_360
+    day_count: DayCount = DayCount.THIRTY_360_US
     grace_periods: int = 0                 # leading periods that pay interest only
     repayment_day: int | None = None       # day of month instalments fall due (monthly only)
     min_first_period_days: int = 10        # a first period shorter than this rolls to the next month

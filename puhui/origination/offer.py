@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Mapping
 
 from puhui.errors import InvalidApplication, OfferExpired
-from puhui.loans.cost import Quote, quote
+from puhui.loans.cost import CONVENTIONS, LEGACY_APR_CONVENTION, Quote, quote
 from puhui.loans.product import LoanProduct, RateCap
 from puhui.origination import _records as rec
 from puhui.origination.decider import Decision, Outcome
@@ -94,6 +94,7 @@ class Offer:
         return {"offer_id": self.offer_id, "application_id": self.application_id,
                 "product": self.product.to_dict(), "principal": self.principal,
                 "start": self.start.isoformat(), "apr": str(self.quote.apr),
+                "apr_convention": self.quote.convention,
                 "effective_annual_rate": str(self.quote.effective_annual_rate),
                 "upfront_fee": self.upfront_fee, "total_interest": self.total_interest,
                 "total_fees": self.total_fees, "total_repayable": self.total_repayable,
@@ -105,15 +106,23 @@ class Offer:
     @classmethod
     def from_dict(cls, d: Mapping) -> "Offer":
         """The offer rebuilt from its terms; refused unless the stored schedule (and any stored
-        disclosure figure) is exactly what the terms give."""
+        disclosure figure) is exactly what the terms give.
+
+        The APR is recomputed under the convention the offer names; an offer stored without one
+        was disclosed under the convention used before conventions were named."""
         what = "offer"
         rec.mapping(d, what, ("offer_id", "application_id", "product", "principal", "start",
-                              "created_at", "expires_at", "schedule"), _DISCLOSED)
+                              "created_at", "expires_at", "schedule"),
+                    _DISCLOSED + ("apr_convention",))
+        convention = d.get("apr_convention", LEGACY_APR_CONVENTION)
+        if not isinstance(convention, str) or convention not in CONVENTIONS:
+            raise InvalidApplication(f"offer: unknown apr_convention {convention!r}")
         product = LoanProduct.from_dict(dict(rec.typed(d, "product", Mapping, what)))
         principal = rec.typed(d, "principal", int, what)
         start = rec.parse_day(d["start"], "start")
         offer = cls(rec.typed(d, "offer_id", str, what), rec.typed(d, "application_id", str, what),
-                    product, principal, start, quote(product, principal, start),
+                    product, principal, start,
+                    quote(product, principal, start, convention=convention),
                     rec.parse_utc(d["created_at"], "created_at"),
                     rec.parse_utc(d["expires_at"], "expires_at"))
         rebuilt = offer.to_dict()

@@ -114,6 +114,32 @@ def monthly(method=RepaymentMethod.EQUAL_INSTALMENT, rate="0.12", term=12, **kw)
     return LoanProduct("TEST", method, Decimal(rate), term_periods=term, **kw)
 
 
+@pytest.mark.parametrize("day_count", [DayCount.THIRTY_360_US, DayCount.THIRTY_E_360])
+@pytest.mark.parametrize("start", [date(2026, 1, 31), date(2028, 2, 29), date(2026, 8, 30)])
+def test_month_end_30_360_loan_accrues_and_closes_on_its_level_schedule(day_count, start):
+    """Whole months count 30 days in the schedule; accrual spreads each period's interest over its
+    calendar days (28 in February, 31 in March), and the two agree to the fen at every due date."""
+    product = monthly(day_count=day_count)
+    principal = 1_000_000
+    schedule = build_schedule(product, principal, start)
+    balance = principal
+    for inst in schedule.instalments:
+        assert inst.interest == half_up(Fraction(balance, 100))  # 1% a month, whatever its days
+        balance -= inst.principal
+    assert len({i.total for i in schedule.instalments[:-1]}) == 1
+    book = Book(product)
+    book.disburse(start, principal)
+    first = schedule.instalments[0]
+    book.eod_through(first.due - ONE)
+    assert -book.bal(Acct.INTEREST_INCOME) == first.interest  # all of it by the due date
+    pay = {i.due: i.total for i in schedule.instalments}
+    book.eod_through(schedule.maturity + timedelta(days=3), pay)
+    assert book.loan.status is LoanStatus.CLOSED
+    assert book.receivables() == {a: 0 for a in RECEIVABLE_ACCOUNTS}
+    assert -book.bal(Acct.INTEREST_INCOME) == schedule.total_interest
+    assert book.bal(Acct.PENALTY_INCOME) == 0
+
+
 # -- 2. closing -------------------------------------------------------------------------------
 def test_loan_repaid_exactly_per_schedule_closes_with_scheduled_income_and_no_penalty():
     product = monthly(upfront_fee_rate=Decimal("0.01"), instalment_fee_fixed=300)

@@ -26,6 +26,7 @@ def products(c: Call = Depends(call)):
         example = quote(product, max(product.min_principal, 100_000_00), today)
         items.append({**product.to_dict(), "example": {
             "principal": example.principal, "apr": str(example.apr),
+            "apr_convention": example.convention,
             "effective_annual_rate": str(example.effective_annual_rate)}})
     return {"items": items}
 
