@@ -233,6 +233,9 @@ def test_the_book_is_monitored_from_its_decision_records(risk_api, sme_registry)
                           reference_metrics={"auc": 0.8, "ks": 0.5})
     assert {r.subject for r in report.score_psi} == {"pd", "pd_challenger"}
     assert len(report.feature_psi) == len(reference.columns) - 2
+    # six applications are far too few for PSI to mean anything: reported, never alerted on
+    assert report.sample == 6 and report.psi_note == "insufficient sample (n=6 < 100)"
+    assert [a for a in report.alerts if a.metric == "psi"] == []
     if paid:  # nothing has had twelve months to perform: no AUC yet
         assert report.matured.matured == 0 and report.matured.auc is None
         assert report.matured.loans == paid
@@ -246,6 +249,7 @@ def test_the_book_is_monitored_from_its_decision_records(risk_api, sme_registry)
                                           sme_registry, "--as-of", START.isoformat()])
         assert result.exit_code == 0, result.output
         assert "book:" in result.output
+        assert "insufficient sample (n=" in result.output and "< 100)" in result.output
         result = CliRunner().invoke(app, ["risk", "monitor", "book", "--db", url, "--models",
                                           sme_registry, "--as-of", "2020-01-01"])
         assert result.exit_code == 2 and "no automated decisions" in result.output
