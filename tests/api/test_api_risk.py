@@ -17,7 +17,7 @@ from puhui.services.data import stored_payloads
 from puhui.services.providers import WorldProvider, world_business
 from puhui.store.platform_models import ConsentLogRow
 
-from conftest import START
+from api_samples import START
 
 EVERY_SCOPE = tuple(s.value for s in DataScope)
 
