@@ -204,10 +204,7 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
         admin = access.issue_key(session, "demo admin", "admin") if demo else None
         partner = access.issue_key(session, "demo partner", "partner", "P-DEMO") if demo else None
     url = f"http://{host}:{port}"
-    console.print(f"[bold green]Puhui API on {url}[/bold green]  (docs: {url}/docs)")
-    if admin and partner:
-        console.print(f"admin key:   {admin.token}\npartner key: {partner.token}")
-        console.print(f"try: curl -H 'Authorization: Bearer {partner.token}' {url}/v1/products")
+    _print_serving(console, url, admin.token if admin else None, partner.token if partner else None)
     if workers == 1:
         uvicorn.run(create_app(platform), host=host, port=port, log_level="warning")
         return
@@ -222,6 +219,22 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
     except (OSError, supervisor.WorkerFailedToStart) as exc:
         console.print(f"[red]cannot serve on {host}:{port}: {exc}[/red]")
         raise typer.Exit(1)
+
+
+def _print_serving(out: Console, url: str, admin_token: str | None,
+                   partner_token: str | None) -> None:
+    """Say where the API listens and, for a demo, the keys and a command to try.
+
+    The key and curl lines are printed without wrapping, markup or highlighting: a terminal
+    80 columns wide would otherwise break the token across lines, and a copied command or key
+    would then fail to authenticate.
+    """
+    out.print(f"[bold green]Puhui API on {url}[/bold green]  (docs: {url}/docs)")
+    if admin_token is None or partner_token is None:
+        return
+    for line in (f"admin key:   {admin_token}", f"partner key: {partner_token}",
+                 f"try: curl -H 'Authorization: Bearer {partner_token}' {url}/v1/products"):
+        out.print(line, soft_wrap=True, markup=False, highlight=False)
 
 
 def _seed_demo(db: Optional[str], businesses: int, days: int, risk: dict | None = None) -> None:

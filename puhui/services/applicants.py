@@ -84,6 +84,21 @@ def load_applicant(session: Session, actor: Principal, applicant_id: str) -> tup
     return row, _parse_applicant(row.data)
 
 
+def business_identity(session: Session, applicant_id: str) -> str:
+    """How a data provider knows the applicant's business: its unified social credit code, or,
+    for a 个体工商户 registered without one, its owner's resident ID.
+
+    Why not the applicant id: that is the lender's own number, and one business registered
+    twice (through two partners, or again after a decline) gets two of them; a provider's
+    records belong to the business, so both registrations must get the same answer.
+    """
+    row = _GET_APPLICANT.first(session, {"id": applicant_id})
+    if row is None:
+        raise NotFound(f"no applicant {applicant_id!r}")
+    applicant = _parse_applicant(row.data)
+    return applicant.uscc or applicant.owner.resident_id
+
+
 def get_applicant(session: Session, actor: Principal, applicant_id: str) -> dict:
     actor.require(Perm.READ)
     row, _ = load_applicant(session, actor, applicant_id)
