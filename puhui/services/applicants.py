@@ -217,7 +217,7 @@ def save_checks(session: Session, applicant_id: str, application_id: str | None,
 
 def checks_of(session: Session, actor: Principal, applicant_id: str) -> list[dict]:
     actor.require(Perm.READ)
-    load_applicant(session, actor, applicant_id)
+    applicant_row(session, actor, applicant_id)
     rows = session.execute(select(IdentityCheckRow).where(IdentityCheckRow.applicant_id == applicant_id)
                            .order_by(IdentityCheckRow.id)).scalars()
     return [{"kind": r.kind, "subject": r.subject, "passed": r.passed, "reason": r.reason,
@@ -278,7 +278,7 @@ def load_account(session: Session, applicant_id: str, account_id: str) -> BankAc
 
 def accounts_of(session: Session, actor: Principal, applicant_id: str) -> list[dict]:
     actor.require(Perm.READ)
-    load_applicant(session, actor, applicant_id)
+    applicant_row(session, actor, applicant_id)
     rows = session.execute(select(BankAccountRow).where(BankAccountRow.applicant_id == applicant_id)
                            .order_by(BankAccountRow.account_id)).scalars()
     return [account_view(r) for r in rows]
@@ -336,14 +336,14 @@ def _parse_consent(data: str) -> Consent:
 
 def consents_of(p: Platform, session: Session, actor: Principal, applicant_id: str) -> list[dict]:
     actor.require(Perm.READ)
-    load_applicant(session, actor, applicant_id)
+    applicant_row(session, actor, applicant_id)
     now = p.clock.now()
     return [consent_view(c, now) for c in consents(session, applicant_id)]
 
 
 def consent_log(session: Session, actor: Principal, applicant_id: str) -> list[dict]:
     actor.require(Perm.READ)
-    load_applicant(session, actor, applicant_id)
+    applicant_row(session, actor, applicant_id)
     rows = session.execute(select(ConsentLogRow).where(ConsentLogRow.applicant_id == applicant_id)
                            .order_by(ConsentLogRow.id)).scalars()
     return [{"action": r.action, "consent_id": r.consent_id, "scope": r.scope, "purpose": r.purpose,

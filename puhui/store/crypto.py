@@ -42,7 +42,6 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
 
-from puhui.errors import PuhuiError
 
 KEYS_ENV = "PUHUI_DATA_KEYS"
 KEY_FILE_ENV = "PUHUI_KEY_FILE"
@@ -54,8 +53,11 @@ SEALED = "p1:"
 _NONCE = 12
 
 
-class KeyringError(PuhuiError):
-    """A key is missing, malformed or does not open the ciphertext (tampered or wrong key)."""
+class KeyringError(RuntimeError):
+    """A key is missing, malformed or does not open the ciphertext (tampered or wrong key).
+
+    Not a `PuhuiError`: it is never the caller's mistake but a fault of the deployment or the
+    data, answered as an internal error (500) and logged, never as data."""
 
 
 @lru_cache(maxsize=8192)
