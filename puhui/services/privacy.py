@@ -109,11 +109,12 @@ def access_log(session: Session, actor: Principal, applicant_id: str) -> list[di
 def full_contract(p: Platform, session: Session, actor: Principal, contract_id: str,
                   reason: str) -> dict:
     """The contract as signed, personal numbers in full, for an entitled staff key; logged."""
+    actor.require(Perm.READ)
+    contract, application = apps.load_contract(session, actor, contract_id)  # scoped: 404
     actor.require(Perm.READ_PERSONAL)
     if actor.role not in (Role.ADMIN, Role.CREDIT_OFFICER):
         raise AccessDenied("only staff read full personal data")
     reason = _reason(reason, True)
-    contract, application = apps.load_contract(session, actor, contract_id)
     content = apps.contract_content(session, contract, application.applicant_id)
     log_access(session, actor, application.applicant_id, "full_read", "contract", contract_id,
                reason, p.clock.now())
