@@ -94,6 +94,9 @@ class Keyring:
     keys: Mapping[str, bytes]
     active: str
     lookup: bytes
+    #: Where the ring was read from (a key file), to re-read when a key id is missing: another
+    #: process may have rotated.
+    source: Path | None = None
 
     def __post_init__(self) -> None:
         if self.active not in self.keys:
@@ -110,6 +113,8 @@ class Keyring:
         return f"{WRAPPED}{self.active}:{_seal(self.keys[self.active], data_key, owner.encode())}"
 
     def unwrap(self, wrapped: str, owner: str) -> bytes:
+        if self.key_id(wrapped) not in self.keys and self.source is not None:
+            return _reread(self.source).unwrap(wrapped, owner)  # rotated by another process
         return _unwrap(self, wrapped, owner)
 
     @staticmethod
@@ -150,7 +155,8 @@ class Keyring:
         """This ring with a fresh active master key (the old ones kept for unwrapping)."""
         n = 1 + max((int(k[1:]) for k in self.keys if k[1:].isdigit()), default=0)
         kid = f"m{n}"
-        return Keyring({**self.keys, kid: secrets.token_bytes(32)}, kid, self.lookup)
+        return Keyring({**self.keys, kid: secrets.token_bytes(32)}, kid, self.lookup,
+                       self.source)
 
 
 @lru_cache(maxsize=16384)
@@ -185,6 +191,8 @@ def is_sealed(value: str | None) -> bool:
 # -- where the keys come from ---------------------------------------------------------------------
 _LOCK = threading.Lock()
 _RINGS: dict[str, Keyring] = {}
+#: Rings by (database URL, environment): the per-request path, with no file system call.
+_FAST: dict[tuple[str, str, str], Keyring] = {}
 
 
 def key_file_for(url: str | URL) -> Path:
@@ -199,10 +207,15 @@ def key_file_for(url: str | URL) -> Path:
     return DEFAULT_KEY_FILE
 
 
+def _from_file(path: Path) -> Keyring:
+    ring = Keyring.from_json(path.read_text())
+    return Keyring(ring.keys, ring.active, ring.lookup, path)
+
+
 def _read_or_create(path: Path) -> Keyring:
     """The key file at `path`, created (mode 0600, never overwritten) when absent."""
     try:
-        return Keyring.from_json(path.read_text())
+        return _from_file(path)
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -210,15 +223,28 @@ def _read_or_create(path: Path) -> Keyring:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another process created it first: use theirs
-        return Keyring.from_json(path.read_text())
+        return _from_file(path)
     with os.fdopen(fd, "w") as f:
         f.write(ring.to_json())
-    return ring
+    return Keyring(ring.keys, ring.active, ring.lookup, path)
+
+
+def _reread(path: Path) -> Keyring:
+    """The key file read again (no further re-reading: a key still missing is an error)."""
+    ring = _from_file(path)
+    with _LOCK:
+        _RINGS["file:" + str(path.resolve())] = ring
+        _FAST.clear()
+    return Keyring(ring.keys, ring.active, ring.lookup, None)
 
 
 def keyring_for(url: str | URL) -> Keyring:
     """The keyring of the database at `url` (`PUHUI_DATA_KEYS`, else its key file), cached."""
     env = os.environ.get(KEYS_ENV, "").strip()
+    fast = (str(url), env, os.environ.get(KEY_FILE_ENV, ""))
+    ring = _FAST.get(fast)
+    if ring is not None:
+        return ring
     if env:
         cache_key = "env:" + hashlib.sha256(env.encode()).hexdigest()
     else:
@@ -230,6 +256,7 @@ def keyring_for(url: str | URL) -> Keyring:
             if ring is None:
                 ring = Keyring.from_json(env) if env else _read_or_create(key_file_for(url))
                 _RINGS[cache_key] = ring
+    _FAST[fast] = ring
     return ring
 
 
@@ -253,7 +280,8 @@ def save_keyring(url: str | URL, ring: Keyring) -> Path:
         f.write(ring.to_json())
     os.replace(tmp, path)
     with _LOCK:
-        _RINGS["file:" + str(path.resolve())] = ring
+        _RINGS["file:" + str(path.resolve())] = Keyring(ring.keys, ring.active, ring.lookup, path)
+        _FAST.clear()
     return path
 
 

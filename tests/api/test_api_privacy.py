@@ -374,3 +374,16 @@ def test_a_withdrawn_auto_debit_authorisation_stops_the_debit(api) -> None:
     used = [e for e in api.get(f"/v1/applicants/{applicant_id}/consent-log").json()["items"]
             if e["purpose"] == "loan_servicing" and e["action"] == "used"]
     assert used[-1]["detail"]["legal_basis"] == "consent" and used[-1]["consent_id"]
+
+
+def test_a_key_rotated_by_another_process_is_picked_up(api, tmp_path, monkeypatch) -> None:
+    key_file = tmp_path / "keys.json"
+    monkeypatch.setenv(crypto.KEY_FILE_ENV, str(key_file))
+    applicant_id, _, _ = api.onboard()
+    rotated = crypto.Keyring.from_json(key_file.read_text()).with_new_active()
+    key_file.write_text(rotated.to_json())  # as `puhui privacy rotate` elsewhere writes it
+    with api.platform.unit() as session:
+        row = session.get(ApplicantRow, applicant_id)
+        row.data_key = rotated.rewrap(row.data_key, applicant_id)
+    r = api.get(f"/v1/applicants/{applicant_id}")
+    assert r.status_code == 200 and r.json()["owner"]["resident_id"].count("*") == 8
