@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
+from weakref import WeakKeyDictionary
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -193,6 +194,7 @@ _LOCK = threading.Lock()
 _RINGS: dict[str, Keyring] = {}
 #: Rings by (database URL, environment): the per-request path, with no file system call.
 _FAST: dict[tuple[str, str, str], Keyring] = {}
+_BY_ENGINE: "WeakKeyDictionary[Engine, tuple[tuple[str, str], Keyring]]" = WeakKeyDictionary()
 
 
 def key_file_for(url: str | URL) -> Path:
@@ -235,6 +237,7 @@ def _reread(path: Path) -> Keyring:
     with _LOCK:
         _RINGS["file:" + str(path.resolve())] = ring
         _FAST.clear()
+        _BY_ENGINE.clear()
     return Keyring(ring.keys, ring.active, ring.lookup, None)
 
 
@@ -261,11 +264,18 @@ def keyring_for(url: str | URL) -> Keyring:
 
 
 def keyring_of(bind: Session | Connection | Engine) -> Keyring:
-    """The keyring of the database `bind` works on."""
+    """The keyring of the database `bind` works on (cached per engine: this is on every
+    request's path)."""
     if isinstance(bind, Session):
-        bind = bind.get_bind()
+        bind = bind.bind if bind.bind is not None else bind.get_bind()
     engine = bind.engine if isinstance(bind, Connection) else bind
-    return keyring_for(engine.url)
+    env = (os.environ.get(KEYS_ENV, ""), os.environ.get(KEY_FILE_ENV, ""))
+    known = _BY_ENGINE.get(engine)
+    if known is not None and known[0] == env:
+        return known[1]
+    ring = keyring_for(engine.url)
+    _BY_ENGINE[engine] = (env, ring)
+    return ring
 
 
 def save_keyring(url: str | URL, ring: Keyring) -> Path:
@@ -282,6 +292,7 @@ def save_keyring(url: str | URL, ring: Keyring) -> Path:
     with _LOCK:
         _RINGS["file:" + str(path.resolve())] = Keyring(ring.keys, ring.active, ring.lookup, path)
         _FAST.clear()
+        _BY_ENGINE.clear()
     return path
 
 
