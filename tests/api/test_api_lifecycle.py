@@ -84,7 +84,6 @@ def test_contract_hash_is_attested_on_the_ledger_chain(api) -> None:
 
     assert contract["content_masked"]  # the hash is over the full text, which staff read
     with api.platform.read() as session:
-        from puhui.services.applicants import load_account
         from puhui.services.applications import contract_content
         from puhui.store.platform_models import ContractRow
 

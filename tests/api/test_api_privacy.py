@@ -9,7 +9,7 @@ import stat
 from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from puhui.origination.offer import contract_hash
 from puhui.services import access, privacy
