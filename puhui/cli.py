@@ -22,9 +22,12 @@ app = typer.Typer(help="Puhui: digital lending for small and micro businesses.",
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 loans_app = typer.Typer(help="Loans in the book.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys for partners and staff.", no_args_is_help=True)
+privacy_app = typer.Typer(help="Personal data: export, erasure, key rotation, purge.",
+                          no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(loans_app, name="loans")
 app.add_typer(keys_app, name="keys")
+app.add_typer(privacy_app, name="privacy")
 app.add_typer(train_app, name="train")
 app.add_typer(risk_app, name="risk")
 app.add_typer(policy_app, name="policy")
@@ -369,6 +372,9 @@ def apply(product: str = typer.Option("SME-EI-12", help="product code"),
 @keys_app.command("issue")
 def keys_issue(name: str = typer.Argument(...), role: str = typer.Option(..., help="borrower, partner, credit_officer or admin"),
                subject: Optional[str] = typer.Option(None, help="partner id or applicant id"),
+               scope: Optional[list[str]] = typer.Option(
+                   None, help="a permission (repeat); default: the role's, without "
+                              "read_personal, which must be named"),
                db: Optional[str] = typer.Option(None)) -> None:
     """Issue an API key; the token is printed once."""
     from puhui.services import access
@@ -376,11 +382,83 @@ def keys_issue(name: str = typer.Argument(...), role: str = typer.Option(..., he
     platform = _platform(db)
     try:
         with platform.unit() as session:
-            key = access.issue_key(session, name, role, subject)
+            key = access.issue_key(session, name, role, subject, scope or None)
     except PuhuiError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2)
     console.print(f"{key.key_id} ({key.role.value}): {key.token}")
+
+
+def _privacy(db: Optional[str], work):
+    """Run `work(platform, session)` as the operator (logged as "system"); errors as messages."""
+    from puhui.services.access import SYSTEM
+
+    platform = _platform(db)
+    try:
+        with platform.unit() as session:
+            return work(platform, session, SYSTEM)
+    except PuhuiError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2)
+    finally:
+        platform.close()
+
+
+@privacy_app.command("export")
+def privacy_export(applicant_id: str = typer.Argument(...),
+                   reason: str = typer.Option(..., help="why (kept in the access log)"),
+                   out: Optional[Path] = typer.Option(None, help="write the JSON here"),
+                   db: Optional[str] = typer.Option(None)) -> None:
+    """Everything held on an applicant, as JSON (logged)."""
+    from puhui.services import privacy
+
+    data = _privacy(db, lambda p, s, actor: privacy.export(p, s, actor, applicant_id, reason))
+    text = json.dumps(data, ensure_ascii=False, indent=1)
+    if out is None:
+        print(text)
+    else:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        console.print(f"written to {out}")
+
+
+@privacy_app.command("erase")
+def privacy_erase(applicant_id: str = typer.Argument(...),
+                  reason: str = typer.Option(..., help="why (kept in the access log)"),
+                  db: Optional[str] = typer.Option(None)) -> None:
+    """Erase an applicant's personal data (refused while a contract needs it)."""
+    from puhui.services import privacy
+
+    result = _privacy(db, lambda p, s, actor: privacy.erase(p, s, actor, applicant_id, reason))
+    console.print(json.dumps(result, ensure_ascii=False))
+
+
+@privacy_app.command("purge-unconsented")
+def privacy_purge(days: int = typer.Option(30, min=1, help="retention without consent, days"),
+                  db: Optional[str] = typer.Option(None)) -> None:
+    """Erase registrations that received no consent within `days`."""
+    from puhui.services import privacy
+
+    ids = _privacy(db, lambda p, s, actor: privacy.purge_unconsented(
+        p, s, actor, timedelta(days=days)))
+    console.print(f"erased {len(ids)} registration(s) without consent: {', '.join(ids)}")
+
+
+@privacy_app.command("rotate")
+def privacy_rotate(new_key: bool = typer.Option(
+        True, help="make a new master key active (--no-new-key: re-wrap under the active key, "
+                   "e.g. after PUHUI_DATA_KEYS changed)"),
+        db: Optional[str] = typer.Option(None)) -> None:
+    """Rotate the master key: re-wrap every data key and seal rows from before encryption."""
+    from puhui.services.privacy import rotate_keys
+
+    platform = _platform(db)
+    try:
+        report = rotate_keys(platform.engine, new_master=new_key)
+    finally:
+        platform.close()
+    console.print(json.dumps(report))
 
 
 def _date(text: str) -> date:

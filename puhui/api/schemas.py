@@ -99,3 +99,7 @@ class ApiKeyIn(Body):
     role: Literal["borrower", "partner", "credit_officer", "admin"]
     subject: Optional[StrictStr] = Field(None, max_length=64)
     scopes: Optional[list[StrictStr]] = None
+
+
+class ErasureIn(Body):
+    reason: StrictStr = Field("", max_length=500, description="why erasure is asked for")

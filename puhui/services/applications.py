@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from puhui.errors import ConcurrentModification, InvalidApplication, InvalidEvent
 from puhui.origination.consent import DataScope, Purpose
@@ -28,15 +28,21 @@ from puhui.origination.workflow import ApplicationStatus as S
 from puhui.origination.workflow import check_transition
 from puhui.loans.product import RepaymentMethod
 from puhui.services.access import Perm, Principal, scoped
+from puhui.origination.identity import mask
 from puhui.services.applicants import (
     _json,
+    applicant_row,
+    context,
     load_account,
     load_applicant,
+    masked_person,
     save_checks,
+    sealed,
+    unsealed,
     use_data,
 )
 from puhui.services.clock import business_date
-from puhui.services.errors import NotFound
+from puhui.services.errors import NotFound, PersonalDataErased
 from puhui.services.ids import new_id
 from puhui.services.platform import Platform
 from puhui.services.risk import DECISION_RECORDS, assess, record_values
@@ -132,7 +138,7 @@ def load_application(session: Session, actor: Principal, application_id: str,
     row.stored_version = row.version
     if not actor.sees_everything:
         try:
-            load_applicant(session, actor, row.applicant_id)
+            applicant_row(session, actor, row.applicant_id)
         except NotFound:
             raise NotFound(f"no application {application_id!r}") from None
     return row
@@ -399,13 +405,16 @@ def accept_offer(p: Platform, session: Session, actor: Principal, application_id
         event_key=f"contract:{contract.contract_id}")
     session.add(ContractRow(contract_id=contract.contract_id, application_id=application_id,
                             offer_id=offer.offer_id, account_id=account_id,
-                            content=_json(contract.content), content_hash=contract.content_hash,
+                            content=sealed(session, row.applicant_id, _json(contract.content),
+                                           context("contracts", contract.contract_id)),
+                            content_hash=contract.content_hash,
                             ledger_seq=entry.seq, accepted_at=now, signed_at=None, signed_by=None))
     row.contract_id = contract.contract_id
     _move(session, row, S.ACCEPTED, actor, now, contract_id=contract.contract_id,
           content_hash=contract.content_hash, ledger_seq=entry.seq)
     save(session, row)
-    return contract_view(session.get(ContractRow, contract.contract_id))
+    return contract_view(session.get(ContractRow, contract.contract_id), row.applicant_id,
+                         contract.content)
 
 
 def load_contract(session: Session, actor: Principal, contract_id: str,
@@ -433,19 +442,53 @@ def sign_contract(p: Platform, session: Session, actor: Principal, contract_id: 
     save(session, application)
     contract.signed_at, contract.signed_by = now, actor.key_id
     session.flush()
-    return contract_view(contract)
+    return contract_view(contract, application.applicant_id)
 
 
 def get_contract(session: Session, actor: Principal, contract_id: str) -> dict:
+    """The contract as every key sees it: personal numbers masked.  The full text is read
+    through `puhui.services.privacy.full_contract`, by entitled staff, and logged."""
     actor.require(Perm.READ)
-    contract, _ = load_contract(session, actor, contract_id)
-    return contract_view(contract)
+    contract, application = load_contract(session, actor, contract_id)
+    return contract_view(contract, application.applicant_id)
 
 
-def contract_view(row: ContractRow) -> dict:
+def contract_content(session: Session, row: ContractRow, applicant_id: str) -> dict:
+    """The contract's full content, opened (PersonalDataErased after erasure)."""
+    return json.loads(unsealed(session, applicant_id, row.content,
+                               context("contracts", row.contract_id)))
+
+
+def masked_content(content: dict) -> dict:
+    """The contract content with the borrower's, guarantors' and the account's numbers masked.
+    A view only: the hash stays the hash of the full content."""
+    out = dict(content)
+    borrower = content.get("borrower")
+    if isinstance(borrower, dict):
+        out["borrower"] = {**borrower, "owner": masked_person(borrower.get("owner", {})),
+                           "guarantors": [masked_person(g)
+                                          for g in borrower.get("guarantors", [])]}
+    account = content.get("repayment_account")
+    if isinstance(account, dict):
+        out["repayment_account"] = {**account,
+                                    "card_number": mask(account.get("card_number", ""))}
+    return out
+
+
+def contract_view(row: ContractRow, applicant_id: str, content: dict | None = None,
+                  full: bool = False) -> dict:
+    """A contract with its content masked (`full`: as signed, for entitled staff only)."""
+    erased = False
+    if content is None:
+        try:
+            content = contract_content(object_session(row), row, applicant_id)
+        except PersonalDataErased:
+            erased = True
     return {"contract_id": row.contract_id, "application_id": row.application_id,
             "offer_id": row.offer_id, "account_id": row.account_id,
-            "content": json.loads(row.content), "content_hash": row.content_hash,
+            "content": None if erased else content if full else masked_content(content),
+            "content_masked": not full and not erased, "content_erased": erased,
+            "content_hash": row.content_hash,
             "ledger_seq": row.ledger_seq, "accepted_at": row.accepted_at.isoformat(),
             "signed_at": row.signed_at.isoformat() if row.signed_at else None,
             "signed_by": row.signed_by}

@@ -82,8 +82,14 @@ def test_contract_hash_is_attested_on_the_ledger_chain(api) -> None:
     from puhui.origination.offer import contract_hash
     from puhui.store.ledger_repo import LedgerRepository
 
-    assert contract_hash(contract["content"]) == contract["content_hash"]
+    assert contract["content_masked"]  # the hash is over the full text, which staff read
     with api.platform.read() as session:
+        from puhui.services.applications import contract_content
+        from puhui.store.platform_models import ContractRow
+
+        row = session.get(ContractRow, contract["contract_id"])
+        assert contract_hash(contract_content(session, row, application["applicant_id"])) == \
+            contract["content_hash"]
         entry = LedgerRepository(session).attestation("loan_contract", contract["contract_id"])
     assert entry is not None and entry.seq == contract["ledger_seq"]
     assert entry.attests.sha256 == contract["content_hash"]
