@@ -164,7 +164,7 @@ def load_applicant(session: Session, actor: Principal, applicant_id: str) -> tup
 
 def business_identity(session: Session, applicant_id: str) -> str:
     """How a data provider knows the applicant's business: its unified social credit code, or,
-    for a 个体工商户 registered without one, its owner's resident ID.
+    for a 个体工商户 registered without one, the keyed look-up hash of its owner's resident ID.
 
     Why not the applicant id: that is the lender's own number, and one business registered
     twice (through two partners, or again after a decline) gets two of them; a provider's
@@ -173,8 +173,13 @@ def business_identity(session: Session, applicant_id: str) -> str:
     row = _GET_APPLICANT.first(session, {"id": applicant_id})
     if row is None:
         raise NotFound(f"no applicant {applicant_id!r}")
-    applicant = _parse_applicant(row.data)
-    return applicant.uscc or applicant.owner.resident_id
+    applicant = applicant_data(session, row)
+    if applicant.uscc:
+        return applicant.uscc
+    # A resident ID must not reach a stored payload in clear: the keyed look-up hash names the
+    # same person in every registration without revealing the number.
+    return row.owner_id_hash or keyring_of(session).lookup_hash("resident_id",
+                                                                applicant.owner.resident_id)
 
 
 def get_applicant(session: Session, actor: Principal, applicant_id: str) -> dict:
