@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Mapping
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
 from json.encoder import encode_basestring as _s  # type: ignore[attr-defined]
 from sqlalchemy.orm import Session
 
@@ -46,34 +46,40 @@ READ_CHUNK = 5_000
 _LOAN_COLS = (LOANS.c.loan_id, LOANS.c.currency, LOANS.c.product, LOANS.c.status,
               LOANS.c.created_at, LOANS.c.updated_at, LOANS.c.version)
 _GET_LOAN = select(*_LOAN_COLS).where(LOANS.c.loan_id == bindparam("loan_id"))
-_LOCK_LOAN = (select(LOANS.c.version).where(LOANS.c.loan_id == bindparam("loan_id"))
-              .with_for_update())
 _SET_STATUS = (update(LOANS)
                .where(LOANS.c.loan_id == bindparam("b_loan_id"),
                       LOANS.c.version == bindparam("b_version"))
                .values(status=bindparam("status"), version=LOANS.c.version + 1,
                        updated_at=bindparam("updated_at")))
-_FIND_EVENT = (select(EVENTS.c.seq, EVENTS.c.event_type, EVENTS.c.occurred_on,
-                      EVENTS.c.payload_hash)
-               .where(EVENTS.c.loan_id == bindparam("loan_id"),
-                      EVENTS.c.event_key == bindparam("event_key")))
-_LAST_SEQ = select(func.max(EVENTS.c.seq)).where(EVENTS.c.loan_id == bindparam("loan_id"))
+_EVENTS = (select(EVENTS.c.seq, EVENTS.c.event_key, EVENTS.c.event_type, EVENTS.c.occurred_on,
+                  EVENTS.c.payload, EVENTS.c.payload_hash, EVENTS.c.recorded_at)
+           .where(EVENTS.c.loan_id == bindparam("loan_id")).order_by(EVENTS.c.seq))
 # The event chain's head lives in the ledger head row: both chains' appenders lock that one row
 # first, so they queue in one line and can never wait for each other in opposite orders.
 _EVENTS_HEAD = select(HEAD.c.events_seq, HEAD.c.events_hash).where(HEAD.c.id == 1)
-_LOCK_EVENTS_HEAD = _EVENTS_HEAD.with_for_update()
 _MOVE_EVENTS_HEAD = (update(HEAD).where(HEAD.c.id == 1)
                      .values(events_seq=bindparam("events_seq"),
                              events_hash=bindparam("events_hash")))
+# What an append needs, in one round trip: the chain head (locked), whether the loan exists, the
+# event already stored under the key (if any) and the loan's last event number.  The head lock
+# serializes every appender, so a loan's own row need not be locked as well.
+_STORED = EVENTS.alias("stored")
+_APPEND_STATE = (
+    select(HEAD.c.events_seq, HEAD.c.events_hash, LOANS.c.loan_id, _STORED.c.seq,
+           _STORED.c.event_type, _STORED.c.occurred_on, _STORED.c.payload_hash,
+           select(func.max(EVENTS.c.seq)).where(EVENTS.c.loan_id == bindparam("loan_id"))
+           .scalar_subquery())
+    .select_from(HEAD.outerjoin(LOANS, LOANS.c.loan_id == bindparam("loan_id"))
+                 .outerjoin(_STORED, and_(_STORED.c.loan_id == bindparam("loan_id"),
+                                          _STORED.c.event_key == bindparam("event_key"))))
+    .where(HEAD.c.id == 1).with_for_update(of=HEAD))
+_INSERT_EVENT = insert(EVENTS)
 _CHAIN_COLS = (EVENTS.c.chain_seq, EVENTS.c.loan_id, EVENTS.c.seq, EVENTS.c.event_key,
                EVENTS.c.event_type, EVENTS.c.occurred_on, EVENTS.c.payload,
                EVENTS.c.payload_hash, EVENTS.c.recorded_at, EVENTS.c.prev_hash, EVENTS.c.hash)
 _CHAIN_FROM = (select(*_CHAIN_COLS).where(EVENTS.c.chain_seq >= bindparam("lo"))
                .order_by(EVENTS.c.chain_seq).limit(bindparam("n")))
 _EVENT_AT = select(EVENTS.c.hash).where(EVENTS.c.chain_seq == bindparam("chain_seq"))
-_EVENTS = (select(EVENTS.c.seq, EVENTS.c.event_key, EVENTS.c.event_type, EVENTS.c.occurred_on,
-                  EVENTS.c.payload, EVENTS.c.payload_hash, EVENTS.c.recorded_at)
-           .where(EVENTS.c.loan_id == bindparam("loan_id")).order_by(EVENTS.c.seq))
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,21 +235,22 @@ class LoanEventRepository:
         body = canonical_json(payload)
         digest = payload_hash(body)
         conn = self._conn()
-        # the chain head first, then the loan: every appender of events or journal entries takes
-        # the head before any loan, so two writers never hold one each and wait for the other
-        chain_last, chain_prev = self._lock_events_head(conn)
-        self._lock_loan(conn, loan_id)
-        existing = conn.execute(_FIND_EVENT, {"loan_id": loan_id, "event_key": event_key}).first()
-        if existing is not None:
+        # the chain head is locked first, as every appender of events or journal entries does
+        state = conn.execute(_APPEND_STATE, {"loan_id": loan_id, "event_key": event_key}).first()
+        if state is None:
+            raise InvalidEvent("ledger head is missing: is the database migrated?")
+        chain_last, chain_prev, known, *existing, last = state
+        if known is None:
+            raise InvalidEvent(f"no loan {loan_id!r}")
+        if existing[0] is not None:
             if (existing[1], existing[2], existing[3]) == (event_type, occurred_on, digest):
                 return False
             raise IdempotencyConflict(f"event key {event_key!r} of loan {loan_id!r} is already "
                                       f"event {existing[0]} with different content")
-        last = conn.execute(_LAST_SEQ, {"loan_id": loan_id}).scalar()
         seq, chain_seq, recorded_at = (last or 0) + 1, chain_last + 1, utcnow()
         link = event_hash(chain_prev, chain_seq, loan_id, seq, event_key, event_type, occurred_on,
                           digest, recorded_at)
-        conn.execute(insert(EVENTS), {
+        conn.execute(_INSERT_EVENT, {
             "loan_id": loan_id, "seq": seq, "event_key": event_key,
             "event_type": event_type, "occurred_on": occurred_on, "payload": body,
             "payload_hash": digest, "recorded_at": recorded_at, "chain_seq": chain_seq,
@@ -321,16 +328,4 @@ class LoanEventRepository:
             raise TamperDetected(f"the loan event chain ends at event {count} but the head says "
                                  f"{head_seq}: events are missing or the head was moved")
         return count, seen
-
-    def _lock_events_head(self, conn: Connection) -> tuple[int, str]:
-        row = conn.execute(_LOCK_EVENTS_HEAD).one_or_none()
-        if row is None:
-            raise InvalidEvent("ledger head is missing: is the database migrated?")
-        return int(row[0]), row[1]
-
-    def _lock_loan(self, conn: Connection, loan_id: str) -> None:
-        """Serialize writers of one loan (PostgreSQL row lock; SQLite already has one writer)."""
-        found = conn.execute(_LOCK_LOAN, {"loan_id": loan_id}).first()
-        if found is None:
-            raise InvalidEvent(f"no loan {loan_id!r}")
 
