@@ -74,6 +74,11 @@ def test_the_checkpoint_is_signed_json_of_both_heads(signed_book) -> None:
     assert data["journal"]["seq"] > 0 and data["events"]["seq"] > 0
     assert data["journal"]["entries"] == data["journal"]["seq"]
     assert len(data["signature"]) == 88  # 64 bytes of Ed25519 signature, base64
+    # every event the servicing run stored (openings, payments, end of day) is on the chain
+    with sqlite3.connect(signed_book["db"]) as con:
+        stored, = con.execute("SELECT count(*) FROM loan_events").fetchone()
+        kinds = {k for k, in con.execute("SELECT DISTINCT event_type FROM loan_events")}
+    assert data["events"]["seq"] == stored and {"disbursement", "end_of_day"} <= kinds
     ok = verify(signed_book["db"], "--against", str(signed_book["checkpoint"]),
                 "--public-key", str(signed_book["pub"]))
     assert ok.exit_code == 0, ok.output
