@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from json.encoder import encode_basestring as _s  # type: ignore[attr-defined]
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Mapping
 
 from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
-from json.encoder import encode_basestring as _s  # type: ignore[attr-defined]
 from sqlalchemy.orm import Session
 
 from puhui.calendar import utcnow
