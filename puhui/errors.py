@@ -132,6 +132,11 @@ class InvalidAttestation(LedgerError, ValueError):
     pass
 
 
+class CheckpointError(LedgerError):
+    """A signed checkpoint or key that cannot be used: unreadable, malformed, signed by another
+    key, or with a signature that fails."""
+
+
 class OriginationError(PuhuiError):
     pass
 

@@ -147,3 +147,23 @@ def test_concurrent_writers_apply_an_event_once(engine: Engine) -> None:
     assert book.balances("C1")[("1301", "CNY")] == 10_000_00  # paid out exactly once
     assert sum(1 for o in outcomes if isinstance(o, list) and o) == 1
     assert isinstance(Loan.replay("C1", PRODUCT, [e for e, _ in book.load("C1").history]), Loan)
+
+
+def test_book_verifies_both_chains_and_a_checkpoint_of_them(engine: Engine) -> None:
+    """Servicing chains every event it stores, and the book signs and checks its heads."""
+    from datetime import datetime, timezone
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    book = LoanBook(engine)
+    book.open("L1", PRODUCT)
+    book.apply_many([("L1", Disbursement("d", START, 60_000_00))])
+    for offset in range(3):
+        book.end_of_day(START + timedelta(days=offset))
+    signed = book.checkpoint(key, datetime(2026, 1, 13, tzinfo=timezone.utc))
+    assert signed.events.seq == _event_count(engine) == 4
+    book.apply("L1", Repayment("pay", START + timedelta(days=3), 1_000_00))
+    verified = book.verify(signed, key.public_key())
+    assert (verified.events.seq, verified.checkpoint) == (5, signed)
+    assert verified.journal.seq == book.verify_ledger() > signed.journal.seq

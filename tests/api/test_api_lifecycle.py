@@ -44,7 +44,11 @@ def test_apply_to_close_over_http(api) -> None:
     loan = api.get(f"/v1/loans/{loan_id}").json()
     assert loan["status"] == "closed"
     assert all(v == 0 for v in loan["balances"].values())
-    assert api.get("/v1/ledger/verify", who="admin").json()["verified_entries"] > 0
+    verified = api.get("/v1/ledger/verify", who="admin").json()
+    assert verified["verified_entries"] == verified["journal"]["seq"] > 0
+    # the disbursement and every repayment are links of the event chain, whose head is shown
+    assert verified["verified_events"] == verified["events"]["seq"] >= 1 + len(loan["schedule"])
+    assert len(verified["events"]["hash"]) == 64 and len(verified["book_id"]) == 32
     assert api.get("/v1/ledger/trial-balance", who="admin").json()["total"] == 0
     ledger = {code: v for (code, _), v in api.platform.book.balances(loan_id).items()}
     assert ledger.get("1301", 0) == ledger.get("1302", 0) == 0

@@ -11,6 +11,7 @@ from puhui.services import access
 from puhui.services import applications as apps
 from puhui.services import loans as loan_svc
 from puhui.services.access import Perm
+from puhui.services.checkpoints import verify_book
 from puhui.services.clock import business_date
 from puhui.store.ledger_repo import LedgerRepository
 
@@ -47,10 +48,13 @@ def auto_debit(body: BusinessDateIn, c: Call = Depends(call)):
     return c.write(lambda s: loan_svc.auto_debit(c.platform, s, c.actor, body.business_date))
 
 
-@router.get("/ledger/verify", summary="Verify the journal's hash chain end to end")
+@router.get("/ledger/verify",
+            summary="Verify the journal's and the loan events' hash chains end to end")
 def verify(c: Call = Depends(call)):
     c.actor.require(Perm.OPERATE)
-    return {"verified_entries": c.read(lambda s: LedgerRepository(s).verify())}
+    verified = c.read(verify_book)
+    return {"verified_entries": verified.journal.seq, "verified_events": verified.events.seq,
+            **verified.to_dict()}
 
 
 @router.get("/ledger/trial-balance", summary="Balance per account; sums to zero")
