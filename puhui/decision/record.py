@@ -15,13 +15,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from typing import Any, Mapping
 
 from puhui.decision.errors import InvalidDecisionRecord, InvalidFacts
 from puhui.decision.result import TraceEntry
 from puhui.errors import PuhuiError
-from puhui.loans.caps import CapProvenance
+from puhui.loans.caps import cap_from_dict, cap_to_dict
 from puhui.loans.product import LoanProduct, RateCap
 from puhui.origination.decider import Decision, Reason
 
@@ -57,10 +56,7 @@ class DecisionRecord:
                 "model_reasons": [{"code": r.code, "message": r.message}
                                   for r in self.model_reasons],
                 "product": dict(self.product),
-                "rate_cap": None if self.rate_cap is None else {
-                    "annual_limit": str(self.rate_cap.annual_limit), "label": self.rate_cap.label,
-                    "provenance": None if self.rate_cap.provenance is None
-                    else self.rate_cap.provenance.to_dict()},
+                "rate_cap": None if self.rate_cap is None else cap_to_dict(self.rate_cap),
                 "result": dict(self.result), "trace": [t.to_dict() for t in self.trace],
                 "decision": self.decision.to_dict()}
 
@@ -91,10 +87,8 @@ class DecisionRecord:
             if bad:
                 raise InvalidDecisionRecord(f"facts {bad} are not plain JSON values")
             cap = d["rate_cap"]
-            source = None if cap is None else cap.get("provenance")
-            rate_cap = None if cap is None else RateCap(
-                Decimal(str(cap["annual_limit"])), str(cap["label"]),
-                None if source is None else CapProvenance.from_dict(source))
+            rate_cap = None if cap is None else cap_from_dict(
+                {**cap, "annual_limit": str(cap["annual_limit"]), "label": str(cap["label"])})
             record = cls(d["application_id"], date.fromisoformat(d["decided_on"]),
                          d["policy_version"], d["policy_sha256"],
                          {str(k): str(v) for k, v in d["model_versions"].items()}, facts,

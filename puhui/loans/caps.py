@@ -222,6 +222,26 @@ class CapSchedule:
         _not_retroactive(lpr.effective_from, today, self.lpr_on(today), "LPR")
 
 
+def cap_to_dict(cap: RateCap) -> dict[str, Any]:
+    """A cap as plain JSON: limit, label and (None for a hand-written cap) provenance."""
+    return {"annual_limit": str(cap.annual_limit), "label": cap.label,
+            "provenance": None if cap.provenance is None else cap.provenance.to_dict()}
+
+
+def cap_from_dict(d: Any) -> RateCap:
+    """Read back `cap_to_dict` (records written before caps had provenance lack the key);
+    `InvalidRateCap` for anything else."""
+    if not isinstance(d, Mapping) or not isinstance(d.get("label"), str) \
+            or not isinstance(d.get("annual_limit"), str):
+        raise InvalidRateCap(f"a rate cap is {{annual_limit, label, provenance}}, not {d!r}")
+    source = d.get("provenance")
+    try:
+        limit = Decimal(d["annual_limit"])
+    except InvalidOperation:
+        raise InvalidRateCap(f"rate cap limit {d['annual_limit']!r} is not a number") from None
+    return RateCap(limit, d["label"], None if source is None else CapProvenance.from_dict(source))
+
+
 def offer_refusal(product: LoanProduct, cap: RateCap, on: date) -> str | None:
     """Why `product` cannot be offered under `cap` on `on`, or None if it can.
 

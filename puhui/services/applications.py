@@ -19,14 +19,14 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from puhui.errors import ConcurrentModification, InvalidApplication, InvalidEvent
+from puhui.errors import ConcurrentModification, InvalidApplication, InvalidEvent, RateCapExceeded
 from puhui.origination.consent import DataScope, Purpose
 from puhui.origination.decider import Decision, DecisionRequest, Outcome, Reason
 from puhui.origination.offer import Offer, draft_contract, make_offer
 from puhui.origination.parties import Applicant, verify_applicant
 from puhui.origination.workflow import ApplicationStatus as S
 from puhui.origination.workflow import check_transition
-from puhui.loans.product import RepaymentMethod
+from puhui.loans.product import RateCap, RepaymentMethod
 from puhui.services.access import Perm, Principal, scoped
 from puhui.services.applicants import (
     _json,
@@ -218,6 +218,7 @@ def _draft(p: Platform, session: Session, actor: Principal, applicant_id: str,
     if product.method is RepaymentMethod.REVOLVING:
         raise InvalidApplication(f"product {product_code!r} is a revolving line; apply for a "
                                  f"term loan product: {[x.code for x in p.term_products()]}")
+    p.offered_product(session, product_code, business_date(p.clock))  # RateCapExceeded
     product.check_principal(amount)
     if not isinstance(purpose, str) or len(purpose) > 500:
         raise InvalidApplication("purpose must be text of at most 500 characters")
@@ -261,6 +262,8 @@ def apply(p: Platform, session: Session, actor: Principal, applicant_id: str, pr
 def _submit(p: Platform, session: Session, actor: Principal, row: AppRecord,
             applicant: Applicant) -> AppRecord:
     check_transition(row.status, S.SUBMITTED)
+    # the cap may have fallen since the draft: a product above it is no longer offered
+    product, cap = p.offered_product(session, row.product_code, business_date(p.clock))
     use_data(p, session, row.applicant_id, DataScope.IDENTITY, Purpose.CREDIT_ASSESSMENT,
              row.application_id)
     now, today = p.clock.now(), business_date(p.clock)
@@ -278,15 +281,15 @@ def _submit(p: Platform, session: Session, actor: Principal, row: AppRecord,
     else:
         _move(session, row, S.DECISIONING, actor, now)
         request = DecisionRequest(
-            row.application_id, applicant, row.requested_amount, p.product(row.product_code),
-            tuple(checks), today, assess(p, session, row.applicant_id, row.application_id, today))
+            row.application_id, applicant, row.requested_amount, product, tuple(checks), today,
+            assess(p, session, row.applicant_id, row.application_id, today), rate_cap=cap)
         evaluate = getattr(p.decider, "evaluate", None)
         if evaluate is None:
             decision = p.decider.decide(request)
         else:  # a decider that explains itself: keep its record beside the application
             decision, record = evaluate(request)
             row.pending.append((DECISION_RECORDS, record_values(row.application_id, record, now)))
-        _conclude(p, session, row, decision, actor, now)
+        _conclude(p, session, row, decision, actor, now, cap)
     save(session, row)
     save_checks(session, row.applicant_id, row.application_id, checks)
     return row
@@ -297,14 +300,31 @@ def _record_decision(session: Session, row: AppRecord, decision: Decision) -> No
 
 
 def _conclude(p: Platform, session: Session, row: AppRecord, decision: Decision,
-              actor: Principal, now: datetime) -> None:
-    """Turn a decision into an offer, a decline or a referral."""
+              actor: Principal, now: datetime, cap: RateCap | None = None,
+              automated: bool = True) -> None:
+    """Turn a decision into an offer, a decline or a referral.
+
+    The offer's all-in cost (IRR, fees included) is checked against the cap in force (`cap`,
+    or looked up): an automated approval whose cost would exceed it is declined (RATE_CAP, with
+    why), never offered at an illegal price; a reviewer's approval is refused instead
+    (`RateCapExceeded`), so the reviewer can choose a lower rate."""
+    today = business_date(p.clock)
     if decision.outcome is Outcome.APPROVE:
+        cap = cap if cap is not None else p.cap_in_force(session, today)
         product = p.product(row.product_code)
         if decision.annual_rate is not None:
             product = product.with_terms(annual_rate=decision.annual_rate)
-        offer = make_offer(new_id("OF"), row.application_id, product, decision,
-                           business_date(p.clock), now, p.offer_validity, p.rate_cap)
+        try:
+            offer = make_offer(new_id("OF"), row.application_id, product, decision, today, now,
+                               p.offer_validity, cap)
+        except RateCapExceeded as exc:
+            if not automated:
+                raise
+            decision = Decision(Outcome.DECLINE, decision.reasons + (Reason("RATE_CAP", str(exc)),),
+                                None, None, None, decision.policy_version, decision.model_version)
+            _record_decision(session, row, decision)
+            _move(session, row, S.DECLINED, actor, now, reasons=[r.code for r in decision.reasons])
+            return
         row.offer = offer.to_dict()
         row.pending.append((OFFERS, {"offer_id": offer.offer_id,
                                      "application_id": row.application_id,
@@ -349,7 +369,7 @@ def review(p: Platform, session: Session, actor: Principal, application_id: str,
         decision = Decision(Outcome.DECLINE, (Reason("MANUAL_DECLINE", note),), None, None,
                             earlier.grade if earlier else None, f"manual:{actor.key_id}",
                             earlier.model_version if earlier else None)
-    _conclude(p, session, row, decision, actor, now)
+    _conclude(p, session, row, decision, actor, now, automated=False)
     save(session, row)
     return row
 
