@@ -9,14 +9,14 @@ each change records who made it.  The API and the CLI both come through here; th
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from puhui.errors import NoRateCapInForce
-from puhui.loans.caps import CapVersion, LprPublication, cap_to_dict
+from puhui.errors import InvalidRateCap, NoRateCapInForce
+from puhui.loans.caps import MAX_DAYS_AHEAD, CapVersion, LprPublication, cap_to_dict
 from puhui.services.access import Principal, Role
 from puhui.services.clock import business_date
 from puhui.services.errors import AccessDenied
@@ -51,7 +51,11 @@ def show(p: Platform, session: Session, actor: Principal, on: date | None = None
     """The cap in force on `on` (default: the business date) with its provenance, the
     products it stops being offered and why, and the whole history."""
     require_admin(actor)
-    day = on or business_date(p.clock)
+    today = business_date(p.clock)
+    day = on or today
+    if not date(2000, 1, 1) <= day <= today + timedelta(days=MAX_DAYS_AHEAD):
+        raise InvalidRateCap(f"the cap can be shown from 2000-01-01 to {MAX_DAYS_AHEAD} days "
+                             f"ahead, not on {day}")
     schedule = load_cap_schedule(session)
     try:
         cap = schedule.cap_in_force(day)

@@ -49,6 +49,10 @@ def test_the_seeded_cap_is_shown_to_admins_only(api: Api) -> None:
         assert r.status_code == 403
         assert r.headers["content-type"].startswith("application/problem+json")
     assert api.get("/v1/rate-caps", "admin").json()["lpr_publications"] == []
+    assert api.get("/v1/rate-caps?on=2000-01-01", "admin").json()["in_force"] is not None
+    assert api.get("/v1/rate-caps?on=1999-12-31", "admin").status_code == 422
+    assert api.get("/v1/rate-caps?on=9999-12-31", "admin").status_code == 422
+    assert api.get("/v1/rate-caps?on=yesterday", "admin").status_code == 422
 
 
 def test_bad_or_retroactive_settings_are_problems_and_change_nothing(api: Api) -> None:
