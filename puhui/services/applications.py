@@ -404,7 +404,10 @@ def expire_stale(p: Platform, session: Session, actor: Principal) -> list[str]:
 
 def accept_offer(p: Platform, session: Session, actor: Principal, application_id: str,
                  account_id: str) -> dict:
-    """Accept the offer: the contract is drawn up and its hash attested on the ledger chain."""
+    """Accept the offer: the contract is drawn up and its hash attested on the ledger chain.
+
+    Refused (`RateCapExceeded`) if the offer costs more than the cap in force on the day of
+    acceptance, which may be lower than when the offer was made."""
     actor.require(Perm.ACCEPT)
     row = load_application(session, actor, application_id, lock=True)
     check_transition(row.status, S.ACCEPTED)
@@ -412,6 +415,10 @@ def accept_offer(p: Platform, session: Session, actor: Principal, application_id
     account = load_account(session, row.applicant_id, account_id)
     offer = load_offer(session, row.offer_id)
     now = p.clock.now()
+    # a lower cap may have taken effect since the offer: no contract above the cap in force
+    cap = p.cap_in_force(session, business_date(p.clock))
+    offer.product.check_cap(cap)
+    cap.check(offer.quote.apr, f"offer {offer.offer_id}'s annualised cost (IRR, fees included)")
     contract = draft_contract(new_id("CT"), offer, applicant, account, now)  # OfferExpired
     entry = LedgerRepository(session).attest(
         "loan_contract", contract.contract_id, contract.content_hash, business_date(p.clock),

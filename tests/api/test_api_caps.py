@@ -4,6 +4,7 @@ its effective date for products, decisions and offers."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from conftest import START, Api
 from puhui.services.clock import at_business_date
@@ -23,16 +24,18 @@ def lpr_four_times_from_tomorrow(api: Api) -> None:
     assert r.json()["version"] == 2 and r.json()["recorded_by"]
 
 
-def apply(api: Api, revenue: int, amount: int = 5_000_000, product: str = "SME-EI-12"):
+def apply(api: Api, revenue: int, amount: int = 5_000_000, product: str = "SME-EI-12"
+          ) -> tuple[Any, str]:
     """Apply for a business the default policy grades by `revenue` alone (one trading long
-    enough; the synthetic ones vary)."""
+    enough; the synthetic ones vary): the answer and the business's bound account."""
     for _ in range(50):
-        applicant_id, _, body = api.onboard(monthly_revenue=revenue)
+        applicant_id, account_id, body = api.onboard(monthly_revenue=revenue)
         established = body.get("established_on")
         if established and date.fromisoformat(established) <= START - timedelta(days=366):
             break
-    return api.post("/v1/applications", {"applicant_id": applicant_id, "product_code": product,
-                                         "amount": amount, "submit": True})
+    r = api.post("/v1/applications", {"applicant_id": applicant_id, "product_code": product,
+                                      "amount": amount, "submit": True})
+    return r, account_id
 
 
 def test_the_seeded_cap_is_shown_to_admins_only(api: Api) -> None:
@@ -116,10 +119,11 @@ def test_grades_priced_above_four_times_the_lpr_are_not_offered_from_its_effecti
         api: Api) -> None:
     lpr_four_times_from_tomorrow(api)
     # the day before: 24% applies, grade C is offered at 14.4%
-    r = apply(api, GRADE_C)
+    r, account = apply(api, GRADE_C)
     assert r.status_code == 201 and r.json()["status"] == "offered", r.text
     assert r.json()["decision"]["annual_rate"] == "0.144"
     assert r.json()["offer"]["rate_cap"]["provenance"]["version"] == 1
+    before, before_account = r.json(), account
     api.clock.set(at_business_date(TOMORROW))
     view = api.get("/v1/rate-caps", "admin").json()
     assert view["in_force"]["annual_limit"] == "0.12"
@@ -128,19 +132,28 @@ def test_grades_priced_above_four_times_the_lpr_are_not_offered_from_its_effecti
         "rate": None, "multiple": "4", "lpr_id": 1, "lpr_rate": "0.03",
         "lpr_published_on": "2026-02-20", "lpr_effective_from": START.isoformat()}
     # on the effective date: grade C at 14.4% is declined, with the cap named
-    r = apply(api, GRADE_C)
+    r, account = apply(api, GRADE_C)
     assert r.status_code == 201 and r.json()["status"] == "declined", r.text
     reasons = r.json()["decision"]["reasons"]
     assert [x["code"] for x in reasons] == ["RATE_CAP"]
     assert "14.40% is above the 4x one-year LPR rate cap (LPR 3% published 2026-02-20)" in \
         reasons[0]["message"]
+    # the offer made the day before at 14.4% cannot be accepted under the new cap
+    r = api.post(f"/v1/applications/{before['application_id']}/accept",
+                 {"account_id": before_account})
+    assert r.status_code == 422 and r.json()["type"] == "/problems/rate-cap-exceeded", r.text
+    assert "above the 4x one-year LPR rate cap" in r.json()["detail"]
+    assert api.get(f"/v1/applications/{before['application_id']}").json()["status"] == "offered"
     # grade B at 10.8% is offered, the offer naming the cap it was checked against
-    r = apply(api, 4_000_000)
+    r, account = apply(api, 4_000_000)
     assert r.status_code == 201 and r.json()["status"] == "offered", r.text
     offer = r.json()["offer"]
     assert offer["rate_cap"]["annual_limit"] == "0.12"
     assert offer["rate_cap"]["provenance"]["lpr_id"] == 1
     assert float(offer["apr"]) <= 0.12
+    r = api.post(f"/v1/applications/{r.json()['application_id']}/accept",
+                 {"account_id": account})
+    assert r.status_code == 201, r.text
 
 
 def test_a_product_above_the_cap_in_force_is_not_offered_and_says_why(api: Api) -> None:
@@ -181,7 +194,7 @@ def test_an_approval_whose_fees_take_its_cost_above_the_cap_is_declined_not_offe
                                             "effective_from": TOMORROW.isoformat()}, "admin")
     assert r.status_code == 201
     api.clock.set(at_business_date(TOMORROW))
-    r = apply(api, 4_000_000)
+    r, account = apply(api, 4_000_000)
     assert r.status_code == 201 and r.json()["status"] == "declined", r.text
     assert r.json()["offer"] is None
     reasons = r.json()["decision"]["reasons"]
