@@ -210,15 +210,19 @@ def _move(session: Session, row: AppRecord, target: S, actor: Principal, now: da
 
 # -- operations -----------------------------------------------------------------------------------
 def _draft(p: Platform, session: Session, actor: Principal, applicant_id: str,
-           product_code: str, amount: int, purpose: str) -> tuple[AppRecord, Applicant]:
-    """A new application record (not yet written) whose product and amount are valid."""
+           product_code: str, amount: int, purpose: str,
+           submitting: bool = False) -> tuple[AppRecord, Applicant]:
+    """A new application record (not yet written) whose product and amount are valid (and,
+    unless `submitting`, whose submission checks it again, the product offered under the cap
+    in force)."""
     actor.require(Perm.APPLY)
     applicant_row, applicant = load_applicant(session, actor, applicant_id)
     product = p.product(product_code)
     if product.method is RepaymentMethod.REVOLVING:
         raise InvalidApplication(f"product {product_code!r} is a revolving line; apply for a "
                                  f"term loan product: {[x.code for x in p.term_products()]}")
-    p.offered_product(session, product_code, business_date(p.clock))  # RateCapExceeded
+    if not submitting:
+        p.offered_product(session, product_code, business_date(p.clock))  # RateCapExceeded
     product.check_principal(amount)
     if not isinstance(purpose, str) or len(purpose) > 500:
         raise InvalidApplication("purpose must be text of at most 500 characters")
@@ -255,7 +259,8 @@ def submit(p: Platform, session: Session, actor: Principal, application_id: str)
 def apply(p: Platform, session: Session, actor: Principal, applicant_id: str, product_code: str,
           amount: int, purpose: str = "") -> AppRecord:
     """Create and submit in one step: the straight-through path a partner's checkout uses."""
-    row, applicant = _draft(p, session, actor, applicant_id, product_code, amount, purpose)
+    row, applicant = _draft(p, session, actor, applicant_id, product_code, amount, purpose,
+                            submitting=True)
     return _submit(p, session, actor, row, applicant)
 
 

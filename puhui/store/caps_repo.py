@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
@@ -22,22 +23,26 @@ from puhui.store.caps_models import LprPublicationRow, RateCapVersionRow
 CAP_LOCK_ID = 0x52415445434150
 
 
-def _version(row: RateCapVersionRow) -> CapVersion:
+_VERSIONS, _LPRS = RateCapVersionRow.__table__, LprPublicationRow.__table__
+
+
+def _version(row: Any) -> CapVersion:
     return CapVersion(row.version, row.effective_from, CapKind(row.kind),
                       None if row.rate is None else Decimal(row.rate),
                       None if row.multiple is None else Decimal(row.multiple),
                       row.label, row.note, row.recorded_at, row.recorded_by)
 
 
-def _lpr(row: LprPublicationRow) -> LprPublication:
+def _lpr(row: Any) -> LprPublication:
     return LprPublication(row.id, Decimal(row.rate), row.published_on, row.effective_from,
                           row.recorded_at, row.recorded_by)
 
 
 def load_cap_schedule(session: Session) -> CapSchedule:
-    """Every cap version and LPR publication recorded."""
-    versions = session.execute(select(RateCapVersionRow)).scalars().all()
-    lprs = session.execute(select(LprPublicationRow)).scalars().all()
+    """Every cap version and LPR publication recorded (a handful of rows, read on each
+    application, so as plain rows rather than ORM objects)."""
+    versions = session.execute(select(_VERSIONS)).all()
+    lprs = session.execute(select(_LPRS)).all()
     return CapSchedule([_version(r) for r in versions], [_lpr(r) for r in lprs])
 
 
@@ -58,7 +63,7 @@ def record_cap_version(session: Session, draft: CapVersion, today: date, now: da
         multiple=None if draft.multiple is None else str(draft.multiple),
         label=draft.label, note=draft.note, recorded_at=now, recorded_by=recorded_by,
     ).returning(RateCapVersionRow.version)).scalar_one()
-    return _version(session.get(RateCapVersionRow, version))  # type: ignore[arg-type]
+    return _version(session.execute(select(_VERSIONS).where(_VERSIONS.c.version == version)).one())
 
 
 def record_lpr(session: Session, draft: LprPublication, today: date, now: datetime,
@@ -71,4 +76,4 @@ def record_lpr(session: Session, draft: LprPublication, today: date, now: dateti
         rate=str(draft.rate), published_on=draft.published_on,
         effective_from=draft.effective_from, recorded_at=now, recorded_by=recorded_by,
     ).returning(LprPublicationRow.id)).scalar_one()
-    return _lpr(session.get(LprPublicationRow, lpr_id))  # type: ignore[arg-type]
+    return _lpr(session.execute(select(_LPRS).where(_LPRS.c.id == lpr_id)).one())

@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from conftest import START, Api
 from puhui.services.clock import at_business_date
 
+START = date(2026, 3, 2)  # the api fixture's business date
 TOMORROW = START + timedelta(days=1)
 GRADE_C = 2_000_000  # 20,000 yuan a month: the default policy's grade C, priced at 14.4%
 
 
-def lpr_four_times_from_tomorrow(api: Api) -> None:
+def lpr_four_times_from_tomorrow(api: Any) -> None:
     r = api.post("/v1/rate-caps/lpr", {"rate": "0.0300", "published_on": "2026-02-20"}, "admin")
     assert r.status_code == 201, r.text
     assert r.json()["effective_from"] == START.isoformat()  # published earlier: from today
@@ -24,7 +24,7 @@ def lpr_four_times_from_tomorrow(api: Api) -> None:
     assert r.json()["version"] == 2 and r.json()["recorded_by"]
 
 
-def apply(api: Api, revenue: int, amount: int = 5_000_000, product: str = "SME-EI-12"
+def apply(api: Any, revenue: int, amount: int = 5_000_000, product: str = "SME-EI-12"
           ) -> tuple[Any, str]:
     """Apply for a business the default policy grades by `revenue` alone (one trading long
     enough; the synthetic ones vary): the answer and the business's bound account."""
@@ -38,7 +38,7 @@ def apply(api: Api, revenue: int, amount: int = 5_000_000, product: str = "SME-E
     return r, account_id
 
 
-def test_the_seeded_cap_is_shown_to_admins_only(api: Api) -> None:
+def test_the_seeded_cap_is_shown_to_admins_only(api: Any) -> None:
     r = api.get("/v1/rate-caps", "admin")
     assert r.status_code == 200, r.text
     view = r.json()
@@ -58,7 +58,7 @@ def test_the_seeded_cap_is_shown_to_admins_only(api: Api) -> None:
     assert api.get("/v1/rate-caps?on=yesterday", "admin").status_code == 422
 
 
-def test_bad_or_retroactive_settings_are_problems_and_change_nothing(api: Api) -> None:
+def test_bad_or_retroactive_settings_are_problems_and_change_nothing(api: Any) -> None:
     bad = [
         ("/v1/rate-caps/versions", {"kind": "fixed", "rate": "0.24",
                                     "effective_from": (START - timedelta(days=1)).isoformat()}),
@@ -93,7 +93,7 @@ def test_bad_or_retroactive_settings_are_problems_and_change_nothing(api: Api) -
     assert [v["version"] for v in view["versions"]] == [1] and view["lpr_publications"] == []
 
 
-def test_a_version_in_force_today_is_not_rewritten(api: Api) -> None:
+def test_a_version_in_force_today_is_not_rewritten(api: Any) -> None:
     body = {"kind": "fixed", "rate": "0.20", "effective_from": START.isoformat()}
     assert api.post("/v1/rate-caps/versions", body, "admin").status_code == 201
     r = api.post("/v1/rate-caps/versions", {**body, "rate": "0.18"}, "admin")
@@ -104,7 +104,7 @@ def test_a_version_in_force_today_is_not_rewritten(api: Api) -> None:
     assert api.get("/v1/rate-caps", "admin").json()["in_force"]["annual_limit"] == "0.2"
 
 
-def test_posts_are_idempotent(api: Api) -> None:
+def test_posts_are_idempotent(api: Any) -> None:
     body = {"rate": "0.0300", "published_on": "2026-02-20"}
     first = api.post("/v1/rate-caps/lpr", body, "admin", key="lpr-feb")
     again = api.post("/v1/rate-caps/lpr", body, "admin", key="lpr-feb")
@@ -116,7 +116,7 @@ def test_posts_are_idempotent(api: Api) -> None:
 
 
 def test_grades_priced_above_four_times_the_lpr_are_not_offered_from_its_effective_date(
-        api: Api) -> None:
+        api: Any) -> None:
     lpr_four_times_from_tomorrow(api)
     # the day before: 24% applies, grade C is offered at 14.4%
     r, account = apply(api, GRADE_C)
@@ -156,7 +156,7 @@ def test_grades_priced_above_four_times_the_lpr_are_not_offered_from_its_effecti
     assert r.status_code == 201, r.text
 
 
-def test_a_product_above_the_cap_in_force_is_not_offered_and_says_why(api: Api) -> None:
+def test_a_product_above_the_cap_in_force_is_not_offered_and_says_why(api: Any) -> None:
     r = api.post("/v1/rate-caps/versions", {"kind": "fixed", "rate": "0.10",
                                             "effective_from": TOMORROW.isoformat()}, "admin")
     assert r.status_code == 201
@@ -187,7 +187,7 @@ def test_a_product_above_the_cap_in_force_is_not_offered_and_says_why(api: Api) 
 
 
 def test_an_approval_whose_fees_take_its_cost_above_the_cap_is_declined_not_offered(
-        api: Api) -> None:
+        api: Any) -> None:
     # SME-EI-12 at its own 9.85% costs 10.13% a year with its 0.5% upfront fee; grade B's
     # 10.8% is within an 11.01% cap, but with the fee it costs 11.02%
     r = api.post("/v1/rate-caps/versions", {"kind": "fixed", "rate": "0.1101",
