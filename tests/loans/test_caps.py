@@ -7,6 +7,8 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from puhui.errors import InvalidRateCap, NoRateCapInForce
 from puhui.loans.caps import (
@@ -182,3 +184,32 @@ def test_a_product_that_can_cost_more_than_the_cap_is_refused() -> None:
     assert refusal is not None and "annualised cost" in refusal
     assert offer_refusal(fee.with_terms(min_principal=10_000_00), RateCap(D("0.24")), MAR) \
         is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(starts=st.lists(st.integers(0, 60), min_size=1, max_size=8),
+       lprs=st.lists(st.tuples(st.integers(0, 60), st.integers(1, 50)), max_size=6),
+       day=st.integers(-5, 70))
+def test_exactly_the_latest_version_and_lpr_on_or_before_the_day_apply(starts, lprs, day):
+    base = date(2026, 1, 1)
+    versions = [multiple(i + 1, base + timedelta(days=s), str(1 + i % 4))
+                for i, s in enumerate(starts)]
+    published = [LprPublication(i + 1, D(bp) / 10_000 + D("0.02"), FEB, FEB + timedelta(days=s))
+                 for i, (s, bp) in enumerate(lprs)]
+    schedule = CapSchedule(reversed(versions), reversed(published))
+    on = base + timedelta(days=day)
+    in_force = [v for v in versions if v.effective_from <= on]
+    usable = [p for p in published if p.effective_from <= on]
+    if not in_force or not usable:
+        with pytest.raises(NoRateCapInForce):
+            schedule.cap_in_force(on)
+        return
+    cap = schedule.cap_in_force(on)
+    v = next(v for v in versions if v.version == cap.provenance.version)
+    p = next(p for p in published if p.id == cap.provenance.lpr_id)
+    assert v.effective_from <= on and p.effective_from <= on
+    # nothing took effect later (on or before the day), nor later recorded on the same date
+    assert not [w for w in in_force if (w.effective_from, w.version) > (v.effective_from,
+                                                                         v.version)]
+    assert not [q for q in usable if (q.effective_from, q.id) > (p.effective_from, p.id)]
+    assert cap.annual_limit == v.multiple * p.rate
