@@ -212,9 +212,9 @@ def _move(session: Session, row: AppRecord, target: S, actor: Principal, now: da
 def _draft(p: Platform, session: Session, actor: Principal, applicant_id: str,
            product_code: str, amount: int, purpose: str,
            submitting: bool = False) -> tuple[AppRecord, Applicant]:
-    """A new application record (not yet written) whose product and amount are valid (and,
-    unless `submitting`, whose submission checks it again, the product offered under the cap
-    in force)."""
+    """A new application record (not yet written) whose product and amount are valid and
+    whose product is offered under the cap in force (when `submitting`, the submission that
+    follows checks that instead)."""
     actor.require(Perm.APPLY)
     applicant_row, applicant = load_applicant(session, actor, applicant_id)
     product = p.product(product_code)
@@ -420,11 +420,11 @@ def accept_offer(p: Platform, session: Session, actor: Principal, application_id
     account = load_account(session, row.applicant_id, account_id)
     offer = load_offer(session, row.offer_id)
     now = p.clock.now()
+    contract = draft_contract(new_id("CT"), offer, applicant, account, now)  # OfferExpired
     # a lower cap may have taken effect since the offer: no contract above the cap in force
     cap = p.cap_in_force(session, business_date(p.clock))
     offer.product.check_cap(cap)
     cap.check(offer.quote.apr, f"offer {offer.offer_id}'s annualised cost (IRR, fees included)")
-    contract = draft_contract(new_id("CT"), offer, applicant, account, now)  # OfferExpired
     entry = LedgerRepository(session).attest(
         "loan_contract", contract.contract_id, contract.content_hash, business_date(p.clock),
         f"loan contract {contract.contract_id} for application {application_id}",
