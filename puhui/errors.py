@@ -13,7 +13,9 @@ messages, and a bug (anything outside this tree) stays distinguishable from bad 
     │   └── DateOrderError         a date before the one it must follow
     ├── ProductError
     │   ├── InvalidProduct         inconsistent or out-of-range product terms
-    │   └── RateCapExceeded        nominal or IRR-annualised cost above the configured cap
+    │   ├── RateCapExceeded        nominal or IRR-annualised cost above the configured cap
+    │   ├── InvalidRateCap         a rate cap setting or LPR publication out of bounds or retroactive
+    │   └── NoRateCapInForce       no cap setting (or no LPR for an LPR multiple) on that date
     ├── ServicingError
     │   ├── LoanClosed             money event on a closed or written-off loan
     │   ├── InvalidEvent           an event that does not fit the loan's state
@@ -81,6 +83,14 @@ class InvalidProduct(ProductError, ValueError):
 
 
 class RateCapExceeded(ProductError):
+    pass
+
+
+class InvalidRateCap(ProductError, ValueError):
+    pass
+
+
+class NoRateCapInForce(ProductError):
     pass
 
 

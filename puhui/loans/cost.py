@@ -295,12 +295,20 @@ def quote_schedule(schedule: RepaymentSchedule, cap: RateCap | None = None) -> Q
     """
     apr = irr_apr(schedule)
     if cap is not None:
-        schedule.product.check_cap(cap)
-        if not within_cap(schedule, cap.annual_limit):
-            raise RateCapExceeded(
-                f"annualised cost (IRR, fees included) {apr:.4%} is above the {cap.label} of "
-                f"{cap.annual_limit:.4%}")
+        check_cap(schedule, cap, apr)
     return Quote(schedule, apr, effective_annual_rate(schedule))
+
+
+def check_cap(schedule: RepaymentSchedule, cap: RateCap, apr: Decimal | None = None,
+              what: str = "annualised cost (IRR, fees included)") -> None:
+    """Raise `RateCapExceeded` when the product's nominal rate or the schedule's cost breaks
+    `cap`, by the one rule every check uses (quote, offer, acceptance): the exact schedule
+    (`within_cap`), so the sub-fen rounding of a loan at the cap is never a breach."""
+    schedule.product.check_cap(cap)
+    if not within_cap(schedule, cap.annual_limit):
+        shown = irr_apr(schedule) if apr is None else apr
+        raise RateCapExceeded(f"{what} {shown:.4%} is above the {cap.label} of "
+                              f"{cap.annual_limit:.4%}")
 
 
 def quote(product: LoanProduct, principal: int, start: date, cap: RateCap | None = None,

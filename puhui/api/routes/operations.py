@@ -18,18 +18,23 @@ from puhui.store.ledger_repo import LedgerRepository
 router = APIRouter(prefix="/v1", tags=["operations"])
 
 
-@router.get("/products", summary="Loan products on offer, with an example cost disclosure")
+@router.get("/products", summary="Loan products, whether each is offered under the rate cap "
+                                 "in force, with an example cost disclosure")
 def products(c: Call = Depends(call)):
     c.actor.require(Perm.READ)
     today = business_date(c.platform.clock)
+    cap = c.read(lambda s: c.platform.cap_in_force(s, today))
     items = []
     for product in c.platform.term_products():
         example = quote(product, max(product.min_principal, 100_000_00), today)
-        items.append({**product.to_dict(), "example": {
-            "principal": example.principal, "apr": str(example.apr),
-            "apr_convention": example.convention,
-            "effective_annual_rate": str(example.effective_annual_rate)}})
-    return {"items": items}
+        refusal = c.platform.offer_refusal(product, cap, today)
+        items.append({**product.to_dict(), "offered": refusal is None,
+                      "not_offered_reason": refusal, "example": {
+                          "principal": example.principal, "apr": str(example.apr),
+                          "apr_convention": example.convention,
+                          "effective_annual_rate": str(example.effective_annual_rate)}})
+    return {"rate_cap": {"annual_limit": str(cap.annual_limit), "label": cap.label},
+            "items": items}
 
 
 @router.post("/operations/end-of-day", summary="Close a business day: accrue, charge, age")

@@ -7,7 +7,7 @@ is append-only.  Rows written before this revision stay readable as they are; `p
 rotate` seals them.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-07
 """
 
@@ -22,7 +22,7 @@ from puhui.store.append_only import protect
 from puhui.store.models import UTCDateTime
 
 revision: str = "0008"
-down_revision: str | Sequence[str] | None = "0006"
+down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

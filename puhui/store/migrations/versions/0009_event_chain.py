@@ -7,7 +7,7 @@ and a random `book_id` that signed checkpoints name.  Events already stored are 
 the order they were stored (`id`), so an existing book verifies as soon as it is migrated.
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 Create Date: 2026-12-07
 """
 
@@ -25,7 +25,7 @@ from puhui.store.loan_repo import event_hash
 from puhui.store.models import UTCDateTime
 
 revision: str = "0009"
-down_revision: str | Sequence[str] | None = "0006"
+down_revision: str | Sequence[str] | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
