@@ -73,6 +73,11 @@ _APPEND_STATE = (
                  .outerjoin(_STORED, and_(_STORED.c.loan_id == bindparam("loan_id"),
                                           _STORED.c.event_key == bindparam("event_key"))))
     .where(HEAD.c.id == 1).with_for_update(of=HEAD))
+#: Taken alone before `_APPEND_STATE` where rows lock (PostgreSQL): a statement that waits for a
+#: row lock sees the locked row as committed after the wait, but its joins and subqueries as
+#: they were when it began, so a waiter folding the reads into the locking statement would miss
+#: the event its predecessor just stored and reuse its number.
+_LOCK_HEAD = select(HEAD.c.id).where(HEAD.c.id == 1).with_for_update()
 _INSERT_EVENT = insert(EVENTS)
 _CHAIN_COLS = (EVENTS.c.chain_seq, EVENTS.c.loan_id, EVENTS.c.seq, EVENTS.c.event_key,
                EVENTS.c.event_type, EVENTS.c.occurred_on, EVENTS.c.payload,
@@ -235,7 +240,10 @@ class LoanEventRepository:
         body = canonical_json(payload)
         digest = payload_hash(body)
         conn = self._conn()
-        # the chain head is locked first, as every appender of events or journal entries does
+        # the chain head is locked first, as every appender of events or journal entries does;
+        # SQLite writers are already serialised, so the separate lock is for PostgreSQL
+        if conn.dialect.name != "sqlite":
+            conn.execute(_LOCK_HEAD)
         state = conn.execute(_APPEND_STATE, {"loan_id": loan_id, "event_key": event_key}).first()
         if state is None:
             raise InvalidEvent("ledger head is missing: is the database migrated?")
