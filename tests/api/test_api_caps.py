@@ -189,8 +189,8 @@ def test_a_product_above_the_cap_in_force_is_not_offered_and_says_why(api: Any) 
 
 def test_an_approval_whose_fees_take_its_cost_above_the_cap_is_declined_not_offered(
         api: Any) -> None:
-    # SME-EI-12 at its own 9.85% costs 10.13% a year with its 0.5% upfront fee; grade B's
-    # 10.8% is within an 11.01% cap, but with the fee it costs 11.02%
+    # grade B's 10.8% is within an 11.01% cap, but SME-EI-12 withholds a 0.5% upfront fee and
+    # starts with a 17-day broken period: the whole cost is 11.8157% a year
     r = api.post("/v1/rate-caps/versions", {"kind": "fixed", "rate": "0.1101",
                                             "effective_from": TOMORROW.isoformat()}, "admin")
     assert r.status_code == 201
@@ -200,7 +200,7 @@ def test_an_approval_whose_fees_take_its_cost_above_the_cap_is_declined_not_offe
     assert r.json()["offer"] is None
     reasons = r.json()["decision"]["reasons"]
     assert reasons[-1]["code"] == "RATE_CAP"
-    assert "annualised cost (IRR, fees included) 11.0" in reasons[-1]["message"]
+    assert "annualised cost (IRR, fees included) 11.8157%" in reasons[-1]["message"]
     assert "11.0100%" in reasons[-1]["message"]
 
 
