@@ -140,6 +140,7 @@ def monitor_book(
     from puhui.risk.registry import ModelRegistry
     from puhui.services.monitoring import monitor_book as run
     from puhui.services.platform import Platform
+    from puhui.store.db import require_existing
 
     day = _as_of_day(as_of)
     platform = None
@@ -147,7 +148,7 @@ def monitor_book(
         registry = ModelRegistry(models)
         reference = registry.load(registry.latest(sme.STABILITY_NAME).version)
         champion = registry.latest(sme.CHAMPION_NAME)
-        platform = Platform.open(db)
+        platform = Platform.open(require_existing(db))
         report = run(platform, reference, day, days=days, window_months=window,
                      reference_metrics=champion.metrics.get("mean"))
     except PuhuiError as exc:
@@ -181,11 +182,12 @@ def fairness_book(
     from puhui.risk.fairness import FairnessTolerance
     from puhui.services.fairness import book_fairness
     from puhui.services.platform import Platform
+    from puhui.store.db import require_existing
 
     day = _as_of_day(as_of)
     platform = None
     try:
-        platform = Platform.open(db)
+        platform = Platform.open(require_existing(db))
         report = book_fairness(platform, day, days=days,
                                tolerance=FairnessTolerance(tolerance, tolerance))
     except PuhuiError as exc:
