@@ -103,3 +103,14 @@ def test_serve_demo_seeds_an_empty_database_once(tmp_path, sme_registry) -> None
         assert again == count
     finally:
         platform.close()
+
+
+def test_keys_issue_with_scopes_refuses_an_unknown_one(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'keys.sqlite'}"
+    result = runner.invoke(app, ["keys", "issue", "reports", "--role", "partner", "--subject",
+                                 "P-ACME", "--scope", "read", "--db", url])
+    assert result.exit_code == 0 and "phk_" in result.output, result.output
+    for scope in ("fly", "manage_keys"):
+        result = runner.invoke(app, ["keys", "issue", "x", "--role", "partner", "--subject",
+                                     "P-ACME", "--scope", "read", "--scope", scope, "--db", url])
+        assert result.exit_code == 2 and scope in result.output, result.output

@@ -145,10 +145,11 @@ def monitor_book(
     day = _as_of_day(as_of)
     platform = None
     try:
+        url = require_existing(db)  # before anything else: a report never creates a book
         registry = ModelRegistry(models)
         reference = registry.load(registry.latest(sme.STABILITY_NAME).version)
         champion = registry.latest(sme.CHAMPION_NAME)
-        platform = Platform.open(require_existing(db))
+        platform = Platform.open(url)
         report = run(platform, reference, day, days=days, window_months=window,
                      reference_metrics=champion.metrics.get("mean"))
     except PuhuiError as exc:

@@ -175,3 +175,25 @@ def test_a_key_request_with_an_unknown_or_excessive_scope_is_422(api, body) -> N
     assert counts(api) == before
     if "fly" in body["scopes"]:
         assert "fly" in r.json()["detail"] and Perm.READ.value in r.json()["detail"]
+
+
+def test_cli_refunds_a_credit_balance_once_per_key(api, db_url) -> None:
+    from typer.testing import CliRunner
+
+    from puhui.cli import app
+
+    runner = CliRunner()
+    loan_id = _loan(api)
+    assert api.post(f"/v1/loans/{loan_id}/repayments", {"amount": 250_00}).status_code == 201
+    args = ["loans", "refund", loan_id, "--key", "ticket-7", "--db", db_url]
+    result = runner.invoke(app, args + ["--amount", "25001"])
+    assert result.exit_code == 2 and "exceeds the credit balance" in result.output, result.output
+    result = runner.invoke(app, args + ["--amount", "10000"])
+    assert result.exit_code == 0, result.output
+    assert "credit balance now 150.00" in result.output
+    again = runner.invoke(app, args + ["--amount", "10000"])
+    assert again.exit_code == 0 and "credit balance now 150.00" in again.output, again.output
+    with api.platform.read() as session:
+        balances = LedgerRepository(session).balances(loan_id)
+    assert balances[("2241", "CNY")] == -150_00
+    _books_balance(api)
