@@ -55,19 +55,20 @@ def check_close_date(day: date, clock: Clock, book: LoanBook | None = None,
     return day
 
 
-def check_run_date(day: date, clock: Clock, book: LoanBook) -> date:
+def check_run_date(day: date, clock: Clock, last_closed: date | None) -> date:
     """`day` if a day's collection run (auto-debit) may be booked for it: not after today's
     business date (money is never pulled for a day that has not come), not before the book's
-    last closed day (its loans are past it), and within `MAX_DAYS_BEHIND` of today."""
+    last closed day (its loans are past it), and within `MAX_DAYS_BEHIND` of today.
+    `last_closed` is read by the caller in its own transaction."""
     today = business_date(clock)
     if day > today:
         raise InvalidBusinessDate(f"cannot run for {day}: the business date is {today}")
     if day < today - timedelta(days=MAX_DAYS_BEHIND):
         raise InvalidBusinessDate(f"cannot run for {day}: more than {MAX_DAYS_BEHIND} days before "
                                   f"the business date {today}")
-    last = book.last_closed_day()
-    if last is not None and day < last:
-        raise InvalidBusinessDate(f"cannot run for {day}: the book has closed {last} already")
+    if last_closed is not None and day < last_closed:
+        raise InvalidBusinessDate(f"cannot run for {day}: the book has closed {last_closed} "
+                                  f"already")
     return day
 
 

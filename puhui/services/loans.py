@@ -36,6 +36,7 @@ from puhui.services.clock import business_date
 from puhui.services.errors import AlreadyDone, NotFound
 from puhui.services.ids import new_id
 from puhui.services.platform import Platform
+from puhui.store.business_days import BusinessDayRepository
 from puhui.store.platform_models import ApplicationRow, AutoDebitRow, DisbursementRow
 
 
@@ -221,7 +222,8 @@ def refund_credit(p: Platform, session: Session, actor: Principal, loan_id: str,
 def auto_debit(p: Platform, session: Session, actor: Principal, run_date: date | None = None) -> dict:
     """Pull what is due today from each active loan's bound account, once per loan and day."""
     actor.require(Perm.OPERATE)
-    on = check_run_date(run_date or business_date(p.clock), p.clock, p.book)
+    on = check_run_date(run_date or business_date(p.clock), p.clock,
+                        BusinessDayRepository(session).last_closed())
     rows = session.execute(select(ApplicationRow.loan_id, ApplicationRow.applicant_id,
                                   ApplicationRow.contract_id)
                            .where(ApplicationRow.status == S.DISBURSED.value)
