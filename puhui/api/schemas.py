@@ -8,13 +8,11 @@ dates are ISO strings only (a number is not read as a Unix timestamp).
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Literal, Optional
 
-import re
-
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
-
 
 from puhui.money import MAX_AMOUNT
 
