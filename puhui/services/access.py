@@ -133,7 +133,7 @@ def issue_key(session: Session, name: str, role: Role | str, subject: str | None
         raise InvalidRequest(f"unknown role {role!r}; choose from {[r.value for r in Role]}") from None
     allowed = ROLE_PERMS[role]
     named = [p.value if isinstance(p, Perm) else p for p in perms or ()]
-    unknown = sorted(repr(p) for p in named if p not in _PERM_VALUES)
+    unknown = sorted(str(p) for p in named if p not in _PERM_VALUES)
     if unknown:
         raise InvalidRequest(f"unknown scopes {unknown}; choose from {sorted(_PERM_VALUES)}")
     chosen = frozenset(Perm(p) for p in named) if perms is not None else allowed
