@@ -14,8 +14,8 @@ import json
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from typing import Callable, Iterable, Iterator, Union
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Union
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
@@ -32,6 +32,13 @@ from puhui.store.db import session_factory
 from puhui.store.ledger_repo import LedgerRepository
 from puhui.store.loan_repo import LoanEventRepository
 from puhui.store.writer_lock import SqliteWriterLock
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey,
+                                                                   Ed25519PublicKey)
+
+    from puhui.ledger.checkpoint import Checkpoint
+    from puhui.services.checkpoints import BookVerification
 
 Account = Union[Loan, RevolvingLine]
 _TOUCHED = "puhui.loans_touched"
@@ -254,8 +261,34 @@ class LoanBook:
 
     # -- ledger -----------------------------------------------------------------------------------
     def verify_ledger(self) -> int:
+        """Verify the journal and the loan-event chain (see `verify`); return the entry count."""
+        return self.verify().journal.seq
+
+    def verify(self, against: "Checkpoint | None" = None,
+               public_key: "Ed25519PublicKey | None" = None) -> "BookVerification":
+        """Re-hash both of the book's chains end to end, and check `against` (a checkpoint signed
+        by `public_key`) if given: `puhui.services.checkpoints.verify_book`, on one snapshot."""
+        from puhui.services.checkpoints import verify_book
+
+        with self._snapshot() as session:
+            return verify_book(session, against, public_key)
+
+    def checkpoint(self, private_key: "Ed25519PrivateKey", at: datetime) -> "Checkpoint":
+        """Verify the book and sign its chain heads as of `at` (see `checkpoint_book`)."""
+        from puhui.services.checkpoints import checkpoint_book
+
+        with self._snapshot() as session:
+            return checkpoint_book(session, private_key, at)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Session]:
+        """A session that sees one state of the database from its first read to its last (on
+        PostgreSQL, REPEATABLE READ; a SQLite transaction always does), so a verification
+        running beside writers sees chains and heads that belong together."""
         with self.sessions() as session:
-            return LedgerRepository(session).verify()
+            if self.engine.dialect.name == "postgresql":
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            yield session
 
     def trial_balance(self) -> dict[str, int]:
         with self.sessions() as session:

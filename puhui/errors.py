@@ -14,7 +14,9 @@ messages, and a bug (anything outside this tree) stays distinguishable from bad 
     │   └── InvalidBusinessDate    an end of day behind the last closed date or ahead of today
     ├── ProductError
     │   ├── InvalidProduct         inconsistent or out-of-range product terms
-    │   └── RateCapExceeded        nominal or IRR-annualised cost above the configured cap
+    │   ├── RateCapExceeded        nominal or IRR-annualised cost above the configured cap
+    │   ├── InvalidRateCap         a rate cap setting or LPR publication out of bounds or retroactive
+    │   └── NoRateCapInForce       no cap setting (or no LPR for an LPR multiple) on that date
     ├── ServicingError
     │   ├── LoanClosed             money event on a closed or written-off loan
     │   ├── InvalidEvent           an event that does not fit the loan's state
@@ -90,6 +92,14 @@ class RateCapExceeded(ProductError):
     pass
 
 
+class InvalidRateCap(ProductError, ValueError):
+    pass
+
+
+class NoRateCapInForce(ProductError):
+    pass
+
+
 class ServicingError(PuhuiError):
     pass
 
@@ -136,6 +146,11 @@ class TamperDetected(LedgerError):
 
 class InvalidAttestation(LedgerError, ValueError):
     pass
+
+
+class CheckpointError(LedgerError):
+    """A signed checkpoint or key that cannot be used: unreadable, malformed, signed by another
+    key, or with a signature that fails."""
 
 
 class OriginationError(PuhuiError):

@@ -181,3 +181,23 @@ def test_the_business_date_only_moves_forward_and_skipped_days_close_in_order(en
         gap.apply(EndOfDay(f"eod:{day}", day))
         day += timedelta(days=1)
     assert loan.balances() == gap.balances()
+
+
+def test_book_verifies_both_chains_and_a_checkpoint_of_them(engine: Engine) -> None:
+    """Servicing chains every event it stores, and the book signs and checks its heads."""
+    from datetime import datetime, timezone
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    book = LoanBook(engine)
+    book.open("L1", PRODUCT)
+    book.apply_many([("L1", Disbursement("d", START, 60_000_00))])
+    for offset in range(3):
+        book.end_of_day(START + timedelta(days=offset))
+    signed = book.checkpoint(key, datetime(2026, 1, 13, tzinfo=timezone.utc))
+    assert signed.events.seq == _event_count(engine) == 4
+    book.apply("L1", Repayment("pay", START + timedelta(days=3), 1_000_00))
+    verified = book.verify(signed, key.public_key())
+    assert (verified.events.seq, verified.checkpoint) == (5, signed)
+    assert verified.journal.seq == book.verify_ledger() > signed.journal.seq

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from puhui.api import problems
-from puhui.api.routes import applications, loans, operations, parties
+from puhui.api.routes import applications, caps, loans, operations, parties
 from puhui.services.platform import Platform
 
 DESCRIPTION = """
@@ -32,7 +32,7 @@ def create_app(platform: Platform) -> FastAPI:
                   docs_url="/docs", openapi_url="/openapi.json")
     app.state.platform = platform
     problems.install(app)
-    for module in (parties, applications, loans, operations):
+    for module in (parties, applications, loans, operations, caps):
         app.include_router(module.router)
 
     @app.get("/health", tags=["operations"], summary="Liveness and database reachability")

@@ -43,6 +43,8 @@ ERROR_TABLE: tuple[tuple[type[BaseException], int, str, str], ...] = (
      "The event key was already used with different content"),
     (E.InvalidEvent, 409, "invalid-state", "Not possible in the loan's current state"),
     (E.RateCapExceeded, 422, "rate-cap-exceeded", "Annualised cost above the rate cap"),
+    (E.InvalidRateCap, 422, "invalid-rate-cap", "Invalid rate cap setting or LPR publication"),
+    (E.NoRateCapInForce, 409, "no-rate-cap-in-force", "No rate cap is in force on that date"),
     (E.InvalidIdentity, 422, "invalid-identity", "Identity number failed validation"),
     (E.InvalidApplication, 422, "invalid-application", "Invalid application data"),
     (E.InvalidAmount, 422, "invalid-amount", "Invalid amount"),

@@ -125,3 +125,27 @@ class ApiKeyIn(Body):
     role: Literal["borrower", "partner", "credit_officer", "admin"]
     subject: Optional[StrictStr] = Field(None, max_length=64)
     scopes: Optional[list[StrictStr]] = None
+
+
+class ErasureIn(Body):
+    reason: StrictStr = Field("", max_length=500, description="why erasure is asked for")
+
+
+class RateCapVersionIn(Body):
+    kind: Literal["fixed", "lpr_multiple"]
+    effective_from: date = Field(description="the business date it takes effect (today at the "
+                                             "earliest, at most 366 days ahead)")
+    rate: Optional[StrictStr] = Field(None, max_length=32,
+                                      description="fixed: the cap as a decimal string (\"0.24\")")
+    multiple: Optional[StrictStr] = Field(None, max_length=32,
+                                          description="lpr_multiple: the multiple (\"4\")")
+    label: StrictStr = Field("", max_length=200)
+    note: StrictStr = Field("", max_length=200, description="why: the notice or decision")
+
+
+class LprIn(Body):
+    rate: StrictStr = Field(min_length=1, max_length=32,
+                            description="the one-year LPR as a decimal string (\"0.0300\")")
+    published_on: date
+    effective_from: Optional[date] = Field(None, description="default: the publication date, "
+                                                             "or today if that has passed")

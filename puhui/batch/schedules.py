@@ -6,7 +6,10 @@ Python loop is over instalment numbers.  The rules are those of `puhui.loans.sch
 
 - principal parts follow the nominal periodic rate (annual / periods per year), the last part
   taking the rounding residue, so the principal repaid equals the principal lent exactly;
-- interest is balance x rate x days / basis for each period's day-count `days`, rounded once.
+- interest is balance x rate x days / basis for each period's charged `days`, rounded once: the
+  caller passes `puhui.loans.schedule.period_days` of each period, or nothing when every period
+  is a whole month under 30/360 US or 30E/360 (30 days each, from any start, month ends
+  included).
 
 All interest arithmetic is exact int64.  Only the level payment needs (1+r)^n: it is computed in
 float64 and rounded, and any payment whose float value lies so close to a rounding boundary that

@@ -44,14 +44,18 @@ class Perm(str, enum.Enum):
     REPAY = "repay"                  # post repayments
     OPERATE = "operate"              # end of day, auto-debit runs, ledger verification
     MANAGE_KEYS = "manage_keys"      # issue and revoke API keys
+    READ_PERSONAL = "read_personal"  # read full personal data (contract text), logged; never a
+                                     # default scope: a key gets it only when issued with it
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.BORROWER: frozenset({Perm.APPLY, Perm.ACCEPT, Perm.READ, Perm.REPAY}),
     Role.PARTNER: frozenset({Perm.APPLY, Perm.ACCEPT, Perm.READ, Perm.REPAY, Perm.DISBURSE}),
-    Role.CREDIT_OFFICER: frozenset({Perm.READ, Perm.REVIEW, Perm.DISBURSE}),
+    Role.CREDIT_OFFICER: frozenset({Perm.READ, Perm.REVIEW, Perm.DISBURSE, Perm.READ_PERSONAL}),
     Role.ADMIN: frozenset(Perm),
 }
+#: Scopes a key carries only when asked for by name at issue.
+EXPLICIT_PERMS = frozenset({Perm.READ_PERSONAL})
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +140,8 @@ def issue_key(session: Session, name: str, role: Role | str, subject: str | None
     unknown = sorted(str(p) for p in named if p not in _PERM_VALUES)
     if unknown:
         raise InvalidRequest(f"unknown scopes {unknown}; choose from {sorted(_PERM_VALUES)}")
-    chosen = frozenset(Perm(p) for p in named) if perms is not None else allowed
+    chosen = frozenset(Perm(p) for p in named) if perms is not None \
+        else allowed - EXPLICIT_PERMS
     if not chosen <= allowed:
         raise InvalidRequest(f"scopes {sorted(p.value for p in chosen - allowed)} are beyond "
                            f"the {role.value} role")

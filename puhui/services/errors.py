@@ -3,6 +3,7 @@
     PuhuiError
     └── PlatformError
         ├── NotFound              no such applicant, application, offer, contract or loan
+        │   └── PersonalDataErased  the personal data asked for was erased (PIPL art. 47)
         ├── AuthenticationFailed  missing, malformed, unknown or revoked API key
         ├── AccessDenied          the key's role or scope does not allow this
         ├── AlreadyDone           the operation happened before in a different way (paid out)
@@ -21,6 +22,10 @@ class PlatformError(PuhuiError):
 
 
 class NotFound(PlatformError):
+    pass
+
+
+class PersonalDataErased(NotFound):
     pass
 
 

@@ -101,7 +101,8 @@ def test_an_unknown_status_filter_is_422_listing_the_allowed_values(api) -> None
 
 
 def test_refund_pays_the_credit_back_once_and_never_more_than_it(api) -> None:
-    loan_id = _loan(api)
+    application = api.disbursed()
+    loan_id = application["disbursement"]["loan_id"]
     assert api.post(f"/v1/loans/{loan_id}/repayments", {"amount": 300_00}).status_code == 201
     # a refund needs an Idempotency-Key, the operate permission, and a credit to refund
     assert_problem(api.post(f"/v1/loans/{loan_id}/refunds", {"amount": 100_00}, who="admin",
@@ -117,6 +118,11 @@ def test_refund_pays_the_credit_back_once_and_never_more_than_it(api) -> None:
     assert len(api.gateway.transfers) == paid_out + 1
     again = api.post(f"/v1/loans/{loan_id}/refunds", {"amount": 100_00}, who="admin", key="rf1")
     assert again.json() == first.json() and len(api.gateway.transfers) == paid_out + 1
+    uses = [e for e in api.get(f"/v1/applicants/{application['applicant_id']}/consent-log")
+            .json()["items"] if e["action"] == "used" and "refund" in e["detail"]]
+    assert len(uses) == 1, uses  # the bound account's use is logged once, with its basis
+    assert uses[0]["purpose"] == "loan_servicing" and uses[0]["scope"] == "bank_account"
+    assert uses[0]["detail"]["legal_basis"] == "contract" and uses[0]["detail"]["refund"] == 100_00
     rest = api.post(f"/v1/loans/{loan_id}/refunds", None, who="admin", key="rf2")  # the rest
     assert rest.status_code == 201 and rest.json()["refund"]["amount"] == 200_00, rest.text
     assert rest.json()["credit_balance"] == 0 and "2241" not in str(rest.json()["balances"])

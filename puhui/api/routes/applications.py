@@ -11,7 +11,7 @@ from puhui.api.routes.common import Page, listing
 from puhui.api.schemas import AcceptIn, ApplicationIn, ReviewIn, SignIn, WithdrawIn
 from puhui.origination.workflow import ApplicationStatus
 from puhui.services import applications as svc
-from puhui.services import risk
+from puhui.services import privacy, risk
 
 router = APIRouter(prefix="/v1", tags=["applications"])
 
@@ -91,6 +91,20 @@ def accept(application_id: str, body: AcceptIn, c: Call = Depends(call)):
 @router.get("/contracts/{contract_id}", summary="A contract, its content hash and ledger entry")
 def contract(contract_id: str, c: Call = Depends(call)):
     return c.read(lambda s: svc.get_contract(s, c.actor, contract_id))
+
+
+@router.get("/contracts/{contract_id}/full",
+            summary="The contract with personal numbers in full (staff with read_personal; "
+                    "a reason is required and every read is logged)")
+def contract_full(contract_id: str, reason: str = Query("", max_length=500),
+                  c: Call = Depends(call)):
+    return c.write(lambda s: privacy.full_contract(c.platform, s, c.actor, contract_id, reason))
+
+
+@router.get("/contracts/{contract_id}/verify",
+            summary="Whether the full content still hashes to the hash attested on the ledger")
+def contract_verify(contract_id: str, c: Call = Depends(call)):
+    return c.read(lambda s: privacy.verify_contract_hash(s, c.actor, contract_id))
 
 
 @router.post("/contracts/{contract_id}/sign",

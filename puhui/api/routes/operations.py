@@ -12,23 +12,30 @@ from puhui.services import applications as apps
 from puhui.services import loans as loan_svc
 from puhui.services.access import Perm
 from puhui.services.business_day import check_close_date, close_business_day
+from puhui.services.checkpoints import verify_book
 from puhui.services.clock import business_date
 from puhui.store.ledger_repo import LedgerRepository
 
 router = APIRouter(prefix="/v1", tags=["operations"])
 
 
-@router.get("/products", summary="Loan products on offer, with an example cost disclosure")
+@router.get("/products", summary="Loan products, whether each is offered under the rate cap "
+                                 "in force, with an example cost disclosure")
 def products(c: Call = Depends(call)):
     c.actor.require(Perm.READ)
     today = business_date(c.platform.clock)
+    cap = c.read(lambda s: c.platform.cap_in_force(s, today))
     items = []
     for product in c.platform.term_products():
         example = quote(product, max(product.min_principal, 100_000_00), today)
-        items.append({**product.to_dict(), "example": {
-            "principal": example.principal, "apr": str(example.apr),
-            "effective_annual_rate": str(example.effective_annual_rate)}})
-    return {"items": items}
+        refusal = c.platform.offer_refusal(product, cap, today)
+        items.append({**product.to_dict(), "offered": refusal is None,
+                      "not_offered_reason": refusal, "example": {
+                          "principal": example.principal, "apr": str(example.apr),
+                          "apr_convention": example.convention,
+                          "effective_annual_rate": str(example.effective_annual_rate)}})
+    return {"rate_cap": {"annual_limit": str(cap.annual_limit), "label": cap.label},
+            "items": items}
 
 
 @router.post("/operations/end-of-day", summary="Close a business day: accrue, charge, age")
@@ -49,10 +56,13 @@ def auto_debit(body: BusinessDateIn, c: Call = Depends(call)):
     return c.write(lambda s: loan_svc.auto_debit(c.platform, s, c.actor, body.business_date))
 
 
-@router.get("/ledger/verify", summary="Verify the journal's hash chain end to end")
+@router.get("/ledger/verify",
+            summary="Verify the journal's and the loan events' hash chains end to end")
 def verify(c: Call = Depends(call)):
     c.actor.require(Perm.OPERATE)
-    return {"verified_entries": c.read(lambda s: LedgerRepository(s).verify())}
+    verified = c.read(verify_book)
+    return {"verified_entries": verified.journal.seq, "verified_events": verified.events.seq,
+            **verified.to_dict()}
 
 
 @router.get("/ledger/trial-balance", summary="Balance per account; sums to zero")

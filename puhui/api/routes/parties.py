@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from puhui.api.calls import Call, call
 from puhui.api.routes.common import Page, listing
-from puhui.api.schemas import ApplicantIn, BankAccountIn, ConsentIn
+from puhui.api.schemas import ApplicantIn, BankAccountIn, ConsentIn, ErasureIn
 from puhui.origination.parties import Applicant, BankAccount
 from puhui.services import applicants as svc
+from puhui.services import privacy
 
 router = APIRouter(prefix="/v1/applicants", tags=["applicants"])
 
@@ -71,3 +72,21 @@ def bind(applicant_id: str, body: BankAccountIn, c: Call = Depends(call)):
 @router.get("/{applicant_id}/bank-accounts", summary="Bound bank accounts")
 def accounts(applicant_id: str, c: Call = Depends(call)):
     return {"items": c.read(lambda s: svc.accounts_of(s, c.actor, applicant_id))}
+
+
+@router.get("/{applicant_id}/export",
+            summary="Everything held on the applicant, in full (the person or an admin; logged)")
+def export(applicant_id: str, reason: str = Query("", max_length=500), c: Call = Depends(call)):
+    return c.write(lambda s: privacy.export(c.platform, s, c.actor, applicant_id, reason))
+
+
+@router.post("/{applicant_id}/erasure",
+             summary="Erase the applicant's personal data (the person or an admin; logged)")
+def erase(applicant_id: str, body: ErasureIn, c: Call = Depends(call)):
+    return c.write(lambda s: privacy.erase(c.platform, s, c.actor, applicant_id, body.reason))
+
+
+@router.get("/{applicant_id}/access-log",
+            summary="Every full read, export and erasure of the applicant's personal data")
+def access_log(applicant_id: str, c: Call = Depends(call)):
+    return {"items": c.read(lambda s: privacy.access_log(s, c.actor, applicant_id))}
