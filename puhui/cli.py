@@ -46,6 +46,23 @@ def _book(url: Optional[str]):
     return LoanBook(make_engine(url)), url
 
 
+def _existing(url: Optional[str]) -> str:
+    """The URL of an existing Puhui database, or exit 2 saying why: a command that reads a book
+    (or acts on its loans) never creates one."""
+    from puhui.store.db import require_existing
+
+    try:
+        return require_existing(url)
+    except PuhuiError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2)
+
+
+def _existing_book(url: Optional[str]):
+    """`_book` for a database that must already exist (see `_existing`)."""
+    return _book(_existing(url))
+
+
 @app.command()
 def run(loans: int = typer.Option(200, help="loans in the synthetic book"),
         days: int = typer.Option(240, help="days of servicing to simulate"),
@@ -81,13 +98,27 @@ def run(loans: int = typer.Option(200, help="loans in the synthetic book"),
 @app.command()
 def eod(business_date: str = typer.Argument(..., help="YYYY-MM-DD"),
         db: Optional[str] = typer.Option(None)) -> None:
-    """Close a business day for every active loan (accrual, penalty, fees, aging)."""
+    """Close a business day for every active loan (accrual, penalty, fees, aging).
+
+    The date may not be ahead of today's business date nor before the last closed day; days
+    skipped since the last close are closed first, in order."""
+    from puhui.services.business_day import check_close_date, close_business_day
+    from puhui.services.clock import SystemClock
+
     day = _date(business_date)
-    book, _ = _book(db)
+    book, _ = _existing_book(db)
+    clock = SystemClock()
+    try:
+        check_close_date(day, clock, book)
+    except PuhuiError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2)
     total = len(book.loan_ids())
     with Progress(console=console) as progress:
         task = progress.add_task(f"End of day {day}", total=total)
-        report = book.end_of_day(day, progress=lambda n: progress.advance(task, n))
+        report = close_business_day(book, clock, day, progress=lambda n: progress.advance(task, n))
+    if len(report.days) > 1:
+        console.print(f"closed the skipped days {report.days[0]} to {report.days[-2]} first")
     console.print(f"{report.loans} loans closed for {day}; {report.entries} journal entries posted")
     for loan_id, failure in report.failures.items():
         console.print(f"[red]{loan_id}: {failure}[/red]")
@@ -116,7 +147,7 @@ def ledger_verify(db: Optional[str] = typer.Option(None),
     except CheckpointError as exc:
         console.print(f"[red]checkpoint refused: {exc}[/red]")
         raise typer.Exit(2)
-    book, _ = _book(db)
+    book, _ = _existing_book(db)
     try:
         verified = book.verify(checkpoint, key)
     except CheckpointError as exc:
@@ -193,7 +224,7 @@ def loans_show(loan_id: str, as_of: Optional[str] = typer.Option(None, help="YYY
     from puhui.loans.product import Component
     from puhui.loans.servicing import Loan
 
-    book, _ = _book(db)
+    book, _ = _existing_book(db)
     try:
         account = book.load(loan_id)
     except PuhuiError as exc:
@@ -226,7 +257,7 @@ def loans_list(status: Optional[str] = typer.Option(None), db: Optional[str] = t
     """Loan ids in the book, optionally by status."""
     from puhui.loans.state import LoanStatus
 
-    book, _ = _book(db)
+    book, _ = _existing_book(db)
     try:
         wanted = LoanStatus(status) if status else None
     except ValueError:
@@ -234,6 +265,36 @@ def loans_list(status: Optional[str] = typer.Option(None), db: Optional[str] = t
         raise typer.Exit(2)
     for loan_id in book.loan_ids(wanted):
         console.print(loan_id)
+
+
+@loans_app.command("refund")
+def loans_refund(loan_id: str,
+                 key: str = typer.Option(..., help="idempotency key: a retry with the same key "
+                                                   "refunds nothing more"),
+                 amount: Optional[int] = typer.Option(None, min=1, help="fen (default: the whole "
+                                                                        "credit balance)"),
+                 db: Optional[str] = typer.Option(None)) -> None:
+    """Refund a borrower's credit balance (an overpayment) to their bound account."""
+    from puhui.money import MAX_AMOUNT
+    from puhui.services.access import SYSTEM
+    from puhui.services.loans import refund_credit
+
+    if amount is not None and amount > MAX_AMOUNT:
+        console.print(f"[red]--amount is above the largest amount accepted ({MAX_AMOUNT})[/red]")
+        raise typer.Exit(2)
+    platform = _platform(_existing(db))
+    try:
+        with platform.unit() as session:
+            view = refund_credit(platform, session, SYSTEM, loan_id, f"cli-refund:{key}", amount)
+    except PuhuiError as exc:
+        console.print(f"[red]refund refused: {exc}[/red]")
+        raise typer.Exit(2)
+    finally:
+        platform.close()
+    refund = view["refund"]
+    console.print(f"refunded {refund['amount'] / 100:,.2f} {view['currency']} of loan {loan_id} to "
+                  f"{refund['payee_account']} ({refund['gateway_ref']}); credit balance now "
+                  f"{view['credit_balance'] / 100:,.2f}")
 
 
 DECIDER_HELP = ("'risk': data from the (synthetic) providers under consent, the registered "
@@ -451,8 +512,8 @@ def apply(product: str = typer.Option("SME-EI-12", help="product code"),
 def keys_issue(name: str = typer.Argument(...), role: str = typer.Option(..., help="borrower, partner, credit_officer or admin"),
                subject: Optional[str] = typer.Option(None, help="partner id or applicant id"),
                scope: Optional[list[str]] = typer.Option(
-                   None, help="a permission (repeat); default: the role's, without "
-                              "read_personal, which must be named"),
+                   None, "--scope", help="a permission (repeat); default: the role's, "
+                                         "without read_personal, which must be named"),
                db: Optional[str] = typer.Option(None)) -> None:
     """Issue an API key; the token is printed once."""
     from puhui.services import access

@@ -10,7 +10,8 @@ messages, and a bug (anything outside this tree) stays distinguishable from bad 
     │   └── CurrencyMismatch       arithmetic or comparison across currencies
     ├── CalendarError
     │   ├── InvalidRate            negative, NaN, too precise, or not a rate at all
-    │   └── DateOrderError         a date before the one it must follow
+    │   ├── DateOrderError         a date before the one it must follow
+    │   └── InvalidBusinessDate    an end of day behind the last closed date or ahead of today
     ├── ProductError
     │   ├── InvalidProduct         inconsistent or out-of-range product terms
     │   ├── RateCapExceeded        nominal or IRR-annualised cost above the configured cap
@@ -72,6 +73,11 @@ class InvalidRate(CalendarError, ValueError):
 
 class DateOrderError(CalendarError, ValueError):
     pass
+
+
+class InvalidBusinessDate(CalendarError, ValueError):
+    """An end of day for a date the book may not close: before the last closed date, or ahead
+    of the real business date."""
 
 
 class ProductError(PuhuiError):

@@ -105,6 +105,17 @@ def test_serve_demo_seeds_an_empty_database_once(tmp_path, sme_registry) -> None
         platform.close()
 
 
+def test_keys_issue_with_scopes_refuses_an_unknown_one(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'keys.sqlite'}"
+    result = runner.invoke(app, ["keys", "issue", "reports", "--role", "partner", "--subject",
+                                 "P-ACME", "--scope", "read", "--db", url])
+    assert result.exit_code == 0 and "phk_" in result.output, result.output
+    for scope in ("fly", "manage_keys"):
+        result = runner.invoke(app, ["keys", "issue", "x", "--role", "partner", "--subject",
+                                     "P-ACME", "--scope", "read", "--scope", scope, "--db", url])
+        assert result.exit_code == 2 and scope in result.output, result.output
+
+
 def test_serve_demo_prints_keys_and_curl_unwrapped_on_an_80_column_terminal(tmp_path,
                                                                              monkeypatch) -> None:
     """`make run` prints a curl command to try: on an 80-column terminal it must stay one

@@ -31,6 +31,7 @@ ERROR_TABLE: tuple[tuple[type[BaseException], int, str, str], ...] = (
     (P.IdempotencyKeyReused, 422, "idempotency-key-reused",
      "Idempotency-Key already used for a different request"),
     (P.AlreadyDone, 409, "already-done", "Already done"),
+    (P.InvalidRequest, 422, "invalid-request", "Invalid request"),
     (E.ConsentMissing, 409, "consent-missing", "No consent covers this use of personal data"),
     (E.ConsentExpired, 409, "consent-expired", "The consent for this data use has expired"),
     (E.ConsentRevoked, 409, "consent-revoked", "The consent for this data use was revoked"),

@@ -1,15 +1,36 @@
 """Request bodies.  Amounts are integers of fen, rates decimal strings: never floats.
 
 Unknown fields are refused (`extra="forbid"`), so a misspelt field fails loudly instead of
-being silently ignored.
+being silently ignored.  Every amount is at most `MAX_AMOUNT` (the services bound it further by
+what the business allows), so no number reaches the database driver out of a 64-bit range;
+dates are ISO strings only (a number is not read as a Unix timestamp).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+from puhui.money import MAX_AMOUNT
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date_text(value: object) -> object:
+    """Only "YYYY-MM-DD" text is a date here: pydantic alone would read 0, 0.0 or "0" as a Unix
+    timestamp (1970-01-01)."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        raise ValueError("a date must be a string YYYY-MM-DD")
+    return value
+
+
+#: A date given as an ISO 8601 string ("2026-03-02"), never a number.
+IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]
 
 
 class Body(BaseModel):
@@ -29,8 +50,8 @@ class ApplicantIn(Body):
     uscc: Optional[StrictStr] = Field(None, max_length=32, description="GB 32100 credit code")
     industry: StrictStr = Field("", max_length=100)
     region_code: StrictStr = Field("", max_length=6)
-    established_on: Optional[date] = None
-    monthly_revenue: StrictInt = Field(0, ge=0, description="declared, fen")
+    established_on: Optional[IsoDate] = None
+    monthly_revenue: StrictInt = Field(0, ge=0, le=MAX_AMOUNT, description="declared, fen")
     guarantors: list[PersonIn] = Field(default_factory=list, max_length=10)
 
 
@@ -51,7 +72,7 @@ class BankAccountIn(Body):
 class ApplicationIn(Body):
     applicant_id: StrictStr = Field(min_length=1, max_length=32)
     product_code: StrictStr = Field(min_length=1, max_length=64)
-    amount: StrictInt = Field(gt=0, description="requested principal, fen")
+    amount: StrictInt = Field(gt=0, le=MAX_AMOUNT, description="requested principal, fen")
     purpose: StrictStr = Field("", max_length=500)
     submit: StrictBool = Field(False, description="submit at once: verify, decide and offer")
 
@@ -63,7 +84,7 @@ class WithdrawIn(Body):
 class ReviewIn(Body):
     approve: StrictBool
     note: StrictStr = Field(min_length=1, max_length=2000)
-    amount: Optional[StrictInt] = Field(None, gt=0)
+    amount: Optional[StrictInt] = Field(None, gt=0, le=MAX_AMOUNT)
     annual_rate: Optional[StrictStr] = Field(None, pattern=r"^\d{1,2}(\.\d{1,6})?$",
                                              description="decimal fraction, e.g. '0.108'")
 
@@ -86,12 +107,17 @@ class DisbursementIn(Body):
 
 
 class RepaymentIn(Body):
-    amount: StrictInt = Field(gt=0, description="fen")
+    amount: StrictInt = Field(gt=0, le=MAX_AMOUNT, description="fen, at most the payoff amount")
     prepayment: Optional[Literal["full", "reduce_instalment", "shorten_term"]] = None
 
 
+class RefundIn(Body):
+    amount: Optional[StrictInt] = Field(None, gt=0, le=MAX_AMOUNT,
+                                        description="fen; default: the whole credit balance")
+
+
 class BusinessDateIn(Body):
-    business_date: Optional[date] = None
+    business_date: Optional[IsoDate] = None
 
 
 class ApiKeyIn(Body):

@@ -144,14 +144,16 @@ def monitor_book(
     from puhui.risk.registry import ModelRegistry
     from puhui.services.monitoring import monitor_book as run
     from puhui.services.platform import Platform
+    from puhui.store.db import require_existing
 
     day = _as_of_day(as_of)
     platform = None
     try:
+        url = require_existing(db)  # before anything else: a report never creates a book
         registry = ModelRegistry(models)
         reference = registry.load(registry.latest(sme.STABILITY_NAME).version)
         champion = registry.latest(sme.CHAMPION_NAME)
-        platform = Platform.open(db)
+        platform = Platform.open(url)
         report = run(platform, reference, day, days=days, window_months=window,
                      reference_metrics=champion.metrics.get("mean"),
                      thresholds=AlertThresholds(psi_min_sample=min_sample))
@@ -186,11 +188,12 @@ def fairness_book(
     from puhui.risk.fairness import FairnessTolerance
     from puhui.services.fairness import book_fairness
     from puhui.services.platform import Platform
+    from puhui.store.db import require_existing
 
     day = _as_of_day(as_of)
     platform = None
     try:
-        platform = Platform.open(db)
+        platform = Platform.open(require_existing(db))
         report = book_fairness(platform, day, days=days,
                                tolerance=FairnessTolerance(tolerance, tolerance))
     except PuhuiError as exc:

@@ -157,7 +157,12 @@ def list_applications(session: Session, actor: Principal, after: str | None, lim
     if after:
         query = query.where(ApplicationRow.application_id > after)
     if status:
-        query = query.where(ApplicationRow.status == S(status).value)
+        try:
+            wanted = S(status)
+        except ValueError:
+            raise InvalidApplication(f"unknown application status {status!r}; choose from "
+                                     f"{[s.value for s in S]}") from None
+        query = query.where(ApplicationRow.status == wanted.value)
     query = scoped(query, actor, ApplicationRow.partner_id, ApplicationRow.applicant_id)
     return [application_view(session, r, with_offer=False) for r in session.execute(query).scalars()]
 

@@ -9,6 +9,7 @@ rail treats as one instruction however often it arrives.
 from __future__ import annotations
 
 import enum
+import hashlib
 from datetime import date
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from puhui.book import amount_due
 from puhui.errors import InvalidApplication, InvalidEvent, PuhuiError
-from puhui.loans.events import Disbursement, Prepayment, PrepaymentMode, Repayment
+from puhui.loans.events import CreditRefund, Disbursement, Prepayment, PrepaymentMode, Repayment
 from puhui.loans.state import LoanStatus
 from puhui.origination.identity import mask
 from puhui.origination.workflow import ApplicationStatus as S
@@ -32,10 +33,12 @@ from puhui.services.applications import (
     load_offer,
     save,
 )
+from puhui.services.business_day import check_run_date
 from puhui.services.clock import business_date
 from puhui.services.errors import AlreadyDone, NotFound
 from puhui.services.ids import new_id
 from puhui.services.platform import Platform
+from puhui.store.business_days import BusinessDayRepository
 from puhui.store.platform_models import ApplicationRow, AutoDebitRow, DisbursementRow
 
 
@@ -157,7 +160,7 @@ def loan_view(p: Platform, session: Session, actor: Principal, loan_id: str,
            "status": account.status.value, "currency": account.product.currency,
            "balances": account.balances(), "days_past_due": account.days_past_due(on),
            "risk_class": account.risk_class(on).value, "amount_due": amount_due(account, on),
-           "as_of": on.isoformat()}
+           "credit_balance": account.credit, "as_of": on.isoformat()}
     if hasattr(account, "instalments"):
         out["payoff_amount"] = account.payoff_amount(on) if account.status is LoanStatus.ACTIVE else 0
         out["schedule"] = [
@@ -188,6 +191,49 @@ def repay(p: Platform, session: Session, actor: Principal, loan_id: str, amount:
         raise NotFound(f"no loan {loan_id!r}") from None
     posted = p.book.apply_in(session, [(loan_id, event)]).get(loan_id, [])
     view = loan_view(p, session, actor, loan_id, today)
+    view["journal_entries"] = [e.seq for e in posted]
+    return view
+
+
+def refund_credit(p: Platform, session: Session, actor: Principal, loan_id: str, key: str,
+                  amount: int | None = None) -> dict:
+    """Pay (part of) a borrower's credit balance back to their bound account, idempotent on `key`.
+
+    The refund is a `CreditRefund` event: it posts Dr borrower credit / Cr cash, and the payout
+    instruction carries a reference derived from the key, so a retried request neither posts
+    nor pays twice.  Without `amount` the whole credit balance is refunded.
+    """
+    actor.require(Perm.OPERATE)
+    application = _loan_application(session, actor, loan_id)
+    try:
+        account = p.book.load_in(session, loan_id)
+    except InvalidEvent:
+        raise NotFound(f"no loan {loan_id!r}") from None
+    if application is None or application.contract_id is None:
+        raise InvalidApplication(f"loan {loan_id} has no bound account to refund to")
+    today = business_date(p.clock)
+    done = next((e for e, _ in account.history if e.key == key), None)
+    if amount is None:  # a replay refunds what the first request refunded
+        amount = done.amount if isinstance(done, CreditRefund) else account.credit
+    if amount <= 0:
+        raise InvalidEvent(f"loan {loan_id} has no credit balance to refund")
+    event = CreditRefund(key, today, amount)
+    posted = p.book.apply_in(session, [(loan_id, event)]).get(loan_id, [])
+    contract, _ = load_contract(session, actor, application.contract_id)
+    bank = load_account(session, application.applicant_id, contract.account_id)
+    reference = "RF-" + hashlib.sha256(f"{loan_id}|{key}".encode()).hexdigest()[:32]
+    if posted:  # a use of the bound account's data, logged with its basis (not on a replay)
+        _log(session, application.applicant_id, None, "used", DataScope.BANK_ACCOUNT.value,
+             Purpose.LOAN_SERVICING.value, application.application_id,
+             {"loan_id": loan_id, "refund": amount, "account_id": contract.account_id,
+              "legal_basis": "contract", "contract_id": contract.contract_id,
+              "by": actor.key_id, "gateway_ref": reference}, p.clock.now())
+    transfer = p.gateway.pay_out(reference, bank.card_number, bank.holder_name, amount)
+    if not transfer.ok:
+        raise PuhuiError(f"refund refused by the payment rail: {transfer.reason}")
+    view = loan_view(p, session, actor, loan_id, today)
+    view["refund"] = {"amount": amount, "gateway_ref": reference,
+                      "payee_account": mask(bank.card_number)}
     view["journal_entries"] = [e.seq for e in posted]
     return view
 
@@ -226,7 +272,8 @@ def auto_debit(p: Platform, session: Session, actor: Principal, run_date: date |
     a loan whose borrower withdrew the authorisation is not debited, and the refusal is logged.
     """
     actor.require(Perm.OPERATE)
-    on = run_date or business_date(p.clock)
+    on = check_run_date(run_date or business_date(p.clock), p.clock,
+                        BusinessDayRepository(session).last_closed())
     rows = session.execute(select(ApplicationRow.loan_id, ApplicationRow.applicant_id,
                                   ApplicationRow.contract_id, ApplicationRow.application_id)
                            .where(ApplicationRow.status == S.DISBURSED.value)

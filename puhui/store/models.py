@@ -209,12 +209,24 @@ class LoanEventRow(Base):
     hash: Mapped[str] = mapped_column(CHAR(64))
 
 
+class BusinessDayRow(Base):
+    """One business day the book has closed (end of day), with what the close did."""
+
+    __tablename__ = "business_days"
+
+    business_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    loans: Mapped[int] = mapped_column(Integer)
+    entries: Mapped[int] = mapped_column(Integer)
+    failures: Mapped[int] = mapped_column(Integer)
+
+
 def table_names() -> list[str]:
     """Every table the migrations create (alembic's own version table aside)."""
     return sorted(Base.metadata.tables)
 
 
 __all__ = [
-    "AccountRow", "Base", "JournalEntryRow", "JournalPostingRow", "LedgerHeadRow", "LoanEventRow",
+    "AccountRow", "Base", "BusinessDayRow", "JournalEntryRow", "JournalPostingRow", "LedgerHeadRow", "LoanEventRow",
     "LoanRow", "TRIGGER_CHECKED_ON_POSTGRESQL", "UTCDateTime", "table_names",
 ]

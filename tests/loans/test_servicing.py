@@ -445,16 +445,18 @@ def test_full_prepayment_mid_period_charges_interest_to_the_prepayment_date_only
     assert book.loan.payoff_amount(on) == remaining + to_date
 
     book.refused(Prepayment("short", on, remaining + to_date - 1, PrepaymentMode.FULL), InvalidEvent)
-    drafts = book.apply(Prepayment("payoff", on, remaining + to_date + 100, PrepaymentMode.FULL))
+    # more than the payoff is refused (the lender holds no money beyond the debt)
+    book.refused(Prepayment("over", on, remaining + to_date + 1, PrepaymentMode.FULL), InvalidAmount)
+    drafts = book.apply(Prepayment("payoff", on, remaining + to_date, PrepaymentMode.FULL))
     assert drafts
     assert book.loan.status is LoanStatus.CLOSED
-    assert book.loan.credit == 100  # the excess is the borrower's
+    assert book.loan.credit == 0
     assert book.receivables() == {a: 0 for a in RECEIVABLE_ACCOUNTS}
     assert -book.bal(Acct.INTEREST_INCOME) == sum(i.interest for i in schedule[:3]) + to_date
     assert -book.bal(Acct.INTEREST_INCOME) < sum(i.interest for i in schedule)
     assert book.principal_credited() == 1_200_000
     assert book.apply(EndOfDay("after", on + ONE)) == []  # nothing accrues any more
-    book.apply(CreditRefund("refund", on + ONE, 100))
+    book.refused(CreditRefund("refund", on + ONE, 1), InvalidEvent)  # no credit to refund
     assert book.bal(Acct.BORROWER_CREDIT) == 0
     book.check_books()
 
@@ -601,12 +603,13 @@ def test_write_off_moves_every_receivable_to_loan_losses_and_recovery_books_inco
     book.apply(Recovery("rec1", date(2024, 6, 1), 50_000))
     assert book.bal(Acct.RECOVERY_INCOME) == -50_000
     assert book.bal(Acct.CASH) == -600_000 + 50_000
-    # recoveries beyond what was lost are the borrower's money
+    # a recovery beyond what is still written off is refused: it is not the lender's to hold
     loss = sum(owed.values())
-    book.apply(Recovery("rec2", date(2024, 6, 2), loss))
+    book.refused(Recovery("rec2", date(2024, 6, 2), loss - 50_000 + 1), InvalidAmount)
+    book.apply(Recovery("rec2", date(2024, 6, 2), loss - 50_000))
     assert book.bal(Acct.RECOVERY_INCOME) == -loss
-    assert book.loan.credit == 50_000 and book.bal(Acct.BORROWER_CREDIT) == -50_000
-    book.apply(CreditRefund("give-back", date(2024, 6, 3), 50_000))
+    assert book.loan.credit == 0 and book.bal(Acct.BORROWER_CREDIT) == 0
+    book.refused(Recovery("rec3", date(2024, 6, 3), 1), InvalidAmount)
     book.check_books()
 
     for event in (Repayment("r", date(2024, 6, 4), 1_000),
@@ -865,3 +868,59 @@ def test_reschedule_rates_are_exact_and_normalised() -> None:
         Reschedule("k", d, 6, Decimal("0.1")).content_hash()
     with pytest.raises(InvalidRate):
         Reschedule("k", d, 6, 0.1)  # type: ignore[arg-type]
+
+
+def test_credit_reduces_the_payoff_and_paying_it_leaves_no_credit_behind():
+    """22 advance repayments of 10 yuan once left the payoff unchanged, and paying it left the
+    220 yuan behind as credit while the loan closed."""
+    book, _ = _paid_three()
+    on = date(2024, 4, 25)
+    book.eod_through(on - ONE)
+    before = book.loan.payoff_amount(on)
+    for n in range(22):
+        book.apply(Repayment(f"ten-{n}", on, 10_00))
+    assert book.loan.credit == 220_00
+    net = book.loan.payoff_amount(on)
+    assert net == before - 220_00
+    book.refused(Prepayment("over", on, net + 1, PrepaymentMode.FULL), InvalidAmount)
+    book.refused(Repayment("over", on, net + 1), InvalidAmount)
+    book.refused(Prepayment("short", on, net - 1, PrepaymentMode.FULL), InvalidEvent)
+    book.apply(Prepayment("payoff", on, net, PrepaymentMode.FULL))
+    assert book.loan.status is LoanStatus.CLOSED
+    assert book.loan.credit == 0 and book.bal(Acct.BORROWER_CREDIT) == 0
+    assert book.receivables() == {a: 0 for a in RECEIVABLE_ACCOUNTS}
+    book.check_books()
+
+
+def test_a_repayment_of_the_payoff_settles_the_loan_the_same_day():
+    """A plain repayment that, with the credit, covers everything owed closes the loan: the
+    rest is not held as credit while the principal keeps bearing interest."""
+    book, schedule = _paid_three()
+    on = date(2024, 4, 25)
+    book.eod_through(on - ONE)
+    book.apply(Repayment("advance", on, 500_00))
+    net = book.loan.payoff_amount(on)
+    book.apply(Repayment("rest", on, net))
+    assert book.loan.status is LoanStatus.CLOSED and book.loan.credit == 0
+    remaining = sum(i.principal for i in schedule[3:])
+    to_date = half_up(Fraction(schedule[3].interest * 15, 30))
+    assert net + 500_00 == remaining + to_date  # interest only to the day of settlement
+    assert book.apply(EndOfDay("after", on)) == []
+    book.check_books()
+
+
+def test_a_credit_balance_is_refunded_in_part_or_whole_and_never_beyond_it():
+    book, _ = _paid_three()
+    on = date(2024, 4, 20)
+    book.eod_through(on - ONE)
+    book.apply(Repayment("advance", on, 300_00))  # nothing due: all of it is credit
+    assert book.loan.credit == 300_00
+    book.refused(CreditRefund("too-much", on, 300_01), InvalidEvent)
+    drafts = book.apply(CreditRefund("part", on, 100_00))
+    (entry,) = drafts
+    assert {p.account: p.amount for p in entry.postings} == {Acct.BORROWER_CREDIT: 100_00,
+                                                             Acct.CASH: -100_00}
+    assert book.loan.credit == 200_00 and book.bal(Acct.BORROWER_CREDIT) == -200_00
+    book.apply(CreditRefund("rest", on, 200_00))
+    assert book.loan.credit == 0 and book.bal(Acct.BORROWER_CREDIT) == 0
+    book.check_books()

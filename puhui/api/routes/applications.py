@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from puhui.api.calls import Call, call
 from puhui.api.routes.common import Page, listing
 from puhui.api.schemas import AcceptIn, ApplicationIn, ReviewIn, SignIn, WithdrawIn
+from puhui.origination.workflow import ApplicationStatus
 from puhui.services import applications as svc
 from puhui.services import privacy, risk
 
@@ -28,10 +29,11 @@ async def create(body: ApplicationIn, c: Call = Depends(call)):
 
 
 @router.get("/applications", summary="List applications visible to this key")
-def list_applications(page: Page = Depends(), status: str | None = Query(
-        None, pattern=r"^[a-z_]{1,32}$"), c: Call = Depends(call)):
+def list_applications(page: Page = Depends(), status: ApplicationStatus | None = Query(None),
+                      c: Call = Depends(call)):
+    wanted = status.value if status else None
     return listing(c, page, "application_id",
-                   lambda s, after, limit: svc.list_applications(s, c.actor, after, limit, status))
+                   lambda s, after, limit: svc.list_applications(s, c.actor, after, limit, wanted))
 
 
 @router.get("/applications/{application_id}", summary="An application with its decision and offer")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 
 from puhui.api.calls import Call, call
 from puhui.api.routes.common import Page, listing
-from puhui.api.schemas import DisbursementIn, RepaymentIn
+from puhui.api.schemas import DisbursementIn, RefundIn, RepaymentIn
 from puhui.errors import InvalidApplication
 from puhui.services import loans as svc
 
@@ -42,3 +42,15 @@ def repay(loan_id: str, body: RepaymentIn, c: Call = Depends(call)):
     key = f"api:{c.actor.key_id}:{c.idempotency_key}"
     return c.write(lambda s: svc.repay(c.platform, s, c.actor, loan_id, body.amount, key,
                                        body.prepayment), 201)
+
+
+@router.post("/loans/{loan_id}/refunds", status_code=201,
+             summary="Refund a borrower's credit balance to the bound account (Idempotency-Key "
+                     "required)")
+def refund(loan_id: str, body: RefundIn | None = None, c: Call = Depends(call)):
+    if c.idempotency_key is None:
+        raise InvalidApplication("a refund needs an Idempotency-Key header, so a retried request "
+                                 "can never pay the money out twice")
+    key = f"api-refund:{c.actor.key_id}:{c.idempotency_key}"
+    amount = body.amount if body else None
+    return c.write(lambda s: svc.refund_credit(c.platform, s, c.actor, loan_id, key, amount), 201)

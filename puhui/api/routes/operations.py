@@ -11,6 +11,7 @@ from puhui.services import access
 from puhui.services import applications as apps
 from puhui.services import loans as loan_svc
 from puhui.services.access import Perm
+from puhui.services.business_day import check_close_date, close_business_day
 from puhui.services.checkpoints import verify_book
 from puhui.services.clock import business_date
 from puhui.store.ledger_repo import LedgerRepository
@@ -40,12 +41,14 @@ def products(c: Call = Depends(call)):
 @router.post("/operations/end-of-day", summary="Close a business day: accrue, charge, age")
 def end_of_day(body: BusinessDateIn, c: Call = Depends(call)):
     c.actor.require(Perm.OPERATE)
-    day = body.business_date or business_date(c.platform.clock)
+    day = check_close_date(body.business_date or business_date(c.platform.clock),
+                           c.platform.clock, c.platform.book)
     with c.platform.unit() as session:
         expired = apps.expire_stale(c.platform, session, c.actor)
-    report = c.platform.book.end_of_day(day)
+    report = close_business_day(c.platform.book, c.platform.clock, day)
     return {"business_date": day.isoformat(), "loans": report.loans, "entries": report.entries,
-            "failures": report.failures, "expired_applications": expired}
+            "failures": report.failures, "expired_applications": expired,
+            "days_closed": [d.isoformat() for d in report.days]}
 
 
 @router.post("/operations/auto-debit", summary="Pull what is due from bound accounts")
