@@ -14,23 +14,31 @@ import json
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Callable, Iterable, Iterator, Union
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Union
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
-from puhui.errors import InvalidEvent
+from puhui.errors import InvalidBusinessDate, InvalidEvent
 from puhui.ledger.journal import JournalEntry
 from puhui.loans.events import EndOfDay, LoanEvent, event_from_content
 from puhui.loans.product import LoanProduct, RepaymentMethod
 from puhui.loans.revolving import RevolvingLine
 from puhui.loans.servicing import Loan
 from puhui.loans.state import LoanStatus
+from puhui.store.business_days import BusinessDayRepository
 from puhui.store.db import session_factory
 from puhui.store.ledger_repo import LedgerRepository
 from puhui.store.loan_repo import LoanEventRepository
 from puhui.store.writer_lock import SqliteWriterLock
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey,
+                                                                   Ed25519PublicKey)
+
+    from puhui.ledger.checkpoint import Checkpoint
+    from puhui.services.checkpoints import BookVerification
 
 Account = Union[Loan, RevolvingLine]
 _TOUCHED = "puhui.loans_touched"
@@ -44,11 +52,14 @@ def new_account(loan_id: str, product: LoanProduct) -> Account:
 
 
 def amount_due(account: Account, on: date) -> int:
-    """What the borrower must pay on `on` to be current (penalty included)."""
+    """What the borrower must pay on `on` to be current (penalty included), less the credit
+    balance already held for them, which is applied to what falls due first."""
     if isinstance(account, RevolvingLine):
-        return account.owed() if on >= account.expires_on else account.interest_receivable
-    return sum(i.unpaid(c) for i in account.due_instalments(on) for c in i.paid) \
-        + account.penalty_receivable
+        due = account.owed() if on >= account.expires_on else account.interest_receivable
+    else:
+        due = sum(i.unpaid(c) for i in account.due_instalments(on) for c in i.paid) \
+            + account.penalty_receivable
+    return max(0, due - account.credit)
 
 
 @dataclass
@@ -57,6 +68,7 @@ class EodReport:
     loans: int = 0
     entries: int = 0
     failures: dict[str, str] = field(default_factory=dict)
+    days: list[date] = field(default_factory=list)  # every day closed, skipped ones first
 
 
 def _sqlite_writer_lock(engine: Engine) -> SqliteWriterLock:
@@ -192,12 +204,40 @@ class LoanBook:
                 offset += 1000
 
     # -- end of day -------------------------------------------------------------------------------
+    def last_closed_day(self) -> date | None:
+        """The book's business date: the last day an end of day closed (None before the first)."""
+        with self.sessions() as session:
+            return BusinessDayRepository(session).last_closed()
+
     def end_of_day(self, business_date: date, progress: Callable[[int], None] | None = None,
                    batch: int = 200) -> EodReport:
-        """Close `business_date` for every active loan: accrue, charge, age; idempotent per date."""
+        """Close `business_date` for every active loan: accrue, charge, age; idempotent per date.
+
+        The book has one business date that only moves forward: a date before the last closed
+        one is refused, the last closed one may be closed again (it picks up loans the first
+        close missed), and days skipped since the last close are closed first, one by one in
+        order, so a late batch books exactly what daily closes would have.  `progress` and the
+        returned counts cover every day closed; `days` lists them.
+        """
+        if not isinstance(business_date, date):
+            raise InvalidBusinessDate(f"a business date must be a date, got {business_date!r}")
+        last = self.last_closed_day()
+        if last is not None and business_date < last:
+            raise InvalidBusinessDate(f"the book's business date is {last}: closing {business_date} "
+                                      f"would go backwards")
+        first = business_date if last is None or last == business_date else last + timedelta(days=1)
         report = EodReport(business_date)
+        day = first
+        while day <= business_date:
+            self._close_one_day(day, report, progress if day == business_date else None, batch)
+            day += timedelta(days=1)
+        return report
+
+    def _close_one_day(self, business_date: date, report: EodReport,
+                       progress: Callable[[int], None] | None, batch: int) -> None:
         ids = self.loan_ids(LoanStatus.ACTIVE)
         key = f"eod:{business_date.isoformat()}"
+        entries, failures = 0, {}
         for start in range(0, len(ids), batch):
             chunk = ids[start:start + batch]
             try:
@@ -208,17 +248,47 @@ class LoanBook:
                     try:
                         posted.update(self.apply_many([(loan_id, EndOfDay(key, business_date))]))
                     except Exception as exc:  # noqa: BLE001 - reported, never swallowed silently
-                        report.failures[loan_id] = f"{type(exc).__name__}: {exc}"
-            report.loans += len(chunk)
-            report.entries += sum(len(v) for v in posted.values())
+                        failures[loan_id] = f"{type(exc).__name__}: {exc}"
+            entries += sum(len(v) for v in posted.values())
             if progress:
                 progress(len(chunk))
-        return report
+        with self.transaction() as session:
+            BusinessDayRepository(session).record(business_date, len(ids), entries, len(failures))
+        report.days.append(business_date)
+        report.loans = len(ids)
+        report.entries += entries
+        report.failures.update(failures)
 
     # -- ledger -----------------------------------------------------------------------------------
     def verify_ledger(self) -> int:
+        """Verify the journal and the loan-event chain (see `verify`); return the entry count."""
+        return self.verify().journal.seq
+
+    def verify(self, against: "Checkpoint | None" = None,
+               public_key: "Ed25519PublicKey | None" = None) -> "BookVerification":
+        """Re-hash both of the book's chains end to end, and check `against` (a checkpoint signed
+        by `public_key`) if given: `puhui.services.checkpoints.verify_book`, on one snapshot."""
+        from puhui.services.checkpoints import verify_book
+
+        with self._snapshot() as session:
+            return verify_book(session, against, public_key)
+
+    def checkpoint(self, private_key: "Ed25519PrivateKey", at: datetime) -> "Checkpoint":
+        """Verify the book and sign its chain heads as of `at` (see `checkpoint_book`)."""
+        from puhui.services.checkpoints import checkpoint_book
+
+        with self._snapshot() as session:
+            return checkpoint_book(session, private_key, at)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Session]:
+        """A session that sees one state of the database from its first read to its last (on
+        PostgreSQL, REPEATABLE READ; a SQLite transaction always does), so a verification
+        running beside writers sees chains and heads that belong together."""
         with self.sessions() as session:
-            return LedgerRepository(session).verify()
+            if self.engine.dialect.name == "postgresql":
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            yield session
 
     def trial_balance(self) -> dict[str, int]:
         with self.sessions() as session:

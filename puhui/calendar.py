@@ -50,15 +50,30 @@ def rate_micros(rate: Decimal) -> int:
 
 
 class DayCount(str, enum.Enum):
-    """How a period's length becomes a fraction of a year."""
+    """How a period's length becomes a fraction of a year.
+
+    ``30/360 US`` and ``30E/360`` are the conventions for new products: under both, a schedule
+    period of whole calendar months counts 30 days a month (`period_days`), so monthly
+    instalments are level whatever the day of month, and the named month-end rule counts only
+    broken periods.  ``30/360`` is the bond basis (ISDA 2006 4.16(f)) applied to every period,
+    month ends included; it is kept, unchanged, so that loans and offers made under it replay to
+    the fen, and it is not meant for new products.
+    """
 
     ACT_365F = "ACT/365F"
     ACT_360 = "ACT/360"
-    THIRTY_360 = "30/360"
+    THIRTY_360 = "30/360"          # bond basis on every period (contracts made before 30/360 US)
+    THIRTY_360_US = "30/360 US"    # SIA/US rule; whole months count 30 days each
+    THIRTY_E_360 = "30E/360"       # Eurobond basis (ISDA 2006 4.16(g)); whole months count 30
 
     @property
     def basis(self) -> int:
-        return 360 if self in (DayCount.ACT_360, DayCount.THIRTY_360) else 365
+        return 365 if self is DayCount.ACT_365F else 360
+
+    @property
+    def level_months(self) -> bool:
+        """Whether a period of whole months counts exactly 30 days a month (1/12 of a year)."""
+        return self in (DayCount.THIRTY_360_US, DayCount.THIRTY_E_360)
 
     def days(self, start: date, end: date) -> int:
         """Days counted between `start` (inclusive) and `end` (exclusive) under this convention."""
@@ -66,11 +81,50 @@ class DayCount(str, enum.Enum):
             raise DateOrderError(f"period end {end} is before its start {start}")
         if self is DayCount.THIRTY_360:
             return days_30_360(start, end)
+        if self is DayCount.THIRTY_360_US:
+            return days_30_360_us(start, end)
+        if self is DayCount.THIRTY_E_360:
+            return days_30e_360(start, end)
         return (end - start).days
+
+    def period_days(self, start: date, end: date) -> int:
+        """Days a schedule period from `start` to `end` is charged for.
+
+        Under 30/360 US and 30E/360 a period of k whole calendar months (`whole_months`) counts
+        30k days: 31 January to 28 February is one month, as is 28 February to 31 March, so every
+        monthly period is one twelfth of a year and the payments are level (the 360/30 rule of
+        Chinese banks and Fineract).  Any other period counts `days`.
+        """
+        if self.level_months:
+            if end < start:
+                raise DateOrderError(f"period end {end} is before its start {start}")
+            months = whole_months(start, end)
+            if months:
+                return 30 * months
+        return self.days(start, end)
 
     def fraction(self, start: date, end: date) -> tuple[int, int]:
         """The year fraction as an exact ``(days, basis)`` pair."""
         return self.days(start, end), self.basis
+
+
+def _month_end(d: date) -> bool:
+    return d.day == _cal.monthrange(d.year, d.month)[1]
+
+
+def whole_months(start: date, end: date) -> int | None:
+    """k when `end` is k >= 1 calendar months after `start` on the same day of month, allowing for
+    clamping to month end (31 Jan -> 28 Feb -> 31 Mar are whole months apart); else None.
+
+    A month-end date stands for every day of month from its own up to 31, so two dates are whole
+    months apart when some day of month names both.
+    """
+    months = 12 * (end.year - start.year) + end.month - start.month
+    if months < 1:
+        return None
+    hi_start = 31 if _month_end(start) else start.day
+    hi_end = 31 if _month_end(end) else end.day
+    return months if max(start.day, end.day) <= min(hi_start, hi_end) else None
 
 
 def days_30_360(start: date, end: date) -> int:
@@ -79,6 +133,28 @@ def days_30_360(start: date, end: date) -> int:
     d2 = end.day
     if d2 == 31 and d1 == 30:
         d2 = 30
+    return 360 * (end.year - start.year) + 30 * (end.month - start.month) + (d2 - d1)
+
+
+def days_30_360_us(start: date, end: date) -> int:
+    """30/360 US (SIA rule, with end of February): a start on the last day of February counts as
+    day 30, and so does an end on it when the start is one too; day 31 counts as 30 at the start,
+    and at the end when the start is (counted as) 30."""
+    d1, d2 = start.day, end.day
+    start_feb_end = start.month == 2 and _month_end(start)
+    if start_feb_end and end.month == 2 and _month_end(end):
+        d2 = 30
+    if start_feb_end:
+        d1 = 30
+    if d2 == 31 and d1 >= 30:
+        d2 = 30
+    d1 = min(d1, 30)
+    return 360 * (end.year - start.year) + 30 * (end.month - start.month) + (d2 - d1)
+
+
+def days_30e_360(start: date, end: date) -> int:
+    """30E/360 (Eurobond basis, ISDA 2006 4.16(g)): day 31 counts as 30 at either end."""
+    d1, d2 = min(start.day, 30), min(end.day, 30)
     return 360 * (end.year - start.year) + 30 * (end.month - start.month) + (d2 - d1)
 
 

@@ -10,10 +10,13 @@ messages, and a bug (anything outside this tree) stays distinguishable from bad 
     │   └── CurrencyMismatch       arithmetic or comparison across currencies
     ├── CalendarError
     │   ├── InvalidRate            negative, NaN, too precise, or not a rate at all
-    │   └── DateOrderError         a date before the one it must follow
+    │   ├── DateOrderError         a date before the one it must follow
+    │   └── InvalidBusinessDate    an end of day behind the last closed date or ahead of today
     ├── ProductError
     │   ├── InvalidProduct         inconsistent or out-of-range product terms
-    │   └── RateCapExceeded        nominal or IRR-annualised cost above the configured cap
+    │   ├── RateCapExceeded        nominal or IRR-annualised cost above the configured cap
+    │   ├── InvalidRateCap         a rate cap setting or LPR publication out of bounds or retroactive
+    │   └── NoRateCapInForce       no cap setting (or no LPR for an LPR multiple) on that date
     ├── ServicingError
     │   ├── LoanClosed             money event on a closed or written-off loan
     │   ├── InvalidEvent           an event that does not fit the loan's state
@@ -72,6 +75,11 @@ class DateOrderError(CalendarError, ValueError):
     pass
 
 
+class InvalidBusinessDate(CalendarError, ValueError):
+    """An end of day for a date the book may not close: before the last closed date, or ahead
+    of the real business date."""
+
+
 class ProductError(PuhuiError):
     pass
 
@@ -81,6 +89,14 @@ class InvalidProduct(ProductError, ValueError):
 
 
 class RateCapExceeded(ProductError):
+    pass
+
+
+class InvalidRateCap(ProductError, ValueError):
+    pass
+
+
+class NoRateCapInForce(ProductError):
     pass
 
 
@@ -130,6 +146,11 @@ class TamperDetected(LedgerError):
 
 class InvalidAttestation(LedgerError, ValueError):
     pass
+
+
+class CheckpointError(LedgerError):
+    """A signed checkpoint or key that cannot be used: unreadable, malformed, signed by another
+    key, or with a signature that fails."""
 
 
 class OriginationError(PuhuiError):

@@ -26,8 +26,9 @@ DEMO_PRODUCTS = (
                 repayment_day=20, upfront_fee_rate=Decimal("0.005"), name="经营贷 equal instalment"),
     LoanProduct("SME-EP-6", RepaymentMethod.EQUAL_PRINCIPAL, Decimal("0.12"), term_periods=6,
                 day_count=DayCount.ACT_365F, name="经营贷 equal principal"),
+    # a 10 yuan fee each month weighs 1.2% a year on 10,000 yuan: on less it would break the cap
     LoanProduct("SME-IF-6", RepaymentMethod.INTEREST_FIRST, Decimal("0.085"), term_periods=6,
-                instalment_fee_fixed=1000, name="先息后本"),
+                instalment_fee_fixed=1000, min_principal=10_000_00, name="先息后本"),
     LoanProduct("SME-BUL-90", RepaymentMethod.BULLET, Decimal("0.072"), term_days=90,
                 day_count=DayCount.ACT_360, name="到期一次还本付息"),
     LoanProduct("SME-RV-180", RepaymentMethod.REVOLVING, Decimal("0.146"), term_days=180,

@@ -10,9 +10,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from puhui.book import LoanBook
-from puhui.errors import IdempotencyConflict, InvalidAmount, InvalidEvent, LoanClosed
+from puhui.errors import (
+    IdempotencyConflict, InvalidAmount, InvalidBusinessDate, InvalidEvent, LoanClosed,
+)
 from puhui.loans.events import (
-    Disbursement, Draw, LineOpening, PaymentReversal, Prepayment, Repayment,
+    Disbursement, Draw, EndOfDay, LineOpening, PaymentReversal, Prepayment, Repayment,
 )
 from puhui.loans.product import LoanProduct, RepaymentMethod
 from puhui.loans.schedule import build_schedule
@@ -147,3 +149,55 @@ def test_concurrent_writers_apply_an_event_once(engine: Engine) -> None:
     assert book.balances("C1")[("1301", "CNY")] == 10_000_00  # paid out exactly once
     assert sum(1 for o in outcomes if isinstance(o, list) and o) == 1
     assert isinstance(Loan.replay("C1", PRODUCT, [e for e, _ in book.load("C1").history]), Loan)
+
+
+def test_the_business_date_only_moves_forward_and_skipped_days_close_in_order(engine: Engine) -> None:
+    """A close behind the last one is refused; a close days ahead of it closes each skipped day
+    first, so the loan ends exactly as with daily closes."""
+    daily = LoanBook(engine)
+    daily.open("D1", PRODUCT)
+    daily.open("G1", PRODUCT)
+    daily.apply_many([("D1", Disbursement("d", START, 60_000_00)),
+                      ("G1", Disbursement("d", START, 60_000_00))])
+    assert daily.last_closed_day() is None
+    first = daily.end_of_day(START)
+    assert first.days == [START] and daily.last_closed_day() == START
+    due = build_schedule(PRODUCT, 60_000_00, START).instalments[0].due
+    report = daily.end_of_day(due + timedelta(days=3))  # a month and more at once
+    assert report.days == [START + timedelta(days=n) for n in range(1, (due - START).days + 4)]
+    assert daily.last_closed_day() == due + timedelta(days=3)
+    loan = daily.load("G1")
+    assert loan.last_date == due + timedelta(days=3) and loan.penalty_receivable > 0
+    before = daily.balances()
+    with pytest.raises(InvalidBusinessDate, match="backwards"):
+        daily.end_of_day(due)
+    assert daily.balances() == before and daily.last_closed_day() == due + timedelta(days=3)
+    again = daily.end_of_day(due + timedelta(days=3))  # the last day again: nothing new
+    assert again.days == [due + timedelta(days=3)] and again.entries == 0
+    gap = Loan("X", PRODUCT)  # the same loan closed one day at a time
+    gap.apply(Disbursement("d", START, 60_000_00))
+    day = START
+    while day <= due + timedelta(days=3):
+        gap.apply(EndOfDay(f"eod:{day}", day))
+        day += timedelta(days=1)
+    assert loan.balances() == gap.balances()
+
+
+def test_book_verifies_both_chains_and_a_checkpoint_of_them(engine: Engine) -> None:
+    """Servicing chains every event it stores, and the book signs and checks its heads."""
+    from datetime import datetime, timezone
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    book = LoanBook(engine)
+    book.open("L1", PRODUCT)
+    book.apply_many([("L1", Disbursement("d", START, 60_000_00))])
+    for offset in range(3):
+        book.end_of_day(START + timedelta(days=offset))
+    signed = book.checkpoint(key, datetime(2026, 1, 13, tzinfo=timezone.utc))
+    assert signed.events.seq == _event_count(engine) == 4
+    book.apply("L1", Repayment("pay", START + timedelta(days=3), 1_000_00))
+    verified = book.verify(signed, key.public_key())
+    assert (verified.events.seq, verified.checkpoint) == (5, signed)
+    assert verified.journal.seq == book.verify_ledger() > signed.journal.seq

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from puhui.calendar import (
-    MAX_ANNUAL_RATE, DayCount, Frequency, add_months, days_30_360, due_dates, parse_rate,
-    rate_micros,
+    MAX_ANNUAL_RATE, DayCount, Frequency, add_months, days_30_360, days_30_360_us, days_30e_360,
+    due_dates, parse_rate, rate_micros, whole_months,
 )
 from puhui.errors import CalendarError, DateOrderError, InvalidRate, PuhuiError
 
@@ -47,6 +47,70 @@ def test_actual_day_counts_and_bases():
     assert DayCount.ACT_360.fraction(date(2023, 1, 1), date(2024, 1, 1)) == (365, 360)
     assert (DayCount.ACT_365F.basis, DayCount.ACT_360.basis, DayCount.THIRTY_360.basis) == \
         (365, 360, 360)
+    assert DayCount.THIRTY_360_US.basis == DayCount.THIRTY_E_360.basis == 360
+    assert DayCount("30/360") is DayCount.THIRTY_360  # stored products still parse
+
+
+# 30/360 US (SIA, end of February) and 30E/360 (Eurobond) against the published rules
+@pytest.mark.parametrize("start,end,us,e", [
+    (date(2026, 1, 15), date(2026, 2, 15), 30, 30),
+    (date(2026, 1, 31), date(2026, 2, 28), 28, 28),   # D1 31 -> 30; Feb end is an end date only
+    (date(2026, 2, 28), date(2026, 3, 31), 30, 32),   # US: Feb end start -> 30, then D2 31 -> 30
+    (date(2028, 2, 29), date(2028, 3, 31), 30, 31),   # leap year: 29 Feb is the end of February
+    (date(2028, 2, 28), date(2028, 3, 31), 33, 32),   # 28 Feb 2028 is not
+    (date(2026, 2, 28), date(2027, 2, 28), 360, 360),  # Feb end to Feb end: both 30 under US
+    (date(2027, 2, 28), date(2028, 2, 29), 360, 361),
+    (date(2026, 1, 30), date(2026, 3, 31), 60, 60),
+    (date(2026, 1, 15), date(2026, 3, 31), 76, 75),   # US: D2 31 stays 31 when D1 < 30
+    (date(2026, 8, 31), date(2026, 9, 30), 30, 30),
+    (date(2026, 8, 30), date(2026, 8, 31), 0, 0),
+    (date(2026, 5, 31), date(2026, 6, 1), 1, 1),
+    (date(2026, 1, 21), date(2026, 2, 1), 10, 10),
+    (date(2025, 12, 31), date(2026, 1, 31), 30, 30),
+])
+def test_thirty_360_us_and_30e_360(start, end, us, e):
+    assert days_30_360_us(start, end) == DayCount.THIRTY_360_US.days(start, end) == us
+    assert days_30e_360(start, end) == DayCount.THIRTY_E_360.days(start, end) == e
+
+
+@pytest.mark.parametrize("start,end,months", [
+    (date(2026, 1, 31), date(2026, 2, 28), 1),
+    (date(2026, 2, 28), date(2026, 3, 31), 1),
+    (date(2026, 2, 28), date(2026, 3, 28), 1),
+    (date(2026, 2, 28), date(2026, 3, 30), 1),
+    (date(2028, 1, 31), date(2028, 2, 29), 1),
+    (date(2028, 2, 29), date(2028, 3, 29), 1),
+    (date(2026, 4, 30), date(2026, 5, 31), 1),
+    (date(2026, 1, 15), date(2026, 4, 15), 3),
+    (date(2026, 1, 31), date(2026, 4, 30), 3),
+    (date(2026, 1, 30), date(2026, 2, 28), 1),
+    (date(2026, 1, 28), date(2026, 2, 28), 1),
+    (date(2026, 1, 29), date(2026, 3, 1), None),
+    (date(2026, 1, 21), date(2026, 2, 1), None),
+    (date(2026, 1, 30), date(2026, 3, 31), None),     # 30th then a 31st: no day names both
+    (date(2028, 2, 28), date(2028, 3, 31), None),     # 28 Feb 2028 is not a month end
+    (date(2026, 3, 1), date(2026, 3, 31), None),
+    (date(2026, 3, 1), date(2026, 3, 1), None),
+])
+def test_whole_months(start, end, months):
+    assert whole_months(start, end) == months
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dates(date(2000, 1, 1), date(2060, 12, 31)), st.integers(1, 31), st.integers(1, 120))
+def test_whole_months_of_the_level_conventions_are_30_days(start, day, n):
+    """Consecutive monthly dates on one day of month are one month apart and count 30 days under
+    30/360 US and 30E/360 (so monthly payments are level), whatever the month ends."""
+    dates = [add_months(start, k, day) for k in range(1, n + 2)]
+    for a, b in zip(dates, dates[1:]):
+        assert whole_months(a, b) == 1
+        assert DayCount.THIRTY_360_US.period_days(a, b) == 30
+        assert DayCount.THIRTY_E_360.period_days(a, b) == 30
+    assert DayCount.THIRTY_360_US.period_days(dates[0], dates[-1]) == 30 * n
+    # the bond basis and the actual counts are untouched by the rule
+    a, b = dates[0], dates[1]
+    assert DayCount.THIRTY_360.period_days(a, b) == days_30_360(a, b)
+    assert DayCount.ACT_365F.period_days(a, b) == (b - a).days
 
 
 @pytest.mark.parametrize("dc", list(DayCount))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,38 @@ def test_ledger_verify_fails_after_tampering(demo_db, tmp_path) -> None:
     result = runner.invoke(app, ["ledger", "verify", "--db", f"sqlite:///{copy}"])
     assert result.exit_code == 1
     assert "FAILED" in result.output
+
+
+@pytest.mark.parametrize("args", [
+    ["ledger", "verify"],
+    ["loans", "list"],
+    ["loans", "show", "LN000001"],
+    ["loans", "refund", "LN000001", "--key", "k1"],
+    ["eod", "2026-03-21"],
+    ["risk", "monitor", "book"],
+    ["risk", "fairness", "book"],
+])
+def test_commands_on_a_book_refuse_a_database_that_is_not_there(tmp_path, args) -> None:
+    """A mistyped path once became a new empty file that verified as 'balanced'."""
+    missing = tmp_path / "typo" / "demo.sqlite"
+    result = runner.invoke(app, args + ["--db", f"sqlite:///{missing}"])
+    assert result.exit_code == 2, result.output
+    assert "no database at" in result.output
+    assert not missing.exists() and not missing.parent.exists()
+    empty = tmp_path / "empty.sqlite"
+    sqlite3.connect(empty).close()  # a file, but no schema
+    result = runner.invoke(app, args + ["--db", f"sqlite:///{empty}"])
+    assert result.exit_code == 2, result.output
+    assert "no Puhui schema" in result.output
+    assert sqlite3.connect(empty).execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
+
+
+def test_eod_refuses_a_date_ahead_of_today_or_behind_the_last_close(demo_db) -> None:
+    url, path = demo_db
+    count = sqlite3.connect(path).execute("SELECT count(*) FROM journal_entries").fetchone()[0]
+    last = sqlite3.connect(path).execute("SELECT max(business_date) FROM business_days").fetchone()[0]
+    assert last is not None, "the demo run records the days it closed"
+    for day in ("7182-04-11", (date.today() + timedelta(days=2)).isoformat(), "2026-01-01"):
+        result = runner.invoke(app, ["eod", day, "--db", url])
+        assert result.exit_code == 2, (day, result.output)
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM journal_entries").fetchone()[0] == count

@@ -103,3 +103,55 @@ def test_serve_demo_seeds_an_empty_database_once(tmp_path, sme_registry) -> None
         assert again == count
     finally:
         platform.close()
+
+
+def test_keys_issue_with_scopes_refuses_an_unknown_one(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'keys.sqlite'}"
+    result = runner.invoke(app, ["keys", "issue", "reports", "--role", "partner", "--subject",
+                                 "P-ACME", "--scope", "read", "--db", url])
+    assert result.exit_code == 0 and "phk_" in result.output, result.output
+    for scope in ("fly", "manage_keys"):
+        result = runner.invoke(app, ["keys", "issue", "x", "--role", "partner", "--subject",
+                                     "P-ACME", "--scope", "read", "--scope", scope, "--db", url])
+        assert result.exit_code == 2 and scope in result.output, result.output
+
+
+def test_serve_demo_prints_keys_and_curl_unwrapped_on_an_80_column_terminal(tmp_path,
+                                                                             monkeypatch) -> None:
+    """`make run` prints a curl command to try: on an 80-column terminal it must stay one
+    line with the whole key in it, or the copied command fails to authenticate."""
+    import io
+
+    import uvicorn
+    from rich.console import Console
+
+    import puhui.cli as cli
+    from puhui.services import access
+    from puhui.services.platform import Platform
+
+    out = io.StringIO()
+    monkeypatch.setattr(cli, "console", Console(file=out, width=80, force_terminal=False))
+    monkeypatch.setattr(cli, "_seed_demo", lambda *args, **kwargs: None)
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    url = f"sqlite:///{tmp_path / 'serve.sqlite'}"
+    result = runner.invoke(app, ["serve", "--demo", "--decider", "default", "--db", url],
+                           env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = out.getvalue().splitlines()
+    curl = [line for line in lines if line.startswith("try: curl ")]
+    assert len(curl) == 1, lines
+    assert len(curl[0]) > 80  # long enough that a wrapping console would have broken it
+    assert curl[0].endswith(" http://127.0.0.1:8000/v1/products"), curl[0]
+    partner = [line for line in lines if line.startswith("partner key: ")]
+    admin = [line for line in lines if line.startswith("admin key: ")]
+    assert len(partner) == 1 and len(admin) == 1, lines
+    token = partner[0].removeprefix("partner key: ").strip()
+    assert f"'Authorization: Bearer {token}'" in curl[0]
+    platform = Platform.open(url)
+    try:
+        with platform.read() as session:  # the printed keys are whole: they authenticate
+            assert access.authenticate(session, token).role.value == "partner"
+            admin_token = admin[0].removeprefix("admin key: ").strip()
+            assert access.authenticate(session, admin_token).role.value == "admin"
+    finally:
+        platform.close()

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from puhui.api import problems
 from puhui.api.calls import KEY_DESCRIPTION, KEY_PATTERN, MAX_KEY, SECURITY_SCHEMES
 from puhui.api.responses import Health
-from puhui.api.routes import applications, loans, operations, parties
+from puhui.api.routes import applications, caps, loans, operations, parties
 from puhui.api.routes.common import operation
 from puhui.services.platform import Platform
 
@@ -38,7 +38,8 @@ TAGS = [
                                           "bound bank accounts"},
     {"name": "applications", "description": "Applications, decisions, offers and contracts"},
     {"name": "loans", "description": "Disbursements, loans and repayments"},
-    {"name": "operations", "description": "Products, end of day, ledger checks, API keys, health"},
+    {"name": "operations", "description": "Products, rate caps, end of day, ledger checks, API keys, "
+                                        "health"},
 ]
 PROBLEM_MEDIA_TYPE = problems.MEDIA_TYPE
 
@@ -48,7 +49,7 @@ def create_app(platform: Platform) -> FastAPI:
                   docs_url="/docs", openapi_url="/openapi.json", openapi_tags=TAGS)
     app.state.platform = platform
     problems.install(app)
-    for module in (parties, applications, loans, operations):
+    for module in (parties, applications, loans, operations, caps):
         app.include_router(module.router)
 
     @app.get("/health", tags=["operations"], openapi_extra={"security": []}, **operation(

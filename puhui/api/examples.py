@@ -117,6 +117,14 @@ APPLICATION_OUT: dict[str, Any] = {
         "principal": 10000000,
         "start": "2026-03-02",
         "apr": "0.110716",
+        "apr_convention": "irr-unit-period/v2",
+        "rate_cap": {
+            "annual_limit": "0.24",
+            "label": "24% comprehensive cost cap",
+            "provenance": {"version": 1, "kind": "fixed", "effective_from": "2000-01-01",
+                           "rate": "0.24", "multiple": None, "lpr_id": None, "lpr_rate": None,
+                           "lpr_published_on": None, "lpr_effective_from": None},
+        },
         "effective_annual_rate": "0.124178",
         "upfront_fee": 50000,
         "total_interest": 558607,
@@ -162,7 +170,8 @@ REPAYMENT_OUT: dict[str, Any] = {
     "risk_class": "normal",
     "amount_due": 0,
     "as_of": "2026-03-02",
-    "payoff_amount": 10000000,
+    "payoff_amount": 9900000,
+    "credit_balance": 100000,
     "schedule": [
         {
             "number": 1,
@@ -185,3 +194,23 @@ REPAYMENT_OUT: dict[str, Any] = {
     ],
     "journal_entries": [3],
 }
+
+REFUND_IN: dict[str, Any] = {"amount": 50000}
+
+RATE_CAP_VERSION_IN: dict[str, Any] = {
+    "kind": "lpr_multiple",
+    "effective_from": "2026-04-01",
+    "multiple": "4",
+    "label": "four times the one-year LPR",
+    "note": "Supreme People's Court interpretation, Fa Shi [2020] No. 17",
+}
+
+RATE_CAP_VERSION_OUT: dict[str, Any] = {
+    **RATE_CAP_VERSION_IN,
+    "version": 2,
+    "rate": None,
+    "recorded_at": "2026-03-02T02:00:00+00:00",
+    "recorded_by": "K01a24ebfc1f5000560685c",
+}
+
+LPR_IN: dict[str, Any] = {"rate": "0.0300", "published_on": "2026-02-20"}

@@ -31,6 +31,7 @@ ERROR_TABLE: tuple[tuple[type[BaseException], int, str, str], ...] = (
     (P.IdempotencyKeyReused, 422, "idempotency-key-reused",
      "Idempotency-Key already used for a different request"),
     (P.AlreadyDone, 409, "already-done", "Already done"),
+    (P.InvalidRequest, 422, "invalid-request", "Invalid request"),
     (E.ConsentMissing, 409, "consent-missing", "No consent covers this use of personal data"),
     (E.ConsentExpired, 409, "consent-expired", "The consent for this data use has expired"),
     (E.ConsentRevoked, 409, "consent-revoked", "The consent for this data use was revoked"),
@@ -42,6 +43,8 @@ ERROR_TABLE: tuple[tuple[type[BaseException], int, str, str], ...] = (
      "The event key was already used with different content"),
     (E.InvalidEvent, 409, "invalid-state", "Not possible in the loan's current state"),
     (E.RateCapExceeded, 422, "rate-cap-exceeded", "Annualised cost above the rate cap"),
+    (E.InvalidRateCap, 422, "invalid-rate-cap", "Invalid rate cap setting or LPR publication"),
+    (E.NoRateCapInForce, 409, "no-rate-cap-in-force", "No rate cap is in force on that date"),
     (E.InvalidIdentity, 422, "invalid-identity", "Identity number failed validation"),
     (E.InvalidApplication, 422, "invalid-application", "Invalid application data"),
     (E.InvalidAmount, 422, "invalid-amount", "Invalid amount"),
@@ -101,7 +104,8 @@ def install(app: FastAPI) -> None:
         if any(e["type"] == "json_invalid" for e in errors):
             return problem(400, "malformed-json", "Malformed JSON",
                            "the request body is not valid JSON", request.url.path)
-        detail = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in errors)
+        detail = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}{_given(raw)}"
+                           for e, raw in zip(errors, exc.errors()))
         return problem(422, "validation-error", "Request validation failed", detail,
                        request.url.path, errors=json.loads(json.dumps(errors, default=str)))
 
@@ -135,6 +139,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
         return problem_for(exc, request.url.path)
+
+
+def _given(error: Any) -> str:
+    """The value refused, for a value outside a closed set (an unknown scope, role or status):
+    short and never personal data, it tells the caller which of its values was wrong."""
+    value = error.get("input")
+    if error.get("type") in ("enum", "literal_error") and isinstance(value, (str, int)) \
+            and len(str(value)) <= 40:
+        return f" (got {value!r})"
+    return ""
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

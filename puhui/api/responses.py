@@ -16,6 +16,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from puhui.loans.caps import CapKind
+from puhui.loans.cost import APR_CONVENTION, CONVENTIONS
 from puhui.loans.delinquency import RiskClass
 from puhui.loans.state import LoanStatus
 from puhui.origination.consent import DataScope, Purpose
@@ -29,6 +31,9 @@ from puhui.services.loans import PayoutMode
 ConsentStatus = Literal["active", "revoked", "expired", "not_yet_valid"]
 ConsentAction = Literal["granted", "revoked", "used", "refused"]
 Rate = Field(pattern=r"^-?\d+(\.\d+)?$", description="decimal string, e.g. '0.108'")
+#: How an APR was annualised (see docs/loan-rules.md); quotes now state APR_CONVENTION.
+AprConvention = Literal[tuple(sorted(CONVENTIONS))]  # type: ignore[valid-type]
+AccessAction = Literal["full_read", "export", "erasure", "erasure_refused"]
 
 
 class Out(BaseModel):
@@ -144,11 +149,39 @@ class Product(Out):
 class CostExample(Out):
     principal: int
     apr: str = Rate
+    apr_convention: AprConvention = Field(examples=[APR_CONVENTION])
     effective_annual_rate: str = Rate
 
 
 class ProductOffered(Product):
+    offered: bool = Field(description="false when the product can cost more than the rate cap "
+                                      "in force")
+    not_offered_reason: Optional[str] = None
     example: CostExample
+
+
+class RateCapShown(Out):
+    annual_limit: str = Rate
+    label: str
+
+
+class CapProvenance(Out):
+    """Which cap version (and, for an LPR multiple, which LPR) the limit came from."""
+
+    version: int
+    kind: CapKind
+    effective_from: date
+    rate: Optional[str] = None
+    multiple: Optional[str] = None
+    lpr_id: Optional[int] = None
+    lpr_rate: Optional[str] = None
+    lpr_published_on: Optional[date] = None
+    lpr_effective_from: Optional[date] = None
+
+
+class RateCapApplied(RateCapShown):
+    provenance: Optional[CapProvenance] = Field(
+        None, description="null for a cap configured by hand rather than the cap setting")
 
 
 class Instalment(Out):
@@ -170,6 +203,9 @@ class Offer(Out):
     start: date
     apr: str = Field(pattern=r"^-?\d+(\.\d+)?$",
                      description="annualised cost by the IRR method, fees included")
+    apr_convention: AprConvention = Field(examples=[APR_CONVENTION])
+    rate_cap: Optional[RateCapApplied] = Field(None, description="the cap the offer was priced "
+                                                                 "under")
     effective_annual_rate: str = Rate
     upfront_fee: int
     total_interest: int
@@ -254,7 +290,11 @@ class Contract(Out):
     application_id: str
     offer_id: str
     account_id: str
-    content: dict[str, Any] = Field(description="the contract as drawn up; its hash is signed")
+    content: Optional[dict[str, Any]] = Field(
+        description="the contract as drawn up (its hash is signed); personal numbers masked "
+                    "unless read in full, null once the personal data is erased")
+    content_masked: bool
+    content_erased: bool = False
     content_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     ledger_seq: Optional[int] = None
     accepted_at: datetime
@@ -305,7 +345,10 @@ class LoanSummary(Out):
     risk_class: RiskClass
     amount_due: int
     as_of: date
-    payoff_amount: int
+    payoff_amount: int = Field(description="what closes the loan today, net of the credit "
+                                           "balance")
+    credit_balance: int = Field(0, ge=0, description="paid ahead of what is due, fen: applied "
+                                                       "as amounts fall due, or refunded")
 
 
 class Loan(LoanSummary):
@@ -316,6 +359,17 @@ class Repayment(Loan):
     journal_entries: list[int] = Field(description="the journal entries the repayment made")
 
 
+class RefundPaid(Out):
+    amount: int
+    gateway_ref: str
+    payee_account: str = Field(description="masked card number of the bound account")
+
+
+class Refund(Loan):
+    refund: RefundPaid
+    journal_entries: list[int] = Field(description="the journal entries the refund made")
+
+
 # -- operations -------------------------------------------------------------------------------
 class EndOfDay(Out):
     business_date: date
@@ -323,6 +377,8 @@ class EndOfDay(Out):
     entries: int
     failures: dict[str, str]
     expired_applications: list[str]
+    days_closed: list[date] = Field(description="every day closed, in order: days skipped since "
+                                                "the last close come first")
 
 
 class AutoDebitRun(Out):
@@ -330,11 +386,29 @@ class AutoDebitRun(Out):
     attempted: int
     collected: int
     failed: int
+    refused: int = Field(0, description="not attempted: no legal basis to debit the account")
     amount_collected: int
 
 
+class ChainHead(Out):
+    seq: int = Field(ge=0)
+    hash: str
+
+
+class CheckpointHeads(Out):
+    time: str
+    journal: ChainHead
+    events: ChainHead
+    key_id: str
+
+
 class LedgerVerified(Out):
-    verified_entries: int
+    verified_entries: int = Field(description="journal entries re-hashed")
+    verified_events: int = Field(description="loan events re-hashed")
+    book_id: str
+    journal: ChainHead
+    events: ChainHead
+    checkpoint: Optional[CheckpointHeads] = None
 
 
 class TrialBalance(Out):
@@ -354,6 +428,79 @@ class ApiKeyIssued(Out):
 class ApiKeyRevoked(Out):
     key_id: str
     revoked: bool
+
+
+# -- rate caps --------------------------------------------------------------------------------
+class RateCapVersion(Out):
+    version: int
+    effective_from: date
+    kind: CapKind
+    rate: Optional[str] = None
+    multiple: Optional[str] = None
+    label: str
+    note: str
+    recorded_at: Optional[datetime] = None
+    recorded_by: Optional[str] = None
+
+
+class LprPublication(Out):
+    id: int
+    rate: str = Rate
+    published_on: date
+    effective_from: date
+    recorded_at: Optional[datetime] = None
+    recorded_by: Optional[str] = None
+
+
+class RateCaps(Out):
+    on: date
+    in_force: Optional[RateCapApplied] = None
+    problem: Optional[str] = Field(None, description="why no cap is in force on that date")
+    products_not_offered: dict[str, str] = Field(description="product code: why not offered")
+    versions: list[RateCapVersion]
+    lpr_publications: list[LprPublication]
+
+
+# -- personal data ----------------------------------------------------------------------------
+class ContractVerification(Out):
+    contract_id: str
+    content_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    content_matches: bool = Field(description="the stored content still hashes to content_hash")
+    attested: bool = Field(description="the ledger attests content_hash")
+
+
+class AccessLogEntry(Out):
+    action: AccessAction
+    object_type: str
+    object_id: str
+    actor: str
+    role: Role
+    reason: str
+    at: datetime
+
+
+class ApplicantExport(Out):
+    """Everything held on the applicant, personal data in full (PIPL art. 45)."""
+
+    applicant_id: str
+    exported_at: datetime
+    erased_at: Optional[datetime] = None
+    applicant: Optional[dict[str, Any]] = Field(description="null once erased")
+    bank_accounts: list[dict[str, Any]]
+    consents: list[Consent]
+    consent_log: list[ConsentLogEntry]
+    identity_checks: list[IdentityCheck]
+    applications: list[dict[str, Any]]
+    contracts: list[Contract]
+    disbursements: list[Disbursement]
+    access_log: list[AccessLogEntry]
+
+
+class Erasure(Out):
+    applicant_id: str
+    erased_at: datetime
+    already_erased: bool
+    kept: Optional[list[str]] = Field(None, description="what is kept, and why it may be")
 
 
 # -- lists ------------------------------------------------------------------------------------
@@ -393,7 +540,12 @@ class History(Out):
 
 
 class ProductList(Out):
+    rate_cap: RateCapShown = Field(description="the rate cap in force today")
     items: list[ProductOffered]
+
+
+class AccessLog(Out):
+    items: list[AccessLogEntry]
 
 
 Problem.model_rebuild()

@@ -1,40 +1,44 @@
 """Request bodies.  Amounts are integers of fen, rates decimal strings: never floats.
 
 Unknown fields are refused (`extra="forbid"`), so a misspelt field fails loudly instead of
-being silently ignored.
+being silently ignored.  Every amount is at most `MAX_AMOUNT` (the services bound it further by
+what the business allows), so no number reaches the database driver out of a 64-bit range;
+dates are ISO strings only (a number is not read as a Unix timestamp).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt,
                       StrictStr)
 
 from puhui.api import examples as ex
+from puhui.loans.caps import CapKind
 from puhui.loans.events import PrepaymentMode
+from puhui.money import MAX_AMOUNT
 from puhui.origination.consent import DataScope, Purpose
 from puhui.origination.parties import ApplicantKind
 from puhui.services.access import Perm, Role
 from puhui.services.loans import PayoutMode
 
-
-#: The largest amount any request may carry, in fen (a hundred million yuan): far above every
-#: product's limit, far below what a 64-bit ledger column holds, so an absurd figure is refused
-#: at the door with 422 instead of reaching the ledger.
-MAX_FEN = 100_000_000_00
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def _iso_text(value: Any) -> Any:
-    """A date is ISO 8601 text: pydantic would otherwise read a number as seconds since 1970."""
-    if not isinstance(value, str) or re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) is None:
-        raise ValueError("a date is a string: YYYY-MM-DD")
+def _iso_date_text(value: object) -> object:
+    """Only "YYYY-MM-DD" text is a date here: pydantic alone would read 0, 0.0 or "0" as a Unix
+    timestamp (1970-01-01)."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        raise ValueError("a date must be a string YYYY-MM-DD")
     return value
 
 
-IsoDate = Annotated[date, BeforeValidator(_iso_text)]
+#: A date given as an ISO 8601 string ("2026-03-02"), never a number (in a body or a query).
+IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]
 
 
 class Body(BaseModel):
@@ -61,7 +65,7 @@ class ApplicantIn(Body):
     industry: StrictStr = Field("", max_length=100)
     region_code: StrictStr = Field("", max_length=6)
     established_on: Optional[IsoDate] = None
-    monthly_revenue: StrictInt = Field(0, ge=0, le=MAX_FEN, description="declared, fen")
+    monthly_revenue: StrictInt = Field(0, ge=0, le=MAX_AMOUNT, description="declared, fen")
     guarantors: list[PersonIn] = Field(default_factory=list, max_length=10)
 
 
@@ -85,7 +89,7 @@ class ApplicationIn(Body):
     model_config = example(ex.APPLICATION_IN)
     applicant_id: StrictStr = Field(min_length=1, max_length=32)
     product_code: StrictStr = Field(min_length=1, max_length=64)
-    amount: StrictInt = Field(gt=0, le=MAX_FEN, description="requested principal, fen")
+    amount: StrictInt = Field(gt=0, le=MAX_AMOUNT, description="requested principal, fen")
     purpose: StrictStr = Field("", max_length=500)
     submit: StrictBool = Field(False, description="submit at once: verify, decide and offer")
 
@@ -97,7 +101,7 @@ class WithdrawIn(Body):
 class ReviewIn(Body):
     approve: StrictBool
     note: StrictStr = Field(min_length=1, max_length=2000)
-    amount: Optional[StrictInt] = Field(None, gt=0, le=MAX_FEN)
+    amount: Optional[StrictInt] = Field(None, gt=0, le=MAX_AMOUNT)
     annual_rate: Optional[StrictStr] = Field(None, pattern=r"^\d{1,2}(\.\d{1,6})?$",
                                              description="decimal fraction, e.g. '0.108'")
 
@@ -121,8 +125,14 @@ class DisbursementIn(Body):
 
 class RepaymentIn(Body):
     model_config = example(ex.REPAYMENT_IN)
-    amount: StrictInt = Field(gt=0, le=MAX_FEN, description="fen")
+    amount: StrictInt = Field(gt=0, le=MAX_AMOUNT, description="fen, at most the payoff amount")
     prepayment: Optional[PrepaymentMode] = None
+
+
+class RefundIn(Body):
+    model_config = example(ex.REFUND_IN)
+    amount: Optional[StrictInt] = Field(None, gt=0, le=MAX_AMOUNT,
+                                        description="fen; default: the whole credit balance")
 
 
 class BusinessDateIn(Body):
@@ -134,3 +144,29 @@ class ApiKeyIn(Body):
     role: Role
     subject: Optional[StrictStr] = Field(None, max_length=64)
     scopes: Optional[list[Perm]] = Field(None, max_length=len(Perm))
+
+
+class ErasureIn(Body):
+    reason: StrictStr = Field("", max_length=500, description="why erasure is asked for")
+
+
+class RateCapVersionIn(Body):
+    model_config = example(ex.RATE_CAP_VERSION_IN)
+    kind: CapKind
+    effective_from: IsoDate = Field(description="the business date it takes effect (today at the "
+                                             "earliest, at most 366 days ahead)")
+    rate: Optional[StrictStr] = Field(None, max_length=32,
+                                      description="fixed: the cap as a decimal string (\"0.24\")")
+    multiple: Optional[StrictStr] = Field(None, max_length=32,
+                                          description="lpr_multiple: the multiple (\"4\")")
+    label: StrictStr = Field("", max_length=200)
+    note: StrictStr = Field("", max_length=200, description="why: the notice or decision")
+
+
+class LprIn(Body):
+    model_config = example(ex.LPR_IN)
+    rate: StrictStr = Field(min_length=1, max_length=32,
+                            description="the one-year LPR as a decimal string (\"0.0300\")")
+    published_on: IsoDate
+    effective_from: Optional[IsoDate] = Field(None, description="default: the publication date, "
+                                                             "or today if that has passed")

@@ -6,7 +6,10 @@ Python loop is over instalment numbers.  The rules are those of `puhui.loans.sch
 
 - principal parts follow the nominal periodic rate (annual / periods per year), the last part
   taking the rounding residue, so the principal repaid equals the principal lent exactly;
-- interest is balance x rate x days / basis for each period's day-count `days`, rounded once.
+- interest is balance x rate x days / basis for each period's charged `days`, rounded once: the
+  caller passes `puhui.loans.schedule.period_days` of each period, or nothing when every period
+  is a whole month under 30/360 US or 30E/360 (30 days each, from any start, month ends
+  included).
 
 All interest arithmetic is exact int64.  Only the level payment needs (1+r)^n: it is computed in
 float64 and rounded, and any payment whose float value lies so close to a rounding boundary that
@@ -23,10 +26,10 @@ from numpy.typing import ArrayLike
 from puhui.batch.arith import Int64Array, as_int64, check_range, div_round, period_interest
 from puhui.calendar import RATE_SCALE
 from puhui.loans.schedule import level_payment
-from puhui.money import Rounding
+from puhui.money import MAX_AMOUNT, Rounding
 
 # balance x rate x days <= 1e10 x 1e6 x 400 = 4e18 < 2**63 - 1 (about 9.22e18): no int64 overflow.
-MAX_PRINCIPAL = 10_000_000_000  #: fen (100 million yuan)
+MAX_PRINCIPAL = MAX_AMOUNT  #: fen (100 million yuan, the one bound: puhui/money.py)
 MAX_RATE_MICROS = 1_000_000  #: 100% a year
 MAX_PERIOD_DAYS = 400
 MAX_PERIODS = 1_200

@@ -25,7 +25,7 @@ from puhui.decision.record import DecisionRecord
 from puhui.decision.scoring import CHAMPION, ModelScores, Scorer
 from puhui.errors import PuhuiError
 from puhui.loans.product import RateCap
-from puhui.origination.decider import Decision, DecisionRequest, Outcome, Reason
+from puhui.origination.decider import Decision, DecisionRequest, Outcome, Reason, lower_cap
 
 #: Reason codes after which the model's own reasons are given.
 RISK_CODES = frozenset({"HIGH_RISK", "PD_GREY_ZONE"})
@@ -33,8 +33,10 @@ RISK_CODES = frozenset({"HIGH_RISK", "PD_GREY_ZONE"})
 
 class PolicyDecider:
     """Decides with `policy` (a `Policy` or a document), scores from `scorer` (None: no model,
-    so every application is referred for want of a PD), an optional `blacklist`, and the
-    platform's `rate_cap` enforced on top of the cap the policy assumes."""
+    so every application is referred for want of a PD), an optional `blacklist`, and a
+    `rate_cap` of its own enforced on top of the cap the policy assumes and of the platform's
+    cap in force that each request carries (`DecisionRequest.rate_cap`): the lowest binds, and
+    the binding platform cap is the one the record keeps."""
 
     def __init__(self, policy: Policy | Mapping[str, Any], scorer: Scorer | None, *,
                  blacklist: Blacklist | None = None, rate_cap: RateCap | None = None) -> None:
@@ -67,8 +69,8 @@ class PolicyDecider:
                 problems.append(f"the models could not score the application: {exc}")
         facts = build_facts(request, features, scores, blacklist=self.blacklist,
                             problems=problems)
-        result = evaluate(self.policy, facts, product=request.product,
-                          platform_rate_cap=self.rate_cap)
+        cap = lower_cap(request.rate_cap, self.rate_cap)
+        result = evaluate(self.policy, facts, product=request.product, platform_rate_cap=cap)
         versions = dict(scores.model_versions) if scores is not None else \
             dict(getattr(self.scorer, "model_versions", {}) or {})
         model_reasons = tuple(r.to_reason() for r in scores.reason_codes) if scores else ()
@@ -76,7 +78,7 @@ class PolicyDecider:
         summary = {k: v for k, v in result.to_dict().items() if k != "trace"}
         record = DecisionRecord(request.application_id, request.on, self.policy.version,
                                 self.policy_sha256, versions, facts, model_reasons,
-                                request.product.to_dict(), self.rate_cap, summary, result.trace,
+                                request.product.to_dict(), cap, summary, result.trace,
                                 decision)
         return decision, record
 

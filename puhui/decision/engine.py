@@ -12,7 +12,9 @@ Rule order (the first decline ends the evaluation; referrals and notes accumulat
    to whole 100 yuan; a larger request is offered the limit (LIMIT_REDUCED); an amount below
    the product's minimum declines (LOW_LIMIT);
 5. pricing: the grade's rate plus every adjustment that applies; above the lower of the policy's
-   assumed rate cap and the platform's cap, RATE_CAP (decline) - never a silently cheaper price;
+   assumed rate cap and the platform's cap in force, RATE_CAP (decline), or with
+   ``pricing.above_cap: "clip"`` the cap itself (to the millionth, rounded down) with the note
+   RATE_CAPPED - never a silently cheaper price;
 6. referrals: NEEDS_GUARANTOR and LARGE_AMOUNT.
 
 A missing or unusable fact never raises: built-in rules refer (DATA_INCOMPLETE), and a
@@ -29,6 +31,7 @@ from puhui.decision import values
 from puhui.decision.errors import InvalidFacts
 from puhui.decision.policy import KnockoutRule, Policy, PriceAdjustment, render
 from puhui.decision.result import PolicyResult, TraceEntry
+from puhui.loans.caps import clip_rate
 from puhui.loans.product import LoanProduct, RateCap
 from puhui.origination.decider import Outcome, Reason, yuan
 
@@ -221,9 +224,14 @@ class _Run:
             if self.rule("pricing", adjustment):
                 rate += adjustment.add
         if rate > cap.annual_limit:
-            self.log("pricing", "RATE_CAP", [], "fired", DECLINE, "", Reason(
-                "RATE_CAP", f"the grade {grade} price {rate:.2%} is above the {cap.label} of "
-                            f"{cap.annual_limit:.2%}"))
+            above = (f"the grade {grade} price {rate:.2%} is above the {cap.label} of "
+                     f"{cap.annual_limit:.2%}")
+            if self.policy.pricing.above_cap == "clip":
+                clipped = clip_rate(cap)
+                self.log("pricing", "RATE_CAP", [], "fired", NOTE, f"{rate} clipped to {clipped}",
+                         Reason("RATE_CAPPED", f"{above}: offered at {clipped:.4%}"))
+                return clipped
+            self.log("pricing", "RATE_CAP", [], "fired", DECLINE, "", Reason("RATE_CAP", above))
         self.log("pricing", "RATE_CAP", [], "not_fired", None, f"{rate} <= {cap.annual_limit}")
         return rate
 

@@ -37,8 +37,10 @@ DEFAULT_POLICY_FILE = "sme-2026.11.json"
 #: Reason codes the engine itself gives; a document's rules may not reuse them.
 BUILTIN_CODES = frozenset({
     "KYC_FAILED", "BLACKLISTED", "DATA_INCOMPLETE", "HIGH_RISK", "NO_SCORE", "PD_GREY_ZONE",
-    "REVENUE_UNVERIFIED", "LIMIT_REDUCED", "LOW_LIMIT", "RATE_CAP", "NEEDS_GUARANTOR",
-    "LARGE_AMOUNT"})
+    "REVENUE_UNVERIFIED", "LIMIT_REDUCED", "LOW_LIMIT", "RATE_CAP", "RATE_CAPPED",
+    "NEEDS_GUARANTOR", "LARGE_AMOUNT"})
+#: What a price above the binding rate cap does when the document does not say.
+DEFAULT_ABOVE_CAP = "decline"
 
 Code = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z][A-Z0-9_]{1,63}$")]
 Version = Annotated[str, StringConstraints(strict=True,
@@ -134,6 +136,9 @@ class Pricing(_Strict):
     rate_cap: RateCapSpec
     grade_rates: dict[GradeName, Rate]
     adjustments: list[PriceAdjustment] = []
+    #: A price above the binding cap (the lower of `rate_cap` and the platform's cap in force):
+    #: "decline" (RATE_CAP) or "clip" (offered at the cap, noted as RATE_CAPPED).
+    above_cap: Literal["decline", "clip"] = DEFAULT_ABOVE_CAP
 
 
 class Referrals(_Strict):
@@ -172,7 +177,13 @@ class Policy(_Strict):
         return [b.grade for b in self.grades.bands]
 
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
+        """The document with defaults filled in, keys sorted, no spaces.  `pricing.above_cap`
+        is left out at its default, so documents written before it existed keep the identity
+        their decisions were recorded under."""
+        document = self.model_dump(mode="json")
+        if document["pricing"]["above_cap"] == DEFAULT_ABOVE_CAP:
+            del document["pricing"]["above_cap"]
+        return json.dumps(document, sort_keys=True, separators=(",", ":"),
                           ensure_ascii=False, allow_nan=False)
 
     @property

@@ -3,7 +3,8 @@
 Why: a decision is only auditable if it can be re-derived.  The record keeps the facts exactly
 as the policy read them (applicant facts, features and scores), the policy version and the
 SHA-256 of its canonical document, the model versions and the champion's reason codes, the
-product terms and platform rate cap the limit and price were checked against, the result with
+product terms and platform rate cap the limit and price were checked against (with the cap
+setting's version and LPR publication it came from), the result with
 its trace, and the decision itself.  `puhui.decision.decider.replay` evaluates the stored facts
 under the stored policy version again and must reach the same decision.  `to_dict` is plain
 JSON; `from_dict` refuses a record that is incomplete or of the wrong shape.
@@ -14,12 +15,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from typing import Any, Mapping
 
 from puhui.decision.errors import InvalidDecisionRecord, InvalidFacts
 from puhui.decision.result import TraceEntry
 from puhui.errors import PuhuiError
+from puhui.loans.caps import cap_from_dict, cap_to_dict
 from puhui.loans.product import LoanProduct, RateCap
 from puhui.origination.decider import Decision, Reason
 
@@ -39,7 +40,7 @@ class DecisionRecord:
     facts: dict[str, Any]
     model_reasons: tuple[Reason, ...]
     product: dict[str, Any]        # LoanProduct.to_dict()
-    rate_cap: RateCap | None       # the platform's cap, when one was enforced
+    rate_cap: RateCap | None       # the platform's cap (with its provenance) when one was enforced
     result: dict[str, Any]         # outcome, grade, amount, annual_rate, limit, reasons
     trace: tuple[TraceEntry, ...]
     decision: Decision
@@ -55,8 +56,7 @@ class DecisionRecord:
                 "model_reasons": [{"code": r.code, "message": r.message}
                                   for r in self.model_reasons],
                 "product": dict(self.product),
-                "rate_cap": None if self.rate_cap is None else {
-                    "annual_limit": str(self.rate_cap.annual_limit), "label": self.rate_cap.label},
+                "rate_cap": None if self.rate_cap is None else cap_to_dict(self.rate_cap),
                 "result": dict(self.result), "trace": [t.to_dict() for t in self.trace],
                 "decision": self.decision.to_dict()}
 
@@ -87,8 +87,8 @@ class DecisionRecord:
             if bad:
                 raise InvalidDecisionRecord(f"facts {bad} are not plain JSON values")
             cap = d["rate_cap"]
-            rate_cap = None if cap is None else RateCap(Decimal(str(cap["annual_limit"])),
-                                                        str(cap["label"]))
+            rate_cap = None if cap is None else cap_from_dict(
+                {**cap, "annual_limit": str(cap["annual_limit"]), "label": str(cap["label"])})
             record = cls(d["application_id"], date.fromisoformat(d["decided_on"]),
                          d["policy_version"], d["policy_sha256"],
                          {str(k): str(v) for k, v in d["model_versions"].items()}, facts,

@@ -14,7 +14,8 @@ take hours; Polars expressions take seconds.  The semantics are exactly those of
 - money is exact: the limit is computed in 128-bit integers as
   ``floor(revenue x p / (q x 10000)) x 10000`` where ``p/q`` is the exact ratio of the policy's
   decimal share (and haircut), the same value as the scalar Decimal arithmetic; rates are summed
-  in integer millionths and returned as ``Decimal(38, 6)``.
+  in integer millionths and returned as ``Decimal(38, 6)``; a price clipped to the cap is the
+  cap in whole millionths rounded down, as `puhui.loans.caps.clip_rate` gives it.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ BUILTIN_FACTS = ["kyc_failures", "blacklisted", "data_errors", "pd", "verified_r
 _DTYPES = {"number": pl.Float64(), "probability": pl.Float64(), "money": pl.Int64(),
            "bool": pl.Boolean(), "string": pl.String()}
 _GRADE, _LIMIT, _AMOUNT, _RATE = "__grade", "__limit", "__amount", "__rate"
+_OVER = "__over_cap"
 
 
 def _micro(rate: Decimal) -> int:
@@ -153,7 +155,16 @@ def evaluate_frame(policy: Policy, facts: pl.DataFrame, product: LoanProduct, *,
         rate = rate + pl.when(applied).then(_micro(adjustment.add)).otherwise(0)
     frame = frame.with_columns(rate.alias(_RATE))
     rate = pl.col(_RATE)
-    give(graded & (rate > _micro(cap.annual_limit)), "RATE_CAP", "decline")
+    # kept as a column: the clip below replaces the rate column this compares
+    frame = frame.with_columns((graded & (rate > _micro(cap.annual_limit))).alias(_OVER))
+    over = pl.col(_OVER)
+    if policy.pricing.above_cap == "clip":  # offered at the cap, to the millionth, rounded down
+        give(over, "RATE_CAPPED", "note")
+        frame = frame.with_columns(pl.when(over).then(pl.lit(_micro(cap.annual_limit),
+                                                             dtype=pl.Int64))
+                                   .otherwise(rate).alias(_RATE))
+    else:
+        give(over, "RATE_CAP", "decline")
     # 6. referrals
     above = policy.referrals.guarantor_above_fen
     if above is not None:

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from puhui.calendar import parse_rate
 from puhui.errors import InvalidAmount, InvalidEvent
 from puhui.loans.product import RepaymentMethod
+from puhui.money import MAX_AMOUNT
 
 
 class PrepaymentMode(str, enum.Enum):
@@ -44,6 +45,9 @@ class LoanEvent:
                     raise InvalidAmount(f"{f.name} must be an int of minor units, got {value!r}")
                 if value <= 0:
                     raise InvalidAmount(f"{f.name} must be positive, got {value}")
+                if value > MAX_AMOUNT:
+                    raise InvalidAmount(f"{f.name} of {value} is above the largest amount "
+                                        f"accepted ({MAX_AMOUNT})")
 
     def content(self) -> dict[str, Any]:
         """Canonical, JSON-able content: the event's identity for idempotency and storage."""

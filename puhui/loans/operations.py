@@ -11,7 +11,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from puhui.calendar import due_dates, rate_micros
-from puhui.errors import InvalidEvent, LoanClosed
+from puhui.errors import InvalidAmount, InvalidEvent, LoanClosed
 from puhui.ledger.accounts import Acct
 from puhui.loans.events import CreditRefund, Prepayment, PrepaymentMode, Recovery, Repayment, Reschedule, WriteOff
 from puhui.loans.product import Component, LoanProduct, RepaymentMethod
@@ -68,6 +68,21 @@ def payoff(loan: "Loan") -> int:
             + loan.penalty_receivable)
 
 
+def net_payoff(loan: "Loan") -> int:
+    """What the borrower must still bring to settle everything: the payoff less the credit
+    balance the lender already holds for them (never below zero)."""
+    return max(0, payoff(loan) - loan.credit)
+
+
+def _refuse_excess(loan: "Loan", amount: int, on: date, what: str) -> None:
+    """No receipt may exceed what is owed: the lender does not hold a borrower's money beyond
+    the debt (it would sit as credit while principal kept bearing interest)."""
+    limit = net_payoff(loan)
+    if amount > limit:
+        raise InvalidAmount(f"a {what} of {amount} on {on} exceeds everything owed ({limit}, after "
+                            f"a credit balance of {loan.credit}); pay at most the payoff amount")
+
+
 def apply_credit(loan: "Loan", as_of: date) -> Entries:
     """Use the borrower's credit balance on whatever has fallen due."""
     if loan.credit <= 0 or loan.status is not LoanStatus.ACTIVE:
@@ -80,12 +95,18 @@ def apply_credit(loan: "Loan", as_of: date) -> Entries:
 
 
 def repayment(loan: "Loan", event: Repayment) -> Entries:
-    """A receipt: settle what is due through the waterfall, hold any excess as credit."""
+    """A receipt: settle what is due through the waterfall and hold the rest as credit, to be
+    applied as instalments fall due; a receipt that, with the credit, covers everything owed
+    settles the loan in full on the day (interest stops).  More than the payoff is refused."""
+    entries = apply_credit(loan, event.on)
+    _refuse_excess(loan, event.amount, event.on, "repayment")
+    if event.amount + loan.credit >= payoff(loan):
+        return entries + _settle_in_full(loan, event.on, event.amount, "repayment")
     alloc = _allocate(loan, event.amount, loan.due_instalments(event.on))
     loan.credit += alloc.leftover
     _close_if_settled(loan)
-    return [("repayment", [(Acct.CASH, event.amount)] + _settle_lines(alloc)
-             + [(Acct.BORROWER_CREDIT, -alloc.leftover)])]
+    return entries + [("repayment", [(Acct.CASH, event.amount)] + _settle_lines(alloc)
+                       + [(Acct.BORROWER_CREDIT, -alloc.leftover)])]
 
 
 def _current(loan: "Loan", on: date) -> tuple[InstalmentState | None, list[InstalmentState]]:
@@ -107,24 +128,35 @@ def _drop(loan: "Loan", gone: list[InstalmentState]) -> None:
     loan.instalments = [i for i in loan.instalments if id(i) not in ids]
 
 
+def _settle_in_full(loan: "Loan", on: date, cash: int, description: str) -> Entries:
+    """Close the loan on `on` with `cash` plus the credit balance, which together cover the
+    payoff exactly (callers refuse more): the running period ends today, later ones go."""
+    owed = payoff(loan)
+    credit_used = owed - cash
+    assert 0 <= credit_used <= loan.credit, "callers bound the cash by the net payoff"
+    current, later = _current(loan, on)
+    if current is not None:
+        _cut_current(loan, current, on, sum(i.principal_unpaid() for i in [current] + later))
+        _drop(loan, later)
+    loan.credit -= credit_used
+    alloc = _allocate(loan, owed, loan.due_instalments(on))
+    assert alloc.leftover == 0, "the payoff settles everything due exactly"
+    _close_if_settled(loan)
+    return [(description, [(Acct.CASH, cash), (Acct.BORROWER_CREDIT, credit_used)]
+             + _settle_lines(alloc))]
+
+
 def prepayment(loan: "Loan", event: Prepayment) -> Entries:
     """Repay ahead of schedule: in full (close) or in part (re-amortise what remains)."""
     on, amount = event.on, event.amount
+    _refuse_excess(loan, amount, on, "prepayment")
     owed = payoff(loan)
     current, later = _current(loan, on)
-    if event.mode is PrepaymentMode.FULL or amount >= owed:
-        credit_used = min(loan.credit, max(0, owed - amount))
-        if amount + credit_used < owed:
-            raise InvalidEvent(f"full prepayment on {on} needs {owed} (credit {loan.credit}), got {amount}")
-        if current is not None:
-            _cut_current(loan, current, on, sum(i.principal_unpaid() for i in [current] + later))
-            _drop(loan, later)
-        loan.credit -= credit_used
-        alloc = _allocate(loan, amount + credit_used, loan.due_instalments(on))
-        loan.credit += alloc.leftover
-        _close_if_settled(loan)
-        return [("full prepayment", [(Acct.CASH, amount), (Acct.BORROWER_CREDIT, credit_used)]
-                 + _settle_lines(alloc) + [(Acct.BORROWER_CREDIT, -alloc.leftover)])]
+    if event.mode is PrepaymentMode.FULL or amount + loan.credit >= owed:
+        if amount + loan.credit < owed:
+            raise InvalidEvent(f"full prepayment on {on} needs {owed - loan.credit} (after a credit "
+                               f"balance of {loan.credit}), got {amount}")
+        return _settle_in_full(loan, on, amount, "full prepayment")
     if current is None:
         raise InvalidEvent("every instalment is already due: pay them with a repayment")
     due = loan.due_instalments(on)
@@ -228,6 +260,9 @@ def recovery(loan: "Loan", event: Recovery) -> Entries:
     if loan.status is not LoanStatus.WRITTEN_OFF:
         raise InvalidEvent(f"loan {loan.loan_id} is {loan.status.value}; recoveries follow a write-off")
     part = min(event.amount, loan.written_off_amount - loan.recovered)
+    if event.amount > part:  # the lender holds no money beyond the debt written off
+        raise InvalidAmount(f"a recovery of {event.amount} exceeds what is still written off "
+                            f"({part})")
     loan.recovered += part
     loan.credit += event.amount - part
     return [("recovery after write-off", [(Acct.CASH, event.amount), (Acct.RECOVERY_INCOME, -part),
@@ -242,5 +277,5 @@ def refund(loan: "Loan", event: CreditRefund) -> Entries:
     return [("credit balance refunded", [(Acct.BORROWER_CREDIT, event.amount), (Acct.CASH, -event.amount)])]
 
 
-__all__ = ["COMPONENT_ACCOUNT", "apply_credit", "level_of", "payoff", "prepayment",
+__all__ = ["COMPONENT_ACCOUNT", "apply_credit", "level_of", "net_payoff", "payoff", "prepayment",
            "recovery", "refund", "repayment", "reschedule", "settled", "write_off"]

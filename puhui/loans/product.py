@@ -10,10 +10,14 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from puhui.calendar import DayCount, Frequency, parse_rate
 from puhui.errors import InvalidProduct, RateCapExceeded
 from puhui.money import Rounding, check_currency
+
+if TYPE_CHECKING:
+    from puhui.loans.caps import CapProvenance
 
 
 class RepaymentMethod(str, enum.Enum):
@@ -53,10 +57,16 @@ class AllocationRule:
 
 @dataclass(frozen=True, slots=True)
 class RateCap:
-    """The ceiling on a loan's annualised all-in cost (e.g. 24%, or 4x the one-year LPR)."""
+    """The ceiling on a loan's annualised all-in cost (e.g. 24%, or 4x the one-year LPR).
+
+    `provenance` says where a platform cap came from (the cap setting's version and, for an
+    LPR multiple, the LPR publication), so a decision or offer made under it can be replayed
+    and explained; a cap written by hand has none.
+    """
 
     annual_limit: Decimal
     label: str = "rate cap"
+    provenance: "CapProvenance | None" = None
 
     @classmethod
     def lpr_multiple(cls, lpr: Decimal | str, multiple: int | Decimal = 4) -> "RateCap":
@@ -79,7 +89,7 @@ class LoanProduct:
     term_periods: int | None = None        # instalment count (all methods but bullet/revolving)
     term_days: int | None = None           # bullet and revolving loans run in days
     frequency: Frequency = Frequency.MONTHLY
-    day_count: DayCount = DayCount.THIRTY_360
+    day_count: DayCount = DayCount.THIRTY_360_US
     grace_periods: int = 0                 # leading periods that pay interest only
     repayment_day: int | None = None       # day of month instalments fall due (monthly only)
     min_first_period_days: int = 10        # a first period shorter than this rolls to the next month

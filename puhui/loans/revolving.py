@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from puhui.calendar import rate_micros
-from puhui.errors import InvalidEvent, InvalidProduct, LoanClosed
+from puhui.errors import InvalidAmount, InvalidEvent, InvalidProduct, LoanClosed
 from puhui.ledger.accounts import Acct
 from puhui.loans import operations as ops
 from puhui.loans.accrual import daily_interest, daily_penalty
@@ -186,6 +186,10 @@ class RevolvingLine(ServicedAccount):
             self.status = LoanStatus.CLOSED
 
     def _repay(self, event: Repayment) -> Entries:
+        limit = max(0, self.owed() - self.credit)
+        if event.amount > limit:  # the lender holds no money beyond the debt
+            raise InvalidAmount(f"a repayment of {event.amount} on {event.on} exceeds everything "
+                                f"owed ({limit}, after a credit balance of {self.credit})")
         left, lines = self._settle(event.amount)
         self.credit += left
         self._close_if_done(event.on)

@@ -7,7 +7,11 @@ How a schedule is made (the same rule for every method, so it can be checked ind
 - the *interest* of each instalment is the balance outstanding over the period times the annual
   rate times the period's day-count fraction, rounded once with the product's rule.  A first
   period that does not start on a period boundary is therefore a broken period charged on its
-  actual days, and a 30/360 monthly loan has exactly level equal instalments.
+  actual days (`period_days`);
+- under 30/360 US and 30E/360 a period of whole calendar months counts 30 days a month, so a
+  monthly equal-instalment loan has exactly level instalments even from a month end;
+- a bullet loan's term in days counts exactly those days (of a 360-day year under 30/360 US and
+  30E/360), whatever the start date.
 """
 
 from __future__ import annotations
@@ -71,6 +75,22 @@ class RepaymentSchedule:
     @property
     def maturity(self) -> date:
         return self.instalments[-1].due
+
+
+def period_days(product: LoanProduct, start: date, end: date) -> int:
+    """The days the period from `start` to `end` is charged for under `product`.
+
+    A bullet loan's single period is its term in days under every convention but the legacy bond
+    basis ``30/360``, which (like every period of a ``30/360`` loan) counts the bond-basis days
+    between the dates, so that loans made under it replay unchanged.  Other periods count
+    `DayCount.period_days`: whole months are 30 days each under 30/360 US and 30E/360.
+    """
+    day_count = product.day_count
+    if product.method is RepaymentMethod.BULLET and day_count is not DayCount.THIRTY_360:
+        if end < start:
+            raise DateOrderError(f"period end {end} is before its start {start}")
+        return (end - start).days
+    return day_count.period_days(start, end)
 
 
 def period_interest(balance: int, annual_rate_micros: int, days: int, basis: int,
@@ -172,7 +192,7 @@ def amortise(product: LoanProduct, balance: int, start: date, dues: Sequence[dat
     outstanding, period_start = balance, start
     basis = product.day_count.basis
     for k, (due, part) in enumerate(zip(dues, parts)):
-        days = product.day_count.days(period_start, due)
+        days = period_days(product, period_start, due)
         interest = period_interest(outstanding, micros, days, basis, product.rounding)
         out.append(Instalment(first_number + k, period_start, due, part, interest, fee))
         outstanding -= part
@@ -201,6 +221,6 @@ def build_schedule(product: LoanProduct, principal: int, start: date) -> Repayme
 
 __all__ = [
     "DayCount", "Frequency", "Instalment", "RepaymentSchedule", "amortise", "build_schedule",
-    "level_payment", "nominal_period_interest", "period_interest", "principal_parts",
+    "level_payment", "nominal_period_interest", "period_days", "period_interest", "principal_parts",
     "schedule_dates",
 ]

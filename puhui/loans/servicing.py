@@ -6,7 +6,8 @@ journal entries the change requires, or raises a typed error and changes nothing
 Accounting is on an accrual basis: interest is recognised day by day (Dr interest receivable /
 Cr interest income), fees when an instalment falls due, penalty interest for each overdue day;
 receipts settle receivables through the product's waterfall, and any excess is held as a credit
-balance owed to the borrower.
+balance owed to the borrower and applied as instalments fall due; a receipt that with the credit
+covers the payoff settles the loan, and no receipt may exceed the payoff (docs/loan-rules.md).
 """
 
 from __future__ import annotations
@@ -100,10 +101,11 @@ class Loan(ServicedAccount):
         return {k: v for k, v in raw.items() if v}
 
     def payoff_amount(self, on: date) -> int:
-        """What a full prepayment on `on` must bring (before any credit balance is used)."""
+        """What a full prepayment on `on` must bring: everything owed less the borrower's credit
+        balance, which the settlement uses first (so paying it never leaves credit behind)."""
         probe = self._working_copy()
         probe._catch_up(on, on)
-        return ops.payoff(probe)
+        return ops.net_payoff(probe)
 
     # -- mechanics ------------------------------------------------------------------------------
     def _working_copy(self) -> "Loan":

@@ -60,6 +60,9 @@ class DecisionRequest:
     checks: tuple[IdentityCheck, ...]
     on: date
     data: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    #: The platform's rate cap in force on `on` (with its provenance); a decider enforces the
+    #: lower of it and any cap of its own.
+    rate_cap: RateCap | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "application_id", rec.text(self.application_id, "application_id"))
@@ -73,6 +76,8 @@ class DecisionRequest:
             raise InvalidApplication("checks must be IdentityCheck records")
         object.__setattr__(self, "checks", checks)
         rec.day(self.on, "on")
+        if self.rate_cap is not None and not isinstance(self.rate_cap, RateCap):
+            raise InvalidApplication("rate_cap must be a RateCap")
         if not isinstance(self.data, Mapping):
             raise InvalidApplication("data must be a mapping")
 
@@ -268,7 +273,7 @@ class DefaultPolicy:
         if amount < product.min_principal:
             return self._decline(Reason("LOW_LIMIT", f"the amount {yuan(amount)} is below the "
                                         f"product minimum of {yuan(product.min_principal)}"))
-        cap = self.rate_cap
+        cap = lower_cap(request.rate_cap, self.rate_cap)
         if cap is not None and rate > cap.annual_limit:
             return self._decline(Reason("RATE_CAP", f"grade {grade} rate {rate:.2%} is above the "
                                         f"{cap.label} of {cap.annual_limit:.2%}"))
@@ -291,6 +296,14 @@ class DefaultPolicy:
 
     def _decline(self, *reasons: Reason) -> Decision:
         return Decision(Outcome.DECLINE, reasons, None, None, None, self.version)
+
+
+def lower_cap(platform: RateCap | None, own: RateCap | None) -> RateCap | None:
+    """The binding one of the platform's cap in force and a decider's own (the platform's on
+    a tie, so its provenance is what a record keeps)."""
+    if platform is None or own is None:
+        return platform if own is None else own
+    return platform if platform.annual_limit <= own.annual_limit else own
 
 
 def kyc_failures(request: DecisionRequest) -> list[Reason]:

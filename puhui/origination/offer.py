@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Mapping
 
-from puhui.errors import InvalidApplication, OfferExpired
-from puhui.loans.cost import Quote, quote
+from puhui.errors import InvalidApplication, InvalidRateCap, OfferExpired
+from puhui.loans.caps import cap_from_dict, cap_to_dict
+from puhui.loans.cost import CONVENTIONS, LEGACY_APR_CONVENTION, Quote, quote
 from puhui.loans.product import LoanProduct, RateCap
 from puhui.origination import _records as rec
 from puhui.origination.decider import Decision, Outcome
@@ -41,8 +42,12 @@ class Offer:
     quote: Quote
     created_at: datetime
     expires_at: datetime
+    #: The cap the all-in cost was checked against, with the setting it came from.
+    rate_cap: RateCap | None = None
 
     def __post_init__(self) -> None:
+        if self.rate_cap is not None and not isinstance(self.rate_cap, RateCap):
+            raise InvalidApplication("an offer's rate_cap must be a RateCap")
         for name in ("offer_id", "application_id"):
             object.__setattr__(self, name, rec.text(getattr(self, name), name, max_len=200))
         if not isinstance(self.product, LoanProduct) or not isinstance(self.quote, Quote):
@@ -91,9 +96,11 @@ class Offer:
         return rows
 
     def to_dict(self) -> dict:
-        return {"offer_id": self.offer_id, "application_id": self.application_id,
+        cap = {} if self.rate_cap is None else {"rate_cap": cap_to_dict(self.rate_cap)}
+        return {**cap, "offer_id": self.offer_id, "application_id": self.application_id,
                 "product": self.product.to_dict(), "principal": self.principal,
                 "start": self.start.isoformat(), "apr": str(self.quote.apr),
+                "apr_convention": self.quote.convention,
                 "effective_annual_rate": str(self.quote.effective_annual_rate),
                 "upfront_fee": self.upfront_fee, "total_interest": self.total_interest,
                 "total_fees": self.total_fees, "total_repayable": self.total_repayable,
@@ -105,17 +112,29 @@ class Offer:
     @classmethod
     def from_dict(cls, d: Mapping) -> "Offer":
         """The offer rebuilt from its terms; refused unless the stored schedule (and any stored
-        disclosure figure) is exactly what the terms give."""
+        disclosure figure) is exactly what the terms give.
+
+        The APR is recomputed under the convention the offer names; an offer stored without one
+        was disclosed under the convention used before conventions were named."""
         what = "offer"
         rec.mapping(d, what, ("offer_id", "application_id", "product", "principal", "start",
-                              "created_at", "expires_at", "schedule"), _DISCLOSED)
+                              "created_at", "expires_at", "schedule"),
+                    _DISCLOSED + ("apr_convention", "rate_cap"))
+        convention = d.get("apr_convention", LEGACY_APR_CONVENTION)
+        if not isinstance(convention, str) or convention not in CONVENTIONS:
+            raise InvalidApplication(f"offer: unknown apr_convention {convention!r}")
         product = LoanProduct.from_dict(dict(rec.typed(d, "product", Mapping, what)))
         principal = rec.typed(d, "principal", int, what)
         start = rec.parse_day(d["start"], "start")
+        try:
+            cap = cap_from_dict(d["rate_cap"]) if d.get("rate_cap") is not None else None
+        except InvalidRateCap as exc:
+            raise InvalidApplication(f"{what}: {exc}") from None
         offer = cls(rec.typed(d, "offer_id", str, what), rec.typed(d, "application_id", str, what),
-                    product, principal, start, quote(product, principal, start),
+                    product, principal, start,
+                    quote(product, principal, start, convention=convention),
                     rec.parse_utc(d["created_at"], "created_at"),
-                    rec.parse_utc(d["expires_at"], "expires_at"))
+                    rec.parse_utc(d["expires_at"], "expires_at"), cap)
         rebuilt = offer.to_dict()
         if list(rec.typed(d, "schedule", (list, tuple), what)) != rebuilt["schedule"]:
             raise InvalidApplication(f"offer {offer.offer_id}: the stored schedule does not match "
@@ -132,7 +151,8 @@ def make_offer(offer_id: str, application_id: str, product: LoanProduct, decisio
                cap: RateCap | None = None) -> Offer:
     """An offer of an approved decision's amount at its rate, valid for `valid_for`.
 
-    Raises `RateCapExceeded` when the all-in cost (IRR, fees included) is above `cap`."""
+    Raises `RateCapExceeded` when the all-in cost (IRR, fees included) is above `cap`; the
+    offer keeps `cap` (with its provenance) as what its cost was checked against."""
     if not isinstance(decision, Decision) or decision.outcome is not Outcome.APPROVE:
         outcome = getattr(getattr(decision, "outcome", None), "value", decision)
         raise InvalidApplication(f"only an approval can become an offer, not {outcome!r}")
@@ -141,7 +161,8 @@ def make_offer(offer_id: str, application_id: str, product: LoanProduct, decisio
     offered = product.with_terms(annual_rate=decision.annual_rate)
     created = rec.utc(created_at, "created_at")
     return Offer(offer_id, application_id, offered, decision.amount, start,
-                 quote(offered, decision.amount, start, cap), created, created + valid_for)
+                 quote(offered, decision.amount, start, cap), created, created + valid_for,
+                 cap)
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,6 +130,9 @@ def monitor_book(
         days: int = typer.Option(90, "--days", min=1, help="days of applications to compare"),
         window: int = typer.Option(12, "--window", min=1,
                                    help="months after payout before a loan counts as matured"),
+        min_sample: int = typer.Option(100, "--min-sample", min=0,
+                                       help="fewest recent applications on which PSI may warn "
+                                            "or alert"),
         out: Optional[Path] = typer.Option(None, "--out", help="write the report as JSON"),
 ) -> None:
     """Monitor the platform's own book: PSI of recent applications' features and PDs against
@@ -137,19 +140,23 @@ def monitor_book(
     (defaulted = 90+ days past due or written off), vintage curves, alerts."""
     from puhui.errors import PuhuiError
     from puhui.risk import sme
+    from puhui.risk.monitoring import AlertThresholds
     from puhui.risk.registry import ModelRegistry
     from puhui.services.monitoring import monitor_book as run
     from puhui.services.platform import Platform
+    from puhui.store.db import require_existing
 
     day = _as_of_day(as_of)
     platform = None
     try:
+        url = require_existing(db)  # before anything else: a report never creates a book
         registry = ModelRegistry(models)
         reference = registry.load(registry.latest(sme.STABILITY_NAME).version)
         champion = registry.latest(sme.CHAMPION_NAME)
-        platform = Platform.open(db)
+        platform = Platform.open(url)
         report = run(platform, reference, day, days=days, window_months=window,
-                     reference_metrics=champion.metrics.get("mean"))
+                     reference_metrics=champion.metrics.get("mean"),
+                     thresholds=AlertThresholds(psi_min_sample=min_sample))
     except PuhuiError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2)
@@ -181,11 +188,12 @@ def fairness_book(
     from puhui.risk.fairness import FairnessTolerance
     from puhui.services.fairness import book_fairness
     from puhui.services.platform import Platform
+    from puhui.store.db import require_existing
 
     day = _as_of_day(as_of)
     platform = None
     try:
-        platform = Platform.open(db)
+        platform = Platform.open(require_existing(db))
         report = book_fairness(platform, day, days=days,
                                tolerance=FairnessTolerance(tolerance, tolerance))
     except PuhuiError as exc:

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from puhui.calendar import utcnow
-from puhui.services.errors import AccessDenied, AuthenticationFailed, NotFound
+from puhui.services.errors import AccessDenied, AuthenticationFailed, InvalidRequest, NotFound
 from puhui.services.ids import new_id
 from puhui.store.platform_models import ApiKeyRow
 from puhui.store.prepared import PreparedStatement
@@ -44,14 +44,18 @@ class Perm(str, enum.Enum):
     REPAY = "repay"                  # post repayments
     OPERATE = "operate"              # end of day, auto-debit runs, ledger verification
     MANAGE_KEYS = "manage_keys"      # issue and revoke API keys
+    READ_PERSONAL = "read_personal"  # read full personal data (contract text), logged; never a
+                                     # default scope: a key gets it only when issued with it
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.BORROWER: frozenset({Perm.APPLY, Perm.ACCEPT, Perm.READ, Perm.REPAY}),
     Role.PARTNER: frozenset({Perm.APPLY, Perm.ACCEPT, Perm.READ, Perm.REPAY, Perm.DISBURSE}),
-    Role.CREDIT_OFFICER: frozenset({Perm.READ, Perm.REVIEW, Perm.DISBURSE}),
+    Role.CREDIT_OFFICER: frozenset({Perm.READ, Perm.REVIEW, Perm.DISBURSE, Perm.READ_PERSONAL}),
     Role.ADMIN: frozenset(Perm),
 }
+#: Scopes a key carries only when asked for by name at issue.
+EXPLICIT_PERMS = frozenset({Perm.READ_PERSONAL})
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,29 +116,39 @@ class IssuedKey:
     name: str
 
 
+_PERM_VALUES = frozenset(p.value for p in Perm)
+
+
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def issue_key(session: Session, name: str, role: Role | str, subject: str | None = None,
               perms: Iterable[Perm | str] | None = None, now: datetime | None = None) -> IssuedKey:
-    """Create a key; its token is returned once and never stored."""
+    """Create a key; its token is returned once and never stored.
+
+    A request naming an unknown role or scope, a scope beyond the role, or no subject for a
+    partner or borrower key is malformed (`InvalidRequest`, 422): the caller is allowed to
+    issue keys, so refusing it as forbidden (403) would point at the wrong problem.
+    """
     try:
         role = Role(role)
     except ValueError:
-        raise AccessDenied(f"unknown role {role!r}; choose from {[r.value for r in Role]}") from None
+        raise InvalidRequest(f"unknown role {role!r}; choose from {[r.value for r in Role]}") from None
     allowed = ROLE_PERMS[role]
-    try:
-        chosen = frozenset(Perm(p) for p in perms) if perms is not None else allowed
-    except ValueError as exc:
-        raise AccessDenied(f"unknown scope: {exc}") from None
+    named = [p.value if isinstance(p, Perm) else p for p in perms or ()]
+    unknown = sorted(str(p) for p in named if p not in _PERM_VALUES)
+    if unknown:
+        raise InvalidRequest(f"unknown scopes {unknown}; choose from {sorted(_PERM_VALUES)}")
+    chosen = frozenset(Perm(p) for p in named) if perms is not None \
+        else allowed - EXPLICIT_PERMS
     if not chosen <= allowed:
-        raise AccessDenied(f"scopes {sorted(p.value for p in chosen - allowed)} are beyond "
+        raise InvalidRequest(f"scopes {sorted(p.value for p in chosen - allowed)} are beyond "
                            f"the {role.value} role")
     if role in (Role.PARTNER, Role.BORROWER) and not subject:
-        raise AccessDenied(f"a {role.value} key must name its subject (partner or applicant id)")
+        raise InvalidRequest(f"a {role.value} key must name its subject (partner or applicant id)")
     if not name or len(name) > 200:
-        raise AccessDenied("a key needs a name of 1-200 characters")
+        raise InvalidRequest("a key needs a name of 1-200 characters")
     key_id = new_id("K")
     secret = secrets.token_urlsafe(24)
     session.add(ApiKeyRow(key_id=key_id, secret_hash=_digest(secret), name=name, role=role.value,

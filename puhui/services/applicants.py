@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any, Iterable
 
 from sqlalchemy import Connection, bindparam, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from puhui.errors import ConsentError, InvalidIdentity
 from puhui.json_text import dumps
@@ -21,7 +21,7 @@ from puhui.origination.consent import Consent, DataScope, Purpose, grant, requir
 from puhui.origination.identity import IdentityCheck, mask
 from puhui.origination.parties import Applicant, BankAccount, check_account_binding
 from puhui.services.access import Perm, Principal, Role, scoped
-from puhui.services.errors import AccessDenied, NotFound
+from puhui.services.errors import AccessDenied, NotFound, PersonalDataErased
 from puhui.services.ids import new_id
 from puhui.services.planned import check_at_commit
 from puhui.services.platform import Platform, keep_on_failure
@@ -32,6 +32,7 @@ from puhui.store.platform_models import (
     ConsentRow,
     IdentityCheckRow,
 )
+from puhui.store.crypto import Keyring, is_sealed, keyring_of, new_data_key, open_sealed, seal
 from puhui.store.prepared import PreparedStatement
 
 
@@ -39,18 +40,75 @@ def _json(value: Any) -> str:
     return dumps(value, sort_keys=True)
 
 
+# -- personal data at rest ------------------------------------------------------------------------
+# Every personal field is sealed under its applicant's data key (puhui.store.crypto); rows
+# written before encryption was introduced hold plain JSON and are read as they are until
+# `puhui privacy rotate` seals them.
+_APPLICANT_KEY = PreparedStatement(
+    select(ApplicantRow.__table__.c.data_key, ApplicantRow.__table__.c.erased_at)
+    .where(ApplicantRow.__table__.c.applicant_id == bindparam("id")))
+
+
+def context(table: str, row_id: str) -> str:
+    """What a sealed field is bound to: its table and row (a copy moved elsewhere won't open)."""
+    return f"{table}:{row_id}"
+
+
+def applicant_key(session: Session | Connection, applicant_id: str) -> bytes | None:
+    """The applicant's data key; None for a row from before encryption; PersonalDataErased
+    once it was destroyed."""
+    row = _APPLICANT_KEY.first(session, {"id": applicant_id})
+    if row is None:
+        raise NotFound(f"no applicant {applicant_id!r}")
+    if row.erased_at is not None:
+        raise PersonalDataErased(f"the personal data of applicant {applicant_id} was erased")
+    if row.data_key is None:
+        return None
+    return keyring_of(session).unwrap(row.data_key, applicant_id)
+
+
+def sealed(session: Session | Connection, applicant_id: str, text: str, where: str) -> str:
+    """`text` sealed under the applicant's data key (as is for a pre-encryption applicant)."""
+    key = applicant_key(session, applicant_id)
+    return text if key is None else seal(key, text, where)
+
+
+def unsealed(session: Session | Connection, applicant_id: str, stored: str, where: str) -> str:
+    """The plaintext of a stored field (a pre-encryption value comes back as it is)."""
+    if not is_sealed(stored):
+        return stored
+    key = applicant_key(session, applicant_id)
+    if key is None:
+        raise PersonalDataErased(f"applicant {applicant_id} has no data key for {where}")
+    return open_sealed(key, stored, where)
+
+
+def lookup_hashes(ring: Keyring, applicant: Applicant) -> dict[str, str]:
+    """Keyed hashes of the owner's numbers, the only form they can be searched in."""
+    return {"owner_id_hash": ring.lookup_hash("resident_id", applicant.owner.resident_id),
+            "mobile_hash": ring.lookup_hash("mobile", applicant.owner.mobile)}
+
+
 # -- applicants -----------------------------------------------------------------------------------
 def register_applicant(p: Platform, session: Session, actor: Principal,
                        applicant: Applicant) -> dict:
-    """Record a validated applicant; a partner's applicants stay visible to that partner only."""
+    """Record a validated applicant; a partner's applicants stay visible to that partner only.
+
+    The record is sealed under a data key of the applicant's own (wrapped under the active
+    master key), so erasing the applicant is destroying that key."""
     actor.require(Perm.APPLY)
     if actor.role is Role.BORROWER:
         raise AccessDenied("a borrower key belongs to an existing applicant; "
                            "new applicants are registered by a partner or staff")
-    row = ApplicantRow(applicant_id=new_id("AP"), kind=applicant.kind.value,
+    ring = keyring_of(session)
+    applicant_id, key = new_id("AP"), new_data_key()
+    row = ApplicantRow(applicant_id=applicant_id, kind=applicant.kind.value,
                        business_name=applicant.business_name,
                        partner_id=actor.subject if actor.role is Role.PARTNER else None,
-                       data=_json(applicant.to_dict()), created_at=p.clock.now())
+                       data=seal(key, _json(applicant.to_dict()), context("applicants",
+                                                                          applicant_id)),
+                       data_key=ring.wrap(key, applicant_id), created_at=p.clock.now(),
+                       erased_at=None, **lookup_hashes(ring, applicant))
     session.add(row)
     session.flush()
     return applicant_view(row)
@@ -71,23 +129,62 @@ _INSERT_CHECKS = PreparedStatement(insert(_CHECKS))
 
 
 @lru_cache(maxsize=4096)
-def _parse_applicant(data: str) -> Applicant:
-    """Applicant rows never change, so each stored text is validated and parsed once."""
+def _parse_applicant(ring: Keyring, applicant_id: str, data_key: str | None,
+                     data: str) -> Applicant:
+    """A stored applicant text is opened, validated and parsed once (rows change only by
+    rotation or erasure, which store new text)."""
+    if is_sealed(data):
+        if data_key is None:
+            raise PersonalDataErased(f"the personal data of applicant {applicant_id} was erased")
+        data = open_sealed(ring.unwrap(data_key, applicant_id), data,
+                           context("applicants", applicant_id))
     return Applicant.from_dict(json.loads(data))
 
 
-def load_applicant(session: Session, actor: Principal, applicant_id: str) -> tuple[Any, Applicant]:
+def applicant_data(bind: Session | Connection, row: Any) -> Applicant:
+    """The applicant record of a stored applicant row, opened."""
+    if row.erased_at is not None:
+        raise PersonalDataErased(f"the personal data of applicant {row.applicant_id} was erased")
+    return _parse_applicant(keyring_of(bind), row.applicant_id, row.data_key, row.data)
+
+
+def applicant_row(session: Session, actor: Principal, applicant_id: str) -> Any:
+    """The applicant's row if `actor` may see it (NotFound otherwise); nothing is opened."""
     row = _GET_APPLICANT.first(session, {"id": applicant_id})
     if row is None:
         raise NotFound(f"no applicant {applicant_id!r}")
     actor.check_applicant(row.applicant_id, row.partner_id)
-    return row, _parse_applicant(row.data)
+    return row
+
+
+def load_applicant(session: Session, actor: Principal, applicant_id: str) -> tuple[Any, Applicant]:
+    row = applicant_row(session, actor, applicant_id)
+    return row, applicant_data(session, row)
+
+
+def business_identity(session: Session, applicant_id: str) -> str:
+    """How a data provider knows the applicant's business: its unified social credit code, or,
+    for a 个体工商户 registered without one, the keyed look-up hash of its owner's resident ID.
+
+    Why not the applicant id: that is the lender's own number, and one business registered
+    twice (through two partners, or again after a decline) gets two of them; a provider's
+    records belong to the business, so both registrations must get the same answer.
+    """
+    row = _GET_APPLICANT.first(session, {"id": applicant_id})
+    if row is None:
+        raise NotFound(f"no applicant {applicant_id!r}")
+    applicant = applicant_data(session, row)
+    if applicant.uscc:
+        return applicant.uscc
+    # A resident ID must not reach a stored payload in clear: the keyed look-up hash names the
+    # same person in every registration without revealing the number.
+    return row.owner_id_hash or keyring_of(session).lookup_hash("resident_id",
+                                                                applicant.owner.resident_id)
 
 
 def get_applicant(session: Session, actor: Principal, applicant_id: str) -> dict:
     actor.require(Perm.READ)
-    row, _ = load_applicant(session, actor, applicant_id)
-    return applicant_view(row)
+    return applicant_view(applicant_row(session, actor, applicant_id), session)
 
 
 def list_applicants(session: Session, actor: Principal, after: str | None, limit: int) -> list[dict]:
@@ -96,24 +193,36 @@ def list_applicants(session: Session, actor: Principal, after: str | None, limit
     if after:
         query = query.where(ApplicantRow.applicant_id > after)
     query = scoped(query, actor, ApplicantRow.partner_id, ApplicantRow.applicant_id)
-    return [applicant_view(r) for r in session.execute(query).scalars()]
+    return [applicant_view(r, session) for r in session.execute(query).scalars()]
 
 
-def applicant_view(row: ApplicantRow) -> dict:
-    """What the API shows: identity numbers masked (the full numbers stay in the record)."""
-    data = json.loads(row.data)
-    owner = data.get("owner", {})
-    return {
-        "applicant_id": row.applicant_id, "kind": row.kind, "business_name": row.business_name,
-        "partner_id": row.partner_id, "created_at": row.created_at.isoformat(),
-        "uscc": data.get("uscc"), "industry": data.get("industry", ""),
-        "region_code": data.get("region_code", ""), "established_on": data.get("established_on"),
-        "monthly_revenue": data.get("monthly_revenue", 0),
-        "owner": {"name": owner.get("name"), "resident_id": mask(owner.get("resident_id", "")),
-                  "mobile": mask(owner.get("mobile", ""), 3, 4)},
-        "guarantors": [{"name": g.get("name"), "resident_id": mask(g.get("resident_id", ""))}
-                       for g in data.get("guarantors", [])],
-    }
+def masked_person(person: dict) -> dict:
+    """A person as every view shows one: the name, the resident ID and mobile masked."""
+    out = {"name": person.get("name"), "resident_id": mask(person.get("resident_id", ""))}
+    if "mobile" in person:
+        out["mobile"] = mask(person.get("mobile", ""), 3, 4)
+    return out
+
+
+def applicant_view(row: Any, bind: Session | Connection | None = None) -> dict:
+    """What the API shows: identity numbers masked (the full numbers stay in the sealed
+    record); an erased applicant shows what is kept and when it was erased."""
+    out = {"applicant_id": row.applicant_id, "kind": row.kind,
+           "business_name": row.business_name, "partner_id": row.partner_id,
+           "created_at": row.created_at.isoformat(),
+           "erased_at": row.erased_at.isoformat() if row.erased_at else None}
+    if row.erased_at is not None:
+        return out
+    if bind is None:
+        bind = object_session(row)
+    data = applicant_data(bind, row).to_dict()
+    return {**out, "uscc": data.get("uscc"), "industry": data.get("industry", ""),
+            "region_code": data.get("region_code", ""),
+            "established_on": data.get("established_on"),
+            "monthly_revenue": data.get("monthly_revenue", 0),
+            "owner": masked_person(data.get("owner", {})),
+            "guarantors": [{"name": g.get("name"), "resident_id": mask(g.get("resident_id", ""))}
+                           for g in data.get("guarantors", [])]}
 
 
 # -- identity checks ------------------------------------------------------------------------------
@@ -128,7 +237,7 @@ def save_checks(session: Session, applicant_id: str, application_id: str | None,
 
 def checks_of(session: Session, actor: Principal, applicant_id: str) -> list[dict]:
     actor.require(Perm.READ)
-    load_applicant(session, actor, applicant_id)
+    applicant_row(session, actor, applicant_id)
     rows = session.execute(select(IdentityCheckRow).where(IdentityCheckRow.applicant_id == applicant_id)
                            .order_by(IdentityCheckRow.id)).scalars()
     return [{"kind": r.kind, "subject": r.subject, "passed": r.passed, "reason": r.reason,
@@ -152,31 +261,44 @@ def bind_account(p: Platform, session: Session, actor: Principal, applicant_id: 
         keep_on_failure(session, lambda evidence: save_checks(evidence, applicant_id, None, [check]))
         raise InvalidIdentity(f"bank account not bound: {check.reason}")
     save_checks(session, applicant_id, None, [check])
-    row = BankAccountRow(account_id=new_id("BA"), applicant_id=applicant_id,
-                         data=_json(account.to_dict()), card_masked=mask(account.card_number),
-                         bound_at=p.clock.now())
+    account_id = new_id("BA")
+    row = BankAccountRow(account_id=account_id, applicant_id=applicant_id,
+                         data=sealed(session, applicant_id, _json(account.to_dict()),
+                                     context("bank_accounts", account_id)),
+                         card_masked=mask(account.card_number), bound_at=p.clock.now(),
+                         card_hash=keyring_of(session).lookup_hash("bank_card",
+                                                                   account.card_number))
     session.add(row)
     session.flush()
-    return account_view(row)
+    return account_view(row, account)
 
 
-def account_view(row: BankAccountRow) -> dict:
-    data = json.loads(row.data)
+def account_view(row: BankAccountRow, account: BankAccount | None = None) -> dict:
+    if account is None and row.data:
+        try:
+            account = BankAccount.from_dict(json.loads(unsealed(
+                object_session(row), row.applicant_id, row.data,
+                context("bank_accounts", row.account_id))))
+        except PersonalDataErased:
+            account = None
     return {"account_id": row.account_id, "applicant_id": row.applicant_id,
-            "card": row.card_masked, "holder_name": data.get("holder_name"),
-            "bank_name": data.get("bank_name", ""), "bound_at": row.bound_at.isoformat()}
+            "card": row.card_masked,
+            "holder_name": account.holder_name if account else None,
+            "bank_name": account.bank_name if account else "",
+            "bound_at": row.bound_at.isoformat()}
 
 
 def load_account(session: Session, applicant_id: str, account_id: str) -> BankAccount:
     row = session.get(BankAccountRow, account_id)
     if row is None or row.applicant_id != applicant_id:
         raise NotFound(f"no bank account {account_id!r} bound to applicant {applicant_id!r}")
-    return BankAccount.from_dict(json.loads(row.data))
+    return BankAccount.from_dict(json.loads(unsealed(session, applicant_id, row.data,
+                                                     context("bank_accounts", account_id))))
 
 
 def accounts_of(session: Session, actor: Principal, applicant_id: str) -> list[dict]:
     actor.require(Perm.READ)
-    load_applicant(session, actor, applicant_id)
+    applicant_row(session, actor, applicant_id)
     rows = session.execute(select(BankAccountRow).where(BankAccountRow.applicant_id == applicant_id)
                            .order_by(BankAccountRow.account_id)).scalars()
     return [account_view(r) for r in rows]
@@ -234,14 +356,14 @@ def _parse_consent(data: str) -> Consent:
 
 def consents_of(p: Platform, session: Session, actor: Principal, applicant_id: str) -> list[dict]:
     actor.require(Perm.READ)
-    load_applicant(session, actor, applicant_id)
+    applicant_row(session, actor, applicant_id)
     now = p.clock.now()
     return [consent_view(c, now) for c in consents(session, applicant_id)]
 
 
 def consent_log(session: Session, actor: Principal, applicant_id: str) -> list[dict]:
     actor.require(Perm.READ)
-    load_applicant(session, actor, applicant_id)
+    applicant_row(session, actor, applicant_id)
     rows = session.execute(select(ConsentLogRow).where(ConsentLogRow.applicant_id == applicant_id)
                            .order_by(ConsentLogRow.id)).scalars()
     return [{"action": r.action, "consent_id": r.consent_id, "scope": r.scope, "purpose": r.purpose,

@@ -17,26 +17,33 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
-from puhui.errors import ConcurrentModification, InvalidApplication, InvalidEvent
+from puhui.errors import ConcurrentModification, InvalidApplication, InvalidEvent, RateCapExceeded
 from puhui.origination.consent import DataScope, Purpose
 from puhui.origination.decider import Decision, DecisionRequest, Outcome, Reason
 from puhui.origination.offer import Offer, draft_contract, make_offer
 from puhui.origination.parties import Applicant, verify_applicant
 from puhui.origination.workflow import ApplicationStatus as S
 from puhui.origination.workflow import check_transition
-from puhui.loans.product import RepaymentMethod
+from puhui.loans.cost import check_cap
+from puhui.loans.product import RateCap, RepaymentMethod
 from puhui.services.access import Perm, Principal, scoped
+from puhui.origination.identity import mask
 from puhui.services.applicants import (
     _json,
+    applicant_row,
+    context,
     load_account,
     load_applicant,
+    masked_person,
     save_checks,
+    sealed,
+    unsealed,
     use_data,
 )
 from puhui.services.clock import business_date
-from puhui.services.errors import NotFound
+from puhui.services.errors import NotFound, PersonalDataErased
 from puhui.services.ids import new_id
 from puhui.services.platform import Platform
 from puhui.services.risk import DECISION_RECORDS, assess, record_values
@@ -132,7 +139,7 @@ def load_application(session: Session, actor: Principal, application_id: str,
     row.stored_version = row.version
     if not actor.sees_everything:
         try:
-            load_applicant(session, actor, row.applicant_id)
+            applicant_row(session, actor, row.applicant_id)
         except NotFound:
             raise NotFound(f"no application {application_id!r}") from None
     return row
@@ -150,7 +157,12 @@ def list_applications(session: Session, actor: Principal, after: str | None, lim
     if after:
         query = query.where(ApplicationRow.application_id > after)
     if status:
-        query = query.where(ApplicationRow.status == S(status).value)
+        try:
+            wanted = S(status)
+        except ValueError:
+            raise InvalidApplication(f"unknown application status {status!r}; choose from "
+                                     f"{[s.value for s in S]}") from None
+        query = query.where(ApplicationRow.status == wanted.value)
     query = scoped(query, actor, ApplicationRow.partner_id, ApplicationRow.applicant_id)
     return [application_view(session, r, with_offer=False) for r in session.execute(query).scalars()]
 
@@ -210,14 +222,19 @@ def _move(session: Session, row: AppRecord, target: S, actor: Principal, now: da
 
 # -- operations -----------------------------------------------------------------------------------
 def _draft(p: Platform, session: Session, actor: Principal, applicant_id: str,
-           product_code: str, amount: int, purpose: str) -> tuple[AppRecord, Applicant]:
-    """A new application record (not yet written) whose product and amount are valid."""
+           product_code: str, amount: int, purpose: str,
+           submitting: bool = False) -> tuple[AppRecord, Applicant]:
+    """A new application record (not yet written) whose product and amount are valid and
+    whose product is offered under the cap in force (when `submitting`, the submission that
+    follows checks that instead)."""
     actor.require(Perm.APPLY)
     applicant_row, applicant = load_applicant(session, actor, applicant_id)
     product = p.product(product_code)
     if product.method is RepaymentMethod.REVOLVING:
         raise InvalidApplication(f"product {product_code!r} is a revolving line; apply for a "
                                  f"term loan product: {[x.code for x in p.term_products()]}")
+    if not submitting:
+        p.offered_product(session, product_code, business_date(p.clock))  # RateCapExceeded
     product.check_principal(amount)
     if not isinstance(purpose, str) or len(purpose) > 500:
         raise InvalidApplication("purpose must be text of at most 500 characters")
@@ -254,13 +271,16 @@ def submit(p: Platform, session: Session, actor: Principal, application_id: str)
 def apply(p: Platform, session: Session, actor: Principal, applicant_id: str, product_code: str,
           amount: int, purpose: str = "") -> AppRecord:
     """Create and submit in one step: the straight-through path a partner's checkout uses."""
-    row, applicant = _draft(p, session, actor, applicant_id, product_code, amount, purpose)
+    row, applicant = _draft(p, session, actor, applicant_id, product_code, amount, purpose,
+                            submitting=True)
     return _submit(p, session, actor, row, applicant)
 
 
 def _submit(p: Platform, session: Session, actor: Principal, row: AppRecord,
             applicant: Applicant) -> AppRecord:
     check_transition(row.status, S.SUBMITTED)
+    # the cap may have fallen since the draft: a product above it is no longer offered
+    product, cap = p.offered_product(session, row.product_code, business_date(p.clock))
     use_data(p, session, row.applicant_id, DataScope.IDENTITY, Purpose.CREDIT_ASSESSMENT,
              row.application_id)
     now, today = p.clock.now(), business_date(p.clock)
@@ -278,15 +298,15 @@ def _submit(p: Platform, session: Session, actor: Principal, row: AppRecord,
     else:
         _move(session, row, S.DECISIONING, actor, now)
         request = DecisionRequest(
-            row.application_id, applicant, row.requested_amount, p.product(row.product_code),
-            tuple(checks), today, assess(p, session, row.applicant_id, row.application_id, today))
+            row.application_id, applicant, row.requested_amount, product, tuple(checks), today,
+            assess(p, session, row.applicant_id, row.application_id, today), rate_cap=cap)
         evaluate = getattr(p.decider, "evaluate", None)
         if evaluate is None:
             decision = p.decider.decide(request)
         else:  # a decider that explains itself: keep its record beside the application
             decision, record = evaluate(request)
             row.pending.append((DECISION_RECORDS, record_values(row.application_id, record, now)))
-        _conclude(p, session, row, decision, actor, now)
+        _conclude(p, session, row, decision, actor, now, cap)
     save(session, row)
     save_checks(session, row.applicant_id, row.application_id, checks)
     return row
@@ -297,14 +317,31 @@ def _record_decision(session: Session, row: AppRecord, decision: Decision) -> No
 
 
 def _conclude(p: Platform, session: Session, row: AppRecord, decision: Decision,
-              actor: Principal, now: datetime) -> None:
-    """Turn a decision into an offer, a decline or a referral."""
+              actor: Principal, now: datetime, cap: RateCap | None = None,
+              automated: bool = True) -> None:
+    """Turn a decision into an offer, a decline or a referral.
+
+    The offer's all-in cost (IRR, fees included) is checked against the cap in force (`cap`,
+    or looked up): an automated approval whose cost would exceed it is declined (RATE_CAP, with
+    why), never offered at an illegal price; a reviewer's approval is refused instead
+    (`RateCapExceeded`), so the reviewer can choose a lower rate."""
+    today = business_date(p.clock)
     if decision.outcome is Outcome.APPROVE:
+        cap = cap if cap is not None else p.cap_in_force(session, today)
         product = p.product(row.product_code)
         if decision.annual_rate is not None:
             product = product.with_terms(annual_rate=decision.annual_rate)
-        offer = make_offer(new_id("OF"), row.application_id, product, decision,
-                           business_date(p.clock), now, p.offer_validity, p.rate_cap)
+        try:
+            offer = make_offer(new_id("OF"), row.application_id, product, decision, today, now,
+                               p.offer_validity, cap)
+        except RateCapExceeded as exc:
+            if not automated:
+                raise
+            decision = Decision(Outcome.DECLINE, decision.reasons + (Reason("RATE_CAP", str(exc)),),
+                                None, None, None, decision.policy_version, decision.model_version)
+            _record_decision(session, row, decision)
+            _move(session, row, S.DECLINED, actor, now, reasons=[r.code for r in decision.reasons])
+            return
         row.offer = offer.to_dict()
         row.pending.append((OFFERS, {"offer_id": offer.offer_id,
                                      "application_id": row.application_id,
@@ -349,7 +386,7 @@ def review(p: Platform, session: Session, actor: Principal, application_id: str,
         decision = Decision(Outcome.DECLINE, (Reason("MANUAL_DECLINE", note),), None, None,
                             earlier.grade if earlier else None, f"manual:{actor.key_id}",
                             earlier.model_version if earlier else None)
-    _conclude(p, session, row, decision, actor, now)
+    _conclude(p, session, row, decision, actor, now, automated=False)
     save(session, row)
     return row
 
@@ -384,7 +421,10 @@ def expire_stale(p: Platform, session: Session, actor: Principal) -> list[str]:
 
 def accept_offer(p: Platform, session: Session, actor: Principal, application_id: str,
                  account_id: str) -> dict:
-    """Accept the offer: the contract is drawn up and its hash attested on the ledger chain."""
+    """Accept the offer: the contract is drawn up and its hash attested on the ledger chain.
+
+    Refused (`RateCapExceeded`) if the offer costs more than the cap in force on the day of
+    acceptance, which may be lower than when the offer was made."""
     actor.require(Perm.ACCEPT)
     row = load_application(session, actor, application_id, lock=True)
     check_transition(row.status, S.ACCEPTED)
@@ -393,19 +433,26 @@ def accept_offer(p: Platform, session: Session, actor: Principal, application_id
     offer = load_offer(session, row.offer_id)
     now = p.clock.now()
     contract = draft_contract(new_id("CT"), offer, applicant, account, now)  # OfferExpired
+    # a lower cap may have taken effect since the offer: no contract above the cap in force
+    cap = p.cap_in_force(session, business_date(p.clock))
+    check_cap(offer.quote.schedule, cap, offer.quote.apr,
+              f"offer {offer.offer_id}'s annualised cost (IRR, fees included)")
     entry = LedgerRepository(session).attest(
         "loan_contract", contract.contract_id, contract.content_hash, business_date(p.clock),
         f"loan contract {contract.contract_id} for application {application_id}",
         event_key=f"contract:{contract.contract_id}")
     session.add(ContractRow(contract_id=contract.contract_id, application_id=application_id,
                             offer_id=offer.offer_id, account_id=account_id,
-                            content=_json(contract.content), content_hash=contract.content_hash,
+                            content=sealed(session, row.applicant_id, _json(contract.content),
+                                           context("contracts", contract.contract_id)),
+                            content_hash=contract.content_hash,
                             ledger_seq=entry.seq, accepted_at=now, signed_at=None, signed_by=None))
     row.contract_id = contract.contract_id
     _move(session, row, S.ACCEPTED, actor, now, contract_id=contract.contract_id,
           content_hash=contract.content_hash, ledger_seq=entry.seq)
     save(session, row)
-    return contract_view(session.get(ContractRow, contract.contract_id))
+    return contract_view(session.get(ContractRow, contract.contract_id), row.applicant_id,
+                         contract.content)
 
 
 def load_contract(session: Session, actor: Principal, contract_id: str,
@@ -433,19 +480,53 @@ def sign_contract(p: Platform, session: Session, actor: Principal, contract_id: 
     save(session, application)
     contract.signed_at, contract.signed_by = now, actor.key_id
     session.flush()
-    return contract_view(contract)
+    return contract_view(contract, application.applicant_id)
 
 
 def get_contract(session: Session, actor: Principal, contract_id: str) -> dict:
+    """The contract as every key sees it: personal numbers masked.  The full text is read
+    through `puhui.services.privacy.full_contract`, by entitled staff, and logged."""
     actor.require(Perm.READ)
-    contract, _ = load_contract(session, actor, contract_id)
-    return contract_view(contract)
+    contract, application = load_contract(session, actor, contract_id)
+    return contract_view(contract, application.applicant_id)
 
 
-def contract_view(row: ContractRow) -> dict:
+def contract_content(session: Session, row: ContractRow, applicant_id: str) -> dict:
+    """The contract's full content, opened (PersonalDataErased after erasure)."""
+    return json.loads(unsealed(session, applicant_id, row.content,
+                               context("contracts", row.contract_id)))
+
+
+def masked_content(content: dict) -> dict:
+    """The contract content with the borrower's, guarantors' and the account's numbers masked.
+    A view only: the hash stays the hash of the full content."""
+    out = dict(content)
+    borrower = content.get("borrower")
+    if isinstance(borrower, dict):
+        out["borrower"] = {**borrower, "owner": masked_person(borrower.get("owner", {})),
+                           "guarantors": [masked_person(g)
+                                          for g in borrower.get("guarantors", [])]}
+    account = content.get("repayment_account")
+    if isinstance(account, dict):
+        out["repayment_account"] = {**account,
+                                    "card_number": mask(account.get("card_number", ""))}
+    return out
+
+
+def contract_view(row: ContractRow, applicant_id: str, content: dict | None = None,
+                  full: bool = False) -> dict:
+    """A contract with its content masked (`full`: as signed, for entitled staff only)."""
+    erased = False
+    if content is None:
+        try:
+            content = contract_content(object_session(row), row, applicant_id)
+        except PersonalDataErased:
+            erased = True
     return {"contract_id": row.contract_id, "application_id": row.application_id,
             "offer_id": row.offer_id, "account_id": row.account_id,
-            "content": json.loads(row.content), "content_hash": row.content_hash,
+            "content": None if erased else content if full else masked_content(content),
+            "content_masked": not full and not erased, "content_erased": erased,
+            "content_hash": row.content_hash,
             "ledger_seq": row.ledger_seq, "accepted_at": row.accepted_at.isoformat(),
             "signed_at": row.signed_at.isoformat() if row.signed_at else None,
             "signed_by": row.signed_by}

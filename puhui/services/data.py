@@ -23,7 +23,7 @@ from puhui.origination.consent import DataScope, Purpose
 from puhui.risk.data.connectors import ConnectorSet
 from puhui.risk.data.payload import SourceData, parse_payload, source_scope
 from puhui.risk.errors import InvalidRecord, RiskDataError, SourceUnavailable
-from puhui.services.applicants import use_data
+from puhui.services.applicants import business_identity, use_data
 from puhui.services.platform import Platform
 from puhui.store.risk_models import SourcePayloadRow
 
@@ -63,14 +63,14 @@ def canonical_text(payload: Any) -> str:
                       default=str)
 
 
-def _validate(scope: DataScope, raw: Any, applicant_id: str, as_of: date) -> SourceData:
+def _validate(scope: DataScope, raw: Any, business: str, as_of: date) -> SourceData:
     parsed = parse_payload(scope, raw)
     if parsed.as_of != as_of:
         raise InvalidRecord(scope.value, None, "as_of", f"{parsed.as_of} is not the requested "
                                                          f"{as_of}")
-    if parsed.business_id != applicant_id:
+    if parsed.business_id != business:
         raise InvalidRecord(scope.value, None, "business_id", f"{parsed.business_id!r} is not "
-                                                               f"the applicant {applicant_id!r}")
+                                                               f"the business asked for")
     return parsed
 
 
@@ -80,8 +80,11 @@ def collect(p: Platform, session: Session, applicant_id: str, application_id: st
     """Fetch, validate and store each scope's payload for the applicant as of `as_of`.
 
     Consent is checked first for every scope (`ConsentError` propagates: nothing is fetched
-    without it).  Connectors are asked with the applicant id.
+    without it).  Connectors are asked with the business's identity (`business_identity`: its
+    unified social credit code), as real providers know it, so the same business registered
+    twice gets the same data; the payload must answer for that business.
     """
+    business = business_identity(session, applicant_id)
     data: dict[DataScope, SourceData] = {}
     errors: dict[DataScope, str] = {}
     for scope in dict.fromkeys(source_scope(s) for s in scopes):
@@ -89,13 +92,13 @@ def collect(p: Platform, session: Session, applicant_id: str, application_id: st
                            application_id)
         fetched_at = p.clock.now()
         try:
-            raw = connectors[scope].fetch(applicant_id, as_of)
+            raw = connectors[scope].fetch(business, as_of)
         except SourceUnavailable as exc:
             errors[scope] = f"unavailable: {exc}"
             continue
         error = None
         try:
-            data[scope] = _validate(scope, raw, applicant_id, as_of)
+            data[scope] = _validate(scope, raw, business, as_of)
         except InvalidRecord as exc:
             error = errors[scope] = str(exc)
         text = canonical_text(raw)

@@ -12,7 +12,6 @@ inference; the report gives approval rates and demographic parity, and says so.
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 from typing import Any
 
@@ -22,6 +21,7 @@ from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
 from puhui.origination.identity import age_on
+from puhui.services.applicants import applicant_data
 from puhui.services.platform import Platform
 from puhui.store.decision_models import DecisionRecordRow
 from puhui.store.platform_models import ApplicantRow, ApplicationRow
@@ -50,17 +50,19 @@ def book_fairness(p: Platform, as_of: date, *, days: int = 365, tolerance: Any =
     from puhui.risk.fairness import FairnessTolerance, age_band, fairness_report
 
     since = as_of - timedelta(days=days - 1)
-    query = (select(_RECORDS.c.outcome, _RECORDS.c.decided_on, _APPLICANTS.c.data)
+    query = (select(_RECORDS.c.outcome, _RECORDS.c.decided_on, _APPLICANTS.c.applicant_id,
+                    _APPLICANTS.c.data, _APPLICANTS.c.data_key, _APPLICANTS.c.erased_at)
              .join(_APPS, _APPS.c.application_id == _RECORDS.c.application_id)
              .join(_APPLICANTS, _APPLICANTS.c.applicant_id == _APPS.c.applicant_id)
-             .where(_RECORDS.c.decided_on.between(since, as_of)))
+             .where(_RECORDS.c.decided_on.between(since, as_of),
+                    _APPLICANTS.c.erased_at.is_(None)))  # erased people are not profiled
     with p.read() as session:
         rows = session.execute(query).all()
-    if not rows:
-        raise RiskDataError(f"no automated decisions in the {days} days up to {as_of}")
-    people = [owner_groups(json.loads(data)["owner"]["resident_id"], on)
-              for _, on, data in rows]
-    approved = np.array([outcome == "approve" for outcome, _, _ in rows])
+        if not rows:
+            raise RiskDataError(f"no automated decisions in the {days} days up to {as_of}")
+        people = [owner_groups(applicant_data(session, row).owner.resident_id, row.decided_on)
+                  for row in rows]
+    approved = np.array([row.outcome == "approve" for row in rows])
     groups = {"sex": [g["sex"] for g in people],
               "age_band": age_band([g["age"] for g in people]),
               "province": [g["province"] for g in people]}

@@ -9,7 +9,9 @@ rail treats as one instruction however often it arrives.
 from __future__ import annotations
 
 import enum
+import hashlib
 from datetime import date
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -17,12 +19,13 @@ from sqlalchemy.orm import Session
 
 from puhui.book import amount_due
 from puhui.errors import InvalidApplication, InvalidEvent, PuhuiError
-from puhui.loans.events import Disbursement, Prepayment, PrepaymentMode, Repayment
+from puhui.loans.events import CreditRefund, Disbursement, Prepayment, PrepaymentMode, Repayment
 from puhui.loans.state import LoanStatus
 from puhui.origination.identity import mask
 from puhui.origination.workflow import ApplicationStatus as S
 from puhui.services.access import Perm, Principal, scoped
-from puhui.services.applicants import load_account
+from puhui.origination.consent import DataScope, Purpose
+from puhui.services.applicants import _log, consents, context, load_account, sealed, unsealed
 from puhui.services.applications import (
     _move,
     load_application,
@@ -30,10 +33,12 @@ from puhui.services.applications import (
     load_offer,
     save,
 )
+from puhui.services.business_day import check_run_date
 from puhui.services.clock import business_date
 from puhui.services.errors import AlreadyDone, NotFound
 from puhui.services.ids import new_id
 from puhui.services.platform import Platform
+from puhui.store.business_days import BusinessDayRepository
 from puhui.store.platform_models import ApplicationRow, AutoDebitRow, DisbursementRow
 
 
@@ -72,9 +77,13 @@ def disburse(p: Platform, session: Session, actor: Principal, contract_id: str,
     disbursement_id, loan_id = new_id("DB"), new_id("LN")
     # the rail keys the instruction on the contract, so no retry of any kind pays it twice
     instruction = f"PAYOUT-{contract_id}"
+    where = context("disbursements", disbursement_id)
     session.add(DisbursementRow(
         disbursement_id=disbursement_id, contract_id=contract_id, loan_id=loan_id, mode=mode.value,
-        payee_name=payee_name, payee_account=payee_account, reference=reference,
+        payee_name=sealed(session, application.applicant_id, payee_name, where + ":name"),
+        payee_account=sealed(session, application.applicant_id, payee_account,
+                             where + ":account"),
+        reference=reference,
         principal=offer.principal, paid_out=offer.net_disbursed, currency=offer.product.currency,
         value_date=today, gateway_ref=instruction, created_at=now))
     p.book.open_in(session, loan_id, offer.product)
@@ -92,7 +101,7 @@ def disburse(p: Platform, session: Session, actor: Principal, contract_id: str,
     _move(session, application, S.DISBURSED, actor, now, loan_id=loan_id,
           disbursement_id=disbursement_id, mode=mode.value)
     save(session, application)
-    return disbursement_view(row)
+    return disbursement_view(row, payee_name, payee_account)
 
 
 def _entrusted_payee(name: str | None, account: str | None, reference: str) -> tuple[str, str]:
@@ -108,10 +117,17 @@ def _entrusted_payee(name: str | None, account: str | None, reference: str) -> t
     return name, digits
 
 
-def disbursement_view(row: DisbursementRow) -> dict:
+def payee_of(session: Session, applicant_id: str, row: DisbursementRow) -> tuple[str, str]:
+    """The payee's name and account of a disbursement, opened."""
+    where = context("disbursements", row.disbursement_id)
+    return (unsealed(session, applicant_id, row.payee_name, where + ":name"),
+            unsealed(session, applicant_id, row.payee_account, where + ":account"))
+
+
+def disbursement_view(row: DisbursementRow, payee_name: str, payee_account: str) -> dict:
     return {"disbursement_id": row.disbursement_id, "contract_id": row.contract_id,
-            "loan_id": row.loan_id, "mode": row.mode, "payee_name": row.payee_name,
-            "payee_account": mask(row.payee_account), "reference": row.reference,
+            "loan_id": row.loan_id, "mode": row.mode, "payee_name": payee_name,
+            "payee_account": mask(payee_account), "reference": row.reference,
             "principal": row.principal, "paid_out": row.paid_out, "currency": row.currency,
             "value_date": row.value_date.isoformat(), "gateway_ref": row.gateway_ref,
             "created_at": row.created_at.isoformat()}
@@ -144,7 +160,7 @@ def loan_view(p: Platform, session: Session, actor: Principal, loan_id: str,
            "status": account.status.value, "currency": account.product.currency,
            "balances": account.balances(), "days_past_due": account.days_past_due(on),
            "risk_class": account.risk_class(on).value, "amount_due": amount_due(account, on),
-           "as_of": on.isoformat()}
+           "credit_balance": account.credit, "as_of": on.isoformat()}
     if hasattr(account, "instalments"):
         out["payoff_amount"] = account.payoff_amount(on) if account.status is LoanStatus.ACTIVE else 0
         out["schedule"] = [
@@ -179,19 +195,95 @@ def repay(p: Platform, session: Session, actor: Principal, loan_id: str, amount:
     return view
 
 
-def auto_debit(p: Platform, session: Session, actor: Principal, run_date: date | None = None) -> dict:
-    """Pull what is due today from each active loan's bound account, once per loan and day."""
+def refund_credit(p: Platform, session: Session, actor: Principal, loan_id: str, key: str,
+                  amount: int | None = None) -> dict:
+    """Pay (part of) a borrower's credit balance back to their bound account, idempotent on `key`.
+
+    The refund is a `CreditRefund` event: it posts Dr borrower credit / Cr cash, and the payout
+    instruction carries a reference derived from the key, so a retried request neither posts
+    nor pays twice.  Without `amount` the whole credit balance is refunded.
+    """
     actor.require(Perm.OPERATE)
-    on = run_date or business_date(p.clock)
+    application = _loan_application(session, actor, loan_id)
+    try:
+        account = p.book.load_in(session, loan_id)
+    except InvalidEvent:
+        raise NotFound(f"no loan {loan_id!r}") from None
+    if application is None or application.contract_id is None:
+        raise InvalidApplication(f"loan {loan_id} has no bound account to refund to")
+    today = business_date(p.clock)
+    done = next((e for e, _ in account.history if e.key == key), None)
+    if amount is None:  # a replay refunds what the first request refunded
+        amount = done.amount if isinstance(done, CreditRefund) else account.credit
+    if amount <= 0:
+        raise InvalidEvent(f"loan {loan_id} has no credit balance to refund")
+    event = CreditRefund(key, today, amount)
+    posted = p.book.apply_in(session, [(loan_id, event)]).get(loan_id, [])
+    contract, _ = load_contract(session, actor, application.contract_id)
+    bank = load_account(session, application.applicant_id, contract.account_id)
+    reference = "RF-" + hashlib.sha256(f"{loan_id}|{key}".encode()).hexdigest()[:32]
+    if posted:  # a use of the bound account's data, logged with its basis (not on a replay)
+        _log(session, application.applicant_id, None, "used", DataScope.BANK_ACCOUNT.value,
+             Purpose.LOAN_SERVICING.value, application.application_id,
+             {"loan_id": loan_id, "refund": amount, "account_id": contract.account_id,
+              "legal_basis": "contract", "contract_id": contract.contract_id,
+              "by": actor.key_id, "gateway_ref": reference}, p.clock.now())
+    transfer = p.gateway.pay_out(reference, bank.card_number, bank.holder_name, amount)
+    if not transfer.ok:
+        raise PuhuiError(f"refund refused by the payment rail: {transfer.reason}")
+    view = loan_view(p, session, actor, loan_id, today)
+    view["refund"] = {"amount": amount, "gateway_ref": reference,
+                      "payee_account": mask(bank.card_number)}
+    view["journal_entries"] = [e.seq for e in posted]
+    return view
+
+
+def debit_basis(p: Platform, session: Session, applicant_id: str, contract: Any) -> dict:
+    """Why the borrower's bound account may be debited now, or `AutoDebitRefused`.
+
+    The signed loan contract is the legal basis (PIPL art. 13(1)2: necessary to perform a
+    contract the person is party to): it names the repayment account and authorises debiting
+    it.  A borrower who withdraws that authorisation (revokes a bank_account consent for
+    loan_servicing, with none other in force) stops the auto-debit; they still owe and repay by
+    other means.  A consent in force for it is recorded beside the contract.
+    """
+    now = p.clock.now()
+    relevant = [c for c in consents(session, applicant_id)
+                if c.matches(DataScope.BANK_ACCOUNT, Purpose.LOAN_SERVICING)]
+    active = sorted(c.consent_id for c in relevant if c.status(now) == "active")
+    if not active and any(c.status(now) == "revoked" for c in relevant):
+        raise AutoDebitRefused("the borrower withdrew the auto-debit authorisation "
+                               f"({', '.join(sorted(c.consent_id for c in relevant))})")
+    if contract.signed_at is None:
+        raise AutoDebitRefused(f"contract {contract.contract_id} is not signed")
+    return {"legal_basis": "consent" if active else "contract", "consent_id": (active or [None])[-1],
+            "contract_id": contract.contract_id}
+
+
+class AutoDebitRefused(Exception):
+    """Neither a consent in force nor the signed contract covers debiting the account."""
+
+
+def auto_debit(p: Platform, session: Session, actor: Principal, run_date: date | None = None) -> dict:
+    """Pull what is due today from each active loan's bound account, once per loan and day.
+
+    Each pull uses the borrower's bank account data for loan servicing: its legal basis (the
+    signed contract, and any consent in force) is written to the consent log before the pull;
+    a loan whose borrower withdrew the authorisation is not debited, and the refusal is logged.
+    """
+    actor.require(Perm.OPERATE)
+    on = check_run_date(run_date or business_date(p.clock), p.clock,
+                        BusinessDayRepository(session).last_closed())
     rows = session.execute(select(ApplicationRow.loan_id, ApplicationRow.applicant_id,
-                                  ApplicationRow.contract_id)
+                                  ApplicationRow.contract_id, ApplicationRow.application_id)
                            .where(ApplicationRow.status == S.DISBURSED.value)
                            .order_by(ApplicationRow.loan_id)).all()
     done = set(session.execute(select(AutoDebitRow.loan_id)
                                .where(AutoDebitRow.run_date == on)).scalars())
     summary = {"run_date": on.isoformat(), "attempted": 0, "collected": 0, "failed": 0,
-               "amount_collected": 0}
-    for loan_id, applicant_id, contract_id in rows:
+               "refused": 0, "amount_collected": 0}
+    scope, purpose = DataScope.BANK_ACCOUNT.value, Purpose.LOAN_SERVICING.value
+    for loan_id, applicant_id, contract_id, application_id in rows:
         if loan_id in done:
             continue
         account = p.book.load_in(session, loan_id)
@@ -201,6 +293,17 @@ def auto_debit(p: Platform, session: Session, actor: Principal, run_date: date |
         if due <= 0:
             continue
         contract, _ = load_contract(session, actor, contract_id)
+        use = {"loan_id": loan_id, "run_date": on.isoformat(), "amount": due,
+               "account_id": contract.account_id, "by": actor.key_id}
+        try:
+            basis = debit_basis(p, session, applicant_id, contract)
+        except AutoDebitRefused as exc:
+            _log(session, applicant_id, None, "refused", scope, purpose, application_id,
+                 {**use, "reason": str(exc), "error": "AutoDebitRefused"}, p.clock.now())
+            summary["refused"] += 1
+            continue
+        _log(session, applicant_id, basis["consent_id"], "used", scope, purpose,
+             application_id, {**use, **basis}, p.clock.now())
         bank = load_account(session, applicant_id, contract.account_id)
         transfer = p.gateway.collect(f"AD-{loan_id}-{on.isoformat()}", bank.card_number,
                                      bank.holder_name, due)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Callable, Iterator, Mapping
 
@@ -16,16 +16,20 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from puhui.book import LoanBook
+from puhui.errors import RateCapExceeded
+from puhui.loans.caps import offer_refusal
 from puhui.loans.product import LoanProduct, RateCap, RepaymentMethod
 from puhui.origination.decider import Decider, DefaultPolicy
 from puhui.services.clock import Clock, SystemClock
 from puhui.services.errors import NotFound
 from puhui.services.gateway import PaymentGateway, SandboxGateway
 from puhui.simulation import DEMO_PRODUCTS
+from puhui.store.caps_repo import load_cap_schedule
 from puhui.store.db import make_engine, migrate
 
 #: The ceiling on the comprehensive annualised cost (IRR, fees included) that regulators hold
-#: licensed online lenders to; a lender may configure a stricter one, e.g. 4x the one-year LPR.
+#: licensed online lenders to: what a new database's cap setting starts at (migration 0007
+#: seeds it as version 1).  The cap in force is the setting's, see `Platform.cap_in_force`.
 DEFAULT_RATE_CAP = RateCap(Decimal("0.24"), "24% comprehensive cost cap")
 
 
@@ -46,7 +50,9 @@ class Platform:
     gateway: PaymentGateway = field(default_factory=SandboxGateway)
     products: Mapping[str, LoanProduct] = field(
         default_factory=lambda: {p.code: p for p in DEMO_PRODUCTS})
-    rate_cap: RateCap = DEFAULT_RATE_CAP
+    #: A fixed cap that overrides the database's cap setting (for a what-if or an embedding
+    #: that keeps its own); None, the default, uses the setting in force on each business date.
+    rate_cap: RateCap | None = None
     offer_validity: timedelta = timedelta(days=7)
     consent_validity: timedelta = timedelta(days=365)
     #: The data providers (`puhui.risk.data.connectors.ConnectorSet`) queried, under consent,
@@ -56,6 +62,7 @@ class Platform:
     policies: Any = None
 
     read_engine: Engine | None = None
+    _refusals: dict[Any, str | None] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(cls, url: str | None = None, *, run_migrations: bool = True,
@@ -119,6 +126,33 @@ class Platform:
         except KeyError:
             raise NotFound(f"no product {code!r}; offered: {sorted(self.products)}") from None
         return product
+
+    def cap_in_force(self, session: Session, on: date) -> RateCap:
+        """The rate cap on `on`: the cap setting's version in force (and for an LPR multiple,
+        the LPR in force), with its provenance; `NoRateCapInForce` if none is."""
+        if self.rate_cap is not None:
+            return self.rate_cap
+        return load_cap_schedule(session).cap_in_force(on)
+
+    def offer_refusal(self, product: LoanProduct, cap: RateCap, on: date) -> str | None:
+        """Why `product` is not offered under `cap` on `on` (its nominal rate or its all-in
+        cost at either end of its principal range is above the cap), or None."""
+        key = (product, cap, on)
+        if key not in self._refusals:
+            if len(self._refusals) > 1024:
+                self._refusals.clear()
+            self._refusals[key] = offer_refusal(product, cap, on)
+        return self._refusals[key]
+
+    def offered_product(self, session: Session, code: str, on: date) -> tuple[LoanProduct, RateCap]:
+        """The product `code` and the cap in force on `on`; `RateCapExceeded` (saying why)
+        if the product can cost more than that cap, so it is not offered."""
+        product = self.product(code)
+        cap = self.cap_in_force(session, on)
+        refusal = self.offer_refusal(product, cap, on)
+        if refusal is not None:
+            raise RateCapExceeded(refusal)
+        return product, cap
 
     def term_products(self) -> list[LoanProduct]:
         return [p for p in self.products.values() if p.method is not RepaymentMethod.REVOLVING]

@@ -1,11 +1,15 @@
 """The synthetic world as a demo platform's data providers.
 
-Why a link by hash: a real provider finds a business by its unified social credit code or the
-owner's ID; a demo or test platform registers applicants of its own, which the synthetic world
-has never heard of.  Each applicant id is therefore matched, stably, to one of the world's
-businesses (SHA-256 of the id, modulo the population), and every provider answers for that
-business under the applicant's id.  The same applicant always gets the same history, whichever
-process asks, so decisions replay and the demo server needs no shared state.
+Why a link by hash: a real provider finds a business by its unified social credit code (or, for
+a 个体工商户 without one, its owner's resident ID), and the platform asks with exactly that
+(`services.applicants.business_identity`); a demo or test platform registers businesses of its
+own, which the synthetic world has never heard of.  Each identity is therefore matched, stably,
+to one of the world's businesses (SHA-256 of the identity, modulo the population), and every
+provider answers for that business under the identity asked with.  The same business always
+gets the same history, however many times and through whichever partner it is registered and
+whichever process asks, so decisions replay and the demo server needs no shared state.  (Keyed
+by the applicant id instead, one business registered twice was two different businesses:
+graded A once and declined the next time.)
 """
 
 from __future__ import annotations
@@ -19,14 +23,14 @@ from puhui.risk.data.payload import SOURCES, source_scope
 from puhui.risk.data.world import SyntheticWorld
 
 
-def world_business(world: SyntheticWorld, applicant_id: str) -> str:
-    """The world business standing in for `applicant_id`."""
-    digest = hashlib.sha256(f"puhui-world:{applicant_id}".encode("utf-8")).digest()
+def world_business(world: SyntheticWorld, identity: str) -> str:
+    """The world business standing in for the business known to providers as `identity`."""
+    digest = hashlib.sha256(f"puhui-world:{identity}".encode("utf-8")).digest()
     return str(world.ids[int.from_bytes(digest[:8], "big") % world.n])
 
 
 class WorldProvider:
-    """One data source of the world, answering for applicants by their linked business."""
+    """One data source of the world, answering for a business identity by its linked business."""
 
     def __init__(self, world: SyntheticWorld, scope: DataScope | str) -> None:
         self.world, self.scope = world, source_scope(scope)
@@ -40,5 +44,5 @@ class WorldProvider:
 
 
 def world_connectors(world: SyntheticWorld) -> ConnectorSet:
-    """Every source of `world` as a provider linked to applicants by hash."""
+    """Every source of `world` as a provider linked to business identities by hash."""
     return ConnectorSet(WorldProvider(world, scope) for scope in SOURCES)

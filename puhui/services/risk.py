@@ -198,13 +198,13 @@ def open_platform(url: str | None, decider: str = "risk", *,
     the registered models, trained on first use, and the active policy) or with the simple
     documented policy (`"default"`).  One place for the CLI and every API worker process."""
     from puhui.services.clock import SystemClock, business_date
-    from puhui.services.platform import DEFAULT_RATE_CAP
 
     if decider not in DECIDERS:
         raise ValueError(f"the decider must be one of {', '.join(DECIDERS)}, not {decider!r}")
     if decider == "risk":
         today = business_date(parts.get("clock") or SystemClock())
+        # no cap of the decider's own: each application carries the platform's cap in force
         built = risk_parts(today, models_root=models_root, policies_root=policies_root,
-                           rate_cap=DEFAULT_RATE_CAP, progress=progress)
+                           progress=progress)
         parts = {**built.as_platform(), **parts}
     return Platform.open(url, **parts)

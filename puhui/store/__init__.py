@@ -16,6 +16,7 @@ from puhui.store.db import (
 from puhui.store import platform_models  # noqa: F401  (registers the platform's tables)
 from puhui.store import risk_models  # noqa: F401  (registers the risk engine's tables)
 from puhui.store import decision_models  # noqa: F401  (registers the decision records)
+from puhui.store import caps_models  # noqa: F401  (registers the rate cap setting's history)
 from puhui.store.ledger_repo import LedgerRepository
 from puhui.store.loan_repo import LoanEventRepository, LoanRecord, canonical_json
 

@@ -170,6 +170,45 @@ def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def require_existing(url: str | URL | None = None) -> str:
+    """The URL of a database that exists and carries Puhui's schema; `PuhuiError` otherwise.
+
+    Why: a command that only reads a book must never create one.  Opened the usual way (which
+    migrates), a mistyped SQLite path became a new, empty book that verified as "balanced".
+    SQLite files are probed read-only (nothing is created or switched to WAL).
+    """
+    text = os.environ.get(ENV_VAR, "").strip() or DEFAULT_DATABASE_URL if url is None else url
+    parsed = _parse(text)
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise PuhuiError("an in-memory SQLite database holds no book to read")
+        path = Path(parsed.database).expanduser()
+        if not path.is_file():
+            raise PuhuiError(f"no database at {path}: check the path (nothing was created)")
+        try:
+            with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
+                                                    uri=True)) as conn:
+                found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                                     "AND name = 'alembic_version'").fetchone()
+                revision = conn.execute("SELECT version_num FROM alembic_version").fetchone() \
+                    if found else None
+        except sqlite3.Error as exc:
+            raise PuhuiError(f"{path} is not a readable Puhui database: {exc}") from None
+    else:
+        engine = make_engine(parsed)
+        try:
+            revision = current_revision(engine)
+        except DBAPIError as exc:
+            raise PuhuiError(f"cannot open the database {shown}: {exc.orig}") from None
+        finally:
+            engine.dispose()
+    if revision is None:
+        raise PuhuiError(f"{shown} has no Puhui schema: it is not a loan book (create one with "
+                         f"`puhui run`, `puhui simulate` or `puhui serve`)")
+    return text if isinstance(text, str) else parsed.render_as_string(hide_password=False)
+
+
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None if it was never migrated."""
     with engine.connect() as conn:

@@ -67,6 +67,7 @@ _POSTING_COLS = (POSTINGS.c.entry_seq, POSTINGS.c.account, POSTINGS.c.amount, PO
 # Built once: small appends (one loan event at a time) run these constantly.
 _HEAD = select(HEAD.c.last_seq, HEAD.c.last_hash).where(HEAD.c.id == 1)
 _LOCK_HEAD = _HEAD.with_for_update()
+_BOOK_ID = select(HEAD.c.book_id).where(HEAD.c.id == 1)
 _MOVE_HEAD = (update(HEAD).where(HEAD.c.id == 1)
               .values(last_seq=bindparam("last_seq"), last_hash=bindparam("last_hash")))
 # One array parameter for all of an append's event keys: PostgreSQL plans it far faster than a
@@ -305,11 +306,19 @@ class LedgerRepository:
         Raises `TamperDetected` for an edited, removed, reordered or unbalanced entry, including
         entries cut off the end of the chain (which the head row still remembers).
         """
+        return self.verify_at(None)[0]
+
+    def verify_at(self, remember: int | None) -> tuple[int, str | None]:
+        """`verify`, also returning the hash of entry `remember` as the chain holds it (None if
+        there is no such entry), so a checkpoint is checked in the same single pass."""
         last = [0, GENESIS_HASH]
+        seen: list[str | None] = [None]
 
         def tracked() -> Iterator[JournalEntry]:
             for entry in self.entries():
                 last[:] = [entry.seq, entry.hash]
+                if entry.seq == remember:
+                    seen[0] = entry.hash
                 yield entry
 
         count = verify_chain(tracked())
@@ -317,7 +326,11 @@ class LedgerRepository:
         if (head_seq, head_hash) != (last[0], last[1]) or count != head_seq:
             raise TamperDetected(f"the chain ends at entry {last[0]} but the ledger head says "
                                  f"{head_seq}: entries are missing")
-        return count
+        return count, seen[0]
+
+    def book_id(self) -> str:
+        """The book's identity, which signed checkpoints name (set once, by migration 0009)."""
+        return self._conn().execute(_BOOK_ID).scalar_one()
 
     def balances(self, loan_id: str | None = None) -> dict[tuple[str, str], int]:
         """Signed balance per (account, currency), optionally for one loan; zeros dropped."""

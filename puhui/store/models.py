@@ -147,7 +147,13 @@ class JournalPostingRow(Base):
 
 
 class LedgerHeadRow(Base):
-    """The single row (id=1) naming the chain's last entry; appenders lock it to stay linear."""
+    """The single row (id=1) naming the book's chain heads: the journal's last entry and the
+    loan-event chain's last event.  Appenders of either lock it, so both chains stay linear and
+    every writer takes the same lock first (no lock-order deadlock between the two).
+
+    `book_id` names the book in signed checkpoints, so a checkpoint is never checked against
+    another database by mistake.
+    """
 
     __tablename__ = "ledger_head"
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
@@ -155,6 +161,9 @@ class LedgerHeadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_seq: Mapped[int] = mapped_column(BigInteger)
     last_hash: Mapped[str] = mapped_column(CHAR(64))
+    events_seq: Mapped[int] = mapped_column(BigInteger)
+    events_hash: Mapped[str] = mapped_column(CHAR(64))
+    book_id: Mapped[str] = mapped_column(String(32))
 
 
 class LoanRow(Base):
@@ -172,12 +181,18 @@ class LoanRow(Base):
 
 
 class LoanEventRow(Base):
-    """One event in a loan's append-only history, keyed for idempotent replays."""
+    """One event in a loan's append-only history, keyed for idempotent replays.
+
+    Every event of the book is also a link of one hash chain, in `chain_seq` order: `hash` covers
+    `prev_hash` (the previous event's hash) and the event's canonical body, so an edited,
+    removed or reordered event breaks the chain (see `puhui.store.loan_repo.event_hash`).
+    """
 
     __tablename__ = "loan_events"
     __table_args__ = (
         UniqueConstraint("loan_id", "seq"),
         UniqueConstraint("loan_id", "event_key"),
+        Index("uq_loan_events_chain_seq", "chain_seq", unique=True),  # also the chain's read order
     )
 
     id: Mapped[int] = mapped_column(BigKey, primary_key=True, autoincrement=True)
@@ -189,6 +204,21 @@ class LoanEventRow(Base):
     payload: Mapped[str] = mapped_column(Text)
     payload_hash: Mapped[str] = mapped_column(CHAR(64))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    chain_seq: Mapped[int] = mapped_column(BigInteger)
+    prev_hash: Mapped[str] = mapped_column(CHAR(64))
+    hash: Mapped[str] = mapped_column(CHAR(64))
+
+
+class BusinessDayRow(Base):
+    """One business day the book has closed (end of day), with what the close did."""
+
+    __tablename__ = "business_days"
+
+    business_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    loans: Mapped[int] = mapped_column(Integer)
+    entries: Mapped[int] = mapped_column(Integer)
+    failures: Mapped[int] = mapped_column(Integer)
 
 
 def table_names() -> list[str]:
@@ -197,6 +227,6 @@ def table_names() -> list[str]:
 
 
 __all__ = [
-    "AccountRow", "Base", "JournalEntryRow", "JournalPostingRow", "LedgerHeadRow", "LoanEventRow",
+    "AccountRow", "Base", "BusinessDayRow", "JournalEntryRow", "JournalPostingRow", "LedgerHeadRow", "LoanEventRow",
     "LoanRow", "TRIGGER_CHECKED_ON_POSTGRESQL", "UTCDateTime", "table_names",
 ]

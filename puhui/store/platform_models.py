@@ -67,8 +67,17 @@ class ApplicantRow(Base):
     kind: Mapped[str] = mapped_column(String(32))
     business_name: Mapped[str] = mapped_column(String(200))
     partner_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: The applicant record, sealed under the applicant's data key (legacy rows: JSON text).
     data: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: The applicant's data key wrapped under a master key (see puhui.store.crypto); destroyed
+    #: (NULL) by erasure, which leaves every sealed copy of the applicant's data unreadable.
+    data_key: Mapped[str | None] = mapped_column(Text)
+    #: Keyed hashes (HMAC-SHA256) of the owner's resident ID and mobile, for look-ups and
+    #: duplicate checks without the numbers; kept after erasure as keyed references.
+    owner_id_hash: Mapped[str | None] = mapped_column(CHAR(64), index=True)
+    mobile_hash: Mapped[str | None] = mapped_column(CHAR(64), index=True)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class IdentityCheckRow(Base):
@@ -97,9 +106,10 @@ class BankAccountRow(Base):
     account_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     applicant_id: Mapped[str] = mapped_column(String(32), ForeignKey("applicants.applicant_id"),
                                               index=True)
-    data: Mapped[str] = mapped_column(Text)
+    data: Mapped[str] = mapped_column(Text)  # sealed under the applicant's data key
     card_masked: Mapped[str] = mapped_column(String(32))
     bound_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    card_hash: Mapped[str | None] = mapped_column(CHAR(64), index=True)  # keyed hash of the card
 
 
 class ConsentRow(Base):
@@ -194,7 +204,7 @@ class ContractRow(Base):
         String(32), ForeignKey("applications.application_id"), unique=True)
     offer_id: Mapped[str] = mapped_column(String(32), ForeignKey("offers.offer_id"), unique=True)
     account_id: Mapped[str] = mapped_column(String(32), ForeignKey("bank_accounts.account_id"))
-    content: Mapped[str] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(Text)  # sealed; the hash is over the plaintext
     content_hash: Mapped[str] = mapped_column(CHAR(64))
     ledger_seq: Mapped[int] = mapped_column(BigInteger)
     accepted_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -212,8 +222,8 @@ class DisbursementRow(Base):
         String(32), ForeignKey("contracts.contract_id"), unique=True)
     loan_id: Mapped[str] = mapped_column(String(64), ForeignKey("loans.loan_id"), unique=True)
     mode: Mapped[str] = mapped_column(String(32))        # bound_account | entrusted
-    payee_name: Mapped[str] = mapped_column(String(200))
-    payee_account: Mapped[str] = mapped_column(String(64))
+    payee_name: Mapped[str] = mapped_column(Text)     # sealed under the applicant's data key
+    payee_account: Mapped[str] = mapped_column(Text)  # sealed under the applicant's data key
     reference: Mapped[str] = mapped_column(Text)         # invoice / purchase order for 受托支付
     principal: Mapped[int] = mapped_column(BigInteger)
     paid_out: Mapped[int] = mapped_column(BigInteger)    # principal less fees withheld
@@ -240,10 +250,27 @@ class AutoDebitRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class PersonalDataAccessRow(Base):
+    """Append-only record of every full read, export and erasure of an applicant's personal
+    data: who (key and role), when, what and why."""
+
+    __tablename__ = "personal_data_access"
+
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True, autoincrement=True)
+    applicant_id: Mapped[str] = mapped_column(String(32), index=True)
+    action: Mapped[str] = mapped_column(String(32))   # full_read | export | erasure | refused
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 PLATFORM_TABLES = tuple(cls.__tablename__ for cls in (
     ApiKeyRow, IdempotencyRow, ApplicantRow, IdentityCheckRow, BankAccountRow, ConsentRow,
     ConsentLogRow, ApplicationRow, ApplicationEventRow, OfferRow, ContractRow, DisbursementRow,
-    AutoDebitRow))
+    AutoDebitRow, PersonalDataAccessRow))
 #: Tables whose rows are evidence and may never be changed or deleted.
 APPEND_ONLY_TABLES = ("identity_checks", "consent_log", "application_events", "offers",
-                      "disbursements")
+                      "disbursements", "personal_data_access")

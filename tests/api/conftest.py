@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -18,7 +17,7 @@ from puhui.services.clock import ManualClock, at_business_date
 from puhui.services.gateway import SandboxGateway
 from puhui.services.platform import Platform
 
-START = date(2026, 3, 2)
+from api_samples import START
 
 
 @dataclass

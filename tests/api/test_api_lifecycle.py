@@ -44,7 +44,11 @@ def test_apply_to_close_over_http(api) -> None:
     loan = api.get(f"/v1/loans/{loan_id}").json()
     assert loan["status"] == "closed"
     assert all(v == 0 for v in loan["balances"].values())
-    assert api.get("/v1/ledger/verify", who="admin").json()["verified_entries"] > 0
+    verified = api.get("/v1/ledger/verify", who="admin").json()
+    assert verified["verified_entries"] == verified["journal"]["seq"] > 0
+    # the disbursement and every repayment are links of the event chain, whose head is shown
+    assert verified["verified_events"] == verified["events"]["seq"] >= 1 + len(loan["schedule"])
+    assert len(verified["events"]["hash"]) == 64 and len(verified["book_id"]) == 32
     assert api.get("/v1/ledger/trial-balance", who="admin").json()["total"] == 0
     ledger = {code: v for (code, _), v in api.platform.book.balances(loan_id).items()}
     assert ledger.get("1301", 0) == ledger.get("1302", 0) == 0
@@ -82,8 +86,14 @@ def test_contract_hash_is_attested_on_the_ledger_chain(api) -> None:
     from puhui.origination.offer import contract_hash
     from puhui.store.ledger_repo import LedgerRepository
 
-    assert contract_hash(contract["content"]) == contract["content_hash"]
+    assert contract["content_masked"]  # the hash is over the full text, which staff read
     with api.platform.read() as session:
+        from puhui.services.applications import contract_content
+        from puhui.store.platform_models import ContractRow
+
+        row = session.get(ContractRow, contract["contract_id"])
+        assert contract_hash(contract_content(session, row, application["applicant_id"])) == \
+            contract["content_hash"]
         entry = LedgerRepository(session).attestation("loan_contract", contract["contract_id"])
     assert entry is not None and entry.seq == contract["ledger_seq"]
     assert entry.attests.sha256 == contract["content_hash"]

@@ -32,6 +32,7 @@ def test_identity_numbers_are_masked_in_views(api) -> None:
 def test_products_disclose_an_example_cost(api) -> None:
     items = api.get("/v1/products").json()["items"]
     assert items and all(float(p["example"]["apr"]) > 0 for p in items)
+    assert all(p["example"]["apr_convention"] == "irr-unit-period/v2" for p in items)
     assert all(p["method"] != "revolving" for p in items)
 
 

@@ -58,7 +58,7 @@ def test_security_is_declared_once_and_the_key_is_not_a_parameter(spec) -> None:
     assert spec["paths"]["/health"]["get"]["security"] == []
 
 
-def test_idempotency_key_on_posts_only_and_required_on_repayments(spec) -> None:
+def test_idempotency_key_on_posts_only_and_required_where_money_moves(spec) -> None:
     shared = spec["components"]["parameters"]
     for name, required in (("IdempotencyKey", False), ("IdempotencyKeyRequired", True)):
         assert shared[name]["name"] == "Idempotency-Key" and shared[name]["in"] == "header"
@@ -72,7 +72,7 @@ def test_idempotency_key_on_posts_only_and_required_on_repayments(spec) -> None:
         if method == "get":
             assert not refs, f"GET {path} offers an Idempotency-Key"
             continue
-        money = path == "/v1/loans/{loan_id}/repayments"
+        money = path in ("/v1/loans/{loan_id}/repayments", "/v1/loans/{loan_id}/refunds")
         assert refs == ["IdempotencyKeyRequired" if money else "IdempotencyKey"], path
         success = [r for c, r in op["responses"].items() if c.startswith("2")][0]
         assert "Idempotent-Replayed" in success["headers"], path
@@ -84,8 +84,17 @@ def test_scopes_purposes_and_statuses_are_enums(spec) -> None:
     assert schemas["ConsentIn"]["properties"]["scopes"]["items"] == {
         "$ref": "#/components/schemas/DataScope"}
     for name in ("Purpose", "ApplicationStatus", "LoanStatus", "RiskClass", "Role", "Perm",
-                 "PayoutMode", "IdentityKind", "Outcome"):
+                 "PayoutMode", "IdentityKind", "Outcome", "CapKind"):
         assert schemas[name]["type"] == "string" and schemas[name]["enum"], name
+    assert "read_personal" in schemas["Perm"]["enum"]
+    assert schemas["ApiKeyIn"]["properties"]["scopes"]["anyOf"][0]["items"] == {
+        "$ref": "#/components/schemas/Perm"}
+    assert schemas["RateCapVersionIn"]["properties"]["kind"] == {
+        "$ref": "#/components/schemas/CapKind"}
+    assert set(schemas["AccessLogEntry"]["properties"]["action"]["enum"]) == {
+        "full_read", "export", "erasure", "erasure_refused"}
+    assert schemas["Offer"]["properties"]["apr_convention"]["enum"] == [
+        "irr-per-instalment/v1", "irr-unit-period/v2"]
     assert schemas["Consent"]["properties"]["status"]["enum"] == [
         "active", "revoked", "expired", "not_yet_valid"]
 
@@ -97,7 +106,8 @@ def test_examples_are_valid(spec, api) -> None:
                                             "components": spec["components"]})
     for name, value in (("Applicant", ex.APPLICANT_OUT), ("Consent", ex.CONSENT_OUT),
                         ("BankAccount", ex.BANK_ACCOUNT_OUT), ("Application", ex.APPLICATION_OUT),
-                        ("Repayment", ex.REPAYMENT_OUT)):
+                        ("Repayment", ex.REPAYMENT_OUT),
+                        ("RateCapVersion", ex.RATE_CAP_VERSION_OUT)):
         validator(name).validate(value)
     r = api.post("/v1/applicants", ex.APPLICANT_IN)
     assert r.status_code == 201, r.text
@@ -111,6 +121,16 @@ def test_examples_are_valid(spec, api) -> None:
     assert spec["paths"]["/v1/applicants"]["post"]["requestBody"]["content"][
         "application/json"]["schema"] == {"$ref": "#/components/schemas/ApplicantIn"}
     assert spec["components"]["schemas"]["ApplicantIn"]["examples"] == [ex.APPLICANT_IN]
+    loan_id = api.disbursed()["disbursement"]["loan_id"]
+    assert api.post(f"/v1/loans/{loan_id}/repayments", {"amount": 600_00}).status_code == 201
+    r = api.post(f"/v1/loans/{loan_id}/refunds", ex.REFUND_IN, who="admin")
+    assert r.status_code == 201 and r.json()["credit_balance"] == 100_00, r.text
+    _conforms(spec, "post", "/v1/loans/{loan_id}/refunds", r)
+    for path, body in (("/v1/rate-caps/lpr", ex.LPR_IN),
+                       ("/v1/rate-caps/versions", ex.RATE_CAP_VERSION_IN)):
+        r = api.post(path, body, who="admin")
+        assert r.status_code == 201, r.text
+        _conforms(spec, "post", path, r)
 
 
 def test_405_allows_every_method_of_the_path(api) -> None:

@@ -11,11 +11,13 @@ from sqlalchemy import select
 from puhui.origination.consent import DataScope
 from puhui.risk.data.connectors import ConnectorSet
 from puhui.risk.data.payload import SOURCES
+from puhui.services.access import SYSTEM
+from puhui.services.applicants import load_applicant
 from puhui.services.data import stored_payloads
 from puhui.services.providers import WorldProvider, world_business
 from puhui.store.platform_models import ConsentLogRow
 
-from conftest import START
+from api_samples import START
 
 EVERY_SCOPE = tuple(s.value for s in DataScope)
 
@@ -32,8 +34,8 @@ def _with_history(api) -> str:
     world = next(iter(api.platform.connectors.values())).world
     observed = set(world.observed(START).tolist())
     for _ in range(20):
-        applicant_id, _, _ = api.onboard(scopes=EVERY_SCOPE)
-        if world.index_of(world_business(world, applicant_id)) in observed:
+        applicant_id, _, body = api.onboard(scopes=EVERY_SCOPE)
+        if world.index_of(world_business(world, body["uscc"])) in observed:
             return applicant_id
     raise AssertionError("no applicant with history in 20 tries")
 
@@ -68,6 +70,47 @@ def test_a_decision_keeps_a_record_that_replays(risk_api) -> None:
     assert stored and {s.scope for s in stored} <= set(SOURCES)
     for s in stored:
         assert s.consent_id and s.as_of == START and s.status == "accepted"
+
+
+def _register(api, body: dict) -> str:
+    """Register `body` as a new applicant with consent to every scope; its applicant id."""
+    r = api.post("/v1/applicants", body)
+    assert r.status_code == 201, r.text
+    applicant_id = r.json()["applicant_id"]
+    r = api.post(f"/v1/applicants/{applicant_id}/consents",
+                 {"purpose": "credit_assessment", "scopes": list(EVERY_SCOPE)})
+    assert r.status_code == 201, r.text
+    return applicant_id
+
+
+def _data_and_decision(api, applicant_id: str) -> tuple[dict, dict]:
+    app = _submit(api, applicant_id)
+    with api.platform.read() as session:
+        stored = stored_payloads(session, app["application_id"])
+    return {s.scope: s.payload for s in stored}, app
+
+
+def test_one_business_registered_twice_gets_the_same_data_and_decision(risk_api) -> None:
+    """Providers know a business by its credit code, not by the lender's applicant id: the same
+    business registered twice is one business to them (not graded A once, declined the next)."""
+    first = _with_history(risk_api)
+    with risk_api.platform.read() as session:
+        _, business = load_applicant(session, SYSTEM, first)
+    second = _register(risk_api, business.to_dict())
+    assert second != first
+    data_1, app_1 = _data_and_decision(risk_api, first)
+    data_2, app_2 = _data_and_decision(risk_api, second)
+    assert data_1 and data_1 == data_2
+    assert all(payload["business_id"] == business.uscc for payload in data_1.values())
+    assert app_1["status"] == app_2["status"]
+    assert app_1["decision"] == app_2["decision"]
+
+    other, _, other_body = risk_api.onboard(scopes=EVERY_SCOPE)  # another business: other data
+    world = next(iter(risk_api.platform.connectors.values())).world
+    assert other_body["uscc"] != business.uscc
+    assert world_business(world, other_body["uscc"]) != world_business(world, business.uscc)
+    data_3, _ = _data_and_decision(risk_api, other)
+    assert data_3 != data_1
 
 
 def test_without_consent_no_business_data_is_queried(risk_api) -> None:
@@ -190,6 +233,9 @@ def test_the_book_is_monitored_from_its_decision_records(risk_api, sme_registry)
                           reference_metrics={"auc": 0.8, "ks": 0.5})
     assert {r.subject for r in report.score_psi} == {"pd", "pd_challenger"}
     assert len(report.feature_psi) == len(reference.columns) - 2
+    # six applications are far too few for PSI to mean anything: reported, never alerted on
+    assert report.sample == 6 and report.psi_note == "insufficient sample (n=6 < 100)"
+    assert [a for a in report.alerts if a.metric == "psi"] == []
     if paid:  # nothing has had twelve months to perform: no AUC yet
         assert report.matured.matured == 0 and report.matured.auc is None
         assert report.matured.loans == paid
@@ -203,6 +249,7 @@ def test_the_book_is_monitored_from_its_decision_records(risk_api, sme_registry)
                                           sme_registry, "--as-of", START.isoformat()])
         assert result.exit_code == 0, result.output
         assert "book:" in result.output
+        assert "insufficient sample (n=" in result.output and "< 100)" in result.output
         result = CliRunner().invoke(app, ["risk", "monitor", "book", "--db", url, "--models",
                                           sme_registry, "--as-of", "2020-01-01"])
         assert result.exit_code == 2 and "no automated decisions" in result.output

@@ -17,7 +17,7 @@ from puhui.batch.schedules import (ScheduleBatch, equal_instalment_batch, equal_
 from puhui.calendar import DayCount
 from puhui.loans.accrual import accrued_to, daily_penalty
 from puhui.loans.product import LoanProduct, RepaymentMethod
-from puhui.loans.schedule import build_schedule, level_payment
+from puhui.loans.schedule import build_schedule, level_payment, period_days
 from puhui.money import Rounding, div_round
 
 M = RepaymentMethod
@@ -40,7 +40,7 @@ def day_counts(products: list[LoanProduct], principals: list[int],
     rows = []
     for product, principal, start in zip(products, principals, starts):
         sched = build_schedule(product, principal, start)
-        rows.append([product.day_count.days(i.start, i.due) for i in sched.instalments])
+        rows.append([period_days(product, i.start, i.due) for i in sched.instalments])
     return np.array(rows, dtype=np.int64)
 
 
@@ -66,6 +66,22 @@ def test_regular_monthly_batch_equals_build_schedule(method: M, term: int, round
     assert_same(batch, products, principals, starts)
 
 
+# 30/360 US and 30E/360 loans from a month end (or 29 February) need no day table either: every
+# whole-month period counts 30 days, so the batch default (basis / 12) is the scalar schedule.
+@pytest.mark.parametrize("day_count", [DayCount.THIRTY_360_US, DayCount.THIRTY_E_360])
+@pytest.mark.parametrize("method", list(BATCH))
+@pytest.mark.parametrize("start", [date(2026, 1, 31), date(2026, 1, 29), date(2026, 8, 30),
+                                   date(2026, 8, 31), date(2027, 2, 28), date(2028, 2, 28),
+                                   date(2028, 2, 29), date(2026, 12, 31)])
+def test_month_end_starts_need_no_day_table(day_count: DayCount, method: M, start: date) -> None:
+    principals = [100_00, 1_234_567, 100_000_00, 10_000_000_00]
+    micros = [120_000, 240_000, 43_500, 1]
+    products = [LoanProduct("E", method, Decimal(m) / 1_000_000, term_periods=14,
+                            day_count=day_count) for m in micros]
+    batch = BATCH[method](np.array(principals), np.array(micros), 14)
+    assert_same(batch, products, principals, [start] * len(products))
+
+
 AMOUNTS_YUAN = [100, 101.01, 999.99, 12_345.67, 100_000, 333_333.33, 1_000_000, 9_999_999.99,
                 10_000_000]
 RATES = [0, 1, 10_000, 43_500, 100_000, 120_000, 180_000, 240_000, 333_333, 360_000]
@@ -87,7 +103,7 @@ def test_grid_equals_build_schedule(method: M, rounding: Rounding) -> None:
 
 # -- actual day counts: ACT/365F, and broken first periods ----------------------------------------
 @given(st.sampled_from(list(BATCH)), st.integers(1, 36), st.sampled_from(list(Rounding)),
-       st.sampled_from([DayCount.ACT_365F, DayCount.ACT_360, DayCount.THIRTY_360]),
+       st.sampled_from(list(DayCount)),
        st.none() | st.integers(1, 31),
        st.lists(st.tuples(st.integers(100_00, 10_000_000_00), st.integers(0, 360_000),
                           st.dates(date(2020, 1, 1), date(2030, 12, 31))), min_size=1, max_size=8))

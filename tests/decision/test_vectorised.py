@@ -77,6 +77,13 @@ EVERYTHING = load_policy({
     "referrals": {"guarantor_above_fen": 200_000_00, "refer_above_fen": 400_000_00},
 })
 
+def clipping(policy):
+    """`policy` with prices above the binding cap clipped to it instead of declined."""
+    d = policy.model_dump(mode="json")
+    d["pricing"]["above_cap"] = "clip"
+    return load_policy(d)
+
+
 # fact -> (kind, values worth trying: thresholds and their neighbours)
 SPEC = {
     "kyc_failures": ("number", [0, 0, 0, 1]),
@@ -166,11 +173,12 @@ PRODUCTS = st.builds(lambda low, high: PRODUCT.with_terms(min_principal=low, max
                      st.sampled_from([1, 10_000_00, 50_000_00]),
                      st.sampled_from([100_000_00, 500_000_00, 100_000_50]))
 CAPS = st.sampled_from([None, RateCap(Decimal("0.15"), "tight"), RateCap(Decimal("0.36")),
-                        RateCap(Decimal("0.1650001"), "odd")])
+                        RateCap(Decimal("0.1650001"), "odd"), RateCap(Decimal("0.12"), "4x LPR")])
 
 
-@pytest.mark.parametrize("policy", [EVERYTHING, POLICY, default_policy()],
-                         ids=["every-rule", "test", "shipped"])
+@pytest.mark.parametrize("policy", [EVERYTHING, POLICY, default_policy(), clipping(EVERYTHING),
+                                    clipping(POLICY)],
+                         ids=["every-rule", "test", "shipped", "every-rule-clip", "test-clip"])
 @settings(max_examples=60, deadline=None)
 @given(frame=frames(), product=PRODUCTS, cap=CAPS)
 def test_the_frame_evaluator_agrees_with_the_scalar_engine(policy, frame, product, cap):

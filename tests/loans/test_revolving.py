@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from puhui.errors import InvalidEvent, InvalidProduct, LoanClosed, PuhuiError
+from puhui.errors import InvalidAmount, InvalidEvent, InvalidProduct, LoanClosed, PuhuiError
 from puhui.ledger.journal import Journal
 from puhui.loans.delinquency import RiskClass
 from puhui.loans.events import (
@@ -61,17 +61,21 @@ def test_daily_interest_on_the_drawn_balance() -> None:
     assert h.line.risk_class(h.day) is RiskClass.NORMAL and h.line.days_past_due(h.day) == 0
 
 
-def test_repay_any_time_interest_first_then_principal_and_excess_as_credit() -> None:
+def test_repay_any_time_interest_first_then_principal_and_no_more_than_is_owed() -> None:
     h = Harness()
     h.apply(Draw("d1", OPEN, 10_000_00))
     h.close_days(4)  # 2,000 fen interest
     h.apply(Repayment("r1", h.day, 3_000_00))
     assert h.line.interest_receivable == 0
     assert h.line.principal_outstanding == 10_000_00 - (3_000_00 - 2_000)
-    h.apply(Repayment("r2", h.day, 8_000_00))  # more than is owed
-    assert h.line.principal_outstanding == 0 and h.line.credit == 8_000_00 - 7_020_00
-    h.apply(CreditRefund("refund", h.day, h.line.credit))
-    assert h.line.credit == 0 and h.sub_ledger() == {}
+    balances = h.line.balances()
+    with pytest.raises(InvalidAmount, match="exceeds everything owed"):
+        h.apply(Repayment("r2", h.day, 7_020_01))  # one fen more than is owed
+    assert h.line.balances() == balances and h.line.credit == 0
+    h.apply(Repayment("r2", h.day, 7_020_00))
+    assert h.line.principal_outstanding == 0 and h.line.credit == 0 and h.sub_ledger() == {}
+    with pytest.raises(InvalidEvent, match="exceeds the credit balance"):
+        h.apply(CreditRefund("refund", h.day, 1))
     assert h.journal.trial_balance() == {"CNY": 0}
 
 
@@ -134,8 +138,10 @@ def test_write_off_and_recovery() -> None:
     assert h.line.risk_class(h.day) is RiskClass.LOSS
     with pytest.raises(LoanClosed):
         h.apply(Repayment("r", h.day, 100))
-    h.apply(Recovery("rec", h.day, owed + 50))
-    assert h.journal.balances("R1")[("6051", "CNY")] == -owed and h.line.credit == 50
+    with pytest.raises(InvalidAmount, match="still written off"):
+        h.apply(Recovery("rec", h.day, owed + 1))
+    h.apply(Recovery("rec", h.day, owed))
+    assert h.journal.balances("R1")[("6051", "CNY")] == -owed and h.line.credit == 0
 
 
 def test_term_loan_events_and_products_are_refused() -> None:

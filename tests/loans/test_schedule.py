@@ -40,14 +40,60 @@ def days_30_360(start: date, end: date) -> int:
     return 360 * (end.year - start.year) + 30 * (end.month - start.month) + d2 - d1
 
 
+def last_of_february(d: date) -> bool:
+    return d.month == 2 and d.day == calendar.monthrange(d.year, 2)[1]
+
+
+def days_30_360_us(start: date, end: date) -> int:
+    """30/360 US as the SIA textbook orders its four rules."""
+    d1, d2 = start.day, end.day
+    if last_of_february(start) and last_of_february(end):
+        d2 = 30
+    if last_of_february(start):
+        d1 = 30
+    if d2 == 31 and d1 in (30, 31):
+        d2 = 30
+    if d1 == 31:
+        d1 = 30
+    return 360 * (end.year - start.year) + 30 * (end.month - start.month) + d2 - d1
+
+
+def days_30e_360(start: date, end: date) -> int:
+    """30E/360: day 31 is 30 at both ends, nothing else."""
+    d1, d2 = (30 if d.day == 31 else d.day for d in (start, end))
+    return 360 * (end.year - start.year) + 30 * (end.month - start.month) + d2 - d1
+
+
+def months_apart(start: date, end: date) -> int | None:
+    """k if some day of month (clamped to month end) names both dates k >= 1 months apart."""
+    k = 12 * (end.year - start.year) + end.month - start.month
+    for day in range(1, 32):
+        if all(d.day == min(day, calendar.monthrange(d.year, d.month)[1]) for d in (start, end)):
+            return k if k >= 1 else None
+    return None
+
+
+def charged_days(start: date, end: date, day_count: DayCount, bullet: bool = False) -> int | None:
+    """30/360-family days of a period (None: count calendar days)."""
+    if day_count is DayCount.THIRTY_360:
+        return days_30_360(start, end)
+    if day_count in (DayCount.ACT_365F, DayCount.ACT_360) or bullet:
+        return None
+    k = months_apart(start, end)
+    if k:
+        return 30 * k
+    return (days_30_360_us if day_count is DayCount.THIRTY_360_US else days_30e_360)(start, end)
+
+
 def expected_interest(balance: int, rate: Decimal, start: date, end: date, day_count: DayCount,
-                      rounding: Rounding) -> int:
+                      rounding: Rounding, bullet: bool = False) -> int:
     """Accrue balance x rate for each day of the period, divide by the basis, round once."""
     basis = 365 if day_count is DayCount.ACT_365F else 360
     with localcontext() as ctx:
         ctx.prec = 60
-        if day_count is DayCount.THIRTY_360:
-            accrued = Decimal(balance) * rate * days_30_360(start, end)
+        days = charged_days(start, end, day_count, bullet)
+        if days is not None:
+            accrued = Decimal(balance) * rate * days
         else:
             accrued, day = Decimal(0), start
             while day < end:  # one calendar day at a time
@@ -155,7 +201,8 @@ def test_schedule_repays_principal_and_charges_independently_accrued_interest(
     balance = principal
     for i in inst:
         assert i.interest == expected_interest(balance, product.annual_rate, i.start, i.due,
-                                               product.day_count, product.rounding)
+                                               product.day_count, product.rounding,
+                                               product.method is M.BULLET)
         balance -= i.principal
     assert balance == 0
 

@@ -114,6 +114,32 @@ def monthly(method=RepaymentMethod.EQUAL_INSTALMENT, rate="0.12", term=12, **kw)
     return LoanProduct("TEST", method, Decimal(rate), term_periods=term, **kw)
 
 
+@pytest.mark.parametrize("day_count", [DayCount.THIRTY_360_US, DayCount.THIRTY_E_360])
+@pytest.mark.parametrize("start", [date(2026, 1, 31), date(2028, 2, 29), date(2026, 8, 30)])
+def test_month_end_30_360_loan_accrues_and_closes_on_its_level_schedule(day_count, start):
+    """Whole months count 30 days in the schedule; accrual spreads each period's interest over its
+    calendar days (28 in February, 31 in March), and the two agree to the fen at every due date."""
+    product = monthly(day_count=day_count)
+    principal = 1_000_000
+    schedule = build_schedule(product, principal, start)
+    balance = principal
+    for inst in schedule.instalments:
+        assert inst.interest == half_up(Fraction(balance, 100))  # 1% a month, whatever its days
+        balance -= inst.principal
+    assert len({i.total for i in schedule.instalments[:-1]}) == 1
+    book = Book(product)
+    book.disburse(start, principal)
+    first = schedule.instalments[0]
+    book.eod_through(first.due - ONE)
+    assert -book.bal(Acct.INTEREST_INCOME) == first.interest  # all of it by the due date
+    pay = {i.due: i.total for i in schedule.instalments}
+    book.eod_through(schedule.maturity + timedelta(days=3), pay)
+    assert book.loan.status is LoanStatus.CLOSED
+    assert book.receivables() == {a: 0 for a in RECEIVABLE_ACCOUNTS}
+    assert -book.bal(Acct.INTEREST_INCOME) == schedule.total_interest
+    assert book.bal(Acct.PENALTY_INCOME) == 0
+
+
 # -- 2. closing -------------------------------------------------------------------------------
 def test_loan_repaid_exactly_per_schedule_closes_with_scheduled_income_and_no_penalty():
     product = monthly(upfront_fee_rate=Decimal("0.01"), instalment_fee_fixed=300)
@@ -245,6 +271,79 @@ def test_custom_order_oldest_first_settles_penalty_with_the_oldest_instalment():
     book.check_books()
 
 
+# Payments that stop strictly inside one component, so the order of the waterfall decides who
+# gets paid (a payment that clears every component passes whatever the order).  The book is
+# `_waterfall_book`'s: penalty 740; instalment 1 fee 500, interest 1200, principal 40000;
+# instalment 2 fee 500, interest 800, principal 40000.  Each case: amount paid, fen per
+# component, then (principal, interest, fee) unpaid on instalments 1 and 2, and penalty left.
+DEFAULT_ORDER = (PEN, FEE, INT, PRIN)
+CONFIGURED_ORDER = (INT, PRIN, FEE, PEN)
+PARTIAL_PAYMENTS = {
+    (DEFAULT_ORDER, True): [
+        # inside the penalty, the fee, the interest and the principal of instalment 1
+        (300, {PEN: 300}, [(40_000, 1_200, 500), (40_000, 800, 500)], 440),
+        (940, {PEN: 740, FEE: 200}, [(40_000, 1_200, 300), (40_000, 800, 500)], 0),
+        (1_940, {PEN: 740, FEE: 500, INT: 700}, [(40_000, 500, 0), (40_000, 800, 500)], 0),
+        (3_440, {PEN: 740, FEE: 500, INT: 1_200, PRIN: 1_000},
+         [(39_000, 0, 0), (40_000, 800, 500)], 0),
+        # instalment 1 cleared (42440), then inside instalment 2's fee and interest
+        (42_740, {PEN: 740, FEE: 800, INT: 1_200, PRIN: 40_000}, [(0, 0, 0), (40_000, 800, 200)],
+         0),
+        (43_340, {PEN: 740, FEE: 1_000, INT: 1_600, PRIN: 40_000}, [(0, 0, 0), (40_000, 400, 0)],
+         0),
+    ],
+    (DEFAULT_ORDER, False): [
+        (300, {PEN: 300}, [(40_000, 1_200, 500), (40_000, 800, 500)], 440),
+        (1_440, {PEN: 740, FEE: 700}, [(40_000, 1_200, 0), (40_000, 800, 300)], 0),
+        (3_240, {PEN: 740, FEE: 1_000, INT: 1_500}, [(40_000, 0, 0), (40_000, 500, 0)], 0),
+        (53_740, {PEN: 740, FEE: 1_000, INT: 2_000, PRIN: 50_000},
+         [(0, 0, 0), (30_000, 0, 0)], 0),
+    ],
+    (CONFIGURED_ORDER, True): [
+        (700, {INT: 700}, [(40_000, 500, 500), (40_000, 800, 500)], 740),
+        (2_200, {INT: 1_200, PRIN: 1_000}, [(39_000, 0, 500), (40_000, 800, 500)], 740),
+        (41_400, {INT: 1_200, PRIN: 40_000, FEE: 200}, [(0, 0, 300), (40_000, 800, 500)], 740),
+        (42_000, {INT: 1_200, PRIN: 40_000, FEE: 500, PEN: 300}, [(0, 0, 0), (40_000, 800, 500)],
+         440),
+        # instalment 1 and the penalty cleared (42440), then inside instalment 2's interest
+        (42_940, {INT: 1_700, PRIN: 40_000, FEE: 500, PEN: 740}, [(0, 0, 0), (40_000, 300, 500)],
+         0),
+    ],
+    (CONFIGURED_ORDER, False): [
+        (1_500, {INT: 1_500}, [(40_000, 0, 500), (40_000, 500, 500)], 740),
+        (52_000, {INT: 2_000, PRIN: 50_000}, [(0, 0, 500), (30_000, 0, 500)], 740),
+        (82_700, {INT: 2_000, PRIN: 80_000, FEE: 700}, [(0, 0, 0), (0, 0, 300)], 740),
+        (83_300, {INT: 2_000, PRIN: 80_000, FEE: 1_000, PEN: 300}, [(0, 0, 0), (0, 0, 0)], 440),
+    ],
+}
+ACCOUNT_OF = {PEN: Acct.PENALTY_RECEIVABLE, FEE: Acct.FEE_RECEIVABLE,
+              INT: Acct.INTEREST_RECEIVABLE, PRIN: Acct.LOAN_PRINCIPAL}
+
+
+def test_the_default_allocation_order_is_penalty_fee_interest_principal_oldest_first():
+    assert AllocationRule().order == DEFAULT_ORDER and AllocationRule().oldest_first is True
+    assert monthly().allocation == AllocationRule()
+
+
+@pytest.mark.parametrize("rule, amount, paid, unpaid, penalty_left", [
+    pytest.param(None if order == DEFAULT_ORDER and oldest else AllocationRule(order, oldest),
+                 amount, paid, unpaid, penalty_left,
+                 id=f"{'default' if order == DEFAULT_ORDER else 'configured'}-"
+                    f"{'oldest' if oldest else 'component'}-first-{amount}")
+    for (order, oldest), cases in PARTIAL_PAYMENTS.items()
+    for amount, paid, unpaid, penalty_left in cases])
+def test_a_payment_stopping_inside_a_component_pays_exactly_the_components_before_it(
+        rule, amount, paid, unpaid, penalty_left):
+    book = _waterfall_book(rule)  # None: the product's default waterfall
+    assert sum(paid.values()) == amount
+    lines = _receipt_lines(book.apply(Repayment("pay", date(2024, 3, 20), amount)))
+    assert lines == {Acct.CASH: amount, **{ACCOUNT_OF[c]: -fen for c, fen in paid.items()}}
+    assert _unpaid(book) == unpaid
+    assert book.loan.penalty_receivable == penalty_left == book.bal(Acct.PENALTY_RECEIVABLE)
+    assert book.loan.credit == 0
+    book.check_books()
+
+
 def test_overpayment_is_held_as_credit_and_applied_when_instalments_fall_due():
     product = monthly(term=3)
     schedule = build_schedule(product, 300_000, date(2024, 1, 15))
@@ -346,16 +445,18 @@ def test_full_prepayment_mid_period_charges_interest_to_the_prepayment_date_only
     assert book.loan.payoff_amount(on) == remaining + to_date
 
     book.refused(Prepayment("short", on, remaining + to_date - 1, PrepaymentMode.FULL), InvalidEvent)
-    drafts = book.apply(Prepayment("payoff", on, remaining + to_date + 100, PrepaymentMode.FULL))
+    # more than the payoff is refused (the lender holds no money beyond the debt)
+    book.refused(Prepayment("over", on, remaining + to_date + 1, PrepaymentMode.FULL), InvalidAmount)
+    drafts = book.apply(Prepayment("payoff", on, remaining + to_date, PrepaymentMode.FULL))
     assert drafts
     assert book.loan.status is LoanStatus.CLOSED
-    assert book.loan.credit == 100  # the excess is the borrower's
+    assert book.loan.credit == 0
     assert book.receivables() == {a: 0 for a in RECEIVABLE_ACCOUNTS}
     assert -book.bal(Acct.INTEREST_INCOME) == sum(i.interest for i in schedule[:3]) + to_date
     assert -book.bal(Acct.INTEREST_INCOME) < sum(i.interest for i in schedule)
     assert book.principal_credited() == 1_200_000
     assert book.apply(EndOfDay("after", on + ONE)) == []  # nothing accrues any more
-    book.apply(CreditRefund("refund", on + ONE, 100))
+    book.refused(CreditRefund("refund", on + ONE, 1), InvalidEvent)  # no credit to refund
     assert book.bal(Acct.BORROWER_CREDIT) == 0
     book.check_books()
 
@@ -502,12 +603,13 @@ def test_write_off_moves_every_receivable_to_loan_losses_and_recovery_books_inco
     book.apply(Recovery("rec1", date(2024, 6, 1), 50_000))
     assert book.bal(Acct.RECOVERY_INCOME) == -50_000
     assert book.bal(Acct.CASH) == -600_000 + 50_000
-    # recoveries beyond what was lost are the borrower's money
+    # a recovery beyond what is still written off is refused: it is not the lender's to hold
     loss = sum(owed.values())
-    book.apply(Recovery("rec2", date(2024, 6, 2), loss))
+    book.refused(Recovery("rec2", date(2024, 6, 2), loss - 50_000 + 1), InvalidAmount)
+    book.apply(Recovery("rec2", date(2024, 6, 2), loss - 50_000))
     assert book.bal(Acct.RECOVERY_INCOME) == -loss
-    assert book.loan.credit == 50_000 and book.bal(Acct.BORROWER_CREDIT) == -50_000
-    book.apply(CreditRefund("give-back", date(2024, 6, 3), 50_000))
+    assert book.loan.credit == 0 and book.bal(Acct.BORROWER_CREDIT) == 0
+    book.refused(Recovery("rec3", date(2024, 6, 3), 1), InvalidAmount)
     book.check_books()
 
     for event in (Repayment("r", date(2024, 6, 4), 1_000),
@@ -766,3 +868,59 @@ def test_reschedule_rates_are_exact_and_normalised() -> None:
         Reschedule("k", d, 6, Decimal("0.1")).content_hash()
     with pytest.raises(InvalidRate):
         Reschedule("k", d, 6, 0.1)  # type: ignore[arg-type]
+
+
+def test_credit_reduces_the_payoff_and_paying_it_leaves_no_credit_behind():
+    """22 advance repayments of 10 yuan once left the payoff unchanged, and paying it left the
+    220 yuan behind as credit while the loan closed."""
+    book, _ = _paid_three()
+    on = date(2024, 4, 25)
+    book.eod_through(on - ONE)
+    before = book.loan.payoff_amount(on)
+    for n in range(22):
+        book.apply(Repayment(f"ten-{n}", on, 10_00))
+    assert book.loan.credit == 220_00
+    net = book.loan.payoff_amount(on)
+    assert net == before - 220_00
+    book.refused(Prepayment("over", on, net + 1, PrepaymentMode.FULL), InvalidAmount)
+    book.refused(Repayment("over", on, net + 1), InvalidAmount)
+    book.refused(Prepayment("short", on, net - 1, PrepaymentMode.FULL), InvalidEvent)
+    book.apply(Prepayment("payoff", on, net, PrepaymentMode.FULL))
+    assert book.loan.status is LoanStatus.CLOSED
+    assert book.loan.credit == 0 and book.bal(Acct.BORROWER_CREDIT) == 0
+    assert book.receivables() == {a: 0 for a in RECEIVABLE_ACCOUNTS}
+    book.check_books()
+
+
+def test_a_repayment_of_the_payoff_settles_the_loan_the_same_day():
+    """A plain repayment that, with the credit, covers everything owed closes the loan: the
+    rest is not held as credit while the principal keeps bearing interest."""
+    book, schedule = _paid_three()
+    on = date(2024, 4, 25)
+    book.eod_through(on - ONE)
+    book.apply(Repayment("advance", on, 500_00))
+    net = book.loan.payoff_amount(on)
+    book.apply(Repayment("rest", on, net))
+    assert book.loan.status is LoanStatus.CLOSED and book.loan.credit == 0
+    remaining = sum(i.principal for i in schedule[3:])
+    to_date = half_up(Fraction(schedule[3].interest * 15, 30))
+    assert net + 500_00 == remaining + to_date  # interest only to the day of settlement
+    assert book.apply(EndOfDay("after", on)) == []
+    book.check_books()
+
+
+def test_a_credit_balance_is_refunded_in_part_or_whole_and_never_beyond_it():
+    book, _ = _paid_three()
+    on = date(2024, 4, 20)
+    book.eod_through(on - ONE)
+    book.apply(Repayment("advance", on, 300_00))  # nothing due: all of it is credit
+    assert book.loan.credit == 300_00
+    book.refused(CreditRefund("too-much", on, 300_01), InvalidEvent)
+    drafts = book.apply(CreditRefund("part", on, 100_00))
+    (entry,) = drafts
+    assert {p.account: p.amount for p in entry.postings} == {Acct.BORROWER_CREDIT: 100_00,
+                                                             Acct.CASH: -100_00}
+    assert book.loan.credit == 200_00 and book.bal(Acct.BORROWER_CREDIT) == -200_00
+    book.apply(CreditRefund("rest", on, 200_00))
+    assert book.loan.credit == 0 and book.bal(Acct.BORROWER_CREDIT) == 0
+    book.check_books()

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from puhui.errors import (
-    DateOrderError, IdempotencyConflict, InvalidEvent, LedgerError, LoanClosed, PuhuiError,
+    DateOrderError, IdempotencyConflict, InvalidAmount, InvalidEvent, LedgerError, LoanClosed, PuhuiError,
 )
 from puhui.ledger.accounts import Acct
 from puhui.ledger.journal import Journal, balances_of
@@ -323,37 +323,47 @@ def test_random_event_sequences_keep_loan_and_ledger_in_step(data, product, star
             check_invariants(loan, drv.journal)
         elif action == "repay":
             due = arrears(loan, on)
-            kind = data.draw(st.sampled_from(["partial", "exact", "over", "any"]), label="repay")
+            net = loan.payoff_amount(on) if active else 0
+            kind = data.draw(st.sampled_from(["partial", "exact", "over", "payoff", "any"]),
+                             label="repay")
             if kind == "exact" and due > 0:
                 amount = due
             elif kind == "partial" and due > 1:
                 amount = data.draw(st.integers(1, due - 1), label="amount")
             elif kind == "over":
                 amount = due + data.draw(st.integers(1, 200_000), label="extra")
+            elif kind == "payoff" and net > 0:
+                amount = net + data.draw(st.sampled_from([0, 0, 1]), label="d")
             else:
                 amount = data.draw(st.integers(1, 10_000_000), label="amount")
-            ok = drv.apply(Repayment(drv.key(), on, amount),
-                           expect=None if active else LoanClosed)
-            assert ok == active
-            if ok and caught_up:
+            # no receipt may exceed the payoff (what is owed less the credit already held)
+            expect = LoanClosed if not active else InvalidAmount if amount > net else None
+            ok = drv.apply(Repayment(drv.key(), on, amount), expect=expect)
+            assert ok == (active and amount <= net)
+            if ok and amount == net:
+                # with the credit it covers everything: the loan is settled, nothing is held
+                assert loan.status is LoanStatus.CLOSED and loan.credit == 0
+            elif ok and caught_up and credit == 0:
                 # the waterfall takes what is due, and only the excess becomes credit
                 assert arrears(loan, on) == max(0, due - amount)
-                assert loan.credit == credit + max(0, amount - due)
+                assert loan.credit == max(0, amount - due)
                 assert receivable(loan_view(loan)) == receivable(view) - min(due, amount)
         elif action == "prepay_full":
             if active:
                 owed = loan.payoff_amount(on)
                 if caught_up:
-                    assert owed == receivable(view)
+                    assert owed == max(0, receivable(view) - credit)
                 amount = max(1, owed + data.draw(st.sampled_from([0, 0, 1, 5_000, -1]), label="d"))
             else:
                 owed, amount = 0, data.draw(st.integers(1, 100_000), label="amount")
             ok = drv.apply(Prepayment(drv.key(), on, amount, PrepaymentMode.FULL),
-                           expect=None if active else LoanClosed)
-            assert ok == (active and amount + credit >= owed)
+                           expect=None if active and amount == owed
+                           else InvalidAmount if active and amount > owed
+                           else InvalidEvent if active else LoanClosed)
+            assert ok == (active and amount == owed)
             if ok:
-                assert loan.status is LoanStatus.CLOSED
-                assert loan.credit == credit + amount - owed
+                # the payoff already counts the credit: settling leaves none behind
+                assert loan.status is LoanStatus.CLOSED and loan.credit == 0
         elif action == "prepay_partial":
             mode = data.draw(st.sampled_from([PrepaymentMode.REDUCE_INSTALMENT,
                                               PrepaymentMode.SHORTEN_TERM]), label="mode")
@@ -435,15 +445,18 @@ def test_random_event_sequences_keep_loan_and_ledger_in_step(data, product, star
                     assert loss == receivable(view) - (credit - loan.credit)
                     assert loan.status is LoanStatus.WRITTEN_OFF
         elif action == "recovery":
-            amount = data.draw(st.integers(1, 5_000_000), label="amt")
-            ok = drv.apply(Recovery(drv.key(), on, amount))
-            assert ok == (loan.status is LoanStatus.WRITTEN_OFF)
+            room = led.get(Acct.LOAN_LOSS, 0) + led.get(Acct.RECOVERY_INCOME, 0)
+            amount = data.draw(st.one_of(st.integers(1, 5_000_000), st.just(max(1, room)),
+                                         st.just(room + 1)), label="amt")
+            written_off = loan.status is LoanStatus.WRITTEN_OFF
+            ok = drv.apply(Recovery(drv.key(), on, amount),
+                           expect=InvalidAmount if written_off and amount > room else None)
+            # a recovery beyond what is still written off is refused, never held as credit
+            assert ok == (written_off and amount <= room)
             if ok:
-                room = led.get(Acct.LOAN_LOSS, 0) + led.get(Acct.RECOVERY_INCOME, 0)
                 got = -ledger(drv.journal, loan).get(Acct.RECOVERY_INCOME, 0) \
                     + led.get(Acct.RECOVERY_INCOME, 0)
-                assert got == min(amount, room)
-                assert loan.credit == credit + amount - got
+                assert got == amount and loan.credit == credit
         elif action == "refund":
             amount = data.draw(st.integers(1, max(1, credit) + 10), label="amount")
             ok = drv.apply(CreditRefund(drv.key(), on, amount))

@@ -363,3 +363,54 @@ def test_months_on_book_are_counted_as_relativedelta_counts_them(start, days):
     counted = _arrays.months_between(np.array([start], dtype="datetime64[D]"),
                                      np.datetime64(end, "D"))
     assert counted.tolist() == [delta.years * 12 + delta.months]
+
+
+# --- the minimum sample for PSI alerts --------------------------------------------------------
+
+def _shifted_report(n: int, thresholds: AlertThresholds = AlertThresholds()) -> MonitoringReport:
+    """A report on `n` recent rows whose `months` has really moved (all above the reference)."""
+    rng = np.random.default_rng(7)
+    train = pd.DataFrame({"p_bad": rng.beta(2, 5, 1000), "months": rng.integers(6, 48, 1000)})
+    reference = StabilityReference.fit(train, ["p_bad", "months"])
+    recent = pd.DataFrame({"p_bad": rng.beta(2, 5, n), "months": np.full(n, 60)})
+    return monitor(reference, recent, subject="book", scores=["p_bad"], thresholds=thresholds)
+
+
+def test_the_default_psi_minimum_sample_is_100():
+    assert AlertThresholds().psi_min_sample == 100
+    assert AlertThresholds().to_dict()["psi_min_sample"] == 100
+
+
+@pytest.mark.parametrize("minimum", [100, 5])
+def test_no_psi_alert_below_the_minimum_sample_and_alerts_at_it(minimum):
+    thresholds = AlertThresholds(psi_min_sample=minimum)
+    below = _shifted_report(minimum - 1, thresholds)
+    assert below.sample == minimum - 1
+    assert below.feature_psi[0].value > 0.25  # the shift is there, but too few rows to trust
+    assert [a for a in below.alerts if a.metric == "psi"] == []
+    assert below.worst_level == "ok"
+    note = f"insufficient sample (n={minimum - 1} < {minimum})"
+    assert below.psi_note == note and below.to_dict()["psi_note"] == note
+    assert note in below.summary()
+    at = _shifted_report(minimum, thresholds)
+    assert at.sample == minimum and at.psi_note is None
+    assert ("psi", "months", AlertLevel.ALERT) in {(a.metric, a.subject, a.level)
+                                                   for a in at.alerts}
+    assert at.worst_level == "alert" and "insufficient" not in at.summary()
+
+
+def test_a_three_application_book_raises_no_psi_alert():
+    report = _shifted_report(3)
+    assert report.feature_psi[0].value > 1  # a PSI of several units on three rows is noise
+    assert report.alerts == () and report.psi_note == "insufficient sample (n=3 < 100)"
+
+
+def test_psi_alerts_take_the_sample_size_into_account():
+    results = [_psi_result("x", 9.0)]
+    assert psi_alerts(results, sample=99) == []
+    assert [a.level for a in psi_alerts(results, sample=100)] == [AlertLevel.ALERT]
+    assert [a.level for a in psi_alerts(results, AlertThresholds(psi_min_sample=0), 0)] == [
+        AlertLevel.ALERT]
+    for bad in (-1, 1.5, True, "100"):
+        with pytest.raises(InvalidParameter, match="psi_min_sample"):
+            AlertThresholds(psi_min_sample=bad)

@@ -93,6 +93,48 @@ def test_concurrent_retries_of_one_event_store_it_once(engine: Engine) -> None:
         assert len(LoanEventRepository(s).events("L1")) == 1
 
 
+@pytest.mark.postgres
+def test_a_retry_waiting_on_the_head_sees_the_event_stored_while_it_waited(pg_engine: Engine
+                                                                          ) -> None:
+    """The retry's append starts while the first holds the head, and must then read what the
+    first committed (a statement that locks sees its other reads as of when it began)."""
+    import time
+
+    from sqlalchemy import text
+
+    sessions = session_factory(pg_engine)
+    with sessions.begin() as s:
+        LoanEventRepository(s).create_loan("L1", "CNY", "{}", "active")
+    results: list[object] = []
+
+    def retry() -> None:
+        try:
+            with sessions.begin() as s:
+                results.append(LoanEventRepository(s).append_event(
+                    "L1", "pay-1", "repayment", date(2024, 3, 1), {"amount": 500}))
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            results.append(exc)
+
+    with sessions.begin() as first:
+        assert LoanEventRepository(first).append_event("L1", "pay-1", "repayment",
+                                                       date(2024, 3, 1), {"amount": 500})
+        waiter = threading.Thread(target=retry)
+        waiter.start()
+        with pg_engine.connect() as probe:  # until the retry is queued on the head's lock
+            for _ in range(200):
+                waiting = probe.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()")).scalar()
+                if waiting:
+                    break
+                time.sleep(0.02)
+            assert waiting, "the retry never waited on the head"
+    waiter.join(timeout=60)
+    assert results == [False]
+    with sessions() as s:
+        assert len(LoanEventRepository(s).events("L1")) == 1
+
+
 def test_concurrent_retries_of_one_attestation_post_it_once(engine: Engine) -> None:
     sessions = session_factory(engine)
     seqs: list[int] = []

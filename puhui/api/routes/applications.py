@@ -13,7 +13,7 @@ from puhui.api.routes.common import Page, listing, operation
 from puhui.api.schemas import AcceptIn, ApplicationIn, ReviewIn, SignIn, WithdrawIn
 from puhui.origination.workflow import ApplicationStatus
 from puhui.services import applications as svc
-from puhui.services import risk
+from puhui.services import privacy, risk
 
 router = APIRouter(prefix="/v1", tags=["applications"])
 
@@ -109,6 +109,24 @@ def accept(application_id: str, body: AcceptIn, c: Call = Depends(call)):
     summary="A contract, its content hash and ledger entry"))
 def contract(contract_id: str, c: Call = Depends(read_call)):
     return c.show(lambda s: svc.get_contract(s, c.actor, contract_id))
+
+
+@router.get("/contracts/{contract_id}/full", **operation(
+    "getFullContract", R.Contract, 403, 404,
+    summary="The contract with personal numbers in full (staff with read_personal; a reason is "
+            "required and every read is logged)"))
+def contract_full(contract_id: str,
+                  reason: str = Query("", max_length=500,
+                                      description="why the full text is read (required)"),
+                  c: Call = Depends(read_call)):
+    return c.write(lambda s: privacy.full_contract(c.platform, s, c.actor, contract_id, reason))
+
+
+@router.get("/contracts/{contract_id}/verify", **operation(
+    "verifyContract", R.ContractVerification, 403, 404,
+    summary="Whether the full content still hashes to the hash attested on the ledger"))
+def contract_verify(contract_id: str, c: Call = Depends(read_call)):
+    return c.show(lambda s: privacy.verify_contract_hash(s, c.actor, contract_id))
 
 
 @router.post("/contracts/{contract_id}/sign", **operation(

@@ -10,7 +10,7 @@ from puhui.api import examples as ex
 from puhui.api import responses as R
 from puhui.api.calls import Call, call, keyed_call, read_call
 from puhui.api.routes.common import Page, listing, operation
-from puhui.api.schemas import DisbursementIn, IsoDate, RepaymentIn
+from puhui.api.schemas import DisbursementIn, IsoDate, RefundIn, RepaymentIn
 from puhui.services import loans as svc
 
 router = APIRouter(prefix="/v1", tags=["loans"])
@@ -47,3 +47,16 @@ def repay(loan_id: str, body: RepaymentIn, c: Call = Depends(keyed_call)):
     key = f"api:{c.actor.key_id}:{c.idempotency_key}"
     return c.write(lambda s: svc.repay(c.platform, s, c.actor, loan_id, body.amount, key,
                                        body.prepayment), 201)
+
+
+@router.post("/loans/{loan_id}/refunds", **operation(
+    "refundCredit", R.Refund, 403, 404, 409, status=201, post=True,
+    summary="Refund a borrower's credit balance to the bound account (Idempotency-Key "
+            "required)",
+    description="Without a body (or an amount) the whole credit balance is refunded; never more "
+                "than it (409 otherwise). A retry with the same Idempotency-Key pays nothing "
+                "more and answers as the first request did."))
+def refund(loan_id: str, body: Optional[RefundIn] = None, c: Call = Depends(keyed_call)):
+    key = f"api-refund:{c.actor.key_id}:{c.idempotency_key}"
+    amount = body.amount if body else None
+    return c.write(lambda s: svc.refund_credit(c.platform, s, c.actor, loan_id, key, amount), 201)

@@ -13,6 +13,8 @@ from puhui.services import access
 from puhui.services import applications as apps
 from puhui.services import loans as loan_svc
 from puhui.services.access import Perm
+from puhui.services.business_day import check_close_date, close_business_day
+from puhui.services.checkpoints import verify_book
 from puhui.services.clock import business_date
 from puhui.store.ledger_repo import LedgerRepository
 
@@ -20,18 +22,24 @@ router = APIRouter(prefix="/v1", tags=["operations"])
 
 
 @router.get("/products", **operation(
-    "listProducts", R.ProductList, 403,
-    summary="Loan products on offer, with an example cost disclosure"))
+    "listProducts", R.ProductList, 403, 409,
+    summary="Loan products, whether each is offered under the rate cap in force, with an "
+            "example cost disclosure"))
 def products(c: Call = Depends(read_call)):
     c.actor.require(Perm.READ)
     today = business_date(c.platform.clock)
+    cap = c.read(lambda s: c.platform.cap_in_force(s, today))
     items = []
     for product in c.platform.term_products():
         example = quote(product, max(product.min_principal, 100_000_00), today)
-        items.append({**product.to_dict(), "example": {
-            "principal": example.principal, "apr": str(example.apr),
-            "effective_annual_rate": str(example.effective_annual_rate)}})
-    return encoded({"items": items})
+        refusal = c.platform.offer_refusal(product, cap, today)
+        items.append({**product.to_dict(), "offered": refusal is None,
+                      "not_offered_reason": refusal, "example": {
+                          "principal": example.principal, "apr": str(example.apr),
+                          "apr_convention": example.convention,
+                          "effective_annual_rate": str(example.effective_annual_rate)}})
+    return encoded({"rate_cap": {"annual_limit": str(cap.annual_limit), "label": cap.label},
+                    "items": items})
 
 
 @router.post("/operations/end-of-day", **operation(
@@ -39,13 +47,15 @@ def products(c: Call = Depends(read_call)):
     summary="Close a business day: accrue, charge, age"))
 def end_of_day(body: BusinessDateIn, c: Call = Depends(call)):
     c.actor.require(Perm.OPERATE)
-    day = body.business_date or business_date(c.platform.clock)
+    day = check_close_date(body.business_date or business_date(c.platform.clock),
+                           c.platform.clock, c.platform.book)
     with c.platform.unit() as session:
         expired = apps.expire_stale(c.platform, session, c.actor)
-    report = c.platform.book.end_of_day(day)
+    report = close_business_day(c.platform.book, c.platform.clock, day)
     return encoded({"business_date": day.isoformat(), "loans": report.loans,
-                  "entries": report.entries, "failures": report.failures,
-                  "expired_applications": expired})
+                    "entries": report.entries, "failures": report.failures,
+                    "expired_applications": expired,
+                    "days_closed": [d.isoformat() for d in report.days]})
 
 
 @router.post("/operations/auto-debit", **operation(
@@ -56,11 +66,13 @@ def auto_debit(body: BusinessDateIn, c: Call = Depends(call)):
 
 
 @router.get("/ledger/verify", **operation(
-    "verifyLedger", R.LedgerVerified, 403,
-    summary="Verify the journal's hash chain end to end"))
+    "verifyLedger", R.LedgerVerified, 403, 409,
+    summary="Verify the journal's and the loan events' hash chains end to end"))
 def verify(c: Call = Depends(read_call)):
     c.actor.require(Perm.OPERATE)
-    return encoded({"verified_entries": c.read(lambda s: LedgerRepository(s).verify())})
+    verified = c.read(verify_book)
+    return encoded({"verified_entries": verified.journal.seq,
+                    "verified_events": verified.events.seq, **verified.to_dict()})
 
 
 @router.get("/ledger/trial-balance", **operation(

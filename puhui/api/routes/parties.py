@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from puhui.api import examples as ex
 from puhui.api import responses as R
 from puhui.api.calls import Call, call, read_call
 from puhui.api.routes.common import Page, listing, operation
-from puhui.api.schemas import ApplicantIn, BankAccountIn, ConsentIn
+from puhui.api.schemas import ApplicantIn, BankAccountIn, ConsentIn, ErasureIn
 from puhui.origination.parties import Applicant, BankAccount
 from puhui.services import applicants as svc
+from puhui.services import privacy
 
 router = APIRouter(prefix="/v1/applicants", tags=["applicants"])
 
@@ -85,3 +86,27 @@ def bind(applicant_id: str, body: BankAccountIn, c: Call = Depends(call)):
     "listBankAccounts", R.BankAccountList, 403, 404, summary="Bound bank accounts"))
 def accounts(applicant_id: str, c: Call = Depends(read_call)):
     return c.show(lambda s: svc.accounts_of(s, c.actor, applicant_id), "items")
+
+
+@router.get("/{applicant_id}/export", **operation(
+    "exportApplicant", R.ApplicantExport, 403, 404,
+    summary="Everything held on the applicant, in full (the person or an admin; logged)"))
+def export(applicant_id: str, reason: str = Query("", max_length=500),
+           c: Call = Depends(read_call)):
+    return c.write(lambda s: privacy.export(c.platform, s, c.actor, applicant_id, reason))
+
+
+@router.post("/{applicant_id}/erasure", **operation(
+    "eraseApplicant", R.Erasure, 403, 404, 409, post=True,
+    summary="Erase the applicant's personal data (the person or an admin; logged)",
+    description="Refused (409) while a contract is in force or a loan is open. Erasing again "
+                "answers `already_erased: true`."))
+def erase(applicant_id: str, body: ErasureIn, c: Call = Depends(call)):
+    return c.write(lambda s: privacy.erase(c.platform, s, c.actor, applicant_id, body.reason))
+
+
+@router.get("/{applicant_id}/access-log", **operation(
+    "getAccessLog", R.AccessLog, 403, 404,
+    summary="Every full read, export and erasure of the applicant's personal data"))
+def access_log(applicant_id: str, c: Call = Depends(read_call)):
+    return c.show(lambda s: privacy.access_log(s, c.actor, applicant_id), "items")

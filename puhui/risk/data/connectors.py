@@ -32,9 +32,9 @@ class Connector(Protocol):
 class SyntheticConnector:
     """A provider backed by a `SyntheticWorld` (what the tax bureau or a bank would return).
 
-    `business_ids` maps the ids the lender asks with (its applicant ids) to the world's
-    businesses, as a real provider maps a USCC to its own merchant id; the payload answers
-    under the id that was asked for.
+    `business_ids` maps the ids the lender asks with (a business's unified social credit code)
+    to the world's businesses, as a real provider maps a USCC to its own merchant id; the
+    payload answers under the id that was asked for.
     """
 
     def __init__(self, world: SyntheticWorld, scope: DataScope | str,

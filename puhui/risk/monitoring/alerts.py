@@ -7,6 +7,11 @@ The defaults are the industry's usual rules of thumb:
 - PSI >= 0.10: warn (a moderate shift, investigate); PSI >= 0.25: alert (a major shift).
 - AUC drop from the reference >= 0.05: alert; KS drop >= 0.05: warn.
 
+PSI needs a sample to mean anything: with 3 applications most bins are empty and PSI is large
+whatever the population does (9.0 on three applications is noise, not a shift).  Below
+`psi_min_sample` recent observations (100 by default) no PSI warns or alerts; the report says
+"insufficient sample" instead.
+
 A threshold is reached at or above its value.  Differences of floats carry rounding noise
 (0.80 - 0.75 is 0.04999... in binary), so a value within `TOLERANCE` (1e-9) below the
 threshold counts as reaching it.  Only the highest level reached is reported.
@@ -47,8 +52,10 @@ class Alert:
 
 @dataclass(frozen=True)
 class AlertThresholds:
-    """Warn and alert levels per metric; None switches a level off."""
+    """Warn and alert levels per metric; None switches a level off.  `psi_min_sample` is the
+    fewest recent observations on which PSI may warn or alert (0: no minimum)."""
 
+    psi_min_sample: int = 100
     psi_warn: float | None = 0.10
     psi_alert: float | None = 0.25
     auc_drop_warn: float | None = None
@@ -57,6 +64,10 @@ class AlertThresholds:
     ks_drop_alert: float | None = None
 
     def __post_init__(self) -> None:
+        if (isinstance(self.psi_min_sample, bool) or not isinstance(self.psi_min_sample, int)
+                or self.psi_min_sample < 0):
+            raise InvalidParameter(f"psi_min_sample must be an int >= 0, got "
+                                   f"{self.psi_min_sample!r}")
         for name in ("psi", "auc_drop", "ks_drop"):
             warn, alert = self.pair(name)
             for level, value in (("warn", warn), ("alert", alert)):
@@ -75,7 +86,13 @@ class AlertThresholds:
             raise InvalidParameter(f"unknown metric {metric!r}")
         return getattr(self, f"{metric}_warn"), getattr(self, f"{metric}_alert")
 
-    def to_dict(self) -> dict[str, float | None]:
+    def psi_sample_note(self, n: int) -> str | None:
+        """Why PSI on `n` recent observations raises nothing, or None when it may."""
+        if n < self.psi_min_sample:
+            return f"insufficient sample (n={n} < {self.psi_min_sample})"
+        return None
+
+    def to_dict(self) -> dict[str, float | int | None]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
@@ -91,8 +108,12 @@ def check(metric: str, subject: str, value: float, thresholds: AlertThresholds,
 
 
 def psi_alerts(results: Iterable[PsiResult],
-               thresholds: AlertThresholds = AlertThresholds()) -> list[Alert]:
-    """One alert per score or feature whose PSI reaches a threshold."""
+               thresholds: AlertThresholds = AlertThresholds(),
+               sample: int | None = None) -> list[Alert]:
+    """One alert per score or feature whose PSI reaches a threshold; none at all when the
+    recent `sample` size (when given) is below `thresholds.psi_min_sample`."""
+    if sample is not None and thresholds.psi_sample_note(sample) is not None:
+        return []
     found = (check("psi", r.subject, r.value, thresholds, f"PSI of {r.subject}")
              for r in results)
     return [a for a in found if a is not None]

@@ -38,6 +38,12 @@ class MonitoringReport:
     alerts: tuple[Alert, ...] = ()
     thresholds: AlertThresholds = field(default_factory=AlertThresholds)
     as_of: date | None = None
+    sample: int | None = None  # recent observations behind the PSI figures
+
+    @property
+    def psi_note(self) -> str | None:
+        """"insufficient sample (n=3 < 100)" when PSI is too noisy to warn or alert on."""
+        return None if self.sample is None else self.thresholds.psi_sample_note(self.sample)
 
     @property
     def worst_level(self) -> str:
@@ -59,12 +65,15 @@ class MonitoringReport:
             "matured": self.matured.to_dict() if self.matured else None,
             "vintages": vintages,
             "alerts": [a.to_dict() for a in self.alerts],
+            "sample": self.sample, "psi_note": self.psi_note,
             "thresholds": self.thresholds.to_dict()}
 
     def summary(self) -> str:
         """Plain text: status, PSI per score and feature, AUC/KS against the reference, alerts."""
         lines = [f"Monitoring {self.subject}" + (f" as of {self.as_of}" if self.as_of else "")
                  + f": {self.worst_level.upper()}"]
+        if self.psi_note:
+            lines.append(f"  PSI: {self.psi_note}; no population-stability alert")
         for title, results in (("score", self.score_psi), ("feature", self.feature_psi)):
             for r in sorted(results, key=lambda r: -r.value):
                 lines.append(f"  PSI {title:<7} {r.subject:<45} {r.value:8.4f}")
@@ -94,6 +103,8 @@ class MonitoringReport:
                 style = {"alert": "red", "warn": "yellow"}.get(level)
                 psi.add_row(kind, r.subject, f"{r.value:.4f}", level, style=style)
         parts: list[Any] = [psi]
+        if self.psi_note:
+            parts.append(f"[yellow]PSI: {self.psi_note}; no population-stability alert[/]")
         if self.metrics:
             ranking = Table("metric", "recent", "reference", title="Discrimination")
             for metric, value in self.metrics.items():
@@ -119,14 +130,17 @@ def monitor(reference: StabilityReference, recent: Any, *, subject: str = "recen
     """PSI of every reference column in `recent` (those named in `scores` reported as scores,
     the rest as features), AUC/KS against `reference_metrics`, and the alerts.
 
-    `metrics` are the recent AUC/KS; when absent they are taken from `matured`."""
+    `metrics` are the recent AUC/KS; when absent they are taken from `matured`.  Below
+    `thresholds.psi_min_sample` recent rows PSI is reported but raises no alert, and the
+    report says why (`psi_note`)."""
     unknown = set(scores) - set(reference.columns)
     if unknown:
         raise RiskDataError(f"scores {sorted(unknown)} are not in the stability reference")
     results = reference.psi(recent)
     if metrics is None and matured is not None:
         metrics = matured.metrics()
-    alerts = psi_alerts(results, thresholds)
+    sample = max((r.recent_count for r in results), default=0)
+    alerts = psi_alerts(results, thresholds, sample)
     if reference_metrics and metrics:
         alerts += drop_alerts(subject, reference_metrics, metrics, thresholds)
     alerts.sort(key=lambda a: (a.level is not AlertLevel.ALERT, -a.value))
@@ -139,4 +153,4 @@ def monitor(reference: StabilityReference, recent: Any, *, subject: str = "recen
                            if k in wanted} or None,
         metrics={k: float(v) for k, v in (metrics or {}).items() if k in wanted} or None,
         matured=matured, vintages=vintages, alerts=tuple(alerts), thresholds=thresholds,
-        as_of=as_of or (matured.as_of if matured else None))
+        as_of=as_of or (matured.as_of if matured else None), sample=sample)

@@ -29,6 +29,8 @@ from risk_data_samples import AS_OF, world
 ADMIN = Principal("K1", Role.ADMIN, frozenset(Perm), None)
 WORLD_ID = str(world().ids[world().observed(AS_OF)[0]])  # has months of data
 SCOPES = (DataScope.TAX, DataScope.BANK_STATEMENT, DataScope.BUREAU)
+BUSINESS = small_business(random.Random(4), AS_OF)  # what `_applicant` registers
+USCC = BUSINESS.uscc  # providers are asked by it, not by the applicant id
 
 
 @pytest.fixture
@@ -42,8 +44,7 @@ def platform(db_url: str) -> Iterator[Platform]:
 
 def _applicant(p: Platform, scopes=SCOPES) -> str:
     with p.unit() as session:
-        applicant = small_business(random.Random(4), AS_OF)
-        applicant_id = svc.register_applicant(p, session, ADMIN, applicant)["applicant_id"]
+        applicant_id = svc.register_applicant(p, session, ADMIN, BUSINESS)["applicant_id"]
         if scopes:
             svc.grant_consent(p, session, ADMIN, applicant_id, "credit_assessment", scopes)
     return applicant_id
@@ -69,7 +70,7 @@ def _rows(p: Platform) -> list:
 
 def test_accepted_and_rejected_payloads_are_stored_with_their_consent(platform):
     applicant_id = _applicant(platform)
-    base = ConnectorSet.synthetic(world(), business_ids={applicant_id: WORLD_ID})
+    base = ConnectorSet.synthetic(world(), business_ids={USCC: WORLD_ID})
     connectors = ConnectorSet([Corrupting(base[DataScope.TAX]), base[DataScope.BANK_STATEMENT],
                                base[DataScope.BUREAU]])
     with platform.unit() as session:
@@ -101,7 +102,7 @@ def test_unavailable_sources_are_reported_not_stored(platform):
     applicant_id = _applicant(platform, (DataScope.LOGISTICS,))
     w = world()
     no_logistics = next(str(b) for b, ok in zip(w.ids, w.has_logistics) if not ok)
-    connectors = ConnectorSet.synthetic(w, business_ids={applicant_id: no_logistics})
+    connectors = ConnectorSet.synthetic(w, business_ids={USCC: no_logistics})
     with platform.unit() as session:
         got = collect(platform, session, applicant_id, None, ["logistics"], AS_OF, connectors)
     assert got.data == {} and got.errors[DataScope.LOGISTICS].startswith("unavailable:")
@@ -110,7 +111,7 @@ def test_unavailable_sources_are_reported_not_stored(platform):
 
 def test_missing_consent_raises_and_stores_only_the_refusal(platform):
     applicant_id = _applicant(platform, (DataScope.TAX,))
-    connectors = ConnectorSet.synthetic(world(), business_ids={applicant_id: WORLD_ID})
+    connectors = ConnectorSet.synthetic(world(), business_ids={USCC: WORLD_ID})
     with pytest.raises(ConsentMissing, match="bureau"):
         with platform.unit() as session:
             collect(platform, session, applicant_id, "APP2", ["tax", "bureau"], AS_OF, connectors)
@@ -126,7 +127,7 @@ def test_revoked_consent_stops_collection(platform):
     with platform.unit() as session:
         consent_id = svc.consents(session, applicant_id)[0].consent_id
         svc.revoke_consent(platform, session, ADMIN, applicant_id, consent_id)
-    connectors = ConnectorSet.synthetic(world(), business_ids={applicant_id: WORLD_ID})
+    connectors = ConnectorSet.synthetic(world(), business_ids={USCC: WORLD_ID})
     with pytest.raises(ConsentRevoked):
         with platform.unit() as session:
             collect(platform, session, applicant_id, None, ["tax"], AS_OF, connectors)
@@ -135,7 +136,7 @@ def test_revoked_consent_stops_collection(platform):
 
 def test_stored_payloads_are_append_only(platform):
     applicant_id = _applicant(platform, (DataScope.TAX,))
-    connectors = ConnectorSet.synthetic(world(), business_ids={applicant_id: WORLD_ID})
+    connectors = ConnectorSet.synthetic(world(), business_ids={USCC: WORLD_ID})
     with platform.unit() as session:
         collect(platform, session, applicant_id, "APP3", ["tax"], AS_OF, connectors)
     for statement in ("UPDATE source_payloads SET status = 'rejected'",
@@ -146,7 +147,7 @@ def test_stored_payloads_are_append_only(platform):
                 conn.execute(text(statement))
     rows = _rows(platform)
     assert len(rows) == 1 and rows[0].status == "accepted"
-    assert json.loads(rows[0].payload)["business_id"] == applicant_id
+    assert json.loads(rows[0].payload)["business_id"] == USCC
 
 
 def test_a_tampered_payload_is_detected_on_read(platform):

@@ -1,0 +1,348 @@
+"""The data subject's rights and the platform's duties over personal data (PIPL).
+
+- Full reads.  Every view masks resident IDs, mobiles and card numbers.  The full contract text
+  is for staff whose key carries the explicit `read_personal` scope (admins and credit officers
+  issued with it), given a reason; each full read is written to `personal_data_access`.
+- Export (PIPL art. 45).  Everything held on an applicant, as JSON, for the person (their
+  borrower key) or an admin; logged.
+- Erasure (PIPL art. 47).  The applicant's data key is destroyed, so every sealed copy of their
+  personal data (applicant record, cards, contract text, payees), in every table, the WAL and
+  backups, is unreadable; readable personal fields (business name, masked card) are
+  overwritten.  Kept: amounts, dates, statuses, ids, content hashes, the ledger, keyed hashes
+  (HMAC references that cannot be reversed without the key) and the masked KYC evidence the
+  anti-money-laundering rules require.  Refused while a contract is in force (accepted, signed,
+  or paid out with the loan not closed): the contract and the rules on loan files require the
+  data until it ends.
+- Minimisation before consent.  A registration with no consent granted within
+  `UNCONSENTED_RETENTION` is erased by `purge_unconsented`.
+- Key rotation.  `rotate_keys` makes a new master key active and re-wraps every data key under
+  it; rows written before encryption are sealed on the way.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from puhui.errors import InvalidApplication, InvalidEvent
+from puhui.loans.state import LoanStatus
+from puhui.origination.workflow import ApplicationStatus as S
+from puhui.services import applications as apps
+from puhui.services.access import Perm, Principal, Role
+from puhui.services.applicants import (
+    _json,
+    accounts_of,
+    applicant_data,
+    applicant_key,
+    applicant_row,
+    checks_of,
+    consent_log,
+    consents_of,
+    context,
+    lookup_hashes,
+    unsealed,
+)
+from puhui.services.errors import AccessDenied, NotFound
+from puhui.services.platform import Platform, keep_on_failure
+from puhui.store.crypto import (
+    Keyring,
+    describe,
+    is_sealed,
+    keyring_for,
+    new_data_key,
+    save_keyring,
+    seal,
+)
+from puhui.store.platform_models import (
+    ApplicantRow,
+    ApplicationRow,
+    BankAccountRow,
+    ConsentRow,
+    ContractRow,
+    DisbursementRow,
+    IdempotencyRow,
+    PersonalDataAccessRow,
+)
+
+#: How long a registration may wait for its first consent before its personal data is erased.
+UNCONSENTED_RETENTION = timedelta(days=30)
+#: Statuses in which the contract (or the offer being accepted) needs the borrower's data.
+IN_FORCE = (S.ACCEPTED.value, S.CONTRACT_SIGNED.value)
+ERASED_NAME = "[erased]"
+_ACCESS = PersonalDataAccessRow.__table__
+
+
+def _reason(reason: str | None, required: bool) -> str:
+    reason = (reason or "").strip()
+    if required and not reason:
+        raise InvalidApplication("a reason (1-500 characters) is required to read personal data "
+                                 "in full")
+    if len(reason) > 500:
+        raise InvalidApplication("the reason must be at most 500 characters")
+    return reason
+
+
+def log_access(session: Session, actor: Principal, applicant_id: str, action: str,
+               object_type: str, object_id: str, reason: str, at: datetime) -> None:
+    session.execute(insert(_ACCESS).values(
+        applicant_id=applicant_id, action=action, object_type=object_type, object_id=object_id,
+        actor=actor.key_id, role=actor.role.value, reason=reason, at=at))
+
+
+def access_log(session: Session, actor: Principal, applicant_id: str) -> list[dict]:
+    """Who read, exported or erased this applicant's personal data, when and why."""
+    actor.require(Perm.READ)
+    applicant_row(session, actor, applicant_id)
+    rows = session.execute(select(PersonalDataAccessRow)
+                           .where(PersonalDataAccessRow.applicant_id == applicant_id)
+                           .order_by(PersonalDataAccessRow.id)).scalars()
+    return [{"action": r.action, "object_type": r.object_type, "object_id": r.object_id,
+             "actor": r.actor, "role": r.role, "reason": r.reason, "at": r.at.isoformat()}
+            for r in rows]
+
+
+# -- full reads -----------------------------------------------------------------------------------
+def full_contract(p: Platform, session: Session, actor: Principal, contract_id: str,
+                  reason: str) -> dict:
+    """The contract as signed, personal numbers in full, for an entitled staff key; logged."""
+    actor.require(Perm.READ)
+    contract, application = apps.load_contract(session, actor, contract_id)  # scoped: 404
+    actor.require(Perm.READ_PERSONAL)
+    if actor.role not in (Role.ADMIN, Role.CREDIT_OFFICER):
+        raise AccessDenied("only staff read full personal data")
+    reason = _reason(reason, True)
+    content = apps.contract_content(session, contract, application.applicant_id)
+    log_access(session, actor, application.applicant_id, "full_read", "contract", contract_id,
+               reason, p.clock.now())
+    return apps.contract_view(contract, application.applicant_id, content, full=True)
+
+
+def verify_contract_hash(session: Session, actor: Principal, contract_id: str) -> dict:
+    """Whether the stored full content still hashes to the attested hash (reveals nothing)."""
+    from puhui.origination.offer import contract_hash
+    from puhui.store.ledger_repo import LedgerRepository
+
+    actor.require(Perm.READ)
+    contract, application = apps.load_contract(session, actor, contract_id)
+    content = apps.contract_content(session, contract, application.applicant_id)
+    entry = LedgerRepository(session).attestation("loan_contract", contract_id)
+    return {"contract_id": contract_id, "content_hash": contract.content_hash,
+            "content_matches": contract_hash(content) == contract.content_hash,
+            "attested": entry is not None and entry.attests.sha256 == contract.content_hash}
+
+
+# -- the data subject's rights ------------------------------------------------------------------
+def _subject_or_admin(actor: Principal, applicant_id: str) -> None:
+    """The person themself (their borrower key) or an admin; no one else."""
+    if actor.role is Role.ADMIN:
+        return
+    if actor.role is Role.BORROWER and actor.subject == applicant_id:
+        return
+    raise AccessDenied("only the data subject (their borrower key) or an admin may export or "
+                       "erase an applicant's personal data")
+
+
+def export(p: Platform, session: Session, actor: Principal, applicant_id: str,
+           reason: str = "") -> dict:
+    """Everything held on the applicant, personal data in full, as JSON; logged."""
+    _subject_or_admin(actor, applicant_id)
+    reason = _reason(reason, False) or "data subject access request"
+    row = applicant_row(session, actor, applicant_id)
+    erased = row.erased_at is not None
+    out: dict[str, Any] = {
+        "applicant_id": applicant_id, "exported_at": p.clock.now().isoformat(),
+        "erased_at": row.erased_at.isoformat() if erased else None,
+        "applicant": None if erased else {
+            **applicant_data(session, row).to_dict(), "applicant_id": applicant_id,
+            "partner_id": row.partner_id, "created_at": row.created_at.isoformat()},
+        "bank_accounts": [], "consents": consents_of(p, session, actor, applicant_id),
+        "consent_log": consent_log(session, actor, applicant_id),
+        "identity_checks": checks_of(session, actor, applicant_id),
+        "applications": [], "contracts": [], "disbursements": []}
+    if not erased:
+        for account in session.execute(select(BankAccountRow).where(
+                BankAccountRow.applicant_id == applicant_id)
+                .order_by(BankAccountRow.account_id)).scalars():
+            out["bank_accounts"].append({
+                "account_id": account.account_id, "bound_at": account.bound_at.isoformat(),
+                **json.loads(unsealed(session, applicant_id, account.data,
+                                      context("bank_accounts", account.account_id)))})
+    else:
+        out["bank_accounts"] = accounts_of(session, actor, applicant_id)
+    for application in session.execute(select(ApplicationRow).where(
+            ApplicationRow.applicant_id == applicant_id)
+            .order_by(ApplicationRow.application_id)).scalars():
+        out["applications"].append({
+            **apps.application_view(session, application),
+            "history": apps.history(session, actor, application.application_id)})
+        if application.contract_id:
+            contract = session.get(ContractRow, application.contract_id)
+            out["contracts"].append(apps.contract_view(contract, applicant_id, full=True))
+            payout = session.execute(select(DisbursementRow).where(
+                DisbursementRow.contract_id == contract.contract_id)).scalar_one_or_none()
+            if payout is not None:
+                from puhui.services.loans import disbursement_view, payee_of
+                name, account = payee_of(session, applicant_id, payout) if not erased \
+                    else (ERASED_NAME, "")
+                view = disbursement_view(payout, name, account)
+                if not erased:
+                    view["payee_account"] = account
+                out["disbursements"].append(view)
+    out["access_log"] = access_log(session, actor, applicant_id)
+    log_access(session, actor, applicant_id, "export", "applicant", applicant_id, reason,
+               p.clock.now())
+    return out
+
+
+def erasure_blockers(p: Platform, session: Session, applicant_id: str) -> list[str]:
+    """Why the applicant's personal data must still be kept (empty: it may be erased)."""
+    blockers = []
+    for application_id, status, loan_id in session.execute(
+            select(ApplicationRow.application_id, ApplicationRow.status, ApplicationRow.loan_id)
+            .where(ApplicationRow.applicant_id == applicant_id)):
+        if status in IN_FORCE:
+            blockers.append(f"application {application_id} has a contract in force ({status})")
+        elif loan_id is not None and p.book.load_in(session, loan_id).status is LoanStatus.ACTIVE:
+            blockers.append(f"loan {loan_id} (application {application_id}) is not closed")
+    return blockers
+
+
+def erase(p: Platform, session: Session, actor: Principal, applicant_id: str,
+          reason: str) -> dict:
+    """Erase the applicant's personal data (PIPL art. 47): destroy the data key, overwrite what
+    is readable, keep what the ledger and the law require.  Refused (`ErasureRefused`, logged)
+    while a contract needs the data."""
+    _subject_or_admin(actor, applicant_id)
+    reason = _reason(reason, False) or "data subject erasure request"
+    row = session.get(ApplicantRow, applicant_id, with_for_update=True)
+    if row is None:
+        raise NotFound(f"no applicant {applicant_id!r}")
+    actor.check_applicant(row.applicant_id, row.partner_id)
+    now = p.clock.now()
+    if row.erased_at is not None:
+        return {"applicant_id": applicant_id, "erased_at": row.erased_at.isoformat(),
+                "already_erased": True}
+    blockers = erasure_blockers(p, session, applicant_id)
+    if blockers:
+        keep_on_failure(session, lambda evidence: log_access(
+            evidence, actor, applicant_id, "erasure_refused", "applicant", applicant_id,
+            f"{reason}; refused: {'; '.join(blockers)}", now))
+        raise ErasureRefused("the personal data is still required: " + "; ".join(blockers) +
+                             ". It can be erased once the contract has ended and no loan is open "
+                             "(PIPL art. 47(1)4 and the loan-file retention rules).")
+    _destroy(session, row, now)
+    log_access(session, actor, applicant_id, "erasure", "applicant", applicant_id, reason, now)
+    session.flush()
+    return {"applicant_id": applicant_id, "erased_at": now.isoformat(), "already_erased": False,
+            "kept": ["application amounts, dates and statuses", "offers and contract hashes",
+                     "the ledger", "keyed hashes of the identity numbers",
+                     "masked identity-check evidence", "consent and access logs"]}
+
+
+def _destroy(session: Session, row: ApplicantRow, now: datetime) -> None:
+    applicant_id = row.applicant_id
+    row.data, row.data_key, row.erased_at = _json({"erased": True}), None, now
+    row.business_name = ERASED_NAME
+    session.execute(update(BankAccountRow).where(BankAccountRow.applicant_id == applicant_id)
+                    .values(data="", card_masked=""))
+    # Stored answers to retried POSTs show (masked) views of the applicant: drop them.
+    session.execute(delete(IdempotencyRow).where(
+        IdempotencyRow.response.contains(applicant_id, autoescape=True)))
+    # Contracts, payees: sealed under the destroyed key, so unreadable wherever a copy is.
+    # A contract written before encryption holds plain text: overwrite it too.
+    for contract in session.execute(select(ContractRow).join(
+            ApplicationRow, ApplicationRow.application_id == ContractRow.application_id)
+            .where(ApplicationRow.applicant_id == applicant_id)).scalars():
+        if not is_sealed(contract.content):
+            contract.content = _json({"erased": True})
+
+
+class ErasureRefused(InvalidEvent):
+    """The personal data may not be erased yet (a contract in force needs it)."""
+
+
+def purge_unconsented(p: Platform, session: Session, actor: Principal,
+                      older_than: timedelta = UNCONSENTED_RETENTION) -> list[str]:
+    """Erase every registration that never received a consent within `older_than`."""
+    actor.require(Perm.OPERATE)
+    now = p.clock.now()
+    consented = select(ConsentRow.applicant_id)
+    ids = session.execute(select(ApplicantRow.applicant_id).where(
+        ApplicantRow.erased_at.is_(None), ApplicantRow.created_at <= now - older_than,
+        ApplicantRow.applicant_id.not_in(consented))).scalars().all()
+    for applicant_id in ids:
+        row = session.get(ApplicantRow, applicant_id, with_for_update=True)
+        _destroy(session, row, now)
+        log_access(session, actor, applicant_id, "erasure", "applicant", applicant_id,
+                   f"no consent within {older_than.days} days of registration", now)
+    session.flush()
+    return list(ids)
+
+
+# -- key rotation ---------------------------------------------------------------------------------
+def rotate_keys(engine: Engine, new_master: bool = True) -> dict:
+    """Make a new master key active (`new_master`) and re-wrap every data key under it; rows
+    from before encryption get a data key and are sealed.  Old master keys stay in the ring."""
+    ring = keyring_for(engine.url)
+    if new_master:
+        ring = ring.with_new_active()
+        save_keyring(engine.url, ring)
+    counts = {"rewrapped": 0, "sealed_applicants": 0}
+    with Session(engine) as session, session.begin():
+        for row in session.execute(select(ApplicantRow).where(
+                ApplicantRow.erased_at.is_(None))).scalars():
+            if row.data_key is not None:
+                if Keyring.key_id(row.data_key) != ring.active:
+                    row.data_key = ring.rewrap(row.data_key, row.applicant_id)
+                    counts["rewrapped"] += 1
+                continue
+            _seal_legacy(session, ring, row)
+            counts["sealed_applicants"] += 1
+    return {**counts, **describe(ring)}
+
+
+def _seal_legacy(session: Session, ring: Keyring, row: ApplicantRow) -> None:
+    """Give a pre-encryption applicant a data key and seal its mutable rows (an append-only
+    payee stays as written)."""
+    key = new_data_key()
+    applicant = applicant_data(session, row)
+    row.data = seal(key, row.data, context("applicants", row.applicant_id))
+    row.data_key = ring.wrap(key, row.applicant_id)
+    for name, value in lookup_hashes(ring, applicant).items():
+        setattr(row, name, value)
+    for account in session.execute(select(BankAccountRow).where(
+            BankAccountRow.applicant_id == row.applicant_id)).scalars():
+        if account.data and not is_sealed(account.data):
+            card = json.loads(account.data)["card_number"]
+            account.card_hash = ring.lookup_hash("bank_card", card)
+            account.data = seal(key, account.data, context("bank_accounts", account.account_id))
+    for contract in session.execute(select(ContractRow).join(
+            ApplicationRow, ApplicationRow.application_id == ContractRow.application_id)
+            .where(ApplicationRow.applicant_id == row.applicant_id)).scalars():
+        if not is_sealed(contract.content):
+            contract.content = seal(key, contract.content,
+                                    context("contracts", contract.contract_id))
+
+
+def find_by_resident_id(session: Session, actor: Principal, resident_id: str) -> list[str]:
+    """Ids of the applicants (visible to `actor`) whose owner has this resident ID, found by
+    keyed hash: the duplicate check that needs no plaintext column."""
+    from puhui.origination.identity import normalise_resident_id
+    from puhui.services.access import scoped
+    from puhui.store.crypto import keyring_of
+
+    actor.require(Perm.READ)
+    digest = keyring_of(session).lookup_hash("resident_id", normalise_resident_id(resident_id))
+    query = scoped(select(ApplicantRow.applicant_id).where(ApplicantRow.owner_id_hash == digest)
+                   .order_by(ApplicantRow.applicant_id), actor, ApplicantRow.partner_id,
+                   ApplicantRow.applicant_id)
+    return list(session.execute(query).scalars())
+
+
+__all__ = ["access_log", "erase", "export", "full_contract", "purge_unconsented",
+           "rotate_keys", "verify_contract_hash", "find_by_resident_id", "ErasureRefused",
+           "applicant_key"]
