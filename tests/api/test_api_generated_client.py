@@ -161,6 +161,23 @@ def test_the_partner_flow_through_a_generated_client(generated, server) -> None:
     assert isinstance(loan, m.Loan) and loan.status == m.LoanStatus.ACTIVE
     assert loan.risk_class == m.RiskClass.NORMAL
     assert loan.balances.additional_properties["2241"] == -100_000  # held against the next due
+    assert loan.credit_balance == 100_000
+    assert offer.apr_convention == m.OfferAprConvention.IRR_UNIT_PERIODV2
+    assert offer.rate_cap.annual_limit == "0.24"
+
+    admin = g.client.AuthenticatedClient(base_url=base_url, token=tokens["admin"],
+                                         raise_on_unexpected_status=True)
+    refunded = g.loans__refund_credit.sync(payout.loan_id, client=admin,
+                                           idempotency_key="refund-1",
+                                           body=m.RefundIn(amount=40_000))
+    assert isinstance(refunded, m.Refund), refunded
+    assert (refunded.refund.amount, refunded.credit_balance) == (40_000, 60_000)
+    after = g.loans__get_loan.sync(payout.loan_id, client=partner)
+    assert after.credit_balance == 60_000
+    assert after.payoff_amount == loan.payoff_amount + 40_000
+    products = g.operations__list_products.sync(client=partner)
+    assert products.rate_cap.annual_limit == "0.24"
+    assert all(isinstance(p.offered, bool) for p in products.items)
     history = g.applications__get_application_history.sync(application.application_id,
                                                             client=partner)
     assert [h.to for h in history.items][-1] == m.ApplicationStatus.DISBURSED

@@ -99,6 +99,24 @@ def test_scopes_purposes_and_statuses_are_enums(spec) -> None:
         "active", "revoked", "expired", "not_yet_valid"]
 
 
+def test_every_request_amount_declares_the_one_bound(spec) -> None:
+    """Amounts in bodies are bounded by MAX_AMOUNT (puhui/money.py), and the document says so."""
+    from puhui.money import MAX_AMOUNT
+
+    schemas = spec["components"]["schemas"]
+    fields = {("ApplicantIn", "monthly_revenue"), ("ApplicationIn", "amount"),
+              ("ReviewIn", "amount"), ("RepaymentIn", "amount"), ("RefundIn", "amount")}
+    for name, field in fields:
+        prop = schemas[name]["properties"][field]
+        [integer] = [s for s in prop.get("anyOf", [prop]) if s.get("type") == "integer"]
+        assert integer["maximum"] == MAX_AMOUNT == 10**10, (name, field)
+    found = {(name, field) for name, schema in schemas.items() if name.endswith("In")
+             for field, prop in schema.get("properties", {}).items()
+             if any(s.get("type") == "integer" and "maximum" in s and s["maximum"] >= 10**6
+                    for s in prop.get("anyOf", [prop]))}
+    assert found == fields
+
+
 def test_examples_are_valid(spec, api) -> None:
     """Each response example matches its schema; each request example is accepted."""
     def validator(name: str):
