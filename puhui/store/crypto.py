@@ -222,12 +222,21 @@ def _read_or_create(path: Path) -> Keyring:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
     ring = Keyring.generate()
+    # written whole under a private name, then linked into place: a process that finds the key
+    # file never reads it half-written, and a second creator keeps the first one's keys
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process created it first: use theirs
-        return _from_file(path)
-    with os.fdopen(fd, "w") as f:
-        f.write(ring.to_json())
+        with os.fdopen(fd, "w") as f:
+            f.write(ring.to_json())
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:  # another process created it first: use theirs
+            return _from_file(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return Keyring(ring.keys, ring.active, ring.lookup, path)
 
 
