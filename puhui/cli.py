@@ -8,17 +8,48 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Optional
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from typer.core import TyperGroup
 
 from puhui.decision.cli import policy_app
 from puhui.errors import PuhuiError
 from puhui.risk.cli import train_app
 from puhui.risk.report_cli import risk_app
 
-app = typer.Typer(help="Puhui: digital lending for small and micro businesses.", no_args_is_help=True)
+#: Exit status of a command stopped by a deployment fault (a personal-data key missing or a
+#: sealed value failing its integrity check); 1 is a failed run, 2 a refused request.
+EXIT_KEY_FAULT = 3
+
+
+class _PuhuiGroup(TyperGroup):
+    """The top-level group: a personal-data key fault from any command is a one-line message
+    naming the key id (never key material) and exit `EXIT_KEY_FAULT`, not a traceback."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        from puhui.store.crypto import KeyMissing, KeyringError, SealBroken
+
+        try:
+            return super().invoke(ctx)
+        except KeyMissing as exc:
+            Console(stderr=True).print(
+                f"[red]personal data unavailable: master key {exc.key_id!r} is not in the "
+                f"keyring (check PUHUI_DATA_KEYS or the key file); nothing was changed[/red]")
+        except SealBroken as exc:
+            Console(stderr=True).print(
+                f"[red]personal data integrity fault: {exc}; nothing was changed. The stored "
+                f"value may have been altered: investigate before retrying[/red]")
+        except KeyringError as exc:
+            Console(stderr=True).print(
+                f"[red]personal data unavailable: {exc}; nothing was changed[/red]")
+        raise typer.Exit(EXIT_KEY_FAULT)
+
+
+app = typer.Typer(help="Puhui: digital lending for small and micro businesses.",
+                  no_args_is_help=True, cls=_PuhuiGroup)
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 loans_app = typer.Typer(help="Loans in the book.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys for partners and staff.", no_args_is_help=True)

@@ -232,7 +232,61 @@ def test_a_sealed_field_moved_to_another_row_does_not_open(api) -> None:
         cb.content = ca.content
     r = api.client.get(f"/v1/contracts/{b['contract']['contract_id']}/full",
                        headers=_as(_full_staff(api)), params={"reason": "x"})
-    assert r.status_code == 500  # tampering is an integrity failure, never shown as data
+    # tampering is an integrity fault: a 503 problem, never shown as data, never a bare 500
+    assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"] == "/problems/personal-data-integrity"
+    assert a["contract"]["contract_id"] not in r.text
+
+
+def _applications(api) -> int:
+    with api.platform.read() as session:
+        return session.execute(text("SELECT count(*) FROM applications")).scalar_one()
+
+
+def test_a_missing_data_key_is_a_503_problem_that_changes_nothing(api, monkeypatch,
+                                                                 caplog) -> None:
+    applicant_id, _, _ = api.onboard()
+    with api.platform.read() as session:
+        wrapped_under = crypto.Keyring.key_id(session.get(ApplicantRow, applicant_id).data_key)
+        row = session.get(ApplicantRow, applicant_id)
+        resident_id = privacy.applicant_data(session, row).owner.resident_id
+    before = _applications(api)
+    # the deployment now holds another key (a wrong key file or PUHUI_DATA_KEYS)
+    other = crypto.Keyring({"m7": os.urandom(32)}, "m7", os.urandom(32))
+    monkeypatch.setenv(crypto.KEYS_ENV, other.to_json())
+    caplog.set_level("ERROR", logger="puhui.api")
+    r = api.post("/v1/applications", {"applicant_id": applicant_id, "product_code": "SME-EI-12",
+                                      "amount": 10_000_000, "submit": True})
+    assert r.status_code == 503, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert body["type"] == "/problems/personal-data-unavailable" and body["status"] == 503
+    assert "nothing was changed" in body["detail"]
+    for secret in (wrapped_under, resident_id, *(k.hex() for k in other.keys.values())):
+        assert secret not in r.text  # neither the key id, key material nor personal data
+    assert _applications(api) == before  # nothing written, not even half an application
+    assert f"master key {wrapped_under!r} is missing" in caplog.text  # the operator learns which
+    got = api.get(f"/v1/applicants/{applicant_id}")
+    assert got.status_code == 503 and got.json()["type"] == "/problems/personal-data-unavailable"
+    # the right key back: the same request goes through
+    monkeypatch.delenv(crypto.KEYS_ENV)
+    assert api.get(f"/v1/applicants/{applicant_id}").status_code == 200
+
+
+def test_a_key_id_holding_other_bytes_is_an_integrity_fault(api, monkeypatch, caplog) -> None:
+    applicant_id, _, _ = api.onboard()
+    with api.platform.read() as session:
+        kid = crypto.Keyring.key_id(session.get(ApplicantRow, applicant_id).data_key)
+    before = _applications(api)
+    impostor = crypto.Keyring({kid: os.urandom(32)}, kid, os.urandom(32))
+    monkeypatch.setenv(crypto.KEYS_ENV, impostor.to_json())
+    caplog.set_level("ERROR", logger="puhui.api")
+    r = api.post("/v1/applications", {"applicant_id": applicant_id, "product_code": "SME-EI-12",
+                                      "amount": 10_000_000, "submit": True})
+    assert r.status_code == 503 and r.json()["type"] == "/problems/personal-data-integrity"
+    assert r.headers["content-type"] == "application/problem+json"
+    assert _applications(api) == before
+    assert "integrity fault" in caplog.text and kid in caplog.text
 
 
 # -- 14: before consent ---------------------------------------------------------------------------
