@@ -129,28 +129,40 @@ def run(loans: int = typer.Option(200, help="loans in the synthetic book"),
 @app.command()
 def eod(business_date: str = typer.Argument(..., help="YYYY-MM-DD"),
         db: Optional[str] = typer.Option(None)) -> None:
-    """Close a business day for every active loan (accrual, penalty, fees, aging).
+    """Close a business day for every active loan (accrual, penalty, fees, aging), then erase
+    registrations that received no consent within PUHUI_UNCONSENTED_RETENTION_DAYS.
 
     The date may not be ahead of today's business date nor before the last closed day; days
     skipped since the last close are closed first, in order."""
-    from puhui.services.business_day import check_close_date, close_business_day
+    from puhui.services.access import SYSTEM
+    from puhui.services.business_day import (check_close_date, close_day,
+                                             unconsented_retention_days)
     from puhui.services.clock import SystemClock
+    from puhui.services.platform import Platform
 
     day = _date(business_date)
-    book, _ = _existing_book(db)
+    url = _existing(db)
     clock = SystemClock()
+    platform = Platform.open(url, clock=clock)
     try:
-        check_close_date(day, clock, book)
-    except PuhuiError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2)
-    total = len(book.loan_ids())
-    with Progress(console=console) as progress:
-        task = progress.add_task(f"End of day {day}", total=total)
-        report = close_business_day(book, clock, day, progress=lambda n: progress.advance(task, n))
+        try:
+            unconsented_retention_days()
+            check_close_date(day, clock, platform.book)
+        except PuhuiError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2)
+        total = len(platform.book.loan_ids())
+        with Progress(console=console) as progress:
+            task = progress.add_task(f"End of day {day}", total=total)
+            closed = close_day(platform, SYSTEM, day,
+                               progress=lambda n: progress.advance(task, n))
+    finally:
+        platform.close()
+    report = closed.report
     if len(report.days) > 1:
         console.print(f"closed the skipped days {report.days[0]} to {report.days[-2]} first")
     console.print(f"{report.loans} loans closed for {day}; {report.entries} journal entries posted")
+    console.print(f"{len(closed.unconsented_erased)} registration(s) without consent erased")
     for loan_id, failure in report.failures.items():
         console.print(f"[red]{loan_id}: {failure}[/red]")
     if report.failures:

@@ -107,3 +107,38 @@ def test_a_missing_or_wrong_data_key_is_a_clear_message_and_exit_3(tmp_path,
     assert _access_rows(url) == logged  # neither failed export was logged as done
     r = runner.invoke(app, ["privacy", "export", applicant_id, "--reason", "DSAR", "--db", url])
     assert r.exit_code == 0 and resident_id in r.output
+
+
+def test_eod_erases_registrations_without_consent(tmp_path, monkeypatch) -> None:
+    from datetime import timedelta
+
+    from puhui.services.clock import ManualClock, SystemClock, at_business_date, business_date
+
+    monkeypatch.setenv(crypto.KEY_FILE_ENV, str(tmp_path / "keys.json"))
+    url = f"sqlite:///{tmp_path / 'e.sqlite'}"
+    today = business_date(SystemClock())
+    ids = []
+    for age in (31, 30):  # registered 31 and 30 business days before the close
+        platform = Platform.open(url, clock=ManualClock(at_business_date(today - timedelta(age))))
+        try:
+            business = small_business(random.Random(age), date(2026, 3, 2))
+            with platform.unit() as session:
+                ids.append(applicants.register_applicant(platform, session, SYSTEM,
+                                                         business)["applicant_id"])
+        finally:
+            platform.close()
+    r = runner.invoke(app, ["eod", today.isoformat(), "--db", url])
+    assert r.exit_code == 0, r.output
+    assert "1 registration(s) without consent erased" in r.output
+    r = runner.invoke(app, ["eod", today.isoformat(), "--db", url])
+    assert r.exit_code == 0 and "0 registration(s) without consent erased" in r.output
+    platform = Platform.open(url)
+    try:
+        with platform.read() as session:
+            assert [session.get(ApplicantRow, i).erased_at is not None for i in ids] == \
+                [True, False]
+    finally:
+        platform.close()
+    monkeypatch.setenv("PUHUI_UNCONSENTED_RETENTION_DAYS", "400")
+    r = runner.invoke(app, ["eod", today.isoformat(), "--db", url])
+    assert r.exit_code == 2 and "PUHUI_UNCONSENTED_RETENTION_DAYS" in r.output

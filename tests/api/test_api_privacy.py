@@ -14,7 +14,7 @@ from sqlalchemy import text
 from puhui.origination.offer import contract_hash
 from puhui.services import access, privacy
 from puhui.services.access import SYSTEM
-from puhui.services.clock import at_business_date
+from puhui.services.clock import at_business_date, business_date
 from puhui.services.errors import InvalidRequest
 from puhui.store import crypto
 from puhui.store.platform_models import ApplicantRow, BankAccountRow, ContractRow
@@ -302,6 +302,73 @@ def test_registrations_without_consent_are_purged_after_the_retention(api) -> No
     gone = api.get(f"/v1/applicants/{waiting}", who="admin").json()
     assert gone["erased_at"] is not None and "owner" not in gone
     assert api.get(f"/v1/applicants/{consented}").json()["erased_at"] is None
+
+
+def _registered_at(api, moment, consent: bool = False) -> str:
+    api.clock.set(moment)
+    applicant_id, _, _ = api.onboard(scopes=("identity",) if consent else ())
+    return applicant_id
+
+
+def _erased(api, applicant_id: str) -> bool:
+    return api.get(f"/v1/applicants/{applicant_id}", who="admin").json()["erased_at"] is not None
+
+
+def test_end_of_day_erases_registrations_without_consent_by_business_date(api) -> None:
+    from datetime import datetime, time
+
+    from puhui.services.clock import BUSINESS_ZONE
+
+    start = business_date(api.clock)
+    day = lambda n: start + timedelta(days=n)  # noqa: E731
+    local = lambda d, t: datetime.combine(d, t, BUSINESS_ZONE)  # noqa: E731
+    # registered on business day 0 (its last second), day 1 (its first second), day 0 consented
+    old = _registered_at(api, local(day(0), time(23, 59, 59)))
+    boundary = _registered_at(api, local(day(1), time(0, 0, 0)))
+    consented = _registered_at(api, local(day(0), time(9)), consent=True)
+    # the wall clock is 40 days on: the close of day 31 still measures from day 31
+    api.clock.set(local(day(40), time(10)))
+    r = api.post("/v1/operations/end-of-day", {"business_date": day(31).isoformat()},
+                 who="admin")
+    assert r.status_code == 200, r.text
+    assert r.json()["unconsented_erased"] == 1  # day 0 + 30 < 31; day 1 + 30 == 31 is kept
+    assert _erased(api, old) and not _erased(api, boundary) and not _erased(api, consented)
+    log = api.get(f"/v1/applicants/{old}/access-log", who="admin").json()["items"]
+    assert [(e["action"], e["reason"]) for e in log] == [
+        ("erasure", "no consent within 30 days of registration")]
+    # the same close again erases nothing more
+    again = api.post("/v1/operations/end-of-day", {"business_date": day(31).isoformat()},
+                     who="admin")
+    assert again.status_code == 200 and again.json()["unconsented_erased"] == 0
+    assert len(api.get(f"/v1/applicants/{old}/access-log", who="admin").json()["items"]) == 1
+    # the next day's close takes the boundary registration; a consented one is never erased
+    nxt = api.post("/v1/operations/end-of-day", {"business_date": day(32).isoformat()},
+                   who="admin")
+    assert nxt.json()["unconsented_erased"] == 1 and _erased(api, boundary)
+    last = api.post("/v1/operations/end-of-day", {}, who="admin")
+    assert last.json()["unconsented_erased"] == 0 and not _erased(api, consented)
+
+
+def test_the_retention_is_a_bounded_platform_setting(api, monkeypatch) -> None:
+    from puhui.services.business_day import RETENTION_ENV
+
+    start = business_date(api.clock)
+    waiting, _, _ = api.onboard(scopes=())
+    api.clock.advance(timedelta(days=6))
+    for bad in ("0", "366", "-1", "30d", "1.5"):
+        monkeypatch.setenv(RETENTION_ENV, bad)
+        r = api.post("/v1/operations/end-of-day", {}, who="admin")
+        assert r.status_code == 422 and RETENTION_ENV in r.json()["detail"], (bad, r.text)
+    with api.platform.read() as session:  # refused before anything was done
+        assert session.execute(text("SELECT count(*) FROM business_days")).scalar_one() == 0
+    assert not _erased(api, waiting)
+    monkeypatch.setenv(RETENTION_ENV, "5")
+    r = api.post("/v1/operations/end-of-day", {}, who="admin")
+    assert r.status_code == 200 and r.json()["unconsented_erased"] == 1, r.text
+    assert _erased(api, waiting)
+    log = api.get(f"/v1/applicants/{waiting}/access-log", who="admin").json()["items"]
+    assert log[-1]["reason"] == "no consent within 5 days of registration"
+    assert r.json()["business_date"] == (start + timedelta(days=6)).isoformat()
 
 
 # -- 15: export and erasure -----------------------------------------------------------------------
