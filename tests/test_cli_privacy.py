@@ -112,7 +112,12 @@ def test_a_missing_or_wrong_data_key_is_a_clear_message_and_exit_3(tmp_path,
 def test_eod_erases_registrations_without_consent(tmp_path, monkeypatch) -> None:
     from datetime import timedelta
 
-    from puhui.services.clock import ManualClock, SystemClock, at_business_date, business_date
+    from puhui.services.clock import (
+        ManualClock,
+        SystemClock,
+        at_business_date,
+        business_date,
+    )
 
     monkeypatch.setenv(crypto.KEY_FILE_ENV, str(tmp_path / "keys.json"))
     url = f"sqlite:///{tmp_path / 'e.sqlite'}"

@@ -21,7 +21,6 @@ from puhui.errors import InvalidAmount, InvalidEvent
 from puhui.loans.product import RepaymentMethod
 from puhui.money import MAX_AMOUNT
 
-
 #: True while events are rebuilt from stored history (`event_from_content(..., stored=True)`):
 #: bounds added after an event was stored (`MAX_AMOUNT`) do not apply to it.
 _FROM_STORED_HISTORY: ContextVar[bool] = ContextVar("puhui_event_from_stored", default=False)

@@ -320,8 +320,13 @@ def test_end_of_day_erases_registrations_without_consent_by_business_date(api) -
     from puhui.services.clock import BUSINESS_ZONE
 
     start = business_date(api.clock)
-    day = lambda n: start + timedelta(days=n)  # noqa: E731
-    local = lambda d, t: datetime.combine(d, t, BUSINESS_ZONE)  # noqa: E731
+
+    def day(n: int) -> date:
+        return start + timedelta(days=n)
+
+    def local(d: date, t: time) -> datetime:
+        return datetime.combine(d, t, BUSINESS_ZONE)
+
     # registered on business day 0 (its last second), day 1 (its first second), day 0 consented
     old = _registered_at(api, local(day(0), time(23, 59, 59)))
     boundary = _registered_at(api, local(day(1), time(0, 0, 0)))

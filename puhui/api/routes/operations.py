@@ -11,7 +11,11 @@ from puhui.services import access
 from puhui.services import applications as apps
 from puhui.services import loans as loan_svc
 from puhui.services.access import Perm
-from puhui.services.business_day import check_close_date, close_day, unconsented_retention_days
+from puhui.services.business_day import (
+    check_close_date,
+    close_day,
+    unconsented_retention_days,
+)
 from puhui.services.checkpoints import verify_book
 from puhui.services.clock import business_date
 from puhui.store.ledger_repo import LedgerRepository
