@@ -151,7 +151,8 @@ class LoanBook:
             return cached[1]
         account = new_account(loan_id, LoanProduct.from_dict(json.loads(row.product)))
         for stored in repo.events(loan_id):
-            account.apply(event_from_content(stored["payload"]))
+            # stored history replays under the rules it was accepted under (docs/loan-rules.md)
+            account.apply(event_from_content(stored["payload"], stored=True), replay=True)
         self._cache[loan_id] = (row.version, account)
         return account
 

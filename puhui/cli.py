@@ -8,17 +8,48 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Optional
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from typer.core import TyperGroup
 
 from puhui.decision.cli import policy_app
 from puhui.errors import PuhuiError
 from puhui.risk.cli import train_app
 from puhui.risk.report_cli import risk_app
 
-app = typer.Typer(help="Puhui: digital lending for small and micro businesses.", no_args_is_help=True)
+#: Exit status of a command stopped by a deployment fault (a personal-data key missing or a
+#: sealed value failing its integrity check); 1 is a failed run, 2 a refused request.
+EXIT_KEY_FAULT = 3
+
+
+class _PuhuiGroup(TyperGroup):
+    """The top-level group: a personal-data key fault from any command is a one-line message
+    naming the key id (never key material) and exit `EXIT_KEY_FAULT`, not a traceback."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        from puhui.store.crypto import KeyMissing, KeyringError, SealBroken
+
+        try:
+            return super().invoke(ctx)
+        except KeyMissing as exc:
+            Console(stderr=True).print(
+                f"[red]personal data unavailable: master key {exc.key_id!r} is not in the "
+                f"keyring (check PUHUI_DATA_KEYS or the key file); nothing was changed[/red]")
+        except SealBroken as exc:
+            Console(stderr=True).print(
+                f"[red]personal data integrity fault: {exc}; nothing was changed. The stored "
+                f"value may have been altered: investigate before retrying[/red]")
+        except KeyringError as exc:
+            Console(stderr=True).print(
+                f"[red]personal data unavailable: {exc}; nothing was changed[/red]")
+        raise typer.Exit(EXIT_KEY_FAULT)
+
+
+app = typer.Typer(help="Puhui: digital lending for small and micro businesses.",
+                  no_args_is_help=True, cls=_PuhuiGroup)
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 loans_app = typer.Typer(help="Loans in the book.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys for partners and staff.", no_args_is_help=True)
@@ -98,28 +129,40 @@ def run(loans: int = typer.Option(200, help="loans in the synthetic book"),
 @app.command()
 def eod(business_date: str = typer.Argument(..., help="YYYY-MM-DD"),
         db: Optional[str] = typer.Option(None)) -> None:
-    """Close a business day for every active loan (accrual, penalty, fees, aging).
+    """Close a business day for every active loan (accrual, penalty, fees, aging), then erase
+    registrations that received no consent within PUHUI_UNCONSENTED_RETENTION_DAYS.
 
     The date may not be ahead of today's business date nor before the last closed day; days
     skipped since the last close are closed first, in order."""
-    from puhui.services.business_day import check_close_date, close_business_day
+    from puhui.services.access import SYSTEM
+    from puhui.services.business_day import (check_close_date, close_day,
+                                             unconsented_retention_days)
     from puhui.services.clock import SystemClock
+    from puhui.services.platform import Platform
 
     day = _date(business_date)
-    book, _ = _existing_book(db)
+    url = _existing(db)
     clock = SystemClock()
+    platform = Platform.open(url, clock=clock)
     try:
-        check_close_date(day, clock, book)
-    except PuhuiError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2)
-    total = len(book.loan_ids())
-    with Progress(console=console) as progress:
-        task = progress.add_task(f"End of day {day}", total=total)
-        report = close_business_day(book, clock, day, progress=lambda n: progress.advance(task, n))
+        try:
+            unconsented_retention_days()
+            check_close_date(day, clock, platform.book)
+        except PuhuiError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2)
+        total = len(platform.book.loan_ids())
+        with Progress(console=console) as progress:
+            task = progress.add_task(f"End of day {day}", total=total)
+            closed = close_day(platform, SYSTEM, day,
+                               progress=lambda n: progress.advance(task, n))
+    finally:
+        platform.close()
+    report = closed.report
     if len(report.days) > 1:
         console.print(f"closed the skipped days {report.days[0]} to {report.days[-2]} first")
     console.print(f"{report.loans} loans closed for {day}; {report.entries} journal entries posted")
+    console.print(f"{len(closed.unconsented_erased)} registration(s) without consent erased")
     for loan_id, failure in report.failures.items():
         console.print(f"[red]{loan_id}: {failure}[/red]")
     if report.failures:

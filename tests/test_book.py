@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import date, timedelta
+from types import SimpleNamespace
 from decimal import Decimal
 
 import pytest
@@ -201,3 +202,92 @@ def test_book_verifies_both_chains_and_a_checkpoint_of_them(engine: Engine) -> N
     verified = book.verify(signed, key.public_key())
     assert (verified.events.seq, verified.checkpoint) == (5, signed)
     assert verified.journal.seq == book.verify_ledger() > signed.journal.seq
+
+
+# -- stored history replays under the rules it was accepted under ------------------------------
+def _store_as_accepted_before_the_payoff_rule(book: LoanBook, loan_id: str, event,
+                                              lines: list[tuple[str, int]]) -> None:
+    """Write `event` and its journal entry straight through the repositories, as the code from
+    before receipts were bounded by the payoff stored them (no servicing rule is consulted)."""
+    from puhui.ledger.journal import EntryDraft, Posting
+    from puhui.store.ledger_repo import LedgerRepository
+    from puhui.store.loan_repo import LoanEventRepository
+
+    with book.transaction() as session:
+        loans = LoanEventRepository(session)
+        version = loans.get_loan(loan_id).version
+        assert loans.append_event(loan_id, event.key, event.kind, event.on, event.content())
+        loans.update_status(loan_id, "active", version)
+        LedgerRepository(session).append([EntryDraft(
+            event.on, event.kind, tuple(Posting(a, v, "CNY", loan_id) for a, v in lines),
+            f"{loan_id}:{event.key}:0", loan_id).validate()])
+
+
+@pytest.mark.parametrize("amount", [70_000_00, 10**12 + 1])  # above the payoff; above MAX_AMOUNT
+def test_a_stored_overpayment_from_before_the_payoff_rule_still_replays(engine: Engine,
+                                                                        amount: int) -> None:
+    from typer.testing import CliRunner
+
+    from puhui.cli import app
+    from puhui.loans.events import CreditRefund
+
+    book = LoanBook(engine)
+    book.open("OLD", PRODUCT)
+    book.apply("OLD", Disbursement("d", START, 60_000_00))
+    # the old rules took a repayment above the payoff on the day of disbursement: nothing was
+    # due, so all of it was held as the borrower's credit and the loan stayed open
+    # (stored as the old code wrote it: its content, not an event the new bounds would build)
+    content = {"kind": "repayment", "key": "over", "on": START.isoformat(), "amount": amount}
+    over = SimpleNamespace(key="over", kind="repayment", on=START, content=lambda: content)
+    _store_as_accepted_before_the_payoff_rule(book, "OLD", over, [("1001", amount),
+                                                                  ("2241", -amount)])
+    loan = LoanBook(engine).load("OLD")  # a fresh book: rebuilt from the stored events
+    assert loan.status.value == "active"
+    assert loan.principal_outstanding == 60_000_00 and loan.credit == amount
+    assert loan.balances() == _sub_ledger(book, "OLD") == {"1301": 60_000_00, "2241": -amount}
+    # a NEW over-payment is refused (everything owed is covered by the credit) and writes nothing
+    events = _event_count(engine)
+    with pytest.raises(InvalidAmount):
+        book.apply("OLD", Repayment("new", START + timedelta(days=1), 1))
+    with pytest.raises(InvalidAmount):
+        book.apply("OLD", Prepayment("new-pre", START + timedelta(days=1), 1))
+    assert _event_count(engine) == events
+    # new events still apply on top of the old history: the credit settles instalments as they
+    # fall due, and what is above the debt can be refunded
+    first_due = build_schedule(PRODUCT, 60_000_00, START).instalments[0].due
+    day = START
+    while day <= first_due:
+        assert not book.end_of_day(day).failures
+        day += timedelta(days=1)
+    after = LoanBook(engine).load("OLD")
+    assert after.instalments[0].in_arrears() is False and after.credit < amount
+    assert after.balances() == _sub_ledger(book, "OLD")
+    book.apply("OLD", CreditRefund("refund", day, 1_000_00))
+    assert LoanBook(engine).load("OLD").balances() == _sub_ledger(book, "OLD")
+    assert book.trial_balance() == {"CNY": 0}
+    url = engine.url.render_as_string(hide_password=False)
+    verified = CliRunner().invoke(app, ["ledger", "verify", "--db", url])
+    assert verified.exit_code == 0 and "balanced" in verified.output, verified.output
+    shown = CliRunner().invoke(app, ["loans", "show", "OLD", "--json", "--db", url])
+    assert shown.exit_code == 0 and '"reconciled": true' in shown.output, shown.output
+
+
+def test_a_stored_full_prepayment_above_the_payoff_replays_closed_with_the_excess_as_credit(
+        engine: Engine) -> None:
+    book = LoanBook(engine)
+    book.open("OLDP", PRODUCT)
+    book.apply("OLDP", Disbursement("d", START, 60_000_00))
+    # the old rules settled everything (principal only, on the day of disbursement) and held
+    # the 5,000.00 beyond it as credit
+    _store_as_accepted_before_the_payoff_rule(
+        book, "OLDP", Prepayment("pre", START, 65_000_00),
+        [("1001", 65_000_00), ("1301", -60_000_00), ("2241", -5_000_00)])
+    loan = LoanBook(engine).load("OLDP")
+    assert loan.status.value == "closed" and loan.credit == 5_000_00
+    assert loan.balances() == _sub_ledger(book, "OLDP") == {"2241": -5_000_00}
+    # the same prepayment, new, is refused
+    book.open("NEWP", PRODUCT)
+    book.apply("NEWP", Disbursement("d", START, 60_000_00))
+    with pytest.raises(InvalidAmount):
+        book.apply("NEWP", Prepayment("pre", START, 65_000_00))
+    assert book.load("NEWP").status.value == "active"

@@ -65,3 +65,85 @@ def test_keys_issue_names_the_read_personal_scope(tmp_path) -> None:
     r = runner.invoke(app, ["keys", "issue", "pos", "--role", "partner", "--subject", "P",
                             "--scope", "read_personal", "--db", url])
     assert r.exit_code == 2 and "beyond" in r.output
+
+
+def _access_rows(url: str) -> int:
+    from sqlalchemy import func, select
+
+    from puhui.store.platform_models import PersonalDataAccessRow
+
+    platform = Platform.open(url)
+    try:
+        with platform.read() as session:
+            return session.execute(select(func.count()).select_from(PersonalDataAccessRow)) \
+                .scalar_one()
+    finally:
+        platform.close()
+
+
+def test_a_missing_or_wrong_data_key_is_a_clear_message_and_exit_3(tmp_path,
+                                                                   monkeypatch) -> None:
+    import os
+
+    from puhui.cli import EXIT_KEY_FAULT
+
+    monkeypatch.setenv(crypto.KEY_FILE_ENV, str(tmp_path / "keys.json"))
+    url = f"sqlite:///{tmp_path / 'p.sqlite'}"
+    applicant_id, resident_id = _registered(url)
+    logged = _access_rows(url)
+    other = crypto.Keyring({"m7": os.urandom(32)}, "m7", os.urandom(32))
+    monkeypatch.setenv(crypto.KEYS_ENV, other.to_json())
+    r = runner.invoke(app, ["privacy", "export", applicant_id, "--reason", "DSAR", "--db", url])
+    assert r.exit_code == EXIT_KEY_FAULT == 3, r.output
+    assert "master key 'm1' is not in the keyring" in r.output  # names the id, for the operator
+    assert "Traceback" not in r.output and resident_id not in r.output
+    assert all(k.hex() not in r.output for k in other.keys.values())
+    # the same id holding other bytes: the wrapped key does not authenticate
+    impostor = crypto.Keyring({"m1": os.urandom(32)}, "m1", os.urandom(32))
+    monkeypatch.setenv(crypto.KEYS_ENV, impostor.to_json())
+    r = runner.invoke(app, ["privacy", "export", applicant_id, "--reason", "DSAR", "--db", url])
+    assert r.exit_code == 3 and "integrity fault" in r.output, r.output
+    monkeypatch.delenv(crypto.KEYS_ENV)
+    assert _access_rows(url) == logged  # neither failed export was logged as done
+    r = runner.invoke(app, ["privacy", "export", applicant_id, "--reason", "DSAR", "--db", url])
+    assert r.exit_code == 0 and resident_id in r.output
+
+
+def test_eod_erases_registrations_without_consent(tmp_path, monkeypatch) -> None:
+    from datetime import timedelta
+
+    from puhui.services.clock import (
+        ManualClock,
+        SystemClock,
+        at_business_date,
+        business_date,
+    )
+
+    monkeypatch.setenv(crypto.KEY_FILE_ENV, str(tmp_path / "keys.json"))
+    url = f"sqlite:///{tmp_path / 'e.sqlite'}"
+    today = business_date(SystemClock())
+    ids = []
+    for age in (31, 30):  # registered 31 and 30 business days before the close
+        platform = Platform.open(url, clock=ManualClock(at_business_date(today - timedelta(age))))
+        try:
+            business = small_business(random.Random(age), date(2026, 3, 2))
+            with platform.unit() as session:
+                ids.append(applicants.register_applicant(platform, session, SYSTEM,
+                                                         business)["applicant_id"])
+        finally:
+            platform.close()
+    r = runner.invoke(app, ["eod", today.isoformat(), "--db", url])
+    assert r.exit_code == 0, r.output
+    assert "1 registration(s) without consent erased" in r.output
+    r = runner.invoke(app, ["eod", today.isoformat(), "--db", url])
+    assert r.exit_code == 0 and "0 registration(s) without consent erased" in r.output
+    platform = Platform.open(url)
+    try:
+        with platform.read() as session:
+            assert [session.get(ApplicantRow, i).erased_at is not None for i in ids] == \
+                [True, False]
+    finally:
+        platform.close()
+    monkeypatch.setenv("PUHUI_UNCONSENTED_RETENTION_DAYS", "400")
+    r = runner.invoke(app, ["eod", today.isoformat(), "--db", url])
+    assert r.exit_code == 2 and "PUHUI_UNCONSENTED_RETENTION_DAYS" in r.output

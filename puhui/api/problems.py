@@ -2,7 +2,8 @@
 
 Why one table: a partner's integration branches on `type` and `status`, so each class of error
 must always come back the same way; anything not in the tree is a bug and answers a bare 500
-that leaks nothing.
+that leaks nothing.  Faults of the deployment the client cannot fix (database unavailable, a
+personal-data key missing, a sealed value that fails its integrity check) are 503s.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from puhui import errors as E
 from puhui.services import errors as P
+from puhui.store.crypto import KeyMissing, KeyringError, SealBroken
 
 log = logging.getLogger("puhui.api")
 MEDIA_TYPE = "application/problem+json"
@@ -84,10 +86,34 @@ def problem_for(exc: BaseException, instance: str | None = None) -> JSONResponse
             return problem(status, slug, title, str(exc), instance, headers)
     if isinstance(exc, E.PuhuiError):
         return problem(422, "rejected", "Request rejected", str(exc), instance)
+    if isinstance(exc, KeyringError):
+        return keyring_problem(exc, instance)
     log.exception("unhandled error", exc_info=exc)
     return problem(500, "internal-error", "Internal error",
                    "the request failed unexpectedly and changed nothing; it is safe to retry",
                    instance)
+
+
+def keyring_problem(exc: KeyringError, instance: str | None = None) -> JSONResponse:
+    """A personal-data key fault as a 503: the client cannot fix it and nothing was changed.
+
+    The answer names no key, key id or personal data; the log names the key id (a missing key)
+    or the failed ciphertext (an integrity fault, logged at ERROR with its trace, as it may mean
+    the database was altered).  No ``Retry-After``: it lasts until an operator acts."""
+    if isinstance(exc, SealBroken):
+        log.error("personal data integrity fault on %s: %s", instance, exc, exc_info=exc)
+        return problem(503, "personal-data-integrity", "Personal data failed its integrity check",
+                       "stored personal data did not authenticate and was not used; nothing was "
+                       "changed; the operator has been alerted", instance)
+    if isinstance(exc, KeyMissing):
+        log.error("personal data unavailable on %s: master key %r is missing from the keyring",
+                  instance, exc.key_id)
+    else:
+        log.error("personal data unavailable on %s: %s", instance, exc)
+    return problem(503, "personal-data-unavailable", "Personal data unavailable",
+                   "the personal data this request needs cannot be opened with the keys this "
+                   "server holds; nothing was changed; retry once the operator has restored "
+                   "the key", instance)
 
 
 def install(app: FastAPI) -> None:
@@ -135,6 +161,10 @@ def install(app: FastAPI) -> None:
         return problem(503, "unavailable", "Database busy or unavailable",
                        "nothing was changed; retry later", request.url.path,
                        headers={"Retry-After": "1"})
+
+    @app.exception_handler(KeyringError)
+    async def _keys(request: Request, exc: KeyringError) -> JSONResponse:
+        return keyring_problem(exc, request.url.path)
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:

@@ -379,6 +379,8 @@ class EndOfDay(Out):
     expired_applications: list[str]
     days_closed: list[date] = Field(description="every day closed, in order: days skipped since "
                                                 "the last close come first")
+    unconsented_erased: int = Field(0, ge=0, description="registrations erased for having no "
+                                                         "consent past the retention period")
 
 
 class AutoDebitRun(Out):

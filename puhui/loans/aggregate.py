@@ -28,6 +28,10 @@ class ServicedAccount:
     """Base of `Loan` and `RevolvingLine`: identity, event log, idempotency, replay, reversal."""
 
     REVERSIBLE: ClassVar[tuple[type[LoanEvent], ...]] = PAYMENT_KINDS
+    #: True only while an event from stored history is being re-applied (`apply(...,
+    #: replay=True)`): the rules added since it was accepted (no receipt above the payoff) do
+    #: not refuse it, and it is booked as the rules of its time booked it.
+    replaying: bool = False
 
     def __init__(self, loan_id: str, product: LoanProduct,
                  delinquency: DelinquencyPolicy = DEFAULT_POLICY) -> None:
@@ -45,17 +49,23 @@ class ServicedAccount:
     @classmethod
     def replay(cls: type[A], loan_id: str, product: LoanProduct, events: Iterable[LoanEvent],
                **options: Any) -> A:
-        """Rebuild an account from its event log."""
+        """Rebuild an account from its event log (stored history: see `apply`'s `replay`)."""
         account = cls(loan_id, product, **options)
         for event in events:
-            account.apply(event)
+            account.apply(event, replay=True)
         return account
 
     def _fresh(self: A) -> A:
         return type(self)(self.loan_id, self.contract_product, self.delinquency)
 
-    def apply(self, event: LoanEvent) -> list[EntryDraft]:
-        """Apply one event; return the journal entries it posts (none for a replayed event)."""
+    def apply(self, event: LoanEvent, replay: bool = False) -> list[EntryDraft]:
+        """Apply one event; return the journal entries it posts (none for a replayed event).
+
+        `replay`: the event is stored history, accepted when it was written, being re-applied to
+        rebuild the account.  Rules that refuse a *new* event for its amount (above the payoff,
+        above what is written off) do not refuse it; it is booked as those rules' predecessors
+        booked it (an excess held as credit).  Everything else (dates in order, idempotency,
+        state transitions) applies as always.  New events are applied with `replay=False`."""
         digest = event.content_hash()
         known = self.applied.get(event.key)
         if known is not None:
@@ -67,7 +77,9 @@ class ServicedAccount:
             raise DateOrderError(f"{self.loan_id}: event {event.key!r} dated {event.on} is "
                                  f"before the last event on {self.last_date}")
         work = self._working_copy()
+        work.replaying = replay
         raw = work._reverse(event) if isinstance(event, PaymentReversal) else work._handle(event)
+        work.replaying = False
         currency = self.product.currency
         drafts = [
             EntryDraft(event.on, desc,
@@ -108,7 +120,7 @@ class ServicedAccount:
             if past.key in skip or isinstance(past, PaymentReversal):
                 continue
             try:
-                rebuilt.apply(past)
+                rebuilt.apply(past, replay=True)  # already accepted: its own rules hold
             except Exception as exc:
                 raise InvalidEvent(f"reversing {target.key!r} would invalidate later event "
                                    f"{past.key!r} ({exc}); reverse that first") from exc

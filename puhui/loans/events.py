@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from datetime import date
 from decimal import Decimal
@@ -19,6 +20,10 @@ from puhui.calendar import parse_rate
 from puhui.errors import InvalidAmount, InvalidEvent
 from puhui.loans.product import RepaymentMethod
 from puhui.money import MAX_AMOUNT
+
+#: True while events are rebuilt from stored history (`event_from_content(..., stored=True)`):
+#: bounds added after an event was stored (`MAX_AMOUNT`) do not apply to it.
+_FROM_STORED_HISTORY: ContextVar[bool] = ContextVar("puhui_event_from_stored", default=False)
 
 
 class PrepaymentMode(str, enum.Enum):
@@ -45,7 +50,7 @@ class LoanEvent:
                     raise InvalidAmount(f"{f.name} must be an int of minor units, got {value!r}")
                 if value <= 0:
                     raise InvalidAmount(f"{f.name} must be positive, got {value}")
-                if value > MAX_AMOUNT:
+                if value > MAX_AMOUNT and not _FROM_STORED_HISTORY.get():
                     raise InvalidAmount(f"{f.name} of {value} is above the largest amount "
                                         f"accepted ({MAX_AMOUNT})")
 
@@ -180,8 +185,12 @@ def _enum(kind: type[enum.Enum], value: Any, name: str) -> Any:
         raise InvalidEvent(f"unknown {name} {value!r}; choose from {[k.value for k in kind]}") from None
 
 
-def event_from_content(content: dict[str, Any]) -> LoanEvent:
-    """Rebuild an event from its stored content (the inverse of `LoanEvent.content`)."""
+def event_from_content(content: dict[str, Any], stored: bool = False) -> LoanEvent:
+    """Rebuild an event from its stored content (the inverse of `LoanEvent.content`).
+
+    `stored`: the content is the book's own history, accepted when it was written.  Checks of
+    form (kinds, fields, dates, positive amounts) still apply; the `MAX_AMOUNT` bound, added
+    later, does not: stored history replays under the rules it was accepted under."""
     data = dict(content)
     cls = EVENT_TYPES.get(data.pop("kind", None))
     if cls is None:
@@ -195,7 +204,10 @@ def event_from_content(content: dict[str, Any]) -> LoanEvent:
             data["on"] = date.fromisoformat(data["on"])
         except ValueError:
             raise InvalidEvent(f"bad date {data['on']!r}") from None
+    token = _FROM_STORED_HISTORY.set(stored)
     try:
         return cls(**data)
     except TypeError as exc:
         raise InvalidEvent(str(exc)) from None
+    finally:
+        _FROM_STORED_HISTORY.reset(token)

@@ -75,8 +75,11 @@ def net_payoff(loan: "Loan") -> int:
 
 
 def _refuse_excess(loan: "Loan", amount: int, on: date, what: str) -> None:
-    """No receipt may exceed what is owed: the lender does not hold a borrower's money beyond
-    the debt (it would sit as credit while principal kept bearing interest)."""
+    """No new receipt may exceed what is owed: the lender does not hold a borrower's money
+    beyond the debt (it would sit as credit while principal kept bearing interest).  Stored
+    history (`loan.replaying`) was accepted before this rule and is not refused by it."""
+    if loan.replaying:
+        return
     limit = net_payoff(loan)
     if amount > limit:
         raise InvalidAmount(f"a {what} of {amount} on {on} exceeds everything owed ({limit}, after "
@@ -97,7 +100,10 @@ def apply_credit(loan: "Loan", as_of: date) -> Entries:
 def repayment(loan: "Loan", event: Repayment) -> Entries:
     """A receipt: settle what is due through the waterfall and hold the rest as credit, to be
     applied as instalments fall due; a receipt that, with the credit, covers everything owed
-    settles the loan in full on the day (interest stops).  More than the payoff is refused."""
+    settles the loan in full on the day (interest stops).  More than the payoff is refused;
+    such a receipt in stored history is booked as the rules that accepted it did."""
+    if loan.replaying and event.amount > net_payoff(loan):
+        return _repayment_as_first_accepted(loan, event)
     entries = apply_credit(loan, event.on)
     _refuse_excess(loan, event.amount, event.on, "repayment")
     if event.amount + loan.credit >= payoff(loan):
@@ -107,6 +113,18 @@ def repayment(loan: "Loan", event: Repayment) -> Entries:
     _close_if_settled(loan)
     return entries + [("repayment", [(Acct.CASH, event.amount)] + _settle_lines(alloc)
                        + [(Acct.BORROWER_CREDIT, -alloc.leftover)])]
+
+
+def _repayment_as_first_accepted(loan: "Loan", event: Repayment) -> Entries:
+    """A stored repayment above the payoff, accepted before receipts were bounded by it, booked
+    as it was then: what is due is settled through the waterfall and the rest, the excess
+    included, is held as the borrower's credit (applied as instalments fall due, refundable);
+    the loan stays open until the credit has settled it.  Never used for a new event."""
+    alloc = _allocate(loan, event.amount, loan.due_instalments(event.on))
+    loan.credit += alloc.leftover
+    _close_if_settled(loan)
+    return [("repayment", [(Acct.CASH, event.amount)] + _settle_lines(alloc)
+             + [(Acct.BORROWER_CREDIT, -alloc.leftover)])]
 
 
 def _current(loan: "Loan", on: date) -> tuple[InstalmentState | None, list[InstalmentState]]:
@@ -130,19 +148,23 @@ def _drop(loan: "Loan", gone: list[InstalmentState]) -> None:
 
 def _settle_in_full(loan: "Loan", on: date, cash: int, description: str) -> Entries:
     """Close the loan on `on` with `cash` plus the credit balance, which together cover the
-    payoff exactly (callers refuse more): the running period ends today, later ones go."""
+    payoff exactly (callers refuse more for a new event): the running period ends today, later
+    ones go.  Cash beyond the payoff (stored history only) is held as credit, as it was when
+    that prepayment was accepted."""
     owed = payoff(loan)
-    credit_used = owed - cash
-    assert 0 <= credit_used <= loan.credit, "callers bound the cash by the net payoff"
+    credit_used = max(0, owed - cash)
+    excess = max(0, cash - owed)
+    assert credit_used <= loan.credit, "callers make cash and credit cover the payoff"
+    assert excess == 0 or loan.replaying, "callers bound a new event's cash by the net payoff"
     current, later = _current(loan, on)
     if current is not None:
         _cut_current(loan, current, on, sum(i.principal_unpaid() for i in [current] + later))
         _drop(loan, later)
-    loan.credit -= credit_used
+    loan.credit += excess - credit_used
     alloc = _allocate(loan, owed, loan.due_instalments(on))
     assert alloc.leftover == 0, "the payoff settles everything due exactly"
     _close_if_settled(loan)
-    return [(description, [(Acct.CASH, cash), (Acct.BORROWER_CREDIT, credit_used)]
+    return [(description, [(Acct.CASH, cash), (Acct.BORROWER_CREDIT, credit_used - excess)]
              + _settle_lines(alloc))]
 
 
@@ -260,7 +282,7 @@ def recovery(loan: "Loan", event: Recovery) -> Entries:
     if loan.status is not LoanStatus.WRITTEN_OFF:
         raise InvalidEvent(f"loan {loan.loan_id} is {loan.status.value}; recoveries follow a write-off")
     part = min(event.amount, loan.written_off_amount - loan.recovered)
-    if event.amount > part:  # the lender holds no money beyond the debt written off
+    if event.amount > part and not loan.replaying:  # no money held beyond the debt written off
         raise InvalidAmount(f"a recovery of {event.amount} exceeds what is still written off "
                             f"({part})")
     loan.recovered += part

@@ -187,7 +187,7 @@ class RevolvingLine(ServicedAccount):
 
     def _repay(self, event: Repayment) -> Entries:
         limit = max(0, self.owed() - self.credit)
-        if event.amount > limit:  # the lender holds no money beyond the debt
+        if event.amount > limit and not self.replaying:  # no money held beyond the debt
             raise InvalidAmount(f"a repayment of {event.amount} on {event.on} exceeds everything "
                                 f"owed ({limit}, after a credit balance of {self.credit})")
         left, lines = self._settle(event.amount)

@@ -6,22 +6,48 @@ configured margin), nor can a book's first close be so far behind it that it can
 start (later closes are bounded by the last closed day).  Why: an end of
 day for 7182-04-11 once charged centuries of penalty interest and left every later close behind
 it; the date is an operator's input and is checked like any other.
+
+`close_day` is the close as the API and the command line run it: the book's close, then the
+platform's daily duties that belong to the business date, today the erasure of registrations
+that received no consent within the retention (PIPL minimisation).  The book itself
+(`LoanBook`) knows nothing of personal data.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from puhui.book import EodReport, LoanBook
 from puhui.errors import InvalidBusinessDate
+from puhui.services.access import Perm, Principal
 from puhui.services.clock import Clock, business_date
+
+if TYPE_CHECKING:
+    from puhui.services.platform import Platform
 
 #: Environment variable: how many days ahead of the real business date a close may be (0-7).
 AHEAD_ENV = "PUHUI_EOD_MAX_DAYS_AHEAD"
 #: How far behind the real business date a book's first close may be.
 MAX_DAYS_BEHIND = 366
+#: Environment variable: days a registration may wait for a consent before a close erases it.
+RETENTION_ENV = "PUHUI_UNCONSENTED_RETENTION_DAYS"
+DEFAULT_RETENTION_DAYS = 30
+MAX_RETENTION_DAYS = 365
+
+
+def unconsented_retention_days() -> int:
+    """The configured retention for registrations without consent, 1-365 days (default 30).
+    A bad setting refuses the close before anything is done, rather than purging on a guess."""
+    text = os.environ.get(RETENTION_ENV, "").strip()
+    if not text:
+        return DEFAULT_RETENTION_DAYS
+    if not text.isdigit() or not 1 <= int(text) <= MAX_RETENTION_DAYS:
+        raise InvalidBusinessDate(f"{RETENTION_ENV} must be a whole number of days from 1 to "
+                                  f"{MAX_RETENTION_DAYS}, not {text!r}")
+    return int(text)
 
 
 def max_days_ahead() -> int:
@@ -84,3 +110,33 @@ def close_business_day(book: LoanBook, clock: Clock, day: date | None = None,
     a day before its last closed one and closes any skipped days first, in order."""
     day = check_close_date(business_date(clock) if day is None else day, clock, book)
     return book.end_of_day(day, progress=progress)
+
+
+@dataclass
+class DayClosed:
+    """What a close did: the book's report and the registrations erased for want of consent."""
+
+    report: EodReport
+    unconsented_erased: list[str]
+
+    @property
+    def business_date(self) -> date:
+        return self.report.business_date
+
+
+def close_day(platform: "Platform", actor: Principal, day: date | None = None,
+              progress: Callable[[int], None] | None = None) -> DayClosed:
+    """Close `day` (default: today) for the whole platform: the book's close (checked against
+    the real date, skipped days first), then the erasure of registrations with no consent
+    older than the retention, measured against the day closed.  Every setting and the date are
+    checked before anything is done; the erasures are one transaction after the book's close,
+    so a close that is run again (or picks up after a failure) erases only what is left."""
+    actor.require(Perm.OPERATE)
+    retention = unconsented_retention_days()
+    report = close_business_day(platform.book, platform.clock, day, progress=progress)
+    from puhui.services.privacy import purge_unconsented_on_close
+
+    with platform.unit() as session:
+        erased = purge_unconsented_on_close(platform, session, actor, report.business_date,
+                                            retention)
+    return DayClosed(report, erased)

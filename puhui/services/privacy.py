@@ -13,8 +13,10 @@
   anti-money-laundering rules require.  Refused while a contract is in force (accepted, signed,
   or paid out with the loan not closed): the contract and the rules on loan files require the
   data until it ends.
-- Minimisation before consent.  A registration with no consent granted within
-  `UNCONSENTED_RETENTION` is erased by `purge_unconsented`.
+- Minimisation before consent.  A registration with no consent granted within the retention
+  (`PUHUI_UNCONSENTED_RETENTION_DAYS`, default 30) is erased by every end-of-day close
+  (`purge_unconsented_on_close`, called by `services.business_day.close_day`), or on demand by
+  `purge_unconsented`.
 - Key rotation.  `rotate_keys` makes a new master key active and re-wraps every data key under
   it; rows written before encryption are sealed on the way.
 """
@@ -22,7 +24,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select, update
@@ -46,6 +48,7 @@ from puhui.services.applicants import (
     lookup_hashes,
     unsealed,
 )
+from puhui.services.clock import BUSINESS_ZONE
 from puhui.services.errors import AccessDenied, NotFound
 from puhui.services.platform import Platform, keep_on_failure
 from puhui.store.crypto import (
@@ -267,18 +270,44 @@ class ErasureRefused(InvalidEvent):
 
 def purge_unconsented(p: Platform, session: Session, actor: Principal,
                       older_than: timedelta = UNCONSENTED_RETENTION) -> list[str]:
-    """Erase every registration that never received a consent within `older_than`."""
+    """Erase every registration that never received a consent within `older_than` (measured
+    from now on the clock: the manual `puhui privacy purge-unconsented`)."""
     actor.require(Perm.OPERATE)
+    return _purge(p, session, actor, ApplicantRow.created_at <= p.clock.now() - older_than,
+                  older_than.days)
+
+
+def purge_unconsented_on_close(p: Platform, session: Session, actor: Principal,
+                               business_day: date, retention_days: int) -> list[str]:
+    """Erase, as part of closing `business_day`, every registration with no consent that was
+    registered on a business date more than `retention_days` before it.
+
+    Measured in business dates (Asia/Shanghai), against the day being closed rather than the
+    wall clock, so a late or repeated close erases exactly what the daily one would have: a
+    registration of day D is kept by the close of D + retention (the boundary is inclusive on
+    the keeping side) and erased by the close of D + retention + 1.  Erased rows are not
+    selected again, so re-running the close erases nothing more."""
+    actor.require(Perm.OPERATE)
+    first_kept = business_day - timedelta(days=retention_days)
+    cutoff = datetime.combine(first_kept, time.min, BUSINESS_ZONE).astimezone(timezone.utc)
+    return _purge(p, session, actor, ApplicantRow.created_at < cutoff, retention_days)
+
+
+def _purge(p: Platform, session: Session, actor: Principal, registered_before: Any,
+           days: int) -> list[str]:
+    """Erase the unerased registrations matching `registered_before` that have no consent
+    (granted ever, even if since revoked or expired), each logged as an erasure."""
     now = p.clock.now()
     consented = select(ConsentRow.applicant_id)
     ids = session.execute(select(ApplicantRow.applicant_id).where(
-        ApplicantRow.erased_at.is_(None), ApplicantRow.created_at <= now - older_than,
-        ApplicantRow.applicant_id.not_in(consented))).scalars().all()
+        ApplicantRow.erased_at.is_(None), registered_before,
+        ApplicantRow.applicant_id.not_in(consented))
+        .order_by(ApplicantRow.applicant_id)).scalars().all()
     for applicant_id in ids:
         row = session.get(ApplicantRow, applicant_id, with_for_update=True)
         _destroy(session, row, now)
         log_access(session, actor, applicant_id, "erasure", "applicant", applicant_id,
-                   f"no consent within {older_than.days} days of registration", now)
+                   f"no consent within {days} days of registration", now)
     session.flush()
     return list(ids)
 
@@ -344,5 +373,6 @@ def find_by_resident_id(session: Session, actor: Principal, resident_id: str) ->
 
 
 __all__ = ["access_log", "erase", "export", "full_contract", "purge_unconsented",
+           "purge_unconsented_on_close",
            "rotate_keys", "verify_contract_hash", "find_by_resident_id", "ErasureRefused",
            "applicant_key"]

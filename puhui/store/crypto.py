@@ -58,7 +58,25 @@ class KeyringError(RuntimeError):
     """A key is missing, malformed or does not open the ciphertext (tampered or wrong key).
 
     Not a `PuhuiError`: it is never the caller's mistake but a fault of the deployment or the
-    data, answered as an internal error (500) and logged, never as data."""
+    data.  The API answers it with a 503 problem detail that names neither keys nor personal
+    data (`puhui.api.problems`), the CLI with a one-line message and a non-zero exit; the server
+    log says which key id is at fault."""
+
+
+class KeyMissing(KeyringError):
+    """The master key a data key was wrapped with is not in the keyring: the deployment is
+    missing a key (wrong key file, an incomplete `PUHUI_DATA_KEYS`, a retired key still in use).
+    `key_id` names the missing key (an id, never key material) for the operator's log."""
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"master key {key_id!r} is not in the keyring")
+        self.key_id = key_id
+
+
+class SealBroken(KeyringError):
+    """A sealed value or wrapped key does not authenticate: the ciphertext was altered, moved
+    to another row, or the key under its id is not the one it was sealed with.  An integrity
+    fault, logged loudly; the data is never shown."""
 
 
 @lru_cache(maxsize=8192)
@@ -80,11 +98,12 @@ def _seal(key: bytes, plaintext: bytes, aad: bytes) -> str:
 
 
 def _open(key: bytes, token: str, aad: bytes) -> bytes:
-    raw = _unb64(token)
     try:
+        raw = _unb64(token)
         return _aead(key).decrypt(raw[:_NONCE], raw[_NONCE:], aad)
-    except InvalidTag:
-        raise KeyringError("ciphertext does not authenticate (tampered, or the wrong key)") from None
+    except (InvalidTag, ValueError):  # ValueError: not base64 at all, also an altered value
+        raise SealBroken("ciphertext does not authenticate (tampered, moved, or the wrong key)") \
+            from None
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,8 +184,12 @@ def _unwrap(ring: Keyring, wrapped: str, owner: str) -> bytes:
     kid = Keyring.key_id(wrapped)
     key = ring.keys.get(kid)
     if key is None:
-        raise KeyringError(f"master key {kid!r} is not in the keyring")
-    return _open(key, wrapped[len(WRAPPED) + len(kid) + 1:], owner.encode())
+        raise KeyMissing(kid)
+    try:
+        return _open(key, wrapped[len(WRAPPED) + len(kid) + 1:], owner.encode())
+    except SealBroken:
+        raise SealBroken(f"the data key of {owner!r} wrapped under master key {kid!r} does not "
+                         "authenticate (altered, moved, or that id holds another key)") from None
 
 
 def new_data_key() -> bytes:
@@ -222,12 +245,21 @@ def _read_or_create(path: Path) -> Keyring:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
     ring = Keyring.generate()
+    # written whole under a private name, then linked into place: a process that finds the key
+    # file never reads it half-written, and a second creator keeps the first one's keys
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process created it first: use theirs
-        return _from_file(path)
-    with os.fdopen(fd, "w") as f:
-        f.write(ring.to_json())
+        with os.fdopen(fd, "w") as f:
+            f.write(ring.to_json())
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:  # another process created it first: use theirs
+            return _from_file(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return Keyring(ring.keys, ring.active, ring.lookup, path)
 
 

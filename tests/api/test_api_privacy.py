@@ -14,7 +14,7 @@ from sqlalchemy import text
 from puhui.origination.offer import contract_hash
 from puhui.services import access, privacy
 from puhui.services.access import SYSTEM
-from puhui.services.clock import at_business_date
+from puhui.services.clock import at_business_date, business_date
 from puhui.services.errors import InvalidRequest
 from puhui.store import crypto
 from puhui.store.platform_models import ApplicantRow, BankAccountRow, ContractRow
@@ -232,7 +232,61 @@ def test_a_sealed_field_moved_to_another_row_does_not_open(api) -> None:
         cb.content = ca.content
     r = api.client.get(f"/v1/contracts/{b['contract']['contract_id']}/full",
                        headers=_as(_full_staff(api)), params={"reason": "x"})
-    assert r.status_code == 500  # tampering is an integrity failure, never shown as data
+    # tampering is an integrity fault: a 503 problem, never shown as data, never a bare 500
+    assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"] == "/problems/personal-data-integrity"
+    assert a["contract"]["contract_id"] not in r.text
+
+
+def _applications(api) -> int:
+    with api.platform.read() as session:
+        return session.execute(text("SELECT count(*) FROM applications")).scalar_one()
+
+
+def test_a_missing_data_key_is_a_503_problem_that_changes_nothing(api, monkeypatch,
+                                                                 caplog) -> None:
+    applicant_id, _, _ = api.onboard()
+    with api.platform.read() as session:
+        wrapped_under = crypto.Keyring.key_id(session.get(ApplicantRow, applicant_id).data_key)
+        row = session.get(ApplicantRow, applicant_id)
+        resident_id = privacy.applicant_data(session, row).owner.resident_id
+    before = _applications(api)
+    # the deployment now holds another key (a wrong key file or PUHUI_DATA_KEYS)
+    other = crypto.Keyring({"m7": os.urandom(32)}, "m7", os.urandom(32))
+    monkeypatch.setenv(crypto.KEYS_ENV, other.to_json())
+    caplog.set_level("ERROR", logger="puhui.api")
+    r = api.post("/v1/applications", {"applicant_id": applicant_id, "product_code": "SME-EI-12",
+                                      "amount": 10_000_000, "submit": True})
+    assert r.status_code == 503, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert body["type"] == "/problems/personal-data-unavailable" and body["status"] == 503
+    assert "nothing was changed" in body["detail"]
+    for secret in (wrapped_under, resident_id, *(k.hex() for k in other.keys.values())):
+        assert secret not in r.text  # neither the key id, key material nor personal data
+    assert _applications(api) == before  # nothing written, not even half an application
+    assert f"master key {wrapped_under!r} is missing" in caplog.text  # the operator learns which
+    got = api.get(f"/v1/applicants/{applicant_id}")
+    assert got.status_code == 503 and got.json()["type"] == "/problems/personal-data-unavailable"
+    # the right key back: the same request goes through
+    monkeypatch.delenv(crypto.KEYS_ENV)
+    assert api.get(f"/v1/applicants/{applicant_id}").status_code == 200
+
+
+def test_a_key_id_holding_other_bytes_is_an_integrity_fault(api, monkeypatch, caplog) -> None:
+    applicant_id, _, _ = api.onboard()
+    with api.platform.read() as session:
+        kid = crypto.Keyring.key_id(session.get(ApplicantRow, applicant_id).data_key)
+    before = _applications(api)
+    impostor = crypto.Keyring({kid: os.urandom(32)}, kid, os.urandom(32))
+    monkeypatch.setenv(crypto.KEYS_ENV, impostor.to_json())
+    caplog.set_level("ERROR", logger="puhui.api")
+    r = api.post("/v1/applications", {"applicant_id": applicant_id, "product_code": "SME-EI-12",
+                                      "amount": 10_000_000, "submit": True})
+    assert r.status_code == 503 and r.json()["type"] == "/problems/personal-data-integrity"
+    assert r.headers["content-type"] == "application/problem+json"
+    assert _applications(api) == before
+    assert "integrity fault" in caplog.text and kid in caplog.text
 
 
 # -- 14: before consent ---------------------------------------------------------------------------
@@ -248,6 +302,78 @@ def test_registrations_without_consent_are_purged_after_the_retention(api) -> No
     gone = api.get(f"/v1/applicants/{waiting}", who="admin").json()
     assert gone["erased_at"] is not None and "owner" not in gone
     assert api.get(f"/v1/applicants/{consented}").json()["erased_at"] is None
+
+
+def _registered_at(api, moment, consent: bool = False) -> str:
+    api.clock.set(moment)
+    applicant_id, _, _ = api.onboard(scopes=("identity",) if consent else ())
+    return applicant_id
+
+
+def _erased(api, applicant_id: str) -> bool:
+    return api.get(f"/v1/applicants/{applicant_id}", who="admin").json()["erased_at"] is not None
+
+
+def test_end_of_day_erases_registrations_without_consent_by_business_date(api) -> None:
+    from datetime import datetime, time
+
+    from puhui.services.clock import BUSINESS_ZONE
+
+    start = business_date(api.clock)
+
+    def day(n: int) -> date:
+        return start + timedelta(days=n)
+
+    def local(d: date, t: time) -> datetime:
+        return datetime.combine(d, t, BUSINESS_ZONE)
+
+    # registered on business day 0 (its last second), day 1 (its first second), day 0 consented
+    old = _registered_at(api, local(day(0), time(23, 59, 59)))
+    boundary = _registered_at(api, local(day(1), time(0, 0, 0)))
+    consented = _registered_at(api, local(day(0), time(9)), consent=True)
+    # the wall clock is 40 days on: the close of day 31 still measures from day 31
+    api.clock.set(local(day(40), time(10)))
+    r = api.post("/v1/operations/end-of-day", {"business_date": day(31).isoformat()},
+                 who="admin")
+    assert r.status_code == 200, r.text
+    assert r.json()["unconsented_erased"] == 1  # day 0 + 30 < 31; day 1 + 30 == 31 is kept
+    assert _erased(api, old) and not _erased(api, boundary) and not _erased(api, consented)
+    log = api.get(f"/v1/applicants/{old}/access-log", who="admin").json()["items"]
+    assert [(e["action"], e["reason"]) for e in log] == [
+        ("erasure", "no consent within 30 days of registration")]
+    # the same close again erases nothing more
+    again = api.post("/v1/operations/end-of-day", {"business_date": day(31).isoformat()},
+                     who="admin")
+    assert again.status_code == 200 and again.json()["unconsented_erased"] == 0
+    assert len(api.get(f"/v1/applicants/{old}/access-log", who="admin").json()["items"]) == 1
+    # the next day's close takes the boundary registration; a consented one is never erased
+    nxt = api.post("/v1/operations/end-of-day", {"business_date": day(32).isoformat()},
+                   who="admin")
+    assert nxt.json()["unconsented_erased"] == 1 and _erased(api, boundary)
+    last = api.post("/v1/operations/end-of-day", {}, who="admin")
+    assert last.json()["unconsented_erased"] == 0 and not _erased(api, consented)
+
+
+def test_the_retention_is_a_bounded_platform_setting(api, monkeypatch) -> None:
+    from puhui.services.business_day import RETENTION_ENV
+
+    start = business_date(api.clock)
+    waiting, _, _ = api.onboard(scopes=())
+    api.clock.advance(timedelta(days=6))
+    for bad in ("0", "366", "-1", "30d", "1.5"):
+        monkeypatch.setenv(RETENTION_ENV, bad)
+        r = api.post("/v1/operations/end-of-day", {}, who="admin")
+        assert r.status_code == 422 and RETENTION_ENV in r.json()["detail"], (bad, r.text)
+    with api.platform.read() as session:  # refused before anything was done
+        assert session.execute(text("SELECT count(*) FROM business_days")).scalar_one() == 0
+    assert not _erased(api, waiting)
+    monkeypatch.setenv(RETENTION_ENV, "5")
+    r = api.post("/v1/operations/end-of-day", {}, who="admin")
+    assert r.status_code == 200 and r.json()["unconsented_erased"] == 1, r.text
+    assert _erased(api, waiting)
+    log = api.get(f"/v1/applicants/{waiting}/access-log", who="admin").json()["items"]
+    assert log[-1]["reason"] == "no consent within 5 days of registration"
+    assert r.json()["business_date"] == (start + timedelta(days=6)).isoformat()
 
 
 # -- 15: export and erasure -----------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from decision_samples import PRODUCT
+from decision_samples import FEATURES, PRODUCT
 from puhui.decision.conditions import AllOf, AnyOf, Leaf
 from puhui.decision.engine import PolicyResult, evaluate
 from puhui.decision.policy import Policy, default_policy, load_policy
@@ -42,14 +42,7 @@ CLEAN: dict[str, Any] = {
     "kyc_failure_detail": None, "blacklisted": False, "blacklist_version": None,
     "applicant_kind": "individual_business", "industry": "retail", "region_code": "110101",
     "data_errors": 0, "data_error_detail": None,
-    "months_of_history": 30.0, "revenue_avg_3m_fen": 300_000_00.0,
-    "verified_revenue_monthly_fen": 300_000_00.0, "revenue_trend_12m": 0.1,
-    "revenue_cv_6m": 0.2, "tax_sales_consistency": 0.9, "bureau_open_loans": 1.0,
-    "bureau_total_balance_fen": 50_000_00.0, "bureau_overdue_months_12m": 0.0,
-    "bureau_max_overdue_days": 0.0, "bureau_enquiries_3m": 1.0, "bureau_enquiries_6m": 2.0,
-    "utility_late_payments_12m": 0.0, "electricity_growth_yoy": 0.05,
-    "bank_inflow_outflow_ratio_3m": 1.2, "bank_min_balance_3m_fen": 5_000_00.0,
-    "app_new_devices_30d": 0.0, "app_logins_30d": 20.0,
+    **FEATURES, "revenue_avg_3m_fen": 300_000_00.0, "verified_revenue_monthly_fen": 300_000_00.0,
     "pd": 0.01, "score": 650.0, "pd_challenger": 0.012,
 }
 

@@ -938,3 +938,40 @@ def test_a_credit_balance_is_refunded_in_part_or_whole_and_never_beyond_it():
     book.apply(CreditRefund("rest", on, 200_00))
     assert book.loan.credit == 0 and book.bal(Acct.BORROWER_CREDIT) == 0
     book.check_books()
+
+
+def test_rules_for_new_receipts_do_not_refuse_stored_history():
+    """A receipt above what is owed is refused when it is new, but one accepted before that rule
+    (stored history) replays, booked as it was then: the excess held as credit."""
+    from puhui.loans.revolving import RevolvingLine
+
+    product = monthly(term=6)
+    start = date(2024, 1, 15)
+    old = [Disbursement("d", start, 600_000), Repayment("r1", start + ONE, 10_000),
+           Repayment("over", start + 2 * ONE, 700_000)]
+    fresh = Loan("L-new", product)
+    fresh.apply(old[0])
+    fresh.apply(old[1])
+    with pytest.raises(InvalidAmount):
+        fresh.apply(old[2])
+    loan = Loan.replay("L-old", product, old)
+    # nothing was due: both receipts are credit, the loan stays open as the old rules left it
+    assert loan.status is LoanStatus.ACTIVE and loan.credit == 710_000
+    assert loan.principal_outstanding == 600_000
+    assert loan.balances()[Acct.BORROWER_CREDIT] == -710_000
+    # a new event on top of it is still held to the new rules
+    with pytest.raises(InvalidAmount):
+        loan.apply(Repayment("more", start + 3 * ONE, 1))
+    # reversing the earlier receipt re-runs the stored over-payment, which still replays
+    loan.apply(PaymentReversal("rev", start + 3 * ONE, "r1"))
+    assert loan.credit == 700_000 and "r1" in loan.reversed
+    # a recovery above what was written off, and an over-repaid line, replay likewise
+    written = Loan.replay("L-wo", product, [Disbursement("d", start, 600_000),
+                                           WriteOff("wo", start + ONE),
+                                           Recovery("rec", start + 2 * ONE, 700_000)])
+    assert written.credit == 700_000 - written.written_off_amount > 0
+    line = RevolvingLine.replay("LN", LoanProduct(
+        "RV30", RepaymentMethod.REVOLVING, Decimal("0.1825"), term_days=30, day_count="ACT/365F"),
+        [LineOpening("o", start, 1_000_000), Draw("dr", start, 100_000),
+         Repayment("over", start + ONE, 300_000)])
+    assert line.credit == 300_000 - 100_000 - 50 and line.owed() == 0

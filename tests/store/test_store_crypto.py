@@ -7,6 +7,8 @@ import hashlib
 import os
 import stat
 
+from pathlib import Path
+
 import pytest
 
 from puhui.store import crypto
@@ -78,6 +80,36 @@ def test_the_key_file_is_created_once_owner_only(tmp_path, monkeypatch) -> None:
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert crypto._read_or_create(path).keys == first.keys  # a second start reads, not replaces
     assert crypto.key_file_for("postgresql+psycopg://u@h/db") == crypto.DEFAULT_KEY_FILE
+
+
+def _create_and_report(path: str, barrier, out) -> None:
+    barrier.wait()
+    try:
+        out.put(crypto._read_or_create(Path(path)).to_json())
+    except BaseException as exc:  # noqa: BLE001 - reported to the test
+        out.put(f"error: {exc!r}")
+
+
+def test_processes_starting_at_once_share_one_whole_key_file(tmp_path) -> None:
+    """Server workers (and test workers) start together on a fresh machine: each gets the one
+    keyring the first wrote, and none reads the file before it is whole."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for attempt in range(10):
+        path = tmp_path / f"keys-{attempt}.json"
+        barrier, out = ctx.Barrier(6), ctx.Queue()
+        procs = [ctx.Process(target=_create_and_report, args=(str(path), barrier, out))
+                 for _ in range(6)]
+        for proc in procs:
+            proc.start()
+        answers = [out.get(timeout=60) for _ in procs]
+        for proc in procs:
+            proc.join(timeout=60)
+        assert not [a for a in answers if a.startswith("error")], answers
+        assert len(set(answers)) == 1 and Keyring.from_json(answers[0])
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
 
 
 def test_keys_from_the_environment_cannot_be_rotated_in_place(tmp_path, monkeypatch) -> None:

@@ -11,6 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine, select, text
 
+from store_samples import drop_append_only
+
 from puhui.errors import CheckpointError, TamperDetected
 from puhui.ledger.accounts import Acct
 from puhui.ledger.journal import GENESIS_HASH, EntryDraft, Posting
@@ -41,14 +43,6 @@ def book(engine: Engine, loans: int = 3, events: int = 4, start: int = 0) -> Non
                     Posting(Acct.CASH, 100 + k, "CNY", f"L{n}"),
                     Posting(Acct.LOAN_PRINCIPAL, -100 - k, "CNY", f"L{n}")), loan_id=f"L{n}")])
 
-
-def drop_append_only(conn: Connection, table: str) -> None:
-    """What an attacker would have to do first (as the `unprotect` fixture does)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(text(f"DROP TRIGGER {table}_append_only ON {table}"))
-    else:
-        conn.execute(text(f"DROP TRIGGER {table}_no_update"))
-        conn.execute(text(f"DROP TRIGGER {table}_no_delete"))
 
 
 def verify(engine: Engine, against=None, key=KEY):

@@ -31,7 +31,9 @@ PROBLEMS: dict[int, str] = {
     409: "The record's state does not allow this (the problem's type says why)",
     422: "The request is well-formed but invalid (validation-error lists the fields in errors[])",
     429: "Too many requests; retry after the Retry-After header's seconds",
-    503: "The database is busy or unavailable; nothing changed, retry",
+    503: "The database is busy or unavailable, or a personal-data key is missing or the data "
+         "failed its integrity check (unavailable, personal-data-unavailable, "
+         "personal-data-integrity); nothing changed",
 }
 #: A cursor is a record id (see puhui.services.ids); anything else is refused with 400.
 CURSOR_PATTERN = r"^[A-Z]{1,3}[0-9a-f]{22}$"

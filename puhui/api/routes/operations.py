@@ -13,7 +13,11 @@ from puhui.services import access
 from puhui.services import applications as apps
 from puhui.services import loans as loan_svc
 from puhui.services.access import Perm
-from puhui.services.business_day import check_close_date, close_business_day
+from puhui.services.business_day import (
+    check_close_date,
+    close_day,
+    unconsented_retention_days,
+)
 from puhui.services.checkpoints import verify_book
 from puhui.services.clock import business_date
 from puhui.store.ledger_repo import LedgerRepository
@@ -49,12 +53,15 @@ def end_of_day(body: BusinessDateIn, c: Call = Depends(call)):
     c.actor.require(Perm.OPERATE)
     day = check_close_date(body.business_date or business_date(c.platform.clock),
                            c.platform.clock, c.platform.book)
+    unconsented_retention_days()  # a bad setting refuses the close before anything is done
     with c.platform.unit() as session:
         expired = apps.expire_stale(c.platform, session, c.actor)
-    report = close_business_day(c.platform.book, c.platform.clock, day)
+    closed = close_day(c.platform, c.actor, day)
+    report = closed.report
     return encoded({"business_date": day.isoformat(), "loans": report.loans,
                     "entries": report.entries, "failures": report.failures,
                     "expired_applications": expired,
+                    "unconsented_erased": len(closed.unconsented_erased),
                     "days_closed": [d.isoformat() for d in report.days]})
 
 
