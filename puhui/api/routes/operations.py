@@ -73,7 +73,7 @@ def auto_debit(body: BusinessDateIn, c: Call = Depends(call)):
 
 
 @router.get("/ledger/verify", **operation(
-    "verifyLedger", R.LedgerVerified, 403, 409,
+    "verifyLedger", R.LedgerVerified, 403,
     summary="Verify the journal's and the loan events' hash chains end to end"))
 def verify(c: Call = Depends(read_call)):
     c.actor.require(Perm.OPERATE)
