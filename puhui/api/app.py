@@ -38,8 +38,8 @@ TAGS = [
                                           "bound bank accounts"},
     {"name": "applications", "description": "Applications, decisions, offers and contracts"},
     {"name": "loans", "description": "Disbursements, loans and repayments"},
-    {"name": "operations", "description": "Products, rate caps, end of day, ledger checks, API keys, "
-                                        "health"},
+    {"name": "operations", "description": "Products, rate caps, end of day, ledger checks, "
+                                          "API keys, health"},
 ]
 PROBLEM_MEDIA_TYPE = problems.MEDIA_TYPE
 
