@@ -177,8 +177,13 @@ class LoanBook:
             version = self._cache[loan_id][0]
             touched.add(loan_id)
             self._cache.pop(loan_id, None)  # back only once the event is stored
+            # a key the loan already holds with this content (`apply` refuses other content) is
+            # a command sent again: nothing to store, even when the stored copy predates the
+            # rules version its content now names
+            known = event.key in account.applied
             drafts = account.apply(event)
-            if not loans.append_event(loan_id, event.key, event.kind, event.on, event.content()):
+            if known or not loans.append_event(loan_id, event.key, event.kind, event.on,
+                                               event.content()):
                 self._cache[loan_id] = (version, account)
                 continue
             new_version = loans.update_status(loan_id, account.status.value, version)
