@@ -396,3 +396,25 @@ def test_new_events_store_the_rules_they_were_accepted_under(engine: Engine) -> 
     with pytest.raises(IdempotencyConflict):
         book.apply("R", Repayment("pay", START, 1_000_01))
     assert _event_count(engine) == 2
+
+
+def test_a_day_closes_only_the_loans_paid_out_by_then(engine: Engine) -> None:
+    """A day is often closed after midnight, when the next day's first loans are already paid
+    out: they were no part of the day, so its close neither counts them nor reports them as
+    failed (each was reported as an event dated before its disbursement)."""
+    book = LoanBook(engine)
+    for loan_id in ("A", "B", "C"):
+        book.open(loan_id, PRODUCT)
+    book.apply_many([("A", Disbursement("d", START, 60_000_00)),
+                     ("B", Disbursement("d", START + timedelta(days=1), 60_000_00)),
+                     ("C", Disbursement("d", START + timedelta(days=3), 60_000_00))])
+    first = book.end_of_day(START)
+    assert first.failures == {} and first.loans == 1
+    again = book.end_of_day(START)  # the last closed day again: still only A
+    assert again.failures == {} and again.loans == 1 and again.entries == 0
+    later = book.end_of_day(START + timedelta(days=3))  # skipped days: B from its day, C last
+    assert later.failures == {}
+    assert later.days == [START + timedelta(days=n) for n in (1, 2, 3)] and later.loans == 3
+    for loan_id in ("A", "B", "C"):
+        assert book.load(loan_id).last_date == START + timedelta(days=3)
+    assert book.trial_balance() == {"CNY": 0}

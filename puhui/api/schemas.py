@@ -133,8 +133,8 @@ class ErasureIn(Body):
 
 class RateCapVersionIn(Body):
     kind: Literal["fixed", "lpr_multiple"]
-    effective_from: date = Field(description="the business date it takes effect (today at the "
-                                             "earliest, at most 366 days ahead)")
+    effective_from: IsoDate = Field(description="the business date it takes effect (today at the "
+                                                "earliest, at most 366 days ahead)")
     rate: Optional[StrictStr] = Field(None, max_length=32,
                                       description="fixed: the cap as a decimal string (\"0.24\")")
     multiple: Optional[StrictStr] = Field(None, max_length=32,
@@ -146,6 +146,6 @@ class RateCapVersionIn(Body):
 class LprIn(Body):
     rate: StrictStr = Field(min_length=1, max_length=32,
                             description="the one-year LPR as a decimal string (\"0.0300\")")
-    published_on: date
-    effective_from: Optional[date] = Field(None, description="default: the publication date, "
+    published_on: IsoDate
+    effective_from: Optional[IsoDate] = Field(None, description="default: the publication date, "
                                                              "or today if that has passed")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from typing import Optional
 
 from fastapi import APIRouter, Depends, Query
 
 from puhui.api.calls import Call, call
 from puhui.api.routes.common import Page, listing
-from puhui.api.schemas import DisbursementIn, RefundIn, RepaymentIn
+from puhui.api.schemas import DisbursementIn, IsoDate, RefundIn, RepaymentIn
 from puhui.errors import InvalidApplication
 from puhui.services import loans as svc
 
@@ -29,7 +29,10 @@ def list_loans(page: Page = Depends(), c: Call = Depends(call)):
 
 
 @router.get("/loans/{loan_id}", summary="A loan: balances, delinquency and its schedule")
-def get(loan_id: str, as_of: date | None = Query(None), c: Call = Depends(call)):
+def get(loan_id: str,
+        as_of: Optional[IsoDate] = Query(None, description="YYYY-MM-DD: from the loan's last "
+                                         "event to 366 days after today (default: today)"),
+        c: Call = Depends(call)):
     return c.read(lambda s: svc.loan_view(c.platform, s, c.actor, loan_id, as_of))
 
 
