@@ -572,11 +572,12 @@ def keys_issue(name: str = typer.Argument(...), role: str = typer.Option(..., he
 
 
 def _as_operator(db: Optional[str], work):
-    """Run `work(platform, session, actor)` as the system operator (logged as "system"); a
-    refused request exits 2 with the reason."""
+    """Run `work(platform, session, actor)` as the system operator (logged as "system") on an
+    existing book (a mistyped path is refused, never created: see `_existing`); a refused
+    request exits 2 with the reason."""
     from puhui.services.access import SYSTEM
 
-    platform = _platform(db)
+    platform = _platform(_existing(db))
     try:
         with platform.unit() as session:
             return work(platform, session, SYSTEM)
@@ -636,7 +637,7 @@ def privacy_rotate(new_key: bool = typer.Option(
     """Rotate the master key: re-wrap every data key and seal rows from before encryption."""
     from puhui.services.privacy import rotate_keys
 
-    platform = _platform(db)
+    platform = _platform(_existing(db))
     try:
         report = rotate_keys(platform.engine, new_master=new_key)
     finally:

@@ -291,3 +291,130 @@ def test_a_stored_full_prepayment_above_the_payoff_replays_closed_with_the_exces
     with pytest.raises(InvalidAmount):
         book.apply("NEWP", Prepayment("pre", START, 65_000_00))
     assert book.load("NEWP").status.value == "active"
+
+
+def _content_before_rules_versions(event) -> SimpleNamespace:
+    """`event` as the code before rules versions stored it: its content had no `rules` field."""
+    content = {k: v for k, v in event.content().items() if k != "rules"}
+    return SimpleNamespace(key=event.key, kind=event.kind, on=event.on, content=lambda: content)
+
+
+def _reconciled_by_the_cli(engine: Engine, loan_id: str) -> None:
+    from typer.testing import CliRunner
+
+    from puhui.cli import app
+
+    url = engine.url.render_as_string(hide_password=False)
+    shown = CliRunner().invoke(app, ["loans", "show", loan_id, "--json", "--db", url])
+    assert shown.exit_code == 0 and '"reconciled": true' in shown.output, shown.output
+
+
+def test_a_stored_rules_1_repayment_of_the_payoff_replays_as_credit_on_an_open_loan(
+        engine: Engine) -> None:
+    """Rules 1 held a repayment beyond what was due as credit even when it covered everything
+    owed, and the journal says so; the loan rebuilt from its events must agree with it."""
+    book = LoanBook(engine)
+    book.open("V1", PRODUCT)
+    book.apply("V1", Disbursement("d", START, 60_000_00))
+    assert book.load("V1").payoff_amount(START) == 60_000_00
+    pay = Repayment("pay", START, 60_000_00)  # exactly the payoff; nothing is due yet
+    _store_as_accepted_before_the_payoff_rule(book, "V1", _content_before_rules_versions(pay),
+                                              [("1001", 60_000_00), ("2241", -60_000_00)])
+    loan = LoanBook(engine).load("V1")
+    assert loan.status.value == "active" and loan.credit == 60_000_00
+    assert loan.balances() == _sub_ledger(book, "V1") == {"1301": 60_000_00, "2241": -60_000_00}
+    _reconciled_by_the_cli(engine, "V1")
+    # sending the command again is recognised as the stored event: nothing is written
+    events = _event_count(engine)
+    assert book.apply("V1", pay) == [] and _event_count(engine) == events
+    # new events go on under the current rules, and the credit settles instalments as they fall
+    # due, as it did under rules 1
+    first_due = build_schedule(PRODUCT, 60_000_00, START).instalments[0].due
+    day = START
+    while day <= first_due:
+        assert not book.end_of_day(day).failures
+        day += timedelta(days=1)
+    after = LoanBook(engine).load("V1")
+    assert after.status.value == "active" and not after.instalments[0].in_arrears()
+    assert 0 < after.credit < 60_000_00 and after.balances() == _sub_ledger(book, "V1")
+    _reconciled_by_the_cli(engine, "V1")
+    # the same receipt as a new event settles the loan the same day
+    book.open("V2", PRODUCT)
+    book.apply("V2", Disbursement("d", START, 60_000_00))
+    book.apply("V2", pay)
+    fresh = LoanBook(engine).load("V2")
+    assert fresh.status.value == "closed" and fresh.credit == 0
+    assert fresh.balances() == _sub_ledger(book, "V2") == {}
+    _reconciled_by_the_cli(engine, "V2")
+    assert book.trial_balance() == {"CNY": 0}
+
+
+def test_a_stored_rules_1_partial_prepayment_covering_the_payoff_with_credit_replays_re_amortised(
+        engine: Engine) -> None:
+    """Rules 1 re-amortised a partial prepayment that covered the payoff only with the credit,
+    leaving the credit held; the rebuilt loan must agree with the journal posted then."""
+    from puhui.loans.events import PrepaymentMode
+
+    book = LoanBook(engine)
+    part = Prepayment("part", START, 40_000_00, PrepaymentMode.REDUCE_INSTALMENT)
+    for loan_id in ("P1", "P2"):
+        book.open(loan_id, PRODUCT)
+        book.apply(loan_id, Disbursement("d", START, 60_000_00))
+        book.apply(loan_id, Repayment("advance", START, 20_000_00))  # nothing due: credit
+    # rules 1: the 40,000.00 repays principal of the running period, cut today, and the
+    # remaining 20,000.00 is re-amortised over the rest of the term
+    _store_as_accepted_before_the_payoff_rule(book, "P1", _content_before_rules_versions(part),
+                                              [("1001", 40_000_00), ("1301", -40_000_00)])
+    loan = LoanBook(engine).load("P1")
+    assert loan.status.value == "active" and loan.credit == 20_000_00
+    assert loan.principal_outstanding == 20_000_00 and loan.instalments[-1].due > START
+    assert loan.balances() == _sub_ledger(book, "P1") == {"1301": 20_000_00, "2241": -20_000_00}
+    _reconciled_by_the_cli(engine, "P1")
+    events = _event_count(engine)
+    assert book.apply("P1", part) == [] and _event_count(engine) == events
+    # new: with the credit it covers the payoff, so it settles the loan
+    book.apply("P2", part)
+    fresh = LoanBook(engine).load("P2")
+    assert fresh.status.value == "closed" and fresh.credit == 0
+    assert fresh.balances() == _sub_ledger(book, "P2") == {}
+    _reconciled_by_the_cli(engine, "P2")
+    assert book.trial_balance() == {"CNY": 0}
+
+
+def test_new_events_store_the_rules_they_were_accepted_under(engine: Engine) -> None:
+    from puhui.store.loan_repo import LoanEventRepository
+
+    book = LoanBook(engine)
+    book.open("R", PRODUCT)
+    book.apply("R", Disbursement("d", START, 60_000_00))
+    book.apply("R", Repayment("pay", START, 1_000_00))
+    with book.sessions() as session:
+        stored = LoanEventRepository(session).events("R")
+    assert [e["payload"]["rules"] for e in stored] == [2, 2]
+    # the same command again is the same event; other content under its key is refused
+    assert book.apply("R", Repayment("pay", START, 1_000_00)) == []
+    with pytest.raises(IdempotencyConflict):
+        book.apply("R", Repayment("pay", START, 1_000_01))
+    assert _event_count(engine) == 2
+
+
+def test_a_day_closes_only_the_loans_paid_out_by_then(engine: Engine) -> None:
+    """A day is often closed after midnight, when the next day's first loans are already paid
+    out: they were no part of the day, so its close neither counts them nor reports them as
+    failed (each was reported as an event dated before its disbursement)."""
+    book = LoanBook(engine)
+    for loan_id in ("A", "B", "C"):
+        book.open(loan_id, PRODUCT)
+    book.apply_many([("A", Disbursement("d", START, 60_000_00)),
+                     ("B", Disbursement("d", START + timedelta(days=1), 60_000_00)),
+                     ("C", Disbursement("d", START + timedelta(days=3), 60_000_00))])
+    first = book.end_of_day(START)
+    assert first.failures == {} and first.loans == 1
+    again = book.end_of_day(START)  # the last closed day again: still only A
+    assert again.failures == {} and again.loans == 1 and again.entries == 0
+    later = book.end_of_day(START + timedelta(days=3))  # skipped days: B from its day, C last
+    assert later.failures == {}
+    assert later.days == [START + timedelta(days=n) for n in (1, 2, 3)] and later.loans == 3
+    for loan_id in ("A", "B", "C"):
+        assert book.load(loan_id).last_date == START + timedelta(days=3)
+    assert book.trial_balance() == {"CNY": 0}

@@ -91,6 +91,14 @@ def test_ledger_verify_fails_after_tampering(demo_db, tmp_path) -> None:
     ["eod", "2026-03-21"],
     ["risk", "monitor", "book"],
     ["risk", "fairness", "book"],
+    ["caps", "show"],
+    ["caps", "set-fixed", "0.2", "--effective-from", "2099-01-01"],
+    ["caps", "set-lpr-multiple", "4", "--effective-from", "2099-01-01"],
+    ["caps", "record-lpr", "0.03", "--published-on", "2026-03-20"],
+    ["privacy", "export", "AP000001", "--reason", "x"],
+    ["privacy", "erase", "AP000001", "--reason", "x"],
+    ["privacy", "purge-unconsented"],
+    ["privacy", "rotate"],
 ])
 def test_commands_on_a_book_refuse_a_database_that_is_not_there(tmp_path, args) -> None:
     """A mistyped path once became a new empty file that verified as 'balanced'."""

@@ -8,12 +8,14 @@ from typer.testing import CliRunner
 
 from puhui.cli import app
 from puhui.services.clock import SystemClock, business_date
+from puhui.services.platform import Platform
 
 runner = CliRunner()
 
 
 def test_caps_commands_record_and_show_the_setting(tmp_path) -> None:
     db = ["--db", f"sqlite:///{tmp_path / 'caps.sqlite'}"]
+    Platform.open(db[1]).close()  # the book the commands act on (they never create one)
     today = business_date(SystemClock())
     tomorrow = (today + timedelta(days=1)).isoformat()
 

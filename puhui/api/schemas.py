@@ -153,8 +153,8 @@ class ErasureIn(Body):
 class RateCapVersionIn(Body):
     model_config = example(ex.RATE_CAP_VERSION_IN)
     kind: CapKind
-    effective_from: IsoDate = Field(description="the business date it takes effect (today at the "
-                                             "earliest, at most 366 days ahead)")
+    effective_from: IsoDate = Field(description="the business date it takes effect (today at "
+                                                "the earliest, at most 366 days ahead)")
     rate: Optional[StrictStr] = Field(None, max_length=32,
                                       description="fixed: the cap as a decimal string (\"0.24\")")
     multiple: Optional[StrictStr] = Field(None, max_length=32,

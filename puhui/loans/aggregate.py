@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Iterable, TypeVar
 from puhui.errors import DateOrderError, IdempotencyConflict, InvalidEvent
 from puhui.ledger.journal import EntryDraft, Posting, balances_of
 from puhui.loans.delinquency import DEFAULT_POLICY, DelinquencyPolicy
-from puhui.loans.events import PAYMENT_KINDS, LoanEvent, PaymentReversal
+from puhui.loans.events import PAYMENT_KINDS, RULES, LoanEvent, PaymentReversal
 from puhui.loans.product import LoanProduct
 
 Entries = list[tuple[str, list[tuple[str, int]]]]
@@ -64,8 +64,13 @@ class ServicedAccount:
         `replay`: the event is stored history, accepted when it was written, being re-applied to
         rebuild the account.  Rules that refuse a *new* event for its amount (above the payoff,
         above what is written off) do not refuse it; it is booked as those rules' predecessors
-        booked it (an excess held as credit).  Everything else (dates in order, idempotency,
-        state transitions) applies as always.  New events are applied with `replay=False`."""
+        booked it (an excess held as credit), and an event accepted under older servicing rules
+        (`event.rules`) is booked under those.  Everything else (dates in order, idempotency,
+        state transitions) applies as always.  New events are applied with `replay=False` and
+        must name the current rules."""
+        if event.rules != RULES and not replay:  # history keeps its rules; new events get today's
+            raise InvalidEvent(f"{self.loan_id}: event {event.key!r} names servicing rules "
+                               f"{event.rules}; a new event is accepted under rules {RULES} only")
         digest = event.content_hash()
         known = self.applied.get(event.key)
         if known is not None:

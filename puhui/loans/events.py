@@ -11,7 +11,7 @@ import enum
 import hashlib
 import json
 from contextvars import ContextVar
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -25,6 +25,15 @@ from puhui.money import MAX_AMOUNT
 #: bounds added after an event was stored (`MAX_AMOUNT`) do not apply to it.
 _FROM_STORED_HISTORY: ContextVar[bool] = ContextVar("puhui_event_from_stored", default=False)
 
+#: The servicing rules new events are accepted and booked under (docs/loan-rules.md, "Rules apply
+#: to new events").  1: a receipt above what was due left the excess as credit and the loan open,
+#: even one covering everything owed, and a partial prepayment was re-amortised whatever the
+#: credit.  2: a receipt that with the credit covers the payoff settles the loan that day, credit
+#: is used first, and more than the payoff is refused.  Stored content without a version is 1.
+RULES = 2
+#: Every version some stored event may name.
+KNOWN_RULES = (1, 2)
+
 
 class PrepaymentMode(str, enum.Enum):
     FULL = "full"                            # settle everything, close the loan
@@ -36,11 +45,20 @@ class PrepaymentMode(str, enum.Enum):
 class LoanEvent:
     key: str
     on: date
+    #: the servicing rules the event is accepted and booked under: always `RULES` for a new
+    #: event; stored history keeps the version it was accepted under (`event_from_content`)
+    rules: int = field(default=RULES, kw_only=True)
     kind: ClassVar[str] = "event"
 
     def __post_init__(self) -> None:
         if not isinstance(self.key, str) or not self.key.strip() or len(self.key) > 200:
             raise InvalidEvent("an event needs an idempotency key of 1-200 characters")
+        if _FROM_STORED_HISTORY.get():
+            if isinstance(self.rules, bool) or self.rules not in KNOWN_RULES:
+                raise InvalidEvent(f"unknown servicing rules version {self.rules!r}")
+        elif isinstance(self.rules, bool) or self.rules != RULES:
+            raise InvalidEvent(f"a new event is accepted under the current servicing rules "
+                               f"({RULES}), not {self.rules!r}")
         if not isinstance(self.on, date):
             raise InvalidEvent(f"event date must be a date, got {self.on!r}")
         for f in fields(self):
@@ -69,7 +87,11 @@ class LoanEvent:
         return out
 
     def content_hash(self) -> str:
-        body = json.dumps(self.content(), sort_keys=True, separators=(",", ":"))
+        """The event's identity for idempotency: what happened, not the rules version it was
+        booked under, so a command sent again after the rules changed is still recognised as
+        the event already stored (and posts nothing)."""
+        body = json.dumps({k: v for k, v in self.content().items() if k != "rules"},
+                          sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -190,8 +212,12 @@ def event_from_content(content: dict[str, Any], stored: bool = False) -> LoanEve
 
     `stored`: the content is the book's own history, accepted when it was written.  Checks of
     form (kinds, fields, dates, positive amounts) still apply; the `MAX_AMOUNT` bound, added
-    later, does not: stored history replays under the rules it was accepted under."""
+    later, does not: stored history replays under the rules it was accepted under.  Its `rules`
+    version is kept, and content stored before events named one is version 1.  Content that is
+    not stored history is a new event: it is accepted under the current rules only."""
     data = dict(content)
+    if stored:
+        data.setdefault("rules", 1)
     cls = EVENT_TYPES.get(data.pop("kind", None))
     if cls is None:
         raise InvalidEvent(f"unknown event kind {content.get('kind')!r}")

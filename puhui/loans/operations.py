@@ -100,9 +100,10 @@ def apply_credit(loan: "Loan", as_of: date) -> Entries:
 def repayment(loan: "Loan", event: Repayment) -> Entries:
     """A receipt: settle what is due through the waterfall and hold the rest as credit, to be
     applied as instalments fall due; a receipt that, with the credit, covers everything owed
-    settles the loan in full on the day (interest stops).  More than the payoff is refused;
-    such a receipt in stored history is booked as the rules that accepted it did."""
-    if loan.replaying and event.amount > net_payoff(loan):
+    settles the loan in full on the day (interest stops).  More than the payoff is refused.
+    A stored receipt accepted under rules 1 (`event.rules`), or one above the payoff, is booked
+    as rules 1 booked it."""
+    if event.rules == 1 or (loan.replaying and event.amount > net_payoff(loan)):
         return _repayment_as_first_accepted(loan, event)
     entries = apply_credit(loan, event.on)
     _refuse_excess(loan, event.amount, event.on, "repayment")
@@ -116,10 +117,11 @@ def repayment(loan: "Loan", event: Repayment) -> Entries:
 
 
 def _repayment_as_first_accepted(loan: "Loan", event: Repayment) -> Entries:
-    """A stored repayment above the payoff, accepted before receipts were bounded by it, booked
-    as it was then: what is due is settled through the waterfall and the rest, the excess
-    included, is held as the borrower's credit (applied as instalments fall due, refundable);
-    the loan stays open until the credit has settled it.  Never used for a new event."""
+    """A stored repayment booked as rules 1 booked it (it was accepted under them, or is above
+    the payoff): what is due is settled through the waterfall and the rest, even when it covers
+    everything owed, is held as the borrower's credit (applied as instalments fall due,
+    refundable); the credit already held is not used first, and the loan stays open until the
+    credit has settled it.  Never used for a new event."""
     alloc = _allocate(loan, event.amount, loan.due_instalments(event.on))
     loan.credit += alloc.leftover
     _close_if_settled(loan)
@@ -169,12 +171,15 @@ def _settle_in_full(loan: "Loan", on: date, cash: int, description: str) -> Entr
 
 
 def prepayment(loan: "Loan", event: Prepayment) -> Entries:
-    """Repay ahead of schedule: in full (close) or in part (re-amortise what remains)."""
+    """Repay ahead of schedule: in full (close) or in part (re-amortise what remains).  A part
+    that with the credit covers the payoff settles the loan; under rules 1 (stored history) only
+    a part that alone covers it did, and the rest was re-amortised with the credit left held."""
     on, amount = event.on, event.amount
     _refuse_excess(loan, amount, on, "prepayment")
     owed = payoff(loan)
     current, later = _current(loan, on)
-    if event.mode is PrepaymentMode.FULL or amount + loan.credit >= owed:
+    covering = amount + (0 if event.rules == 1 else loan.credit)
+    if event.mode is PrepaymentMode.FULL or covering >= owed:
         if amount + loan.credit < owed:
             raise InvalidEvent(f"full prepayment on {on} needs {owed - loan.credit} (after a credit "
                                f"balance of {loan.credit}), got {amount}")

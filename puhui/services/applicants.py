@@ -8,19 +8,20 @@ use and refused use is written to the append-only consent log a regulator can re
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Iterable
 
 from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.orm import Session, object_session
 
-from puhui.errors import ConsentError, InvalidIdentity
+from puhui.errors import ConsentError, InvalidApplication, InvalidIdentity
 from puhui.json_text import dumps
 from puhui.origination.consent import Consent, DataScope, Purpose, grant, require_consent
 from puhui.origination.identity import IdentityCheck, mask
 from puhui.origination.parties import Applicant, BankAccount, check_account_binding
 from puhui.services.access import Perm, Principal, Role, scoped
+from puhui.services.clock import business_date
 from puhui.services.errors import AccessDenied, NotFound, PersonalDataErased
 from puhui.services.ids import new_id
 from puhui.services.planned import check_at_commit
@@ -100,6 +101,7 @@ def register_applicant(p: Platform, session: Session, actor: Principal,
     if actor.role is Role.BORROWER:
         raise AccessDenied("a borrower key belongs to an existing applicant; "
                            "new applicants are registered by a partner or staff")
+    _check_established(applicant, business_date(p.clock))
     ring = keyring_of(session)
     applicant_id, key = new_id("AP"), new_data_key()
     row = ApplicantRow(applicant_id=applicant_id, kind=applicant.kind.value,
@@ -112,6 +114,19 @@ def register_applicant(p: Platform, session: Session, actor: Principal,
     session.add(row)
     session.flush()
     return applicant_view(row)
+
+
+#: The earliest establishment date a registration may state.
+EARLIEST_ESTABLISHED = date(1900, 1, 1)
+
+
+def _check_established(applicant: Applicant, today: date) -> None:
+    """A business is established on a day that has come, and not before 1900: the date sets
+    its age, which the policy's BUSINESS_TOO_YOUNG rule reads."""
+    established = applicant.established_on
+    if established is not None and not EARLIEST_ESTABLISHED <= established <= today:
+        raise InvalidApplication(f"established_on {established} must be from "
+                                 f"{EARLIEST_ESTABLISHED} to today ({today})")
 
 
 _APPLICANTS = ApplicantRow.__table__

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from puhui.book import amount_due
-from puhui.errors import InvalidApplication, InvalidEvent, PuhuiError
+from puhui.errors import InvalidApplication, InvalidBusinessDate, InvalidEvent, PuhuiError
 from puhui.loans.events import CreditRefund, Disbursement, Prepayment, PrepaymentMode, Repayment
 from puhui.loans.state import LoanStatus
 from puhui.origination.identity import mask
@@ -40,6 +40,9 @@ from puhui.services.ids import new_id
 from puhui.services.platform import Platform
 from puhui.store.business_days import BusinessDayRepository
 from puhui.store.platform_models import ApplicationRow, AutoDebitRow, DisbursementRow
+
+#: How far after today a loan's view (`loan_view(as_of=...)`) may project its balances.
+MAX_VIEW_AHEAD = timedelta(days=366)
 
 
 class PayoutMode(str, enum.Enum):
@@ -155,7 +158,16 @@ def loan_view(p: Platform, session: Session, actor: Principal, loan_id: str,
         account = p.book.load_in(session, loan_id)
     except InvalidEvent:
         raise NotFound(f"no loan {loan_id!r}") from None
-    on = as_of or business_date(p.clock)
+    today = business_date(p.clock)
+    on = as_of or today
+    # The view is the loan's state now, projected forward: a date before its last event would
+    # show today's state under a past date, and one far ahead a meaningless penalty figure.
+    if as_of is not None and (account.last_date and as_of < account.last_date
+                              or as_of > today + MAX_VIEW_AHEAD):
+        raise InvalidBusinessDate(
+            f"as_of {as_of} is outside the dates a loan can be shown on: from its last event "
+            f"({account.last_date}) to {today + MAX_VIEW_AHEAD} ({MAX_VIEW_AHEAD.days} days "
+            f"after today)")
     out = {"loan_id": loan_id, "product": account.product.code,
            "status": account.status.value, "currency": account.product.currency,
            "balances": account.balances(), "days_past_due": account.days_past_due(on),
@@ -190,7 +202,7 @@ def repay(p: Platform, session: Session, actor: Principal, loan_id: str, amount:
     except InvalidEvent:
         raise NotFound(f"no loan {loan_id!r}") from None
     posted = p.book.apply_in(session, [(loan_id, event)]).get(loan_id, [])
-    view = loan_view(p, session, actor, loan_id, today)
+    view = loan_view(p, session, actor, loan_id)
     view["journal_entries"] = [e.seq for e in posted]
     return view
 
@@ -231,7 +243,7 @@ def refund_credit(p: Platform, session: Session, actor: Principal, loan_id: str,
     transfer = p.gateway.pay_out(reference, bank.card_number, bank.holder_name, amount)
     if not transfer.ok:
         raise PuhuiError(f"refund refused by the payment rail: {transfer.reason}")
-    view = loan_view(p, session, actor, loan_id, today)
+    view = loan_view(p, session, actor, loan_id)
     view["refund"] = {"amount": amount, "gateway_ref": reference,
                       "payee_account": mask(bank.card_number)}
     view["journal_entries"] = [e.seq for e in posted]

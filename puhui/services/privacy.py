@@ -27,7 +27,7 @@ import json
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from puhui.errors import InvalidApplication, InvalidEvent
@@ -252,9 +252,18 @@ def _destroy(session: Session, row: ApplicantRow, now: datetime) -> None:
     row.business_name = ERASED_NAME
     session.execute(update(BankAccountRow).where(BankAccountRow.applicant_id == applicant_id)
                     .values(data="", card_masked=""))
-    # Stored answers to retried POSTs show (masked) views of the applicant: drop them.
+    # Stored answers to retried POSTs show (masked) views of the applicant: drop them.  The
+    # answers to accepting, signing and paying out name only the application or contract, yet
+    # show the owner's name, masked numbers and the payee, so those ids count as well; the
+    # answers about the loan's money (repayments, refunds) name the loan and show no one.
+    refs = [applicant_id]
+    for application_id, contract_id in session.execute(
+            select(ApplicationRow.application_id, ContractRow.contract_id)
+            .outerjoin(ContractRow, ContractRow.application_id == ApplicationRow.application_id)
+            .where(ApplicationRow.applicant_id == applicant_id)):
+        refs += [application_id] + ([contract_id] if contract_id else [])
     session.execute(delete(IdempotencyRow).where(
-        IdempotencyRow.response.contains(applicant_id, autoescape=True)))
+        or_(*(IdempotencyRow.response.contains(ref, autoescape=True) for ref in refs))))
     # Contracts, payees: sealed under the destroyed key, so unreadable wherever a copy is.
     # A contract written before encryption holds plain text: overwrite it too.
     for contract in session.execute(select(ContractRow).join(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Mapping
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from puhui.calendar import utcnow
@@ -199,13 +199,18 @@ class LoanEventRepository:
         return None if row is None else LoanRecord(*row)
 
     def list_loans(self, status: str | None = None, limit: int = 100,
-                   offset: int = 0) -> list[LoanRecord]:
-        """One page of loans, oldest first, optionally only those in `status`."""
+                   offset: int = 0, opened_by: date | None = None) -> list[LoanRecord]:
+        """One page of loans, oldest first, optionally only those in `status` and only those
+        whose first event (the disbursement or line opening) is dated `opened_by` or earlier."""
         if not 0 < limit <= MAX_PAGE or offset < 0:
             raise InvalidEvent(f"page must have 1-{MAX_PAGE} rows and a non-negative offset")
         stmt = select(*_LOAN_COLS).order_by(LOANS.c.created_at, LOANS.c.loan_id)
         if status is not None:
             stmt = stmt.where(LOANS.c.status == status)
+        if opened_by is not None:
+            stmt = stmt.where(exists().where(EVENTS.c.loan_id == LOANS.c.loan_id,
+                                             EVENTS.c.seq == 1,
+                                             EVENTS.c.occurred_on <= opened_by))
         return [LoanRecord(*row) for row in self._conn().execute(stmt.limit(limit).offset(offset))]
 
     def update_status(self, loan_id: str, status: str, expected_version: int) -> int:

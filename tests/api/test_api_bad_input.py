@@ -223,3 +223,25 @@ def test_an_absurd_repayment_is_refused_before_the_ledger(api, amount) -> None:
     assert_problem(r, 422)
     assert r.json()["type"] != "/problems/validation-error", r.text
     assert counts(api) == before
+
+
+def test_an_establishment_date_ahead_of_today_or_before_1900_is_refused(api) -> None:
+    """A business established in 2099 (or in the year 1) was registered; its age feeds the
+    policy's BUSINESS_TOO_YOUNG rule."""
+    from datetime import timedelta
+
+    from puhui.origination.synthetic import small_business
+    from puhui.services.clock import business_date
+
+    today = business_date(api.clock)
+    body = small_business(api.rng, today).to_dict()
+    before = counts(api)
+    for bad in ((today + timedelta(days=1)).isoformat(), "2099-01-01", "0001-01-01",
+                "1899-12-31"):
+        r = api.post("/v1/applicants", {**body, "established_on": bad})
+        assert_problem(r, 422)
+        assert "established_on" in r.json()["detail"], r.text
+    assert counts(api) == before
+    for good in (today.isoformat(), "1900-01-01"):
+        r = api.post("/v1/applicants", {**body, "established_on": good})
+        assert r.status_code == 201, r.text

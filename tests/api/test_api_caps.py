@@ -3,7 +3,7 @@ its effective date for products, decisions and offers."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -92,6 +92,32 @@ def test_bad_or_retroactive_settings_are_problems_and_change_nothing(api: Any) -
     assert r.status_code == 422
     view = api.get("/v1/rate-caps", "admin").json()
     assert [v["version"] for v in view["versions"]] == [1] and view["lpr_publications"] == []
+
+
+def test_dates_given_as_numbers_are_refused_never_read_as_timestamps(api: Any) -> None:
+    """A date is "YYYY-MM-DD" text: a Unix timestamp for tomorrow (an integer) was read as
+    tomorrow and recorded a cap version; 0 or "0" was read as 1970-01-01."""
+    tomorrow = int(datetime.combine(TOMORROW, time(), timezone.utc).timestamp())
+    bad = [
+        ("/v1/rate-caps/versions", {"kind": "fixed", "rate": "0.2", "effective_from": tomorrow}),
+        ("/v1/rate-caps/versions", {"kind": "fixed", "rate": "0.2",
+                                    "effective_from": str(tomorrow)}),
+        ("/v1/rate-caps/versions", {"kind": "fixed", "rate": "0.2", "effective_from": 0}),
+        ("/v1/rate-caps/lpr", {"rate": "0.03", "published_on": tomorrow - 86_400 * 10}),
+        ("/v1/rate-caps/lpr", {"rate": "0.03", "published_on": "0"}),
+        ("/v1/rate-caps/lpr", {"rate": "0.03", "published_on": "2026-02-20",
+                               "effective_from": tomorrow}),
+    ]
+    for path, body in bad:
+        r = api.post(path, body, "admin")
+        assert r.status_code == 422, (body, r.text)
+        assert r.json()["type"] == "/problems/validation-error", r.text
+        assert "1970" not in r.text
+    view = api.get("/v1/rate-caps", "admin").json()
+    assert [v["version"] for v in view["versions"]] == [1] and view["lpr_publications"] == []
+    r = api.post("/v1/rate-caps/versions", {"kind": "fixed", "rate": "0.2",
+                                            "effective_from": TOMORROW.isoformat()}, "admin")
+    assert r.status_code == 201, r.text
 
 
 def test_a_version_in_force_today_is_not_rewritten(api: Any) -> None:

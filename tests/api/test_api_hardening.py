@@ -211,3 +211,20 @@ def test_cli_refunds_a_credit_balance_once_per_key(api, db_url) -> None:
         balances = LedgerRepository(session).balances(loan_id)
     assert balances[("2241", "CNY")] == -150_00
     _books_balance(api)
+
+
+def test_a_loan_view_as_of_a_date_takes_text_within_the_loan_and_a_year_ahead(api) -> None:
+    """`?as_of=0` was read as 1970-01-01 and showed today's state under that date, a Unix
+    timestamp as a date, and 9999-12-31 a payoff of millions of days of penalty interest."""
+    loan_id = _loan(api)
+    today = business_date(api.clock)
+    path = f"/v1/loans/{loan_id}"
+    for bad in ("0", "1796688000", "1970-01-01", (today - timedelta(days=1)).isoformat(),
+                (today + timedelta(days=367)).isoformat(), "9999-12-31", "2026-3-2"):
+        assert_problem(api.get(path, params={"as_of": bad}), 422)
+    for good in (today, today + timedelta(days=30), today + timedelta(days=366)):
+        r = api.get(path, params={"as_of": good.isoformat()})
+        assert r.status_code == 200 and r.json()["as_of"] == good.isoformat(), r.text
+    ahead = api.get(path, params={"as_of": (today + timedelta(days=366)).isoformat()}).json()
+    assert ahead["days_past_due"] > 0 and ahead["payoff_amount"] > api.get(path).json()[
+        "payoff_amount"]

@@ -450,6 +450,37 @@ def test_erasure_is_refused_while_the_loan_runs_and_destroys_the_data_after(api)
     assert again.status_code == 200 and again.json()["already_erased"]
 
 
+def test_erasure_drops_every_stored_answer_showing_the_person(api) -> None:
+    """The stored answers to accepting, signing and paying out name the contract, not the
+    applicant, yet show the owner's name, masked numbers and the payee: erasure drops them too,
+    and keeps the answers about the loan's money (repayments), which show no one."""
+    application = api.disbursed()
+    applicant_id, loan_id = application["applicant_id"], application["disbursement"]["loan_id"]
+    with api.platform.read() as session:
+        from puhui.services.applicants import load_applicant
+
+        _, applicant = load_applicant(session, SYSTEM, applicant_id)
+    owner, business = applicant.owner.name, applicant.business_name
+    payoff = api.get(f"/v1/loans/{loan_id}").json()["payoff_amount"]
+    r = api.post(f"/v1/loans/{loan_id}/repayments", {"amount": payoff, "prepayment": "full"})
+    assert r.status_code == 201, r.text
+
+    def stored() -> list[tuple[str, str]]:
+        with api.platform.read() as session:
+            return [(path, response) for path, response in session.execute(
+                text("SELECT path, response FROM idempotency_records")).all()]
+
+    showing = [path for path, response in stored() if owner in response or business in response]
+    assert any(path.endswith("/accept") for path in showing)
+    assert any(path.endswith("/sign") for path in showing)
+    assert any(path.endswith("/disbursements") for path in showing)
+    r = api.post(f"/v1/applicants/{applicant_id}/erasure", {"reason": "x"}, who="admin")
+    assert r.status_code == 200, r.text
+    left = stored()
+    assert [p for p, response in left if owner in response or business in response] == []
+    assert any(path == f"/v1/loans/{loan_id}/repayments" for path, _ in left)
+
+
 def test_erasure_of_an_applicant_with_a_contract_awaiting_payout_is_refused(api) -> None:
     application = api.signed()
     r = api.post(f"/v1/applicants/{application['applicant_id']}/erasure", {"reason": "x"},

@@ -975,3 +975,142 @@ def test_rules_for_new_receipts_do_not_refuse_stored_history():
         [LineOpening("o", start, 1_000_000), Draw("dr", start, 100_000),
          Repayment("over", start + ONE, 300_000)])
     assert line.credit == 300_000 - 100_000 - 50 and line.owed() == 0
+
+
+# -- each stored event replays under the servicing rules it was accepted under -----------------
+def _as_stored_before_versions(event):
+    """`event` as the code before rules versions stored it: its content without a `rules`
+    field, read back as stored history (so it names rules 1)."""
+    from puhui.loans.events import event_from_content
+
+    content = {k: v for k, v in event.content().items() if k != "rules"}
+    return event_from_content(content, stored=True)
+
+
+def _history_to(on: date) -> tuple[list, list]:
+    """The events of `_paid_three` run to the day before `on`, and the schedule."""
+    book, schedule = _paid_three()
+    book.eod_through(on - ONE)
+    return [e for e, _ in book.loan.history], schedule
+
+
+def _receipt(cash: int) -> dict[str, int]:
+    return {Acct.CASH: cash, Acct.BORROWER_CREDIT: -cash}
+
+
+def _figures(loan: Loan) -> list[dict]:
+    return [i.as_dict() for i in loan.instalments]
+
+
+def _by_account(loan: Loan) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for p in loan.posted():
+        out[p.account] = out.get(p.account, 0) + p.amount
+    return {a: v for a, v in out.items() if v}
+
+
+def test_events_name_the_rules_they_are_accepted_under_and_new_ones_only_the_current():
+    from puhui.loans.events import RULES, event_from_content
+
+    new = Repayment("r", date(2024, 4, 25), 100_00)
+    assert RULES == 2 and new.rules == 2 and new.content()["rules"] == 2
+    # stored content keeps its version; content from before versions is rules 1
+    assert event_from_content(new.content(), stored=True).rules == 2
+    old = _as_stored_before_versions(new)
+    assert old.rules == 1 and old.content()["rules"] == 1
+    # the version is how the event was booked, not what happened: one identity for both
+    assert old.content_hash() == new.content_hash()
+    assert Repayment("r", date(2024, 4, 25), 100_01).content_hash() != new.content_hash()
+    # a new event cannot name older (or unknown) rules, and history cannot name unknown ones
+    for bad in (1, 3, 0, True, "2"):
+        with pytest.raises(InvalidEvent):
+            Repayment("r", date(2024, 4, 25), 100_00, rules=bad)
+        with pytest.raises(InvalidEvent):
+            event_from_content({**new.content(), "rules": bad})
+    for bad in (3, 0, True, "1"):
+        with pytest.raises(InvalidEvent):
+            event_from_content({**new.content(), "rules": bad}, stored=True)
+    # and a rules-1 event from history is not accepted as a new event
+    loan = Loan("L-v", monthly())
+    loan.apply(Disbursement("d", date(2024, 4, 1), 1_200_000))
+    with pytest.raises(InvalidEvent):
+        loan.apply(old)
+    assert loan.apply(old, replay=True)  # as history it is booked
+    # the same command sent again is recognised, whichever rules the stored copy names
+    assert loan.apply(new) == []
+
+
+def test_a_stored_rules_1_repayment_covering_the_payoff_leaves_the_loan_open_with_credit():
+    """Rules 1 held a receipt beyond what was due as credit, even one that with the credit
+    covered everything owed; the loan stayed open and kept accruing.  Replayed, such a receipt
+    is booked so again (the journal posted then says so), while the same receipt new settles."""
+    on = date(2024, 4, 25)
+    history, schedule = _history_to(on)
+    advance = Repayment("advance", on, 500_00)  # nothing due: held as credit under both rules
+    probe = Loan.replay("L-1", monthly(), history + [advance])
+    net = probe.payoff_amount(on)
+    assert net + 500_00 == sum(i.principal for i in schedule[3:]) + half_up(
+        Fraction(schedule[3].interest * 15, 30))
+    rest = Repayment("rest", on, net)  # with the credit, exactly the payoff
+
+    old = Loan.replay("L-1", monthly(), history + [advance, _as_stored_before_versions(rest)])
+    twin = Loan.replay("L-1", monthly(), history + [advance])
+    assert old.status is LoanStatus.ACTIVE and old.credit == net + 500_00
+    assert [i.as_dict() for i in old.instalments] == [i.as_dict() for i in twin.instalments]
+    # exactly the receipt was posted, all of it to the borrower's credit
+    (entry,) = old.history[-1][1]
+    assert {p.account: p.amount for p in entry.postings} == _receipt(net)
+    assert old.balances() == {**twin.balances(), Acct.BORROWER_CREDIT: -(net + 500_00)}
+    # the credit settles instalments as they fall due, as it did under rules 1
+    old.apply(EndOfDay("eod", date(2024, 5, 10)))
+    assert not old.instalments[3].in_arrears() and old.credit < net + 500_00
+    assert old.status is LoanStatus.ACTIVE
+
+    new = Loan.replay("L-1", monthly(), history + [advance])
+    new.apply(rest)
+    assert new.status is LoanStatus.CLOSED and new.credit == 0 and new.balances() == {}
+    # both replay as they were first booked
+    assert Loan.replay("L-1", monthly(), [e for e, _ in new.history]).posted() == new.posted()
+
+
+def test_a_stored_rules_1_partial_prepayment_covering_the_payoff_with_credit_re_amortises():
+    """Rules 1 settled the loan only on a prepayment covering the payoff by itself; a partial
+    one that only with the credit covered it was re-amortised, the credit left held."""
+    on = date(2024, 4, 25)
+    history, _ = _history_to(on)
+    advance = Repayment("advance", on, 500_00)
+    net = Loan.replay("L-1", monthly(), history + [advance]).payoff_amount(on)
+    part = Prepayment("part", on, net, PrepaymentMode.REDUCE_INSTALMENT)
+
+    old = Loan.replay("L-1", monthly(), history + [advance, _as_stored_before_versions(part)])
+    # booked as the same prepayment on the loan without the credit, which rules 1 ignored
+    without_credit = Loan.replay("L-1", monthly(), history + [part])
+    assert without_credit.status is LoanStatus.ACTIVE
+    assert old.status is LoanStatus.ACTIVE and old.credit == 500_00
+    assert _figures(old) == _figures(without_credit)
+    assert old.principal_outstanding > 0 and old.instalments[-1].due > on  # re-amortised
+    assert old.balances() == {**without_credit.balances(), Acct.BORROWER_CREDIT: -500_00}
+    twin, receipt = _by_account(without_credit), _receipt(500_00)
+    assert _by_account(old) == {a: twin.get(a, 0) + receipt.get(a, 0)
+                                for a in set(twin) | set(receipt)}
+
+    new = Loan.replay("L-1", monthly(), history + [advance])
+    new.apply(part)
+    assert new.status is LoanStatus.CLOSED and new.credit == 0 and new.balances() == {}
+    # a reversal re-runs history: the rules-1 prepayment is re-run under rules 1 again
+    old.apply(PaymentReversal("rev", on, "advance"))
+    assert old.credit == 0 and old.status is LoanStatus.ACTIVE
+    assert _figures(old) == _figures(without_credit)
+
+
+def test_a_stored_rules_1_full_prepayment_needs_the_credit_as_it_did():
+    """A full prepayment was always settled with the credit; rules 1 books it the same way."""
+    on = date(2024, 4, 25)
+    history, _ = _history_to(on)
+    advance = Repayment("advance", on, 500_00)
+    net = Loan.replay("L-1", monthly(), history + [advance]).payoff_amount(on)
+    full = Prepayment("full", on, net, PrepaymentMode.FULL)
+    old = Loan.replay("L-1", monthly(), history + [advance, _as_stored_before_versions(full)])
+    new = Loan.replay("L-1", monthly(), history + [advance, full])
+    assert old.status is new.status is LoanStatus.CLOSED and old.credit == new.credit == 0
+    assert old.posted() == new.posted()

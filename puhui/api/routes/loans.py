@@ -34,7 +34,8 @@ def list_loans(page: Page = Depends(), c: Call = Depends(read_call)):
 @router.get("/loans/{loan_id}", **operation(
     "getLoan", R.Loan, 403, 404, summary="A loan: balances, delinquency and its schedule"))
 def get(loan_id: str,
-        as_of: Optional[IsoDate] = Query(None, description="the business date to value it at"),
+        as_of: Optional[IsoDate] = Query(None, description="YYYY-MM-DD: from the loan's last "
+                                         "event to 366 days after today (default: today)"),
         c: Call = Depends(read_call)):
     return c.show(lambda s: svc.loan_view(c.platform, s, c.actor, loan_id, as_of))
 
