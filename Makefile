@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv install test run bench clean
+.PHONY: venv install test run bench fuzz clean
 
 venv install: $(STAMP)
 
@@ -18,6 +18,12 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	bash scripts/ensure-postgres.sh
 	$(BIN)/pytest -n 2
+
+# The long schemathesis run (docs/reliability.md): every operation, every check, many examples.
+FUZZ_EXAMPLES ?= 320
+fuzz: $(STAMP)
+	PUHUI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) PUHUI_FUZZ_STATS=1 $(BIN)/pytest -p no:cacheprovider -q -s \
+		tests/api/test_api_schema.py
 
 # Seed a demo book (first run only) and serve the API; the URL and demo keys are printed.
 run: $(STAMP)

@@ -21,10 +21,12 @@ CURRENCY_EXPONENTS: dict[str, int] = {
     "AUD": 2, "CAD": 2, "CHF": 2, "JPY": 0, "KRW": 0,
 }
 DEFAULT_CURRENCY = "CNY"
-#: The largest amount (minor units) any single request or event may carry: 10 billion yuan, far
-#: above any small-business loan.  With every receipt also bounded by what is owed, the ledger's
-#: sums stay many orders of magnitude inside a signed 64-bit column.
-MAX_AMOUNT = 10**12
+#: The largest amount (minor units) any single request or event may carry: 100 million yuan
+#: (10^10 fen), ten times the largest product limit and far above any small-business loan.  The
+#: API's request schemas declare it as each amount's `maximum`, the loan events refuse more, and
+#: with every receipt also bounded by what is owed the ledger's sums stay many orders of
+#: magnitude inside a signed 64-bit column.
+MAX_AMOUNT = 10**10
 
 
 class Rounding(str, enum.Enum):

@@ -14,8 +14,8 @@ from typing import Any, Callable, TypeVar
 
 from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
-from sqlalchemy import Connection, bindparam, insert, select
+from fastapi.responses import Response
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,14 +24,17 @@ from puhui.services.access import Principal, authenticate
 from puhui.services.errors import AuthenticationFailed, IdempotencyKeyReused
 from puhui.services.planned import UnplannableWrite, planned
 from puhui.services.platform import Platform
-from puhui.store.platform_models import IdempotencyRow
-from puhui.store.prepared import PreparedStatement
+from puhui.store import idempotency as records
 
 MAX_KEY = 200
-_RECORDS = IdempotencyRow.__table__
-_INSERT = PreparedStatement(insert(_RECORDS))
-_GET = PreparedStatement(select(_RECORDS).where(_RECORDS.c.principal == bindparam("p"),
-                                                _RECORDS.c.idem_key == bindparam("k")))
+#: Printable ASCII without leading or trailing blanks (HTTP strips those in transit).
+KEY_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
+KEY_DESCRIPTION = (
+    "Makes the POST safe to retry: the first answer to this key (per API key) is stored with the "
+    "change and replayed, with `Idempotent-Replayed: true`, to a retry with the same body. "
+    f"1-{MAX_KEY} "
+    "printable ASCII characters; a UUID is a good choice. The same key with another body is "
+    "refused (422 idempotency-key-reused); a retry while the first is in flight waits for it.")
 Unit = TypeVar("Unit", Session, Connection)
 
 
@@ -40,18 +43,35 @@ def _encode(result: Any) -> str:
     return dumps(result)
 
 
+def encoded(result: Any, status: int = 200) -> Response:
+    """An answer already encoded, so FastAPI sends it as is (no re-validation on the way out)."""
+    return Response(_encode(result), status_code=status, media_type="application/json")
+
+
 def platform_of(request: Request) -> Platform:
     return request.app.state.platform
 
 
-async def caller(request: Request, authorization: str | None = Header(None),
-                 x_api_key: str | None = Header(None)) -> Principal:
+#: The two ways to present an API key, as the OpenAPI document declares them (globally, in
+#: `app._openapi`: declaring them as FastAPI security dependencies would cost every request two
+#: more dependency calls for nothing `caller` does not do).
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer",
+               "description": "`Authorization: Bearer <API key>`"},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+               "description": "the API key in an `X-API-Key` header"},
+}
+
+
+async def caller(request: Request) -> Principal:
     """The principal behind `Authorization: Bearer <key>` (or `X-API-Key`).
 
     Run on the event loop, not in a worker thread: one indexed lookup costs less than the
     thread hand-off would (and a bare connection less than a session).
     """
-    token = x_api_key
+    headers = request.headers
+    authorization = headers.get("authorization")
+    token = headers.get("x-api-key")
     if authorization:
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
@@ -77,14 +97,21 @@ class Call:
         with self.platform.read() as session:
             return fn(session)
 
+    def show(self, fn: Callable[[Session], Any], key: str | None = None) -> Response:
+        """`read` answered as encoded JSON; `key` wraps the result (`{"items": [...]}`)."""
+        result = self.read(fn)
+        return encoded({key: result} if key else result)
+
     def write(self, fn: Callable[[Session], Any], status: int = 200) -> Response:
         """Run `fn` in one transaction; honour the Idempotency-Key if the caller sent one."""
         if self.idempotency_key is None:
             with self.platform.unit() as session:
                 result = fn(session)
-            return JSONResponse(result, status_code=status)
+            return encoded(result, status)
 
         def work(session: Session) -> Response | str:
+            # a concurrent request with this key finishes first; then its answer is replayed
+            records.wait_for_key(session, self.actor.key_id, self.idempotency_key)
             replay = self._replay(session)
             if replay is not None:
                 return replay
@@ -144,11 +171,10 @@ class Call:
         return self._in_unit(self.platform.write_connection, work, status)
 
     def _remember(self, unit: Session | Connection, status: int, text: str) -> None:
-        _INSERT.execute(unit, {
-            "principal": self.actor.key_id, "idem_key": self.idempotency_key,
-            "method": self.request.method, "path": self.request.url.path[:300],
-            "request_hash": self._fingerprint(), "status_code": status,
-            "response": text, "created_at": self.platform.clock.now()})
+        records.remember(unit, principal=self.actor.key_id, key=self.idempotency_key,
+                         method=self.request.method, path=self.request.url.path,
+                         request_hash=self._fingerprint(), status_code=status, response=text,
+                         created_at=self.platform.clock.now())
 
     def _fingerprint(self) -> str:
         h = hashlib.sha256()
@@ -159,7 +185,7 @@ class Call:
         return h.hexdigest()
 
     def _replay(self, session: Session) -> Response | None:
-        row = _GET.first(session, {"p": self.actor.key_id, "k": self.idempotency_key})
+        row = records.find(session, self.actor.key_id, self.idempotency_key)
         if row is None:
             return None
         if row.request_hash != self._fingerprint():
@@ -170,12 +196,26 @@ class Call:
                         headers={"Idempotent-Replayed": "true"})
 
 
+async def read_call(request: Request, actor: Principal = Depends(caller)) -> Call:
+    """A GET: authenticated, no body, no Idempotency-Key."""
+    return Call(platform_of(request), actor, request, b"", None)
+
+
 async def call(request: Request, actor: Principal = Depends(caller),
                body: bytes = Depends(body_bytes),
-               idempotency_key: str | None = Header(None)) -> Call:
-    if idempotency_key is not None:
-        if not 1 <= len(idempotency_key) <= MAX_KEY or not idempotency_key.isprintable():
-            from puhui.errors import InvalidApplication
+               idempotency_key: str | None = Header(
+                   None, alias="Idempotency-Key", min_length=1, max_length=MAX_KEY,
+                   pattern=KEY_PATTERN, description=KEY_DESCRIPTION,
+                   examples=["5f0c6c1e-8a4e-4d3b-9d7e-2a1c9b7e4f10"])) -> Call:
+    """A POST: the Idempotency-Key is optional (and recommended)."""
+    return Call(platform_of(request), actor, request, body, idempotency_key)
 
-            raise InvalidApplication(f"Idempotency-Key must be 1-{MAX_KEY} printable characters")
+
+async def keyed_call(request: Request, actor: Principal = Depends(caller),
+                     body: bytes = Depends(body_bytes),
+                     idempotency_key: str = Header(
+                         alias="Idempotency-Key", min_length=1, max_length=MAX_KEY,
+                         pattern=KEY_PATTERN, description=KEY_DESCRIPTION + " Required here.",
+                         examples=["5f0c6c1e-8a4e-4d3b-9d7e-2a1c9b7e4f10"])) -> Call:
+    """A POST that moves money: the Idempotency-Key is required."""
     return Call(platform_of(request), actor, request, body, idempotency_key)

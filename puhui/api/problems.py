@@ -58,6 +58,14 @@ ERROR_TABLE: tuple[tuple[type[BaseException], int, str, str], ...] = (
 )
 
 
+class ProblemException(Exception):
+    """A refusal the API layer itself makes (e.g. a malformed cursor): answered as is."""
+
+    def __init__(self, status: int, slug: str, title: str, detail: str | None = None) -> None:
+        super().__init__(detail or title)
+        self.status, self.slug, self.title, self.detail = status, slug, title, detail
+
+
 def problem(status: int, slug: str | None, title: str, detail: str | None = None,
             instance: str | None = None, headers: dict[str, str] | None = None,
             **extra: Any) -> JSONResponse:
@@ -122,15 +130,23 @@ def install(app: FastAPI) -> None:
         if any(e["type"] == "json_invalid" for e in errors):
             return problem(400, "malformed-json", "Malformed JSON",
                            "the request body is not valid JSON", request.url.path)
-        detail = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in errors)
+        detail = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}{_given(raw)}"
+                           for e, raw in zip(errors, exc.errors()))
         return problem(422, "validation-error", "Request validation failed", detail,
                        request.url.path, errors=json.loads(json.dumps(errors, default=str)))
 
+    @app.exception_handler(ProblemException)
+    async def _api(request: Request, exc: ProblemException) -> JSONResponse:
+        return problem(exc.status, exc.slug, exc.title, exc.detail, request.url.path)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
         return problem(exc.status_code, None, _reason(exc.status_code),
                        str(exc.detail) if exc.detail else None, request.url.path,
-                       headers=getattr(exc, "headers", None))
+                       headers=headers or None)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
@@ -153,6 +169,35 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
         return problem_for(exc, request.url.path)
+
+
+def _given(error: Any) -> str:
+    """The value refused, for a value outside a closed set (an unknown scope, role or status):
+    short and never personal data, it tells the caller which of its values was wrong."""
+    value = error.get("input")
+    if error.get("type") in ("enum", "literal_error") and isinstance(value, (str, int)) \
+            and len(str(value)) <= 40:
+        return f" (got {value!r})"
+    return ""
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path.
+
+    Starlette's 405 names only the methods of the first route that matched the path, but a
+    path is often served by several routes (GET and POST /v1/applicants are two).
+    """
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            methods.add(method)
+    return sorted(methods)
 
 
 def _reason(status: int) -> str:

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Optional
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt,
+                      StrictStr)
 
+from puhui.api import examples as ex
+from puhui.loans.caps import CapKind
+from puhui.loans.events import PrepaymentMode
 from puhui.money import MAX_AMOUNT
+from puhui.origination.consent import DataScope, Purpose
+from puhui.origination.parties import ApplicantKind
+from puhui.services.access import Perm, Role
+from puhui.services.loans import PayoutMode
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -29,12 +37,17 @@ def _iso_date_text(value: object) -> object:
     return value
 
 
-#: A date given as an ISO 8601 string ("2026-03-02"), never a number.
+#: A date given as an ISO 8601 string ("2026-03-02"), never a number (in a body or a query).
 IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]
 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def example(value: dict) -> ConfigDict:
+    """A body's configuration with the example the OpenAPI document shows."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [value]})
 
 
 class PersonIn(Body):
@@ -44,7 +57,8 @@ class PersonIn(Body):
 
 
 class ApplicantIn(Body):
-    kind: Literal["individual_business", "enterprise"]
+    model_config = example(ex.APPLICANT_IN)
+    kind: ApplicantKind
     business_name: StrictStr = Field(min_length=1, max_length=200)
     owner: PersonIn = Field(description="the 个体户 owner or the enterprise's legal representative")
     uscc: Optional[StrictStr] = Field(None, max_length=32, description="GB 32100 credit code")
@@ -56,20 +70,23 @@ class ApplicantIn(Body):
 
 
 class ConsentIn(Body):
-    purpose: Literal["credit_assessment", "loan_servicing", "post_loan_monitoring"]
-    scopes: list[StrictStr] = Field(min_length=1, max_length=20)
+    model_config = example(ex.CONSENT_IN)
+    purpose: Purpose
+    scopes: list[DataScope] = Field(min_length=1, max_length=20)
     valid_days: StrictInt = Field(365, ge=1, le=1095)
     channel: StrictStr = Field("api", min_length=1, max_length=32)
     text_version: StrictStr = Field("v1", min_length=1, max_length=32)
 
 
 class BankAccountIn(Body):
+    model_config = example(ex.BANK_ACCOUNT_IN)
     card_number: StrictStr = Field(min_length=1, max_length=32)
     holder_name: StrictStr = Field(min_length=1, max_length=200)
     bank_name: StrictStr = Field("", max_length=100)
 
 
 class ApplicationIn(Body):
+    model_config = example(ex.APPLICATION_IN)
     applicant_id: StrictStr = Field(min_length=1, max_length=32)
     product_code: StrictStr = Field(min_length=1, max_length=64)
     amount: StrictInt = Field(gt=0, le=MAX_AMOUNT, description="requested principal, fen")
@@ -99,7 +116,7 @@ class SignIn(Body):
 
 
 class DisbursementIn(Body):
-    mode: Literal["bound_account", "entrusted"] = "bound_account"
+    mode: PayoutMode = PayoutMode.BOUND_ACCOUNT
     payee_name: Optional[StrictStr] = Field(None, max_length=200)
     payee_account: Optional[StrictStr] = Field(None, max_length=40)
     reference: StrictStr = Field("", max_length=200,
@@ -107,11 +124,13 @@ class DisbursementIn(Body):
 
 
 class RepaymentIn(Body):
+    model_config = example(ex.REPAYMENT_IN)
     amount: StrictInt = Field(gt=0, le=MAX_AMOUNT, description="fen, at most the payoff amount")
-    prepayment: Optional[Literal["full", "reduce_instalment", "shorten_term"]] = None
+    prepayment: Optional[PrepaymentMode] = None
 
 
 class RefundIn(Body):
+    model_config = example(ex.REFUND_IN)
     amount: Optional[StrictInt] = Field(None, gt=0, le=MAX_AMOUNT,
                                         description="fen; default: the whole credit balance")
 
@@ -122,9 +141,9 @@ class BusinessDateIn(Body):
 
 class ApiKeyIn(Body):
     name: StrictStr = Field(min_length=1, max_length=200)
-    role: Literal["borrower", "partner", "credit_officer", "admin"]
+    role: Role
     subject: Optional[StrictStr] = Field(None, max_length=64)
-    scopes: Optional[list[StrictStr]] = None
+    scopes: Optional[list[Perm]] = Field(None, max_length=len(Perm))
 
 
 class ErasureIn(Body):
@@ -132,9 +151,10 @@ class ErasureIn(Body):
 
 
 class RateCapVersionIn(Body):
-    kind: Literal["fixed", "lpr_multiple"]
-    effective_from: IsoDate = Field(description="the business date it takes effect (today at the "
-                                                "earliest, at most 366 days ahead)")
+    model_config = example(ex.RATE_CAP_VERSION_IN)
+    kind: CapKind
+    effective_from: IsoDate = Field(description="the business date it takes effect (today at "
+                                                "the earliest, at most 366 days ahead)")
     rate: Optional[StrictStr] = Field(None, max_length=32,
                                       description="fixed: the cap as a decimal string (\"0.24\")")
     multiple: Optional[StrictStr] = Field(None, max_length=32,
@@ -144,6 +164,7 @@ class RateCapVersionIn(Body):
 
 
 class LprIn(Body):
+    model_config = example(ex.LPR_IN)
     rate: StrictStr = Field(min_length=1, max_length=32,
                             description="the one-year LPR as a decimal string (\"0.0300\")")
     published_on: IsoDate

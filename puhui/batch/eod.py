@@ -26,10 +26,10 @@ from puhui.batch.arith import Int64Array, accrued_to, as_int64, check_range, dai
 from puhui.batch.book import (NULL_DAY, book_arrays, date_series, day_number, day_numbers,
                               synthetic_book)
 from puhui.loans.delinquency import DEFAULT_POLICY, RISK_CLASSES, DelinquencyPolicy
-from puhui.money import Rounding
+from puhui.money import MAX_AMOUNT, Rounding
 
-# Keep every product in int64: interest x elapsed days and overdue principal x rate stay < 2**63.
-MAX_AMOUNT = 10_000_000_000  #: fen
+# Keep every product in int64: interest x elapsed days and overdue principal x rate stay < 2**63
+# for amounts up to MAX_AMOUNT (10**10 fen, the one bound on every amount: puhui/money.py).
 MAX_PENALTY_RATE_MICROS = 10_000_000  #: 1000% a year
 
 

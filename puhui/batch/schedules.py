@@ -26,10 +26,10 @@ from numpy.typing import ArrayLike
 from puhui.batch.arith import Int64Array, as_int64, check_range, div_round, period_interest
 from puhui.calendar import RATE_SCALE
 from puhui.loans.schedule import level_payment
-from puhui.money import Rounding
+from puhui.money import MAX_AMOUNT, Rounding
 
 # balance x rate x days <= 1e10 x 1e6 x 400 = 4e18 < 2**63 - 1 (about 9.22e18): no int64 overflow.
-MAX_PRINCIPAL = 10_000_000_000  #: fen (100 million yuan)
+MAX_PRINCIPAL = MAX_AMOUNT  #: fen (100 million yuan, the one bound: puhui/money.py)
 MAX_RATE_MICROS = 1_000_000  #: 100% a year
 MAX_PERIOD_DAYS = 400
 MAX_PERIODS = 1_200

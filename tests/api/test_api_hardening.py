@@ -169,18 +169,26 @@ def test_end_of_day_refuses_a_date_ahead_of_today_or_behind_the_book(api, monkey
     _books_balance(api)
 
 
-@pytest.mark.parametrize("body", [
-    {"name": "x", "role": "partner", "subject": "P-1", "scopes": ["read", "fly"]},
-    {"name": "x", "role": "partner", "subject": "P-1", "scopes": ["manage_keys"]},
-    {"name": "x", "role": "partner", "scopes": ["read"]},
+@pytest.mark.parametrize("body, problem", [
+    # a value outside the document's enums: the schema refuses it, naming the value and the
+    # allowed ones
+    ({"name": "x", "role": "partner", "subject": "P-1", "scopes": ["read", "fly"]},
+     "validation-error"),
+    ({"name": "x", "role": "pilot", "subject": "P-1"}, "validation-error"),
+    # well-formed, but not allowed for this role: the service refuses it
+    ({"name": "x", "role": "partner", "subject": "P-1", "scopes": ["manage_keys"]},
+     "invalid-request"),
+    ({"name": "x", "role": "partner", "scopes": ["read"]}, "invalid-request"),
 ])
-def test_a_key_request_with_an_unknown_or_excessive_scope_is_422(api, body) -> None:
+def test_a_key_request_with_an_unknown_or_excessive_scope_is_422(api, body, problem) -> None:
     before = counts(api)
     r = api.post("/v1/api-keys", body, who="admin")
     assert_problem(r, 422)
+    assert r.json()["type"] == f"/problems/{problem}", r.text
     assert counts(api) == before
-    if "fly" in body["scopes"]:
-        assert "fly" in r.json()["detail"] and Perm.READ.value in r.json()["detail"]
+    if "fly" in body.get("scopes", []):
+        assert "'fly'" in r.json()["detail"] and Perm.READ.value in r.json()["detail"]
+        assert r.json()["errors"][0]["loc"] == ["body", "scopes", 1]
 
 
 def test_cli_refunds_a_credit_balance_once_per_key(api, db_url) -> None:

@@ -737,6 +737,20 @@ def test_non_positive_or_non_integer_amounts_are_refused(amount):
             Money(amount)  # type: ignore[arg-type]
 
 
+def test_every_event_amount_is_bounded_by_the_one_platform_bound():
+    """MAX_AMOUNT (10^10 fen) is the bound the API's schemas declare and the events keep."""
+    from puhui.money import MAX_AMOUNT
+
+    assert MAX_AMOUNT == 10**10
+    d = date(2024, 1, 15)
+    for make in (lambda a: Repayment("r", d, a), lambda a: Disbursement("d", d, a),
+                 lambda a: Prepayment("p", d, a), lambda a: Recovery("c", d, a),
+                 lambda a: CreditRefund("f", d, a)):
+        make(MAX_AMOUNT)  # the bound itself is an amount an event may carry
+        with pytest.raises(InvalidAmount, match="largest amount"):
+            make(MAX_AMOUNT + 1)
+
+
 def test_unknown_currency_is_refused_by_money_and_products():
     with pytest.raises(UnknownCurrency):
         Money(100, "XXX")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from puhui.api.calls import Call, call
+from puhui.api import responses as R
+from puhui.api.calls import Call, call, encoded, read_call
+from puhui.api.routes.common import operation
 from puhui.api.schemas import ApiKeyIn, BusinessDateIn
 from puhui.loans.cost import quote
 from puhui.services import access
@@ -23,9 +25,11 @@ from puhui.store.ledger_repo import LedgerRepository
 router = APIRouter(prefix="/v1", tags=["operations"])
 
 
-@router.get("/products", summary="Loan products, whether each is offered under the rate cap "
-                                 "in force, with an example cost disclosure")
-def products(c: Call = Depends(call)):
+@router.get("/products", **operation(
+    "listProducts", R.ProductList, 403, 409,
+    summary="Loan products, whether each is offered under the rate cap in force, with an "
+            "example cost disclosure"))
+def products(c: Call = Depends(read_call)):
     c.actor.require(Perm.READ)
     today = business_date(c.platform.clock)
     cap = c.read(lambda s: c.platform.cap_in_force(s, today))
@@ -38,11 +42,13 @@ def products(c: Call = Depends(call)):
                           "principal": example.principal, "apr": str(example.apr),
                           "apr_convention": example.convention,
                           "effective_annual_rate": str(example.effective_annual_rate)}})
-    return {"rate_cap": {"annual_limit": str(cap.annual_limit), "label": cap.label},
-            "items": items}
+    return encoded({"rate_cap": {"annual_limit": str(cap.annual_limit), "label": cap.label},
+                    "items": items})
 
 
-@router.post("/operations/end-of-day", summary="Close a business day: accrue, charge, age")
+@router.post("/operations/end-of-day", **operation(
+    "closeBusinessDay", R.EndOfDay, 403, 409, post=True,
+    summary="Close a business day: accrue, charge, age"))
 def end_of_day(body: BusinessDateIn, c: Call = Depends(call)):
     c.actor.require(Perm.OPERATE)
     day = check_close_date(body.business_date or business_date(c.platform.clock),
@@ -52,34 +58,42 @@ def end_of_day(body: BusinessDateIn, c: Call = Depends(call)):
         expired = apps.expire_stale(c.platform, session, c.actor)
     closed = close_day(c.platform, c.actor, day)
     report = closed.report
-    return {"business_date": day.isoformat(), "loans": report.loans, "entries": report.entries,
-            "failures": report.failures, "expired_applications": expired,
-            "unconsented_erased": len(closed.unconsented_erased),
-            "days_closed": [d.isoformat() for d in report.days]}
+    return encoded({"business_date": day.isoformat(), "loans": report.loans,
+                    "entries": report.entries, "failures": report.failures,
+                    "expired_applications": expired,
+                    "unconsented_erased": len(closed.unconsented_erased),
+                    "days_closed": [d.isoformat() for d in report.days]})
 
 
-@router.post("/operations/auto-debit", summary="Pull what is due from bound accounts")
+@router.post("/operations/auto-debit", **operation(
+    "runAutoDebit", R.AutoDebitRun, 403, 409, post=True,
+    summary="Pull what is due from bound accounts"))
 def auto_debit(body: BusinessDateIn, c: Call = Depends(call)):
     return c.write(lambda s: loan_svc.auto_debit(c.platform, s, c.actor, body.business_date))
 
 
-@router.get("/ledger/verify",
-            summary="Verify the journal's and the loan events' hash chains end to end")
-def verify(c: Call = Depends(call)):
+@router.get("/ledger/verify", **operation(
+    "verifyLedger", R.LedgerVerified, 403,
+    summary="Verify the journal's and the loan events' hash chains end to end"))
+def verify(c: Call = Depends(read_call)):
     c.actor.require(Perm.OPERATE)
     verified = c.read(verify_book)
-    return {"verified_entries": verified.journal.seq, "verified_events": verified.events.seq,
-            **verified.to_dict()}
+    return encoded({"verified_entries": verified.journal.seq,
+                    "verified_events": verified.events.seq, **verified.to_dict()})
 
 
-@router.get("/ledger/trial-balance", summary="Balance per account; sums to zero")
-def trial_balance(c: Call = Depends(call)):
+@router.get("/ledger/trial-balance", **operation(
+    "getTrialBalance", R.TrialBalance, 403,
+    summary="Balance per account; sums to zero"))
+def trial_balance(c: Call = Depends(read_call)):
     c.actor.require(Perm.OPERATE)
     balances = c.read(lambda s: LedgerRepository(s).trial_balance())
-    return {"accounts": balances, "total": sum(balances.values())}
+    return encoded({"accounts": balances, "total": sum(balances.values())})
 
 
-@router.post("/api-keys", status_code=201, summary="Issue an API key (the token is shown once)")
+@router.post("/api-keys", **operation(
+    "issueApiKey", R.ApiKeyIssued, 403, status=201, post=True,
+    summary="Issue an API key (the token is shown once)"))
 def issue(body: ApiKeyIn, c: Call = Depends(call)):
     c.actor.require(Perm.MANAGE_KEYS)
 
@@ -92,7 +106,8 @@ def issue(body: ApiKeyIn, c: Call = Depends(call)):
     return c.write(run, 201)
 
 
-@router.post("/api-keys/{key_id}/revoke", summary="Revoke an API key")
+@router.post("/api-keys/{key_id}/revoke", **operation(
+    "revokeApiKey", R.ApiKeyRevoked, 403, 404, post=True, summary="Revoke an API key"))
 def revoke(key_id: str, c: Call = Depends(call)):
     c.actor.require(Perm.MANAGE_KEYS)
 
