@@ -24,7 +24,7 @@ from puhui.services.clock import Clock, SystemClock
 from puhui.services.errors import NotFound
 from puhui.services.gateway import PaymentGateway, SandboxGateway
 from puhui.simulation import DEMO_PRODUCTS
-from puhui.store.caps_repo import load_cap_schedule
+from puhui.store.caps_repo import current_cap_schedule
 from puhui.store.db import make_engine, migrate
 
 #: The ceiling on the comprehensive annualised cost (IRR, fees included) that regulators hold
@@ -132,7 +132,7 @@ class Platform:
         the LPR in force), with its provenance; `NoRateCapInForce` if none is."""
         if self.rate_cap is not None:
             return self.rate_cap
-        return load_cap_schedule(session).cap_in_force(on)
+        return current_cap_schedule(session).cap_in_force(on)
 
     def offer_refusal(self, product: LoanProduct, cap: RateCap, on: date) -> str | None:
         """Why `product` is not offered under `cap` on `on` (its nominal rate or its all-in

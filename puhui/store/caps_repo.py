@@ -13,11 +13,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from puhui.loans.caps import CapKind, CapSchedule, CapVersion, LprPublication
 from puhui.store.caps_models import LprPublicationRow, RateCapVersionRow
+from puhui.store.prepared import PreparedStatement
 
 #: pg_advisory_xact_lock key for changes to the cap setting ("RATECAP" in ASCII, as an int).
 CAP_LOCK_ID = 0x52415445434150
@@ -39,11 +40,33 @@ def _lpr(row: Any) -> LprPublication:
 
 
 def load_cap_schedule(session: Session) -> CapSchedule:
-    """Every cap version and LPR publication recorded (a handful of rows, read on each
-    application, so as plain rows rather than ORM objects)."""
+    """Every cap version and LPR publication recorded, read in full (a handful of rows)."""
     versions = session.execute(select(_VERSIONS)).all()
     lprs = session.execute(select(_LPRS)).all()
     return CapSchedule([_version(r) for r in versions], [_lpr(r) for r in lprs])
+
+
+#: The newest version number and LPR id: both tables are append-only (triggers refuse UPDATE
+#: and DELETE), so this pair names their whole content.
+_HEADS = PreparedStatement(select(
+    select(func.max(_VERSIONS.c.version)).scalar_subquery(),
+    select(func.max(_LPRS.c.id)).scalar_subquery()))
+#: Schedules by database, with the heads they were read at.
+_CACHED: dict[str, tuple[tuple[Any, Any], CapSchedule]] = {}
+
+
+def current_cap_schedule(session: Session) -> CapSchedule:
+    """The cap schedule as `load_cap_schedule` reads it, for the per-application path: one
+    small query of the tables' heads, and the full read only when a row was added since (by
+    this process or another), so a change is seen by the next request everywhere."""
+    heads = tuple(_HEADS.first(session))
+    where = str(session.get_bind().url)
+    known = _CACHED.get(where)
+    if known is not None and known[0] == heads:
+        return known[1]
+    schedule = load_cap_schedule(session)
+    _CACHED[where] = (heads, schedule)
+    return schedule
 
 
 def _lock(session: Session) -> None:

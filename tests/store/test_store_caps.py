@@ -13,7 +13,8 @@ from sqlalchemy.exc import DBAPIError
 
 from puhui.errors import InvalidRateCap
 from puhui.loans.caps import CapKind, CapVersion, LprPublication
-from puhui.store.caps_repo import load_cap_schedule, record_cap_version, record_lpr
+from puhui.store.caps_repo import (current_cap_schedule, load_cap_schedule,
+                                   record_cap_version, record_lpr)
 from puhui.store.db import alembic_config, migrate, session_factory
 
 TODAY = date(2026, 3, 2)
@@ -44,6 +45,32 @@ def test_versions_and_lprs_are_recorded_and_read_back_exactly(engine: Engine) ->
     assert schedule.cap_in_force(TODAY).annual_limit == Decimal("0.24")
     cap = schedule.cap_in_force(date(2026, 3, 3))
     assert cap.annual_limit == Decimal("0.12") and cap.provenance.lpr_id == 1
+
+
+def test_the_schedule_read_per_application_follows_every_change(engine: Engine) -> None:
+    """The cached schedule is read again as soon as a version or an LPR is added, whichever
+    session (or process) added it; unchanged, the same schedule serves the next request."""
+    sessions = session_factory(engine)
+    with sessions() as session:
+        first = current_cap_schedule(session)
+    with sessions() as session:
+        assert current_cap_schedule(session) is first
+    full = load_cap_schedule(sessions())
+    assert (first.versions, first.lprs) == (full.versions, full.lprs)
+    with sessions.begin() as session:
+        record_lpr(session, LprPublication(0, Decimal("0.0300"), date(2026, 2, 20), TODAY),
+                   TODAY, NOW, "K-ops")
+    with sessions() as session:
+        after_lpr = current_cap_schedule(session)
+    assert after_lpr is not first and len(after_lpr.lprs) == 1
+    with sessions.begin() as session:
+        record_cap_version(session, CapVersion(
+            0, date(2026, 3, 3), CapKind.LPR_MULTIPLE, multiple=Decimal("4")), TODAY, NOW, "K")
+    with sessions() as session:
+        latest = current_cap_schedule(session)
+    assert latest.cap_in_force(date(2026, 3, 3)).annual_limit == Decimal("0.12")
+    full = load_cap_schedule(sessions())
+    assert (latest.versions, latest.lprs) == (full.versions, full.lprs)
 
 
 def test_a_refused_change_writes_nothing(engine: Engine) -> None:
