@@ -55,7 +55,7 @@ def test_the_schedule_read_per_application_follows_every_change(engine: Engine) 
         first = current_cap_schedule(session)
     with sessions() as session:
         assert current_cap_schedule(session) is first
-    full = load_cap_schedule(sessions())
+        full = load_cap_schedule(session)
     assert (first.versions, first.lprs) == (full.versions, full.lprs)
     with sessions.begin() as session:
         record_lpr(session, LprPublication(0, Decimal("0.0300"), date(2026, 2, 20), TODAY),
@@ -68,8 +68,8 @@ def test_the_schedule_read_per_application_follows_every_change(engine: Engine) 
             0, date(2026, 3, 3), CapKind.LPR_MULTIPLE, multiple=Decimal("4")), TODAY, NOW, "K")
     with sessions() as session:
         latest = current_cap_schedule(session)
+        full = load_cap_schedule(session)
     assert latest.cap_in_force(date(2026, 3, 3)).annual_limit == Decimal("0.12")
-    full = load_cap_schedule(sessions())
     assert (latest.versions, latest.lprs) == (full.versions, full.lprs)
 
 
