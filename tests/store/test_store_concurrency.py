@@ -121,14 +121,14 @@ def test_a_retry_waiting_on_the_head_sees_the_event_stored_while_it_waited(pg_en
         waiter = threading.Thread(target=retry)
         waiter.start()
         with pg_engine.connect() as probe:  # until the retry is queued on the head's lock
-            for _ in range(200):
+            deadline = time.monotonic() + 60  # a loaded machine may take seconds to get there
+            waiting = 0
+            while not waiting and waiter.is_alive() and time.monotonic() < deadline:
+                time.sleep(0.02)
                 waiting = probe.execute(text(
                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                     "AND datname = current_database()")).scalar()
-                if waiting:
-                    break
-                time.sleep(0.02)
-            assert waiting, "the retry never waited on the head"
+            assert waiting, f"the retry never waited on the head: {results}"
     waiter.join(timeout=60)
     assert results == [False]
     with sessions() as s:
