@@ -33,7 +33,8 @@ from puhui.store.platform_models import (
     ConsentRow,
     IdentityCheckRow,
 )
-from puhui.store.crypto import Keyring, is_sealed, keyring_of, new_data_key, open_sealed, seal
+from puhui.store.crypto import (Keyring, context, is_sealed, keyring_of, new_data_key,
+                                open_sealed, seal)
 from puhui.store.prepared import PreparedStatement
 
 
@@ -48,11 +49,6 @@ def _json(value: Any) -> str:
 _APPLICANT_KEY = PreparedStatement(
     select(ApplicantRow.__table__.c.data_key, ApplicantRow.__table__.c.erased_at)
     .where(ApplicantRow.__table__.c.applicant_id == bindparam("id")))
-
-
-def context(table: str, row_id: str) -> str:
-    """What a sealed field is bound to: its table and row (a copy moved elsewhere won't open)."""
-    return f"{table}:{row_id}"
 
 
 def applicant_key(session: Session | Connection, applicant_id: str) -> bytes | None:

@@ -25,7 +25,7 @@ from puhui.origination.identity import mask
 from puhui.origination.workflow import ApplicationStatus as S
 from puhui.services.access import Perm, Principal, scoped
 from puhui.origination.consent import DataScope, Purpose
-from puhui.services.applicants import _log, consents, context, load_account, sealed, unsealed
+from puhui.services.applicants import _log, consents, load_account, sealed, unsealed
 from puhui.services.applications import (
     _move,
     load_application,
@@ -39,6 +39,7 @@ from puhui.services.errors import AlreadyDone, NotFound
 from puhui.services.ids import new_id
 from puhui.services.platform import Platform
 from puhui.store.business_days import BusinessDayRepository
+from puhui.store.crypto import context
 from puhui.store.platform_models import ApplicationRow, AutoDebitRow, DisbursementRow
 
 #: How far after today a loan's view (`loan_view(as_of=...)`) may project its balances.

@@ -44,7 +44,6 @@ from puhui.services.applicants import (
     checks_of,
     consent_log,
     consents_of,
-    context,
     lookup_hashes,
     unsealed,
 )
@@ -53,6 +52,7 @@ from puhui.services.errors import AccessDenied, NotFound
 from puhui.services.platform import Platform, keep_on_failure
 from puhui.store.crypto import (
     Keyring,
+    context,
     describe,
     is_sealed,
     keyring_for,

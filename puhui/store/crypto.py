@@ -328,7 +328,8 @@ def save_keyring(url: str | URL, ring: Keyring) -> Path:
     return path
 
 
-def applicant_context(table: str, row_id: str) -> str:
+def context(table: str, row_id: str) -> str:
+    """What a sealed field is bound to: its table and row (a copy moved elsewhere won't open)."""
     return f"{table}:{row_id}"
 
 
