@@ -144,6 +144,10 @@ def install(app: FastAPI) -> None:
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(allowed_methods(request))
+        if exc.status_code == 400:  # the only bare 400 is FastAPI's: a body it could not parse
+            return problem(400, "malformed-json", "Malformed JSON", "the request body could not "
+                           "be parsed as JSON (e.g. a number of more digits than a JSON parser "
+                           "accepts)", request.url.path, headers=headers or None)
         return problem(exc.status_code, None, _reason(exc.status_code),
                        str(exc.detail) if exc.detail else None, request.url.path,
                        headers=headers or None)

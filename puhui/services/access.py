@@ -69,7 +69,8 @@ class Principal:
 
     def require(self, perm: Perm) -> None:
         if perm not in self.perms:
-            raise AccessDenied(f"a {self.role.value} key with scopes "
+            article = "an" if self.role.value[0] in "aeiou" else "a"
+            raise AccessDenied(f"{article} {self.role.value} key with scopes "
                                f"{sorted(p.value for p in self.perms)} may not {perm.value}")
 
     @property

@@ -61,6 +61,21 @@ def test_every_post_refuses_malformed_json_and_wrong_types(api) -> None:
     assert counts(api) == before
 
 
+def test_a_body_no_parser_accepts_is_malformed_json_and_the_connection_goes_on(api) -> None:
+    """A 5,000-digit number is beyond what the JSON parser converts: the same problem as any
+    other unparseable body, not an untyped 400."""
+    loan_id = api.disbursed()["disbursement"]["loan_id"]
+    before = counts(api)
+    for body in (b'{"amount": ' + b"9" * 5000 + b"}", b'{"amount": 12,'):
+        r = api.client.post(f"/v1/loans/{loan_id}/repayments", content=body,
+                            headers={**api.headers(), "Idempotency-Key": "huge",
+                                     "Content-Type": "application/json"})
+        assert_problem(r, 400)
+        assert r.json()["type"] == "/problems/malformed-json", r.text
+    assert counts(api) == before
+    assert api.get(f"/v1/loans/{loan_id}").status_code == 200
+
+
 def test_unknown_ids_are_404_everywhere(api) -> None:
     spec = api.client.get("/openapi.json").json()
     for template, ops in spec["paths"].items():
