@@ -20,14 +20,18 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Union
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
-from puhui.errors import InvalidBusinessDate, InvalidEvent
-from puhui.ledger.journal import JournalEntry
-from puhui.loans.events import EndOfDay, LoanEvent, event_from_content
+from puhui.batch.close import charge_plain
+from puhui.errors import IdempotencyConflict, InvalidBusinessDate, InvalidEvent
+from puhui.ledger.accounts import Acct
+from puhui.ledger.journal import EntryDraft, JournalEntry, Posting
+from puhui.loans.events import EndOfDay, LoanEvent, PaymentReversal, event_from_content
+from puhui.loans.snapshot import from_state, position, to_state
 from puhui.loans.product import LoanProduct, RepaymentMethod
 from puhui.loans.revolving import RevolvingLine
 from puhui.loans.servicing import Loan
 from puhui.loans.state import LoanStatus
 from puhui.store.business_days import BusinessDayRepository
+from puhui.store.close_repo import CloseRepository
 from puhui.store.db import session_factory
 from puhui.store.ledger_repo import LedgerRepository
 from puhui.store.loan_repo import LoanEventRepository
@@ -42,6 +46,9 @@ if TYPE_CHECKING:
 
 Account = Union[Loan, RevolvingLine]
 _TOUCHED = "puhui.loans_touched"
+#: Loans per partition of the daily close: one transaction each, so a stopped close loses at
+#: most one partition's work, and the writers queued behind it wait at most that long.
+PARTITION_SIZE = 20_000
 
 
 def new_account(loan_id: str, product: LoanProduct) -> Account:
@@ -69,6 +76,88 @@ class EodReport:
     entries: int = 0
     failures: dict[str, str] = field(default_factory=dict)
     days: list[date] = field(default_factory=list)  # every day closed, skipped ones first
+    plain: int = 0       # loans charged from their positions by the vectorised kernel
+    partitions: int = 0  # partitions closed (each one transaction)
+
+
+@dataclass(frozen=True)
+class PartitionClosed:
+    """What closing one partition did."""
+
+    loans: int
+    plain: int
+    entries: int
+    failures: dict[str, str]
+
+
+@dataclass
+class Replayed:
+    """A loan rebuilt from its full history: the account, its last event's seq, the last close
+    applied, and what the plain closes charged it (posted in the product's summary entries,
+    not in the loan's own)."""
+
+    account: "Account"
+    seq: int
+    closed_through: date | None
+    summarised: dict[str, int]
+
+
+def _same_event(stored: dict, event: LoanEvent) -> bool:
+    """Whether stored content is `event` (the rules version it was booked under aside)."""
+    return ({k: v for k, v in stored.items() if k != "rules"}
+            == {k: v for k, v in event.content().items() if k != "rules"})
+
+
+def _last_per_loan(saves: list) -> list:
+    last = {s[0]: s for s in saves}
+    return list(last.values())
+
+
+def _roll_forward(account: "Account", closed: date) -> None:
+    """Bring a snapshot to the loan's last close: the closes since it were plain (anything else
+    rewrites the snapshot), and closing plain days one by one or at once charges the same."""
+    account.apply(EndOfDay(f"eod:{closed.isoformat()}", closed), replay=True)
+
+
+def _opened_on(account: "Account") -> date | None:
+    return account.opened_on if isinstance(account, RevolvingLine) else account.disbursed_on
+
+
+def replay_history(loan_id: str, product: LoanProduct, events: list[dict],
+                   closes: list[tuple[date, int, set[str]]]) -> Replayed:
+    """Fold a loan's stored events and the closes of its range in chain order: each close
+    follows the events stored before its partition committed, and applies to the loan when the
+    close took it (active, paid out by the day, not reported as failed).  The reference
+    definition of a loan's state; snapshots must agree with it."""
+    account = new_account(loan_id, product)
+    summarised: dict[str, int] = {}
+    closed_through: date | None = None
+    i = 0
+
+    def upto(head: int) -> None:
+        nonlocal i
+        while i < len(events) and events[i]["chain_seq"] <= head:
+            account.apply(event_from_content(events[i]["payload"], stored=True), replay=True)
+            i += 1
+
+    for day, head, failed in closes:
+        upto(head)
+        opened = _opened_on(account)
+        if (loan_id in failed or account.status is not LoanStatus.ACTIVE or opened is None
+                or opened > day or (closed_through is not None and closed_through >= day)):
+            continue
+        pos = position(account)
+        plain = (day < pos["next_break"] and pos["last_date"] is not None
+                 and pos["last_date"] <= day and pos["charged_to"] is not None
+                 and pos["charged_to"] < day)
+        drafts = account.apply(EndOfDay(f"eod:{day.isoformat()}", day), replay=True)
+        closed_through = day
+        if plain:
+            for d in drafts:
+                for p in d.postings:
+                    summarised[p.account] = summarised.get(p.account, 0) + p.amount
+    upto(events[-1]["chain_seq"] if events else 0)
+    return Replayed(account, len(events), closed_through, summarised)
 
 
 def _sqlite_writer_lock(engine: Engine) -> SqliteWriterLock:
@@ -138,23 +227,49 @@ class LoanBook:
             LoanStatus.PENDING.value)
 
     def load(self, loan_id: str) -> Account:
-        """The loan as its stored events make it."""
+        """The loan as its stored events and the book's closes make it."""
         with self.sessions() as session:
-            return self._load(LoanEventRepository(session), loan_id)
+            return self._load(session, loan_id)
 
-    def _load(self, repo: LoanEventRepository, loan_id: str) -> Account:
-        row = repo.get_loan(loan_id)
+    def _load(self, session: Session, loan_id: str) -> Account:
+        """The loan from its snapshot, brought to its last close; from its full history when
+        it has no current snapshot.  Cached while its version and last close are unchanged."""
+        loans = LoanEventRepository(session)
+        row = loans.get_loan(loan_id)
         if row is None:
             raise InvalidEvent(f"no loan {loan_id!r}")
+        closes = CloseRepository(session)
+        pos = closes.closed_through(loan_id)
+        closed = None if pos is None else pos[0]
+        stamp = (row.version, closed)
         cached = self._cache.get(loan_id)
-        if cached is not None and cached[0] == row.version:
+        if cached is not None and cached[0] == stamp:
             return cached[1]
-        account = new_account(loan_id, LoanProduct.from_dict(json.loads(row.product)))
-        for stored in repo.events(loan_id):
-            # stored history replays under the rules it was accepted under (docs/loan-rules.md)
-            account.apply(event_from_content(stored["payload"], stored=True), replay=True)
-        self._cache[loan_id] = (row.version, account)
+        snap = closes.snapshot(loan_id)
+        account: Account | None = None
+        if snap is not None and snap[0] == row.version - 1:
+            try:
+                account = from_state(snap[2])
+            except InvalidEvent:
+                account = None  # another snapshot format: rebuilt from the history below
+            else:
+                if closed is not None and (snap[1] is None or closed > snap[1]):
+                    _roll_forward(account, closed)
+        if account is None:
+            account = self.replay(session, loan_id).account
+        self._cache[loan_id] = (stamp, account)
         return account
+
+    def replay(self, session: Session, loan_id: str) -> "Replayed":
+        """The loan rebuilt from nothing: its events and the closes of its range, in chain
+        order (`replay_history`), with the full history a reversal needs."""
+        loans = LoanEventRepository(session)
+        row = loans.get_loan(loan_id)
+        if row is None:
+            raise InvalidEvent(f"no loan {loan_id!r}")
+        product = LoanProduct.from_dict(json.loads(row.product))
+        return replay_history(loan_id, product, loans.events(loan_id),
+                              CloseRepository(session).closes_of(loan_id))
 
     def apply(self, loan_id: str, event: LoanEvent) -> list[JournalEntry]:
         """Apply one event durably; a replayed event (same key, same content) posts nothing."""
@@ -167,28 +282,43 @@ class LoanBook:
 
     def apply_in(self, session: Session,
                  items: Iterable[tuple[str, LoanEvent]]) -> dict[str, list[JournalEntry]]:
-        """`apply_many` inside the caller's transaction (opened with `transaction()`)."""
+        """`apply_many` inside the caller's transaction (opened with `transaction()`).
+
+        Each event is applied to the loan as loaded, stored, and the loan's snapshot and due
+        position rewritten in the same transaction, so the daily close always reads the state
+        the last event left."""
         touched: set[str] = session.info.setdefault(_TOUCHED, set())
         posted: dict[str, list[JournalEntry]] = {}
         loans, ledger = LoanEventRepository(session), LedgerRepository(session)
+        closes = CloseRepository(session)
         drafts_all = []
+        saves = []
         for loan_id, event in items:
-            account = self._load(loans, loan_id)
-            version = self._cache[loan_id][0]
+            # a key the loan already holds with this content is a command sent again: nothing
+            # to store, even when the stored copy predates the rules version its content now
+            # names; the same key with other content is refused
+            stored = loans.stored_payload(loan_id, event.key)
+            if stored is not None:
+                if _same_event(stored, event):
+                    continue
+                raise IdempotencyConflict(f"{loan_id}: key {event.key!r} was already used for "
+                                          "a different event")
+            if isinstance(event, PaymentReversal):  # re-runs the history without the receipt
+                account = self.replay(session, loan_id).account
+            else:
+                account = self._load(session, loan_id)
+            version = loans.get_loan(loan_id).version  # type: ignore[union-attr]
             touched.add(loan_id)
             self._cache.pop(loan_id, None)  # back only once the event is stored
-            # a key the loan already holds with this content (`apply` refuses other content) is
-            # a command sent again: nothing to store, even when the stored copy predates the
-            # rules version its content now names
-            known = event.key in account.applied
             drafts = account.apply(event)
-            if known or not loans.append_event(loan_id, event.key, event.kind, event.on,
-                                               event.content()):
-                self._cache[loan_id] = (version, account)
-                continue
+            loans.append_event(loan_id, event.key, event.kind, event.on, event.content())
             new_version = loans.update_status(loan_id, account.status.value, version)
-            self._cache[loan_id] = (new_version, account)
+            pos = closes.closed_through(loan_id)
+            closed = None if pos is None else pos[0]
+            saves.append((loan_id, new_version - 1, closed, to_state(account), position(account)))
+            self._cache[loan_id] = ((new_version, closed), account)
             drafts_all.extend((loan_id, d) for d in drafts)
+        closes.save(_last_per_loan(saves))
         entries = ledger.append([d for _, d in drafts_all])
         for (loan_id, _), entry in zip(drafts_all, entries):
             posted.setdefault(loan_id, []).append(entry)
@@ -196,7 +326,12 @@ class LoanBook:
 
     def load_in(self, session: Session, loan_id: str) -> Account:
         """The loan as the caller's transaction sees it."""
-        return self._load(LoanEventRepository(session), loan_id)
+        return self._load(session, loan_id)
+
+    def stored_event(self, session: Session, loan_id: str, key: str) -> LoanEvent | None:
+        """The loan's event stored under `key`, if any (a command sent again finds it)."""
+        stored = LoanEventRepository(session).stored_payload(loan_id, key)
+        return None if stored is None else event_from_content(stored, stored=True)
 
     def loan_ids(self, status: LoanStatus | None = None, opened_by: date | None = None) -> list[str]:
         """The loans (in `status`; paid out or opened on `opened_by` or earlier), oldest first."""
@@ -218,7 +353,7 @@ class LoanBook:
             return BusinessDayRepository(session).last_closed()
 
     def end_of_day(self, business_date: date, progress: Callable[[int], None] | None = None,
-                   batch: int = 200) -> EodReport:
+                   batch: int = PARTITION_SIZE) -> EodReport:
         """Close `business_date` for every active loan: accrue, charge, age; idempotent per date.
 
         The book has one business date that only moves forward: a date before the last closed
@@ -243,31 +378,98 @@ class LoanBook:
 
     def _close_one_day(self, business_date: date, report: EodReport,
                        progress: Callable[[int], None] | None, batch: int) -> None:
-        # Only loans paid out by the day: one paid out later (a day closed after midnight) was
-        # no part of it, and its events are dated after the day.
-        ids = self.loan_ids(LoanStatus.ACTIVE, opened_by=business_date)
-        key = f"eod:{business_date.isoformat()}"
+        """Close one day partition by partition (each in its own transaction, see
+        `close_partition`); partitions already closed (a run that stopped half-way) are skipped:
+        their loans are closed for the day and no longer selected."""
+        self._position_unpositioned()
+        with self.sessions() as session:
+            ids = CloseRepository(session).eligible_ids(business_date)
+        size = max(1, batch)
         entries, failures = 0, {}
-        for start in range(0, len(ids), batch):
-            chunk = ids[start:start + batch]
-            try:
-                posted = self.apply_many((i, EndOfDay(key, business_date)) for i in chunk)
-            except Exception:
-                posted = {}
-                for loan_id in chunk:  # isolate the failing loan; the rest still close the day
-                    try:
-                        posted.update(self.apply_many([(loan_id, EndOfDay(key, business_date))]))
-                    except Exception as exc:  # noqa: BLE001 - reported, never swallowed silently
-                        failures[loan_id] = f"{type(exc).__name__}: {exc}"
-            entries += sum(len(v) for v in posted.values())
+        for start in range(0, len(ids), size):
+            chunk = ids[start:start + size]
+            with self.transaction() as session:
+                done = self.close_partition(session, business_date, chunk[0], chunk[-1])
+            entries += done.entries
+            report.plain += done.plain
+            report.partitions += 1
+            failures.update(done.failures)
             if progress:
                 progress(len(chunk))
         with self.transaction() as session:
-            BusinessDayRepository(session).record(business_date, len(ids), entries, len(failures))
+            closed = CloseRepository(session).closes_on(business_date)
+            # loans the day's partitions closed, in this run and any earlier run of the day
+            loans = sum(c["loans"] for c in closed)
+            BusinessDayRepository(session).record(business_date, loans, entries, len(failures))
         report.days.append(business_date)
-        report.loans = len(ids)
+        report.loans = loans
         report.entries += entries
         report.failures.update(failures)
+
+    def _position_unpositioned(self) -> None:
+        """Give every active loan without a position one (loans stored before positions
+        existed), rebuilt from its full history."""
+        while True:
+            with self.transaction() as session:
+                closes = CloseRepository(session)
+                ids = closes.unpositioned_active(1_000)
+                saves = []
+                for loan_id in ids:
+                    done = self.replay(session, loan_id)
+                    saves.append((loan_id, done.seq, done.closed_through,
+                                  to_state(done.account), position(done.account)))
+                closes.save(saves)
+            if len(ids) < 1_000:
+                return
+
+    def close_partition(self, session: Session, day: date, lo: str, hi: str) -> "PartitionClosed":
+        """Close `day` for the loans `lo`..`hi` that it takes, in the caller's transaction.
+
+        Plain loans are charged from their positions by the vectorised kernel
+        (`puhui.batch.close`) and posted as one general-ledger entry per product and currency;
+        the others go through the servicing engine (`EndOfDay`) and post their own entries.  A
+        loan the engine refuses is left as it was and reported.  The partition is recorded with
+        the event chain's head, which places the close among the loans' events for a replay."""
+        closes = CloseRepository(session)
+        head = closes.lock_chain()
+        frame = closes.partition(day, lo, hi)
+        charges = charge_plain(frame, day)
+        key = f"eod:{day.isoformat()}"
+        drafts: list[EntryDraft] = []
+        for (currency, product), (interest, penalty) in charges.totals.items():
+            lines = [(Acct.INTEREST_RECEIVABLE, interest), (Acct.INTEREST_INCOME, -interest),
+                     (Acct.PENALTY_RECEIVABLE, penalty), (Acct.PENALTY_INCOME, -penalty)]
+            postings = tuple(Posting(a, amt, currency) for a, amt in lines if amt)
+            if postings:
+                drafts.append(EntryDraft(day, f"daily close {day}: accrual of product {product}",
+                                         postings, f"close:{day}:{lo}:{currency}:{product}"
+                                         ).validate())
+        failures: dict[str, str] = {}
+        saves, changed = [], []
+        loans = LoanEventRepository(session)
+        for loan_id in charges.break_ids:
+            try:
+                account = self._load(session, loan_id)
+                version = loans.get_loan(loan_id).version  # type: ignore[union-attr]
+                before = account.status
+                drafts.extend(account.apply(EndOfDay(key, day)))
+            except Exception as exc:  # noqa: BLE001 - reported, never swallowed silently
+                failures[loan_id] = f"{type(exc).__name__}: {exc}"
+                continue
+            self._cache.pop(loan_id, None)
+            saves.append((loan_id, version - 1, day, to_state(account), position(account)))
+            if account.status is not before:
+                changed.append((loan_id, account.status.value))
+        plain = closes.mark_plain(day, lo, hi)
+        if plain != len(charges.plain_ids):
+            raise InvalidEvent(f"the close of {day} found {len(charges.plain_ids)} plain loans "
+                               f"in {lo}..{hi} but marked {plain}: positions changed under it")
+        closes.save(saves)
+        closes.set_status(changed)
+        entries = LedgerRepository(session).append(drafts)
+        closed = frame.height - len(failures)
+        closes.record_close(day, lo, hi, head, closed, plain, len(entries), failures)
+        return PartitionClosed(closed, plain, len(entries), failures)
 
     # -- ledger -----------------------------------------------------------------------------------
     def verify_ledger(self) -> int:
@@ -305,5 +507,20 @@ class LoanBook:
             return LedgerRepository(session).trial_balance()
 
     def balances(self, loan_id: str | None = None) -> dict[tuple[str, str], int]:
+        """Journal balances by (account, currency): of the whole book, or of the postings
+        tagged with `loan_id` (its own entries; see `sub_ledger` for the loan's full share)."""
         with self.sessions() as session:
             return LedgerRepository(session).balances(loan_id)
+
+    def sub_ledger(self, loan_id: str) -> dict[tuple[str, str], int]:
+        """The loan's sub-ledger: its own journal entries plus what the daily closes charged
+        it inside their product entries (recomputed from its history), by (account,
+        currency).  Reconciles with the loan's own balances at any time."""
+        with self.sessions() as session:
+            own = LedgerRepository(session).balances(loan_id)
+            done = self.replay(session, loan_id)
+        currency = done.account.product.currency
+        for account, amount in done.summarised.items():
+            key = (account, currency)
+            own[key] = own.get(key, 0) + amount
+        return {k: v for k, v in own.items() if v}

@@ -274,7 +274,7 @@ def loans_show(loan_id: str, as_of: Optional[str] = typer.Option(None, help="YYY
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2)
     day = _date(as_of) if as_of else (account.last_date or date.today())
-    ledger = {code: amt for (code, _), amt in book.balances(loan_id).items()
+    ledger = {code: amt for (code, _), amt in book.sub_ledger(loan_id).items()
               if code in ("1301", "1302", "1303", "1304", "2241")}
     summary = {"loan_id": loan_id, "product": account.product.code, "status": account.status.value,
                "as_of": day.isoformat(), "days_past_due": account.days_past_due(day),

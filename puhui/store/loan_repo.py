@@ -52,8 +52,11 @@ _SET_STATUS = (update(LOANS)
                .values(status=bindparam("status"), version=LOANS.c.version + 1,
                        updated_at=bindparam("updated_at")))
 _EVENTS = (select(EVENTS.c.seq, EVENTS.c.event_key, EVENTS.c.event_type, EVENTS.c.occurred_on,
-                  EVENTS.c.payload, EVENTS.c.payload_hash, EVENTS.c.recorded_at)
+                  EVENTS.c.payload, EVENTS.c.payload_hash, EVENTS.c.recorded_at,
+                  EVENTS.c.chain_seq)
            .where(EVENTS.c.loan_id == bindparam("loan_id")).order_by(EVENTS.c.seq))
+_EVENT_BY_KEY = select(EVENTS.c.payload, EVENTS.c.payload_hash).where(
+    EVENTS.c.loan_id == bindparam("loan_id"), EVENTS.c.event_key == bindparam("event_key"))
 # The event chain's head lives in the ledger head row: both chains' appenders lock that one row
 # first, so they queue in one line and can never wait for each other in opposite orders.
 _EVENTS_HEAD = select(HEAD.c.events_seq, HEAD.c.events_hash).where(HEAD.c.id == 1)
@@ -274,15 +277,27 @@ class LoanEventRepository:
     def events(self, loan_id: str) -> list[dict[str, Any]]:
         """The loan's events in order, each checked against its stored hash."""
         out = []
-        for seq, key, kind, on, body, digest, recorded in self._conn().execute(
+        for seq, key, kind, on, body, digest, recorded, chain_seq in self._conn().execute(
                 _EVENTS, {"loan_id": loan_id}):
             if payload_hash(body) != digest:
                 raise TamperDetected(f"event {seq} of loan {loan_id!r} was altered after it "
                                      "was stored")
             out.append({"seq": seq, "event_key": key, "event_type": kind, "occurred_on": on,
                         "payload": json.loads(body), "payload_hash": digest,
-                        "recorded_at": recorded})
+                        "recorded_at": recorded, "chain_seq": chain_seq})
         return out
+
+    def stored_payload(self, loan_id: str, event_key: str) -> dict[str, Any] | None:
+        """The content of the loan's event stored under `event_key`, checked against its hash,
+        or None: what a command sent again is compared with."""
+        row = self._conn().execute(_EVENT_BY_KEY, {"loan_id": loan_id,
+                                                   "event_key": event_key}).first()
+        if row is None:
+            return None
+        if payload_hash(row[0]) != row[1]:
+            raise TamperDetected(f"event {event_key!r} of loan {loan_id!r} was altered after "
+                                 "it was stored")
+        return json.loads(row[0])
 
     # -- the event chain ---------------------------------------------------------------------
     def events_head(self) -> tuple[int, str]:

@@ -50,7 +50,7 @@ def test_apply_to_close_over_http(api) -> None:
     assert verified["verified_events"] == verified["events"]["seq"] >= 1 + len(loan["schedule"])
     assert len(verified["events"]["hash"]) == 64 and len(verified["book_id"]) == 32
     assert api.get("/v1/ledger/trial-balance", who="admin").json()["total"] == 0
-    ledger = {code: v for (code, _), v in api.platform.book.balances(loan_id).items()}
+    ledger = {code: v for (code, _), v in api.platform.book.sub_ledger(loan_id).items()}
     assert ledger.get("1301", 0) == ledger.get("1302", 0) == 0
     # the payout went once to the bound account, net of the upfront fee
     [payout] = api.gateway.paid_out("PAYOUT-")
