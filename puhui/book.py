@@ -406,6 +406,11 @@ class LoanBook:
         report.entries += entries
         report.failures.update(failures)
 
+    def to_close(self, day: date) -> int:
+        """How many loans a close of `day` would take now (for progress bars)."""
+        with self.sessions() as session:
+            return len(CloseRepository(session).eligible_ids(day))
+
     def _position_unpositioned(self) -> None:
         """Give every active loan without a position one (loans stored before positions
         existed), rebuilt from its full history."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Optional
@@ -11,7 +12,7 @@ from typing import Optional
 import click
 import typer
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import Progress, TextColumn
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -151,11 +152,20 @@ def eod(business_date: str = typer.Argument(..., help="YYYY-MM-DD"),
         except PuhuiError as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(2)
-        total = len(platform.book.loan_ids())
-        with Progress(console=console) as progress:
-            task = progress.add_task(f"End of day {day}", total=total)
-            closed = close_day(platform, SYSTEM, day,
-                               progress=lambda n: progress.advance(task, n))
+        total = platform.book.to_close(day)
+        started = time.perf_counter()
+        columns = (*Progress.get_default_columns(), TextColumn("{task.fields[partitions]} "
+                   "partitions"), TextColumn("{task.fields[rate]} loans/s"))
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task(f"End of day {day}", total=total, partitions=0, rate="-")
+
+            def advance(n: int) -> None:
+                done = progress.tasks[0].completed + n
+                rate = f"{done / max(time.perf_counter() - started, 1e-9):,.0f}"
+                progress.update(task, advance=n, rate=rate,
+                                partitions=progress.tasks[0].fields["partitions"] + 1)
+
+            closed = close_day(platform, SYSTEM, day, progress=advance)
     finally:
         platform.close()
     report = closed.report
