@@ -737,5 +737,29 @@ def _date(text: str) -> date:
         raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
+@app.command()
+def snapshots(rebuild: bool = typer.Option(False, help="write missing or disagreeing snapshots "
+                                            "again from the history"),
+              db: Optional[str] = typer.Option(None)) -> None:
+    """Rebuild every loan from its events and the daily closes and check its stored snapshot
+    and due position agree (snapshots are derived data; `--rebuild` writes them again)."""
+    book, _ = _existing_book(db)
+    try:
+        total = book.loan_count()
+        with Progress(console=console) as progress:
+            task = progress.add_task("Replaying loans", total=total)
+            check = book.verify_snapshots(rebuild=rebuild,
+                                          progress=lambda n: progress.advance(task, n))
+    finally:
+        book.close()
+    console.print(f"{check.loans} loans replayed: {len(check.missing)} without a snapshot, "
+                  f"{len(check.disagreeing)} disagreeing with their history"
+                  + (f"; {check.rebuilt} rebuilt" if rebuild else ""))
+    for loan_id in check.disagreeing[:20]:
+        console.print(f"[red]{loan_id}: snapshot disagrees with its history[/red]")
+    if check.disagreeing and not rebuild:
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":
     app()

@@ -1,16 +1,12 @@
-"""Vectorised batch jobs over many loans: schedules, end of day, portfolio aging.
+"""The product's batch path: the daily close of the book, partition by partition.
 
-Every function here is the array twin of a scalar rule in `puhui.loans` and agrees with it to the
-fen; the scalar code stays the reference definition.
+`puhui.batch.close` is a pure function of a partition's due positions and the business date
+(no database, no clock), so the same partition can be closed in this process or on a
+distributed engine; `puhui.book.LoanBook.close_partition` reads and writes the partition around
+it.  `puhui.batch.arith` holds the integer array arithmetic, equal to the scalar rules of
+`puhui.loans.accrual` to the fen.
 """
 
-from puhui.batch.book import NULL_DAY, book_arrays, day_number, day_numbers, synthetic_book
-from puhui.batch.eod import EodArrays, EodResult, eod_arrays, run_eod
-from puhui.batch.schedules import (ScheduleBatch, equal_instalment_batch, equal_principal_batch,
-                                   level_payments)
+from puhui.batch.close import PartitionCharges, charge_plain, day_number, plain_mask
 
-__all__ = [
-    "NULL_DAY", "EodArrays", "EodResult", "ScheduleBatch", "book_arrays", "day_number",
-    "day_numbers", "eod_arrays", "equal_instalment_batch", "equal_principal_batch",
-    "level_payments", "run_eod", "synthetic_book",
-]
+__all__ = ["PartitionCharges", "charge_plain", "day_number", "plain_mask"]

@@ -17,27 +17,6 @@ from puhui.money import Rounding
 
 Int64Array = NDArray[np.int64]
 
-INT64_MAX = int(np.iinfo(np.int64).max)
-
-
-def as_int64(values: ArrayLike, what: str) -> Int64Array:
-    """`values` as an int64 array; floats are refused because money and rates are exact counts."""
-    arr = np.asarray(values)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"{what} must be an integer array (fen, micro-units or days), "
-                        f"got dtype {arr.dtype}")
-    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > INT64_MAX:
-        raise ValueError(f"{what} does not fit in int64")
-    return arr.astype(np.int64, copy=False)
-
-
-def check_range(arr: Int64Array, low: int, high: int, what: str) -> None:
-    """Raise ValueError unless low <= arr <= high: the bounds are what keeps products in int64."""
-    if arr.size and (int(arr.min()) < low or int(arr.max()) > high):
-        raise ValueError(f"{what} must lie in {low}..{high}, "
-                         f"got {int(arr.min())}..{int(arr.max())}")
-
-
 def div_round(numerator: ArrayLike, denominator: ArrayLike | int,
               rounding: Rounding = Rounding.HALF_UP) -> Int64Array:
     """Element-wise exact division with the product's rounding rule (`puhui.money.div_round`).
@@ -64,17 +43,6 @@ def div_round(numerator: ArrayLike, denominator: ArrayLike | int,
     else:  # UP: away from zero
         up = (r != 0) & (num >= 0)
     return q + up
-
-
-def period_interest(balance: ArrayLike, annual_rate_micros: ArrayLike, days: ArrayLike,
-                    basis: ArrayLike | int, rounding: Rounding = Rounding.HALF_UP) -> Int64Array:
-    """balance x rate x days / basis, rounded once (`puhui.loans.schedule.period_interest`).
-
-    The caller guarantees balance x rate x days < 2**63 (see `puhui.batch.schedules` limits).
-    """
-    num = (np.asarray(balance, dtype=np.int64) * np.asarray(annual_rate_micros, dtype=np.int64)
-           * np.asarray(days, dtype=np.int64))
-    return div_round(num, np.asarray(basis, dtype=np.int64) * RATE_SCALE, rounding)
 
 
 def accrued_to(period_interest_: ArrayLike, period_days: ArrayLike, elapsed_days: ArrayLike,

@@ -23,11 +23,16 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from puhui.batch.arith import accrued_to, daily_penalty
-from puhui.batch.book import day_number
+from puhui.batch.arith import accrued_to, daily_penalty, div_round
 from puhui.calendar import RATE_SCALE
-from puhui.batch.arith import div_round
-from puhui.money import Rounding
+from puhui.money import MAX_AMOUNT, Rounding
+
+EPOCH = date(1970, 1, 1)
+
+
+def day_number(d: date) -> int:
+    """Days since 1970-01-01: a date as the store reads it into a partition's columns."""
+    return (d - EPOCH).days
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +48,26 @@ class PartitionCharges:
     penalty: np.ndarray
 
 
+#: Bounds a plain loan's columns stay within, so that every product the kernel forms (interest x
+#: days, principal x rate in micro-units) stays far inside int64; a loan outside them (stored
+#: history from before amounts were bounded) goes through the engine, in Python's integers.
+MAX_PLAIN_AMOUNT = MAX_AMOUNT
+MAX_PLAIN_RATE_MICROS = 10_000_000   # 1000% a year
+MAX_PLAIN_SPAN_DAYS = 100_000
+
+
 def plain_mask(frame: pl.DataFrame, day: date) -> pl.Series:
     """The loans a close of `day` charges from columns alone (the store's `_plain`, in Polars)."""
     d = day_number(day)
     return frame.select(
         (pl.col("next_break") > d) & (pl.col("last_date") <= d)
         & pl.col("charged_to").is_not_null() & (pl.col("charged_to") < d)
+        & (pl.col("cur_interest") <= MAX_PLAIN_AMOUNT)
+        & (pl.col("overdue_principal") <= MAX_PLAIN_AMOUNT)
+        & (pl.col("balance") <= MAX_PLAIN_AMOUNT)
+        & (pl.col("rate_micros") <= MAX_PLAIN_RATE_MICROS)
+        & (pl.col("penalty_rate_micros") <= MAX_PLAIN_RATE_MICROS)
+        & (d - pl.col("charged_to") <= MAX_PLAIN_SPAN_DAYS)
     ).to_series().fill_null(False)
 
 
@@ -119,4 +138,4 @@ def charge_plain(frame: pl.DataFrame, day: date) -> PartitionCharges:
                             interest, penalty)
 
 
-__all__ = ["PartitionCharges", "charge_plain", "plain_mask"]
+__all__ = ["PartitionCharges", "charge_plain", "day_number", "plain_mask"]

@@ -9,7 +9,7 @@ Dialect differences (day arithmetic, upserts, parameter style) stay in this modu
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Iterable, Mapping, Sequence
 
 import polars as pl
@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Date, and_, bindparam, func, insert, or_, sel
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from puhui.batch.close import MAX_PLAIN_AMOUNT, MAX_PLAIN_RATE_MICROS, MAX_PLAIN_SPAN_DAYS
 from puhui.calendar import utcnow
 from puhui.store.close_models import BookCloseRow, LoanPositionRow, LoanSnapshotRow
 from puhui.store.models import LedgerHeadRow, LoanRow
@@ -81,7 +82,13 @@ def _plain(day: date) -> Any:
     """Of those, the ones a close of `day` charges from columns alone (the kernel's test,
     `puhui.batch.close.plain_mask`, written as SQL; the close checks both agree)."""
     return and_(_eligible(day), POSITIONS.c.next_break > day, POSITIONS.c.last_date <= day,
-                POSITIONS.c.charged_to.is_not(None), POSITIONS.c.charged_to < day)
+                POSITIONS.c.charged_to.is_not(None), POSITIONS.c.charged_to < day,
+                POSITIONS.c.cur_interest <= MAX_PLAIN_AMOUNT,
+                POSITIONS.c.overdue_principal <= MAX_PLAIN_AMOUNT,
+                POSITIONS.c.balance <= MAX_PLAIN_AMOUNT,
+                POSITIONS.c.rate_micros <= MAX_PLAIN_RATE_MICROS,
+                POSITIONS.c.penalty_rate_micros <= MAX_PLAIN_RATE_MICROS,
+                POSITIONS.c.charged_to >= day - timedelta(days=MAX_PLAIN_SPAN_DAYS))
 
 
 class CloseRepository:
@@ -118,6 +125,17 @@ class CloseRepository:
         conn.execute(_upsert_of(conn, POSITIONS), [
             {**position, "loan_id": loan_id, "closed_through": closed}
             for loan_id, _, closed, _, position in rows])
+
+    def stored(self, loan_id: str) -> tuple[int, date | None, dict, dict] | None:
+        """(seq, closed through, state, position) as stored for the loan, or None when it has
+        no snapshot or no position."""
+        snap = self.snapshot(loan_id)
+        row = self._conn().execute(select(*POSITIONS.c).where(
+            POSITIONS.c.loan_id == loan_id)).first()
+        if snap is None or row is None:
+            return None
+        pos = {k: v for k, v in row._mapping.items() if k != "loan_id"}
+        return snap[0], snap[1], snap[2], pos
 
     def states(self, loan_ids: Sequence[str]) -> dict[str, tuple[int, date | None, dict]]:
         """Snapshots of several loans at once."""

@@ -216,6 +216,11 @@ class LoanEventRepository:
                                              EVENTS.c.occurred_on <= opened_by))
         return [LoanRecord(*row) for row in self._conn().execute(stmt.limit(limit).offset(offset))]
 
+    def loan_ids(self) -> list[str]:
+        """Every loan's id, in order (for book-wide checks)."""
+        return list(self._conn().execute(select(LOANS.c.loan_id).order_by(LOANS.c.loan_id))
+                    .scalars())
+
     def update_status(self, loan_id: str, status: str, expected_version: int) -> int:
         """Set the status if the loan is still at `expected_version`; return the new version.
 
