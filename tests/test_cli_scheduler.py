@@ -90,3 +90,38 @@ def test_serve_runs_the_scheduler_beside_the_api_when_asked(tmp_path, monkeypatc
     off = runner.invoke(app, ["serve", "--decider", "default", "--db", url, "--no-scheduler"],
                         env={"PUHUI_SCHEDULE_CLOSE": "25:00"})  # not read when off
     assert off.exit_code == 1 and "scheduler on" not in off.output  # the stand-in server raised
+
+
+def test_ctrl_c_stops_the_foreground_scheduler_cleanly(tmp_path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    url = _db(tmp_path)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PUHUI_SCHEDULE_TICK_SECONDS": "1",
+           "PUHUI_SCHEDULE_CLOSE": "00:00", "PUHUI_SCHEDULE_AUTO_DEBIT": "off",
+           "COLUMNS": "200"}
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from puhui.cli import app; app()", "scheduler", "--db", url],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    try:
+        seen = []
+        for line in process.stdout:
+            seen.append(line)
+            if "job close for" in line and "started" in line:
+                break
+        assert any("Ctrl-C stops" in line for line in seen), seen
+        time.sleep(1)
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, "".join(seen) + rest
+    assert "stopping after the job in progress" in rest and "Traceback" not in rest
+    platform = Platform.open(url, run_migrations=False)
+    try:
+        assert [r.status for r in recent_runs(platform)] == ["succeeded"]
+    finally:
+        platform.close()
