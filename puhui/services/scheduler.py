@@ -37,8 +37,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Callable, Mapping, Sequence
 
+from sqlalchemy.orm import Session
+
 from puhui.errors import PuhuiError
-from puhui.services.access import SYSTEM
+from puhui.services.access import SYSTEM, Perm, Principal
 from puhui.services.clock import BUSINESS_ZONE
 from puhui.services.platform import Platform
 from puhui.store.business_days import BusinessDayRepository
@@ -362,3 +364,10 @@ def recent_runs(platform: Platform, limit: int = 50, job: str | None = None) -> 
     """The latest recorded attempts, newest first."""
     with platform.read() as session:
         return JobRunRepository(session).recent(limit, job)
+
+
+def list_job_runs(session: Session, actor: Principal, job: str | None = None,
+                  limit: int = 50) -> list[dict[str, Any]]:
+    """The latest recorded attempts (of `job`, or of every job), newest first, for an operator."""
+    actor.require(Perm.OPERATE)
+    return [run.to_dict() for run in JobRunRepository(session).recent(limit, job)]
