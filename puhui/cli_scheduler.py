@@ -105,17 +105,23 @@ def runs(db: Optional[str] = typer.Option(None, help="database URL"),
     if not found:
         console.print("no job runs recorded")
         return
+    wide = console.width >= 140  # the runner and the duration where there is room
     table = Table(title="Job runs")
-    for column in ("job", "business date", "attempt", "status", "started (UTC)", "took",
-                   "runner", "summary / error"):
-        table.add_column(column)
+    for column in ("job", "date", "#", "status", "started (UTC)") + (("took",) if wide else ()):
+        table.add_column(column, no_wrap=True)
+    if wide:
+        table.add_column("runner", no_wrap=True)
+    table.add_column("summary / error", overflow="fold", min_width=16)
     for run in found:
-        took = "" if run.finished_at is None else f"{(run.finished_at - run.started_at).total_seconds():.1f} s"
-        detail = run.error or ", ".join(f"{k}={v}" for k, v in (run.summary or {}).items())
+        took = "" if run.finished_at is None else \
+            f"{(run.finished_at - run.started_at).total_seconds():.1f} s"
+        detail = run.error or ", ".join(f"{k}={v}" for k, v in (run.summary or {}).items()
+                                        if k not in ("business_date", "run_date"))
         colour = {"succeeded": "green", "failed": "red"}.get(run.status, "yellow")
         table.add_row(run.job, run.business_date.isoformat(), str(run.attempt),
                       f"[{colour}]{run.status}[/{colour}]",
-                      run.started_at.strftime("%Y-%m-%d %H:%M:%S"), took, run.runner, detail)
+                      run.started_at.strftime("%m-%d %H:%M:%S"),
+                      *((took, run.runner) if wide else ()), detail)
     console.print(table)
 
 
