@@ -14,9 +14,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Date, Integer, String, Text, UniqueConstraint, insert, select, update
+from sqlalchemy import (
+    CursorResult,
+    Date,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -47,7 +57,6 @@ class JobRunRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
-_RUNS = JobRunRow.__table__
 #: The longest error text kept (a traceback's last line is what an operator needs).
 MAX_ERROR = 4000
 
@@ -121,18 +130,16 @@ class JobRunRepository:
             if latest.status == RUNNING:
                 if now < latest.started_at + lease:
                     return None
-                taken = self.session.execute(
-                    update(_RUNS).where(_RUNS.c.id == latest.id, _RUNS.c.status == RUNNING)
-                    .values(status=FAILED, finished_at=now,
-                            error=f"{LEASE_EXPIRED} {runner}")).rowcount
+                taken = self._update(latest.id, status=FAILED, finished_at=now,
+                                     error=f"{LEASE_EXPIRED} {runner}")
                 if taken != 1:
                     return None
             attempt = latest.attempt + 1
         try:
             with self.session.begin_nested():
-                new_id = self.session.execute(insert(_RUNS).values(
+                new_id = self.session.execute(insert(JobRunRow).values(
                     job=job, business_date=day, attempt=attempt, status=RUNNING, runner=runner,
-                    started_at=now).returning(_RUNS.c.id)).scalar_one()
+                    started_at=now).returning(JobRunRow.id)).scalar_one()
         except IntegrityError:
             return None  # another runner inserted this attempt first
         return JobRun(new_id, job, day, attempt, RUNNING, runner, now, None, None, None)
@@ -141,9 +148,14 @@ class JobRunRepository:
                summary: dict[str, Any] | None = None, error: str | None = None) -> bool:
         """Record how attempt `run_id` ended; False (and nothing written) if it is no longer
         running, i.e. its lease was taken over."""
-        done = self.session.execute(
-            update(_RUNS).where(_RUNS.c.id == run_id, _RUNS.c.status == RUNNING).values(
-                status=SUCCEEDED if succeeded else FAILED, finished_at=now,
-                summary=json.dumps(summary, sort_keys=True, default=str) if summary else None,
-                error=error[:MAX_ERROR] if error else None)).rowcount
-        return done == 1
+        return self._update(
+            run_id, status=SUCCEEDED if succeeded else FAILED, finished_at=now,
+            summary=json.dumps(summary, sort_keys=True, default=str) if summary else None,
+            error=error[:MAX_ERROR] if error else None) == 1
+
+    def _update(self, run_id: int, **values: Any) -> int:
+        """Set `values` on attempt `run_id` if it is still running; the rows changed (0 or 1)."""
+        result = self.session.execute(
+            update(JobRunRow).where(JobRunRow.id == run_id, JobRunRow.status == RUNNING)
+            .values(**values).execution_options(synchronize_session=False))
+        return cast(CursorResult[Any], result).rowcount

@@ -21,7 +21,8 @@ def test_job_runs_are_listed_newest_first_for_operators(api) -> None:
     r = api.get("/v1/operations/job-runs", who="admin")
     assert r.status_code == 200, r.text
     items = r.json()["items"]
-    assert [(i["job"], i["status"]) for i in items] == [(AUTO_DEBIT, "failed"), (CLOSE, "succeeded")]
+    assert [(i["job"], i["status"]) for i in items] == [(AUTO_DEBIT, "failed"),
+                                                        (CLOSE, "succeeded")]
     assert "RuntimeError: bank link down" in items[0]["error"]
     assert items[1]["summary"]["loans"] == 0 and items[1]["runner"] == "host:1:abc"
     spec = api.client.get("/openapi.json").json()

@@ -48,7 +48,7 @@ def done(*pairs: tuple[str, date]) -> dict:
     return {p: [recorded(*p, SUCCEEDED, local(2026, 1, 1))] for p in pairs}
 
 
-# -- which jobs are due -------------------------------------------------------------------------
+# -- which jobs are due ---------------------------------------------------------------------------
 
 def test_the_close_is_due_from_its_time_for_the_day_that_ended() -> None:
     runs = done((CLOSE, date(2026, 3, 6)))
@@ -68,8 +68,9 @@ def test_the_business_time_zone_decides_not_utc() -> None:
 def test_the_auto_debit_is_due_from_its_time_for_today_only() -> None:
     runs = done((CLOSE, date(2026, 3, 7)))
     assert due_jobs(SCHEDULE, local(2026, 3, 8, 5, 59, 59), runs) == []
-    assert due_jobs(SCHEDULE, local(2026, 3, 8, 6, 0), runs) == [Due(AUTO_DEBIT, date(2026, 3, 8))]
-    assert due_jobs(SCHEDULE, local(2026, 3, 8, 23, 59), runs) == [Due(AUTO_DEBIT, date(2026, 3, 8))]
+    today = [Due(AUTO_DEBIT, date(2026, 3, 8))]
+    assert due_jobs(SCHEDULE, local(2026, 3, 8, 6, 0), runs) == today
+    assert due_jobs(SCHEDULE, local(2026, 3, 8, 23, 59), runs) == today
     # after midnight yesterday's collection is not run late: today's pulls the arrears
     runs = done((CLOSE, date(2026, 3, 7)), (CLOSE, date(2026, 3, 8)))
     assert due_jobs(SCHEDULE, local(2026, 3, 9, 3, 0), runs) == []
@@ -119,7 +120,8 @@ def test_default_settings() -> None:
     assert not scheduler_enabled({})
     assert scheduler_enabled({"PUHUI_SCHEDULER": "on"})
     assert not scheduler_enabled({"PUHUI_SCHEDULER": "off"})
-    custom = Schedule.from_env({"PUHUI_SCHEDULE_CLOSE": "1:05", "PUHUI_SCHEDULE_AUTO_DEBIT": "07:45",
+    custom = Schedule.from_env({"PUHUI_SCHEDULE_CLOSE": "1:05",
+                                "PUHUI_SCHEDULE_AUTO_DEBIT": "07:45",
                                 "PUHUI_SCHEDULE_LEASE_MINUTES": "30",
                                 "PUHUI_SCHEDULE_TICK_SECONDS": "5"})
     assert custom.jobs == (JobSpec(CLOSE, time(1, 5)), JobSpec(AUTO_DEBIT, time(7, 45)))
@@ -291,7 +293,7 @@ def test_the_loop_stops_when_told(platform: Platform) -> None:
     assert not thread.is_alive() and ticks == [date(2026, 3, 7)]
 
 
-# -- the real jobs ----------------------------------------------------------------------------------
+# -- the real jobs --------------------------------------------------------------------------------
 
 def test_the_close_job_closes_the_ended_day_and_skips_a_day_closed_past(
         platform: Platform) -> None:
