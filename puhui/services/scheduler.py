@@ -14,8 +14,8 @@ Two jobs today (a reminder job would be a third entry in `JOBS`):
   arrears included.
 
 Every attempt is a row of `job_runs` (`puhui.store.job_runs`), which is also the lease: one
-runner at a time per job and business date, across threads, `puhui serve` workers, a separate
-`puhui scheduler` process or several hosts on one database.  A succeeded run is never repeated.
+runner at a time per job and business date, and one job at a time, across threads, `puhui
+serve` processes, a separate `puhui scheduler` process or several hosts on one database.  A succeeded run is never repeated.
 A failed run is retried at the first tick one minute after it failed, then after 2, 4, ... up to
 60 minutes, for as long as its business date is the one due.  A running attempt older than the
 lease timeout (its runner crashed or hangs) is marked failed and taken over.

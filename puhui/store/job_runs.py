@@ -1,11 +1,13 @@
 """The scheduled jobs' runs: one row per attempt of a job for a business date.
 
-The row is also the lease.  Attempts of one (job, business date) are numbered 1, 2, ... and the
-pair (job, business_date, attempt) is unique, so of two processes that both see attempt n as
-the latest and try to start attempt n+1, the database lets exactly one insert it (on SQLite the
-writers queue on the write lock; on PostgreSQL the second insert meets the unique index).  An
-attempt still 'running' after the lease timeout is taken over: it is marked failed ("lease
-expired") in the same transaction that inserts the next attempt.  A runner that finishes an
+The row is also the lease.  Attempts of one (job, business date) are numbered 1, 2, ... and
+(job, business_date, attempt) is unique, so of two processes that both see attempt n as the
+latest and try to start attempt n+1, the database lets exactly one insert it.  Claims queue
+besides (SQLite's single writer; a transaction-scoped advisory lock on PostgreSQL), and a claim
+is refused while any job's attempt is running within its lease: the jobs run one at a time,
+never a close beside another close or beside the auto-debit.  An attempt still 'running' after
+the lease timeout is marked failed ("lease expired") in the transaction that claims next, and
+the next attempt of its job and date takes it over.  A runner that finishes an
 attempt someone else took over is told so (`finish` returns False) and changes nothing.
 """
 
@@ -25,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -57,6 +60,9 @@ class JobRunRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+#: pg_advisory_xact_lock key the claims queue on ("jobs" in ASCII).
+JOBS_LOCK_ID = 0x6A6F6273
+_LOCK = text(f"SELECT pg_advisory_xact_lock({JOBS_LOCK_ID})")
 #: The longest error text kept (a traceback's last line is what an operator needs).
 MAX_ERROR = 4000
 
@@ -118,8 +124,19 @@ class JobRunRepository:
     def claim(self, job: str, day: date, runner: str, now: datetime,
               lease: timedelta) -> JobRun | None:
         """Start the next attempt of `job` for `day` as `runner`, or None if it may not start:
-        an attempt succeeded, one holds the lease, or another runner claimed it first.  A
-        running attempt older than `lease` is marked failed and taken over."""
+        an attempt of it succeeded, any job's attempt holds the lease (jobs run one at a time,
+        never side by side), or another runner claimed it first.  Running attempts older than
+        `lease` are marked failed; this job and date's is taken over."""
+        if self.session.connection().dialect.name == "postgresql":
+            self.session.execute(_LOCK)  # claims queue here; SQLite's single writer does this
+        for other in self.session.execute(
+                select(JobRunRow).where(JobRunRow.status == RUNNING)).scalars():
+            if other.job == job and other.business_date == day:
+                continue  # this job and date: see below
+            if now < other.started_at + lease:
+                return None  # one job at a time: another holds the lease
+            self._update(other.id, status=FAILED, finished_at=now,
+                         error=f"{LEASE_EXPIRED} {runner}")
         latest = self.session.execute(
             select(JobRunRow).where(JobRunRow.job == job, JobRunRow.business_date == day)
             .order_by(JobRunRow.attempt.desc()).limit(1).with_for_update()).scalar_one_or_none()

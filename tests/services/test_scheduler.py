@@ -212,6 +212,24 @@ def test_racing_runners_claim_one_attempt_and_a_stale_one_is_taken_over_once(
             if r is not None] == []
 
 
+def test_jobs_run_one_at_a_time_whatever_their_date(platform: Platform) -> None:
+    now, lease = local(2026, 3, 8, 6, 0), timedelta(minutes=120)
+    with platform.unit() as session:
+        late = JobRunRepository(session).claim(CLOSE, date(2026, 3, 6), "a", now, lease)
+    assert late is not None
+    with platform.unit() as session:
+        repo = JobRunRepository(session)
+        assert repo.claim(CLOSE, date(2026, 3, 7), "b", now, lease) is None
+        assert repo.claim(AUTO_DEBIT, date(2026, 3, 8), "b", now, lease) is None
+    after = now + lease
+    with platform.unit() as session:
+        repo = JobRunRepository(session)
+        debit = repo.claim(AUTO_DEBIT, date(2026, 3, 8), "b", after, lease)
+        assert debit is not None and debit.attempt == 1
+        [crashed] = repo.attempts(CLOSE, date(2026, 3, 6))
+    assert crashed.status == FAILED and crashed.error == f"{LEASE_EXPIRED} b"
+
+
 def test_two_schedulers_ticking_together_run_the_close_once(platform: Platform) -> None:
     started, release = threading.Event(), threading.Event()
     calls: list[date] = []
