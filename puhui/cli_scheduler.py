@@ -49,7 +49,8 @@ def _existing(db: Optional[str]) -> str:
 def scheduler(ctx: typer.Context,
               db: Optional[str] = typer.Option(None, help="database URL"),
               once: bool = typer.Option(False, "--once", help="run the jobs due now, then exit "
-                                                               "(for cron or a check)")) -> None:
+                                                               "(for cron or a check); exit 1 "
+                                                               "if one failed")) -> None:
     """Run the daily jobs at the times PUHUI_SCHEDULE_* configure (see docs/scheduler.md).
     Ctrl-C (or SIGTERM) stops after the job in progress; a second Ctrl-C interrupts it (the
     attempt is recorded failed)."""
@@ -63,9 +64,12 @@ def scheduler(ctx: typer.Context,
     try:
         runner = Scheduler(platform, schedule)
         if once:
-            for run in runner.tick():
+            ran = runner.tick()
+            for run in ran:
                 console.print(f"{run.job} {run.business_date}: {run.status}"
                               + (f" ({run.error})" if run.error else ""))
+            if any(run.status != "succeeded" for run in ran):
+                raise typer.Exit(1)
             return
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         console.print(f"scheduler {runner.runner}: {schedule.describe()}; Ctrl-C stops")

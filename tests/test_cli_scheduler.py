@@ -46,6 +46,17 @@ def test_once_runs_the_due_close_and_runs_lists_it(tmp_path, monkeypatch) -> Non
     assert none.exit_code == 0 and "no job runs recorded" in none.output
 
 
+def test_once_exits_1_when_a_job_fails_and_records_why(tmp_path) -> None:
+    url = _db(tmp_path)
+    env = {"PUHUI_SCHEDULE_CLOSE": "00:00", "PUHUI_SCHEDULE_AUTO_DEBIT": "off",
+           "PUHUI_UNCONSENTED_RETENTION_DAYS": "forever"}  # the close refuses to start
+    result = runner.invoke(app, ["scheduler", "--once", "--db", url], env=env)
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.output.split())
+    assert ": failed (puhui.errors.InvalidBusinessDate: " in said
+    assert "PUHUI_UNCONSENTED_RETENTION_DAYS must be a whole number" in said
+
+
 def test_bad_settings_and_a_missing_database_exit_2_saying_why(tmp_path) -> None:
     url = _db(tmp_path)
     result = runner.invoke(app, ["scheduler", "--once", "--db", url],
