@@ -384,6 +384,10 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
           policies: Path = typer.Option(RISK["policies"], help="policy registry directory"),
           workers: int = typer.Option(1, min=1, help="worker processes (one per core serves "
                                                      "the most applications per second)"),
+          scheduler: Optional[bool] = typer.Option(
+              None, "--scheduler/--no-scheduler",
+              help="run the daily jobs (docs/scheduler.md) in this process, the supervisor of "
+                   "the workers; default: PUHUI_SCHEDULER (off)"),
           ) -> None:
     """Serve the REST API (OpenAPI docs at /docs)."""
     import uvicorn
@@ -400,20 +404,23 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
         partner = access.issue_key(session, "demo partner", "partner", "P-DEMO") if demo else None
     url = f"http://{host}:{port}"
     _print_serving(console, url, admin.token if admin else None, partner.token if partner else None)
-    if workers == 1:
-        uvicorn.run(create_app(platform), host=host, port=port, log_level="warning")
-        return
-    from puhui.api import supervisor
-    from puhui.api.workers import worker_environment
+    from puhui.cli_scheduler import scheduler_beside
 
-    platform.close()  # each worker opens its own; the models are trained by now
-    os.environ.update(worker_environment(db, decider, models, policies))
-    console.print(f"{workers} worker processes")
-    try:
-        supervisor.serve(workers, host, port)
-    except (OSError, supervisor.WorkerFailedToStart) as exc:
-        console.print(f"[red]cannot serve on {host}:{port}: {exc}[/red]")
-        raise typer.Exit(1)
+    with scheduler_beside(db, scheduler):
+        if workers == 1:
+            uvicorn.run(create_app(platform), host=host, port=port, log_level="warning")
+            return
+        from puhui.api import supervisor
+        from puhui.api.workers import worker_environment
+
+        platform.close()  # each worker opens its own; the models are trained by now
+        os.environ.update(worker_environment(db, decider, models, policies))
+        console.print(f"{workers} worker processes")
+        try:
+            supervisor.serve(workers, host, port)
+        except (OSError, supervisor.WorkerFailedToStart) as exc:
+            console.print(f"[red]cannot serve on {host}:{port}: {exc}[/red]")
+            raise typer.Exit(1)
 
 
 def _print_serving(out: Console, url: str, admin_token: str | None,
@@ -759,6 +766,12 @@ def snapshots(rebuild: bool = typer.Option(False, help="write missing or disagre
         console.print(f"[red]{loan_id}: snapshot disagrees with its history[/red]")
     if check.disagreeing and not rebuild:
         raise typer.Exit(1)
+
+
+# -- the daily jobs (puhui/cli_scheduler.py) --------------------------------------------------
+from puhui.cli_scheduler import scheduler_app  # noqa: E402
+
+app.add_typer(scheduler_app, name="scheduler")
 
 
 if __name__ == "__main__":

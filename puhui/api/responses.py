@@ -392,6 +392,25 @@ class AutoDebitRun(Out):
     amount_collected: int
 
 
+class JobRun(Out):
+    """One attempt of a scheduled daily job (docs/scheduler.md)."""
+
+    id: int
+    job: Literal["close", "auto_debit"]
+    business_date: date
+    attempt: int = Field(ge=1, description="1, 2, ... per job and business date")
+    status: Literal["running", "succeeded", "failed"]
+    runner: str = Field(description="the process that ran it: host, process id, a random tag")
+    started_at: datetime
+    finished_at: Optional[datetime] = None
+    summary: Optional[dict[str, Any]] = Field(None, description="what the job did")
+    error: Optional[str] = None
+
+
+class JobRunList(Out):
+    items: list[JobRun] = Field(description="newest first")
+
+
 class ChainHead(Out):
     seq: int = Field(ge=0)
     hash: str

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Literal, Optional
+
+from fastapi import APIRouter, Depends, Query
 
 from puhui.api import responses as R
 from puhui.api.calls import Call, call, encoded, read_call
@@ -20,6 +22,7 @@ from puhui.services.business_day import (
 )
 from puhui.services.checkpoints import verify_book
 from puhui.services.clock import business_date
+from puhui.services.scheduler import list_job_runs
 from puhui.store.ledger_repo import LedgerRepository
 
 router = APIRouter(prefix="/v1", tags=["operations"])
@@ -70,6 +73,16 @@ def end_of_day(body: BusinessDateIn, c: Call = Depends(call)):
     summary="Pull what is due from bound accounts"))
 def auto_debit(body: BusinessDateIn, c: Call = Depends(call)):
     return c.write(lambda s: loan_svc.auto_debit(c.platform, s, c.actor, body.business_date))
+
+
+@router.get("/operations/job-runs", **operation(
+    "listJobRuns", R.JobRunList, 403,
+    summary="The scheduled daily jobs' recorded runs (close, auto-debit), newest first"))
+def job_runs(job: Optional[Literal["close", "auto_debit"]] = Query(
+                 None, description="only this job"),
+             limit: int = Query(50, ge=1, le=200, description="how many"),
+             c: Call = Depends(read_call)):
+    return c.show(lambda s: list_job_runs(s, c.actor, job, limit), "items")
 
 
 @router.get("/ledger/verify", **operation(
