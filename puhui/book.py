@@ -31,6 +31,7 @@ from puhui.loans.revolving import RevolvingLine
 from puhui.loans.servicing import Loan
 from puhui.loans.state import LoanStatus
 from puhui.store.business_days import BusinessDayRepository
+from puhui.store.close_lock import close_lock
 from puhui.store.close_repo import CloseRepository
 from puhui.store.db import session_factory
 from puhui.store.ledger_repo import LedgerRepository
@@ -402,16 +403,19 @@ class LoanBook:
         """
         if not isinstance(business_date, date):
             raise InvalidBusinessDate(f"a business date must be a date, got {business_date!r}")
-        last = self.last_closed_day()
-        if last is not None and business_date < last:
-            raise InvalidBusinessDate(f"the book's business date is {last}: closing {business_date} "
-                                      f"would go backwards")
-        first = business_date if last is None or last == business_date else last + timedelta(days=1)
-        report = EodReport(business_date)
-        day = first
-        while day <= business_date:
-            self._close_one_day(day, report, progress if day == business_date else None, batch)
-            day += timedelta(days=1)
+        with close_lock(self.engine):  # one close of the book at a time (CloseInProgress)
+            last = self.last_closed_day()
+            if last is not None and business_date < last:
+                raise InvalidBusinessDate(f"the book's business date is {last}: closing "
+                                          f"{business_date} would go backwards")
+            first = business_date if last is None or last == business_date \
+                else last + timedelta(days=1)
+            report = EodReport(business_date)
+            day = first
+            while day <= business_date:
+                self._close_one_day(day, report, progress if day == business_date else None,
+                                    batch)
+                day += timedelta(days=1)
         return report
 
     def _close_one_day(self, business_date: date, report: EodReport,

@@ -120,6 +120,10 @@ class ConcurrentModification(ServicingError):
     """An optimistic update lost the race: re-read the loan and try again."""
 
 
+class CloseInProgress(ConcurrentModification):
+    """A daily close of the book is already running: one close at a time."""
+
+
 class LedgerError(PuhuiError):
     pass
 

@@ -172,3 +172,34 @@ def test_a_close_that_fails_in_a_partition_leaves_it_whole_and_resumes(engine: E
         assert to_state(LoanBook(engine).load(loan_id)) == to_state(replayed)
         assert LoanBook(engine).load(loan_id).last_date == DAY
     assert book.trial_balance() == {c: 0 for c in book.trial_balance()}
+
+
+def test_a_second_close_while_one_runs_is_refused_at_once(engine: Engine) -> None:
+    """One close of a book at a time, whichever process starts it (the scheduler, `puhui eod`,
+    the API): the second is refused with CloseInProgress (409), not queued or interleaved."""
+    import threading
+
+    from puhui.errors import CloseInProgress
+
+    book = LoanBook(engine)
+    _seed(book)
+    inside, release = threading.Event(), threading.Event()
+    outcome: list = []
+
+    def slow_progress(n: int) -> None:
+        inside.set()
+        release.wait(30)
+
+    def first() -> None:
+        outcome.append(book.end_of_day(DAY, batch=4, progress=slow_progress))
+
+    runner = threading.Thread(target=first)
+    runner.start()
+    assert inside.wait(30)
+    other = LoanBook(engine)  # another book object on the same database, as another process
+    with pytest.raises(CloseInProgress):
+        other.end_of_day(DAY, batch=4)
+    release.set()
+    runner.join(30)
+    assert outcome and outcome[0].loans == len(IDS)
+    assert other.end_of_day(DAY, batch=4).entries == 0  # afterwards: allowed, nothing left
