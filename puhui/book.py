@@ -273,20 +273,22 @@ class LoanBook:
     def _load(self, session: Session, loan_id: str) -> Account:
         """The loan from its snapshot, brought to its last close; from its full history when
         it has no current snapshot.  Cached while its version and last close are unchanged."""
-        loans = LoanEventRepository(session)
-        row = loans.get_loan(loan_id)
-        if row is None:
-            raise InvalidEvent(f"no loan {loan_id!r}")
+        return self._load_stamped(session, loan_id)[0]
+
+    def _load_stamped(self, session: Session,
+                      loan_id: str) -> tuple[Account, int, date | None]:
+        """`_load`, with the loan's version and last close (what an append needs next)."""
         closes = CloseRepository(session)
-        pos = closes.closed_through(loan_id)
-        closed = None if pos is None else pos[0]
-        stamp = (row.version, closed)
+        stamp = closes.load_stamp(loan_id)
+        if stamp is None:
+            raise InvalidEvent(f"no loan {loan_id!r}")
+        version, closed = stamp
         cached = self._cache.get(loan_id)
         if cached is not None and cached[0] == stamp:
-            return cached[1]
+            return cached[1], version, closed
         snap = closes.snapshot(loan_id)
         account: Account | None = None
-        if snap is not None and snap[0] == row.version - 1:
+        if snap is not None and snap[0] == version - 1:
             try:
                 account = from_state(snap[2])
             except InvalidEvent:
@@ -297,7 +299,7 @@ class LoanBook:
         if account is None:
             account = self.replay(session, loan_id).account
         self._cache[loan_id] = (stamp, account)
-        return account
+        return account, version, closed
 
     def replay(self, session: Session, loan_id: str) -> "Replayed":
         """The loan rebuilt from nothing: its events and the closes of its range, in chain
@@ -342,18 +344,14 @@ class LoanBook:
                     continue
                 raise IdempotencyConflict(f"{loan_id}: key {event.key!r} was already used for "
                                           "a different event")
+            account, version, closed = self._load_stamped(session, loan_id)
             if isinstance(event, PaymentReversal):  # re-runs the history without the receipt
                 account = self.replay(session, loan_id).account
-            else:
-                account = self._load(session, loan_id)
-            version = loans.get_loan(loan_id).version  # type: ignore[union-attr]
             touched.add(loan_id)
             self._cache.pop(loan_id, None)  # back only once the event is stored
             drafts = account.apply(event)
             loans.append_event(loan_id, event.key, event.kind, event.on, event.content())
             new_version = loans.update_status(loan_id, account.status.value, version)
-            pos = closes.closed_through(loan_id)
-            closed = None if pos is None else pos[0]
             saves.append((loan_id, new_version - 1, closed, to_state(account), position(account)))
             self._cache[loan_id] = ((new_version, closed), account)
             drafts_all.extend((loan_id, d) for d in drafts)
@@ -539,8 +537,7 @@ class LoanBook:
         loans = LoanEventRepository(session)
         for loan_id in charges.break_ids:
             try:
-                account = self._load(session, loan_id)
-                version = loans.get_loan(loan_id).version  # type: ignore[union-attr]
+                account, version, _ = self._load_stamped(session, loan_id)
                 before = account.status
                 drafts.extend(account.apply(EndOfDay(key, day)))
             except Exception as exc:  # noqa: BLE001 - reported, never swallowed silently

@@ -36,6 +36,9 @@ _TEXT_COLUMNS = ("kind", "status", "product", "currency", "rounding")
 
 _SNAPSHOT = select(SNAPSHOTS.c.seq, SNAPSHOTS.c.closed_through, SNAPSHOTS.c.state) \
     .where(SNAPSHOTS.c.loan_id == bindparam("loan_id"))
+_STAMP = (select(LOANS.c.version, POSITIONS.c.closed_through)
+          .select_from(LOANS.outerjoin(POSITIONS, POSITIONS.c.loan_id == LOANS.c.loan_id))
+          .where(LOANS.c.loan_id == bindparam("loan_id")))
 _CLOSED_THROUGH = select(POSITIONS.c.closed_through, POSITIONS.c.charged_to) \
     .where(POSITIONS.c.loan_id == bindparam("loan_id"))
 _LOCK_HEAD = select(HEAD.c.events_seq).where(HEAD.c.id == 1).with_for_update()
@@ -105,6 +108,12 @@ class CloseRepository:
         """(event seq, last close applied, state) of the loan's snapshot, if it has one."""
         row = self._conn().execute(_SNAPSHOT, {"loan_id": loan_id}).first()
         return None if row is None else (row[0], row[1], json.loads(row[2]))
+
+    def load_stamp(self, loan_id: str) -> tuple[int, date | None] | None:
+        """(version, last close applied) of the loan, None if there is no such loan: what a
+        cached copy of it must still match."""
+        row = self._conn().execute(_STAMP, {"loan_id": loan_id}).first()
+        return None if row is None else (row[0], row[1])
 
     def closed_through(self, loan_id: str) -> tuple[date | None, date | None] | None:
         """(last close applied, last day charged) from the loan's position, if it has one."""
