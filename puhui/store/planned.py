@@ -13,6 +13,11 @@ before the write): any other write raises `UnplannableWrite`, and so does an ORM
 pending.  Work that reads back what it wrote must keep it in memory instead.  INSERTs issued as
 `PreparedStatement`s are kept as they are; those issued through the session are kept as
 prepared statements too, so the write runs them by the short path either way.
+
+Transactions: `planned` opens the read transaction and rolls it back at the end (nothing of it
+is committed); `Plan.write` runs in the write transaction its caller passes in, which the caller
+commits (`Platform.write_connection` or `Platform.unit`).  The services reach this module
+through `puhui.services.planned`, which binds it to a platform.
 """
 
 from __future__ import annotations
@@ -27,7 +32,6 @@ from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from sqlalchemy.sql import Executable
 
-from puhui.services.platform import _EVIDENCE, Platform
 from puhui.store.db import READ_ONLY
 from puhui.store.prepared import DEFERRED_WRITES, PreparedStatement
 
@@ -73,16 +77,20 @@ def check_at_commit(session: Session, check: Callable[[Writer], None]) -> None:
 
 
 @contextmanager
-def planned(platform: Platform) -> Iterator[tuple[Session, Plan]]:
-    """A read session whose INSERTs are collected into the yielded `Plan` (write it with
-    `platform.unit()`).  Evidence kept with `keep_on_failure` is written if the work fails, as
-    an ordinary unit does."""
-    plan, evidence = Plan(), []
+def planned(engine: Engine, evidence_key: str,
+            write_evidence: Callable[[list[Callable[[Session], None]]], None]
+            ) -> Iterator[tuple[Session, Plan]]:
+    """A read session on `engine` whose INSERTs are collected into the yielded `Plan` (the
+    caller writes it in a write transaction of its own).  The session keeps a list under
+    ``session.info[evidence_key]`` of writes to make if the work fails; if it does,
+    `write_evidence` is called with them (as an ordinary unit of work does)."""
+    plan: Plan = Plan()
+    evidence: list[Callable[[Session], None]] = []
     try:
-        with _planning_sessions(platform.read_engine or platform.engine)() as session:
+        with _planning_sessions(engine)() as session:
             session.info[_PLAN] = plan
             session.info[DEFERRED_WRITES] = plan.defer
-            session.info[_EVIDENCE] = evidence
+            session.info[evidence_key] = evidence
             with _read_only(session):
                 yield session, plan
             if session.new or session.dirty or session.deleted:
@@ -91,9 +99,7 @@ def planned(platform: Platform) -> Iterator[tuple[Session, Plan]]:
         raise  # the caller does the work again as an ordinary unit, which keeps the evidence
     except BaseException:
         if evidence:
-            with platform.unit() as session:
-                for write in evidence:
-                    write(session)
+            write_evidence(evidence)
         raise
 
 
