@@ -26,7 +26,7 @@ from puhui.services.gateway import PaymentGateway, SandboxGateway
 from puhui.simulation import DEMO_PRODUCTS
 from puhui.store import faults
 from puhui.store.caps_repo import current_cap_schedule
-from puhui.store.db import ENV_VAR as DATABASE_URL_ENV
+from puhui.store.db import ENV_VAR as DATABASE_URL_ENV  # noqa: F401  (the API's workers set it)
 from puhui.store.db import make_engine, migrate, ping, reader_for, single_writer
 
 #: The ceiling on the comprehensive annualised cost (IRR, fees included) that regulators hold
