@@ -27,7 +27,7 @@ from puhui.simulation import DEMO_PRODUCTS
 from puhui.store import faults
 from puhui.store.caps_repo import current_cap_schedule
 from puhui.store.db import ENV_VAR as DATABASE_URL_ENV  # noqa: F401  (the API's workers set it)
-from puhui.store.db import make_engine, migrate, ping, reader_for, single_writer
+from puhui.store.db import make_engine, migrate, ping, reader_for, reading, single_writer
 
 #: The ceiling on the comprehensive annualised cost (IRR, fees included) that regulators hold
 #: licensed online lenders to: what a new database's cap setting starts at (migration 0007
@@ -102,7 +102,7 @@ class Platform:
     def read(self) -> Iterator[Session]:
         """A session for reading only; nothing it does is committed (closing the session rolls
         its transaction back).  Its transaction begins at its first statement."""
-        with Session(self.read_engine or self.engine) as session:
+        with reading(self.read_engine or self.engine) as session:
             yield session
 
     @contextmanager

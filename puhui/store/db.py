@@ -146,6 +146,14 @@ def ping(session: Session) -> None:
 
 
 @contextlib.contextmanager
+def reading(engine: Engine) -> Iterator[Session]:
+    """A session for reading only: its transaction begins at its first statement and is
+    rolled back when the block ends (closing the session); nothing it does is committed."""
+    with Session(engine) as session:
+        yield session
+
+
+@contextlib.contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
     """A session in one transaction on `engine`, for work outside the platform's units (key
     rotation): it begins on entry, commits when the block ends normally and rolls back if it
