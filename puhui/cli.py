@@ -31,7 +31,7 @@ class _PuhuiGroup(TyperGroup):
     naming the key id (never key material) and exit `EXIT_KEY_FAULT`, not a traceback."""
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
-        from puhui.store.crypto import KeyMissing, KeyringError, SealBroken
+        from puhui.errors import KeyMissing, KeyringError, SealBroken
 
         try:
             return super().invoke(ctx)

@@ -38,6 +38,19 @@ messages, and a bug (anything outside this tree) stays distinguishable from bad 
         │   └── ConsentRevoked     the covering consent was revoked
         ├── IllegalTransition      an application state change the workflow does not allow
         └── OfferExpired           accepting an offer after it expired
+
+Two more trees are faults of the deployment or of concurrency, never the caller's input, so they
+are not `PuhuiError`s (a bug and a bad request stay distinguishable from them):
+
+    KeyringError                   a personal-data key missing, malformed or not opening a value
+    ├── KeyMissing                 the master key a data key was wrapped with is not in the ring
+    └── SealBroken                 a sealed value or wrapped key does not authenticate
+    StorageError                   the database refused or failed a statement
+    ├── WriteConflict              a constraint refused a write (a concurrent request got there first)
+    └── StorageUnavailable         the database is busy, locked or unreachable
+
+The store raises its driver's errors as these (`puhui.store.faults`), so the layers above it
+handle them without knowing which database or driver is underneath.
 """
 
 from __future__ import annotations
@@ -191,3 +204,47 @@ class IllegalTransition(OriginationError):
 
 class OfferExpired(OriginationError):
     pass
+
+
+class KeyringError(RuntimeError):
+    """A key is missing, malformed or does not open the ciphertext (tampered or wrong key).
+
+    Not a `PuhuiError`: it is never the caller's mistake but a fault of the deployment or the
+    data.  The API answers it with a 503 problem detail that names neither keys nor personal
+    data (`puhui.api.problems`), the CLI with a one-line message and a non-zero exit; the server
+    log says which key id is at fault."""
+
+
+class KeyMissing(KeyringError):
+    """The master key a data key was wrapped with is not in the keyring: the deployment is
+    missing a key (wrong key file, an incomplete `PUHUI_DATA_KEYS`, a retired key still in use).
+    `key_id` names the missing key (an id, never key material) for the operator's log."""
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"master key {key_id!r} is not in the keyring")
+        self.key_id = key_id
+
+
+class SealBroken(KeyringError):
+    """A sealed value or wrapped key does not authenticate: the ciphertext was altered, moved
+    to another row, or the key under its id is not the one it was sealed with.  An integrity
+    fault, logged loudly; the data is never shown."""
+
+
+class StorageError(Exception):
+    """The database refused or failed a statement.
+
+    The store raises its driver's errors with these classes mixed in (`puhui.store.faults`): an
+    error is still the database library's own (code beside the store may catch it as such) and
+    is also one of these, which the services and the API handle without importing the library.
+    """
+
+
+class WriteConflict(StorageError):
+    """A unique, foreign-key or check constraint refused a write: usually a concurrent request
+    wrote the same thing first (the same idempotency key, the same contract paid out)."""
+
+
+class StorageUnavailable(StorageError):
+    """The database is busy (a lock not granted in time), read-only or unreachable: nothing was
+    changed, and a retry later may succeed."""

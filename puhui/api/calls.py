@@ -10,21 +10,22 @@ from __future__ import annotations
 import hashlib
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
+from puhui.errors import WriteConflict
 from puhui.json_text import dumps
 from puhui.services.access import Principal, authenticate
 from puhui.services.errors import AuthenticationFailed, IdempotencyKeyReused
 from puhui.services.planned import UnplannableWrite, planned
+from puhui.services import idempotency as records
 from puhui.services.platform import Platform
-from puhui.store import idempotency as records
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+    from sqlalchemy.orm import Session
 
 MAX_KEY = 200
 #: Printable ASCII without leading or trailing blanks (HTTP strips those in transit).
@@ -35,7 +36,7 @@ KEY_DESCRIPTION = (
     f"1-{MAX_KEY} "
     "printable ASCII characters; a UUID is a good choice. The same key with another body is "
     "refused (422 idempotency-key-reused); a retry while the first is in flight waits for it.")
-Unit = TypeVar("Unit", Session, Connection)
+Unit = TypeVar("Unit", "Session", "Connection")
 
 
 def _encode(result: Any) -> str:
@@ -128,7 +129,7 @@ class Call:
         try:
             with unit() as session:
                 answer = work(session)
-        except IntegrityError:
+        except WriteConflict:
             if self.idempotency_key is None:
                 raise
             with self.platform.read() as session:
@@ -148,7 +149,7 @@ class Call:
         so server processes overlap their work instead of queueing for all of it.  On
         PostgreSQL it runs in the thread pool so requests overlap their round trips.
         """
-        if self.platform.engine.dialect.name == "sqlite":
+        if self.platform.plans_writes:
             try:
                 return self._write_planned(fn, status)
             except UnplannableWrite:

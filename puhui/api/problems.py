@@ -15,12 +15,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from puhui import errors as E
 from puhui.services import errors as P
-from puhui.store.crypto import KeyMissing, KeyringError, SealBroken
+from puhui.errors import KeyMissing, KeyringError, SealBroken, StorageUnavailable, WriteConflict
 
 log = logging.getLogger("puhui.api")
 MEDIA_TYPE = "application/problem+json"
@@ -152,15 +151,15 @@ def install(app: FastAPI) -> None:
                        str(exc.detail) if exc.detail else None, request.url.path,
                        headers=headers or None)
 
-    @app.exception_handler(IntegrityError)
-    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
-        log.warning("integrity error on %s: %s", request.url.path, exc.orig)
+    @app.exception_handler(WriteConflict)
+    async def _integrity(request: Request, exc: WriteConflict) -> JSONResponse:
+        log.warning("integrity error on %s: %s", request.url.path, getattr(exc, "orig", exc))
         return problem(409, "conflict", "Conflicting concurrent request",
                        "another request changed the same record; read it again and retry",
                        request.url.path)
 
-    @app.exception_handler(OperationalError)
-    async def _busy(request: Request, exc: OperationalError) -> JSONResponse:
+    @app.exception_handler(StorageUnavailable)
+    async def _busy(request: Request, exc: StorageUnavailable) -> JSONResponse:
         log.warning("database unavailable: %s", exc)
         return problem(503, "unavailable", "Database busy or unavailable",
                        "nothing was changed; retry later", request.url.path,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from puhui.store.db import ENV_VAR
+from puhui.services.platform import DATABASE_URL_ENV as ENV_VAR
 
 #: What the workers read: the decider ('risk' or 'default') and the registries it uses.
 ENV_DECIDER, ENV_MODELS, ENV_POLICIES = "PUHUI_DECIDER", "PUHUI_MODELS", "PUHUI_POLICIES"

@@ -16,16 +16,16 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Iterable
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from puhui.calendar import utcnow
 from puhui.services.errors import AccessDenied, AuthenticationFailed, InvalidRequest, NotFound
 from puhui.services.ids import new_id
-from puhui.store.platform_models import ApiKeyRow
-from puhui.store.prepared import PreparedStatement
+from puhui.store import key_repo
+from puhui.store.scoping import EVERYTHING, Visibility
 
 
 class Role(str, enum.Enum):
@@ -74,6 +74,16 @@ class Principal:
                                f"{sorted(p.value for p in self.perms)} may not {perm.value}")
 
     @property
+    def visibility(self) -> Visibility:
+        """What a list may show this key: a partner its own applicants' records, a borrower
+        its own, staff everything."""
+        if self.role is Role.PARTNER:
+            return Visibility("partner", self.subject)
+        if self.role is Role.BORROWER:
+            return Visibility("applicant", self.subject)
+        return EVERYTHING
+
+    @property
     def sees_everything(self) -> bool:
         return self.role in (Role.CREDIT_OFFICER, Role.ADMIN)
 
@@ -88,21 +98,6 @@ class Principal:
             return
         raise NotFound(f"no applicant {applicant_id!r}")
 
-
-def scoped(query: Any, actor: Principal, partner_column: Any, applicant_column: Any) -> Any:
-    """Narrow a list query to what `actor` may see: a partner its own applicants' records, a
-    borrower its own, staff everything."""
-    if actor.role is Role.PARTNER:
-        return query.where(partner_column == actor.subject)
-    if actor.role is Role.BORROWER:
-        return query.where(applicant_column == actor.subject)
-    return query
-
-
-_KEYS = ApiKeyRow.__table__
-_GET_KEY = PreparedStatement(
-    select(_KEYS.c.secret_hash, _KEYS.c.role, _KEYS.c.scopes, _KEYS.c.subject, _KEYS.c.revoked_at,
-           _KEYS.c.key_id).where(_KEYS.c.key_id == bindparam("id")))
 
 SYSTEM = Principal("system", Role.ADMIN, frozenset(Perm), None)
 
@@ -152,10 +147,9 @@ def issue_key(session: Session, name: str, role: Role | str, subject: str | None
         raise InvalidRequest("a key needs a name of 1-200 characters")
     key_id = new_id("K")
     secret = secrets.token_urlsafe(24)
-    session.add(ApiKeyRow(key_id=key_id, secret_hash=_digest(secret), name=name, role=role.value,
-                          scopes=json.dumps(sorted(p.value for p in chosen)), subject=subject,
-                          created_at=now or utcnow(), revoked_at=None))
-    session.flush()
+    key_repo.add(session, key_id=key_id, secret_hash=_digest(secret), name=name, role=role.value,
+                 scopes=json.dumps(sorted(p.value for p in chosen)), subject=subject,
+                 created_at=now or utcnow(), revoked_at=None)
     return IssuedKey(key_id, f"phk_{key_id}_{secret}", role, chosen, subject, name)
 
 
@@ -167,7 +161,7 @@ def authenticate(session: Session | Connection, token: str | None) -> Principal:
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != "phk" or not parts[1] or not parts[2]:
         raise AuthenticationFailed("malformed API key")
-    row = _GET_KEY.first(session, {"id": parts[1]})
+    row = key_repo.find(session, parts[1])
     if row is None or not hmac.compare_digest(row.secret_hash, _digest(parts[2])):
         raise AuthenticationFailed("unknown API key")
     if row.revoked_at is not None:
@@ -182,8 +176,5 @@ def _scopes(stored: str) -> frozenset[Perm]:
 
 
 def revoke_key(session: Session, key_id: str, now: datetime) -> None:
-    result = session.execute(update(ApiKeyRow).where(ApiKeyRow.key_id == key_id,
-                                                     ApiKeyRow.revoked_at.is_(None))
-                             .values(revoked_at=now))
-    if result.rowcount != 1:
+    if key_repo.revoke(session, key_id, now) != 1:
         raise NotFound(f"no active API key {key_id!r}")

@@ -12,30 +12,23 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Iterable
 
-from sqlalchemy import Connection, bindparam, insert, select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 
 from puhui.errors import ConsentError, InvalidApplication, InvalidIdentity
 from puhui.json_text import dumps
 from puhui.origination.consent import Consent, DataScope, Purpose, grant, require_consent
 from puhui.origination.identity import IdentityCheck, mask
 from puhui.origination.parties import Applicant, BankAccount, check_account_binding
-from puhui.services.access import Perm, Principal, Role, scoped
+from puhui.services.access import Perm, Principal, Role
 from puhui.services.clock import business_date
 from puhui.services.errors import AccessDenied, NotFound, PersonalDataErased
 from puhui.services.ids import new_id
 from puhui.services.planned import check_at_commit
 from puhui.services.platform import Platform, keep_on_failure
-from puhui.store.platform_models import (
-    ApplicantRow,
-    BankAccountRow,
-    ConsentLogRow,
-    ConsentRow,
-    IdentityCheckRow,
-)
+from puhui.store import applicant_repo as repo
 from puhui.store.crypto import (Keyring, context, is_sealed, keyring_of, new_data_key,
                                 open_sealed, seal)
-from puhui.store.prepared import PreparedStatement
 
 
 def _json(value: Any) -> str:
@@ -46,15 +39,12 @@ def _json(value: Any) -> str:
 # Every personal field is sealed under its applicant's data key (puhui.store.crypto); rows
 # written before encryption was introduced hold plain JSON and are read as they are until
 # `puhui privacy rotate` seals them.
-_APPLICANT_KEY = PreparedStatement(
-    select(ApplicantRow.__table__.c.data_key, ApplicantRow.__table__.c.erased_at)
-    .where(ApplicantRow.__table__.c.applicant_id == bindparam("id")))
 
 
 def applicant_key(session: Session | Connection, applicant_id: str) -> bytes | None:
     """The applicant's data key; None for a row from before encryption; PersonalDataErased
     once it was destroyed."""
-    row = _APPLICANT_KEY.first(session, {"id": applicant_id})
+    row = repo.data_key(session, applicant_id)
     if row is None:
         raise NotFound(f"no applicant {applicant_id!r}")
     if row.erased_at is not None:
@@ -100,15 +90,13 @@ def register_applicant(p: Platform, session: Session, actor: Principal,
     _check_established(applicant, business_date(p.clock))
     ring = keyring_of(session)
     applicant_id, key = new_id("AP"), new_data_key()
-    row = ApplicantRow(applicant_id=applicant_id, kind=applicant.kind.value,
-                       business_name=applicant.business_name,
-                       partner_id=actor.subject if actor.role is Role.PARTNER else None,
-                       data=seal(key, _json(applicant.to_dict()), context("applicants",
-                                                                          applicant_id)),
-                       data_key=ring.wrap(key, applicant_id), created_at=p.clock.now(),
-                       erased_at=None, **lookup_hashes(ring, applicant))
-    session.add(row)
-    session.flush()
+    row = repo.add_applicant(
+        session, applicant_id=applicant_id, kind=applicant.kind.value,
+        business_name=applicant.business_name,
+        partner_id=actor.subject if actor.role is Role.PARTNER else None,
+        data=seal(key, _json(applicant.to_dict()), context("applicants", applicant_id)),
+        data_key=ring.wrap(key, applicant_id), created_at=p.clock.now(),
+        erased_at=None, **lookup_hashes(ring, applicant))
     return applicant_view(row)
 
 
@@ -123,20 +111,6 @@ def _check_established(applicant: Applicant, today: date) -> None:
     if established is not None and not EARLIEST_ESTABLISHED <= established <= today:
         raise InvalidApplication(f"established_on {established} must be from "
                                  f"{EARLIEST_ESTABLISHED} to today ({today})")
-
-
-_APPLICANTS = ApplicantRow.__table__
-_CHECKS = IdentityCheckRow.__table__
-_LOG = ConsentLogRow.__table__
-_CONSENT_TABLE = ConsentRow.__table__
-# Statements every application makes, prepared once (see puhui.store.prepared).
-_GET_APPLICANT = PreparedStatement(
-    select(_APPLICANTS).where(_APPLICANTS.c.applicant_id == bindparam("id")))
-_CONSENTS = PreparedStatement(
-    select(_CONSENT_TABLE.c.data).where(_CONSENT_TABLE.c.applicant_id == bindparam("id"))
-    .order_by(_CONSENT_TABLE.c.consent_id))
-_INSERT_LOG = PreparedStatement(insert(_LOG))
-_INSERT_CHECKS = PreparedStatement(insert(_CHECKS))
 
 
 @lru_cache(maxsize=4096)
@@ -161,7 +135,7 @@ def applicant_data(bind: Session | Connection, row: Any) -> Applicant:
 
 def applicant_row(session: Session, actor: Principal, applicant_id: str) -> Any:
     """The applicant's row if `actor` may see it (NotFound otherwise); nothing is opened."""
-    row = _GET_APPLICANT.first(session, {"id": applicant_id})
+    row = repo.read(session, applicant_id)
     if row is None:
         raise NotFound(f"no applicant {applicant_id!r}")
     actor.check_applicant(row.applicant_id, row.partner_id)
@@ -181,7 +155,7 @@ def business_identity(session: Session, applicant_id: str) -> str:
     twice (through two partners, or again after a decline) gets two of them; a provider's
     records belong to the business, so both registrations must get the same answer.
     """
-    row = _GET_APPLICANT.first(session, {"id": applicant_id})
+    row = repo.read(session, applicant_id)
     if row is None:
         raise NotFound(f"no applicant {applicant_id!r}")
     applicant = applicant_data(session, row)
@@ -200,11 +174,8 @@ def get_applicant(session: Session, actor: Principal, applicant_id: str) -> dict
 
 def list_applicants(session: Session, actor: Principal, after: str | None, limit: int) -> list[dict]:
     actor.require(Perm.READ)
-    query = select(ApplicantRow).order_by(ApplicantRow.applicant_id).limit(limit)
-    if after:
-        query = query.where(ApplicantRow.applicant_id > after)
-    query = scoped(query, actor, ApplicantRow.partner_id, ApplicantRow.applicant_id)
-    return [applicant_view(r, session) for r in session.execute(query).scalars()]
+    return [applicant_view(r, session)
+            for r in repo.page(session, after, limit, actor.visibility)]
 
 
 def masked_person(person: dict) -> dict:
@@ -225,7 +196,7 @@ def applicant_view(row: Any, bind: Session | Connection | None = None) -> dict:
     if row.erased_at is not None:
         return out
     if bind is None:
-        bind = object_session(row)
+        bind = repo.session_of(row)
     data = applicant_data(bind, row).to_dict()
     return {**out, "uscc": data.get("uscc"), "industry": data.get("industry", ""),
             "region_code": data.get("region_code", ""),
@@ -243,14 +214,13 @@ def save_checks(session: Session, applicant_id: str, application_id: str | None,
              "subject": c.subject, "passed": c.passed, "reason": c.reason, "source": c.source,
              "details": _json(c.details), "checked_at": c.checked_at} for c in checks]
     if rows:
-        _INSERT_CHECKS.execute(session, rows)
+        repo.insert_checks(session, rows)
 
 
 def checks_of(session: Session, actor: Principal, applicant_id: str) -> list[dict]:
     actor.require(Perm.READ)
     applicant_row(session, actor, applicant_id)
-    rows = session.execute(select(IdentityCheckRow).where(IdentityCheckRow.applicant_id == applicant_id)
-                           .order_by(IdentityCheckRow.id)).scalars()
+    rows = repo.checks(session, applicant_id)
     return [{"kind": r.kind, "subject": r.subject, "passed": r.passed, "reason": r.reason,
              "source": r.source, "details": json.loads(r.details),
              "application_id": r.application_id, "checked_at": r.checked_at.isoformat()}
@@ -273,22 +243,20 @@ def bind_account(p: Platform, session: Session, actor: Principal, applicant_id: 
         raise InvalidIdentity(f"bank account not bound: {check.reason}")
     save_checks(session, applicant_id, None, [check])
     account_id = new_id("BA")
-    row = BankAccountRow(account_id=account_id, applicant_id=applicant_id,
-                         data=sealed(session, applicant_id, _json(account.to_dict()),
-                                     context("bank_accounts", account_id)),
-                         card_masked=mask(account.card_number), bound_at=p.clock.now(),
-                         card_hash=keyring_of(session).lookup_hash("bank_card",
-                                                                   account.card_number))
-    session.add(row)
-    session.flush()
+    row = repo.add_account(session, account_id=account_id, applicant_id=applicant_id,
+                           data=sealed(session, applicant_id, _json(account.to_dict()),
+                                       context("bank_accounts", account_id)),
+                           card_masked=mask(account.card_number), bound_at=p.clock.now(),
+                           card_hash=keyring_of(session).lookup_hash("bank_card",
+                                                                     account.card_number))
     return account_view(row, account)
 
 
-def account_view(row: BankAccountRow, account: BankAccount | None = None) -> dict:
+def account_view(row: Any, account: BankAccount | None = None) -> dict:
     if account is None and row.data:
         try:
             account = BankAccount.from_dict(json.loads(unsealed(
-                object_session(row), row.applicant_id, row.data,
+                repo.session_of(row), row.applicant_id, row.data,
                 context("bank_accounts", row.account_id))))
         except PersonalDataErased:
             account = None
@@ -300,7 +268,7 @@ def account_view(row: BankAccountRow, account: BankAccount | None = None) -> dic
 
 
 def load_account(session: Session, applicant_id: str, account_id: str) -> BankAccount:
-    row = session.get(BankAccountRow, account_id)
+    row = repo.account(session, account_id)
     if row is None or row.applicant_id != applicant_id:
         raise NotFound(f"no bank account {account_id!r} bound to applicant {applicant_id!r}")
     return BankAccount.from_dict(json.loads(unsealed(session, applicant_id, row.data,
@@ -310,9 +278,7 @@ def load_account(session: Session, applicant_id: str, account_id: str) -> BankAc
 def accounts_of(session: Session, actor: Principal, applicant_id: str) -> list[dict]:
     actor.require(Perm.READ)
     applicant_row(session, actor, applicant_id)
-    rows = session.execute(select(BankAccountRow).where(BankAccountRow.applicant_id == applicant_id)
-                           .order_by(BankAccountRow.account_id)).scalars()
-    return [account_view(r) for r in rows]
+    return [account_view(r) for r in repo.accounts(session, applicant_id)]
 
 
 # -- consent --------------------------------------------------------------------------------------
@@ -325,9 +291,9 @@ def grant_consent(p: Platform, session: Session, actor: Principal, applicant_id:
     now = p.clock.now()
     consent = grant(new_id("CS"), applicant_id, purpose, scopes, now,
                     valid_for or p.consent_validity, channel, text_version)
-    session.add(ConsentRow(consent_id=consent.consent_id, applicant_id=applicant_id,
-                           data=_json(consent.to_dict()), granted_at=consent.granted_at,
-                           expires_at=consent.expires_at, revoked_at=None))
+    repo.add_consent(session, consent_id=consent.consent_id, applicant_id=applicant_id,
+                     data=_json(consent.to_dict()), granted_at=consent.granted_at,
+                     expires_at=consent.expires_at, revoked_at=None)
     _log(session, applicant_id, consent.consent_id, "granted", None, consent.purpose.value, None,
          {"scopes": sorted(s.value for s in consent.scopes), "channel": channel,
           "text_version": text_version, "by": actor.key_id}, now)
@@ -340,7 +306,7 @@ def revoke_consent(p: Platform, session: Session, actor: Principal, applicant_id
     """Withdraw a consent: from now on no data source it covered may be queried."""
     actor.require(Perm.APPLY)
     load_applicant(session, actor, applicant_id)
-    row = session.get(ConsentRow, consent_id, with_for_update=True)
+    row = repo.consent(session, consent_id, lock=True)
     if row is None or row.applicant_id != applicant_id:
         raise NotFound(f"no consent {consent_id!r} for applicant {applicant_id!r}")
     now = p.clock.now()
@@ -348,7 +314,7 @@ def revoke_consent(p: Platform, session: Session, actor: Principal, applicant_id
     if row.revoked_at is not None:
         consent = consent.revoke(row.revoked_at)
     revoked = consent.revoke(now)  # raises ConsentRevoked when already revoked
-    row.data, row.revoked_at = _json(revoked.to_dict()), now
+    repo.record_revocation(row, _json(revoked.to_dict()), now)
     _log(session, applicant_id, consent_id, "revoked", None, consent.purpose.value, None,
          {"by": actor.key_id}, now)
     session.flush()
@@ -356,7 +322,7 @@ def revoke_consent(p: Platform, session: Session, actor: Principal, applicant_id
 
 
 def consents(session: Session | Connection, applicant_id: str) -> list[Consent]:
-    return [_parse_consent(row.data) for row in _CONSENTS.rows(session, {"id": applicant_id})]
+    return [_parse_consent(row.data) for row in repo.consent_texts(session, applicant_id)]
 
 
 @lru_cache(maxsize=4096)
@@ -375,8 +341,7 @@ def consents_of(p: Platform, session: Session, actor: Principal, applicant_id: s
 def consent_log(session: Session, actor: Principal, applicant_id: str) -> list[dict]:
     actor.require(Perm.READ)
     applicant_row(session, actor, applicant_id)
-    rows = session.execute(select(ConsentLogRow).where(ConsentLogRow.applicant_id == applicant_id)
-                           .order_by(ConsentLogRow.id)).scalars()
+    rows = repo.log_entries(session, applicant_id)
     return [{"action": r.action, "consent_id": r.consent_id, "scope": r.scope, "purpose": r.purpose,
              "application_id": r.application_id, "detail": json.loads(r.detail),
              "at": r.at.isoformat()} for r in rows]
@@ -415,6 +380,6 @@ def use_data(p: Platform, session: Session, applicant_id: str, scope: DataScope,
 def _log(session: Session, applicant_id: str, consent_id: str | None, action: str,
          scope: str | None, purpose: str | None, application_id: str | None, detail: dict,
          at: datetime) -> None:
-    _INSERT_LOG.execute(session, {
+    repo.log(session, {
         "applicant_id": applicant_id, "consent_id": consent_id, "action": action, "scope": scope,
         "purpose": purpose, "application_id": application_id, "detail": _json(detail), "at": at})

@@ -13,11 +13,9 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from puhui.errors import ConcurrentModification, InvalidApplication, InvalidEvent, RateCapExceeded
 from puhui.origination.consent import DataScope, Purpose
@@ -28,7 +26,7 @@ from puhui.origination.workflow import ApplicationStatus as S
 from puhui.origination.workflow import check_transition
 from puhui.loans.cost import check_cap
 from puhui.loans.product import RateCap, RepaymentMethod
-from puhui.services.access import Perm, Principal, scoped
+from puhui.services.access import Perm, Principal
 from puhui.origination.identity import mask
 from puhui.services.applicants import (
     _json,
@@ -46,35 +44,15 @@ from puhui.services.clock import business_date
 from puhui.services.errors import NotFound, PersonalDataErased
 from puhui.services.ids import new_id
 from puhui.services.platform import Platform
-from puhui.services.risk import DECISION_RECORDS, assess, record_values
+from puhui.services.risk import assess, record_values
+from puhui.store import application_repo as repo
 from puhui.store.ledger_repo import LedgerRepository
-from puhui.store.platform_models import (
-    ApplicationEventRow,
-    ApplicationRow,
-    ContractRow,
-    OfferRow,
-)
-from puhui.store.prepared import PreparedStatement
 
 #: Statuses an application leaves by expiry when its offer or review lapses.
 EXPIRING = (S.OFFERED, S.ACCEPTED, S.REFERRED)
 
-APPS = ApplicationRow.__table__
-HISTORY = ApplicationEventRow.__table__
-OFFERS = OfferRow.__table__
-_FIELDS = tuple(c.name for c in APPS.columns)
-_MUTABLE = ("status", "version", "decision", "offer_id", "contract_id", "loan_id", "updated_at")
-_UPDATE = PreparedStatement(
-    update(APPS).where(APPS.c.application_id == bindparam("b_id"),
-                       APPS.c.version == bindparam("b_version"))
-    .values({name: bindparam(name) for name in _MUTABLE}))
-# Statements built and prepared once: building one per call (with its literal values), or
-# running it through SQLAlchemy's execution machinery, costs more than SQLite takes to run it.
-_INSERT = PreparedStatement(insert(APPS))
-_INSERT_HISTORY = PreparedStatement(insert(HISTORY))
-_GET = select(APPS).where(APPS.c.application_id == bindparam("id"))
-_READ = PreparedStatement(_GET)
-_LOCK = PreparedStatement(_GET.with_for_update())
+_FIELDS = repo.FIELDS
+_MUTABLE = repo.MUTABLE
 
 
 @dataclass(slots=True)
@@ -101,7 +79,7 @@ class AppRecord:
     updated_at: datetime
     stored_version: int = 0       # 0: not written yet
     history: list[dict] = field(default_factory=list)
-    pending: list[tuple[Any, dict]] = field(default_factory=list)  # rows that refer to it
+    pending: list[tuple[str, dict]] = field(default_factory=list)  # rows that refer to it, by kind
     offer: dict | None = None  # the offer made by this operation (the view shows it as made)
 
 
@@ -110,29 +88,22 @@ def save(session: Session, rec: AppRecord) -> None:
     if rec.version == rec.stored_version:
         return
     if rec.stored_version == 0:
-        _INSERT.execute(session, {name: getattr(rec, name) for name in _FIELDS})
+        repo.insert_application(session, {name: getattr(rec, name) for name in _FIELDS})
     else:
-        changed = _UPDATE.execute(session, {"b_id": rec.application_id,
-                                            "b_version": rec.stored_version,
-                                            **{name: getattr(rec, name) for name in _MUTABLE}})
+        changed = repo.update_application(session, rec.application_id, rec.stored_version,
+                                          {name: getattr(rec, name) for name in _MUTABLE})
         if changed != 1:
             raise ConcurrentModification(f"application {rec.application_id} changed meanwhile")
-    _INSERT_HISTORY.execute(session, rec.history)
-    for table, values in rec.pending:
-        _inserting(table).execute(session, values)
+    repo.insert_history(session, rec.history)
+    for kind, values in rec.pending:
+        repo.insert_related(session, kind, values)
     rec.stored_version, rec.history, rec.pending = rec.version, [], []
-
-
-@lru_cache(maxsize=None)
-def _inserting(table: Any) -> PreparedStatement:
-    """The INSERT for one of the few tables an application's pending rows go to, built once."""
-    return PreparedStatement(insert(table))
 
 
 # -- reading --------------------------------------------------------------------------------------
 def load_application(session: Session, actor: Principal, application_id: str,
                      lock: bool = False) -> AppRecord:
-    found = (_LOCK if lock else _READ).first(session, {"id": application_id})
+    found = repo.read(session, application_id, lock)
     if found is None:
         raise NotFound(f"no application {application_id!r}")
     row = AppRecord(**found._asdict())
@@ -153,32 +124,27 @@ def get_application(session: Session, actor: Principal, application_id: str) -> 
 def list_applications(session: Session, actor: Principal, after: str | None, limit: int,
                       status: str | None = None) -> list[dict]:
     actor.require(Perm.READ)
-    query = select(ApplicationRow).order_by(ApplicationRow.application_id).limit(limit)
-    if after:
-        query = query.where(ApplicationRow.application_id > after)
+    wanted = None
     if status:
         try:
-            wanted = S(status)
+            wanted = S(status).value
         except ValueError:
             raise InvalidApplication(f"unknown application status {status!r}; choose from "
                                      f"{[s.value for s in S]}") from None
-        query = query.where(ApplicationRow.status == wanted.value)
-    query = scoped(query, actor, ApplicationRow.partner_id, ApplicationRow.applicant_id)
-    return [application_view(session, r, with_offer=False) for r in session.execute(query).scalars()]
+    return [application_view(session, r, with_offer=False)
+            for r in repo.page(session, after, limit, wanted, actor.visibility)]
 
 
 
 def history(session: Session, actor: Principal, application_id: str) -> list[dict]:
     actor.require(Perm.READ)
     load_application(session, actor, application_id)
-    rows = session.execute(select(ApplicationEventRow)
-                           .where(ApplicationEventRow.application_id == application_id)
-                           .order_by(ApplicationEventRow.seq)).scalars()
+    rows = repo.history(session, application_id)
     return [{"seq": r.seq, "from": r.from_status, "to": r.to_status, "actor": r.actor,
              "detail": json.loads(r.detail), "at": r.at.isoformat()} for r in rows]
 
 
-def application_view(session: Session, row: AppRecord | ApplicationRow,
+def application_view(session: Session, row: Any,
                      with_offer: bool = True) -> dict:
     out: dict[str, Any] = {
         "application_id": row.application_id, "applicant_id": row.applicant_id,
@@ -196,14 +162,14 @@ def application_view(session: Session, row: AppRecord | ApplicationRow,
 
 
 def load_offer(session: Session, offer_id: str) -> Offer:
-    row = session.get(OfferRow, offer_id)
+    row = repo.offer(session, offer_id)
     if row is None:
         raise NotFound(f"no offer {offer_id!r}")
     return Offer.from_dict(json.loads(row.data))
 
 
 def offer_view(session: Session, offer_id: str) -> dict:
-    row = session.get(OfferRow, offer_id)
+    row = repo.offer(session, offer_id)
     if row is None:
         raise NotFound(f"no offer {offer_id!r}")
     return json.loads(row.data)
@@ -305,7 +271,8 @@ def _submit(p: Platform, session: Session, actor: Principal, row: AppRecord,
             decision = p.decider.decide(request)
         else:  # a decider that explains itself: keep its record beside the application
             decision, record = evaluate(request)
-            row.pending.append((DECISION_RECORDS, record_values(row.application_id, record, now)))
+            row.pending.append(("decision_record",
+                                record_values(row.application_id, record, now)))
         _conclude(p, session, row, decision, actor, now, cap)
     save(session, row)
     save_checks(session, row.applicant_id, row.application_id, checks)
@@ -343,7 +310,7 @@ def _conclude(p: Platform, session: Session, row: AppRecord, decision: Decision,
             _move(session, row, S.DECLINED, actor, now, reasons=[r.code for r in decision.reasons])
             return
         row.offer = offer.to_dict()
-        row.pending.append((OFFERS, {"offer_id": offer.offer_id,
+        row.pending.append(("offer", {"offer_id": offer.offer_id,
                                      "application_id": row.application_id,
                                      "data": _json(row.offer), "created_at": now,
                                      "expires_at": offer.expires_at}))
@@ -403,13 +370,12 @@ def withdraw(p: Platform, session: Session, actor: Principal, application_id: st
 def expire_stale(p: Platform, session: Session, actor: Principal) -> list[str]:
     """Expire offers whose validity has passed and referrals left undecided as long."""
     now = p.clock.now()
-    ids = session.execute(select(ApplicationRow.application_id)
-                          .where(ApplicationRow.status.in_([s.value for s in EXPIRING]))).scalars().all()
+    ids = repo.ids_in_status(session, [s.value for s in EXPIRING])
     expired = []
     for application_id in ids:
         row = load_application(session, actor, application_id, lock=True)
         if row.offer_id:
-            lapsed = session.get(OfferRow, row.offer_id).expires_at <= now
+            lapsed = repo.offer(session, row.offer_id).expires_at <= now
         else:
             lapsed = row.updated_at + p.offer_validity <= now
         if lapsed:
@@ -441,23 +407,24 @@ def accept_offer(p: Platform, session: Session, actor: Principal, application_id
         "loan_contract", contract.contract_id, contract.content_hash, business_date(p.clock),
         f"loan contract {contract.contract_id} for application {application_id}",
         event_key=f"contract:{contract.contract_id}")
-    session.add(ContractRow(contract_id=contract.contract_id, application_id=application_id,
-                            offer_id=offer.offer_id, account_id=account_id,
-                            content=sealed(session, row.applicant_id, _json(contract.content),
-                                           context("contracts", contract.contract_id)),
-                            content_hash=contract.content_hash,
-                            ledger_seq=entry.seq, accepted_at=now, signed_at=None, signed_by=None))
+    stored = repo.add_contract(
+        session, contract_id=contract.contract_id, application_id=application_id,
+        offer_id=offer.offer_id, account_id=account_id,
+        content=sealed(session, row.applicant_id, _json(contract.content),
+                       context("contracts", contract.contract_id)),
+        content_hash=contract.content_hash,
+        ledger_seq=entry.seq, accepted_at=now, signed_at=None, signed_by=None)
     row.contract_id = contract.contract_id
     _move(session, row, S.ACCEPTED, actor, now, contract_id=contract.contract_id,
           content_hash=contract.content_hash, ledger_seq=entry.seq)
     save(session, row)
-    return contract_view(session.get(ContractRow, contract.contract_id), row.applicant_id,
-                         contract.content)
+    session.flush()
+    return contract_view(stored, row.applicant_id, contract.content)
 
 
 def load_contract(session: Session, actor: Principal, contract_id: str,
-                  lock: bool = False) -> tuple[ContractRow, AppRecord]:
-    row = session.get(ContractRow, contract_id, with_for_update=lock)
+                  lock: bool = False) -> tuple[Any, AppRecord]:
+    row = repo.contract(session, contract_id, lock)
     if row is None:
         raise NotFound(f"no contract {contract_id!r}")
     try:
@@ -478,8 +445,7 @@ def sign_contract(p: Platform, session: Session, actor: Principal, contract_id: 
     now = p.clock.now()
     _move(session, application, S.CONTRACT_SIGNED, actor, now, contract_id=contract_id)
     save(session, application)
-    contract.signed_at, contract.signed_by = now, actor.key_id
-    session.flush()
+    repo.record_signature(session, contract, now, actor.key_id)
     return contract_view(contract, application.applicant_id)
 
 
@@ -491,7 +457,7 @@ def get_contract(session: Session, actor: Principal, contract_id: str) -> dict:
     return contract_view(contract, application.applicant_id)
 
 
-def contract_content(session: Session, row: ContractRow, applicant_id: str) -> dict:
+def contract_content(session: Session, row: Any, applicant_id: str) -> dict:
     """The contract's full content, opened (PersonalDataErased after erasure)."""
     return json.loads(unsealed(session, applicant_id, row.content,
                                context("contracts", row.contract_id)))
@@ -513,13 +479,13 @@ def masked_content(content: dict) -> dict:
     return out
 
 
-def contract_view(row: ContractRow, applicant_id: str, content: dict | None = None,
+def contract_view(row: Any, applicant_id: str, content: dict | None = None,
                   full: bool = False) -> dict:
     """A contract with its content masked (`full`: as signed, for entitled staff only)."""
     erased = False
     if content is None:
         try:
-            content = contract_content(object_session(row), row, applicant_id)
+            content = contract_content(repo.session_of(row), row, applicant_id)
         except PersonalDataErased:
             erased = True
     return {"contract_id": row.contract_id, "application_id": row.application_id,

@@ -49,6 +49,12 @@ class BookVerification:
         return out
 
 
+def trial_balance(session: Session) -> dict[str, int]:
+    """The ledger's net of all postings per currency (fen): zero for every currency in a
+    sound ledger."""
+    return LedgerRepository(session).trial_balance()
+
+
 def verify_book(session: Session, against: Checkpoint | None = None,
                 public_key: Ed25519PublicKey | None = None) -> BookVerification:
     """Re-hash the journal and the loan-event chain end to end (each up to its head).

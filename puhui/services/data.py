@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from puhui.origination.consent import DataScope, Purpose
@@ -25,9 +24,8 @@ from puhui.risk.data.payload import SourceData, parse_payload, source_scope
 from puhui.risk.errors import InvalidRecord, RiskDataError, SourceUnavailable
 from puhui.services.applicants import business_identity, use_data
 from puhui.services.platform import Platform
-from puhui.store.risk_models import SourcePayloadRow
+from puhui.store import risk_repo
 
-_PAYLOADS = SourcePayloadRow.__table__
 
 
 @dataclass(frozen=True)
@@ -102,7 +100,7 @@ def collect(p: Platform, session: Session, applicant_id: str, application_id: st
         except InvalidRecord as exc:
             error = errors[scope] = str(exc)
         text = canonical_text(raw)
-        session.execute(insert(_PAYLOADS), {
+        risk_repo.add_payload(session, {
             "applicant_id": applicant_id, "application_id": application_id,
             "scope": scope.value, "consent_id": consent.consent_id, "fetched_at": fetched_at,
             "as_of": as_of, "status": "rejected" if error else "accepted", "error": error,
@@ -113,8 +111,7 @@ def collect(p: Platform, session: Session, applicant_id: str, application_id: st
 def stored_payloads(session: Session, application_id: str) -> list[StoredPayload]:
     """The payloads stored for an application, oldest first; `RiskDataError` if a stored text
     no longer matches its SHA-256."""
-    rows = session.execute(select(_PAYLOADS).where(_PAYLOADS.c.application_id == application_id)
-                           .order_by(_PAYLOADS.c.id)).all()
+    rows = risk_repo.payloads(session, application_id)
     out = []
     for r in rows:
         if hashlib.sha256(r.payload.encode()).hexdigest() != r.payload_sha256:

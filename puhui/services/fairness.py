@@ -16,18 +16,14 @@ from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
 from puhui.origination.identity import age_on
 from puhui.services.applicants import applicant_data
 from puhui.services.platform import Platform
-from puhui.store.decision_models import DecisionRecordRow
-from puhui.store.platform_models import ApplicantRow, ApplicationRow
+from puhui.store import risk_repo
 
-_RECORDS, _APPS = DecisionRecordRow.__table__, ApplicationRow.__table__
-_APPLICANTS = ApplicantRow.__table__
 NOTE = ("Outcomes are known only for granted loans, so equal opportunity needs reject inference "
         "and is not reported for the book; see `puhui risk fairness german` for it on labelled "
         "data. Groups come from the owner's resident ID; no model reads them.")
@@ -50,14 +46,8 @@ def book_fairness(p: Platform, as_of: date, *, days: int = 365, tolerance: Any =
     from puhui.risk.fairness import FairnessTolerance, age_band, fairness_report
 
     since = as_of - timedelta(days=days - 1)
-    query = (select(_RECORDS.c.outcome, _RECORDS.c.decided_on, _APPLICANTS.c.applicant_id,
-                    _APPLICANTS.c.data, _APPLICANTS.c.data_key, _APPLICANTS.c.erased_at)
-             .join(_APPS, _APPS.c.application_id == _RECORDS.c.application_id)
-             .join(_APPLICANTS, _APPLICANTS.c.applicant_id == _APPS.c.applicant_id)
-             .where(_RECORDS.c.decided_on.between(since, as_of),
-                    _APPLICANTS.c.erased_at.is_(None)))  # erased people are not profiled
     with p.read() as session:
-        rows = session.execute(query).all()
+        rows = risk_repo.decided_owners(session, since, as_of)  # erased people are not profiled
         if not rows:
             raise RiskDataError(f"no automated decisions in the {days} days up to {as_of}")
         people = [owner_groups(applicant_data(session, row).owner.resident_id, row.decided_on)

@@ -13,17 +13,16 @@ import hashlib
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from puhui.book import amount_due
-from puhui.errors import InvalidApplication, InvalidBusinessDate, InvalidEvent, PuhuiError
+from puhui.errors import (InvalidApplication, InvalidBusinessDate, InvalidEvent, PuhuiError,
+                          WriteConflict)
 from puhui.loans.events import CreditRefund, Disbursement, Prepayment, PrepaymentMode, Repayment
 from puhui.loans.state import LoanStatus
 from puhui.origination.identity import mask
 from puhui.origination.workflow import ApplicationStatus as S
-from puhui.services.access import Perm, Principal, scoped
+from puhui.services.access import Perm, Principal
 from puhui.origination.consent import DataScope, Purpose
 from puhui.services.applicants import _log, consents, load_account, sealed, unsealed
 from puhui.services.applications import (
@@ -38,9 +37,9 @@ from puhui.services.clock import business_date
 from puhui.services.errors import AlreadyDone, NotFound
 from puhui.services.ids import new_id
 from puhui.services.platform import Platform
+from puhui.store import application_repo as repo
 from puhui.store.business_days import BusinessDayRepository
 from puhui.store.crypto import context
-from puhui.store.platform_models import ApplicationRow, AutoDebitRow, DisbursementRow
 
 #: How far after today a loan's view (`loan_view(as_of=...)`) may project its balances.
 MAX_VIEW_AHEAD = timedelta(days=366)
@@ -62,8 +61,7 @@ def disburse(p: Platform, session: Session, actor: Principal, contract_id: str,
         raise InvalidApplication(f"unknown payout mode {mode!r}; "
                                  f"choose from {[m.value for m in PayoutMode]}") from None
     contract, application = load_contract(session, actor, contract_id, lock=True)
-    existing = session.execute(select(DisbursementRow)
-                               .where(DisbursementRow.contract_id == contract_id)).scalar_one_or_none()
+    existing = repo.disbursement_for(session, contract_id)
     if existing is not None:
         raise AlreadyDone(f"contract {contract_id} was paid out by {existing.disbursement_id}")
     if application.status != S.CONTRACT_SIGNED.value:
@@ -82,25 +80,26 @@ def disburse(p: Platform, session: Session, actor: Principal, contract_id: str,
     # the rail keys the instruction on the contract, so no retry of any kind pays it twice
     instruction = f"PAYOUT-{contract_id}"
     where = context("disbursements", disbursement_id)
-    session.add(DisbursementRow(
-        disbursement_id=disbursement_id, contract_id=contract_id, loan_id=loan_id, mode=mode.value,
+    repo.add_disbursement(
+        session, disbursement_id=disbursement_id, contract_id=contract_id, loan_id=loan_id,
+        mode=mode.value,
         payee_name=sealed(session, application.applicant_id, payee_name, where + ":name"),
         payee_account=sealed(session, application.applicant_id, payee_account,
                              where + ":account"),
         reference=reference,
         principal=offer.principal, paid_out=offer.net_disbursed, currency=offer.product.currency,
-        value_date=today, gateway_ref=instruction, created_at=now))
+        value_date=today, gateway_ref=instruction, created_at=now)
     p.book.open_in(session, loan_id, offer.product)
     try:
         session.flush()  # claims the contract: a racing payout fails here, before any money moves
-    except IntegrityError:
+    except WriteConflict:
         raise AlreadyDone(f"contract {contract_id} is being paid out by another request") from None
     p.book.apply_in(session, [(loan_id, Disbursement(f"disburse:{contract_id}", today,
                                                      offer.principal))])
     transfer = p.gateway.pay_out(instruction, payee_account, payee_name, offer.net_disbursed)
     if not transfer.ok:
         raise PuhuiError(f"payout refused by the payment rail: {transfer.reason}")
-    row = session.get(DisbursementRow, disbursement_id)
+    row = repo.disbursement(session, disbursement_id)
     application.loan_id = loan_id
     _move(session, application, S.DISBURSED, actor, now, loan_id=loan_id,
           disbursement_id=disbursement_id, mode=mode.value)
@@ -121,14 +120,14 @@ def _entrusted_payee(name: str | None, account: str | None, reference: str) -> t
     return name, digits
 
 
-def payee_of(session: Session, applicant_id: str, row: DisbursementRow) -> tuple[str, str]:
+def payee_of(session: Session, applicant_id: str, row: Any) -> tuple[str, str]:
     """The payee's name and account of a disbursement, opened."""
     where = context("disbursements", row.disbursement_id)
     return (unsealed(session, applicant_id, row.payee_name, where + ":name"),
             unsealed(session, applicant_id, row.payee_account, where + ":account"))
 
 
-def disbursement_view(row: DisbursementRow, payee_name: str, payee_account: str) -> dict:
+def disbursement_view(row: Any, payee_name: str, payee_account: str) -> dict:
     return {"disbursement_id": row.disbursement_id, "contract_id": row.contract_id,
             "loan_id": row.loan_id, "mode": row.mode, "payee_name": payee_name,
             "payee_account": mask(payee_account), "reference": row.reference,
@@ -138,8 +137,8 @@ def disbursement_view(row: DisbursementRow, payee_name: str, payee_account: str)
 
 
 # -- loans ----------------------------------------------------------------------------------------
-def _loan_application(session: Session, actor: Principal, loan_id: str) -> ApplicationRow | None:
-    row = session.execute(select(ApplicationRow).where(ApplicationRow.loan_id == loan_id)).scalar_one_or_none()
+def _loan_application(session: Session, actor: Principal, loan_id: str) -> Any | None:
+    row = repo.for_loan(session, loan_id)
     if row is None:
         if actor.sees_everything:
             return None  # a loan booked outside origination (the demo book, a migration)
@@ -287,12 +286,8 @@ def auto_debit(p: Platform, session: Session, actor: Principal, run_date: date |
     actor.require(Perm.OPERATE)
     on = check_run_date(run_date or business_date(p.clock), p.clock,
                         BusinessDayRepository(session).last_closed())
-    rows = session.execute(select(ApplicationRow.loan_id, ApplicationRow.applicant_id,
-                                  ApplicationRow.contract_id, ApplicationRow.application_id)
-                           .where(ApplicationRow.status == S.DISBURSED.value)
-                           .order_by(ApplicationRow.loan_id)).all()
-    done = set(session.execute(select(AutoDebitRow.loan_id)
-                               .where(AutoDebitRow.run_date == on)).scalars())
+    rows = repo.disbursed(session, S.DISBURSED.value)
+    done = repo.auto_debited(session, on)
     summary = {"run_date": on.isoformat(), "attempted": 0, "collected": 0, "failed": 0,
                "refused": 0, "amount_collected": 0}
     scope, purpose = DataScope.BANK_ACCOUNT.value, Purpose.LOAN_SERVICING.value
@@ -328,11 +323,11 @@ def auto_debit(p: Platform, session: Session, actor: Principal, run_date: date |
             summary["amount_collected"] += due
         else:
             summary["failed"] += 1
-        session.add(AutoDebitRow(loan_id=loan_id, run_date=on, amount=due,
-                                 collected=due if transfer.ok else 0,
-                                 status="collected" if transfer.ok else "failed",
-                                 reason=transfer.reason, gateway_ref=transfer.gateway_ref,
-                                 created_at=p.clock.now()))
+        repo.add_auto_debit(session, loan_id=loan_id, run_date=on, amount=due,
+                            collected=due if transfer.ok else 0,
+                            status="collected" if transfer.ok else "failed",
+                            reason=transfer.reason, gateway_ref=transfer.gateway_ref,
+                            created_at=p.clock.now())
     session.flush()
     return summary
 
@@ -340,13 +335,8 @@ def auto_debit(p: Platform, session: Session, actor: Principal, run_date: date |
 def list_loans(p: Platform, session: Session, actor: Principal, after: str | None,
                limit: int) -> list[dict]:
     actor.require(Perm.READ)
-    query = (select(ApplicationRow.loan_id).where(ApplicationRow.loan_id.is_not(None))
-             .order_by(ApplicationRow.loan_id).limit(limit))
-    if after:
-        query = query.where(ApplicationRow.loan_id > after)
-    query = scoped(query, actor, ApplicationRow.partner_id, ApplicationRow.applicant_id)
     out = []
-    for loan_id in session.execute(query).scalars():
+    for loan_id in list(repo.loan_ids(session, after, limit, actor.visibility)):
         view = loan_view(p, session, actor, loan_id)
         view.pop("schedule", None)
         out.append(view)

@@ -19,17 +19,12 @@ from typing import Any, Mapping
 
 import numpy as np
 import polars as pl
-from sqlalchemy import select
 
 from puhui.loans.state import LoanStatus
 from puhui.services.platform import Platform
-from puhui.store.decision_models import DecisionRecordRow
-from puhui.store.models import LoanEventRow
-from puhui.store.platform_models import ContractRow, DisbursementRow
+from puhui.store import risk_repo
 
 DEFAULT_DPD = 90
-_RECORDS, _CONTRACTS = DecisionRecordRow.__table__, ContractRow.__table__
-_PAYOUTS, _EVENTS = DisbursementRow.__table__, LoanEventRow.__table__
 
 
 @dataclass(frozen=True)
@@ -48,25 +43,16 @@ def recent_decisions(p: Platform, as_of: date, days: int) -> pl.DataFrame:
     """The facts of every automated decision taken in the `days` days up to `as_of`."""
     since = as_of - timedelta(days=days - 1)
     with p.read() as session:
-        rows = session.execute(select(_RECORDS.c.application_id, _RECORDS.c.record)
-                               .where(_RECORDS.c.decided_on.between(since, as_of))
-                               .order_by(_RECORDS.c.id)).all()
+        rows = risk_repo.records_between(session, since, as_of)
     facts = [{"application_id": a, **json.loads(text)["facts"]} for a, text in rows]
     return pl.DataFrame(facts, infer_schema_length=None) if facts else pl.DataFrame()
 
 
 def book_loans(p: Platform, as_of: date) -> list[BookLoan]:
     """Every loan paid out on an automated decision up to `as_of`, with its default date."""
-    query = (select(_PAYOUTS.c.loan_id, _CONTRACTS.c.application_id, _PAYOUTS.c.value_date,
-                    _RECORDS.c.record)
-             .join(_CONTRACTS, _CONTRACTS.c.contract_id == _PAYOUTS.c.contract_id)
-             .join(_RECORDS, _RECORDS.c.application_id == _CONTRACTS.c.application_id)
-             .where(_PAYOUTS.c.value_date <= as_of).order_by(_PAYOUTS.c.value_date))
     with p.read() as session:
-        rows = session.execute(query).all()
-        write_offs = dict(session.execute(
-            select(_EVENTS.c.loan_id, _EVENTS.c.occurred_on)
-            .where(_EVENTS.c.event_type == "write_off", _EVENTS.c.occurred_on <= as_of)).all())
+        rows = risk_repo.paid_out_decisions(session, as_of)
+        write_offs = risk_repo.write_off_dates(session, as_of)
     out = []
     for loan_id, application_id, paid_on, record in rows:
         pd_ = json.loads(record)["facts"].get("pd")

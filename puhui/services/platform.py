@@ -24,8 +24,10 @@ from puhui.services.clock import Clock, SystemClock
 from puhui.services.errors import NotFound
 from puhui.services.gateway import PaymentGateway, SandboxGateway
 from puhui.simulation import DEMO_PRODUCTS
+from puhui.store import faults
 from puhui.store.caps_repo import current_cap_schedule
-from puhui.store.db import make_engine, migrate
+from puhui.store.db import ENV_VAR as DATABASE_URL_ENV  # noqa: F401  (the API's workers set it)
+from puhui.store.db import make_engine, migrate, ping, reader_for, reading, single_writer
 
 #: The ceiling on the comprehensive annualised cost (IRR, fees included) that regulators hold
 #: licensed online lenders to: what a new database's cap setting starts at (migration 0007
@@ -64,6 +66,24 @@ class Platform:
     read_engine: Engine | None = None
     _refusals: dict[Any, str | None] = field(default_factory=dict, repr=False)
 
+    def __post_init__(self) -> None:
+        # the database's refusals reach the services and the API as `puhui.errors.StorageError`s
+        for engine in (self.engine, self.read_engine, getattr(self.book, "engine", None)):
+            if engine is not None:
+                faults.install(engine)
+
+    @property
+    def plans_writes(self) -> bool:
+        """Whether work that only inserts is best planned (`puhui.services.planned`): the
+        database admits one writer at a time (SQLite), so reading and deciding outside the
+        write lock lets server processes overlap."""
+        return single_writer(self.engine)
+
+    def ping(self) -> None:
+        """One round trip to the database (`StorageUnavailable` if it does not answer)."""
+        with self.read() as session:
+            ping(session)
+
     @classmethod
     def open(cls, url: str | None = None, *, run_migrations: bool = True,
              **parts: Any) -> "Platform":
@@ -75,15 +95,14 @@ class Platform:
         engine = make_engine(url)
         if run_migrations:
             migrate(engine)
-        reader = make_engine(engine.url, sqlite_begin="DEFERRED", read_only=True) \
-            if engine.dialect.name == "sqlite" else engine
+        reader = reader_for(engine)
         return cls(engine=engine, book=LoanBook(engine), read_engine=reader, **parts)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A session for reading only; nothing it does is committed (closing the session rolls
-        its transaction back)."""
-        with Session(self.read_engine or self.engine) as session:
+        its transaction back).  Its transaction begins at its first statement."""
+        with reading(self.read_engine or self.engine) as session:
             yield session
 
     @contextmanager
@@ -96,13 +115,26 @@ class Platform:
     @contextmanager
     def write_connection(self) -> Iterator[Connection]:
         """A write transaction on a bare connection, committed at the end: for writes decided
-        beforehand (a planned unit's INSERTs), which touch no loan and keep no evidence."""
+        beforehand (a planned unit's INSERTs), which touch no loan and keep no evidence.  The
+        transaction begins on entry (`LoanBook.connection_transaction`, with the writer lock);
+        it commits when the block ends normally and rolls back if it raises."""
         with self.book.connection_transaction() as conn:
             yield conn
 
     @contextmanager
     def unit(self) -> Iterator[Session]:
         """One business operation's transaction.
+
+        Who begins and who commits: the transaction is the loan book's
+        (`LoanBook.transaction`: it takes SQLite's writer lock, if any, and begins the session's
+        transaction at entry; SQLite then sends `BEGIN IMMEDIATE` and PostgreSQL `BEGIN` with
+        the first statement).  The block's code (services, and the
+        store's repositories they call) only adds and executes in the yielded session; none of
+        it commits or rolls back.  This context manager commits when the block ends normally
+        and rolls back when it raises, so one business operation is one transaction.  Store
+        repositories never open a transaction of their own: they work in the session or
+        connection they are given (a `PreparedStatement` begins the connection's transaction
+        if nothing has yet, which this unit then commits).
 
         Evidence registered with `keep_on_failure` (a refused data query, a failed account check)
         is written in a transaction of its own after the operation rolls back: the refusal is

@@ -27,7 +27,7 @@ import json
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, or_, select, update
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from puhui.errors import InvalidApplication, InvalidEvent
@@ -60,23 +60,14 @@ from puhui.store.crypto import (
     save_keyring,
     seal,
 )
-from puhui.store.platform_models import (
-    ApplicantRow,
-    ApplicationRow,
-    BankAccountRow,
-    ConsentRow,
-    ContractRow,
-    DisbursementRow,
-    IdempotencyRow,
-    PersonalDataAccessRow,
-)
+from puhui.store import privacy_repo as repo
+from puhui.store.db import transaction
 
 #: How long a registration may wait for its first consent before its personal data is erased.
 UNCONSENTED_RETENTION = timedelta(days=30)
 #: Statuses in which the contract (or the offer being accepted) needs the borrower's data.
 IN_FORCE = (S.ACCEPTED.value, S.CONTRACT_SIGNED.value)
 ERASED_NAME = "[erased]"
-_ACCESS = PersonalDataAccessRow.__table__
 
 
 def _reason(reason: str | None, required: bool) -> str:
@@ -91,18 +82,16 @@ def _reason(reason: str | None, required: bool) -> str:
 
 def log_access(session: Session, actor: Principal, applicant_id: str, action: str,
                object_type: str, object_id: str, reason: str, at: datetime) -> None:
-    session.execute(insert(_ACCESS).values(
-        applicant_id=applicant_id, action=action, object_type=object_type, object_id=object_id,
-        actor=actor.key_id, role=actor.role.value, reason=reason, at=at))
+    repo.log_access(session, applicant_id=applicant_id, action=action, object_type=object_type,
+                    object_id=object_id, actor=actor.key_id, role=actor.role.value,
+                    reason=reason, at=at)
 
 
 def access_log(session: Session, actor: Principal, applicant_id: str) -> list[dict]:
     """Who read, exported or erased this applicant's personal data, when and why."""
     actor.require(Perm.READ)
     applicant_row(session, actor, applicant_id)
-    rows = session.execute(select(PersonalDataAccessRow)
-                           .where(PersonalDataAccessRow.applicant_id == applicant_id)
-                           .order_by(PersonalDataAccessRow.id)).scalars()
+    rows = repo.access_entries(session, applicant_id)
     return [{"action": r.action, "object_type": r.object_type, "object_id": r.object_id,
              "actor": r.actor, "role": r.role, "reason": r.reason, "at": r.at.isoformat()}
             for r in rows]
@@ -167,26 +156,21 @@ def export(p: Platform, session: Session, actor: Principal, applicant_id: str,
         "identity_checks": checks_of(session, actor, applicant_id),
         "applications": [], "contracts": [], "disbursements": []}
     if not erased:
-        for account in session.execute(select(BankAccountRow).where(
-                BankAccountRow.applicant_id == applicant_id)
-                .order_by(BankAccountRow.account_id)).scalars():
+        for account in repo.accounts(session, applicant_id):
             out["bank_accounts"].append({
                 "account_id": account.account_id, "bound_at": account.bound_at.isoformat(),
                 **json.loads(unsealed(session, applicant_id, account.data,
                                       context("bank_accounts", account.account_id)))})
     else:
         out["bank_accounts"] = accounts_of(session, actor, applicant_id)
-    for application in session.execute(select(ApplicationRow).where(
-            ApplicationRow.applicant_id == applicant_id)
-            .order_by(ApplicationRow.application_id)).scalars():
+    for application in repo.applications(session, applicant_id):
         out["applications"].append({
             **apps.application_view(session, application),
             "history": apps.history(session, actor, application.application_id)})
         if application.contract_id:
-            contract = session.get(ContractRow, application.contract_id)
+            contract = repo.contract(session, application.contract_id)
             out["contracts"].append(apps.contract_view(contract, applicant_id, full=True))
-            payout = session.execute(select(DisbursementRow).where(
-                DisbursementRow.contract_id == contract.contract_id)).scalar_one_or_none()
+            payout = repo.disbursement_for(session, contract.contract_id)
             if payout is not None:
                 from puhui.services.loans import disbursement_view, payee_of
                 name, account = payee_of(session, applicant_id, payout) if not erased \
@@ -204,9 +188,7 @@ def export(p: Platform, session: Session, actor: Principal, applicant_id: str,
 def erasure_blockers(p: Platform, session: Session, applicant_id: str) -> list[str]:
     """Why the applicant's personal data must still be kept (empty: it may be erased)."""
     blockers = []
-    for application_id, status, loan_id in session.execute(
-            select(ApplicationRow.application_id, ApplicationRow.status, ApplicationRow.loan_id)
-            .where(ApplicationRow.applicant_id == applicant_id)):
+    for application_id, status, loan_id in repo.application_states(session, applicant_id):
         if status in IN_FORCE:
             blockers.append(f"application {application_id} has a contract in force ({status})")
         elif loan_id is not None and p.book.load_in(session, loan_id).status is LoanStatus.ACTIVE:
@@ -221,7 +203,7 @@ def erase(p: Platform, session: Session, actor: Principal, applicant_id: str,
     while a contract needs the data."""
     _subject_or_admin(actor, applicant_id)
     reason = _reason(reason, False) or "data subject erasure request"
-    row = session.get(ApplicantRow, applicant_id, with_for_update=True)
+    row = repo.applicant(session, applicant_id, lock=True)
     if row is None:
         raise NotFound(f"no applicant {applicant_id!r}")
     actor.check_applicant(row.applicant_id, row.partner_id)
@@ -246,31 +228,20 @@ def erase(p: Platform, session: Session, actor: Principal, applicant_id: str,
                      "masked identity-check evidence", "consent and access logs"]}
 
 
-def _destroy(session: Session, row: ApplicantRow, now: datetime) -> None:
+def _destroy(session: Session, row: Any, now: datetime) -> None:
     applicant_id = row.applicant_id
-    row.data, row.data_key, row.erased_at = _json({"erased": True}), None, now
-    row.business_name = ERASED_NAME
-    session.execute(update(BankAccountRow).where(BankAccountRow.applicant_id == applicant_id)
-                    .values(data="", card_masked=""))
+    repo.overwrite_applicant(row, _json({"erased": True}), ERASED_NAME, now)
+    repo.blank_accounts(session, applicant_id)
     # Stored answers to retried POSTs show (masked) views of the applicant: drop them.  The
     # answers to accepting, signing and paying out name only the application or contract, yet
     # show the owner's name, masked numbers and the payee, so those ids count as well; the
     # answers about the loan's money (repayments, refunds) name the loan and show no one.
-    refs = [applicant_id]
-    for application_id, contract_id in session.execute(
-            select(ApplicationRow.application_id, ContractRow.contract_id)
-            .outerjoin(ContractRow, ContractRow.application_id == ApplicationRow.application_id)
-            .where(ApplicationRow.applicant_id == applicant_id)):
-        refs += [application_id] + ([contract_id] if contract_id else [])
-    session.execute(delete(IdempotencyRow).where(
-        or_(*(IdempotencyRow.response.contains(ref, autoescape=True) for ref in refs))))
+    repo.forget_answers(session, repo.references(session, applicant_id))
     # Contracts, payees: sealed under the destroyed key, so unreadable wherever a copy is.
     # A contract written before encryption holds plain text: overwrite it too.
-    for contract in session.execute(select(ContractRow).join(
-            ApplicationRow, ApplicationRow.application_id == ContractRow.application_id)
-            .where(ApplicationRow.applicant_id == applicant_id)).scalars():
+    for contract in repo.contracts(session, applicant_id):
         if not is_sealed(contract.content):
-            contract.content = _json({"erased": True})
+            repo.replace_content(contract, _json({"erased": True}))
 
 
 class ErasureRefused(InvalidEvent):
@@ -282,8 +253,7 @@ def purge_unconsented(p: Platform, session: Session, actor: Principal,
     """Erase every registration that never received a consent within `older_than` (measured
     from now on the clock: the manual `puhui privacy purge-unconsented`)."""
     actor.require(Perm.OPERATE)
-    return _purge(p, session, actor, ApplicantRow.created_at <= p.clock.now() - older_than,
-                  older_than.days)
+    return _purge(p, session, actor, p.clock.now() - older_than, True, older_than.days)
 
 
 def purge_unconsented_on_close(p: Platform, session: Session, actor: Principal,
@@ -299,21 +269,18 @@ def purge_unconsented_on_close(p: Platform, session: Session, actor: Principal,
     actor.require(Perm.OPERATE)
     first_kept = business_day - timedelta(days=retention_days)
     cutoff = datetime.combine(first_kept, time.min, BUSINESS_ZONE).astimezone(timezone.utc)
-    return _purge(p, session, actor, ApplicantRow.created_at < cutoff, retention_days)
+    return _purge(p, session, actor, cutoff, False, retention_days)
 
 
-def _purge(p: Platform, session: Session, actor: Principal, registered_before: Any,
-           days: int) -> list[str]:
-    """Erase the unerased registrations matching `registered_before` that have no consent
-    (granted ever, even if since revoked or expired), each logged as an erasure."""
+def _purge(p: Platform, session: Session, actor: Principal, registered_before: datetime,
+           inclusive: bool, days: int) -> list[str]:
+    """Erase the unerased registrations made before `registered_before` (at or before it when
+    `inclusive`) that have no consent (granted ever, even if since revoked or expired), each
+    logged as an erasure."""
     now = p.clock.now()
-    consented = select(ConsentRow.applicant_id)
-    ids = session.execute(select(ApplicantRow.applicant_id).where(
-        ApplicantRow.erased_at.is_(None), registered_before,
-        ApplicantRow.applicant_id.not_in(consented))
-        .order_by(ApplicantRow.applicant_id)).scalars().all()
+    ids = repo.unconsented(session, registered_before, inclusive)
     for applicant_id in ids:
-        row = session.get(ApplicantRow, applicant_id, with_for_update=True)
+        row = repo.applicant(session, applicant_id, lock=True)
         _destroy(session, row, now)
         log_access(session, actor, applicant_id, "erasure", "applicant", applicant_id,
                    f"no consent within {days} days of registration", now)
@@ -330,12 +297,11 @@ def rotate_keys(engine: Engine, new_master: bool = True) -> dict:
         ring = ring.with_new_active()
         save_keyring(engine.url, ring)
     counts = {"rewrapped": 0, "sealed_applicants": 0}
-    with Session(engine) as session, session.begin():
-        for row in session.execute(select(ApplicantRow).where(
-                ApplicantRow.erased_at.is_(None))).scalars():
+    with transaction(engine) as session:
+        for row in repo.unerased_applicants(session):
             if row.data_key is not None:
                 if Keyring.key_id(row.data_key) != ring.active:
-                    row.data_key = ring.rewrap(row.data_key, row.applicant_id)
+                    repo.replace_data_key(row, ring.rewrap(row.data_key, row.applicant_id))
                     counts["rewrapped"] += 1
                 continue
             _seal_legacy(session, ring, row)
@@ -343,42 +309,34 @@ def rotate_keys(engine: Engine, new_master: bool = True) -> dict:
     return {**counts, **describe(ring)}
 
 
-def _seal_legacy(session: Session, ring: Keyring, row: ApplicantRow) -> None:
+def _seal_legacy(session: Session, ring: Keyring, row: Any) -> None:
     """Give a pre-encryption applicant a data key and seal its mutable rows (an append-only
     payee stays as written)."""
     key = new_data_key()
     applicant = applicant_data(session, row)
-    row.data = seal(key, row.data, context("applicants", row.applicant_id))
-    row.data_key = ring.wrap(key, row.applicant_id)
-    for name, value in lookup_hashes(ring, applicant).items():
-        setattr(row, name, value)
-    for account in session.execute(select(BankAccountRow).where(
-            BankAccountRow.applicant_id == row.applicant_id)).scalars():
+    repo.seal_applicant(row, seal(key, row.data, context("applicants", row.applicant_id)),
+                        ring.wrap(key, row.applicant_id), lookup_hashes(ring, applicant))
+    for account in repo.unordered_accounts(session, row.applicant_id):
         if account.data and not is_sealed(account.data):
             card = json.loads(account.data)["card_number"]
-            account.card_hash = ring.lookup_hash("bank_card", card)
-            account.data = seal(key, account.data, context("bank_accounts", account.account_id))
-    for contract in session.execute(select(ContractRow).join(
-            ApplicationRow, ApplicationRow.application_id == ContractRow.application_id)
-            .where(ApplicationRow.applicant_id == row.applicant_id)).scalars():
+            repo.seal_account(account, seal(key, account.data,
+                                            context("bank_accounts", account.account_id)),
+                              ring.lookup_hash("bank_card", card))
+    for contract in repo.contracts(session, row.applicant_id):
         if not is_sealed(contract.content):
-            contract.content = seal(key, contract.content,
-                                    context("contracts", contract.contract_id))
+            repo.replace_content(contract, seal(key, contract.content,
+                                                context("contracts", contract.contract_id)))
 
 
 def find_by_resident_id(session: Session, actor: Principal, resident_id: str) -> list[str]:
     """Ids of the applicants (visible to `actor`) whose owner has this resident ID, found by
     keyed hash: the duplicate check that needs no plaintext column."""
     from puhui.origination.identity import normalise_resident_id
-    from puhui.services.access import scoped
     from puhui.store.crypto import keyring_of
 
     actor.require(Perm.READ)
     digest = keyring_of(session).lookup_hash("resident_id", normalise_resident_id(resident_id))
-    query = scoped(select(ApplicantRow.applicant_id).where(ApplicantRow.owner_id_hash == digest)
-                   .order_by(ApplicantRow.applicant_id), actor, ApplicantRow.partner_id,
-                   ApplicantRow.applicant_id)
-    return list(session.execute(query).scalars())
+    return repo.by_owner_hash(session, digest, actor.visibility)
 
 
 __all__ = ["access_log", "erase", "export", "full_contract", "purge_unconsented",

@@ -19,7 +19,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from puhui.errors import ConsentError
@@ -28,11 +27,10 @@ from puhui.services.access import Perm, Principal
 from puhui.services.applicants import consents
 from puhui.services.errors import NotFound
 from puhui.services.platform import Platform
-from puhui.store.decision_models import DecisionRecordRow
+from puhui.store import risk_repo
 
 #: How `services.data.collect` reports a provider that holds nothing on the business.
 UNAVAILABLE = "unavailable:"
-DECISION_RECORDS = _RECORDS = DecisionRecordRow.__table__
 
 
 def consented_scopes(session: Session, applicant_id: str, scopes: Any,
@@ -89,8 +87,7 @@ def stored_record(session: Session, actor: Principal, application_id: str) -> An
     from puhui.risk.errors import RiskDataError
 
     actor.require(Perm.REVIEW)
-    row = session.execute(select(_RECORDS).where(_RECORDS.c.application_id == application_id)
-                          .order_by(_RECORDS.c.id.desc()).limit(1)).first()
+    row = risk_repo.latest_record(session, application_id)
     if row is None:
         raise NotFound(f"application {application_id!r} has no automated decision record")
     if hashlib.sha256(row.record.encode("utf-8")).hexdigest() != row.record_sha256:

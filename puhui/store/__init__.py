@@ -2,6 +2,23 @@
 
 `migrate(url)` brings a database to the current schema; `LedgerRepository` and
 `LoanEventRepository` work inside a caller's session, and the caller commits.
+
+The store owns every SQL statement, transaction helper and dialect difference: the services
+call its repositories (`application_repo`, `applicant_repo`, `key_repo`, `privacy_repo`,
+`risk_repo`, `caps_repo`, `ledger_repo`, `loan_repo`, `idempotency`, `business_days`) and
+never build a statement; the API never imports the store.
+
+Transactions (the unit of work): a transaction begins where the caller opens one, never inside
+a repository.  `LoanBook.transaction` (behind `Platform.unit`) takes SQLite's writer lock and
+begins a session's transaction, and commits it when the block ends normally (rolls back when it
+raises); `LoanBook.connection_transaction` (behind `Platform.write_connection`) does the same on
+a bare connection; `db.transaction(engine)` is the same for work outside the platform.  Reads
+run in sessions that are rolled back on close (`Platform.read`).  A repository function works
+in the session or connection it is given and never commits or rolls back; a
+`PreparedStatement` begins the connection's transaction if none has begun yet (it is then the
+caller's to commit).  A planned unit (`planned.py`) reads in a transaction it rolls back and
+leaves its INSERTs for the caller to write in a write transaction of its own.  The database's
+refusals reach the callers as `puhui.errors.StorageError`s (`faults.py`).
 """
 
 from puhui.store.db import (

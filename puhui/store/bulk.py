@@ -24,6 +24,8 @@ from typing import Any, Callable, Collection, Iterable, Iterator, Sequence
 from sqlalchemy import Connection, Dialect, Table, insert
 from sqlalchemy.exc import DBAPIError
 
+from puhui.store import faults
+
 #: Bound parameters per SQLite statement at most: far below SQLite's own limit (32,766 since
 #: 3.32), and past a few hundred more rows per execution gain nothing.
 SQLITE_MAX_PARAMETERS = 999
@@ -120,8 +122,9 @@ def _copy(conn: Connection, table: Table, columns: Sequence[str],
     except conn.dialect.loaded_dbapi.Error as exc:
         # the driver's own error, raised as SQLAlchemy raises it for any other statement (an
         # IntegrityError for a broken constraint), so callers handle COPY like any INSERT
-        raise DBAPIError.instance(statement, None, exc, conn.dialect.loaded_dbapi.Error,
-                                  dialect=conn.dialect) from exc
+        raise faults.typed(DBAPIError.instance(statement, None, exc,
+                                               conn.dialect.loaded_dbapi.Error,
+                                               dialect=conn.dialect)) from exc
     finally:
         cursor.close()
     return written

@@ -43,6 +43,8 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
 
+from puhui.errors import KeyMissing, KeyringError, SealBroken  # noqa: F401  (raised here)
+
 
 KEYS_ENV = "PUHUI_DATA_KEYS"
 KEY_FILE_ENV = "PUHUI_KEY_FILE"
@@ -52,31 +54,6 @@ WRAPPED = "k1:v1:"
 #: Prefix of a field sealed under an applicant's data key.
 SEALED = "p1:"
 _NONCE = 12
-
-
-class KeyringError(RuntimeError):
-    """A key is missing, malformed or does not open the ciphertext (tampered or wrong key).
-
-    Not a `PuhuiError`: it is never the caller's mistake but a fault of the deployment or the
-    data.  The API answers it with a 503 problem detail that names neither keys nor personal
-    data (`puhui.api.problems`), the CLI with a one-line message and a non-zero exit; the server
-    log says which key id is at fault."""
-
-
-class KeyMissing(KeyringError):
-    """The master key a data key was wrapped with is not in the keyring: the deployment is
-    missing a key (wrong key file, an incomplete `PUHUI_DATA_KEYS`, a retired key still in use).
-    `key_id` names the missing key (an id, never key material) for the operator's log."""
-
-    def __init__(self, key_id: str) -> None:
-        super().__init__(f"master key {key_id!r} is not in the keyring")
-        self.key_id = key_id
-
-
-class SealBroken(KeyringError):
-    """A sealed value or wrapped key does not authenticate: the ciphertext was altered, moved
-    to another row, or the key under its id is not the one it was sealed with.  An integrity
-    fault, logged loudly; the data is never shown."""
 
 
 @lru_cache(maxsize=8192)

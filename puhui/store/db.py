@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from puhui.errors import PuhuiError
+from puhui.store import faults
 
 ENV_VAR = "PUHUI_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///var/puhui.sqlite"
@@ -81,7 +82,7 @@ def make_engine(url: str | URL | None = None, *, sqlite_begin: str = "IMMEDIATE"
     if backend == "postgresql":
         if parsed.get_driver_name() != "psycopg":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True, **kwargs)
+        return faults.install(create_engine(parsed, pool_pre_ping=True, **kwargs))
     raise PuhuiError(f"unsupported database {parsed.drivername!r}: use sqlite or postgresql")
 
 
@@ -118,10 +119,47 @@ def _sqlite_engine(url: URL, begin: str, read_only: bool, **kwargs: Any) -> Engi
         try:
             conn.connection.driver_connection.execute(statement)
         except sqlite3.Error as exc:  # raised as SQLAlchemy raises any statement's error
-            raise DBAPIError.instance(statement, None, exc, sqlite3.Error,
-                                      dialect=conn.dialect) from exc
+            raise faults.typed(DBAPIError.instance(statement, None, exc, sqlite3.Error,
+                                                   dialect=conn.dialect)) from exc
 
+    return faults.install(engine)
+
+
+def reader_for(engine: Engine) -> Engine:
+    """The engine reads use beside `engine`: on SQLite one of their own that begins DEFERRED
+    (a page of loans or an API key lookup never queues behind the single writer) and refuses
+    writes; on PostgreSQL `engine` itself."""
+    if engine.dialect.name == "sqlite":
+        return make_engine(engine.url, sqlite_begin="DEFERRED", read_only=True)
     return engine
+
+
+def single_writer(engine: Engine) -> bool:
+    """Whether the database admits one writer at a time (SQLite): work that only inserts is
+    then best planned (`puhui.store.planned`), reading outside the write lock."""
+    return engine.dialect.name == "sqlite"
+
+
+def ping(session: Session) -> None:
+    """One trivial round trip: the database answers (a `StorageUnavailable` if not)."""
+    session.connection().exec_driver_sql("SELECT 1")
+
+
+@contextlib.contextmanager
+def reading(engine: Engine) -> Iterator[Session]:
+    """A session for reading only: its transaction begins at its first statement and is
+    rolled back when the block ends (closing the session); nothing it does is committed."""
+    with Session(engine) as session:
+        yield session
+
+
+@contextlib.contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """A session in one transaction on `engine`, for work outside the platform's units (key
+    rotation): it begins on entry, commits when the block ends normally and rolls back if it
+    raises; the block itself never commits."""
+    with Session(engine) as session, session.begin():
+        yield session
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

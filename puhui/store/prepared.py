@@ -8,14 +8,15 @@ insert one; a straight-through application makes a dozen such statements.  A
 each call converts the parameters with the type processors SQLAlchemy would apply, runs the SQL
 on the driver's cursor inside the connection's transaction, and converts the result values back
 the same way, so what is written and read is exactly what `Connection.execute` would write and
-read.  Driver errors are raised as SQLAlchemy raises them (`sqlalchemy.exc.IntegrityError` ...).
+read.  Driver errors are raised as SQLAlchemy raises them (`sqlalchemy.exc.IntegrityError` ...),
+re-classed as the typed storage errors (`puhui.store.faults`).
 
 The short path is taken where the dialect binds parameters by position (SQLite's ``?``) and the
 caller supplies every parameter; otherwise (PostgreSQL's named parameters, a statement with
 Python-side defaults or expanding parameters) the statement goes through `Connection.execute`:
 the same outcome, only slower.
 
-A `Session` may defer its writes instead of sending them (see `puhui.services.planned`): the
+A `Session` may defer its writes instead of sending them (see `puhui.store.planned`): the
 function at ``session.info[DEFERRED_WRITES]`` is then called with each (statement, parameters)
 and decides what to do with it.
 """
@@ -29,6 +30,8 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
+
+from puhui.store import faults
 
 #: Key of `Session.info` under which a session that defers its writes keeps the function that
 #: takes each of them.
@@ -164,5 +167,6 @@ def _run(conn: Connection, form: _Compiled, bound: Any, many: bool) -> Any:
             cursor.execute(form.sql, bound)
         return cursor
     except conn.dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError.instance(form.sql, bound, exc, conn.dialect.loaded_dbapi.Error,
-                                  dialect=conn.dialect) from exc
+        raise faults.typed(DBAPIError.instance(form.sql, bound, exc,
+                                               conn.dialect.loaded_dbapi.Error,
+                                               dialect=conn.dialect)) from exc

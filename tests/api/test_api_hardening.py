@@ -228,3 +228,24 @@ def test_a_loan_view_as_of_a_date_takes_text_within_the_loan_and_a_year_ahead(ap
     ahead = api.get(path, params={"as_of": (today + timedelta(days=366)).isoformat()}).json()
     assert ahead["days_past_due"] > 0 and ahead["payoff_amount"] > api.get(path).json()[
         "payoff_amount"]
+
+
+def test_storage_errors_are_problems_the_api_maps_without_sqlalchemy(api, monkeypatch) -> None:
+    """The store raises the database's refusals as typed errors (puhui.errors): a write a
+    constraint refuses is 409 conflict, a database that does not answer 503 unavailable."""
+    from puhui.errors import StorageUnavailable, WriteConflict
+    from puhui.services import access
+
+    def busy() -> None:
+        raise StorageUnavailable("database is locked")
+    monkeypatch.setattr(api.platform, "ping", busy)
+    r = api.client.get("/health")
+    assert_problem(r, 503)
+    assert r.json()["type"] == "/problems/unavailable" and r.headers["retry-after"] == "1"
+
+    def clash(*args, **kwargs):
+        raise WriteConflict("UNIQUE constraint failed: api_keys.key_id")
+    monkeypatch.setattr(access, "issue_key", clash)
+    r = api.post("/v1/api-keys", {"name": "x", "role": "admin"}, "admin")
+    assert_problem(r, 409)
+    assert r.json()["type"] == "/problems/conflict"

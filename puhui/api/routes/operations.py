@@ -20,10 +20,9 @@ from puhui.services.business_day import (
     close_day,
     unconsented_retention_days,
 )
-from puhui.services.checkpoints import verify_book
+from puhui.services.checkpoints import trial_balance as balances_of, verify_book
 from puhui.services.clock import business_date
 from puhui.services.scheduler import list_job_runs
-from puhui.store.ledger_repo import LedgerRepository
 
 router = APIRouter(prefix="/v1", tags=["operations"])
 
@@ -100,7 +99,7 @@ def verify(c: Call = Depends(read_call)):
     summary="Balance per account; sums to zero"))
 def trial_balance(c: Call = Depends(read_call)):
     c.actor.require(Perm.OPERATE)
-    balances = c.read(lambda s: LedgerRepository(s).trial_balance())
+    balances = c.read(balances_of)
     return encoded({"accounts": balances, "total": sum(balances.values())})
 
 
