@@ -85,7 +85,7 @@ def test_a_missing_or_wrong_data_key_is_a_clear_message_and_exit_3(tmp_path,
                                                                    monkeypatch) -> None:
     import os
 
-    from puhui.cli import EXIT_KEY_FAULT
+    from puhui.cli.main import EXIT_KEY_FAULT
 
     monkeypatch.setenv(crypto.KEY_FILE_ENV, str(tmp_path / "keys.json"))
     url = f"sqlite:///{tmp_path / 'p.sqlite'}"

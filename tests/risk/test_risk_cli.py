@@ -6,7 +6,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from puhui.risk.cli import train_app
+from puhui.cli.train import train_app
 from puhui.risk.german import ENV_VAR, resolve_path
 from puhui.risk.registry import ModelRegistry
 

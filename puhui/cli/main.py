@@ -15,10 +15,10 @@ from rich.progress import Progress
 from rich.table import Table
 from typer.core import TyperGroup
 
-from puhui.decision.cli import policy_app
+from puhui.cli.policy import policy_app
 from puhui.errors import PuhuiError
-from puhui.risk.cli import train_app
-from puhui.risk.report_cli import risk_app
+from puhui.cli.train import train_app
+from puhui.cli.risk import risk_app
 
 #: Exit status of a command stopped by a deployment fault (a personal-data key missing or a
 #: sealed value failing its integrity check); 1 is a failed run, 2 a refused request.
