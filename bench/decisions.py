@@ -37,7 +37,7 @@ from puhui.decision.decider import PolicyDecider
 from puhui.decision.policy import default_policy
 from puhui.decision.scoring import ModelScorer
 from puhui.decision.vectorised import evaluate_frame
-from puhui.origination.decider import DecisionRequest
+from puhui.decision.outcome import DecisionRequest
 from puhui.origination.parties import verify_applicant
 from puhui.origination.synthetic import small_business
 from puhui.risk import sme

@@ -21,7 +21,7 @@ from puhui.loans.cost import APR_CONVENTION, CONVENTIONS
 from puhui.loans.delinquency import RiskClass
 from puhui.loans.state import LoanStatus
 from puhui.origination.consent import DataScope, Purpose
-from puhui.origination.decider import Outcome
+from puhui.decision.outcome import Outcome
 from puhui.origination.identity import IdentityKind
 from puhui.origination.parties import ApplicantKind
 from puhui.origination.workflow import ApplicationStatus

@@ -22,7 +22,7 @@ from puhui.decision.result import TraceEntry
 from puhui.errors import PuhuiError
 from puhui.loans.caps import cap_from_dict, cap_to_dict
 from puhui.loans.product import LoanProduct, RateCap
-from puhui.origination.decider import Decision, Reason
+from puhui.decision.outcome import Decision, Reason
 
 FORMAT = "puhui.decision-record/1"
 _FIELDS = ("format", "application_id", "decided_on", "policy_version", "policy_sha256",

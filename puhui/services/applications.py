@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, object_session
 
 from puhui.errors import ConcurrentModification, InvalidApplication, InvalidEvent, RateCapExceeded
 from puhui.origination.consent import DataScope, Purpose
-from puhui.origination.decider import Decision, DecisionRequest, Outcome, Reason
+from puhui.decision.outcome import Decision, DecisionRequest, Outcome, Reason
 from puhui.origination.offer import Offer, draft_contract, make_offer
 from puhui.origination.parties import Applicant, verify_applicant
 from puhui.origination.workflow import ApplicationStatus as S

@@ -19,7 +19,8 @@ from puhui.book import LoanBook
 from puhui.errors import RateCapExceeded
 from puhui.loans.caps import offer_refusal
 from puhui.loans.product import LoanProduct, RateCap, RepaymentMethod
-from puhui.origination.decider import Decider, DefaultPolicy
+from puhui.decision.outcome import Decider
+from puhui.origination.decider import DefaultPolicy
 from puhui.services.clock import Clock, SystemClock
 from puhui.services.errors import NotFound
 from puhui.services.gateway import PaymentGateway, SandboxGateway

@@ -18,7 +18,7 @@ from puhui.decision.policy import load_policy
 from puhui.decision.record import DecisionRecord
 from puhui.decision.registry import PolicyRegistry
 from puhui.loans.product import RateCap
-from puhui.origination.decider import Decider, Decision, Outcome, kyc_failures
+from puhui.decision.outcome import Decider, Decision, Outcome, kyc_failures
 from puhui.risk.errors import RiskDataError
 
 CHAMPION = "sme-scorecard-20261101T000000Z-0badc0de"

@@ -20,7 +20,7 @@ from puhui.decision.record import DecisionRecord
 from puhui.decision.registry import PolicyRegistry
 from puhui.loans.caps import CapSchedule, CapVersion, LprPublication
 from puhui.loans.product import RateCap
-from puhui.origination.decider import Outcome
+from puhui.decision.outcome import Outcome
 
 LPR_DAY = date(2026, 11, 20)
 #: 24% fixed until 2026-11-19, then 4x the one-year LPR of 3.0%: 12%.

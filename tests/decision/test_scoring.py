@@ -15,7 +15,7 @@ from puhui.decision.decider import PolicyDecider
 from puhui.decision.engine import evaluate_frame
 from puhui.decision.errors import InvalidScorer
 from puhui.decision.scoring import ModelScorer, ModelScores, Scorer
-from puhui.origination.decider import Outcome
+from puhui.decision.outcome import Outcome
 from puhui.risk.errors import ArtefactTampered
 from puhui.risk.gbm import GradientBoostingModel
 from puhui.risk.reasons import ReasonCode

@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 from origination_samples import ON, T0, account, company, person, shop
 from puhui.errors import InvalidApplication, InvalidRate
 from puhui.loans.product import LoanProduct, RateCap, RepaymentMethod
-from puhui.origination.decider import (
-    Decider, Decision, DecisionRequest, DefaultPolicy, Outcome, Reason, business_months, yuan,
+from puhui.decision.outcome import (
+    Decider, Decision, DecisionRequest, Outcome, Reason, business_months, yuan,
 )
+from puhui.origination.decider import DefaultPolicy
 from puhui.origination.identity import RESIDENT_ID_SOURCE, IdentityCheck, IdentityKind, mask
 from puhui.origination.parties import check_account_binding, verify_applicant
 
