@@ -104,7 +104,7 @@ def run(loans: int = typer.Option(200, help="loans in the synthetic book"),
     from sqlalchemy.engine import make_url
 
     from puhui.report import portfolio_report, render
-    from puhui.simulation import simulate
+    from puhui.book_simulation import simulate
     from puhui.store.db import database_url
 
     url = db or database_url()
@@ -428,7 +428,7 @@ def _seed_demo(db: Optional[str], businesses: int, days: int, risk: dict | None 
     from sqlalchemy import func, select
 
     from puhui.services.clock import ManualClock, at_business_date, business_date, SystemClock
-    from puhui.services.simulation import simulate_platform
+    from puhui.services.platform_simulation import simulate_platform
     from puhui.store.platform_models import ApplicationRow
 
     today = business_date(SystemClock())
@@ -463,7 +463,7 @@ def simulate(businesses: int = typer.Option(150, help="small businesses that app
 
     from puhui.report import portfolio_report, render
     from puhui.services.clock import ManualClock, at_business_date
-    from puhui.services.simulation import simulate_platform
+    from puhui.services.platform_simulation import simulate_platform
     from puhui.store.db import database_url
 
     url = db or database_url()

@@ -141,7 +141,7 @@ def monitor_book(
     from puhui.errors import PuhuiError
     from puhui.risk import sme
     from puhui.risk.monitoring import AlertThresholds
-    from puhui.risk.registry import ModelRegistry
+    from puhui.risk.model_registry import ModelRegistry
     from puhui.services.monitoring import monitor_book as run
     from puhui.services.platform import Platform
     from puhui.store.db import require_existing

@@ -20,11 +20,11 @@ from puhui.errors import RateCapExceeded
 from puhui.loans.caps import offer_refusal
 from puhui.loans.product import LoanProduct, RateCap, RepaymentMethod
 from puhui.decision.outcome import Decider
-from puhui.origination.decider import DefaultPolicy
+from puhui.origination.default_policy import DefaultPolicy
 from puhui.services.clock import Clock, SystemClock
 from puhui.services.errors import NotFound
 from puhui.services.gateway import PaymentGateway, SandboxGateway
-from puhui.simulation import DEMO_PRODUCTS
+from puhui.book_simulation import DEMO_PRODUCTS
 from puhui.store.caps_repo import current_cap_schedule
 from puhui.store.db import make_engine, migrate
 
@@ -59,7 +59,7 @@ class Platform:
     #: The data providers (`puhui.risk.data.connectors.ConnectorSet`) queried, under consent,
     #: before deciding; None decides on the application alone.
     connectors: Any = None
-    #: The policy registry (`puhui.decision.registry.PolicyRegistry`) decisions replay from.
+    #: The policy registry (`puhui.decision.policy_registry.PolicyRegistry`) decisions replay from.
     policies: Any = None
 
     read_engine: Engine | None = None

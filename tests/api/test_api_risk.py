@@ -207,7 +207,7 @@ def test_the_book_is_monitored_from_its_decision_records(risk_api, sme_registry)
     from puhui.cli import app
     from puhui.risk import sme
     from puhui.risk.errors import RiskDataError
-    from puhui.risk.registry import ModelRegistry
+    from puhui.risk.model_registry import ModelRegistry
     from puhui.services.monitoring import book_loans, monitor_book
 
     registry = ModelRegistry(sme_registry)

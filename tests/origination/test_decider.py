@@ -16,7 +16,7 @@ from puhui.loans.product import LoanProduct, RateCap, RepaymentMethod
 from puhui.decision.outcome import (
     Decider, Decision, DecisionRequest, Outcome, Reason, business_months, yuan,
 )
-from puhui.origination.decider import DefaultPolicy
+from puhui.origination.default_policy import DefaultPolicy
 from puhui.origination.identity import RESIDENT_ID_SOURCE, IdentityCheck, IdentityKind, mask
 from puhui.origination.parties import check_account_binding, verify_applicant
 

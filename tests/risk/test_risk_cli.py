@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from puhui.cli.train import train_app
 from puhui.risk.german import ENV_VAR, resolve_path
-from puhui.risk.registry import ModelRegistry
+from puhui.risk.model_registry import ModelRegistry
 
 app = typer.Typer()
 app.add_typer(train_app, name="train")
