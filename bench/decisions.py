@@ -46,7 +46,7 @@ from puhui.risk.model_registry import ModelRegistry
 from puhui.services.platform import DEFAULT_RATE_CAP
 from puhui.services.providers import world_connectors
 from puhui.services.risk import ensure_models
-from puhui.book_simulation import DEMO_PRODUCTS
+from puhui.demo import DEMO_PRODUCTS
 
 TARGET_P99_MS = 20.0
 ON = date(2026, 11, 23)

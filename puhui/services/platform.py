@@ -24,7 +24,7 @@ from puhui.origination.default_policy import DefaultPolicy
 from puhui.services.clock import Clock, SystemClock
 from puhui.services.errors import NotFound
 from puhui.services.gateway import PaymentGateway, SandboxGateway
-from puhui.book_simulation import DEMO_PRODUCTS
+from puhui.demo import DEMO_PRODUCTS
 from puhui.store.caps_repo import current_cap_schedule
 from puhui.store.db import make_engine, migrate
 
