@@ -38,8 +38,8 @@ from puhui.decision.policy import default_policy
 from puhui.decision.scoring import ModelScorer
 from puhui.decision.vectorised import evaluate_frame
 from puhui.decision.outcome import DecisionRequest
-from puhui.origination.parties import verify_applicant
-from puhui.origination.synthetic import small_business
+from puhui.parties.applicant import verify_applicant
+from puhui.parties.synthetic import small_business
 from puhui.risk import sme
 from puhui.risk.features import feature_frame, features_for
 from puhui.risk.model_registry import ModelRegistry

@@ -52,7 +52,7 @@ def test_apply_with_an_applicant_file_and_bad_input(tmp_path) -> None:
     import random
     from datetime import date
 
-    from puhui.origination.synthetic import small_business
+    from puhui.parties.synthetic import small_business
 
     url = f"sqlite:///{tmp_path / 'apply.sqlite'}"
     body = small_business(random.Random(3), date(2026, 3, 1), monthly_revenue=9_000_000).to_dict()

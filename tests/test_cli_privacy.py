@@ -10,7 +10,7 @@ from datetime import date
 from typer.testing import CliRunner
 
 from puhui.cli import app
-from puhui.origination.synthetic import small_business
+from puhui.parties.synthetic import small_business
 from puhui.services import applicants
 from puhui.services.access import SYSTEM
 from puhui.services.platform import Platform

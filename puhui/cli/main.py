@@ -506,9 +506,9 @@ def apply(product: str = typer.Option("SME-EI-12", help="product code"),
     data source), decide, and show the offer."""
     import random
 
-    from puhui.origination.consent import DataScope
-    from puhui.origination.parties import Applicant
-    from puhui.origination.synthetic import small_business
+    from puhui.parties.consent import DataScope
+    from puhui.parties.applicant import Applicant
+    from puhui.parties.synthetic import small_business
     from puhui.services import applicants, applications
     from puhui.services.access import SYSTEM
     from puhui.services.clock import business_date

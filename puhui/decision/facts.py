@@ -24,7 +24,7 @@ from stdnum.cn import ric
 
 from puhui.decision import values
 from puhui.decision.outcome import DecisionRequest, business_months, kyc_failures
-from puhui.origination.identity import age_on
+from puhui.parties.identity import age_on
 
 if TYPE_CHECKING:
     from puhui.decision.blacklist import Blacklist

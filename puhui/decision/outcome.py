@@ -20,9 +20,9 @@ from typing import Any, Mapping, Protocol, runtime_checkable
 from puhui.calendar import add_months, parse_rate
 from puhui.errors import InvalidApplication
 from puhui.loans.product import LoanProduct, RateCap
-from puhui.origination import _records as rec
-from puhui.origination.identity import IdentityCheck, IdentityKind, mask
-from puhui.origination.parties import Applicant
+from puhui.parties import _records as rec
+from puhui.parties.identity import IdentityCheck, IdentityKind, mask
+from puhui.parties.applicant import Applicant
 
 _LABELS = {IdentityKind.RESIDENT_ID: "resident ID", IdentityKind.USCC: "unified social credit code",
            IdentityKind.BANK_CARD: "bank card", IdentityKind.MOBILE: "mobile number"}

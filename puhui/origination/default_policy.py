@@ -18,7 +18,7 @@ from puhui.calendar import parse_rate
 from puhui.decision.outcome import (Decision, DecisionRequest, Outcome, Reason, business_months,
                                     kyc_failures, lower_cap, yuan)
 from puhui.loans.product import LoanProduct, RateCap
-from puhui.origination.identity import age_on
+from puhui.parties.identity import age_on
 
 _HUNDRED_YUAN = 100_00
 #: Reason codes that send an otherwise acceptable application to manual review.

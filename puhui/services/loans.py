@@ -21,10 +21,10 @@ from puhui.book import amount_due
 from puhui.errors import InvalidApplication, InvalidBusinessDate, InvalidEvent, PuhuiError
 from puhui.loans.events import CreditRefund, Disbursement, Prepayment, PrepaymentMode, Repayment
 from puhui.loans.state import LoanStatus
-from puhui.origination.identity import mask
+from puhui.parties.identity import mask
 from puhui.origination.workflow import ApplicationStatus as S
 from puhui.services.access import Perm, Principal, scoped
-from puhui.origination.consent import DataScope, Purpose
+from puhui.parties.consent import DataScope, Purpose
 from puhui.services.applicants import _log, consents, load_account, sealed, unsealed
 from puhui.services.applications import (
     _move,

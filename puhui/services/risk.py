@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from puhui.errors import ConsentError
-from puhui.origination.consent import DataScope, Purpose, require_consent
+from puhui.parties.consent import DataScope, Purpose, require_consent
 from puhui.services.access import Perm, Principal
 from puhui.services.applicants import consents
 from puhui.services.errors import NotFound

@@ -16,7 +16,7 @@ from puhui.decision.facts import (APPLICANT_FACTS, FACT_KINDS, FEATURE_FACTS, SC
                                   build_facts, request_features)
 from puhui.decision.scoring import ModelScores
 from puhui.decision.outcome import kyc_failures
-from puhui.origination.parties import ApplicantKind
+from puhui.parties.applicant import ApplicantKind
 
 
 def facts_of(req, scores=None, blacklist=None):

@@ -1,4 +1,4 @@
-"""Field checks and (de)serialisation helpers shared by the origination records.
+"""Field checks and (de)serialisation helpers shared by the parties and origination records.
 
 Why one place: every record is built from API input or from a stored JSON document, and each must
 refuse the same mistakes (naive timestamps, floats for money, a `datetime` where a `date` belongs)
