@@ -20,7 +20,7 @@ from typing import Any, Mapping, Protocol, runtime_checkable
 from puhui.calendar import add_months, parse_rate
 from puhui.errors import InvalidApplication
 from puhui.loans.product import LoanProduct, RateCap
-from puhui.parties import _records as rec
+from puhui.parties import records as rec
 from puhui.parties.identity import IdentityCheck, IdentityKind, mask
 from puhui.parties.applicant import Applicant
 

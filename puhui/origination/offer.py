@@ -21,7 +21,7 @@ from puhui.errors import InvalidApplication, InvalidRateCap, OfferExpired
 from puhui.loans.caps import cap_from_dict, cap_to_dict
 from puhui.loans.cost import CONVENTIONS, LEGACY_APR_CONVENTION, Quote, quote
 from puhui.loans.product import LoanProduct, RateCap
-from puhui.parties import _records as rec
+from puhui.parties import records as rec
 from puhui.decision.outcome import Decision, Outcome
 from puhui.parties.applicant import Applicant, BankAccount, check_account_binding
 

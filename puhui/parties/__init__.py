@@ -5,6 +5,7 @@ guarantors and bank accounts), consent to data use, and synthetic applicants for
     applicant    `Applicant`, `Person`, `BankAccount`; `verify_applicant`, account binding
     consent      `Consent` and the `DataScope`s an applicant grants
     synthetic    seeded synthetic small businesses (and the regions they trade in)
+    records      the field checks every record shares (also the decision and offer records)
 
 Why a package of its own: a decision request carries the applicant and its identity checks,
 the risk data is gathered under the applicant's consent, and the origination workflow records
