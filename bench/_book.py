@@ -33,7 +33,7 @@ from puhui.loans.events import Disbursement, Draw, EndOfDay, LineOpening, Repaym
 from puhui.loans.product import RepaymentMethod
 from puhui.loans.snapshot import position, to_state
 from puhui.loans.state import LoanStatus
-from puhui.simulation import DEMO_PRODUCTS
+from puhui.demo import DEMO_PRODUCTS
 from puhui.store.bulk import bulk_insert
 from puhui.store.close_models import BookCloseRow, LoanPositionRow, LoanSnapshotRow
 from puhui.store.db import session_factory

@@ -33,7 +33,7 @@ import httpx
 from _pg_scratch import scratch_database
 
 from puhui.api.workers import worker_environment
-from puhui.origination.synthetic import small_business
+from puhui.parties.synthetic import small_business
 from puhui.services import access, applicants
 from puhui.services.platform import Platform
 

@@ -33,20 +33,20 @@ import polars as pl
 
 from _live_data import validated_payloads
 
-from puhui.decision.decider import PolicyDecider
+from puhui.decision.policy_decider import PolicyDecider
 from puhui.decision.policy import default_policy
 from puhui.decision.scoring import ModelScorer
 from puhui.decision.vectorised import evaluate_frame
-from puhui.origination.decider import DecisionRequest
-from puhui.origination.parties import verify_applicant
-from puhui.origination.synthetic import small_business
+from puhui.decision.outcome import DecisionRequest
+from puhui.parties.applicant import verify_applicant
+from puhui.parties.synthetic import small_business
 from puhui.risk import sme
 from puhui.risk.features import feature_frame, features_for
-from puhui.risk.registry import ModelRegistry
+from puhui.risk.model_registry import ModelRegistry
 from puhui.services.platform import DEFAULT_RATE_CAP
 from puhui.services.providers import world_connectors
 from puhui.services.risk import ensure_models
-from puhui.simulation import DEMO_PRODUCTS
+from puhui.demo import DEMO_PRODUCTS
 
 TARGET_P99_MS = 20.0
 ON = date(2026, 11, 23)

@@ -6,8 +6,7 @@ messages, and a bug (anything outside this tree) stays distinguishable from bad 
     PuhuiError
     ├── MoneyError
     │   ├── InvalidAmount          zero/negative where a positive amount is required, bad precision
-    │   ├── UnknownCurrency        not an ISO 4217 code Puhui knows
-    │   └── CurrencyMismatch       arithmetic or comparison across currencies
+    │   └── UnknownCurrency        not an ISO 4217 code Puhui knows
     ├── CalendarError
     │   ├── InvalidRate            negative, NaN, too precise, or not a rate at all
     │   ├── DateOrderError         a date before the one it must follow
@@ -69,10 +68,6 @@ class InvalidAmount(MoneyError, ValueError):
 
 
 class UnknownCurrency(MoneyError, ValueError):
-    pass
-
-
-class CurrencyMismatch(MoneyError, ValueError):
     pass
 
 

@@ -113,7 +113,7 @@ def sme_registry(tmp_path_factory: pytest.TempPathFactory) -> str:
     for the whole run: pytest-xdist workers share it, the first to arrive trains."""
     import fcntl
 
-    from puhui.risk.registry import ModelRegistry
+    from puhui.risk.model_registry import ModelRegistry
     from puhui.services.risk import ensure_models
 
     shared = tmp_path_factory.getbasetemp().parent

@@ -52,7 +52,7 @@ def test_apply_with_an_applicant_file_and_bad_input(tmp_path) -> None:
     import random
     from datetime import date
 
-    from puhui.origination.synthetic import small_business
+    from puhui.parties.synthetic import small_business
 
     url = f"sqlite:///{tmp_path / 'apply.sqlite'}"
     body = small_business(random.Random(3), date(2026, 3, 1), monthly_revenue=9_000_000).to_dict()
@@ -83,7 +83,7 @@ def test_serve_demo_seeds_an_empty_database_once(tmp_path, sme_registry) -> None
     """What `make run` does before serving: a demo book up to today, and never twice."""
     from sqlalchemy import func, select
 
-    from puhui.cli import _seed_demo
+    from puhui.cli.main import _seed_demo
     from puhui.services.platform import Platform
     from puhui.store.platform_models import ApplicationRow
 
@@ -125,7 +125,7 @@ def test_serve_demo_prints_keys_and_curl_unwrapped_on_an_80_column_terminal(tmp_
     import uvicorn
     from rich.console import Console
 
-    import puhui.cli as cli
+    import puhui.cli.main as cli
     from puhui.services import access
     from puhui.services.platform import Platform
 

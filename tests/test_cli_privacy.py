@@ -10,7 +10,7 @@ from datetime import date
 from typer.testing import CliRunner
 
 from puhui.cli import app
-from puhui.origination.synthetic import small_business
+from puhui.parties.synthetic import small_business
 from puhui.services import applicants
 from puhui.services.access import SYSTEM
 from puhui.services.platform import Platform
@@ -85,7 +85,7 @@ def test_a_missing_or_wrong_data_key_is_a_clear_message_and_exit_3(tmp_path,
                                                                    monkeypatch) -> None:
     import os
 
-    from puhui.cli import EXIT_KEY_FAULT
+    from puhui.cli.main import EXIT_KEY_FAULT
 
     monkeypatch.setenv(crypto.KEY_FILE_ENV, str(tmp_path / "keys.json"))
     url = f"sqlite:///{tmp_path / 'p.sqlite'}"

@@ -25,7 +25,7 @@ def _db(tmp_path) -> str:
 def test_once_runs_the_due_close_and_runs_lists_it(tmp_path, monkeypatch) -> None:
     from rich.console import Console
 
-    import puhui.cli_scheduler as cli_scheduler
+    import puhui.cli.scheduler as cli_scheduler
 
     monkeypatch.setattr(cli_scheduler, "console", Console(width=250))
     url = _db(tmp_path)

@@ -13,7 +13,7 @@ from puhui.cli import app
 from puhui.loans.events import Disbursement, Repayment
 from puhui.loans.snapshot import to_state
 from puhui.store.close_models import LoanPositionRow, LoanSnapshotRow
-from puhui.simulation import DEMO_PRODUCTS
+from puhui.demo import DEMO_PRODUCTS
 from datetime import date
 
 START = date(2026, 2, 2)

@@ -1,4 +1,4 @@
-"""Exact money: integer minor units, one currency at a time, no floats, explicit rounding."""
+"""Exact money: integer minor units, known currencies, explicit rounding."""
 
 from __future__ import annotations
 
@@ -8,112 +8,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from puhui.errors import CurrencyMismatch, InvalidAmount, MoneyError, PuhuiError, UnknownCurrency
-from puhui.money import (
-    Money, Rounding, allocate_units, check_currency, div_round, exponent, require_positive,
-    round_units, total,
-)
-
-
-def test_arithmetic_stays_in_minor_units():
-    a, b = Money(1_050), Money(275)
-    assert a + b == Money(1_325)
-    assert a - b == Money(775)
-    assert b - a == Money(-775)
-    assert -a == Money(-1_050)
-    assert a * 3 == 3 * a == Money(3_150)
-    assert Money(0).is_zero() and not a.is_zero()
-    assert b < a <= a and a > b >= b
-    assert total([a, b, Money(5)]) == Money(1_330)
-    assert total([], "USD") == Money(0, "USD")
-
-
-def test_money_refuses_to_mix_currencies():
-    cny, usd = Money(100, "CNY"), Money(100, "USD")
-    for op in (lambda: cny + usd, lambda: cny - usd, lambda: cny < usd, lambda: cny <= usd,
-               lambda: cny > usd, lambda: cny >= usd, lambda: total([cny, usd])):
-        with pytest.raises(CurrencyMismatch):
-            op()
-    assert cny != usd  # equal units, different currencies: not the same money
-    assert issubclass(CurrencyMismatch, MoneyError) and issubclass(MoneyError, PuhuiError)
-
-
-def test_money_only_multiplies_by_whole_numbers_and_scales_with_a_named_rounding():
-    m = Money(1_001)
-    with pytest.raises(TypeError):
-        m * 1.5  # type: ignore[operator]
-    with pytest.raises(TypeError):
-        m * True  # type: ignore[operator]
-    with pytest.raises(TypeError):
-        m.scale(0.5)  # type: ignore[arg-type]
-    assert m.scale(Decimal("0.5")) == Money(501)            # 500.5 -> 501 half-up
-    assert m.scale(Decimal("0.5"), Rounding.HALF_EVEN) == Money(500)
-    assert m.scale(Decimal("0.5"), Rounding.DOWN) == Money(500)
-    assert m.scale(Decimal("0.001"), Rounding.UP) == Money(2)
-    with pytest.raises(TypeError):
-        m + 5  # type: ignore[operator]
-
-
-@pytest.mark.parametrize("units", [1.0, 0.5, True, False, Decimal("1"), "100", None, 10**0.5])
-def test_money_units_must_be_an_int(units):
-    with pytest.raises(InvalidAmount):
-        Money(units)  # type: ignore[arg-type]
+from puhui.errors import InvalidAmount, MoneyError, PuhuiError, UnknownCurrency
+from puhui.money import Rounding, allocate_units, check_currency, div_round, exponent, round_units
 
 
 @pytest.mark.parametrize("currency", ["XXX", "cny", "", "RMB", None, 156])
 def test_unknown_currencies_are_refused(currency):
     with pytest.raises(UnknownCurrency):
-        Money(100, currency)  # type: ignore[arg-type]
-    with pytest.raises(UnknownCurrency):
         check_currency(currency)  # type: ignore[arg-type]
 
 
-def test_money_of_is_exact_or_refuses():
-    assert Money.of("12.34") == Money(1_234)
-    assert Money.of("12.3") == Money(1_230)
-    assert Money.of(Decimal("0.01")) == Money(1)
-    assert Money.of(7) == Money(700)
-    assert Money.of("-5.50") == Money(-550)
-    assert Money.of("1234", "JPY") == Money(1_234, "JPY")
-    assert Money.of("12.340000") == Money(1_234)  # trailing zeros are still exact
+def test_known_currencies_and_their_minor_units():
+    assert check_currency("CNY") == "CNY"
     assert exponent("JPY") == 0 and exponent("CNY") == 2
-    for finer in ("12.345", "0.001", Decimal("1.005")):
-        with pytest.raises(InvalidAmount):
-            Money.of(finer)
-    with pytest.raises(InvalidAmount):
-        Money.of("1.5", "JPY")
-    assert Money.of("12.345", rounding=Rounding.HALF_UP) == Money(1_235)
-    assert Money.of("12.345", rounding=Rounding.HALF_EVEN) == Money(1_234)
-    assert Money.of("12.345", rounding=Rounding.DOWN) == Money(1_234)
-    assert Money.of("-12.341", rounding=Rounding.UP) == Money(-1_235)
-    assert Money.of("1.5", "JPY", Rounding.HALF_EVEN) == Money(2, "JPY")
-    for bad in (12.34, 0.1, True, "abc", "NaN", "Infinity", "-inf", "1e", ""):
-        with pytest.raises(InvalidAmount):
-            Money.of(bad)  # type: ignore[arg-type]
-
-
-def test_money_amount_and_str_round_trip():
-    m = Money(-123_456)
-    assert m.amount == Decimal("-1234.56")
-    assert str(m) == "-1234.56 CNY"
-    assert str(Money(5, "JPY")) == "5 JPY"
-    assert Money.of(m.amount) == m
-    assert str(Money(7)) == "0.07 CNY"
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.integers(-10**15, 10**15), st.sampled_from(["CNY", "USD", "JPY", "KRW", "EUR"]))
-def test_money_of_round_trips_every_amount(units, currency):
-    m = Money(units, currency)
-    assert Money.of(m.amount, currency) == m
-    assert Money.of(str(m.amount), currency) == m
-
-
-def test_require_positive():
-    assert require_positive(Money(1)) == Money(1)
-    for units in (0, -1):
-        with pytest.raises(InvalidAmount):
-            require_positive(Money(units))
+    assert issubclass(UnknownCurrency, MoneyError) and issubclass(MoneyError, PuhuiError)
 
 
 def test_allocate_examples():
@@ -122,7 +30,6 @@ def test_allocate_examples():
     assert allocate_units(5, [0, 1]) == [0, 5]
     assert allocate_units(10, [3, 7]) == [3, 7]
     assert allocate_units(1, [1, 2]) == [0, 1]  # the larger remainder wins
-    assert Money(100).allocate([1, 1, 1]) == [Money(34), Money(33), Money(33)]
     for weights in ([], [0, 0], [1, -1]):
         with pytest.raises(InvalidAmount):
             allocate_units(10, weights)
@@ -192,9 +99,3 @@ def test_div_round_refuses_a_non_positive_denominator():
 def test_round_units_matches_decimal_rounding(value, rounding):
     assert round_units(value, rounding) == int(value.quantize(Decimal(1), rounding.decimal_mode))
     assert round_units(int(value), rounding) == int(value)
-
-
-def test_money_is_immutable():
-    m = Money(100)
-    with pytest.raises(AttributeError):
-        m.units = 5  # type: ignore[misc]

@@ -20,10 +20,10 @@ from puhui.loans.caps import CapKind
 from puhui.loans.cost import APR_CONVENTION, CONVENTIONS
 from puhui.loans.delinquency import RiskClass
 from puhui.loans.state import LoanStatus
-from puhui.origination.consent import DataScope, Purpose
-from puhui.origination.decider import Outcome
-from puhui.origination.identity import IdentityKind
-from puhui.origination.parties import ApplicantKind
+from puhui.parties.consent import DataScope, Purpose
+from puhui.decision.outcome import Outcome
+from puhui.parties.identity import IdentityKind
+from puhui.parties.applicant import ApplicantKind
 from puhui.origination.workflow import ApplicationStatus
 from puhui.services.access import Perm, Role
 from puhui.services.loans import PayoutMode

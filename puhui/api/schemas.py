@@ -19,8 +19,8 @@ from puhui.api import examples as ex
 from puhui.loans.caps import CapKind
 from puhui.loans.events import PrepaymentMode
 from puhui.money import MAX_AMOUNT
-from puhui.origination.consent import DataScope, Purpose
-from puhui.origination.parties import ApplicantKind
+from puhui.parties.consent import DataScope, Purpose
+from puhui.parties.applicant import ApplicantKind
 from puhui.services.access import Perm, Role
 from puhui.services.loans import PayoutMode
 

@@ -25,7 +25,8 @@ import polars as pl
 
 from puhui.batch.arith import accrued_to, daily_penalty, div_round
 from puhui.calendar import RATE_SCALE
-from puhui.money import MAX_AMOUNT, Rounding
+from puhui.loans.snapshot import MAX_PLAIN_AMOUNT, MAX_PLAIN_RATE_MICROS, MAX_PLAIN_SPAN_DAYS
+from puhui.money import Rounding
 
 EPOCH = date(1970, 1, 1)
 
@@ -47,13 +48,6 @@ class PartitionCharges:
     interest: np.ndarray
     penalty: np.ndarray
 
-
-#: Bounds a plain loan's columns stay within, so that every product the kernel forms (interest x
-#: days, principal x rate in micro-units) stays far inside int64; a loan outside them (stored
-#: history from before amounts were bounded) goes through the engine, in Python's integers.
-MAX_PLAIN_AMOUNT = MAX_AMOUNT
-MAX_PLAIN_RATE_MICROS = 10_000_000   # 1000% a year
-MAX_PLAIN_SPAN_DAYS = 100_000
 
 
 def plain_mask(frame: pl.DataFrame, day: date) -> pl.Series:

@@ -11,9 +11,10 @@
     vectorised   `evaluate_frame(policy, frame)`: the same rules over a Polars frame
     scoring      the `Scorer` protocol and `ModelScorer` (champion scorecard, challenger GBM)
     record       `DecisionRecord`: everything needed to replay a decision
-    decider      `PolicyDecider` (an origination `Decider`) and `replay`
-    registry     `PolicyRegistry`: content-addressed policy versions, activation, tamper check
-    cli          `puhui policy validate | register | activate | list | show`
+    outcome      the types a decision is made of: DecisionRequest, Decision, Outcome, Reason,
+                 the Decider protocol; kyc_failures and lower_cap, shared by every decider
+    policy_decider   `PolicyDecider` (a `Decider`) and `replay`
+    policy_registry  `PolicyRegistry`: content-addressed policy versions, activation, tamper check
     errors       the DecisionError subtree:
 
     PuhuiError

@@ -26,8 +26,8 @@ from typing import Any, Iterable, Mapping
 
 from puhui.decision.errors import InvalidBlacklist
 from puhui.errors import InvalidIdentity
-from puhui.origination.identity import normalise_mobile, normalise_resident_id, normalise_uscc
-from puhui.origination.parties import Applicant
+from puhui.parties.identity import normalise_mobile, normalise_resident_id, normalise_uscc
+from puhui.parties.applicant import Applicant
 
 KINDS = {"resident_id": normalise_resident_id, "uscc": normalise_uscc, "mobile": normalise_mobile}
 _HEX = re.compile(r"[0-9a-f]{64}")

@@ -33,7 +33,7 @@ from puhui.decision.policy import KnockoutRule, Policy, PriceAdjustment, render
 from puhui.decision.result import PolicyResult, TraceEntry
 from puhui.loans.caps import clip_rate
 from puhui.loans.product import LoanProduct, RateCap
-from puhui.origination.decider import Outcome, Reason, yuan
+from puhui.decision.outcome import Outcome, Reason, yuan
 
 HUNDRED_YUAN = 100_00
 DECLINE, REFER, NOTE = "decline", "refer", "note"

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from stdnum.cn import ric
 
 from puhui.decision import values
-from puhui.origination.decider import DecisionRequest, business_months, kyc_failures
-from puhui.origination.identity import age_on
+from puhui.decision.outcome import DecisionRequest, business_months, kyc_failures
+from puhui.parties.identity import age_on
 
 if TYPE_CHECKING:
     from puhui.decision.blacklist import Blacklist

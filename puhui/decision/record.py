@@ -5,7 +5,7 @@ as the policy read them (applicant facts, features and scores), the policy versi
 SHA-256 of its canonical document, the model versions and the champion's reason codes, the
 product terms and platform rate cap the limit and price were checked against (with the cap
 setting's version and LPR publication it came from), the result with
-its trace, and the decision itself.  `puhui.decision.decider.replay` evaluates the stored facts
+its trace, and the decision itself.  `puhui.decision.policy_decider.replay` evaluates the stored facts
 under the stored policy version again and must reach the same decision.  `to_dict` is plain
 JSON; `from_dict` refuses a record that is incomplete or of the wrong shape.
 """
@@ -22,7 +22,7 @@ from puhui.decision.result import TraceEntry
 from puhui.errors import PuhuiError
 from puhui.loans.caps import cap_from_dict, cap_to_dict
 from puhui.loans.product import LoanProduct, RateCap
-from puhui.origination.decider import Decision, Reason
+from puhui.decision.outcome import Decision, Reason
 
 FORMAT = "puhui.decision-record/1"
 _FIELDS = ("format", "application_id", "decided_on", "policy_version", "policy_sha256",

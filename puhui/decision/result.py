@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any, Mapping
 
 from puhui.decision.errors import InvalidFacts
-from puhui.origination.decider import Outcome, Reason
+from puhui.decision.outcome import Outcome, Reason
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from puhui.risk.reasons import ReasonCode
 if TYPE_CHECKING:
     import pandas as pd
 
-    from puhui.risk.registry import ModelRegistry
+    from puhui.risk.model_registry import ModelRegistry
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 SCORE_COLUMNS = ("pd", "score", "pd_challenger")

@@ -28,7 +28,7 @@ from typing import Any, Literal, Mapping
 
 import polars as pl
 
-from puhui.origination.decider import yuan
+from puhui.decision.outcome import yuan
 
 Kind = Literal["number", "money", "probability", "bool", "string"]
 KINDS: tuple[str, ...] = ("number", "money", "probability", "bool", "string")

@@ -30,6 +30,7 @@ from puhui.loans.product import Component, LoanProduct, RepaymentMethod
 from puhui.loans.revolving import RevolvingLine
 from puhui.loans.servicing import Loan
 from puhui.loans.state import InstalmentState, LoanStatus
+from puhui.money import MAX_AMOUNT
 
 Account = Union[Loan, RevolvingLine]
 #: Snapshot layout version: a snapshot of another version is rebuilt from events, never guessed.
@@ -37,6 +38,13 @@ FORMAT = 1
 #: The day after which nothing breaks a plain accrual (a loan past its last due date).
 NO_BREAK = date(9999, 12, 31)
 ONE_DAY = timedelta(days=1)
+#: Bounds a plain loan's due position stays within (the daily close's test, in
+#: `puhui.batch.close` and in the store), so that every product the close forms (interest x
+#: days, principal x rate in micro-units) stays far inside int64; a loan outside them (stored
+#: history from before amounts were bounded) is closed by the engine, in Python's integers.
+MAX_PLAIN_AMOUNT = MAX_AMOUNT
+MAX_PLAIN_RATE_MICROS = 10_000_000   # 1000% a year
+MAX_PLAIN_SPAN_DAYS = 100_000
 _COMPONENTS = (Component.PRINCIPAL, Component.INTEREST, Component.FEE)
 
 _LOAN_INTS = ("principal", "penalty_charged", "penalty_written_off", "penalty_capitalised",

@@ -21,9 +21,9 @@ from puhui.errors import InvalidApplication, InvalidRateCap, OfferExpired
 from puhui.loans.caps import cap_from_dict, cap_to_dict
 from puhui.loans.cost import CONVENTIONS, LEGACY_APR_CONVENTION, Quote, quote
 from puhui.loans.product import LoanProduct, RateCap
-from puhui.origination import _records as rec
-from puhui.origination.decider import Decision, Outcome
-from puhui.origination.parties import Applicant, BankAccount, check_account_binding
+from puhui.parties import records as rec
+from puhui.decision.outcome import Decision, Outcome
+from puhui.parties.applicant import Applicant, BankAccount, check_account_binding
 
 GOVERNING_TERMS_VERSION = "puhui-loan-terms-v1"
 _DISCLOSED = ("apr", "effective_annual_rate", "upfront_fee", "total_interest", "total_fees",

@@ -4,10 +4,9 @@
     woe          binned characteristics and their weight of evidence
     scorecard    the WoE logistic points scorecard (the champion: readable, bin by bin)
     gbm          the LightGBM challenger, calibrated, with SHAP reason codes
-    reasons      reason codes shared by both models (-> origination `Reason`)
+    reasons      reason codes shared by both models (-> decision `Reason.of`)
     evaluation   AUC, KS, Gini and repeated stratified cross-validation
-    registry     the file-based model registry (artefact sha256, data fingerprint, metrics)
-    cli          `puhui train german`
+    model_registry  the file-based model registry (artefact sha256, data fingerprint, metrics)
     errors       the RiskError subtree
     data/        business-data records, connectors and the synthetic world (docs/risk-data.md)
     panel        records reduced to the point-in-time monthly panel

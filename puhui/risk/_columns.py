@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from puhui.origination.consent import DataScope
+from puhui.parties.consent import DataScope
 from puhui.risk.errors import RiskDataError
 from puhui.risk.panel import HISTORY_MONTHS, MONTHLY, ROWS, Column, month_of
 

@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from puhui.origination.consent import DataScope
+from puhui.parties.consent import DataScope
 from puhui.risk import _columns as c
 from puhui.risk.data.records import (
     AppEvent, BankTransaction, BureauReport, Record, SalesOrder, TaxFiling, UtilityBill, Waybill,

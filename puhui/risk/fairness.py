@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from rich.table import Table
 
 from puhui.risk import _inputs as check
 from puhui.risk.errors import RiskDataError
@@ -116,25 +115,6 @@ class FairnessReport:
             lines += [f"  FLAG: {f}" for f in a.flags]
         return "\n".join(lines + list(self.notes))
 
-    def tables(self) -> list[Table]:
-        """One Rich table per attribute."""
-        out = []
-        for a in self.attributes:
-            eo = ("n/a" if a.equal_opportunity_difference is None
-                  else f"{a.equal_opportunity_difference:.3f}")
-            ratio = "n/a" if a.parity_ratio is None else f"{a.parity_ratio:.3f}"
-            table = Table("group", "applicants", "approved", "approval rate",
-                          "default rate (approved)", "TPR (goods approved)",
-                          title=f"{a.attribute}: parity diff {a.parity_difference:.3f} "
-                                f"(ratio {ratio}), equal opportunity diff {eo}",
-                          caption="\n".join(f"FLAG: {f}" for f in a.flags) or None,
-                          caption_style="yellow")
-            for g in a.groups:
-                table.add_row(g.group, str(g.applicants), str(g.approved),
-                              f"{g.approval_rate:.1%}", _pct(g.default_rate),
-                              _pct(g.true_positive_rate))
-            out.append(table)
-        return out
 
 
 def _pct(value: float | None) -> str:

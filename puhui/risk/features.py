@@ -24,7 +24,7 @@ from datetime import date
 
 import polars as pl
 
-from puhui.origination.consent import DataScope
+from puhui.parties.consent import DataScope
 from puhui.risk.data.payload import SourceData
 from puhui.risk.errors import RiskDataError
 from puhui.risk import feature_exprs as fx

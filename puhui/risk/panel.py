@@ -32,7 +32,7 @@ from functools import lru_cache
 import numpy as np
 import polars as pl
 
-from puhui.origination.consent import DataScope
+from puhui.parties.consent import DataScope
 from puhui.risk.data.payload import SourceData
 from puhui.risk.errors import RiskDataError
 

@@ -2,8 +2,9 @@
 
 Why a shared record: the scorecard measures a feature's harm in points lost against its best
 bin, the gradient-boosting model in log-odds added (SHAP values); a decline letter, an audit
-trail and the origination `Decider` need both in the same shape.  `to_reason()` turns one into
-the origination `Reason` (stable code for systems, message for people).
+trail and the origination `Decider` need both in the same shape.  `Reason.of` (in
+`puhui.decision.outcome`) turns one into a decision `Reason` (stable code for systems, message
+for people): risk knows nothing of decisions.
 """
 
 from __future__ import annotations
@@ -28,12 +29,6 @@ class ReasonCode:
     def code(self) -> str:
         """A stable code for systems: RISK_ plus the feature name in capitals."""
         return ("RISK_" + feature_code(self.feature))[:_CODE_MAX]
-
-    def to_reason(self) -> Any:
-        """This reason as an origination `Reason` for a `Decision`."""
-        from puhui.origination.decider import Reason
-
-        return Reason(self.code, self.message)
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "feature": self.feature, "value": self.value,

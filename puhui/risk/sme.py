@@ -168,7 +168,7 @@ def stability_reference(training: SmeTraining) -> Any:
 def register(training: SmeTraining, registry: Any, *, world_params: dict[str, Any],
              min_auc: float) -> dict[str, Any]:
     """Register both models and the stability reference; returns the records by name."""
-    from puhui.risk.registry import data_fingerprint
+    from puhui.risk.model_registry import data_fingerprint
 
     dev = training.development
     fingerprint = data_fingerprint(dev.X, dev.y)

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from puhui.errors import ConsentError, InvalidApplication, InvalidIdentity
 from puhui.json_text import dumps
-from puhui.origination.consent import Consent, DataScope, Purpose, grant, require_consent
-from puhui.origination.identity import IdentityCheck, mask
-from puhui.origination.parties import Applicant, BankAccount, check_account_binding
+from puhui.parties.consent import Consent, DataScope, Purpose, grant, require_consent
+from puhui.parties.identity import IdentityCheck, mask
+from puhui.parties.applicant import Applicant, BankAccount, check_account_binding
 from puhui.services.access import Perm, Principal, Role
 from puhui.services.clock import business_date
 from puhui.services.errors import AccessDenied, NotFound, PersonalDataErased

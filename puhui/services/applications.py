@@ -18,16 +18,16 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from puhui.errors import ConcurrentModification, InvalidApplication, InvalidEvent, RateCapExceeded
-from puhui.origination.consent import DataScope, Purpose
-from puhui.origination.decider import Decision, DecisionRequest, Outcome, Reason
+from puhui.parties.consent import DataScope, Purpose
+from puhui.decision.outcome import Decision, DecisionRequest, Outcome, Reason
 from puhui.origination.offer import Offer, draft_contract, make_offer
-from puhui.origination.parties import Applicant, verify_applicant
+from puhui.parties.applicant import Applicant, verify_applicant
 from puhui.origination.workflow import ApplicationStatus as S
 from puhui.origination.workflow import check_transition
 from puhui.loans.cost import check_cap
 from puhui.loans.product import RateCap, RepaymentMethod
 from puhui.services.access import Perm, Principal
-from puhui.origination.identity import mask
+from puhui.parties.identity import mask
 from puhui.services.applicants import (
     _json,
     applicant_row,

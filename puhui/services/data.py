@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from puhui.origination.consent import DataScope, Purpose
+from puhui.parties.consent import DataScope, Purpose
 from puhui.risk.data.connectors import ConnectorSet
 from puhui.risk.data.payload import SourceData, parse_payload, source_scope
 from puhui.risk.errors import InvalidRecord, RiskDataError, SourceUnavailable

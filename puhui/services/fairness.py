@@ -19,7 +19,7 @@ import numpy as np
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
-from puhui.origination.identity import age_on
+from puhui.parties.identity import age_on
 from puhui.services.applicants import applicant_data
 from puhui.services.platform import Platform
 from puhui.store import risk_repo

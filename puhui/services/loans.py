@@ -20,10 +20,10 @@ from puhui.errors import (InvalidApplication, InvalidBusinessDate, InvalidEvent,
                           WriteConflict)
 from puhui.loans.events import CreditRefund, Disbursement, Prepayment, PrepaymentMode, Repayment
 from puhui.loans.state import LoanStatus
-from puhui.origination.identity import mask
+from puhui.parties.identity import mask
 from puhui.origination.workflow import ApplicationStatus as S
 from puhui.services.access import Perm, Principal
-from puhui.origination.consent import DataScope, Purpose
+from puhui.parties.consent import DataScope, Purpose
 from puhui.services.applicants import _log, consents, load_account, sealed, unsealed
 from puhui.services.applications import (
     _move,

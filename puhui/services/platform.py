@@ -19,11 +19,12 @@ from puhui.book import LoanBook
 from puhui.errors import RateCapExceeded
 from puhui.loans.caps import offer_refusal
 from puhui.loans.product import LoanProduct, RateCap, RepaymentMethod
-from puhui.origination.decider import Decider, DefaultPolicy
+from puhui.decision.outcome import Decider
+from puhui.origination.default_policy import DefaultPolicy
 from puhui.services.clock import Clock, SystemClock
 from puhui.services.errors import NotFound
 from puhui.services.gateway import PaymentGateway, SandboxGateway
-from puhui.simulation import DEMO_PRODUCTS
+from puhui.demo import DEMO_PRODUCTS
 from puhui.store import faults
 from puhui.store.caps_repo import current_cap_schedule
 from puhui.store.db import ENV_VAR as DATABASE_URL_ENV  # noqa: F401  (the API's workers set it)
@@ -60,7 +61,7 @@ class Platform:
     #: The data providers (`puhui.risk.data.connectors.ConnectorSet`) queried, under consent,
     #: before deciding; None decides on the application alone.
     connectors: Any = None
-    #: The policy registry (`puhui.decision.registry.PolicyRegistry`) decisions replay from.
+    #: The policy registry (`puhui.decision.policy_registry.PolicyRegistry`) decisions replay from.
     policies: Any = None
 
     read_engine: Engine | None = None

@@ -331,7 +331,7 @@ def _seal_legacy(session: Session, ring: Keyring, row: Any) -> None:
 def find_by_resident_id(session: Session, actor: Principal, resident_id: str) -> list[str]:
     """Ids of the applicants (visible to `actor`) whose owner has this resident ID, found by
     keyed hash: the duplicate check that needs no plaintext column."""
-    from puhui.origination.identity import normalise_resident_id
+    from puhui.parties.identity import normalise_resident_id
     from puhui.store.crypto import keyring_of
 
     actor.require(Perm.READ)

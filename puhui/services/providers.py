@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from datetime import date
 
-from puhui.origination.consent import DataScope
+from puhui.parties.consent import DataScope
 from puhui.risk.data.connectors import ConnectorSet
 from puhui.risk.data.payload import SOURCES, source_scope
 from puhui.risk.data.world import SyntheticWorld

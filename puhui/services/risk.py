@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping
 from sqlalchemy.orm import Session
 
 from puhui.errors import ConsentError
-from puhui.origination.consent import DataScope, Purpose, require_consent
+from puhui.parties.consent import DataScope, Purpose, require_consent
 from puhui.services.access import Perm, Principal
 from puhui.services.applicants import consents
 from puhui.services.errors import NotFound
@@ -98,7 +98,7 @@ def stored_record(session: Session, actor: Principal, application_id: str) -> An
 def replay_decision(p: Platform, session: Session, actor: Principal,
                     application_id: str) -> dict[str, Any]:
     """Re-derive the stored decision from its record under the recorded policy version."""
-    from puhui.decision.decider import replay
+    from puhui.decision.policy_decider import replay
 
     if p.policies is None:
         raise NotFound("this platform keeps no policy registry to replay decisions from")
@@ -154,13 +154,13 @@ def risk_parts(today: date, *, models_root: str | Path = "var/models",
     activated when none is), the blacklist file when one is given (default
     `<policies_root>/blacklist.json` if it exists), and a synthetic world as the data providers."""
     from puhui.decision.blacklist import Blacklist
-    from puhui.decision.decider import PolicyDecider
+    from puhui.decision.policy_decider import PolicyDecider
     from puhui.decision.errors import NoActivePolicy
     from puhui.decision.policy import default_policy
-    from puhui.decision.registry import PolicyRegistry
+    from puhui.decision.policy_registry import PolicyRegistry
     from puhui.decision.scoring import ModelScorer
     from puhui.risk import sme
-    from puhui.risk.registry import ModelRegistry
+    from puhui.risk.model_registry import ModelRegistry
     from puhui.services.providers import world_connectors
 
     models = ModelRegistry(models_root)

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Date, and_, bindparam, func, insert, or_, sel
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from puhui.batch.close import MAX_PLAIN_AMOUNT, MAX_PLAIN_RATE_MICROS, MAX_PLAIN_SPAN_DAYS
+from puhui.loans.snapshot import MAX_PLAIN_AMOUNT, MAX_PLAIN_RATE_MICROS, MAX_PLAIN_SPAN_DAYS
 from puhui.calendar import utcnow
 from puhui.store.close_models import BookCloseRow, LoanPositionRow, LoanSnapshotRow
 from puhui.store.models import LedgerHeadRow, LoanRow

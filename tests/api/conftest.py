@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from puhui.api import create_app
-from puhui.origination.synthetic import account_for, small_business
+from puhui.parties.synthetic import account_for, small_business
 from puhui.services import access
 from puhui.services.clock import ManualClock, at_business_date
 from puhui.services.gateway import SandboxGateway

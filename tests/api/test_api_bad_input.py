@@ -87,7 +87,7 @@ def test_unknown_ids_are_404_everywhere(api) -> None:
 
 
 def test_invalid_identity_numbers_are_422(api) -> None:
-    from puhui.origination.synthetic import small_business
+    from puhui.parties.synthetic import small_business
 
     before = counts(api)
     cases = [(("owner", "resident_id"), "110101198503071230"),
@@ -112,7 +112,7 @@ def test_bank_card_failing_luhn_or_in_another_name_is_refused_and_kept_as_eviden
     r = api.post(f"/v1/applicants/{applicant_id}/bank-accounts",
                  {"card_number": "6222021000000000010", "holder_name": body["owner"]["name"]})
     assert_problem(r, 422)
-    from puhui.origination.synthetic import bank_card
+    from puhui.parties.synthetic import bank_card
 
     r = api.post(f"/v1/applicants/{applicant_id}/bank-accounts",
                  {"card_number": bank_card(api.rng), "holder_name": "李四"})
@@ -245,7 +245,7 @@ def test_an_establishment_date_ahead_of_today_or_before_1900_is_refused(api) -> 
     policy's BUSINESS_TOO_YOUNG rule."""
     from datetime import timedelta
 
-    from puhui.origination.synthetic import small_business
+    from puhui.parties.synthetic import small_business
     from puhui.services.clock import business_date
 
     today = business_date(api.clock)

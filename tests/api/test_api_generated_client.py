@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 
 from puhui.api import create_app
-from puhui.origination.synthetic import account_for, small_business
+from puhui.parties.synthetic import account_for, small_business
 from puhui.services import access
 from puhui.services.clock import ManualClock, at_business_date
 from puhui.services.gateway import SandboxGateway

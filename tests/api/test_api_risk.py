@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from puhui.origination.consent import DataScope
+from puhui.parties.consent import DataScope
 from puhui.risk.data.connectors import ConnectorSet
 from puhui.risk.data.payload import SOURCES
 from puhui.services.access import SYSTEM
@@ -174,7 +174,7 @@ def test_a_blacklisted_owner_is_declined(db_url, sme_registry, tmp_path) -> None
     import random
 
     from puhui.decision.blacklist import Blacklist
-    from puhui.origination.synthetic import small_business
+    from puhui.parties.synthetic import small_business
     from puhui.services import access, applicants, applications
     from puhui.services.clock import ManualClock, at_business_date
     from puhui.services.platform import Platform
@@ -207,7 +207,7 @@ def test_the_book_is_monitored_from_its_decision_records(risk_api, sme_registry)
     from puhui.cli import app
     from puhui.risk import sme
     from puhui.risk.errors import RiskDataError
-    from puhui.risk.registry import ModelRegistry
+    from puhui.risk.model_registry import ModelRegistry
     from puhui.services.monitoring import book_loans, monitor_book
 
     registry = ModelRegistry(sme_registry)

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from puhui.batch import arith
-from puhui.batch.close import MAX_PLAIN_AMOUNT, MAX_PLAIN_RATE_MICROS, plain_mask
+from puhui.batch.close import plain_mask
+from puhui.loans.snapshot import MAX_PLAIN_AMOUNT, MAX_PLAIN_RATE_MICROS
 from puhui.money import Rounding, div_round
 from puhui.store.close_repo import CloseRepository
 from puhui.store.db import session_factory

@@ -15,8 +15,8 @@ from stdnum.cn import ric
 from puhui.decision.policy import Policy, load_policy
 from puhui.decision.scoring import ModelScores
 from puhui.loans.product import LoanProduct, RepaymentMethod
-from puhui.origination.decider import DecisionRequest
-from puhui.origination.parties import Applicant, ApplicantKind, Person, verify_applicant
+from puhui.decision.outcome import DecisionRequest
+from puhui.parties.applicant import Applicant, ApplicantKind, Person, verify_applicant
 from puhui.risk.reasons import ReasonCode
 
 ON = date(2026, 11, 15)

@@ -16,7 +16,7 @@ from puhui.decision.engine import PolicyResult, evaluate
 from puhui.decision.errors import InvalidFacts
 from puhui.decision.policy import load_policy
 from puhui.loans.product import RateCap
-from puhui.origination.decider import Outcome
+from puhui.decision.outcome import Outcome
 
 
 def run(policy=POLICY, product=PRODUCT, cap=None, **changes) -> PolicyResult:

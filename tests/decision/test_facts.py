@@ -15,8 +15,8 @@ from puhui.decision.errors import InvalidBlacklist
 from puhui.decision.facts import (APPLICANT_FACTS, FACT_KINDS, FEATURE_FACTS, SCORE_FACTS,
                                   build_facts, request_features)
 from puhui.decision.scoring import ModelScores
-from puhui.origination.decider import kyc_failures
-from puhui.origination.parties import ApplicantKind
+from puhui.decision.outcome import kyc_failures
+from puhui.parties.applicant import ApplicantKind
 
 
 def facts_of(req, scores=None, blacklist=None):

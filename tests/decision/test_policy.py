@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 
 from decision_samples import DOC, FEATURES, POLICY, FakeScorer, doc, request, shop
-from puhui.decision.decider import PolicyDecider
+from puhui.decision.policy_decider import PolicyDecider
 from puhui.decision.errors import DecisionError, InvalidPolicy
 from puhui.decision.policy import (Policy, default_policy, load_policy, read_policy, render)
 from puhui.errors import PuhuiError
-from puhui.origination.decider import Outcome
+from puhui.decision.outcome import Outcome
 
 
 def test_the_shipped_policy_loads_and_makes_sense_for_small_business_loans():

@@ -9,9 +9,9 @@ from typer.testing import CliRunner
 
 from decision_samples import DOC, POLICY, doc
 from puhui.cli import app
-from puhui.decision.cli import policy_app
+from puhui.cli.policy import policy_app
 from puhui.decision.policy import default_policy
-from puhui.decision.registry import PolicyRegistry
+from puhui.decision.policy_registry import PolicyRegistry
 
 runner = CliRunner()
 

@@ -11,14 +11,14 @@ import pytest
 
 from decision_samples import (DOC, FEATURES, POLICY, FakeScorer, doc, person, request, shop)
 from puhui.decision.blacklist import Blacklist
-from puhui.decision.decider import PolicyDecider, replay
+from puhui.decision.policy_decider import PolicyDecider, replay
 from puhui.decision.errors import (InvalidDecisionRecord, InvalidFacts, InvalidPolicy,
                                    PolicyTampered, PolicyVersionConflict)
 from puhui.decision.policy import load_policy
 from puhui.decision.record import DecisionRecord
-from puhui.decision.registry import PolicyRegistry
+from puhui.decision.policy_registry import PolicyRegistry
 from puhui.loans.product import RateCap
-from puhui.origination.decider import Decider, Decision, Outcome, kyc_failures
+from puhui.decision.outcome import Decider, Decision, Outcome, kyc_failures
 from puhui.risk.errors import RiskDataError
 
 CHAMPION = "sme-scorecard-20261101T000000Z-0badc0de"

@@ -12,7 +12,7 @@ from decision_samples import DOC, POLICY, doc
 from puhui.decision.errors import (InvalidPolicy, NoActivePolicy, PolicyRegistryError,
                                    PolicyTampered, PolicyVersionConflict, UnknownPolicyVersion)
 from puhui.decision.policy import default_policy
-from puhui.decision.registry import (ACTIVE, DOCUMENT, LOG, MANIFEST, PolicyRecord,
+from puhui.decision.policy_registry import (ACTIVE, DOCUMENT, LOG, MANIFEST, PolicyRecord,
                                      PolicyRegistry)
 
 T0 = datetime(2026, 11, 1, 9, 30, tzinfo=timezone.utc)

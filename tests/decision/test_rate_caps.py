@@ -12,15 +12,15 @@ import polars as pl
 import pytest
 
 from decision_samples import PRODUCT, FakeScorer, doc, facts, request
-from puhui.decision.decider import PolicyDecider, replay
+from puhui.decision.policy_decider import PolicyDecider, replay
 from puhui.decision.engine import evaluate, evaluate_frame
 from puhui.decision.errors import InvalidPolicy
 from puhui.decision.policy import default_policy, load_policy
 from puhui.decision.record import DecisionRecord
-from puhui.decision.registry import PolicyRegistry
+from puhui.decision.policy_registry import PolicyRegistry
 from puhui.loans.caps import CapSchedule, CapVersion, LprPublication
 from puhui.loans.product import RateCap
-from puhui.origination.decider import Outcome
+from puhui.decision.outcome import Outcome
 
 LPR_DAY = date(2026, 11, 20)
 #: 24% fixed until 2026-11-19, then 4x the one-year LPR of 3.0%: 12%.

@@ -11,15 +11,15 @@ import polars as pl
 import pytest
 
 from decision_samples import FEATURES, POLICY, PRODUCT, request
-from puhui.decision.decider import PolicyDecider
+from puhui.decision.policy_decider import PolicyDecider
 from puhui.decision.engine import evaluate_frame
 from puhui.decision.errors import InvalidScorer
 from puhui.decision.scoring import ModelScorer, ModelScores, Scorer
-from puhui.origination.decider import Outcome
+from puhui.decision.outcome import Outcome
 from puhui.risk.errors import ArtefactTampered
 from puhui.risk.gbm import GradientBoostingModel
 from puhui.risk.reasons import ReasonCode
-from puhui.risk.registry import ModelRegistry, data_fingerprint
+from puhui.risk.model_registry import ModelRegistry, data_fingerprint
 from puhui.risk.scorecard import Scorecard
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)

@@ -29,7 +29,7 @@ from decision_samples import FEATURES, PRODUCT
 from puhui.decision.conditions import AllOf, AnyOf, Leaf
 from puhui.decision.engine import PolicyResult, evaluate
 from puhui.decision.policy import Policy, default_policy, load_policy
-from puhui.origination.decider import Outcome
+from puhui.decision.outcome import Outcome
 
 POLICY_DIR = resources.files("puhui.decision").joinpath("policies")
 SHIPPED = sorted(p.name for p in POLICY_DIR.iterdir() if p.name.endswith(".json"))

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from stdnum import luhn
 from stdnum.cn import ric, uscc
 
-from puhui.origination.parties import Applicant, ApplicantKind, BankAccount, Person
+from puhui.parties.applicant import Applicant, ApplicantKind, BankAccount, Person
 
 UTC = timezone.utc
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ from origination_samples import T0, aware
 from puhui.errors import (
     ConsentError, ConsentExpired, ConsentMissing, ConsentRevoked, InvalidApplication,
 )
-from puhui.origination.consent import Consent, DataScope, Purpose, grant, require_consent
+from puhui.parties.consent import Consent, DataScope, Purpose, grant, require_consent
 
 CREDIT = Purpose.CREDIT_ASSESSMENT
 DAY = timedelta(days=1)

@@ -13,11 +13,12 @@ from hypothesis import strategies as st
 from origination_samples import ON, T0, account, company, person, shop
 from puhui.errors import InvalidApplication, InvalidRate
 from puhui.loans.product import LoanProduct, RateCap, RepaymentMethod
-from puhui.origination.decider import (
-    Decider, Decision, DecisionRequest, DefaultPolicy, Outcome, Reason, business_months, yuan,
+from puhui.decision.outcome import (
+    Decider, Decision, DecisionRequest, Outcome, Reason, business_months, yuan,
 )
-from puhui.origination.identity import RESIDENT_ID_SOURCE, IdentityCheck, IdentityKind, mask
-from puhui.origination.parties import check_account_binding, verify_applicant
+from puhui.origination.default_policy import DefaultPolicy
+from puhui.parties.identity import RESIDENT_ID_SOURCE, IdentityCheck, IdentityKind, mask
+from puhui.parties.applicant import check_account_binding, verify_applicant
 
 PRODUCT = LoanProduct("SME12", RepaymentMethod.EQUAL_INSTALMENT, Decimal("0.12"), term_periods=12)
 POLICY = DefaultPolicy()
@@ -273,15 +274,15 @@ def test_any_object_with_a_version_and_decide_is_a_decider():
 
 def test_decide_never_reads_the_clock(monkeypatch):
     import puhui.calendar
-    import puhui.origination.identity
-    import puhui.origination.parties
+    import puhui.parties.identity
+    import puhui.parties.applicant
 
     req = request()
 
     def no_clock():
         raise AssertionError("decide read the clock")
 
-    for module in (puhui.calendar, puhui.origination.identity, puhui.origination.parties):
+    for module in (puhui.calendar, puhui.parties.identity, puhui.parties.applicant):
         monkeypatch.setattr(module, "utcnow", no_clock)
     assert POLICY.decide(req) == POLICY.decide(req)
 

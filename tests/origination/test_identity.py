@@ -13,7 +13,7 @@ from origination_samples import (
     resident_id, resident_ids, uscc_code, usccs,
 )
 from puhui.errors import DateOrderError, InvalidApplication, InvalidIdentity
-from puhui.origination.identity import (
+from puhui.parties.identity import (
     BANK_CARD_SOURCE, MOBILE_SOURCE, RESIDENT_ID_SOURCE, USCC_SOURCE, IdentityCheck, IdentityKind,
     age_on, check_bank_card, check_mobile, check_resident_id, check_uscc, mask,
     normalise_bank_card, normalise_mobile, normalise_resident_id, normalise_uscc,

@@ -18,7 +18,7 @@ from puhui.errors import (
     InvalidApplication, InvalidProduct, OfferExpired, RateCapExceeded,
 )
 from puhui.loans.product import LoanProduct, RateCap, RepaymentMethod
-from puhui.origination.decider import Decision, Outcome, Reason
+from puhui.decision.outcome import Decision, Outcome, Reason
 from puhui.origination.offer import (
     GOVERNING_TERMS_VERSION, Contract, Offer, canonical_json, contract_hash, draft_contract,
     make_offer, verify_contract,

@@ -11,7 +11,7 @@ from origination_samples import T0
 from puhui.errors import InvalidApplication
 from puhui.loans.cost import APR_CONVENTION, LEGACY_APR_CONVENTION, quote
 from puhui.loans.product import LoanProduct, RepaymentMethod
-from puhui.origination.decider import Decision, Outcome
+from puhui.decision.outcome import Decision, Outcome
 from puhui.origination.offer import Offer, make_offer
 
 # a repayment day makes a 10-day broken first period from 21 January: the two conventions differ

@@ -12,8 +12,8 @@ from origination_samples import (
     KNOWN_CARDS, KNOWN_USCCS, ON, T0, account, applicants, company, person, resident_id, shop,
 )
 from puhui.errors import InvalidApplication, InvalidIdentity
-from puhui.origination.identity import IdentityKind
-from puhui.origination.parties import (
+from puhui.parties.identity import IdentityKind
+from puhui.parties.applicant import (
     ACCOUNT_BINDING_SOURCE, Applicant, ApplicantKind, BankAccount, Person, check_account_binding,
     verify_applicant,
 )

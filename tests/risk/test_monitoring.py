@@ -14,6 +14,7 @@ from dateutil.relativedelta import relativedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from puhui.cli.risk import render_monitoring
 from puhui.errors import PuhuiError
 from puhui.risk.errors import ArtefactError, InvalidParameter, RiskDataError
 from puhui.risk.evaluation import auc
@@ -334,7 +335,7 @@ def test_monitoring_report():
     assert doc["vintages"][0]["cohort"] == "2024-01-01"
     text = report.summary()
     assert "ALERT" in text and "months" in text and "AUC  0.7400 (reference 0.8000)" in text
-    assert report.render() is not None
+    assert render_monitoring(report) is not None
     with pytest.raises(RiskDataError):
         monitor(reference, recent, scores=["nope"])
 

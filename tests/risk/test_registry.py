@@ -11,7 +11,7 @@ import pytest
 from puhui.risk.errors import (ArtefactTampered, RegistryError, RiskError,
                                UnknownModelVersion)
 from puhui.risk.gbm import GradientBoostingModel
-from puhui.risk.registry import (ARTEFACT, MANIFEST, ModelRegistry, data_fingerprint,
+from puhui.risk.model_registry import (ARTEFACT, MANIFEST, ModelRegistry, data_fingerprint,
                                  file_fingerprint, sha256)
 from puhui.risk.scorecard import Scorecard
 from risk_samples import constructed

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from puhui.risk.german import (CATEGORICAL_COLUMNS, ENV_VAR, NUMERIC_COLUMNS, TARGET,
                                resolve_path)
 from puhui.risk.monitoring import StabilityReference
-from puhui.risk.report_cli import risk_app
+from puhui.cli.risk import risk_app
 
 app = typer.Typer()
 app.add_typer(risk_app, name="risk")

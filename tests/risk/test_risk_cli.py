@@ -6,9 +6,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from puhui.risk.cli import train_app
+from puhui.cli.train import train_app
 from puhui.risk.german import ENV_VAR, resolve_path
-from puhui.risk.registry import ModelRegistry
+from puhui.risk.model_registry import ModelRegistry
 
 app = typer.Typer()
 app.add_typer(train_app, name="train")

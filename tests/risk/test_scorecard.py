@@ -10,6 +10,7 @@ import pytest
 import sklearn.exceptions
 from sklearn.base import clone
 
+from puhui.decision.outcome import Reason
 from puhui.errors import PuhuiError
 from puhui.risk.errors import ArtefactError, InvalidParameter, NotFittedError, RiskDataError
 from puhui.risk.scorecard import Scorecard
@@ -128,7 +129,7 @@ def test_reason_codes_name_the_features_that_cost_points(fitted):
     assert fitted.reason_codes(applicant(6, "none")) == []
     only_account = fitted.reason_codes(applicant(6, "overdrawn"))
     assert [r.feature for r in only_account] == ["account"]
-    reason = only_account[0].to_reason()
+    reason = Reason.of(only_account[0])
     assert reason.code == "RISK_ACCOUNT" and reason.message == only_account[0].message
 
 

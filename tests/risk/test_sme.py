@@ -15,7 +15,7 @@ from puhui.cli import app
 from puhui.risk import sme
 from puhui.risk.errors import InvalidParameter, RiskDataError
 from puhui.risk.features import FEATURES
-from puhui.risk.registry import ModelRegistry
+from puhui.risk.model_registry import ModelRegistry
 
 
 @pytest.fixture(scope="module")

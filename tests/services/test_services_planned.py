@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from puhui.errors import ConsentError
-from puhui.origination.synthetic import small_business
+from puhui.parties.synthetic import small_business
 from puhui.services import access, applicants
 from puhui.services import applications as svc
 from puhui.services.planned import UnplannableWrite, check_at_commit, planned

@@ -11,7 +11,7 @@ from puhui.api import responses as R
 from puhui.api.calls import Call, call, read_call
 from puhui.api.routes.common import Page, listing, operation
 from puhui.api.schemas import ApplicantIn, BankAccountIn, ConsentIn, ErasureIn
-from puhui.origination.parties import Applicant, BankAccount
+from puhui.parties.applicant import Applicant, BankAccount
 from puhui.services import applicants as svc
 from puhui.services import privacy
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from typing import Protocol, runtime_checkable
 
-from puhui.origination.consent import DataScope
+from puhui.parties.consent import DataScope
 from puhui.risk.data.payload import SOURCES, source_scope
 from puhui.risk.data.world import SyntheticWorld
 from puhui.risk.errors import InvalidParameter

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from puhui.origination.consent import DataScope
+from puhui.parties.consent import DataScope
 from puhui.risk.data.records import (
     AppEvent, BankTransaction, BureauReport, Day, Ident, Record, SalesOrder, TaxFiling,
     UtilityBill, Waybill,

@@ -24,8 +24,8 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from puhui.origination.consent import DataScope
-from puhui.origination.synthetic import REGIONS
+from puhui.parties.consent import DataScope
+from puhui.parties.synthetic import REGIONS
 from puhui.risk.data import _hashrng as hr
 from puhui.risk.errors import InvalidParameter, RiskDataError
 from puhui.risk.panel import month_index, month_of

@@ -12,8 +12,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
 
-from puhui.origination.consent import DataScope
-from puhui.origination.synthetic import REGIONS
+from puhui.parties.consent import DataScope
+from puhui.parties.synthetic import REGIONS
 from puhui.risk.data import _hashrng as hr
 from puhui.risk.data import world_sources as ws
 from puhui.risk.data.world import Stream, SyntheticWorld

@@ -1,8 +1,8 @@
 """The monitoring report: stability, discrimination, vintages and alerts of one recent sample.
 
 Why one object: a monthly model review reads all of these together, and the same record must be
-printable for a person (`summary`, `render`) and storable as JSON for the next review
-(`to_dict`).  `monitor` builds it from a stored `StabilityReference`, a recent frame and the
+printable for a person (`summary`; `puhui risk monitor` draws it as tables) and storable as JSON
+for the next review (`to_dict`).  `monitor` builds it from a stored `StabilityReference`, a recent frame and the
 figures the caller has; it needs no training data and fits nothing.
 """
 
@@ -14,8 +14,6 @@ from datetime import date
 from typing import Any
 
 import polars as pl
-from rich.console import Console, Group
-from rich.table import Table
 
 from puhui.risk.errors import RiskDataError
 from puhui.risk.monitoring.alerts import (Alert, AlertLevel, AlertThresholds, drop_alerts,
@@ -89,36 +87,6 @@ class MonitoringReport:
         lines += [f"  [{a.level.value.upper()}] {a.message}" for a in self.alerts] or [
             "  no alerts"]
         return "\n".join(lines)
-
-    def render(self, console: Console | None = None) -> Group:
-        """Rich tables of the same content (printed when a console is given)."""
-        psi = Table(title=f"PSI: {self.subject}")
-        for name, justify in (("kind", "left"), ("subject", "left"), ("PSI", "right"),
-                              ("level", "left")):
-            psi.add_column(name, justify=justify)  # type: ignore[arg-type]
-        levels = {(a.metric, a.subject): a.level.value for a in self.alerts}
-        for kind, results in (("score", self.score_psi), ("feature", self.feature_psi)):
-            for r in sorted(results, key=lambda r: -r.value):
-                level = levels.get(("psi", r.subject), "")
-                style = {"alert": "red", "warn": "yellow"}.get(level)
-                psi.add_row(kind, r.subject, f"{r.value:.4f}", level, style=style)
-        parts: list[Any] = [psi]
-        if self.psi_note:
-            parts.append(f"[yellow]PSI: {self.psi_note}; no population-stability alert[/]")
-        if self.metrics:
-            ranking = Table("metric", "recent", "reference", title="Discrimination")
-            for metric, value in self.metrics.items():
-                ref = (self.reference_metrics or {}).get(metric)
-                ranking.add_row(metric.upper(), f"{value:.4f}",
-                                "" if ref is None else f"{ref:.4f}")
-            parts.append(ranking)
-        parts.append("\n".join(f"[{'red' if a.level.value == 'alert' else 'yellow'}]"
-                               f"{a.level.value.upper()}[/]: {a.message}" for a in self.alerts)
-                     or "[green]no alerts[/green]")
-        group = Group(*parts)
-        if console is not None:
-            console.print(group)
-        return group
 
 
 def monitor(reference: StabilityReference, recent: Any, *, subject: str = "recent",

@@ -251,7 +251,7 @@ class StabilityReference:
                            "columns": [s.to_dict() for s in self.specs.values()]}, indent=1)
 
     def to_bytes(self) -> bytes:
-        """The registry artefact (`puhui.risk.registry` stores and hashes these bytes)."""
+        """The registry artefact (`puhui.risk.model_registry` stores and hashes these bytes)."""
         return self.to_json().encode("utf-8")
 
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from functools import lru_cache
 
-from puhui.origination.consent import DataScope
+from puhui.parties.consent import DataScope
 from puhui.risk.data.payload import SOURCES, SourceData, parse_payload
 from puhui.risk.data.world import SyntheticWorld
 from puhui.risk.errors import SourceUnavailable

@@ -12,8 +12,8 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from puhui.errors import ConsentMissing, ConsentRevoked
-from puhui.origination.consent import DataScope
-from puhui.origination.synthetic import small_business
+from puhui.parties.consent import DataScope
+from puhui.parties.synthetic import small_business
 from puhui.risk.data.connectors import ConnectorSet, SyntheticConnector
 from puhui.risk.errors import RiskDataError
 from puhui.risk.features import features_for

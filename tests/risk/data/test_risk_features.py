@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from puhui.origination.consent import DataScope
+from puhui.parties.consent import DataScope
 from puhui.risk.data.payload import parse_payload
 from puhui.risk.errors import RiskDataError
 from puhui.risk.features import FEATURE_SET_VERSION, FEATURES, feature_frame, features_for

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from puhui.origination.consent import DataScope
+from puhui.parties.consent import DataScope
 from puhui.risk.data.payload import SOURCES, parse_payload
 from puhui.risk.errors import RiskDataError
 from puhui.risk.features import features_for

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from puhui.errors import PuhuiError
-from puhui.origination.consent import DataScope
+from puhui.parties.consent import DataScope
 from puhui.risk.data.payload import SOURCES, parse_payload
 from puhui.risk.errors import InvalidRecord, RiskDataError
 from risk_data_samples import bill, envelope, event, filing, line, order, report

@@ -16,7 +16,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from puhui.origination.consent import DataScope
+from puhui.parties.consent import DataScope
 from puhui.risk.data.connectors import Connector, ConnectorSet, SyntheticConnector
 from puhui.risk.data.world import SyntheticWorld
 from puhui.risk.errors import InvalidParameter, InvalidRecord, RiskDataError, SourceUnavailable

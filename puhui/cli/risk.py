@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
+from rich.table import Table
 
 risk_app = typer.Typer(help="Monitor credit-risk models and report on their fairness.",
                        no_args_is_help=True)
@@ -48,6 +49,63 @@ def _write(out: Optional[Path], document: dict[str, Any]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
     console.print(f"Written to {out}")
+
+
+def fairness_tables(report: Any) -> list[Table]:
+    """One Rich table per attribute of a `puhui.risk.fairness.FairnessReport`."""
+    out = []
+    for a in report.attributes:
+        eo = ("n/a" if a.equal_opportunity_difference is None
+              else f"{a.equal_opportunity_difference:.3f}")
+        ratio = "n/a" if a.parity_ratio is None else f"{a.parity_ratio:.3f}"
+        table = Table("group", "applicants", "approved", "approval rate",
+                      "default rate (approved)", "TPR (goods approved)",
+                      title=f"{a.attribute}: parity diff {a.parity_difference:.3f} "
+                            f"(ratio {ratio}), equal opportunity diff {eo}",
+                      caption="\n".join(f"FLAG: {f}" for f in a.flags) or None,
+                      caption_style="yellow")
+        for g in a.groups:
+            table.add_row(g.group, str(g.applicants), str(g.approved),
+                          f"{g.approval_rate:.1%}", _pct(g.default_rate),
+                          _pct(g.true_positive_rate))
+        out.append(table)
+    return out
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def render_monitoring(report: Any, console: Console | None = None) -> Group:
+    """Rich tables of a `puhui.risk.monitoring.MonitoringReport` (printed when a console is
+    given): the same content as its `summary`."""
+    psi = Table(title=f"PSI: {report.subject}")
+    for name, justify in (("kind", "left"), ("subject", "left"), ("PSI", "right"),
+                          ("level", "left")):
+        psi.add_column(name, justify=justify)  # type: ignore[arg-type]
+    levels = {(a.metric, a.subject): a.level.value for a in report.alerts}
+    for kind, results in (("score", report.score_psi), ("feature", report.feature_psi)):
+        for r in sorted(results, key=lambda r: -r.value):
+            level = levels.get(("psi", r.subject), "")
+            style = {"alert": "red", "warn": "yellow"}.get(level)
+            psi.add_row(kind, r.subject, f"{r.value:.4f}", level, style=style)
+    parts: list[Any] = [psi]
+    if report.psi_note:
+        parts.append(f"[yellow]PSI: {report.psi_note}; no population-stability alert[/]")
+    if report.metrics:
+        ranking = Table("metric", "recent", "reference", title="Discrimination")
+        for metric, value in report.metrics.items():
+            ref = (report.reference_metrics or {}).get(metric)
+            ranking.add_row(metric.upper(), f"{value:.4f}",
+                            "" if ref is None else f"{ref:.4f}")
+        parts.append(ranking)
+    parts.append("\n".join(f"[{'red' if a.level.value == 'alert' else 'yellow'}]"
+                           f"{a.level.value.upper()}[/]: {a.message}" for a in report.alerts)
+                 or "[green]no alerts[/green]")
+    group = Group(*parts)
+    if console is not None:
+        console.print(group)
+    return group
 
 
 @fairness_app.command("german")
@@ -83,7 +141,7 @@ def fairness_german(
     except RiskError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2)
-    for table in report.tables():
+    for table in fairness_tables(report):
         console.print(table)
     for note in report.notes:
         console.print(note)
@@ -115,7 +173,7 @@ def monitor_german(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2)
     for name, report in result.reports.items():
-        report.render(console)
+        render_monitoring(report, console)
         console.print(f"{name}: [bold]{report.worst_level.upper()}[/bold]\n")
     _write(out, dict(result.to_dict(), data=str(ds.source), seed=seed, folds=folds))
 
@@ -141,7 +199,7 @@ def monitor_book(
     from puhui.errors import PuhuiError
     from puhui.risk import sme
     from puhui.risk.monitoring import AlertThresholds
-    from puhui.risk.registry import ModelRegistry
+    from puhui.risk.model_registry import ModelRegistry
     from puhui.services.monitoring import monitor_book as run
     from puhui.services.platform import Platform
     from puhui.store.db import require_existing
@@ -163,7 +221,7 @@ def monitor_book(
     finally:
         if platform is not None:
             platform.close()
-    report.render(console)
+    render_monitoring(report, console)
     if report.vintages is not None and report.vintages.height:
         console.print(f"vintages: {report.vintages['cohort'].n_unique()} monthly cohorts, "
                       f"worst cumulative default rate "
@@ -202,7 +260,7 @@ def fairness_book(
     finally:
         if platform is not None:
             platform.close()
-    for table in report.tables():
+    for table in fairness_tables(report):
         console.print(table)
     for note in report.notes:
         console.print(note)

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from stdnum import luhn
 from stdnum.cn import ric, uscc
 
-from puhui.origination.parties import Applicant, ApplicantKind, BankAccount, Person
+from puhui.parties.applicant import Applicant, ApplicantKind, BankAccount, Person
 
 REGIONS = ("110101", "310104", "440305", "330106", "510107", "420106", "320102", "370102")
 CARD_BINS = ("622202", "622848", "621700", "622588", "621226")

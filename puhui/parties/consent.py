@@ -17,7 +17,7 @@ from typing import Iterable, Mapping
 from puhui.errors import (
     ConsentExpired, ConsentMissing, ConsentRevoked, InvalidApplication,
 )
-from puhui.origination import _records as rec
+from puhui.parties import records as rec
 
 
 class DataScope(str, enum.Enum):

@@ -23,7 +23,7 @@ from stdnum.util import clean, isdigits
 
 from puhui.calendar import utcnow
 from puhui.errors import DateOrderError, InvalidApplication, InvalidIdentity
-from puhui.origination import _records as rec
+from puhui.parties import records as rec
 
 RESIDENT_ID_SOURCE = "local:GB 11643-1999 check digit"
 USCC_SOURCE = "local:GB 32100-2015 check digit"

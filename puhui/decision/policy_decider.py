@@ -25,7 +25,7 @@ from puhui.decision.record import DecisionRecord
 from puhui.decision.scoring import CHAMPION, ModelScores, Scorer
 from puhui.errors import PuhuiError
 from puhui.loans.product import RateCap
-from puhui.origination.decider import Decision, DecisionRequest, Outcome, Reason, lower_cap
+from puhui.decision.outcome import Decision, DecisionRequest, Outcome, Reason, lower_cap
 
 #: Reason codes after which the model's own reasons are given.
 RISK_CODES = frozenset({"HIGH_RISK", "PD_GREY_ZONE"})
@@ -73,7 +73,7 @@ class PolicyDecider:
         result = evaluate(self.policy, facts, product=request.product, platform_rate_cap=cap)
         versions = dict(scores.model_versions) if scores is not None else \
             dict(getattr(self.scorer, "model_versions", {}) or {})
-        model_reasons = tuple(r.to_reason() for r in scores.reason_codes) if scores else ()
+        model_reasons = tuple(Reason.of(r) for r in scores.reason_codes) if scores else ()
         decision = to_decision(result, self.version, versions.get(CHAMPION), model_reasons)
         summary = {k: v for k, v in result.to_dict().items() if k != "trace"}
         record = DecisionRecord(request.application_id, request.on, self.policy.version,

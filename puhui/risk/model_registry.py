@@ -7,6 +7,7 @@ data it was trained on, its metrics and parameters and when it was made (UTC).  
 re-hashes the artefact and refuses one that does not match (`ArtefactTampered`).  The hash
 detects an edited or corrupted artefact; it does not stop someone who rewrites the manifest as
 well, which needs signing or an append-only store (the ledger's attestation could carry it).
+The directory mechanics are the shared `puhui.artefacts.ArtefactStore` (policies use it too).
 
     var/models/
       german-scorecard-20260301T120000Z-1a2b3c4d/
@@ -17,11 +18,9 @@ well, which needs signing or an append-only store (the ledger's attestation coul
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import secrets
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any, Callable, Mapping, Protocol
 
 import pandas as pd
 
+from puhui.artefacts import ArtefactStore, DigestMismatch, manifest_bytes, sha256
 from puhui.risk.errors import (ArtefactError, ArtefactTampered, RegistryError,
                                UnknownModelVersion)
 from puhui.risk.gbm import FORMAT as GBM_FORMAT
@@ -55,10 +55,6 @@ _VERSION = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}-\d{8}T\d{6}Z-[0-9a-f]{8}")
 
 class Serialisable(Protocol):
     def to_bytes(self) -> bytes: ...
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def data_fingerprint(X: pd.DataFrame, y: Any = None) -> str:
@@ -112,6 +108,7 @@ class ModelRegistry:
 
     def __init__(self, root: str | os.PathLike[str] = DEFAULT_ROOT) -> None:
         self.root = Path(root)
+        self.store = ArtefactStore(self.root)
 
     def register(self, name: str, model: Serialisable, *, data_fingerprint: str,
                  metrics: Mapping[str, Any], params: Mapping[str, Any] | None = None,
@@ -130,16 +127,11 @@ class ModelRegistry:
         record = ModelRecord(version, name, _format_of(artefact), ARTEFACT, digest,
                              len(artefact), data_fingerprint, dict(metrics),
                              dict(params or {}), created_at)
-        manifest = json.dumps(record.to_dict(), sort_keys=True, indent=2, allow_nan=False)
-        final = self.root / version
-        if final.exists():
-            raise RegistryError(f"model version {version} already exists")
-        self.root.mkdir(parents=True, exist_ok=True)
-        staging = self.root / f".staging-{secrets.token_hex(8)}"
-        staging.mkdir()
-        (staging / ARTEFACT).write_bytes(artefact)
-        (staging / MANIFEST).write_text(manifest + "\n", encoding="utf-8")
-        staging.rename(final)  # the version appears whole or not at all
+        manifest = manifest_bytes(record.to_dict(), allow_nan=False)
+        try:
+            self.store.write(version, {ARTEFACT: artefact, MANIFEST: manifest})
+        except FileExistsError:
+            raise RegistryError(f"model version {version} already exists") from None
         return record
 
     def record(self, version: str) -> ModelRecord:
@@ -148,7 +140,7 @@ class ModelRegistry:
             raise UnknownModelVersion(f"no model version {version!r}")
         path = self.root / version / MANIFEST
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = self.store.manifest(version, MANIFEST)
         except FileNotFoundError:
             raise UnknownModelVersion(f"no model version {version!r} in {self.root}") from None
         except ValueError as exc:
@@ -162,12 +154,12 @@ class ModelRegistry:
         """The record and artefact bytes, after checking the bytes hash to the recorded sha256."""
         record = self.record(version)
         try:
-            artefact = (self.root / version / record.artefact).read_bytes()
+            artefact = self.store.read(version, record.artefact, record.sha256)
         except FileNotFoundError:
             raise ArtefactTampered(f"the artefact of {version} is missing") from None
-        if sha256(artefact) != record.sha256:
+        except DigestMismatch:
             raise ArtefactTampered(f"the artefact of {version} does not match its recorded "
-                                   "sha256: it was changed after registration")
+                                   "sha256: it was changed after registration") from None
         return record, artefact
 
     def load(self, version: str) -> Any:
@@ -179,10 +171,7 @@ class ModelRegistry:
 
     def list(self, name: str | None = None) -> list[ModelRecord]:
         """Every registered version (of `name`, if given), oldest first."""
-        if not self.root.is_dir():
-            return []
-        records = [self.record(p.name) for p in self.root.iterdir()
-                   if p.is_dir() and _VERSION.fullmatch(p.name)]
+        records = [self.record(v) for v in self.store.versions(_VERSION)]
         records = [r for r in records if name is None or r.name == name]
         return sorted(records, key=lambda r: (r.created_at, r.version))
 

@@ -19,8 +19,8 @@ from typing import Callable
 from puhui.errors import PuhuiError
 from puhui.loans.events import WriteOff
 from puhui.loans.state import LoanStatus
-from puhui.origination.consent import DataScope
-from puhui.origination.synthetic import account_for, small_business
+from puhui.parties.consent import DataScope
+from puhui.parties.synthetic import account_for, small_business
 from puhui.services import applicants, applications, loans
 from puhui.services.access import SYSTEM, Perm, Principal, Role
 from puhui.services.clock import ManualClock, at_business_date

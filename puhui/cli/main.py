@@ -1,4 +1,6 @@
-"""`puhui` command line: run the demo book, close days, inspect loans, verify the ledger."""
+"""`puhui` command line: run the demo book, close days, inspect loans, serve the API, simulate
+the platform, apply for a loan; the other command groups are mounted from their modules
+(ledger, keys, privacy, caps, train, risk, policy)."""
 
 from __future__ import annotations
 
@@ -16,10 +18,16 @@ from rich.progress import Progress, TextColumn
 from rich.table import Table
 from typer.core import TyperGroup
 
-from puhui.decision.cli import policy_app
+from puhui.cli.caps import caps_app
+from puhui.cli.common import (DECIDER_HELP, RISK, _book, _date, _existing, _existing_book,
+                              _platform, _risk_options, console)
+from puhui.cli.keys import keys_app
+from puhui.cli.ledger import ledger_app
+from puhui.cli.policy import policy_app
+from puhui.cli.privacy import privacy_app
+from puhui.cli.risk import risk_app
+from puhui.cli.train import train_app
 from puhui.errors import PuhuiError
-from puhui.risk.cli import train_app
-from puhui.risk.report_cli import risk_app
 
 #: Exit status of a command stopped by a deployment fault (a personal-data key missing or a
 #: sealed value failing its integrity check); 1 is a failed run, 2 a refused request.
@@ -51,48 +59,15 @@ class _PuhuiGroup(TyperGroup):
 
 app = typer.Typer(help="Puhui: digital lending for small and micro businesses.",
                   no_args_is_help=True, cls=_PuhuiGroup)
-ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 loans_app = typer.Typer(help="Loans in the book.", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys for partners and staff.", no_args_is_help=True)
-privacy_app = typer.Typer(help="Personal data: export, erasure, key rotation, purge.",
-                          no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(loans_app, name="loans")
 app.add_typer(keys_app, name="keys")
-caps_app = typer.Typer(help="The rate cap on annualised cost: a fixed rate or a multiple of the "
-                            "one-year LPR, versioned by effective date.", no_args_is_help=True)
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(caps_app, name="caps")
 app.add_typer(train_app, name="train")
 app.add_typer(risk_app, name="risk")
 app.add_typer(policy_app, name="policy")
-console = Console()
-
-
-def _book(url: Optional[str]):
-    from puhui.book import LoanBook
-    from puhui.store.db import database_url, make_engine, migrate
-
-    url = url or database_url()
-    migrate(url)
-    return LoanBook(make_engine(url)), url
-
-
-def _existing(url: Optional[str]) -> str:
-    """The URL of an existing Puhui database, or exit 2 saying why: a command that reads a book
-    (or acts on its loans) never creates one."""
-    from puhui.store.db import require_existing
-
-    try:
-        return require_existing(url)
-    except PuhuiError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2)
-
-
-def _existing_book(url: Optional[str]):
-    """`_book` for a database that must already exist (see `_existing`)."""
-    return _book(_existing(url))
 
 
 @app.command()
@@ -105,7 +80,7 @@ def run(loans: int = typer.Option(200, help="loans in the synthetic book"),
     from sqlalchemy.engine import make_url
 
     from puhui.report import portfolio_report, render
-    from puhui.simulation import simulate
+    from puhui.book_simulation import simulate
     from puhui.store.db import database_url
 
     url = db or database_url()
@@ -177,97 +152,6 @@ def eod(business_date: str = typer.Argument(..., help="YYYY-MM-DD"),
         console.print(f"[red]{loan_id}: {failure}[/red]")
     if report.failures:
         raise typer.Exit(1)
-
-
-@ledger_app.command("verify")
-def ledger_verify(db: Optional[str] = typer.Option(None),
-                  against: Optional[Path] = typer.Option(
-                      None, "--against", help="a signed checkpoint the book must still hold"),
-                  public_key: Optional[Path] = typer.Option(
-                      None, "--public-key", envvar="PUHUI_CHECKPOINT_PUBLIC_KEY",
-                      help="the checkpoint signer's Ed25519 public key (PEM)")) -> None:
-    """Check every journal entry's and loan event's hash link, the entries' balance and the trial
-    balance; with --against, also that nothing the checkpoint signed was cut off or rewritten."""
-    from puhui.errors import CheckpointError
-    from puhui.services import checkpoints
-
-    try:
-        checkpoint = None if against is None else checkpoints.read_checkpoint(against)
-        key = None if public_key is None else checkpoints.load_public_key(public_key)
-        if checkpoint is not None and key is None:
-            raise CheckpointError("--against needs the signer's --public-key (or "
-                                  "PUHUI_CHECKPOINT_PUBLIC_KEY)")
-    except CheckpointError as exc:
-        console.print(f"[red]checkpoint refused: {exc}[/red]")
-        raise typer.Exit(2)
-    book, _ = _existing_book(db)
-    try:
-        verified = book.verify(checkpoint, key)
-    except CheckpointError as exc:
-        console.print(f"[red]checkpoint refused: {exc}[/red]")
-        raise typer.Exit(2)
-    except PuhuiError as exc:
-        console.print(f"[red]ledger verification FAILED: {exc}[/red]")
-        raise typer.Exit(1)
-    trial = book.trial_balance()
-    ok = all(v == 0 for v in trial.values())
-    console.print(f"{verified.journal.seq} entries and {verified.events.seq} loan events "
-                  f"verified; trial balance {trial} {'balanced' if ok else 'OUT OF BALANCE'}")
-    console.print(f"journal head {verified.journal.seq} {verified.journal.hash}")
-    console.print(f"event head {verified.events.seq} {verified.events.hash}")
-    if checkpoint is not None:
-        console.print(f"holds checkpoint of {checkpoint.statement()['time']} (journal "
-                      f"{checkpoint.journal.seq}, events {checkpoint.events.seq}, key "
-                      f"{checkpoint.key_id})")
-    if not ok:
-        raise typer.Exit(1)
-
-
-@ledger_app.command("keygen")
-def ledger_keygen(out: Path = typer.Option(..., "--out", help="private key file to create; the "
-                                                               "public key goes to OUT.pub")) -> None:
-    """Create an Ed25519 key pair for signing checkpoints (private key mode 0600)."""
-    from puhui.errors import CheckpointError
-    from puhui.services import checkpoints
-
-    public = out.with_name(out.name + ".pub")
-    try:
-        key_id = checkpoints.generate_key_files(out, public)
-    except CheckpointError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2)
-    console.print(f"key {key_id}: private key {out} (keep it secret), public key {public}")
-
-
-@ledger_app.command("checkpoint")
-def ledger_checkpoint(key: Path = typer.Option(..., "--key", help="Ed25519 private key (PEM)"),
-                      out: Path = typer.Option(..., "--out", help="checkpoint file to create"),
-                      db: Optional[str] = typer.Option(None)) -> None:
-    """Verify the book, then write a checkpoint of its journal and event heads signed with KEY:
-    keep it away from the database, and `ledger verify --against` it later."""
-    from puhui.calendar import utcnow
-    from puhui.errors import CheckpointError
-    from puhui.services import checkpoints
-
-    try:
-        private = checkpoints.load_private_key(key)
-        if out.exists():
-            raise CheckpointError(f"{out} exists; checkpoints are never overwritten")
-    except CheckpointError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2)
-    book, _ = _book(db)
-    try:
-        signed = book.checkpoint(private, utcnow())
-        checkpoints.write_checkpoint(signed, out)
-    except CheckpointError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2)
-    except PuhuiError as exc:
-        console.print(f"[red]ledger verification FAILED, nothing signed: {exc}[/red]")
-        raise typer.Exit(1)
-    console.print(f"checkpoint {out}: journal {signed.journal.seq} {signed.journal.hash}, "
-                  f"events {signed.events.seq} {signed.events.hash}, key {signed.key_id}")
 
 
 @loans_app.command("show")
@@ -350,29 +234,6 @@ def loans_refund(loan_id: str,
                   f"{view['credit_balance'] / 100:,.2f}")
 
 
-DECIDER_HELP = ("'risk': data from the (synthetic) providers under consent, the registered "
-                "small-business models (trained on first use) and the active policy; 'default': "
-                "the simple documented policy on the application alone")
-RISK = {"decider": "risk", "models": Path("var/models"), "policies": Path("var/policies")}
-
-
-def _platform(db: Optional[str], risk: dict | None = None, **parts):
-    """The platform, deciding with the risk engine unless `risk["decider"]` is 'default'."""
-    from puhui.services.risk import DECIDERS, open_platform
-
-    risk = risk or {"decider": "default"}
-    if risk["decider"] not in DECIDERS:
-        console.print(f"[red]--decider must be 'risk' or 'default', not {risk['decider']!r}[/red]")
-        raise typer.Exit(2)
-    return open_platform(db, risk["decider"], models_root=risk.get("models", RISK["models"]),
-                         policies_root=risk.get("policies", RISK["policies"]),
-                         progress=console.print, **parts)
-
-
-def _risk_options(decider: str, models: Path, policies: Path) -> dict:
-    return {"decider": decider, "models": models, "policies": policies}
-
-
 @app.command()
 def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
           db: Optional[str] = typer.Option(None, help="database URL"),
@@ -404,7 +265,7 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
         partner = access.issue_key(session, "demo partner", "partner", "P-DEMO") if demo else None
     url = f"http://{host}:{port}"
     _print_serving(console, url, admin.token if admin else None, partner.token if partner else None)
-    from puhui.cli_scheduler import scheduler_beside
+    from puhui.cli.scheduler import scheduler_beside
 
     with scheduler_beside(db, scheduler):
         if workers == 1:
@@ -445,7 +306,7 @@ def _seed_demo(db: Optional[str], businesses: int, days: int, risk: dict | None 
     from sqlalchemy import func, select
 
     from puhui.services.clock import ManualClock, at_business_date, business_date, SystemClock
-    from puhui.services.simulation import simulate_platform
+    from puhui.services.platform_simulation import simulate_platform
     from puhui.store.platform_models import ApplicationRow
 
     today = business_date(SystemClock())
@@ -480,7 +341,7 @@ def simulate(businesses: int = typer.Option(150, help="small businesses that app
 
     from puhui.report import portfolio_report, render
     from puhui.services.clock import ManualClock, at_business_date
-    from puhui.services.simulation import simulate_platform
+    from puhui.services.platform_simulation import simulate_platform
     from puhui.store.db import database_url
 
     url = db or database_url()
@@ -523,9 +384,9 @@ def apply(product: str = typer.Option("SME-EI-12", help="product code"),
     data source), decide, and show the offer."""
     import random
 
-    from puhui.origination.consent import DataScope
-    from puhui.origination.parties import Applicant
-    from puhui.origination.synthetic import small_business
+    from puhui.parties.consent import DataScope
+    from puhui.parties.applicant import Applicant
+    from puhui.parties.synthetic import small_business
     from puhui.services import applicants, applications
     from puhui.services.access import SYSTEM
     from puhui.services.clock import business_date
@@ -568,182 +429,6 @@ def apply(product: str = typer.Option("SME-EI-12", help="product code"),
         console.print(table)
 
 
-@keys_app.command("issue")
-def keys_issue(name: str = typer.Argument(...), role: str = typer.Option(..., help="borrower, partner, credit_officer or admin"),
-               subject: Optional[str] = typer.Option(None, help="partner id or applicant id"),
-               scope: Optional[list[str]] = typer.Option(
-                   None, "--scope", help="a permission (repeat); default: the role's, "
-                                         "without read_personal, which must be named"),
-               db: Optional[str] = typer.Option(None)) -> None:
-    """Issue an API key; the token is printed once."""
-    from puhui.services import access
-
-    platform = _platform(db)
-    try:
-        with platform.unit() as session:
-            key = access.issue_key(session, name, role, subject, scope or None)
-    except PuhuiError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2)
-    console.print(f"{key.key_id} ({key.role.value}): {key.token}")
-
-
-def _as_operator(db: Optional[str], work):
-    """Run `work(platform, session, actor)` as the system operator (logged as "system") on an
-    existing book (a mistyped path is refused, never created: see `_existing`); a refused
-    request exits 2 with the reason."""
-    from puhui.services.access import SYSTEM
-
-    platform = _platform(_existing(db))
-    try:
-        with platform.unit() as session:
-            return work(platform, session, SYSTEM)
-    except PuhuiError as exc:
-        console.print(f"[red]refused: {exc}[/red]")
-        raise typer.Exit(2)
-    finally:
-        platform.close()
-
-
-@privacy_app.command("export")
-def privacy_export(applicant_id: str = typer.Argument(...),
-                   reason: str = typer.Option(..., help="why (kept in the access log)"),
-                   out: Optional[Path] = typer.Option(None, help="write the JSON here"),
-                   db: Optional[str] = typer.Option(None)) -> None:
-    """Everything held on an applicant, as JSON (logged)."""
-    from puhui.services import privacy
-
-    data = _as_operator(db, lambda p, s, actor: privacy.export(p, s, actor, applicant_id, reason))
-    text = json.dumps(data, ensure_ascii=False, indent=1)
-    if out is None:
-        print(text)
-    else:
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        console.print(f"written to {out}")
-
-
-@privacy_app.command("erase")
-def privacy_erase(applicant_id: str = typer.Argument(...),
-                  reason: str = typer.Option(..., help="why (kept in the access log)"),
-                  db: Optional[str] = typer.Option(None)) -> None:
-    """Erase an applicant's personal data (refused while a contract needs it)."""
-    from puhui.services import privacy
-
-    result = _as_operator(db, lambda p, s, actor: privacy.erase(p, s, actor, applicant_id, reason))
-    console.print(json.dumps(result, ensure_ascii=False))
-
-
-@privacy_app.command("purge-unconsented")
-def privacy_purge(days: int = typer.Option(30, min=1, help="retention without consent, days"),
-                  db: Optional[str] = typer.Option(None)) -> None:
-    """Erase registrations that received no consent within `days`."""
-    from puhui.services import privacy
-
-    ids = _as_operator(db, lambda p, s, actor: privacy.purge_unconsented(
-        p, s, actor, timedelta(days=days)))
-    console.print(f"erased {len(ids)} registration(s) without consent: {', '.join(ids)}")
-
-
-@privacy_app.command("rotate")
-def privacy_rotate(new_key: bool = typer.Option(
-        True, help="make a new master key active (--no-new-key: re-wrap under the active key, "
-                   "e.g. after PUHUI_DATA_KEYS changed)"),
-        db: Optional[str] = typer.Option(None)) -> None:
-    """Rotate the master key: re-wrap every data key and seal rows from before encryption."""
-    from puhui.services.privacy import rotate_keys
-
-    platform = _platform(_existing(db))
-    try:
-        report = rotate_keys(platform.engine, new_master=new_key)
-    finally:
-        platform.close()
-    console.print(json.dumps(report))
-
-
-@caps_app.command("show")
-def caps_show(on: Optional[str] = typer.Option(None, help="YYYY-MM-DD (default: today)"),
-              db: Optional[str] = typer.Option(None)) -> None:
-    """The cap in force, the products it stops being offered, and the setting's history."""
-    from puhui.services import caps
-
-    day = _date(on) if on else None
-    view = _as_operator(db, lambda p, s, a: caps.show(p, s, a, day))
-    cap = view["in_force"]
-    if cap is None:
-        console.print(f"[red]no rate cap in force on {view['on']}: {view['problem']}[/red]")
-    else:
-        source = cap["provenance"] or {}
-        console.print(f"Rate cap on {view['on']}: [bold]{cap['annual_limit']}[/bold] "
-                      f"({cap['label']}), version {source.get('version')}"
-                      + (f", LPR {source['lpr_rate']} published {source['lpr_published_on']}"
-                         if source.get("lpr_rate") else ""))
-    for code, why in view["products_not_offered"].items():
-        console.print(f"[yellow]{why}[/yellow]")
-    table = Table("version", "effective from", "kind", "rate", "multiple", "label", "recorded by")
-    for v in view["versions"]:
-        table.add_row(str(v["version"]), v["effective_from"], v["kind"], v["rate"] or "",
-                      v["multiple"] or "", v["label"], v["recorded_by"])
-    console.print(table)
-    if view["lpr_publications"]:
-        table = Table("LPR", "rate", "published on", "effective from", "recorded by")
-        for x in view["lpr_publications"]:
-            table.add_row(str(x["id"]), x["rate"], x["published_on"], x["effective_from"],
-                          x["recorded_by"])
-        console.print(table)
-
-
-@caps_app.command("set-fixed")
-def caps_set_fixed(rate: str = typer.Argument(..., help="the cap as a fraction, e.g. 0.24"),
-                   effective_from: str = typer.Option(..., help="YYYY-MM-DD, today or later"),
-                   label: str = typer.Option(""), note: str = typer.Option("", help="why"),
-                   db: Optional[str] = typer.Option(None)) -> None:
-    """Record a fixed cap taking effect on a date."""
-    from puhui.services import caps
-
-    day = _date(effective_from)
-    v = _as_operator(db, lambda p, s, a: caps.set_cap(p, s, a, "fixed", day, rate=rate,
-                                                      label=label, note=note))
-    console.print(f"cap version {v['version']}: {v['label']} from {v['effective_from']}")
-
-
-@caps_app.command("set-lpr-multiple")
-def caps_set_lpr_multiple(multiple: str = typer.Argument(..., help="e.g. 4"),
-                          effective_from: str = typer.Option(..., help="YYYY-MM-DD, today or later"),
-                          label: str = typer.Option(""), note: str = typer.Option("", help="why"),
-                          db: Optional[str] = typer.Option(None)) -> None:
-    """Record a cap of a multiple of the one-year LPR in force, taking effect on a date."""
-    from puhui.services import caps
-
-    day = _date(effective_from)
-    v = _as_operator(db, lambda p, s, a: caps.set_cap(p, s, a, "lpr_multiple", day,
-                                                      multiple=multiple, label=label, note=note))
-    console.print(f"cap version {v['version']}: {v['label']} from {v['effective_from']}")
-
-
-@caps_app.command("record-lpr")
-def caps_record_lpr(rate: str = typer.Argument(..., help="the one-year LPR, e.g. 0.0300"),
-                    published_on: str = typer.Option(..., help="YYYY-MM-DD"),
-                    effective_from: Optional[str] = typer.Option(
-                        None, help="YYYY-MM-DD (default: the publication date, or today)"),
-                    db: Optional[str] = typer.Option(None)) -> None:
-    """Record a one-year LPR as published."""
-    from puhui.services import caps
-
-    published, start = _date(published_on), _date(effective_from) if effective_from else None
-    x = _as_operator(db, lambda p, s, a: caps.add_lpr(p, s, a, rate, published, start))
-    console.print(f"LPR {x['id']}: {x['rate']} published {x['published_on']}, "
-                  f"in effect from {x['effective_from']}")
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)") from None
-
-
 @app.command()
 def snapshots(rebuild: bool = typer.Option(False, help="write missing or disagreeing snapshots "
                                             "again from the history"),
@@ -768,8 +453,8 @@ def snapshots(rebuild: bool = typer.Option(False, help="write missing or disagre
         raise typer.Exit(1)
 
 
-# -- the daily jobs (puhui/cli_scheduler.py) --------------------------------------------------
-from puhui.cli_scheduler import scheduler_app  # noqa: E402
+# -- the daily jobs (puhui/cli/scheduler.py) --------------------------------------------------
+from puhui.cli.scheduler import scheduler_app  # noqa: E402
 
 app.add_typer(scheduler_app, name="scheduler")
 

@@ -15,8 +15,8 @@ from typing import Any, Mapping
 
 from puhui.calendar import utcnow
 from puhui.errors import InvalidApplication
-from puhui.origination import _records as rec
-from puhui.origination.identity import (
+from puhui.parties import records as rec
+from puhui.parties.identity import (
     IdentityCheck, IdentityKind, check_bank_card, check_mobile, check_resident_id, check_uscc,
     mask, normalise_bank_card, normalise_mobile, normalise_resident_id, normalise_uscc,
 )

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
                                                                    Ed25519PublicKey)
 
     from puhui.ledger.checkpoint import Checkpoint
-    from puhui.services.checkpoints import BookVerification
+    from puhui.book.audit import BookVerification
 
 Account = Union[Loan, RevolvingLine]
 _TOUCHED = "puhui.loans_touched"
@@ -534,7 +534,6 @@ class LoanBook:
                                          ).validate())
         failures: dict[str, str] = {}
         saves, changed = [], []
-        loans = LoanEventRepository(session)
         for loan_id in charges.break_ids:
             try:
                 account, version, _ = self._load_stamped(session, loan_id)
@@ -566,15 +565,15 @@ class LoanBook:
     def verify(self, against: "Checkpoint | None" = None,
                public_key: "Ed25519PublicKey | None" = None) -> "BookVerification":
         """Re-hash both of the book's chains end to end, and check `against` (a checkpoint signed
-        by `public_key`) if given: `puhui.services.checkpoints.verify_book`, on one snapshot."""
-        from puhui.services.checkpoints import verify_book
+        by `public_key`) if given: `puhui.book.audit.verify_book`, on one snapshot."""
+        from puhui.book.audit import verify_book
 
         with self._snapshot() as session:
             return verify_book(session, against, public_key)
 
     def checkpoint(self, private_key: "Ed25519PrivateKey", at: datetime) -> "Checkpoint":
         """Verify the book and sign its chain heads as of `at` (see `checkpoint_book`)."""
-        from puhui.services.checkpoints import checkpoint_book
+        from puhui.book.audit import checkpoint_book
 
         with self._snapshot() as session:
             return checkpoint_book(session, private_key, at)

@@ -42,7 +42,7 @@ def german(data: Optional[Path] = typer.Option(
     from puhui.risk.evaluation import METRICS, cross_validate
     from puhui.risk.gbm import GradientBoostingModel
     from puhui.risk.german import PROTECTED_ATTRIBUTES, load_german
-    from puhui.risk.registry import ModelRegistry, data_fingerprint, file_fingerprint
+    from puhui.risk.model_registry import ModelRegistry, data_fingerprint, file_fingerprint
     from puhui.risk.scorecard import Scorecard
 
     factories: dict[str, Callable[[], Any]] = {
@@ -119,7 +119,7 @@ def sme(businesses: int = typer.Option(20_000, "--businesses", min=500,
     from puhui.risk import sme as sme_models
     from puhui.risk.errors import RiskError
     from puhui.risk.evaluation import METRICS
-    from puhui.risk.registry import ModelRegistry
+    from puhui.risk.model_registry import ModelRegistry
 
     try:
         with Progress(console=console, transient=True) as progress:

@@ -49,7 +49,7 @@ def register(file: Path = typer.Argument(..., help="policy document (JSON)"),
     """Register a policy version (the same content again changes nothing)."""
     from puhui.decision.errors import DecisionError
     from puhui.decision.policy import read_policy
-    from puhui.decision.registry import PolicyRegistry
+    from puhui.decision.policy_registry import PolicyRegistry
 
     try:
         store = PolicyRegistry(registry)
@@ -66,7 +66,7 @@ def register(file: Path = typer.Argument(..., help="policy document (JSON)"),
 def activate(version: str = typer.Argument(...), registry: Path = REGISTRY) -> None:
     """Make a registered version the active policy."""
     from puhui.decision.errors import DecisionError
-    from puhui.decision.registry import PolicyRegistry
+    from puhui.decision.policy_registry import PolicyRegistry
 
     try:
         record = PolicyRegistry(registry).activate(version)
@@ -79,7 +79,7 @@ def activate(version: str = typer.Argument(...), registry: Path = REGISTRY) -> N
 def list_(registry: Path = REGISTRY) -> None:
     """Every registered version; the active one is marked."""
     from puhui.decision.errors import DecisionError, NoActivePolicy
-    from puhui.decision.registry import PolicyRegistry
+    from puhui.decision.policy_registry import PolicyRegistry
 
     store = PolicyRegistry(registry)
     try:
@@ -104,7 +104,7 @@ def show(version: Optional[str] = typer.Argument(None, help="default: the active
          registry: Path = REGISTRY) -> None:
     """Print a registered policy (the active one by default) as JSON."""
     from puhui.decision.errors import DecisionError
-    from puhui.decision.registry import PolicyRegistry
+    from puhui.decision.policy_registry import PolicyRegistry
 
     store = PolicyRegistry(registry)
     try:

@@ -6,7 +6,8 @@ version with different content is refused (`PolicyVersionConflict`), so a change
 a new version; registering identical content again is a no-op.  Loading re-hashes the stored
 document and refuses one that no longer matches its manifest (`PolicyTampered`).  Activation is
 a pointer; the history of activations is appended to a log.  As for models, the hash detects an
-edited document; it does not stop someone who rewrites the manifest as well.
+edited document; it does not stop someone who rewrites the manifest as well.  The directory
+mechanics are the shared `puhui.artefacts.ArtefactStore` (models use it too).
 
     var/policies/
       sme-2026.11/
@@ -18,7 +19,6 @@ edited document; it does not stop someone who rewrites the manifest as well.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -28,6 +28,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
+from puhui.artefacts import ArtefactStore, DigestMismatch, manifest_bytes, sha256
 from puhui.decision.errors import (InvalidPolicy, NoActivePolicy, PolicyRegistryError,
                                    PolicyTampered, PolicyVersionConflict, UnknownPolicyVersion)
 from puhui.decision.policy import Policy, load_policy
@@ -70,15 +71,15 @@ class PolicyRegistry:
 
     def __init__(self, root: str | os.PathLike[str] = DEFAULT_ROOT) -> None:
         self.root = Path(root)
+        self.store = ArtefactStore(self.root)
 
     def register(self, document: Policy | Mapping[str, Any] | str | bytes, *,
                  registered_at: datetime | None = None) -> PolicyRecord:
         """Validate and store a policy; the same content again returns the existing record."""
         policy = load_policy(document)
         canonical = policy.canonical_json().encode("utf-8")
-        digest = hashlib.sha256(canonical).hexdigest()
-        final = self.root / policy.version
-        if final.exists():
+        digest = sha256(canonical)
+        if self.store.exists(policy.version):
             record = self.record(policy.version)
             if record.sha256 != digest:
                 raise PolicyVersionConflict(
@@ -89,21 +90,13 @@ class PolicyRegistry:
         stamp = _utc(registered_at)
         record = PolicyRecord(policy.version, policy.name, digest, len(canonical),
                               policy.effective_from, stamp)
-        self.root.mkdir(parents=True, exist_ok=True)
-        staging = self.root / f".staging-{secrets.token_hex(8)}"
-        staging.mkdir()
-        (staging / DOCUMENT).write_bytes(canonical)
-        (staging / MANIFEST).write_text(json.dumps(record.to_dict(), sort_keys=True, indent=2)
-                                        + "\n", encoding="utf-8")
         try:
-            staging.rename(final)  # the version appears whole or not at all
-        except OSError as exc:
-            for p in staging.iterdir():
-                p.unlink()
-            staging.rmdir()
-            if not final.exists():
-                raise PolicyRegistryError(f"cannot store policy {policy.version}: {exc}") from None
+            self.store.write(policy.version, {DOCUMENT: canonical,
+                                              MANIFEST: manifest_bytes(record.to_dict())})
+        except FileExistsError:
             return self.register(policy)  # registered meanwhile: same content or a conflict
+        except OSError as exc:
+            raise PolicyRegistryError(f"cannot store policy {policy.version}: {exc}") from None
         return record
 
     def record(self, version: str) -> PolicyRecord:
@@ -112,7 +105,7 @@ class PolicyRegistry:
             raise UnknownPolicyVersion(f"no policy version {version!r}")
         path = self.root / version / MANIFEST
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = self.store.manifest(version, MANIFEST)
         except FileNotFoundError:
             raise UnknownPolicyVersion(f"no policy version {version!r} in {self.root}") from None
         except ValueError as exc:
@@ -126,12 +119,12 @@ class PolicyRegistry:
         """The policy of `version`, refused if its stored document was altered."""
         record = self.record(version)
         try:
-            data = (self.root / version / DOCUMENT).read_bytes()
+            data = self.store.read(version, DOCUMENT, record.sha256)
         except FileNotFoundError:
             raise PolicyTampered(f"the document of policy {version} is missing") from None
-        if hashlib.sha256(data).hexdigest() != record.sha256:
+        except DigestMismatch:
             raise PolicyTampered(f"the document of policy {version} does not match its recorded "
-                                 "sha256: it was changed after registration")
+                                 "sha256: it was changed after registration") from None
         try:
             policy = load_policy(data)
         except InvalidPolicy as exc:
@@ -181,10 +174,7 @@ class PolicyRegistry:
 
     def list(self) -> list[PolicyRecord]:
         """Every registered version, oldest registration first."""
-        if not self.root.is_dir():
-            return []
-        records = [self.record(p.name) for p in self.root.iterdir()
-                   if p.is_dir() and _VERSION.fullmatch(p.name) and (p / MANIFEST).exists()]
+        records = [self.record(v) for v in self.store.versions(_VERSION, with_manifest=True)]
         return sorted(records, key=lambda r: (r.registered_at, r.version))
 
 

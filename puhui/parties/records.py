@@ -1,4 +1,5 @@
-"""Field checks and (de)serialisation helpers shared by the origination records.
+"""Field checks and (de)serialisation helpers shared by the records of parties, decisions and
+origination.
 
 Why one place: every record is built from API input or from a stored JSON document, and each must
 refuse the same mistakes (naive timestamps, floats for money, a `datetime` where a `date` belongs)
