@@ -28,7 +28,8 @@ from sqlalchemy import Engine, text
 from puhui.book import new_account
 from puhui.calendar import utcnow
 from puhui.ledger.accounts import Acct
-from puhui.ledger.journal import EntryDraft, Posting, balances_of
+from puhui.book.close_record import CLOSE_RECORD, close_record, record_hash
+from puhui.ledger.journal import Attestation, EntryDraft, Posting, balances_of
 from puhui.loans.events import Disbursement, Draw, EndOfDay, LineOpening, Repayment
 from puhui.loans.product import RepaymentMethod
 from puhui.loans.snapshot import position, to_state
@@ -176,10 +177,14 @@ def generate(engine: Engine, n: int, first_close: date, seed: int = 7,
             if progress:
                 progress(min(n, start + chunk) - start)
         # one close of the whole id range per past day, after that day's events
-        day, head, closes = opened_min, 0, []
+        day, head, closes, attested = opened_min, 0, [], []
         while day <= last:
             head = heads.get(day, head)
             closes.append((day, "", "\uffff", head, 0, 0, 0, "[]", now))
+            digest = record_hash(close_record(day, "", "\uffff", head, 0, 0, []))
+            attested.append(EntryDraft(day, f"daily close {day} (generated history)", (),
+                                       f"close:{day}::0:record",
+                                       attests=Attestation(CLOSE_RECORD, f"{day}::0", digest)))
             day += ONE
         bulk_insert(conn, BookCloseRow.__table__, ("business_date", "lo", "hi", "events_seq",
                                                    "loans", "plain", "entries", "failures",
@@ -198,7 +203,7 @@ def generate(engine: Engine, n: int, first_close: date, seed: int = 7,
                              tuple(Posting(a, v, cur) for a, v in sorted(acc.items()) if v),
                              f"opening:{code}:{cur}").validate()
                   for (code, cur), acc in sorted(sums.items())]
-        LedgerRepository(session).append(drafts)
+        LedgerRepository(session).append(attested + drafts)
     return written
 
 

@@ -8,7 +8,7 @@ checkpoints are the services' business (`puhui.services.checkpoints`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -18,6 +18,8 @@ from puhui.errors import CheckpointError, TamperDetected
 from puhui.ledger import checkpoint as cp
 from puhui.ledger.checkpoint import ChainHead, Checkpoint
 from puhui.store.ledger_repo import LedgerRepository
+from puhui.book.close_record import CLOSE_RECORD, close_record, record_hash
+from puhui.store.close_repo import CloseRepository
 from puhui.store.loan_repo import LoanEventRepository
 
 
@@ -63,6 +65,7 @@ def verify_book(session: Session, against: Checkpoint | None = None,
                               f"({book_id})")
     entries, entry_at = ledger.verify_at(None if against is None else against.journal.seq)
     count, event_at = events.verify_events(None if against is None else against.events.seq)
+    verify_close_records(session)
     journal = ChainHead(entries, ledger.head()[1])
     chain = ChainHead(count, events.events_head()[1])
     if against is not None:
@@ -90,4 +93,26 @@ def checkpoint_book(session: Session, private_key: Ed25519PrivateKey,
     return cp.sign(verified.book_id, verified.journal, verified.events, private_key, at)
 
 
-__all__ = ["BookVerification", "checkpoint_book", "verify_book"]
+def verify_close_records(session: Session) -> int:
+    """Check every close record against its attestation on the journal; return how many.
+
+    Raises `TamperDetected` for a record whose content no longer hashes to what the journal
+    attests (its chain position, range or failures edited) or that the journal never attested
+    (inserted behind the book's back)."""
+    ledger = LedgerRepository(session)
+    attested = ledger.attested(CLOSE_RECORD)
+    seen: dict[tuple[date, str], int] = {}
+    count = 0
+    for day, lo, hi, seq, loans, plain, failures in CloseRepository(session).records():
+        n = seen.get((day, lo), 0)
+        seen[(day, lo)] = n + 1
+        ref = f"{day}:{lo}:{n}"
+        digest = record_hash(close_record(day, lo, hi, seq, loans, plain, failures))
+        if attested.get(ref) != digest:
+            raise TamperDetected(f"the record of the close of {day} for loans {lo}..{hi} is not "
+                                 "the one the journal attests: it was edited or inserted")
+        count += 1
+    return count
+
+
+__all__ = ["BookVerification", "checkpoint_book", "verify_book", "verify_close_records"]

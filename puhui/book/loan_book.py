@@ -21,9 +21,10 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from puhui.batch.close import charge_plain
+from puhui.book.close_record import CLOSE_RECORD, close_record, record_hash
 from puhui.errors import IdempotencyConflict, InvalidBusinessDate, InvalidEvent
 from puhui.ledger.accounts import Acct
-from puhui.ledger.journal import EntryDraft, JournalEntry, Posting
+from puhui.ledger.journal import Attestation, EntryDraft, JournalEntry, Posting
 from puhui.loans.events import EndOfDay, LoanEvent, PaymentReversal, event_from_content
 from puhui.loans.snapshot import from_state, position, to_state
 from puhui.loans.product import LoanProduct, RepaymentMethod
@@ -520,6 +521,9 @@ class LoanBook:
         the event chain's head, which places the close among the loans' events for a replay."""
         closes = CloseRepository(session)
         head = closes.lock_chain()
+        # a day's partitions starting at the same loan (a run again after a loan failed) are
+        # told apart by their order, in the keys of their entries and records
+        ref = f"{day}:{lo}:{closes.count_from(day, lo)}"
         frame = closes.partition(day, lo, hi)
         charges = charge_plain(frame, day)
         key = f"eod:{day.isoformat()}"
@@ -530,7 +534,7 @@ class LoanBook:
             postings = tuple(Posting(a, amt, currency) for a, amt in lines if amt)
             if postings:
                 drafts.append(EntryDraft(day, f"daily close {day}: accrual of product {product}",
-                                         postings, f"close:{day}:{lo}:{currency}:{product}"
+                                         postings, f"close:{ref}:{currency}:{product}"
                                          ).validate())
         failures: dict[str, str] = {}
         saves, changed = [], []
@@ -552,8 +556,15 @@ class LoanBook:
                                f"in {lo}..{hi} but marked {plain}: positions changed under it")
         closes.save(saves)
         closes.set_status(changed)
-        entries = LedgerRepository(session).append(drafts)
         closed = frame.height - len(failures)
+        record = close_record(day, lo, hi, head, closed, plain, failures)
+        # the record places the close among the loans' events for every later replay: it is
+        # attested on the journal's hash chain, so an edited record shows (`verify_close_records`)
+        drafts.append(EntryDraft(day, f"daily close {day} of loans {lo}..{hi}", (),
+                                 f"close:{ref}:record",
+                                 attests=Attestation(CLOSE_RECORD, ref,
+                                                     record_hash(record))).validate())
+        entries = LedgerRepository(session).append(drafts)
         closes.record_close(day, lo, hi, head, closed, plain, len(entries), failures)
         return PartitionClosed(closed, plain, len(entries), failures)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import polars as pl
 from sqlalchemy import Connection, Date, and_, bindparam, func, insert, or_, select, text, update
@@ -222,6 +222,20 @@ class CloseRepository:
             "business_date": day, "lo": lo, "hi": hi, "events_seq": events_seq, "loans": loans,
             "plain": plain, "entries": entries, "failures": json.dumps(sorted(failures)),
             "closed_at": utcnow()})
+
+    def count_from(self, day: date, lo: str) -> int:
+        """How many partitions of `day` starting at loan `lo` are recorded."""
+        return int(self._conn().execute(
+            select(func.count()).select_from(CLOSES)
+            .where(CLOSES.c.business_date == day, CLOSES.c.lo == lo)).scalar_one())
+
+    def records(self) -> Iterator[tuple[date, str, str, int, int, int, list[str]]]:
+        """Every close record in the order stored: (day, lo, hi, event chain seq, loans,
+        plain, failed loans)."""
+        stmt = (select(CLOSES.c.business_date, CLOSES.c.lo, CLOSES.c.hi, CLOSES.c.events_seq,
+                       CLOSES.c.loans, CLOSES.c.plain, CLOSES.c.failures).order_by(CLOSES.c.id))
+        for day, lo, hi, seq, loans, plain, failures in self._conn().execute(stmt):
+            yield day, lo, hi, seq, loans, plain, json.loads(failures)
 
     def closes_on(self, day: date) -> list[dict[str, Any]]:
         """The partitions recorded for `day`, in order."""

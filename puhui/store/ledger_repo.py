@@ -273,6 +273,13 @@ class LedgerRepository:
         return self._one((ENTRIES.c.attests_kind == kind) & (ENTRIES.c.attests_ref == ref),
                          latest=True)
 
+    def attested(self, kind: str) -> dict[str, str]:
+        """ref -> sha256 of every document of `kind` attested on the journal (the latest per
+        ref), without their entries."""
+        stmt = (select(ENTRIES.c.attests_ref, ENTRIES.c.attests_sha256)
+                .where(ENTRIES.c.attests_kind == kind).order_by(ENTRIES.c.seq))
+        return {ref: digest for ref, digest in self._conn().execute(stmt)}
+
     def _one(self, where: ColumnElement[bool], latest: bool = False) -> JournalEntry | None:
         conn = self._conn()
         stmt = select(*_ENTRY_COLS).where(where)

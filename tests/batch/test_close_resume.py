@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from puhui.store.db import make_engine, migrate
 from puhui.store.models import JournalEntryRow, JournalPostingRow
 
 START = date(2026, 3, 2)
+START_TIME = datetime(2026, 3, 2, tzinfo=timezone.utc)
 PRODUCTS = (
     LoanProduct("EI", RepaymentMethod.EQUAL_INSTALMENT, Decimal("0.18"), term_periods=3,
                 frequency=Frequency.WEEKLY, instalment_fee_fixed=300),
@@ -203,3 +204,32 @@ def test_a_second_close_while_one_runs_is_refused_at_once(engine: Engine) -> Non
     runner.join(30)
     assert outcome and outcome[0].loans == len(IDS)
     assert other.end_of_day(DAY, batch=4).entries == 0  # afterwards: allowed, nothing left
+
+
+def test_close_records_are_attested_and_an_edited_one_fails_verification(engine: Engine) -> None:
+    """A close record places the close among its loans' events: moving its chain position (or
+    inserting one) would change every later replay, so the journal attests each record and the
+    book's verification checks them."""
+    from sqlalchemy import insert, update
+
+    from puhui.errors import TamperDetected
+
+    book = LoanBook(engine)
+    _seed(book)
+    assert book.verify().journal.seq > 0
+    with engine.begin() as conn:
+        first = conn.execute(select(BookCloseRow.id).order_by(BookCloseRow.id)).scalars().first()
+        conn.execute(update(BookCloseRow).where(BookCloseRow.id == first)
+                     .values(events_seq=BookCloseRow.events_seq + 1))
+    with pytest.raises(TamperDetected, match="not the one the journal attests"):
+        book.verify()
+    with engine.begin() as conn:
+        conn.execute(update(BookCloseRow).where(BookCloseRow.id == first)
+                     .values(events_seq=BookCloseRow.events_seq - 1))
+    book.verify()
+    with engine.begin() as conn:  # a record the journal never attested
+        conn.execute(insert(BookCloseRow).values(
+            business_date=DAY, lo="L00", hi="L99", events_seq=0, loans=0, plain=0, entries=0,
+            failures="[]", closed_at=START_TIME))
+    with pytest.raises(TamperDetected):
+        book.verify()
