@@ -1,5 +1,11 @@
 """Automated credit decisions: one at a time in-process, and a million businesses in batch.
 
+Product path timed: the one-at-a-time figure is the decision step of `applications._submit`
+with the risk decider (features, models, policy, record), in process, providers answered
+beforehand.  The batch figure times `feature_frame`, `ModelScorer.score_frame` and
+`evaluate_frame` over many businesses: no product command runs that batch yet (a re-scoring job
+would), so it is a kernel figure, not a product one.
+
 Run: .venv/bin/python bench/decisions.py [applicants] [batch_businesses]
 Targets: p99 <= 20 ms for one decision (point-in-time features + both models + the policy);
 decisions/s and batch throughput are reported.

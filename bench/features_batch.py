@@ -1,5 +1,9 @@
 """Point-in-time features for a whole portfolio, and for one business on the live path.
 
+Product paths timed: `feature_frame` is what `puhui train sme` builds its training frame with
+(the whole book at once); `features_for` is what `services.risk` runs for each application's
+decision.  Both on the synthetic world of the demo, in process (no database, no HTTP).
+
 Run: .venv/bin/python bench/features_batch.py [n_businesses]
 Targets: `feature_frame` for 100,000 businesses from the synthetic world's panel in a few
 seconds; `features_for` (raw records -> panel -> features) for one business in a few

@@ -1,5 +1,8 @@
 """Point-in-time features of one business on the live path, and validating its payloads.
 
+Product path timed: `features_for` and `parse_payload`, as `services.risk` runs them for an
+application decided by the risk decider (in process; the providers' answers are fetched first).
+
 Run: .venv/bin/python bench/features_live.py [applicants] [rounds]
 Targets: `features_for` p50 <= 3 ms and p99 <= 6 ms on a typical business (a few thousand
 records), so that features, both models and the policy fit a 20 ms p99 decision.

@@ -1,5 +1,11 @@
 """Bulk journal appends and chain verification on SQLite and PostgreSQL.
 
+Product path timed: `LedgerRepository.append` and `LedgerRepository.verify`, the store calls
+through which every loan event's entries and each daily-close partition's entries are written
+and `puhui ledger verify` re-hashes the journal, on databases opened as `make run` opens them
+(`make_engine`: SQLite in WAL mode, PostgreSQL through psycopg).  The entries are made up, not
+produced by servicing: this is the journal's own ceiling, not a servicing figure.
+
 Run: .venv/bin/python bench/ledger_postings.py [n_entries] [batch] [rounds]
 Targets: >= 50,000 balanced two-line entries/s on SQLite, >= 20,000/s on PostgreSQL.
 PostgreSQL is measured when the server at PUHUI_TEST_PG_URL answers (a throw-away database is
