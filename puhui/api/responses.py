@@ -375,6 +375,9 @@ class EndOfDay(Out):
     business_date: date
     loans: int
     entries: int
+    plain: int = Field(description="loans charged from their due positions by the close's "
+                       "vectorised kernel (the rest went through the servicing engine)")
+    partitions: int = Field(description="partitions closed, each in one transaction")
     failures: dict[str, str]
     expired_applications: list[str]
     days_closed: list[date] = Field(description="every day closed, in order: days skipped since "

@@ -146,7 +146,10 @@ def eod(business_date: str = typer.Argument(..., help="YYYY-MM-DD"),
     report = closed.report
     if len(report.days) > 1:
         console.print(f"closed the skipped days {report.days[0]} to {report.days[-2]} first")
-    console.print(f"{report.loans} loans closed for {day}; {report.entries} journal entries posted")
+    took = time.perf_counter() - started
+    console.print(f"{report.loans} loans closed for {day}; {report.entries} journal entries posted; "
+                  f"{report.partitions} partitions, {report.plain} loans charged from their "
+                  f"positions; {took:.1f} s")
     console.print(f"{len(closed.unconsented_erased)} registration(s) without consent erased")
     for loan_id, failure in report.failures.items():
         console.print(f"[red]{loan_id}: {failure}[/red]")

@@ -61,7 +61,8 @@ def end_of_day(body: BusinessDateIn, c: Call = Depends(call)):
     closed = close_day(c.platform, c.actor, day)
     report = closed.report
     return encoded({"business_date": day.isoformat(), "loans": report.loans,
-                    "entries": report.entries, "failures": report.failures,
+                    "entries": report.entries, "plain": report.plain,
+                    "partitions": report.partitions, "failures": report.failures,
                     "expired_applications": expired,
                     "unconsented_erased": len(closed.unconsented_erased),
                     "days_closed": [d.isoformat() for d in report.days]})
