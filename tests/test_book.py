@@ -436,3 +436,21 @@ def test_a_day_closes_only_the_loans_paid_out_by_then(engine: Engine) -> None:
     for loan_id in ("A", "B", "C"):
         assert book.load(loan_id).last_date == START + timedelta(days=3)
     assert book.trial_balance() == {"CNY": 0}
+
+
+def test_a_stored_event_is_found_by_its_key_from_a_fresh_book(engine: Engine) -> None:
+    """A command sent again (a refund retried with its key after a restart) finds the event it
+    stored, though a loan loaded from its snapshot carries no history."""
+    from puhui.loans.events import CreditRefund
+
+    book = LoanBook(engine)
+    book.open("K", PRODUCT)
+    book.apply("K", Disbursement("d", START, 10_000_00))
+    book.apply("K", Repayment("r", START + timedelta(days=2), 300_00))  # held as credit
+    book.apply("K", CreditRefund("rf", START + timedelta(days=2), 300_00))
+    fresh = LoanBook(engine)
+    with fresh.sessions() as session:
+        assert fresh.stored_event(session, "K", "nope") is None
+        stored = fresh.stored_event(session, "K", "rf")
+        assert isinstance(stored, CreditRefund) and stored.amount == 300_00
+        assert fresh.load_in(session, "K").history == []  # the snapshot holds no history

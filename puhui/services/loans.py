@@ -224,7 +224,7 @@ def refund_credit(p: Platform, session: Session, actor: Principal, loan_id: str,
     if application is None or application.contract_id is None:
         raise InvalidApplication(f"loan {loan_id} has no bound account to refund to")
     today = business_date(p.clock)
-    done = next((e for e, _ in account.history if e.key == key), None)
+    done = p.book.stored_event(session, loan_id, key)  # a refund sent again
     if amount is None:  # a replay refunds what the first request refunded
         amount = done.amount if isinstance(done, CreditRefund) else account.credit
     if amount <= 0:
