@@ -1,10 +1,13 @@
 """The durable loan book: the pure servicing engine behind a database.
 
-A loan is stored as its product terms and its event log; it is rebuilt by replaying the log.
-Applying an event writes the event and the journal entries it produced in one transaction, so a
-repayment is never recorded without its ledger entry (or the reverse), and a failed event leaves
-nothing behind.  Rebuilt loans are cached in-process and trusted only while their stored version
-is unchanged, so concurrent writers (two API workers) never act on stale state.
+A loan is stored as its product terms, its event log and a snapshot of its state; it is loaded
+from the snapshot (brought to its last close) and rebuilt from its history only when that is
+missing or stale (`puhui.book.history`).  Applying an event writes the event, the journal
+entries it produced and the new snapshot in one transaction, so a repayment is never recorded
+without its ledger entry (or the reverse), and a failed event leaves nothing behind.  Loaded
+loans are cached in-process and trusted only while their stored version and last close are
+unchanged, so concurrent writers (two API workers) never act on stale state.  The daily close
+runs partition by partition (`end_of_day`, `close_partition`; docs/ledger.md).
 """
 
 from __future__ import annotations
@@ -15,21 +18,22 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Union
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from puhui.batch.close import charge_plain
+from puhui.book.history import (Account, Replayed, SnapshotCheck, agrees, last_per_loan,
+                                 new_account, replay_history, roll_forward, same_event)
 from puhui.book.close_record import CLOSE_RECORD, close_record, record_hash
 from puhui.errors import IdempotencyConflict, InvalidBusinessDate, InvalidEvent
 from puhui.ledger.accounts import Acct
 from puhui.ledger.journal import Attestation, EntryDraft, JournalEntry, Posting
 from puhui.loans.events import EndOfDay, LoanEvent, PaymentReversal, event_from_content
 from puhui.loans.snapshot import from_state, position, to_state
-from puhui.loans.product import LoanProduct, RepaymentMethod
+from puhui.loans.product import LoanProduct
 from puhui.loans.revolving import RevolvingLine
-from puhui.loans.servicing import Loan
 from puhui.loans.state import LoanStatus
 from puhui.store.business_days import BusinessDayRepository
 from puhui.store.close_lock import close_lock
@@ -46,18 +50,10 @@ if TYPE_CHECKING:
     from puhui.ledger.checkpoint import Checkpoint
     from puhui.book.audit import BookVerification
 
-Account = Union[Loan, RevolvingLine]
 _TOUCHED = "puhui.loans_touched"
 #: Loans per partition of the daily close: one transaction each, so a stopped close loses at
 #: most one partition's work, and the writers queued behind it wait at most that long.
 PARTITION_SIZE = 20_000
-
-
-def new_account(loan_id: str, product: LoanProduct) -> Account:
-    """A term loan or a revolving line, whichever the product describes."""
-    if product.method is RepaymentMethod.REVOLVING:
-        return RevolvingLine(loan_id, product)
-    return Loan(loan_id, product)
 
 
 def amount_due(account: Account, on: date) -> int:
@@ -90,114 +86,6 @@ class PartitionClosed:
     plain: int
     entries: int
     failures: dict[str, str]
-
-
-@dataclass
-class Replayed:
-    """A loan rebuilt from its full history: the account, its last event's seq, the last close
-    applied, and what the plain closes charged it (posted in the product's summary entries,
-    not in the loan's own)."""
-
-    account: "Account"
-    seq: int
-    closed_through: date | None
-    summarised: dict[str, int]
-
-
-@dataclass
-class SnapshotCheck:
-    """What `verify_snapshots` found: loans checked, snapshots missing or disagreeing with the
-    history, and how many were written again."""
-
-    loans: int = 0
-    missing: list[str] = field(default_factory=list)
-    disagreeing: list[str] = field(default_factory=list)
-    rebuilt: int = 0
-
-    @property
-    def agrees(self) -> bool:
-        return not self.missing and not self.disagreeing
-
-
-def _agrees(stored: tuple, expected: tuple, done: "Replayed") -> bool:
-    """Whether a stored (seq, closed through, state, position) is the replayed loan: the state
-    brought to its last close as a load does, the position's figures, the same close."""
-    seq, snap_closed, state, pos = stored
-    if seq != done.seq or pos.get("closed_through") != expected[2]:
-        return False
-    try:
-        account = from_state(state)
-    except InvalidEvent:
-        return False
-    closed = pos.get("closed_through")
-    if closed is not None and (snap_closed is None or closed > snap_closed):
-        _roll_forward(account, closed)
-    if to_state(account) != expected[0]:
-        return False
-    now = position(account)
-    # a plain close moves `charged_to` in the position without rewriting the snapshot
-    keep = ("charged_to", "last_date")
-    return {k: v for k, v in pos.items() if k not in keep + ("closed_through",)} == \
-        {k: v for k, v in expected[1].items() if k not in keep} and \
-        pos["charged_to"] == now["charged_to"]
-
-
-def _same_event(stored: dict, event: LoanEvent) -> bool:
-    """Whether stored content is `event` (the rules version it was booked under aside)."""
-    return ({k: v for k, v in stored.items() if k != "rules"}
-            == {k: v for k, v in event.content().items() if k != "rules"})
-
-
-def _last_per_loan(saves: list) -> list:
-    last = {s[0]: s for s in saves}
-    return list(last.values())
-
-
-def _roll_forward(account: "Account", closed: date) -> None:
-    """Bring a snapshot to the loan's last close: the closes since it were plain (anything else
-    rewrites the snapshot), and closing plain days one by one or at once charges the same."""
-    account.apply(EndOfDay(f"eod:{closed.isoformat()}", closed), replay=True)
-
-
-def _opened_on(account: "Account") -> date | None:
-    return account.opened_on if isinstance(account, RevolvingLine) else account.disbursed_on
-
-
-def replay_history(loan_id: str, product: LoanProduct, events: list[dict],
-                   closes: list[tuple[date, int, set[str]]]) -> Replayed:
-    """Fold a loan's stored events and the closes of its range in chain order: each close
-    follows the events stored before its partition committed, and applies to the loan when the
-    close took it (active, paid out by the day, not reported as failed).  The reference
-    definition of a loan's state; snapshots must agree with it."""
-    account = new_account(loan_id, product)
-    summarised: dict[str, int] = {}
-    closed_through: date | None = None
-    i = 0
-
-    def upto(head: int) -> None:
-        nonlocal i
-        while i < len(events) and events[i]["chain_seq"] <= head:
-            account.apply(event_from_content(events[i]["payload"], stored=True), replay=True)
-            i += 1
-
-    for day, head, failed in closes:
-        upto(head)
-        opened = _opened_on(account)
-        if (loan_id in failed or account.status is not LoanStatus.ACTIVE or opened is None
-                or opened > day or (closed_through is not None and closed_through >= day)):
-            continue
-        pos = position(account)
-        plain = (day < pos["next_break"] and pos["last_date"] is not None
-                 and pos["last_date"] <= day and pos["charged_to"] is not None
-                 and pos["charged_to"] < day)
-        drafts = account.apply(EndOfDay(f"eod:{day.isoformat()}", day), replay=True)
-        closed_through = day
-        if plain:
-            for d in drafts:
-                for p in d.postings:
-                    summarised[p.account] = summarised.get(p.account, 0) + p.amount
-    upto(events[-1]["chain_seq"] if events else 0)
-    return Replayed(account, len(events), closed_through, summarised)
 
 
 def _sqlite_writer_lock(engine: Engine) -> SqliteWriterLock:
@@ -296,7 +184,7 @@ class LoanBook:
                 account = None  # another snapshot format: rebuilt from the history below
             else:
                 if closed is not None and (snap[1] is None or closed > snap[1]):
-                    _roll_forward(account, closed)
+                    roll_forward(account, closed)
         if account is None:
             account = self.replay(session, loan_id).account
         self._cache[loan_id] = (stamp, account)
@@ -341,7 +229,7 @@ class LoanBook:
             # names; the same key with other content is refused
             stored = loans.stored_payload(loan_id, event.key)
             if stored is not None:
-                if _same_event(stored, event):
+                if same_event(stored, event):
                     continue
                 raise IdempotencyConflict(f"{loan_id}: key {event.key!r} was already used for "
                                           "a different event")
@@ -356,7 +244,7 @@ class LoanBook:
             saves.append((loan_id, new_version - 1, closed, to_state(account), position(account)))
             self._cache[loan_id] = ((new_version, closed), account)
             drafts_all.extend((loan_id, d) for d in drafts)
-        closes.save(_last_per_loan(saves))
+        closes.save(last_per_loan(saves))
         entries = ledger.append([d for _, d in drafts_all])
         for (loan_id, _), entry in zip(drafts_all, entries):
             posted.setdefault(loan_id, []).append(entry)
@@ -396,8 +284,10 @@ class LoanBook:
 
         The book has one business date that only moves forward: a date before the last closed
         one is refused, the last closed one may be closed again (it picks up loans the first
-        close missed), a day closes only the loans paid out by then, and days skipped since the last close are closed first, one by one in
-        order, so a late batch books exactly what daily closes would have.  `progress` and the
+        close missed), a day closes only the loans paid out by then, and days skipped since the
+        last close are closed first, one by one in order, so a late batch books exactly what
+        daily closes would have.  Each day runs in partitions of `batch` loans (one transaction
+        each: `close_partition`); a run that stopped is resumed by running it again.  `progress` and the
         returned counts cover every day closed; `days` lists them.
         """
         if not isinstance(business_date, date):
@@ -472,7 +362,7 @@ class LoanBook:
                         if done.account.status is LoanStatus.PENDING:
                             continue  # nothing happened to it yet: nothing to snapshot
                         check.missing.append(loan_id)
-                    elif not _agrees(stored, expected, done):
+                    elif not agrees(stored, expected, done):
                         check.disagreeing.append(loan_id)
                     else:
                         continue

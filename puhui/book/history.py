@@ -1,0 +1,142 @@
+"""A loan's history and what is derived from it: the replay, and the snapshot checks.
+
+A loan's history is its stored events and the closes of its id range, in chain order
+(docs/ledger.md, "The daily close").  `replay_history` folds it from nothing: the reference
+definition of the loan's state, which snapshots must agree with (`agrees`) and a plain close's
+roll-forward reproduces (`roll_forward`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Union
+
+from puhui.errors import InvalidEvent
+from puhui.loans.events import EndOfDay, LoanEvent, event_from_content
+from puhui.loans.product import LoanProduct, RepaymentMethod
+from puhui.loans.revolving import RevolvingLine
+from puhui.loans.servicing import Loan
+from puhui.loans.snapshot import from_state, position, to_state
+from puhui.loans.state import LoanStatus
+
+Account = Union[Loan, RevolvingLine]
+
+
+def new_account(loan_id: str, product: LoanProduct) -> Account:
+    """A term loan or a revolving line, whichever the product describes."""
+    if product.method is RepaymentMethod.REVOLVING:
+        return RevolvingLine(loan_id, product)
+    return Loan(loan_id, product)
+
+
+@dataclass
+class Replayed:
+    """A loan rebuilt from its full history: the account, its last event's seq, the last close
+    applied, and what the plain closes charged it (posted in the product's summary entries,
+    not in the loan's own)."""
+
+    account: Account
+    seq: int
+    closed_through: date | None
+    summarised: dict[str, int]
+
+
+@dataclass
+class SnapshotCheck:
+    """What `verify_snapshots` found: loans checked, snapshots missing or disagreeing with the
+    history, and how many were written again."""
+
+    loans: int = 0
+    missing: list[str] = field(default_factory=list)
+    disagreeing: list[str] = field(default_factory=list)
+    rebuilt: int = 0
+
+    @property
+    def agrees(self) -> bool:
+        return not self.missing and not self.disagreeing
+
+
+def agrees(stored: tuple, expected: tuple, done: "Replayed") -> bool:
+    """Whether a stored (seq, closed through, state, position) is the replayed loan: the state
+    brought to its last close as a load does, the position's figures, the same close."""
+    seq, snap_closed, state, pos = stored
+    if seq != done.seq or pos.get("closed_through") != expected[2]:
+        return False
+    try:
+        account = from_state(state)
+    except InvalidEvent:
+        return False
+    closed = pos.get("closed_through")
+    if closed is not None and (snap_closed is None or closed > snap_closed):
+        roll_forward(account, closed)
+    if to_state(account) != expected[0]:
+        return False
+    now = position(account)
+    # a plain close moves `charged_to` in the position without rewriting the snapshot
+    keep = ("charged_to", "last_date")
+    return {k: v for k, v in pos.items() if k not in keep + ("closed_through",)} == \
+        {k: v for k, v in expected[1].items() if k not in keep} and \
+        pos["charged_to"] == now["charged_to"]
+
+
+def same_event(stored: dict, event: LoanEvent) -> bool:
+    """Whether stored content is `event` (the rules version it was booked under aside)."""
+    return ({k: v for k, v in stored.items() if k != "rules"}
+            == {k: v for k, v in event.content().items() if k != "rules"})
+
+
+def last_per_loan(saves: list) -> list:
+    last = {s[0]: s for s in saves}
+    return list(last.values())
+
+
+def roll_forward(account: Account, closed: date) -> None:
+    """Bring a snapshot to the loan's last close: the closes since it were plain (anything else
+    rewrites the snapshot), and closing plain days one by one or at once charges the same."""
+    account.apply(EndOfDay(f"eod:{closed.isoformat()}", closed), replay=True)
+
+
+def opened_on(account: Account) -> date | None:
+    return account.opened_on if isinstance(account, RevolvingLine) else account.disbursed_on
+
+
+def replay_history(loan_id: str, product: LoanProduct, events: list[dict],
+                   closes: list[tuple[date, int, set[str]]]) -> Replayed:
+    """Fold a loan's stored events and the closes of its range in chain order: each close
+    follows the events stored before its partition committed, and applies to the loan when the
+    close took it (active, paid out by the day, not reported as failed).  The reference
+    definition of a loan's state; snapshots must agree with it."""
+    account = new_account(loan_id, product)
+    summarised: dict[str, int] = {}
+    closed_through: date | None = None
+    i = 0
+
+    def upto(head: int) -> None:
+        nonlocal i
+        while i < len(events) and events[i]["chain_seq"] <= head:
+            account.apply(event_from_content(events[i]["payload"], stored=True), replay=True)
+            i += 1
+
+    for day, head, failed in closes:
+        upto(head)
+        opened = opened_on(account)
+        if (loan_id in failed or account.status is not LoanStatus.ACTIVE or opened is None
+                or opened > day or (closed_through is not None and closed_through >= day)):
+            continue
+        pos = position(account)
+        plain = (day < pos["next_break"] and pos["last_date"] is not None
+                 and pos["last_date"] <= day and pos["charged_to"] is not None
+                 and pos["charged_to"] < day)
+        drafts = account.apply(EndOfDay(f"eod:{day.isoformat()}", day), replay=True)
+        closed_through = day
+        if plain:
+            for d in drafts:
+                for p in d.postings:
+                    summarised[p.account] = summarised.get(p.account, 0) + p.amount
+    upto(events[-1]["chain_seq"] if events else 0)
+    return Replayed(account, len(events), closed_through, summarised)
+
+
+__all__ = ["Account", "Replayed", "SnapshotCheck", "agrees", "last_per_loan", "new_account",
+           "opened_on", "replay_history", "roll_forward", "same_event"]
