@@ -269,3 +269,34 @@ def test_a_mixed_book_closes_the_same_both_ways_on_both_databases(engine: Engine
             (40, 0): ("write_off", 1), (45, 0): ("recover", 6), (50, 4): ("reschedule", 2),
             (52, 4): ("repay", 8), (60, 1): ("repay_all", 1), (62, 1): ("refund", 12)}
     run_both_ways(engine, loans, 70, plan, partition=2)
+
+
+def test_a_book_closed_by_per_loan_events_goes_on_under_the_batch_close(engine: Engine) -> None:
+    """A book from before snapshots stored each loan's close as an `EndOfDay` event and has no
+    snapshots or positions: its first batch close positions its loans from their histories and
+    goes on exactly where the per-loan closes stopped."""
+    from sqlalchemy import delete
+
+    from puhui.store.close_models import LoanPositionRow, LoanSnapshotRow
+
+    product = LoanProduct("EI", RepaymentMethod.EQUAL_INSTALMENT, Decimal("0.18"), term_periods=2,
+                          frequency=Frequency.WEEKLY, instalment_fee_fixed=300)
+    book = LoanBook(engine)
+    reference = new_account("OLD", product)
+    book.open("OLD", product)
+    for event in [Disbursement("d", START, 20_000_00)] + [
+            EndOfDay(f"eod:{START + n * ONE}", START + n * ONE) for n in range(9)]:
+        book.apply("OLD", event)  # the old close: one stored event per loan and day
+        reference.apply(event)
+    with engine.begin() as conn:  # as migration 0011 finds such a book
+        conn.execute(delete(LoanSnapshotRow))
+        conn.execute(delete(LoanPositionRow))
+    book = LoanBook(engine)
+    for n in range(9, 25):
+        day = START + n * ONE
+        reference.apply(EndOfDay(f"eod:{day}", day))
+        assert book.end_of_day(day).failures == {}
+        assert to_state(book.load("OLD")) == to_state(reference), day
+    assert book.sub_ledger("OLD") == {k: v for k, v in balances_of(reference.posted()).items()
+                                      if v}
+    assert book.verify_snapshots().agrees
