@@ -65,12 +65,12 @@ def verify_book(session: Session, against: Checkpoint | None = None,
                               f"({book_id})")
     entries, entry_at = ledger.verify_at(None if against is None else against.journal.seq)
     count, event_at = events.verify_events(None if against is None else against.events.seq)
-    verify_close_records(session)
     journal = ChainHead(entries, ledger.head()[1])
     chain = ChainHead(count, events.events_head()[1])
     if against is not None:
         _still_holds("journal", "entries", against.journal, entries, entry_at)
         _still_holds("loan event chain", "events", against.events, count, event_at)
+    verify_close_records(session)
     return BookVerification(book_id, journal, chain, against)
 
 
