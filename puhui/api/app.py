@@ -12,6 +12,7 @@ from puhui.api.calls import KEY_DESCRIPTION, KEY_PATTERN, MAX_KEY, SECURITY_SCHE
 from puhui.api.responses import Health
 from puhui.api.routes import applications, caps, loans, operations, parties
 from puhui.api.routes.common import operation
+from puhui.services import stages
 from puhui.services.platform import Platform
 
 DESCRIPTION = """
@@ -50,6 +51,14 @@ def create_app(platform: Platform) -> FastAPI:
     problems.install(app)
     for module in (parties, applications, loans, operations, caps):
         app.include_router(module.router)
+    if stages.enabled():
+        @app.middleware("http")
+        async def answer_stage_timings(request, call_next):  # type: ignore[no-untyped-def]
+            with stages.timing() as timings:
+                response = await call_next(request)
+            if timings:
+                response.headers["Server-Timing"] = stages.server_timing(timings)
+            return response
 
     @app.get("/health", tags=["operations"], openapi_extra={"security": []}, **operation(
         "health", Health, public=True,
