@@ -26,7 +26,7 @@ never breaches it, and any fee on a loan already at the cap does.  The effective
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
@@ -50,6 +50,10 @@ CONVENTIONS = {
 }
 
 
+#: What `unit_periods` gives: periods per year and each instalment's period in unit periods.
+Periods = tuple[int, list[Fraction]]
+
+
 @dataclass(frozen=True, slots=True)
 class Quote:
     """What a borrower is shown before signing: the schedule and its true annual cost."""
@@ -58,6 +62,9 @@ class Quote:
     apr: Decimal                    # IRR method under `convention`
     effective_annual_rate: Decimal  # XIRR on actual dates (ACT/365)
     convention: str = APR_CONVENTION
+    #: `unit_periods(schedule)` as counted for the APR, kept so a later cap test of the same
+    #: schedule (`check_cap(..., periods=quote.periods)`) does not count them again
+    periods: Periods | None = field(default=None, compare=False, repr=False)
 
     @property
     def principal(self) -> int:
@@ -145,10 +152,6 @@ def _solve(payments: list[float], taus: list[Fraction]) -> float | None:
         if hi > 1e6:
             return None
     return float(brentq(gap, lo, hi, xtol=1e-16, rtol=4 * np.finfo(float).eps, maxiter=500))
-
-
-#: What `unit_periods` gives: periods per year and each instalment's period in unit periods.
-Periods = tuple[int, list[Fraction]]
 
 
 def irr_apr(schedule: RepaymentSchedule, convention: str = APR_CONVENTION, *,
@@ -307,7 +310,7 @@ def quote_schedule(schedule: RepaymentSchedule, cap: RateCap | None = None) -> Q
     apr = irr_apr(schedule, periods=periods)
     if cap is not None:
         check_cap(schedule, cap, apr, periods=periods)
-    return Quote(schedule, apr, effective_annual_rate(schedule))
+    return Quote(schedule, apr, effective_annual_rate(schedule), periods=periods)
 
 
 def check_cap(schedule: RepaymentSchedule, cap: RateCap, apr: Decimal | None = None,

@@ -203,7 +203,8 @@ def make_offer(offer_id: str, application_id: str, product: LoanProduct, decisio
         raise InvalidApplication(f"only an approval can become an offer, not {outcome!r}")
     if not isinstance(valid_for, timedelta) or valid_for <= timedelta(0):
         raise InvalidApplication(f"valid_for must be a positive timedelta, got {valid_for!r}")
-    offered = product.with_terms(annual_rate=decision.annual_rate)
+    offered = product if product.annual_rate == decision.annual_rate else \
+        product.with_terms(annual_rate=decision.annual_rate)
     created = rec.utc(created_at, "created_at")
     return Offer(offer_id, application_id, offered, decision.amount, start,
                  quote(offered, decision.amount, start, cap), created, created + valid_for,
