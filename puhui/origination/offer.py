@@ -185,6 +185,11 @@ class Offer:
                 from None
         schedule = RepaymentSchedule(product, principal, start,
                                      rec.typed(d, "upfront_fee", int, what), instalments)
+        if schedule.total_principal != principal or not instalments \
+                or instalments[0].start != start \
+                or schedule.upfront_fee != product.upfront_fee(principal):
+            raise InvalidApplication(f"offer {d['offer_id']}: the stored schedule does not repay "
+                                     "its principal from its start with its product's fee")
         return cls(rec.typed(d, "offer_id", str, what), rec.typed(d, "application_id", str, what),
                    product, principal, start, Quote(schedule, apr, rate, convention),
                    rec.parse_utc(d["created_at"], "created_at"),
