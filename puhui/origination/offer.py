@@ -148,7 +148,7 @@ class Offer:
         return offer
 
     @classmethod
-    def as_stored(cls, d: Mapping) -> "Offer":
+    def as_stored(cls, d: Mapping) -> Offer:
         """The offer read back as it was stored: its schedule and disclosed figures taken from
         the record, not recomputed from the terms.
 
