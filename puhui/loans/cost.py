@@ -334,8 +334,10 @@ def quote(product: LoanProduct, principal: int, start: date, cap: RateCap | None
 
     `convention` other than the current one only re-creates what an older offer disclosed; a cap
     is always tested under the current convention."""
-    result = quote_schedule(build_schedule(product, principal, start), cap)
-    if convention != APR_CONVENTION:
-        return Quote(result.schedule, irr_apr(result.schedule, convention),
-                     result.effective_annual_rate, convention)
-    return result
+    schedule = build_schedule(product, principal, start)
+    if convention == APR_CONVENTION:
+        return quote_schedule(schedule, cap)
+    apr = irr_apr(schedule, convention)  # refuses an unknown convention
+    if cap is not None:
+        check_cap(schedule, cap)
+    return Quote(schedule, apr, effective_annual_rate(schedule), convention)
