@@ -26,7 +26,7 @@ never breaches it, and any fee on a loan already at the cap does.  The effective
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
@@ -50,6 +50,10 @@ CONVENTIONS = {
 }
 
 
+#: What `unit_periods` gives: periods per year and each instalment's period in unit periods.
+Periods = tuple[int, list[Fraction]]
+
+
 @dataclass(frozen=True, slots=True)
 class Quote:
     """What a borrower is shown before signing: the schedule and its true annual cost."""
@@ -58,6 +62,9 @@ class Quote:
     apr: Decimal                    # IRR method under `convention`
     effective_annual_rate: Decimal  # XIRR on actual dates (ACT/365)
     convention: str = APR_CONVENTION
+    #: `unit_periods(schedule)` as counted for the APR, kept so a later cap test of the same
+    #: schedule (`check_cap(..., periods=quote.periods)`) does not count them again
+    periods: Periods | None = field(default=None, compare=False, repr=False)
 
     @property
     def principal(self) -> int:
@@ -147,15 +154,18 @@ def _solve(payments: list[float], taus: list[Fraction]) -> float | None:
     return float(brentq(gap, lo, hi, xtol=1e-16, rtol=4 * np.finfo(float).eps, maxiter=500))
 
 
-def irr_apr(schedule: RepaymentSchedule, convention: str = APR_CONVENTION) -> Decimal:
-    """Nominal annualised cost by the IRR method under `convention` (see the module doc)."""
+def irr_apr(schedule: RepaymentSchedule, convention: str = APR_CONVENTION, *,
+            periods: Periods | None = None) -> Decimal:
+    """Nominal annualised cost by the IRR method under `convention` (see the module doc).
+
+    `periods` is `unit_periods(schedule)` when the caller has it already."""
     if convention == LEGACY_APR_CONVENTION:
         return _legacy_irr_apr(schedule)
     if convention != APR_CONVENTION:
         raise InvalidProduct(f"unknown APR convention {convention!r}; know {sorted(CONVENTIONS)}")
     if schedule.total_repayment == schedule.net_disbursed:
         return Decimal(0)
-    ppy, taus = unit_periods(schedule)
+    ppy, taus = periods if periods is not None else unit_periods(schedule)
     net = schedule.net_disbursed
     if schedule.product.method is RepaymentMethod.BULLET:
         if schedule.total_repayment < net or taus[0] == 0:
@@ -270,15 +280,17 @@ def _present_value(payments: list[Decimal], taus: list[Fraction], periodic: Deci
         return (value + payments[0]) / first
 
 
-def within_cap(schedule: RepaymentSchedule, limit: Decimal) -> bool:
+def within_cap(schedule: RepaymentSchedule, limit: Decimal, *,
+               periods: Periods | None = None) -> bool:
     """Whether the exact schedule's APR (v2) is at most `limit`.
 
     Tested without solving: the APR is at most the limit exactly when the exact payments,
     discounted at the limit's periodic rate, are worth no more than the net proceeds.  A loan at
     its nominal rate is worth exactly the proceeds, up to 80-digit arithmetic, hence the 1e-40
-    relative allowance (a single fen on the largest loan is 1e-13 of it).
+    relative allowance (a single fen on the largest loan is 1e-13 of it).  `periods` is
+    `unit_periods(schedule)` when the caller has it already.
     """
-    ppy, taus = unit_periods(schedule)
+    ppy, taus = periods if periods is not None else unit_periods(schedule)
     with localcontext() as ctx:
         ctx.prec = _PRECISION
         value = _present_value(exact_payments(schedule), taus, Decimal(limit) / ppy)
@@ -292,21 +304,26 @@ def quote_schedule(schedule: RepaymentSchedule, cap: RateCap | None = None) -> Q
     The APR disclosed is that of the schedule as rounded to the fen; the cap is tested on the
     exact schedule (`within_cap`), so a loan at the cap may disclose an APR above it by the
     rounding of its amounts (at most a few 1e-6 on small loans) and is not refused for it.
+    The schedule's unit periods are counted once, for both the APR and the cap.
     """
-    apr = irr_apr(schedule)
+    periods = unit_periods(schedule)
+    apr = irr_apr(schedule, periods=periods)
     if cap is not None:
-        check_cap(schedule, cap, apr)
-    return Quote(schedule, apr, effective_annual_rate(schedule))
+        check_cap(schedule, cap, apr, periods=periods)
+    return Quote(schedule, apr, effective_annual_rate(schedule), periods=periods)
 
 
 def check_cap(schedule: RepaymentSchedule, cap: RateCap, apr: Decimal | None = None,
-              what: str = "annualised cost (IRR, fees included)") -> None:
+              what: str = "annualised cost (IRR, fees included)", *,
+              periods: Periods | None = None) -> None:
     """Raise `RateCapExceeded` when the product's nominal rate or the schedule's cost breaks
     `cap`, by the one rule every check uses (quote, offer, acceptance): the exact schedule
     (`within_cap`), so the sub-fen rounding of a loan at the cap is never a breach."""
     schedule.product.check_cap(cap)
-    if not within_cap(schedule, cap.annual_limit):
-        shown = irr_apr(schedule) if apr is None else apr
+    if periods is None:
+        periods = unit_periods(schedule)
+    if not within_cap(schedule, cap.annual_limit, periods=periods):
+        shown = irr_apr(schedule, periods=periods) if apr is None else apr
         raise RateCapExceeded(f"{what} {shown:.4%} is above the {cap.label} of "
                               f"{cap.annual_limit:.4%}")
 
@@ -317,8 +334,10 @@ def quote(product: LoanProduct, principal: int, start: date, cap: RateCap | None
 
     `convention` other than the current one only re-creates what an older offer disclosed; a cap
     is always tested under the current convention."""
-    result = quote_schedule(build_schedule(product, principal, start), cap)
-    if convention != APR_CONVENTION:
-        return Quote(result.schedule, irr_apr(result.schedule, convention),
-                     result.effective_annual_rate, convention)
-    return result
+    schedule = build_schedule(product, principal, start)
+    if convention == APR_CONVENTION:
+        return quote_schedule(schedule, cap)
+    apr = irr_apr(schedule, convention)  # refuses an unknown convention
+    if cap is not None:
+        check_cap(schedule, cap)
+    return Quote(schedule, apr, effective_annual_rate(schedule), convention)

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from puhui.calendar import parse_rate
 from puhui.errors import InvalidAmount, InvalidEvent
 from puhui.loans.product import RepaymentMethod
+from puhui.loans.schedule import RepaymentSchedule
 from puhui.money import MAX_AMOUNT
 
 #: True while events are rebuilt from stored history (`event_from_content(..., stored=True)`):
@@ -33,6 +34,9 @@ _FROM_STORED_HISTORY: ContextVar[bool] = ContextVar("puhui_event_from_stored", d
 RULES = 2
 #: Every version some stored event may name.
 KNOWN_RULES = (1, 2)
+#: Fields an event carries to the loan that are not part of what happened: left out of its
+#: content (so of its hash, its stored form and its replay).
+_CARRIED = frozenset({"contracted"})
 
 
 class PrepaymentMode(str, enum.Enum):
@@ -76,6 +80,8 @@ class LoanEvent:
         """Canonical, JSON-able content: the event's identity for idempotency and storage."""
         out: dict[str, Any] = {"kind": self.kind}
         for f in fields(self):
+            if f.name in _CARRIED:
+                continue
             value = getattr(self, f.name)
             if isinstance(value, date):
                 value = value.isoformat()
@@ -97,7 +103,16 @@ class LoanEvent:
 
 @dataclass(frozen=True, slots=True)
 class Disbursement(LoanEvent):
+    """Pay out `principal` on `on`.
+
+    `contracted` is the schedule the signed offer disclosed, when the loan is paid out on the
+    offer's start date: the loan still builds its schedule from its own terms (as every replay
+    does) and refuses to open if that differs, so a loan never runs on other terms than those
+    signed.  It is carried, not stored: the event's content, hash and replay leave it out."""
+
     principal: int = 0
+    contracted: RepaymentSchedule | None = field(default=None, compare=False, repr=False,
+                                                 kw_only=True)
     kind: ClassVar[str] = "disbursement"
 
 
@@ -221,7 +236,7 @@ def event_from_content(content: dict[str, Any], stored: bool = False) -> LoanEve
     cls = EVENT_TYPES.get(data.pop("kind", None))
     if cls is None:
         raise InvalidEvent(f"unknown event kind {content.get('kind')!r}")
-    known = {f.name for f in fields(cls)}
+    known = {f.name for f in fields(cls)} - _CARRIED
     unknown = set(data) - known
     if unknown:
         raise InvalidEvent(f"unexpected fields for {cls.kind}: {sorted(unknown)}")

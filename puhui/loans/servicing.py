@@ -150,6 +150,9 @@ class Loan(ServicedAccount):
         if self.status is not LoanStatus.PENDING:
             raise InvalidEvent(f"loan {self.loan_id} is already disbursed")
         schedule = build_schedule(self.product, event.principal, event.on)
+        if event.contracted is not None and event.contracted != schedule:
+            raise InvalidEvent(f"loan {self.loan_id}: the schedule its terms give on {event.on} "
+                               "is not the one its contract disclosed")
         self.status = LoanStatus.ACTIVE
         self.principal = event.principal
         self.disbursed_on = event.on

@@ -15,12 +15,14 @@ import hmac
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Mapping
 
 from puhui.errors import InvalidApplication, InvalidRateCap, OfferExpired
 from puhui.loans.caps import cap_from_dict, cap_to_dict
 from puhui.loans.cost import CONVENTIONS, LEGACY_APR_CONVENTION, Quote, quote
 from puhui.loans.product import LoanProduct, RateCap
+from puhui.loans.schedule import Instalment, RepaymentSchedule
 from puhui.parties import records as rec
 from puhui.decision.outcome import Decision, Outcome
 from puhui.parties.applicant import Applicant, BankAccount, check_account_binding
@@ -145,6 +147,54 @@ class Offer:
                                      "match the terms")
         return offer
 
+    @classmethod
+    def as_stored(cls, d: Mapping) -> Offer:
+        """The offer read back as it was stored: its schedule and disclosed figures taken from
+        the record, not recomputed from the terms.
+
+        For the payout, which needs the terms and the schedule but checks the schedule where it
+        is used: the loan builds its own from the same terms and refuses to open on one that
+        differs (`Disbursement.contracted`).  `from_dict` is the reader that proves a stored
+        offer is what its terms give (acceptance uses it).  A record without its disclosed
+        figures (written before they were stored) is read by `from_dict`."""
+        what = "offer"
+        if any(k not in d for k in _DISCLOSED):
+            return cls.from_dict(d)
+        rec.mapping(d, what, ("offer_id", "application_id", "product", "principal", "start",
+                              "created_at", "expires_at", "schedule"),
+                    _DISCLOSED + ("apr_convention", "rate_cap"))
+        convention = d.get("apr_convention", LEGACY_APR_CONVENTION)
+        if not isinstance(convention, str) or convention not in CONVENTIONS:
+            raise InvalidApplication(f"offer: unknown apr_convention {convention!r}")
+        product = LoanProduct.from_dict(dict(rec.typed(d, "product", Mapping, what)))
+        principal = rec.typed(d, "principal", int, what)
+        start = rec.parse_day(d["start"], "start")
+        try:
+            cap = cap_from_dict(d["rate_cap"]) if d.get("rate_cap") is not None else None
+            instalments = tuple(
+                Instalment(rec.typed(r, "number", int, what), rec.parse_day(r["start"], "start"),
+                           rec.parse_day(r["due_date"], "due_date"),
+                           rec.typed(r, "principal", int, what),
+                           rec.typed(r, "interest", int, what), rec.typed(r, "fee", int, what))
+                for r in rec.typed(d, "schedule", (list, tuple), what))
+            apr, rate = Decimal(d["apr"]), Decimal(d["effective_annual_rate"])
+        except InvalidRateCap as exc:
+            raise InvalidApplication(f"{what}: {exc}") from None
+        except (KeyError, TypeError, ArithmeticError) as exc:
+            raise InvalidApplication(f"{what}: unreadable stored schedule or figures ({exc})") \
+                from None
+        schedule = RepaymentSchedule(product, principal, start,
+                                     rec.typed(d, "upfront_fee", int, what), instalments)
+        if schedule.total_principal != principal or not instalments \
+                or instalments[0].start != start \
+                or schedule.upfront_fee != product.upfront_fee(principal):
+            raise InvalidApplication(f"offer {d['offer_id']}: the stored schedule does not repay "
+                                     "its principal from its start with its product's fee")
+        return cls(rec.typed(d, "offer_id", str, what), rec.typed(d, "application_id", str, what),
+                   product, principal, start, Quote(schedule, apr, rate, convention),
+                   rec.parse_utc(d["created_at"], "created_at"),
+                   rec.parse_utc(d["expires_at"], "expires_at"), cap)
+
 
 def make_offer(offer_id: str, application_id: str, product: LoanProduct, decision: Decision,
                start: date, created_at: datetime, valid_for: timedelta = timedelta(days=7),
@@ -158,7 +208,8 @@ def make_offer(offer_id: str, application_id: str, product: LoanProduct, decisio
         raise InvalidApplication(f"only an approval can become an offer, not {outcome!r}")
     if not isinstance(valid_for, timedelta) or valid_for <= timedelta(0):
         raise InvalidApplication(f"valid_for must be a positive timedelta, got {valid_for!r}")
-    offered = product.with_terms(annual_rate=decision.annual_rate)
+    offered = product if product.annual_rate == decision.annual_rate else \
+        product.with_terms(annual_rate=decision.annual_rate)
     created = rec.utc(created_at, "created_at")
     return Offer(offer_id, application_id, offered, decision.amount, start,
                  quote(offered, decision.amount, start, cap), created, created + valid_for,

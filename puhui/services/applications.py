@@ -161,11 +161,15 @@ def application_view(session: Session, row: Any,
     return out
 
 
-def load_offer(session: Session, offer_id: str) -> Offer:
+def load_offer(session: Session, offer_id: str, verified: bool = True) -> Offer:
+    """The stored offer, proved to be what its terms give (`Offer.from_dict`: its schedule and
+    cost recomputed); with `verified` false, as stored (`Offer.as_stored`), for a caller that
+    checks the schedule where it uses it."""
     row = repo.offer(session, offer_id)
     if row is None:
         raise NotFound(f"no offer {offer_id!r}")
-    return Offer.from_dict(json.loads(row.data))
+    data = json.loads(row.data)
+    return Offer.from_dict(data) if verified else Offer.as_stored(data)
 
 
 def offer_view(session: Session, offer_id: str) -> dict:
@@ -295,12 +299,9 @@ def _conclude(p: Platform, session: Session, row: AppRecord, decision: Decision,
     today = business_date(p.clock)
     if decision.outcome is Outcome.APPROVE:
         cap = cap if cap is not None else p.cap_in_force(session, today)
-        product = p.product(row.product_code)
-        if decision.annual_rate is not None:
-            product = product.with_terms(annual_rate=decision.annual_rate)
-        try:
-            offer = make_offer(new_id("OF"), row.application_id, product, decision, today, now,
-                               p.offer_validity, cap)
+        try:  # the offer prices the product at the decision's rate
+            offer = make_offer(new_id("OF"), row.application_id, p.product(row.product_code),
+                               decision, today, now, p.offer_validity, cap)
         except RateCapExceeded as exc:
             if not automated:
                 raise
@@ -402,7 +403,8 @@ def accept_offer(p: Platform, session: Session, actor: Principal, application_id
     # a lower cap may have taken effect since the offer: no contract above the cap in force
     cap = p.cap_in_force(session, business_date(p.clock))
     check_cap(offer.quote.schedule, cap, offer.quote.apr,
-              f"offer {offer.offer_id}'s annualised cost (IRR, fees included)")
+              f"offer {offer.offer_id}'s annualised cost (IRR, fees included)",
+              periods=offer.quote.periods)
     entry = LedgerRepository(session).attest(
         "loan_contract", contract.contract_id, contract.content_hash, business_date(p.clock),
         f"loan contract {contract.contract_id} for application {application_id}",

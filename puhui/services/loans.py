@@ -67,7 +67,8 @@ def disburse(p: Platform, session: Session, actor: Principal, contract_id: str,
     if application.status != S.CONTRACT_SIGNED.value:
         raise InvalidEvent(f"contract {contract_id} cannot be paid out: its application is "
                            f"{application.status}, not contract_signed")
-    offer = load_offer(session, contract.offer_id)
+    # read as stored: the loan checks the schedule it opens on against the offer's (below)
+    offer = load_offer(session, contract.offer_id, verified=False)
     account = load_account(session, application.applicant_id, contract.account_id)
     if mode is PayoutMode.BOUND_ACCOUNT:
         if payee_name or payee_account:
@@ -94,8 +95,11 @@ def disburse(p: Platform, session: Session, actor: Principal, contract_id: str,
         session.flush()  # claims the contract: a racing payout fails here, before any money moves
     except WriteConflict:
         raise AlreadyDone(f"contract {contract_id} is being paid out by another request") from None
+    # paid out on the offer's date, the loan must open on exactly the schedule disclosed;
+    # on a later date its schedule runs from the payout, as every loan's does
+    contracted = offer.quote.schedule if offer.start == today else None
     p.book.apply_in(session, [(loan_id, Disbursement(f"disburse:{contract_id}", today,
-                                                     offer.principal))])
+                                                     offer.principal, contracted=contracted))])
     transfer = p.gateway.pay_out(instruction, payee_account, payee_name, offer.net_disbursed)
     if not transfer.ok:
         raise PuhuiError(f"payout refused by the payment rail: {transfer.reason}")

@@ -7,7 +7,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from puhui.loans.product import LoanProduct
+import pytest
+
+from puhui.demo import DEMO_PRODUCTS
+from puhui.loans.product import LoanProduct, RepaymentMethod
 from puhui.loans.schedule import build_schedule
 from puhui.services.clock import at_business_date
 
@@ -147,3 +150,38 @@ def test_offers_expire_at_end_of_day(api) -> None:
     r = api.post(f"/v1/applications/{application['application_id']}/accept",
                  {"account_id": application["account_id"]})
     assert r.status_code == 409 and r.json()["type"] == "/problems/illegal-transition"
+
+
+@pytest.mark.parametrize("product", [p.code for p in DEMO_PRODUCTS
+                                     if p.method is not RepaymentMethod.REVOLVING])
+def test_the_disbursed_loan_runs_on_the_signed_offers_schedule(api, product) -> None:
+    """Every shipped term product (a revolving line has no schedule to sign): the loan paid out
+    on the offer's date has exactly the instalments of the offer in the signed contract."""
+    application = api.disbursed(product=product, amount=2_000_000)
+    signed = application["contract"]["content"]["offer"]
+    assert signed["offer_id"] == application["offer"]["offer_id"]
+    loan = api.get(f"/v1/loans/{application['disbursement']['loan_id']}").json()
+    assert loan["product"] == product and loan["schedule"]
+    assert [(i["number"], i["start"], i["due_date"], i["principal"], i["interest"], i["fee"])
+            for i in loan["schedule"]] == \
+        [(r["number"], r["start"], r["due_date"], r["principal"], r["interest"], r["fee"])
+         for r in signed["schedule"]]
+
+
+def test_a_loan_paid_out_after_the_offers_date_runs_from_its_payout(api) -> None:
+    """The offer's schedule runs from the offer's date; a payout on a later day (within the
+    offer's validity) opens the loan on the schedule of its own value date, as it always has."""
+    application = api.signed(amount=3_000_000)
+    offered_on = date.fromisoformat(application["offer"]["start"])
+    api.clock.set(at_business_date(offered_on + timedelta(days=2)))
+    r = api.post(f"/v1/contracts/{application['contract']['contract_id']}/disbursements",
+                 {"mode": "bound_account"})
+    assert r.status_code == 201, r.text
+    payout = r.json()
+    assert payout["value_date"] == (offered_on + timedelta(days=2)).isoformat()
+    loan = api.get(f"/v1/loans/{payout['loan_id']}").json()
+    product = LoanProduct.from_dict(application["offer"]["product"])
+    core = build_schedule(product, 3_000_000, offered_on + timedelta(days=2))
+    assert [(i["start"], i["due_date"], i["principal"], i["interest"]) for i in loan["schedule"]] \
+        == [(i.start.isoformat(), i.due.isoformat(), i.principal, i.interest)
+            for i in core.instalments]

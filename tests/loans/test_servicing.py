@@ -853,6 +853,42 @@ def test_events_before_disbursement_and_bad_disbursements_are_refused():
         Reschedule("k", d, 0)
 
 
+
+def test_a_loan_opens_on_the_contracted_schedule_and_refuses_any_other():
+    from dataclasses import replace
+
+    product, d = monthly(term=6), date(2024, 1, 15)
+    contracted = build_schedule(product, 600_000, d)
+    book = Book(product)
+    first = contracted.instalments[0]
+    wrong = replace(contracted, instalments=(replace(first, interest=first.interest + 1),)
+                    + contracted.instalments[1:])
+    for other in (wrong, build_schedule(product, 600_000, d + ONE),
+                  build_schedule(product, 500_000, d)):
+        book.refused(Disbursement("d", d, 600_000, contracted=other), InvalidEvent)
+    assert book.loan.status is LoanStatus.PENDING
+    book.refused(Disbursement("tiny", d, 99_99, contracted=contracted), InvalidAmount)
+    book.apply(Disbursement("d", d, 600_000, contracted=contracted))
+    assert [(i.number, i.start, i.due, i.principal, i.interest, i.fee)
+            for i in book.loan.instalments] == \
+        [(i.number, i.start, i.due, i.principal, i.interest, i.fee)
+         for i in contracted.instalments]
+
+
+def test_the_contracted_schedule_is_carried_not_stored():
+    from puhui.loans.events import event_from_content
+
+    product, d = monthly(term=6), date(2024, 1, 15)
+    carried = Disbursement("d", d, 600_000, contracted=build_schedule(product, 600_000, d))
+    plain = Disbursement("d", d, 600_000)
+    assert carried == plain and carried.content() == plain.content()
+    assert carried.content_hash() == plain.content_hash()
+    assert "contracted" not in carried.content()
+    assert event_from_content(carried.content()) == plain
+    with pytest.raises(InvalidEvent, match="unexpected fields"):
+        event_from_content({**plain.content(), "contracted": None})
+
+
 @pytest.mark.parametrize("terms", [dict(instalment_fee_fixed=0.5), dict(upfront_fee_fixed=100.5),
                                    dict(term_periods=2.5), dict(repayment_day=15.5),
                                    dict(term_periods=True), dict(min_first_period_days=2.5),

@@ -256,3 +256,37 @@ def test_contract_round_trips_and_is_isolated_from_the_caller():
     content = c.to_dict()["content"]
     content["offer"]["principal"] = 1
     assert verify_contract(c)
+
+
+@pytest.mark.parametrize("product", [PRODUCT, LoanProduct(
+    "BUL", RepaymentMethod.BULLET, Decimal("0.07"), term_days=90)])
+def test_an_offer_read_as_stored_is_the_offer_made(product):
+    o = offer(product=product)
+    assert Offer.as_stored(json.loads(json.dumps(o.to_dict()))) == o
+
+
+def test_an_offer_read_as_stored_takes_its_schedule_from_the_record():
+    """As stored means not recomputed: the loan paid out on it checks the schedule instead."""
+    data = offer().to_dict()
+    data["schedule"][3]["interest"] += 1
+    assert Offer.as_stored(data).quote.schedule.instalments[3].interest == \
+        offer().quote.schedule.instalments[3].interest + 1
+
+
+def test_an_offer_stored_without_its_figures_is_read_by_recomputing_them():
+    data = offer().to_dict()
+    del data["apr"]
+    assert Offer.as_stored(data) == offer()
+
+
+@pytest.mark.parametrize("tamper", [
+    lambda d: d["schedule"][0].pop("due_date"),
+    lambda d: d["schedule"][0].update(principal="12"),
+    lambda d: d.update(apr="not a number"),
+    lambda d: d.update(principal=d["principal"] + 100),  # no longer the schedule's principal
+])
+def test_an_unreadable_stored_offer_is_refused_as_stored_too(tamper):
+    data = offer().to_dict()
+    tamper(data)
+    with pytest.raises(InvalidApplication):
+        Offer.as_stored(data)
