@@ -19,6 +19,7 @@ from puhui.errors import WriteConflict
 from puhui.json_text import dumps
 from puhui.services.access import Principal, authenticate
 from puhui.services.errors import AuthenticationFailed, IdempotencyKeyReused
+from puhui.services import stages
 from puhui.services.planned import UnplannableWrite, planned
 from puhui.services import idempotency as records
 from puhui.services.platform import Platform
@@ -127,7 +128,7 @@ class Call:
         the JSON text it stored.  If the write fails on the idempotency record, a concurrent
         request with the same key committed first: answer as it did."""
         try:
-            with unit() as session:
+            with stages.stage("write"), unit() as session:
                 answer = work(session)
         except WriteConflict:
             if self.idempotency_key is None:

@@ -26,6 +26,7 @@ from puhui.origination.workflow import ApplicationStatus as S
 from puhui.origination.workflow import check_transition
 from puhui.loans.cost import check_cap
 from puhui.loans.product import RateCap, RepaymentMethod
+from puhui.services import stages
 from puhui.services.access import Perm, Principal
 from puhui.parties.identity import mask
 from puhui.services.applicants import (
@@ -267,17 +268,21 @@ def _submit(p: Platform, session: Session, actor: Principal, row: AppRecord,
         _move(session, row, S.DECLINED, actor, now, reasons=["KYC_FAILED"])
     else:
         _move(session, row, S.DECISIONING, actor, now)
+        with stages.stage("data"):
+            data = assess(p, session, row.applicant_id, row.application_id, today)
         request = DecisionRequest(
             row.application_id, applicant, row.requested_amount, product, tuple(checks), today,
-            assess(p, session, row.applicant_id, row.application_id, today), rate_cap=cap)
+            data, rate_cap=cap)
         evaluate = getattr(p.decider, "evaluate", None)
-        if evaluate is None:
-            decision = p.decider.decide(request)
-        else:  # a decider that explains itself: keep its record beside the application
-            decision, record = evaluate(request)
-            row.pending.append(("decision_record",
-                                record_values(row.application_id, record, now)))
-        _conclude(p, session, row, decision, actor, now, cap)
+        with stages.stage("decide"):
+            if evaluate is None:
+                decision = p.decider.decide(request)
+            else:  # a decider that explains itself: keep its record beside the application
+                decision, record = evaluate(request)
+                row.pending.append(("decision_record",
+                                    record_values(row.application_id, record, now)))
+        with stages.stage("offer"):
+            _conclude(p, session, row, decision, actor, now, cap)
     save(session, row)
     save_checks(session, row.applicant_id, row.application_id, checks)
     return row
