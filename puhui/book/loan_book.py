@@ -190,6 +190,26 @@ class LoanBook:
         self._cache[loan_id] = (stamp, account)
         return account, version, closed
 
+    def _from_loaded(self, session: Session, loan_id: str,
+                     loaded: tuple | None) -> tuple[Account, int]:
+        """The loan from a snapshot read in bulk (`CloseRepository.states`), brought to its
+        last close; through `_load_stamped` when the snapshot is not current."""
+        if loaded is None:
+            return self._load_stamped(session, loan_id)[:2]
+        version, seq, closed, snap_closed, state = loaded
+        cached = self._cache.get(loan_id)
+        if cached is not None and cached[0] == (version, closed):
+            return cached[1], version
+        if seq != version - 1:
+            return self._load_stamped(session, loan_id)[:2]
+        try:
+            account = from_state(state)
+        except InvalidEvent:
+            return self._load_stamped(session, loan_id)[:2]
+        if closed is not None and (snap_closed is None or closed > snap_closed):
+            roll_forward(account, closed)
+        return account, version
+
     def replay(self, session: Session, loan_id: str) -> "Replayed":
         """The loan rebuilt from nothing: its events and the closes of its range, in chain
         order (`replay_history`), with the full history a reversal needs."""
@@ -428,9 +448,10 @@ class LoanBook:
                                          ).validate())
         failures: dict[str, str] = {}
         saves, changed = [], []
+        loaded = closes.states(charges.break_ids)  # one query for the partition's breaks
         for loan_id in charges.break_ids:
             try:
-                account, version, _ = self._load_stamped(session, loan_id)
+                account, version = self._from_loaded(session, loan_id, loaded.get(loan_id))
                 before = account.status
                 drafts.extend(account.apply(EndOfDay(key, day)))
             except Exception as exc:  # noqa: BLE001 - reported, never swallowed silently

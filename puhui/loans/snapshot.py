@@ -20,6 +20,7 @@ the close may charge those days from columns and leave the snapshot as it is.
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from typing import Any, Union
 
@@ -93,7 +94,7 @@ def from_state(state: dict[str, Any]) -> Account:
     another format, which the caller rebuilds from events."""
     if state.get("format") != FORMAT:
         raise InvalidEvent(f"snapshot format {state.get('format')!r} is not {FORMAT}")
-    contract = LoanProduct.from_dict(state["contract_product"])
+    contract = _product(state["contract_product"])
     account: Account
     if state["kind"] == "line":
         account = RevolvingLine(state["loan_id"], contract, DEFAULT_POLICY)
@@ -119,13 +120,27 @@ def from_state(state: dict[str, Any]) -> Account:
             out.append(inst)
         account.instalments = out
     product = state["product"]
-    account.product = contract if product == state["contract_product"] else \
-        LoanProduct.from_dict(product)
+    account.product = contract if product == state["contract_product"] else _product(product)
     account.status = LoanStatus(state["status"])
     account.last_date = _undate(state["last_date"])
     account.reversed = set(state["reversed"])
     account.penalty_paid = [state["penalty_paid"]]
     return account
+
+
+_PRODUCTS: dict[str, LoanProduct] = {}
+
+
+def _product(terms: dict[str, Any]) -> LoanProduct:
+    """The product of stored terms, parsed once per distinct terms (a book has few products
+    and a close loads thousands of loans of each; a product is immutable)."""
+    key = json.dumps(terms, sort_keys=True, separators=(",", ":"))
+    product = _PRODUCTS.get(key)
+    if product is None:
+        if len(_PRODUCTS) > 10_000:  # rescheduled terms are many: never let it grow unbounded
+            _PRODUCTS.clear()
+        product = _PRODUCTS[key] = LoanProduct.from_dict(terms)
+    return product
 
 
 def _charged_to(account: Account) -> date | None:

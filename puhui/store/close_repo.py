@@ -33,6 +33,11 @@ POSITION_COLUMNS = tuple(c.name for c in POSITIONS.columns if c.name != "loan_id
 DATE_COLUMNS = ("opened_on", "closed_through", "charged_to", "last_date", "next_break",
                 "cur_start", "cur_due", "arrears_since", "expires_on")
 _TEXT_COLUMNS = ("kind", "status", "product", "currency", "rounding")
+#: The columns the close's kernel reads (`puhui.batch.close`): a partition is read whole, and
+#: each column costs a conversion per row.
+KERNEL_COLUMNS = ("kind", "product", "currency", "rounding", "basis", "rate_micros",
+                  "penalty_rate_micros", "charged_to", "last_date", "next_break", "cur_start",
+                  "cur_due", "cur_interest", "overdue_principal", "balance", "expires_on")
 
 _SNAPSHOT = select(SNAPSHOTS.c.seq, SNAPSHOTS.c.closed_through, SNAPSHOTS.c.state) \
     .where(SNAPSHOTS.c.loan_id == bindparam("loan_id"))
@@ -146,16 +151,21 @@ class CloseRepository:
         pos = {k: v for k, v in row._mapping.items() if k != "loan_id"}
         return snap[0], snap[1], snap[2], pos
 
-    def states(self, loan_ids: Sequence[str]) -> dict[str, tuple[int, date | None, dict]]:
-        """Snapshots of several loans at once."""
-        out: dict[str, tuple[int, date | None, dict]] = {}
+    def states(self, loan_ids: Sequence[str]) -> dict[str, tuple[int, int, date | None, dict]]:
+        """Several loans at once, for the close: (version, snapshot seq, last close applied,
+        snapshot state) of each loan that has a snapshot and a position."""
+        out: dict[str, tuple[int, int, date | None, dict]] = {}
         conn = self._conn()
         for start in range(0, len(loan_ids), 900):
             chunk = list(loan_ids[start:start + 900])
-            for loan_id, seq, closed, state in conn.execute(
-                    select(SNAPSHOTS.c.loan_id, SNAPSHOTS.c.seq, SNAPSHOTS.c.closed_through,
-                           SNAPSHOTS.c.state).where(SNAPSHOTS.c.loan_id.in_(chunk))):
-                out[loan_id] = (seq, closed, json.loads(state))
+            stmt = (select(LOANS.c.loan_id, LOANS.c.version, SNAPSHOTS.c.seq,
+                           POSITIONS.c.closed_through, SNAPSHOTS.c.closed_through,
+                           SNAPSHOTS.c.state)
+                    .select_from(LOANS.join(SNAPSHOTS, SNAPSHOTS.c.loan_id == LOANS.c.loan_id)
+                                 .join(POSITIONS, POSITIONS.c.loan_id == LOANS.c.loan_id))
+                    .where(LOANS.c.loan_id.in_(chunk)))
+            for loan_id, version, seq, closed, snap_closed, state in conn.execute(stmt):
+                out[loan_id] = (version, seq, closed, snap_closed, json.loads(state))
         return out
 
     def set_status(self, changes: Iterable[tuple[str, str]]) -> None:
@@ -199,12 +209,12 @@ class CloseRepository:
         conn = self._conn()
         days = _day_number_sql(conn)
         cols = ", ".join(days.format(c) if c in DATE_COLUMNS else c
-                         for c in ("loan_id",) + POSITION_COLUMNS)
+                         for c in ("loan_id",) + KERNEL_COLUMNS)
         stmt = text(f"SELECT {cols} FROM loan_positions WHERE {_ELIGIBLE_SQL} "
                     "AND loan_id >= :lo AND loan_id <= :hi").bindparams(_DAY)
         rows = conn.execute(stmt, {"day": day, "lo": lo, "hi": hi}).all()
         schema: dict[str, Any] = {"loan_id": pl.String}
-        for c in POSITION_COLUMNS:
+        for c in KERNEL_COLUMNS:
             schema[c] = (pl.Int32 if c in DATE_COLUMNS else
                          pl.String if c in _TEXT_COLUMNS else pl.Int64)
         return pl.DataFrame(rows, schema=schema, orient="row")
