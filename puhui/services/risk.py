@@ -62,7 +62,8 @@ def assess(p: Platform, session: Session, applicant_id: str, application_id: str
     collected = collect(p, session, applicant_id, application_id, scopes, on, p.connectors)
     # A provider with nothing on the business (`SourceUnavailable`) and a scope without consent
     # leave their features missing, which the policy's rules deal with; a payload that failed
-    # validation is a data problem, and refers the application.
+    # validation and a source that could not be asked (slow, failing, its circuit open) or
+    # answered garbage are data problems naming the source, and refer the application.
     problems = {s: why for s, why in collected.errors.items() if not why.startswith(UNAVAILABLE)}
     absent.update((s, why) for s, why in collected.errors.items() if s not in problems)
     return {"features": features_for(collected.data, on), "feature_set": FEATURE_SET_VERSION,
