@@ -24,6 +24,7 @@ from puhui.risk.data.payload import SourceData, parse_payload, source_scope
 from puhui.risk.errors import InvalidRecord, RiskDataError, SourceFailed, SourceUnavailable
 from puhui.services.applicants import business_identity, use_data
 from puhui.services.platform import Platform
+from puhui.services.sources import fetch_all
 from puhui.store import risk_repo
 
 #: How `collect` reports a source that could not be asked or answered garbage (a data problem:
@@ -84,7 +85,7 @@ def collect(p: Platform, session: Session, applicant_id: str, application_id: st
     without it).  Connectors are asked with the business's identity (`business_identity`: its
     unified social credit code), as real providers know it, so the same business registered
     twice gets the same data; the payload must answer for that business.  The sources are
-    asked concurrently (`ConnectorSet.fetch_all`: a timeout, retries and a circuit breaker per
+    asked concurrently (`services.sources.fetch_all`: a timeout, retries and a circuit breaker per
     source, one deadline for all); a source that cannot be asked or answers garbage is reported
     in `errors` as "failed: <source>: <problem>", never raised.
     """
@@ -95,7 +96,7 @@ def collect(p: Platform, session: Session, applicant_id: str, application_id: st
     consents = {scope: use_data(p, session, applicant_id, scope, Purpose.CREDIT_ASSESSMENT,
                                 application_id) for scope in wanted}
     fetched_at = p.clock.now()
-    answers = connectors.fetch_all(business, as_of, wanted)  # concurrently, bounded in time
+    answers = fetch_all(connectors, business, as_of, wanted)  # concurrently, bounded in time
     for scope in wanted:
         consent, raw = consents[scope], answers[scope]
         if isinstance(raw, SourceUnavailable):

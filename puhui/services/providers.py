@@ -20,10 +20,11 @@ from collections.abc import Mapping
 from datetime import date
 
 from puhui.parties.consent import DataScope
-from puhui.risk.data.connectors import Connector, ConnectorSet, HttpConnector
+from puhui.risk.data.connectors import Connector, ConnectorSet
 from puhui.risk.data.payload import SOURCES, source_scope
 from puhui.risk.data.resilience import SourceSettings
 from puhui.risk.data.world import SyntheticWorld
+from puhui.services.sources import HttpConnector
 
 
 def world_business(world: SyntheticWorld, identity: str) -> str:

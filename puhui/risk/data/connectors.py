@@ -5,34 +5,30 @@ bureau's and its POS partners' APIs; tests, demos and training use the synthetic
 answer `fetch(business_id, as_of)` with the raw JSON-ready payload
 (`{"business_id", "as_of", "records"}`) holding nothing dated after `as_of`, and raise
 `SourceUnavailable` when the provider holds nothing for that business.  A network provider's
-`fetch` is a coroutine (`HttpConnector`); an in-process one's (the synthetic world, a test
-double) a plain function.  `fetch_async` reaches both through the same asynchronous interface,
-and `ConnectorSet.fetch_all` asks every source an application needs at once, each under its
+`fetch` is a coroutine (`puhui.services.sources.HttpConnector`: the network is the services'
+business, the core stays pure); an in-process one's (the synthetic world, a test double) a plain
+function.  `fetch_async` reaches both through the same asynchronous interface, and
+`ConnectorSet.gather` asks every source an application needs at once, each under its
 `SourcePolicy` (timeout, retries with backoff, circuit breaker: `resilience.py`) and all within
-one deadline.  Validation is not the connector's job: the payload is stored as received and
-validated by `parse_payload`.
+one deadline (`services.sources.fetch_all` runs it from synchronous code).  Validation is not
+the connector's job: the payload is stored as received and validated by `parse_payload`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
-import os
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any, Protocol, runtime_checkable
-from urllib.parse import quote
 
 from puhui.parties.consent import DataScope
 from puhui.risk.data.payload import SOURCES, source_scope
-from puhui.risk.data.resilience import RUNNER, CircuitBreaker, SourceSettings, guarded
+from puhui.risk.data.resilience import CircuitBreaker, SourceSettings, guarded
 from puhui.risk.data.world import SyntheticWorld
-from puhui.risk.errors import InvalidParameter, RiskDataError, SourceFailed, SourceUnavailable
+from puhui.risk.errors import InvalidParameter, RiskDataError, SourceFailed
 
 log = logging.getLogger("puhui.connectors")
 
@@ -48,108 +44,19 @@ class Connector(Protocol):
 
 
 # -- one asynchronous interface for every connector -------------------------------------------
-_pool_lock = threading.Lock()
-_pool: tuple[int, ThreadPoolExecutor] | None = None
-
-
-def _threads() -> ThreadPoolExecutor:
-    """The threads in-process connectors run on (one pool per process), so that a slow one
-    neither blocks the connector loop nor escapes its timeout."""
-    global _pool
-    with _pool_lock:
-        if _pool is None or _pool[0] != os.getpid():
-            _pool = (os.getpid(), ThreadPoolExecutor(max_workers=16,
-                                                     thread_name_prefix="puhui-source"))
-        return _pool[1]
-
-
 async def fetch_async(connector: Connector, business_id: str, as_of: date) -> Any:
     """`connector.fetch(business_id, as_of)` awaited: a coroutine directly, a plain function
-    on the connectors' thread pool."""
+    on the loop's default executor (a thread), so that a slow one neither blocks the loop nor
+    escapes its timeout."""
     fetch = connector.fetch
     if inspect.iscoroutinefunction(fetch):
         return await fetch(business_id, as_of)
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_threads(), fetch, business_id, as_of)
+    return await asyncio.get_running_loop().run_in_executor(None, fetch, business_id, as_of)
 
 
 def source_name(connector: Any) -> str:
     """How a reason names a connector's source: its `name`, else its repr."""
     return str(getattr(connector, "name", None) or repr(connector))
-
-
-class HttpConnector:
-    """A provider's HTTP API: `GET {base_url}/{scope}/{business_id}?as_of=YYYY-MM-DD`, whose
-    JSON body is the payload.
-
-    A 404 means the provider holds nothing on the business (`SourceUnavailable`); no
-    connection, a 5xx or a 429 is a transient `SourceFailed` (tried again under the source's
-    policy); any other non-2xx answer, or a body that is not JSON, a permanent one.  The body is
-    returned as parsed, unchecked: `parse_payload` validates it.  The httpx client belongs to
-    the event loop it was made on (the process's connector loop, `resilience.RUNNER`), so its
-    keep-alive connections serve every application of the process."""
-
-    def __init__(self, scope: DataScope | str, base_url: str, *,
-                 headers: Mapping[str, str] | None = None, name: str | None = None,
-                 client_factory: Callable[[], Any] | None = None) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise InvalidParameter(f"a source's base URL starts with http:// or https://, not "
-                                   f"{base_url!r}")
-        self.scope = source_scope(scope)
-        self.base_url = base_url.rstrip("/")
-        self.headers = dict(headers or {})
-        self.name = name or f"{self.scope.value} source at {self.base_url}"
-        self._factory = client_factory
-        self._client: tuple[asyncio.AbstractEventLoop, Any] | None = None
-
-    def url(self, business_id: str) -> str:
-        return f"{self.base_url}/{self.scope.value}/{quote(business_id, safe='')}"
-
-    def _http(self) -> Any:
-        import httpx
-
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client[0] is not loop:
-            client = self._factory() if self._factory is not None else httpx.AsyncClient(
-                headers=self.headers, timeout=httpx.Timeout(60.0), follow_redirects=False)
-            self._client = (loop, client)
-        return self._client[1]
-
-    async def fetch(self, business_id: str, as_of: date) -> Any:
-        import httpx
-
-        try:
-            response = await self._http().get(self.url(business_id),
-                                               params={"as_of": as_of.isoformat()})
-        except httpx.TimeoutException as exc:
-            raise SourceFailed(self.name, f"timed out ({type(exc).__name__})",
-                               transient=True) from None
-        except httpx.TransportError as exc:
-            raise SourceFailed(self.name, f"could not be reached ({type(exc).__name__}: "
-                                          f"{exc})", transient=True) from None
-        status = response.status_code
-        if status == 404:
-            raise SourceUnavailable(f"{self.name} holds nothing on {business_id}")
-        if status >= 500 or status == 429:
-            raise SourceFailed(self.name, f"answered HTTP {status}", transient=True)
-        if not 200 <= status < 300:
-            raise SourceFailed(self.name, f"refused the request: HTTP {status}",
-                               transient=False)
-        try:
-            return json.loads(response.content)
-        except ValueError:
-            kind = response.headers.get("content-type", "no content type")
-            raise SourceFailed(self.name, f"answered a body that is not JSON ({kind}, "
-                                          f"{len(response.content)} bytes)",
-                               transient=False) from None
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client[1].aclose()
-            self._client = None
-
-    def __repr__(self) -> str:
-        return f"HttpConnector({self.scope.value}, {self.base_url})"
 
 
 class SyntheticConnector:
@@ -201,7 +108,7 @@ class ConnectorSet(Mapping[DataScope, Connector]):
     @classmethod
     def synthetic(cls, world: SyntheticWorld, scopes: Iterable[DataScope] = SOURCES,
                   business_ids: Mapping[str, str] | None = None,
-                  settings: SourceSettings | None = None) -> "ConnectorSet":
+                  settings: SourceSettings | None = None) -> ConnectorSet:
         return cls((SyntheticConnector(world, s, business_ids) for s in scopes), settings)
 
     def __getitem__(self, scope: DataScope | str) -> Connector:
@@ -252,16 +159,3 @@ class ConnectorSet(Mapping[DataScope, Connector]):
             else:
                 out[scope] = task.result()
         return out
-
-    def fetch_all(self, business_id: str, as_of: date,
-                  scopes: Iterable[DataScope | str]) -> dict[DataScope, Any]:
-        """`gather` from synchronous code (a service, an API route in its thread pool), run on
-        the process's connector loop; returns within the deadline (plus a second's margin)."""
-        wanted = list(dict.fromkeys(source_scope(s) for s in scopes))
-        if not wanted:
-            return {}
-        try:
-            return RUNNER.run(self.gather(business_id, as_of, wanted), self.settings.deadline + 1)
-        except TimeoutError:
-            return {scope: SourceFailed(source_name(self[scope]), "the connector loop did not "
-                                        "answer in time", transient=True) for scope in wanted}

@@ -106,7 +106,7 @@ class SourceSettings:
         return self.per_scope.get(scope, self.default)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "SourceSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SourceSettings:
         """The settings the environment configures (`PUHUI_SOURCE_*`, defaults otherwise);
         `SourceSettingsError` naming the first bad one.  `PUHUI_SOURCE_<SCOPE>_TIMEOUT_MS` and
         `PUHUI_SOURCE_<SCOPE>_RETRIES` (e.g. `PUHUI_SOURCE_BUREAU_TIMEOUT_MS`) set one source's
@@ -238,25 +238,23 @@ async def guarded(source: str, attempt: Callable[[], Awaitable[T]], policy: Sour
     tries = 0
     last: SourceFailed | None = None
     while True:
+        timeout = policy.timeout if until is None else min(policy.timeout, until - clock())
+        if timeout <= 0:
+            detail = "no time left before the collection's deadline"
+            raise SourceFailed(source, detail if last is None else f"{last.problem}; {detail}",
+                               transient=True, attempts=tries)
         if not breaker.allow():
-            detail = f"circuit open after repeated failures (next try in " \
-                     f"{breaker.retry_in():.0f} s)"
-            if last is not None:
-                detail = f"{last.problem}; then {detail}"
-            raise SourceFailed(source, detail, transient=True, attempts=tries)
-        timeout = policy.timeout
-        if until is not None:
-            timeout = min(timeout, until - clock())
+            detail = (f"circuit open after repeated failures (next try in "
+                      f"{breaker.retry_in():.0f} s)")
+            raise SourceFailed(source, detail if last is None else f"{last.problem}; {detail}",
+                               transient=True, attempts=tries)
         tries += 1
         try:
-            if timeout <= 0:
-                raise SourceFailed(source, "no time left before the collection's deadline",
-                                   transient=True)
             result = await asyncio.wait_for(attempt(), timeout)
         except SourceUnavailable:
             breaker.success()  # the provider answered: it is up
             raise
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             last = SourceFailed(source, f"no answer within {round(timeout * 1000)} ms",
                                 transient=True)
         except SourceFailed as exc:
@@ -264,7 +262,7 @@ async def guarded(source: str, attempt: Callable[[], Awaitable[T]], policy: Sour
         except asyncio.CancelledError:
             breaker.release()
             raise
-        except Exception as exc:  # a connector's own bug or an unexpected answer
+        except Exception as exc:  # noqa: BLE001 - a connector's own bug: reported, not raised
             last = SourceFailed(source, f"{type(exc).__name__}: {exc}", transient=False)
         else:
             breaker.success()
@@ -280,43 +278,3 @@ async def guarded(source: str, attempt: Callable[[], Awaitable[T]], policy: Sour
             raise SourceFailed(source, f"{last.problem}; no time left to retry before the "
                                        f"deadline", transient=True, attempts=tries)
         await sleep(wait)
-
-
-# -- the process's connector loop ------------------------------------------------------------
-class LoopRunner:
-    """One event loop on a daemon thread, per process, on which every connector call runs.
-
-    Why not `asyncio.run` per application: the API's routes are synchronous and run in a thread
-    pool, so each call would build and tear down an event loop, and an HTTP client's connection
-    pool belongs to the loop it was made on: keep-alive connections to a provider could never
-    be reused across applications.  `asyncio.run` also refuses to run inside a thread that
-    already runs a loop.  One long-lived loop keeps the pools warm, and a caller waits for its
-    result with a timeout of its own, so even a wedged loop cannot hang a request."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._pid: int | None = None
-
-    def loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None or self._pid != os.getpid() or self._loop.is_closed():
-                loop = asyncio.new_event_loop()
-                thread = threading.Thread(target=loop.run_forever, name="puhui-connectors",
-                                          daemon=True)
-                thread.start()
-                self._loop, self._pid = loop, os.getpid()
-            return self._loop
-
-    def run(self, coro: Awaitable[T], timeout: float) -> T:
-        """Run `coro` on the loop and wait for it at most `timeout` seconds (`TimeoutError`,
-        and the coroutine cancelled, beyond)."""
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop())  # type: ignore[arg-type]
-        try:
-            return future.result(timeout)
-        except TimeoutError:
-            future.cancel()
-            raise
-
-
-RUNNER = LoopRunner()
