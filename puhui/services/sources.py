@@ -34,9 +34,11 @@ class HttpConnector:
     A 404 means the provider holds nothing on the business (`SourceUnavailable`); no
     connection, a 5xx or a 429 is a transient `SourceFailed` (tried again under the source's
     policy); any other non-2xx answer, or a body that is not JSON, a permanent one.  The body is
-    returned as parsed, unchecked: `parse_payload` validates it.  The httpx client belongs to
-    the event loop it was made on (the process's connector loop, `RUNNER`), so its
-    keep-alive connections serve every application of the process."""
+    returned as parsed, unchecked: `parse_payload` validates it.  On the process's connector
+    loop every HTTP connector shares one httpx client (`RUNNER.http()`, built by `prepare`
+    outside the loop and the deadline), whose keep-alive connections serve every application
+    of the process; `client_factory` gives a source a client of its own (client certificates,
+    a proxy), built at its first use on each loop."""
 
     def __init__(self, scope: DataScope | str, base_url: str, *,
                  headers: Mapping[str, str] | None = None, name: str | None = None,
@@ -54,21 +56,26 @@ class HttpConnector:
     def url(self, business_id: str) -> str:
         return f"{self.base_url}/{self.scope.value}/{quote(business_id, safe='')}"
 
-    def _http(self) -> Any:
-        import httpx
+    def prepare(self) -> None:
+        """Build what asking needs before the clock runs (the shared client: loading the CA
+        certificates takes long enough to blow a first request's timeout)."""
+        if self._factory is None:
+            RUNNER.http()
 
+    def _http(self) -> Any:
         loop = asyncio.get_running_loop()
+        if self._factory is None and RUNNER.owns(loop):
+            return RUNNER.http()
         if self._client is None or self._client[0] is not loop:
-            client = self._factory() if self._factory is not None else httpx.AsyncClient(
-                headers=self.headers, timeout=httpx.Timeout(60.0), follow_redirects=False)
-            self._client = (loop, client)
+            self._client = (loop, self._factory() if self._factory is not None
+                            else _new_client())
         return self._client[1]
 
     async def fetch(self, business_id: str, as_of: date) -> Any:
         import httpx
 
         try:
-            response = await self._http().get(self.url(business_id),
+            response = await self._http().get(self.url(business_id), headers=self.headers,
                                                params={"as_of": as_of.isoformat()})
         except httpx.TimeoutException as exc:
             raise SourceFailed(self.name, f"timed out ({type(exc).__name__})",
@@ -116,6 +123,17 @@ class LoopRunner:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid: int | None = None
+        self._http: tuple[int, Any] | None = None
+
+    def owns(self, loop: asyncio.AbstractEventLoop) -> bool:
+        return loop is self._loop and self._pid == os.getpid()
+
+    def http(self) -> Any:
+        """The httpx client every HTTP connector shares on this loop (built on first use)."""
+        with self._lock:
+            if self._http is None or self._http[0] != os.getpid():
+                self._http = (os.getpid(), _new_client())
+            return self._http[1]
 
     def loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -144,6 +162,22 @@ class LoopRunner:
 RUNNER = LoopRunner()
 
 
+def _new_client() -> Any:
+    import importlib
+
+    import httpx
+
+    # what httpx imports at its first request, imported here rather than on the loop, where it
+    # would hold up every source asked at the same time
+    importlib.import_module("anyio._backends._asyncio")
+    "localhost".encode("idna")
+
+    # the source's policy times each attempt; httpx's own timeout is only a backstop
+    return httpx.AsyncClient(timeout=httpx.Timeout(60.0), follow_redirects=False,
+                             limits=httpx.Limits(max_connections=200,
+                                                 max_keepalive_connections=50))
+
+
 def fetch_all(connectors: ConnectorSet, business_id: str, as_of: date,
               scopes: Iterable[DataScope | str]) -> dict[DataScope, Any]:
     """`connectors.gather(...)` from synchronous code (a service; the API's routes run in a
@@ -153,8 +187,10 @@ def fetch_all(connectors: ConnectorSet, business_id: str, as_of: date,
     wanted = list(dict.fromkeys(source_scope(s) for s in scopes))
     if not wanted:
         return {}
-    for scope in wanted:
-        connectors[scope]  # no connector for a scope asked for: `InvalidParameter`, at once
+    for scope in wanted:  # no connector for a scope asked for: `InvalidParameter`, at once
+        prepare = getattr(connectors[scope], "prepare", None)
+        if callable(prepare):
+            prepare()
     deadline = connectors.settings.deadline
     try:
         return RUNNER.run(connectors.gather(business_id, as_of, wanted), deadline + 1)
