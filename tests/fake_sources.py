@@ -51,7 +51,7 @@ class FakeSources:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server hook's name
+            def do_GET(self) -> None:
                 owner._answer(self)
 
             def log_message(self, *args: Any) -> None:
@@ -91,7 +91,7 @@ class FakeSources:
         except OSError:  # the client gave up waiting (a timeout under test)
             pass
 
-    def __enter__(self) -> "FakeSources":
+    def __enter__(self) -> FakeSources:
         self._thread.start()
         return self
 

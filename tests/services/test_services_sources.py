@@ -8,13 +8,25 @@ from datetime import date
 
 import pytest
 
-from fake_sources import Answer, FakeSources, garbage, ok, status, timed
 from puhui.parties.consent import DataScope
 from puhui.risk.data.connectors import ConnectorSet
 from puhui.risk.data.payload import parse_payload
-from puhui.risk.data.resilience import CLOSED, HALF_OPEN, OPEN, SourcePolicy, SourceSettings
-from puhui.risk.errors import InvalidParameter, InvalidRecord, SourceFailed, SourceUnavailable
+from puhui.risk.data.resilience import (
+    CLOSED,
+    HALF_OPEN,
+    OPEN,
+    SourcePolicy,
+    SourceSettings,
+)
+from puhui.risk.errors import (
+    InvalidParameter,
+    InvalidRecord,
+    SourceFailed,
+    SourceUnavailable,
+)
 from puhui.services.sources import HttpConnector, fetch_all
+
+from fake_sources import Answer, FakeSources, garbage, ok, status, timed
 
 AS_OF = date(2026, 3, 1)
 BUSINESS = "91310000MA1FL3KX2A"
