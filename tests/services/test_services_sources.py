@@ -226,3 +226,36 @@ def test_a_bad_base_url_or_scope_is_refused() -> None:
     with pytest.raises(InvalidParameter, match="no connector for sales"):
         fetch_all(ConnectorSet([HttpConnector("tax", "http://127.0.0.1:9")]), BUSINESS, AS_OF,
                   ["sales"])
+
+
+def test_the_platform_asks_the_sources_the_environment_points_at() -> None:
+    from puhui.services.providers import WorldProvider, world_connectors
+
+    world = object()  # not asked here
+    env = {"PUHUI_SOURCE_BUREAU_URL": "https://bureau.example/v1", "PUHUI_SOURCE_RETRIES": "1",
+           "PUHUI_SOURCE_BUREAU_TIMEOUT_MS": "1500"}
+    connectors = world_connectors(world, env=env)  # type: ignore[arg-type]
+    bureau = connectors[DataScope.BUREAU]
+    assert isinstance(bureau, HttpConnector) and bureau.base_url == "https://bureau.example/v1"
+    assert bureau.url("91310000MA1FL3KX2A") == \
+        "https://bureau.example/v1/bureau/91310000MA1FL3KX2A"
+    assert all(isinstance(connectors[s], WorldProvider) for s in connectors
+               if s is not DataScope.BUREAU)
+    assert connectors.settings.policy(DataScope.BUREAU).timeout == 1.5
+    assert connectors.settings.policy(DataScope.TAX).timeout == 0.8
+    assert connectors.settings.default.retries == 1
+
+
+def test_serve_refuses_bad_source_settings_before_starting(tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from puhui.cli import app
+
+    monkeypatch.setenv("PUHUI_SOURCE_TIMEOUT_MS", "fast")
+    result = CliRunner().invoke(app, ["serve", "--db", f"sqlite:///{tmp_path / 'p.sqlite'}",
+                                      "--models", str(tmp_path / "models"),
+                                      "--policies", str(tmp_path / "policies")])
+    assert result.exit_code == 2, result.output
+    assert "PUHUI_SOURCE_TIMEOUT_MS must be a whole number of milliseconds from 1 to 60000, " \
+        "not 'fast'" in " ".join(result.output.split())
+    assert not (tmp_path / "models").exists()  # refused before any model was trained
