@@ -13,14 +13,15 @@ import asyncio
 import json
 import os
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from puhui.parties.consent import DataScope
-from puhui.risk.data.connectors import ConnectorSet, source_name
+from puhui.risk.data.connectors import ConnectorSet, fetch_here, is_remote, source_name
 from puhui.risk.data.payload import source_scope
 from puhui.risk.errors import InvalidParameter, SourceFailed, SourceUnavailable
 
@@ -148,10 +149,15 @@ class LoopRunner:
                 self._loop, self._pid = loop, os.getpid()
             return self._loop
 
-    def run(self, coro: Awaitable[T], timeout: float) -> T:
+    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        """Start `coro` on the loop; wait for it with `.result(timeout)` (and `.cancel()` it
+        if that times out)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop())
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
         """Run `coro` on the loop and wait for it at most `timeout` seconds (`TimeoutError`,
         and the coroutine cancelled, beyond)."""
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop())  # type: ignore[arg-type]
+        future = self.submit(coro)
         try:
             return future.result(timeout)
         except TimeoutError:
@@ -180,20 +186,34 @@ def _new_client() -> Any:
 
 def fetch_all(connectors: ConnectorSet, business_id: str, as_of: date,
               scopes: Iterable[DataScope | str]) -> dict[DataScope, Any]:
-    """`connectors.gather(...)` from synchronous code (a service; the API's routes run in a
-    thread pool), on the process's connector loop: per scope the payload, or the
-    `SourceUnavailable` / `SourceFailed` met.  Returns within the deadline (plus a second's
-    margin), whatever the sources do."""
+    """Every scope's answer, for synchronous code (a service; the API's routes run in a thread
+    pool): per scope the payload, or the `SourceUnavailable` / `SourceFailed` met.
+
+    The network sources (coroutine connectors) are asked at once on the process's connector
+    loop (`connectors.gather`: timeouts, retries, breakers, the deadline), and while they are
+    asked the in-process ones (the synthetic world) answer in the caller's thread
+    (`fetch_here`): their work is Python computation, which a hop to other threads would only
+    delay (they would queue for the same interpreter lock) and a timeout could not stop.  Returns
+    within the deadline (plus a second's margin) whatever the network sources do."""
     wanted = list(dict.fromkeys(source_scope(s) for s in scopes))
     if not wanted:
         return {}
-    for scope in wanted:  # no connector for a scope asked for: `InvalidParameter`, at once
+    remote = [scope for scope in wanted if is_remote(connectors[scope])]
+    for scope in remote:
         prepare = getattr(connectors[scope], "prepare", None)
         if callable(prepare):
             prepare()
     deadline = connectors.settings.deadline
-    try:
-        return RUNNER.run(connectors.gather(business_id, as_of, wanted), deadline + 1)
-    except TimeoutError:
-        return {scope: SourceFailed(source_name(connectors[scope]), "the connector loop did not "
-                                    "answer in time", transient=True) for scope in wanted}
+    started = time.monotonic()
+    asked = RUNNER.submit(connectors.gather(business_id, as_of, remote)) if remote else None
+    out = {scope: fetch_here(connectors[scope], business_id, as_of)
+           for scope in wanted if scope not in remote}
+    if asked is not None:
+        try:
+            out.update(asked.result(max(0.0, started + deadline + 1 - time.monotonic())))
+        except TimeoutError:
+            asked.cancel()
+            out.update((scope, SourceFailed(source_name(connectors[scope]), "the connector "
+                                            "loop did not answer in time", transient=True))
+                       for scope in remote)
+    return {scope: out[scope] for scope in wanted}

@@ -259,3 +259,31 @@ def test_serve_refuses_bad_source_settings_before_starting(tmp_path, monkeypatch
     assert "PUHUI_SOURCE_TIMEOUT_MS must be a whole number of milliseconds from 1 to 60000, " \
         "not 'fast'" in " ".join(result.output.split())
     assert not (tmp_path / "models").exists()  # refused before any model was trained
+
+
+class InProcess:
+    """An in-process provider (a plain `fetch`): slow, or broken."""
+
+    def __init__(self, scope: str, seconds: float = 0.0, broken: bool = False) -> None:
+        self.scope, self.seconds, self.broken = DataScope(scope), seconds, broken
+        self.name = f"{scope} in-process"
+
+    def fetch(self, business_id: str, as_of: date) -> dict:
+        import time
+
+        time.sleep(self.seconds)
+        if self.broken:
+            raise KeyError("merchant index")
+        return {"business_id": business_id, "as_of": as_of.isoformat(), "records": []}
+
+
+def test_in_process_sources_answer_while_the_network_ones_are_asked() -> None:
+    with FakeSources() as server:
+        server.script("bureau", ok(delay=0.2))
+        connectors = ConnectorSet([HttpConnector("bureau", server.url), InProcess("tax", 0.2),
+                                   InProcess("sales", broken=True)], SourceSettings(FAST))
+        got, seconds = timed(lambda: ask(connectors))
+    assert isinstance(got["bureau"], dict) and isinstance(got["tax"], dict)
+    assert str(got["sales"]) == "sales in-process: KeyError: 'merchant index'"
+    assert list(got) == ["bureau", "tax", "sales"]  # in the order of the set
+    assert 0.2 <= seconds < 0.38, f"took {seconds:.3f} s"

@@ -28,7 +28,7 @@ from puhui.parties.consent import DataScope
 from puhui.risk.data.payload import SOURCES, source_scope
 from puhui.risk.data.resilience import CircuitBreaker, SourceSettings, guarded
 from puhui.risk.data.world import SyntheticWorld
-from puhui.risk.errors import InvalidParameter, RiskDataError, SourceFailed
+from puhui.risk.errors import InvalidParameter, RiskDataError, SourceFailed, SourceUnavailable
 
 log = logging.getLogger("puhui.connectors")
 
@@ -52,6 +52,27 @@ async def fetch_async(connector: Connector, business_id: str, as_of: date) -> An
     if inspect.iscoroutinefunction(fetch):
         return await fetch(business_id, as_of)
     return await asyncio.get_running_loop().run_in_executor(None, fetch, business_id, as_of)
+
+
+def is_remote(connector: Connector) -> bool:
+    """Whether the connector asks a provider over the network (its `fetch` is a coroutine)."""
+    return inspect.iscoroutinefunction(connector.fetch)
+
+
+def fetch_here(connector: Connector, business_id: str, as_of: date) -> Any:
+    """An in-process connector's answer, asked in the caller's thread: the payload, or the
+    `SourceUnavailable` / `SourceFailed` met (never raised: a bug in a provider's code refers
+    the application, as a provider answering garbage does)."""
+    try:
+        return connector.fetch(business_id, as_of)
+    except RiskDataError as exc:
+        if isinstance(exc, (SourceUnavailable, SourceFailed)):
+            return exc
+        return SourceFailed(source_name(connector), str(exc), transient=False)
+    except Exception as exc:
+        log.error("asking %s failed", source_name(connector), exc_info=exc)
+        return SourceFailed(source_name(connector), f"{type(exc).__name__}: {exc}",
+                            transient=False)
 
 
 def source_name(connector: Any) -> str:
