@@ -71,7 +71,7 @@ def test_sources_are_asked_concurrently() -> None:
         connectors = sources(server, "tax", "sales", "bureau")
         got, seconds = timed(lambda: ask(connectors))
     assert all(isinstance(v, dict) for v in got.values()), got
-    assert 0.2 <= seconds < 0.45, f"3 sources of 200 ms each took {seconds:.3f} s"
+    assert 0.2 <= seconds < 0.5, f"3 sources of 200 ms each took {seconds:.3f} s"  # not 0.6
 
 
 def test_a_slow_source_times_out_and_is_reported_missing_within_bounds() -> None:
@@ -85,7 +85,7 @@ def test_a_slow_source_times_out_and_is_reported_missing_within_bounds() -> None
     assert isinstance(failed, SourceFailed) and failed.transient
     assert str(failed).startswith(f"bureau source at {server.url}: no answer within 100 ms")
     assert "(2 attempts)" in str(failed) and server.requests["bureau"] == 2
-    assert seconds < 0.6
+    assert seconds < 0.8  # not the 1.5 s the source takes
 
 
 def test_the_deadline_bounds_the_whole_collection() -> None:
@@ -95,7 +95,7 @@ def test_the_deadline_bounds_the_whole_collection() -> None:
         policy = SourcePolicy(timeout=2, retries=5, backoff=0.01, backoff_max=0.01)
         connectors = sources(server, "tax", "bureau", policy=policy, deadline=0.3)
         got, seconds = timed(lambda: ask(connectors))
-    assert seconds < 0.8
+    assert seconds < 1.0  # the 0.3 s deadline, not the 2 s timeout nor the 3 s sources
     for scope in ("tax", "bureau"):
         assert isinstance(got[scope], SourceFailed), got[scope]
         assert str(got[scope]).startswith(f"{scope} source at")
@@ -166,7 +166,7 @@ def test_the_breaker_opens_after_repeated_failures_and_fails_fast() -> None:
         for _ in range(5):  # the server is not asked while the circuit is open
             failed, seconds = timed(lambda: ask(connectors)["bureau"])
             assert "circuit open" in str(failed) and str(failed).startswith("bureau source")
-            assert seconds < 0.05
+            assert seconds < 0.2  # no request: the server's count below proves it
         assert server.requests["bureau"] == 3
 
         server.script("bureau", ok())  # it recovers; after the cool-down one trial goes through
@@ -279,11 +279,11 @@ class InProcess:
 
 def test_in_process_sources_answer_while_the_network_ones_are_asked() -> None:
     with FakeSources() as server:
-        server.script("bureau", ok(delay=0.2))
-        connectors = ConnectorSet([HttpConnector("bureau", server.url), InProcess("tax", 0.2),
+        server.script("bureau", ok(delay=0.3))
+        connectors = ConnectorSet([HttpConnector("bureau", server.url), InProcess("tax", 0.3),
                                    InProcess("sales", broken=True)], SourceSettings(FAST))
         got, seconds = timed(lambda: ask(connectors))
     assert isinstance(got["bureau"], dict) and isinstance(got["tax"], dict)
     assert str(got["sales"]) == "sales in-process: KeyError: 'merchant index'"
     assert list(got) == ["bureau", "tax", "sales"]  # in the order of the set
-    assert 0.2 <= seconds < 0.38, f"took {seconds:.3f} s"
+    assert 0.3 <= seconds < 0.5, f"took {seconds:.3f} s"  # not 0.6

@@ -209,7 +209,7 @@ def test_in_process_connectors_are_reached_through_the_same_async_interface() ->
 def test_in_process_connectors_run_concurrently_and_time_out() -> None:
     settings = SourceSettings(SourcePolicy(timeout=0.5, retries=0), deadline=2)
     connectors = ConnectorSet([Sleepy("tax", 0.15), Sleepy("sales", 0.15),
-                               Sleepy("bureau", 0.8)], settings)
+                               Sleepy("bureau", 1.2)], settings)
 
     async def timed_gather():
         started = time.perf_counter()
@@ -219,7 +219,7 @@ def test_in_process_connectors_run_concurrently_and_time_out() -> None:
     got, seconds = asyncio.run(timed_gather())
     assert isinstance(got[DataScope.TAX], dict) and isinstance(got[DataScope.SALES], dict)
     assert str(got[DataScope.BUREAU]) == "bureau in-process: no answer within 500 ms"
-    assert 0.5 <= seconds < 0.7
+    assert 0.5 <= seconds < 0.9  # the timeout, not the 1.2 s the source takes
 
 
 # -- settings ---------------------------------------------------------------------------
