@@ -239,7 +239,8 @@ def test_settings_from_the_environment_with_a_source_of_its_own() -> None:
     assert settings.policy(DataScope.SALES) == SourcePolicy(0.3, 0, 0.05, 2.0, 3, 60.0)
     assert settings.policy(DataScope.BUREAU).timeout == 2.0
     assert settings.policy(DataScope.BUREAU).retries == 0
-    assert settings.policy(DataScope.TAX).retries == 4 and settings.policy(DataScope.TAX).timeout == 0.3
+    tax = settings.policy(DataScope.TAX)
+    assert tax.retries == 4 and tax.timeout == 0.3
     assert settings.deadline == 5.0
 
 
