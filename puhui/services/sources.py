@@ -10,7 +10,6 @@ docs/risk-data.md, "Connectors: timeouts, retries, circuit breakers".
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import threading
 import time
@@ -19,6 +18,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from typing import Any, TypeVar
 from urllib.parse import quote
+
+import orjson
 
 from puhui.parties.consent import DataScope
 from puhui.risk.data.connectors import ConnectorSet, fetch_here, is_remote, source_name
@@ -93,7 +94,7 @@ class HttpConnector:
             raise SourceFailed(self.name, f"refused the request: HTTP {status}",
                                transient=False)
         try:
-            return json.loads(response.content)
+            return orjson.loads(response.content)  # a JSONDecodeError is a ValueError
         except ValueError:
             kind = response.headers.get("content-type", "no content type")
             raise SourceFailed(self.name, f"answered a body that is not JSON ({kind}, "
