@@ -56,9 +56,15 @@ def _platform(db: Optional[str], risk: dict | None = None, **parts):
     if risk["decider"] not in DECIDERS:
         console.print(f"[red]--decider must be 'risk' or 'default', not {risk['decider']!r}[/red]")
         raise typer.Exit(2)
-    return open_platform(db, risk["decider"], models_root=risk.get("models", RISK["models"]),
-                         policies_root=risk.get("policies", RISK["policies"]),
-                         progress=console.print, **parts)
+    from puhui.risk.data.resilience import SourceSettingsError
+
+    try:
+        return open_platform(db, risk["decider"], models_root=risk.get("models", RISK["models"]),
+                             policies_root=risk.get("policies", RISK["policies"]),
+                             progress=console.print, **parts)
+    except SourceSettingsError as exc:
+        console.print(f"[red]data source settings: {exc}[/red]")
+        raise typer.Exit(2)
 
 
 def _risk_options(decider: str, models: Path, policies: Path) -> dict:

@@ -11,7 +11,8 @@ so `except ValueError` and scikit-learn's own `NotFittedError` checks keep worki
         │   ├── DatasetMissing       the data file is not where it was looked for (FileNotFoundError)
         │   ├── ProtectedAttributeUsed  a protected attribute reached a model's inputs
         │   ├── InvalidRecord        a connector payload or one of its records fails validation
-        │   └── SourceUnavailable    a data provider holds nothing for this business (LookupError)
+        │   ├── SourceUnavailable    a data provider holds nothing for this business (LookupError)
+        │   └── SourceFailed         a data provider could not be asked or answered garbage
         ├── InvalidParameter         a model setting out of range or of the wrong type (ValueError)
         ├── NotFittedError           predicting, scoring or saving before `fit`
         │                            (also sklearn.exceptions.NotFittedError)
@@ -60,6 +61,21 @@ class InvalidRecord(RiskDataError):
 
 class SourceUnavailable(RiskDataError, LookupError):
     """The provider behind a connector has no data at all for this business."""
+
+
+class SourceFailed(RiskDataError):
+    """A data provider that could not be asked (no connection, too slow, a 5xx, its circuit
+    open) or that answered something unusable (a 4xx, a body that is not JSON).
+
+    `source` names it (the data scope, and where it was asked), `problem` says what happened;
+    `transient` failures are worth trying again, and `attempts` counts the tries made."""
+
+    def __init__(self, source: str, problem: str, *, transient: bool,
+                 attempts: int = 1) -> None:
+        self.source, self.problem = source, problem
+        self.transient, self.attempts = transient, attempts
+        tries = f" ({attempts} attempts)" if attempts > 1 else ""
+        super().__init__(f"{source}: {problem}{tries}")
 
 
 class InvalidParameter(RiskError, ValueError):

@@ -21,11 +21,15 @@ from sqlalchemy.orm import Session
 from puhui.parties.consent import DataScope, Purpose
 from puhui.risk.data.connectors import ConnectorSet
 from puhui.risk.data.payload import SourceData, parse_payload, source_scope
-from puhui.risk.errors import InvalidRecord, RiskDataError, SourceUnavailable
+from puhui.risk.errors import InvalidRecord, RiskDataError, SourceFailed, SourceUnavailable
 from puhui.services.applicants import business_identity, use_data
 from puhui.services.platform import Platform
+from puhui.services.sources import fetch_all
 from puhui.store import risk_repo
 
+#: How `collect` reports a source that could not be asked or answered garbage (a data problem:
+#: the application is referred); a provider holding nothing reads "unavailable: ...".
+FAILED = "failed:"
 
 
 @dataclass(frozen=True)
@@ -80,19 +84,26 @@ def collect(p: Platform, session: Session, applicant_id: str, application_id: st
     Consent is checked first for every scope (`ConsentError` propagates: nothing is fetched
     without it).  Connectors are asked with the business's identity (`business_identity`: its
     unified social credit code), as real providers know it, so the same business registered
-    twice gets the same data; the payload must answer for that business.
+    twice gets the same data; the payload must answer for that business.  The sources are
+    asked concurrently (`services.sources.fetch_all`: a timeout, retries and a circuit breaker per
+    source, one deadline for all); a source that cannot be asked or answers garbage is reported
+    in `errors` as "failed: <source>: <problem>", never raised.
     """
     business = business_identity(session, applicant_id)
     data: dict[DataScope, SourceData] = {}
     errors: dict[DataScope, str] = {}
-    for scope in dict.fromkeys(source_scope(s) for s in scopes):
-        consent = use_data(p, session, applicant_id, scope, Purpose.CREDIT_ASSESSMENT,
-                           application_id)
-        fetched_at = p.clock.now()
-        try:
-            raw = connectors[scope].fetch(business, as_of)
-        except SourceUnavailable as exc:
-            errors[scope] = f"unavailable: {exc}"
+    wanted = list(dict.fromkeys(source_scope(s) for s in scopes))
+    consents = {scope: use_data(p, session, applicant_id, scope, Purpose.CREDIT_ASSESSMENT,
+                                application_id) for scope in wanted}
+    fetched_at = p.clock.now()
+    answers = fetch_all(connectors, business, as_of, wanted)  # concurrently, bounded in time
+    for scope in wanted:
+        consent, raw = consents[scope], answers[scope]
+        if isinstance(raw, SourceUnavailable):
+            errors[scope] = f"unavailable: {raw}"
+            continue
+        if isinstance(raw, SourceFailed):
+            errors[scope] = f"{FAILED} {raw}"
             continue
         error = None
         try:

@@ -15,12 +15,16 @@ graded A once and declined the next time.)
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Mapping
 from datetime import date
 
 from puhui.parties.consent import DataScope
-from puhui.risk.data.connectors import ConnectorSet
+from puhui.risk.data.connectors import Connector, ConnectorSet
 from puhui.risk.data.payload import SOURCES, source_scope
+from puhui.risk.data.resilience import SourceSettings
 from puhui.risk.data.world import SyntheticWorld
+from puhui.services.sources import HttpConnector
 
 
 def world_business(world: SyntheticWorld, identity: str) -> str:
@@ -43,6 +47,20 @@ class WorldProvider:
         return f"WorldProvider({self.scope.value})"
 
 
-def world_connectors(world: SyntheticWorld) -> ConnectorSet:
-    """Every source of `world` as a provider linked to business identities by hash."""
-    return ConnectorSet(WorldProvider(world, scope) for scope in SOURCES)
+#: Environment: a source's HTTP API, e.g. PUHUI_SOURCE_BUREAU_URL=https://bureau.example/v1
+#: (`HttpConnector`); a source without one is served by the synthetic world.
+URL_ENV = "PUHUI_SOURCE_{}_URL"
+
+
+def world_connectors(world: SyntheticWorld, settings: SourceSettings | None = None,
+                     env: Mapping[str, str] | None = None) -> ConnectorSet:
+    """Every source of `world` as a provider linked to business identities by hash, except the
+    sources the environment points at an HTTP API (`PUHUI_SOURCE_<SCOPE>_URL`), asked under
+    `settings` (default: `SourceSettings.from_env`, which refuses a bad setting)."""
+    env = os.environ if env is None else env
+    settings = SourceSettings.from_env(env) if settings is None else settings
+    connectors: list[Connector] = []
+    for scope in SOURCES:
+        url = env.get(URL_ENV.format(scope.value.upper()), "").strip()
+        connectors.append(HttpConnector(scope, url) if url else WorldProvider(world, scope))
+    return ConnectorSet(connectors, settings)

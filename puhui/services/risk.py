@@ -62,7 +62,8 @@ def assess(p: Platform, session: Session, applicant_id: str, application_id: str
     collected = collect(p, session, applicant_id, application_id, scopes, on, p.connectors)
     # A provider with nothing on the business (`SourceUnavailable`) and a scope without consent
     # leave their features missing, which the policy's rules deal with; a payload that failed
-    # validation is a data problem, and refers the application.
+    # validation and a source that could not be asked (slow, failing, its circuit open) or
+    # answered garbage are data problems naming the source, and refer the application.
     problems = {s: why for s, why in collected.errors.items() if not why.startswith(UNAVAILABLE)}
     absent.update((s, why) for s, why in collected.errors.items() if s not in problems)
     return {"features": features_for(collected.data, on), "feature_set": FEATURE_SET_VERSION,
@@ -152,7 +153,9 @@ def risk_parts(today: date, *, models_root: str | Path = "var/models",
     """The risk engine as a platform uses it: the latest registered models (trained on first
     use), the active policy of the policy registry (the shipped default registered and
     activated when none is), the blacklist file when one is given (default
-    `<policies_root>/blacklist.json` if it exists), and a synthetic world as the data providers."""
+    `<policies_root>/blacklist.json` if it exists), and a synthetic world as the data providers
+    (except the sources `PUHUI_SOURCE_<SCOPE>_URL` points at an HTTP API), asked under the
+    `PUHUI_SOURCE_*` settings (`SourceSettingsError` if one is bad)."""
     from puhui.decision.blacklist import Blacklist
     from puhui.decision.policy_decider import PolicyDecider
     from puhui.decision.errors import NoActivePolicy
@@ -160,9 +163,11 @@ def risk_parts(today: date, *, models_root: str | Path = "var/models",
     from puhui.decision.policy_registry import PolicyRegistry
     from puhui.decision.scoring import ModelScorer
     from puhui.risk import sme
+    from puhui.risk.data.resilience import SourceSettings
     from puhui.risk.model_registry import ModelRegistry
     from puhui.services.providers import world_connectors
 
+    sources = SourceSettings.from_env()  # a bad PUHUI_SOURCE_* refuses to start, before training
     models = ModelRegistry(models_root)
     versions = ensure_models(models, progress=progress)
     policies = PolicyRegistry(policies_root)
@@ -176,7 +181,7 @@ def risk_parts(today: date, *, models_root: str | Path = "var/models",
     names = Blacklist.load(listed) if blacklist is not None or listed.is_file() else None
     decider = PolicyDecider(policies.active(), scorer, blacklist=names, rate_cap=rate_cap)
     world = sme.live_world(world_businesses, world_seed, today)
-    return RiskParts(decider, world_connectors(world), policies, versions)
+    return RiskParts(decider, world_connectors(world, sources), policies, versions)
 
 
 def record_json(record: Any) -> dict[str, Any]:

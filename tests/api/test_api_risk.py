@@ -287,3 +287,33 @@ def test_fairness_of_the_book_groups_owners_by_their_resident_id(risk_api) -> No
     assert sum(g["applicants"] for g in sexes["groups"]) == 4
     assert sum(g["approved"] for g in sexes["groups"]) == sum(outcomes)
     assert "reject inference" in report.notes[0]
+
+
+def test_an_application_whose_bureau_is_down_is_referred_naming_it(risk_api) -> None:
+    from puhui.risk.data.resilience import SourcePolicy, SourceSettings
+    from puhui.services.sources import HttpConnector
+
+    from fake_sources import FakeSources, status, timed
+
+    applicant_id = _with_history(risk_api)
+    world = next(iter(risk_api.platform.connectors.values())).world
+    policy = SourcePolicy(timeout=0.5, retries=1, backoff=0.01, backoff_max=0.01)
+    with FakeSources() as server:
+        server.script("bureau", status(503))
+        risk_api.platform.connectors = ConnectorSet(
+            (HttpConnector(s, server.url) if s is DataScope.BUREAU else WorldProvider(world, s)
+             for s in SOURCES), SourceSettings(policy, deadline=2))
+        app, seconds = timed(lambda: _submit(risk_api, applicant_id))
+    assert server.requests["bureau"] == 2  # tried again once, then reported
+    assert seconds < 5
+    record = risk_api.get(f"/v1/applications/{app['application_id']}/decision-record",
+                          who="officer").json()
+    detail = record["facts"]["data_error_detail"]
+    assert f"bureau: failed: bureau source at {server.url}: answered HTTP 503" in detail
+    assert record["facts"]["bureau_open_loans"] is None
+    assert app["status"] in ("referred", "declined")  # never offered on incomplete data
+    if app["status"] == "referred":  # (a knock-out on other data may decline first)
+        messages = [r["message"] for r in app["decision"]["reasons"]
+                    if r["code"] == "DATA_INCOMPLETE"]
+        assert any(m.startswith("the application's data needs review: connector: bureau: "
+                                "failed: bureau source at") for m in messages), messages

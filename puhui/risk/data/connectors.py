@@ -1,32 +1,83 @@
-"""Connectors: where each source's payload comes from.
+"""Connectors: where each source's payload comes from, and how the platform asks them all.
 
 Why a protocol: a real lender plugs in the tax bureau's, its bank partners', the credit
 bureau's and its POS partners' APIs; tests, demos and training use the synthetic world.  Both
 answer `fetch(business_id, as_of)` with the raw JSON-ready payload
 (`{"business_id", "as_of", "records"}`) holding nothing dated after `as_of`, and raise
-`SourceUnavailable` when the provider holds nothing for that business.  Validation is not the
-connector's job: the payload is stored as received and validated by `parse_payload`.
+`SourceUnavailable` when the provider holds nothing for that business.  A network provider's
+`fetch` is a coroutine (`puhui.services.sources.HttpConnector`: the network is the services'
+business, the core stays pure); an in-process one's (the synthetic world, a test double) a plain
+function.  `fetch_async` reaches both through the same asynchronous interface, and
+`ConnectorSet.gather` asks every source an application needs at once, each under its
+`SourcePolicy` (timeout, retries with backoff, circuit breaker: `resilience.py`) and all within
+one deadline (`services.sources.fetch_all` runs it from synchronous code).  Validation is not
+the connector's job: the payload is stored as received and validated by `parse_payload`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from puhui.parties.consent import DataScope
 from puhui.risk.data.payload import SOURCES, source_scope
+from puhui.risk.data.resilience import CircuitBreaker, SourceSettings, guarded
 from puhui.risk.data.world import SyntheticWorld
-from puhui.risk.errors import InvalidParameter
+from puhui.risk.errors import InvalidParameter, RiskDataError, SourceFailed, SourceUnavailable
+
+log = logging.getLogger("puhui.connectors")
 
 
 @runtime_checkable
 class Connector(Protocol):
     scope: DataScope
 
-    def fetch(self, business_id: str, as_of: date) -> dict:
-        """The provider's raw payload for the business as known on `as_of`."""
+    def fetch(self, business_id: str, as_of: date) -> Any:
+        """The provider's raw payload for the business as known on `as_of` (a plain function,
+        or a coroutine function for a provider reached over the network)."""
         ...
+
+
+# -- one asynchronous interface for every connector -------------------------------------------
+async def fetch_async(connector: Connector, business_id: str, as_of: date) -> Any:
+    """`connector.fetch(business_id, as_of)` awaited: a coroutine directly, a plain function
+    on the loop's default executor (a thread), so that a slow one neither blocks the loop nor
+    escapes its timeout."""
+    fetch = connector.fetch
+    if inspect.iscoroutinefunction(fetch):
+        return await fetch(business_id, as_of)
+    return await asyncio.get_running_loop().run_in_executor(None, fetch, business_id, as_of)
+
+
+def is_remote(connector: Connector) -> bool:
+    """Whether the connector asks a provider over the network (its `fetch` is a coroutine)."""
+    return inspect.iscoroutinefunction(connector.fetch)
+
+
+def fetch_here(connector: Connector, business_id: str, as_of: date) -> Any:
+    """An in-process connector's answer, asked in the caller's thread: the payload, or the
+    `SourceUnavailable` / `SourceFailed` met (never raised: a bug in a provider's code refers
+    the application, as a provider answering garbage does)."""
+    try:
+        return connector.fetch(business_id, as_of)
+    except RiskDataError as exc:
+        if isinstance(exc, (SourceUnavailable, SourceFailed)):
+            return exc
+        return SourceFailed(source_name(connector), str(exc), transient=False)
+    except Exception as exc:
+        log.error("asking %s failed", source_name(connector), exc_info=exc)
+        return SourceFailed(source_name(connector), f"{type(exc).__name__}: {exc}",
+                            transient=False)
+
+
+def source_name(connector: Any) -> str:
+    """How a reason names a connector's source: its `name`, else its repr."""
+    return str(getattr(connector, "name", None) or repr(connector))
 
 
 class SyntheticConnector:
@@ -53,9 +104,13 @@ class SyntheticConnector:
 
 
 class ConnectorSet(Mapping[DataScope, Connector]):
-    """The connector of each data scope a lender can query (at most one per scope)."""
+    """The connector of each data scope a lender can query (at most one per scope), how each is
+    asked (`settings`: timeouts, retries, breakers, the collection's deadline) and each source's
+    circuit breaker, shared by every application the process decides.  `clock` (monotonic
+    seconds) drives the breakers and the deadline; tests inject one."""
 
-    def __init__(self, connectors: Iterable[Connector]) -> None:
+    def __init__(self, connectors: Iterable[Connector], settings: SourceSettings | None = None,
+                 *, clock: Callable[[], float] = time.monotonic) -> None:
         self._by_scope: dict[DataScope, Connector] = {}
         for connector in connectors:
             if not isinstance(connector, Connector):
@@ -64,11 +119,18 @@ class ConnectorSet(Mapping[DataScope, Connector]):
             if scope in self._by_scope:
                 raise InvalidParameter(f"two connectors for {scope.value}")
             self._by_scope[scope] = connector
+        self.settings = settings or SourceSettings()
+        self.clock = clock
+        self.breakers = {
+            scope: CircuitBreaker(self.settings.policy(scope).breaker_failures,
+                                  self.settings.policy(scope).breaker_cooldown, clock)
+            for scope in self._by_scope}
 
     @classmethod
     def synthetic(cls, world: SyntheticWorld, scopes: Iterable[DataScope] = SOURCES,
-                  business_ids: Mapping[str, str] | None = None) -> "ConnectorSet":
-        return cls(SyntheticConnector(world, s, business_ids) for s in scopes)
+                  business_ids: Mapping[str, str] | None = None,
+                  settings: SourceSettings | None = None) -> ConnectorSet:
+        return cls((SyntheticConnector(world, s, business_ids) for s in scopes), settings)
 
     def __getitem__(self, scope: DataScope | str) -> Connector:
         resolved = source_scope(scope)
@@ -82,3 +144,39 @@ class ConnectorSet(Mapping[DataScope, Connector]):
 
     def __len__(self) -> int:
         return len(self._by_scope)
+
+    async def gather(self, business_id: str, as_of: date,
+                     scopes: Iterable[DataScope | str]) -> dict[DataScope, Any]:
+        """Every scope's payload, asked concurrently, each under its policy and all within the
+        deadline: per scope the payload, or the `SourceUnavailable` / `SourceFailed` met."""
+        wanted = list(dict.fromkeys(source_scope(s) for s in scopes))
+        connectors = {scope: self[scope] for scope in wanted}
+        deadline = self.settings.deadline
+        until = self.clock() + deadline
+
+        def ask(connector: Connector) -> Callable[[], Any]:
+            return lambda: fetch_async(connector, business_id, as_of)
+
+        tasks = {scope: asyncio.ensure_future(guarded(
+            source_name(c), ask(c), self.settings.policy(scope), self.breakers[scope],
+            until=until, clock=self.clock)) for scope, c in connectors.items()}
+        if tasks:
+            # a little grace, so that an attempt cut at the deadline reports its own timeout
+            await asyncio.wait(tasks.values(), timeout=deadline + 0.05)
+        out: dict[DataScope, Any] = {}
+        for scope, task in tasks.items():
+            if not task.done() or task.cancelled():
+                task.cancel()
+                out[scope] = SourceFailed(source_name(connectors[scope]),
+                                          f"no answer within the collection's deadline of "
+                                          f"{round(deadline * 1000)} ms", transient=True)
+            elif isinstance(task.exception(), RiskDataError):
+                out[scope] = task.exception()
+            elif task.exception() is not None:  # not expected: `guarded` wraps the rest
+                exc = task.exception()
+                log.error("asking %s failed", source_name(connectors[scope]), exc_info=exc)
+                out[scope] = SourceFailed(source_name(connectors[scope]),
+                                          f"{type(exc).__name__}: {exc}", transient=False)
+            else:
+                out[scope] = task.result()
+        return out
