@@ -6,9 +6,7 @@ consent.  On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import random
-from typing import Iterator
 
-import pytest
 from sqlalchemy import select
 
 from puhui.parties.consent import DataScope
@@ -17,9 +15,7 @@ from puhui.risk.data.connectors import ConnectorSet
 from puhui.risk.data.resilience import SourcePolicy, SourceSettings
 from puhui.services import applicants as svc
 from puhui.services.access import Perm, Principal, Role
-from puhui.services.clock import ManualClock, at_business_date
 from puhui.services.data import collect, stored_payloads
-from puhui.services.platform import Platform
 from puhui.services.sources import HttpConnector
 from puhui.store.platform_models import ConsentLogRow
 
@@ -30,15 +26,6 @@ ADMIN = Principal("K1", Role.ADMIN, frozenset(Perm), None)
 BUSINESS = small_business(random.Random(8), AS_OF)
 SCOPES = (DataScope.TAX, DataScope.BANK_STATEMENT, DataScope.BUREAU)
 POLICY = SourcePolicy(timeout=0.5, retries=1, backoff=0.005, backoff_max=0.005)
-
-
-@pytest.fixture
-def platform(db_url: str) -> Iterator[Platform]:
-    p = Platform.open(db_url, clock=ManualClock(at_business_date(AS_OF)))
-    try:
-        yield p
-    finally:
-        p.close()
 
 
 def test_a_source_that_is_down_is_reported_by_name_and_the_others_are_kept(platform) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 from datetime import date
-from typing import Iterator
 
 import pytest
 from sqlalchemy import select, text
@@ -19,7 +18,6 @@ from puhui.risk.errors import RiskDataError
 from puhui.risk.features import features_for
 from puhui.services import applicants as svc
 from puhui.services.access import Perm, Principal, Role
-from puhui.services.clock import ManualClock, at_business_date
 from puhui.services.data import accepted_data, canonical_text, collect, stored_payloads
 from puhui.services.platform import Platform
 from puhui.store.platform_models import ConsentLogRow
@@ -31,15 +29,6 @@ WORLD_ID = str(world().ids[world().observed(AS_OF)[0]])  # has months of data
 SCOPES = (DataScope.TAX, DataScope.BANK_STATEMENT, DataScope.BUREAU)
 BUSINESS = small_business(random.Random(4), AS_OF)  # what `_applicant` registers
 USCC = BUSINESS.uscc  # providers are asked by it, not by the applicant id
-
-
-@pytest.fixture
-def platform(db_url: str) -> Iterator[Platform]:
-    p = Platform.open(db_url, clock=ManualClock(at_business_date(AS_OF)))
-    try:
-        yield p
-    finally:
-        p.close()
 
 
 def _applicant(p: Platform, scopes=SCOPES) -> str:
