@@ -26,3 +26,15 @@ def validated_payloads(connectors: Mapping, ref: str, on: date
         seconds += time.perf_counter() - t0
         records += len(raw["records"])
     return data, seconds, records
+
+
+def raw_payloads(connectors: Mapping, ref: str, on: date) -> dict:
+    """The payload of every connector that answers for business `ref` on `on`, as received
+    (not validated): what a decision starts from once the providers have answered."""
+    out = {}
+    for scope in connectors:
+        try:
+            out[scope] = connectors[scope].fetch(ref, on)
+        except SourceUnavailable:
+            continue
+    return out
