@@ -64,3 +64,19 @@ def digests() -> dict[str, str]:
 @pytest.mark.parametrize("scope", sorted(FROZEN))
 def test_payloads_are_the_frozen_ones(digests, scope):
     assert digests[scope] == FROZEN[scope]
+
+
+def _panel_digest(w: SyntheticWorld, as_of: date) -> str:
+    frame = w.panel(as_of)
+    text = json.dumps([list(frame.columns), frame.rows()], default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@pytest.mark.parametrize("as_of, frozen", [
+    (date(2025, 11, 12), "824724965fe404621ac93fdd0906ae9a"),
+    (date(2026, 12, 31), "2aa9e7ce50f2d8dfe332b1968f6a123b"),
+])
+def test_the_panel_is_the_frozen_one(as_of, frozen):
+    """`world.panel` (what training uses) is computed from the same cells as the payloads."""
+    assert _panel_digest(SyntheticWorld(300, seed=3, start=date(2024, 1, 1), months=36),
+                         as_of) == frozen
