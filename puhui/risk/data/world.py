@@ -19,8 +19,8 @@ all businesses equals `monthly_panel` of any one business's payloads.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import date
+from functools import cache
 
 import numpy as np
 import polars as pl
@@ -61,7 +61,7 @@ FRAUD_TYPES = ("round_trip", "tax_inflate", "brushing", "bust_out")
 OUTCOME_TAIL = 24  # months simulated past the data for outcomes
 
 
-@lru_cache(maxsize=None)
+@cache
 def _month_season(t: int) -> tuple[bool, bool, float]:
     """Whether month t is the Spring Festival's month, the month before it, and its
     e-commerce factor."""

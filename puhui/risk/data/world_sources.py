@@ -100,10 +100,11 @@ def sales_cells(w: SyntheticWorld, b: np.ndarray, t: Months) -> dict[str, np.nda
 
 
 # -- TAX ------------------------------------------------------------------------------------------
-def declared(w: SyntheticWorld, b: np.ndarray, t: Months) -> np.ndarray:
+def declared(w: SyntheticWorld, b: np.ndarray, t: Months, net: np.ndarray | None = None
+             ) -> np.ndarray:
     """VAT-declared revenue of month t: net sales times the business's honesty (fake orders are
-    not declared)."""
-    net = sales_cells(w, b, t)["net"]
+    not declared).  `net`: the month's net sales when the caller has its cells already."""
+    net = sales_cells(w, b, t)["net"] if net is None else net
     return np.floor(net * w.honesty[b] / np.where(w.fraud[b] == 2, 1.6, 1.0)).astype(np.int64)
 
 
@@ -192,9 +193,10 @@ def waybills(w: SyntheticWorld, b: np.ndarray, t: Months) -> dict[str, np.ndarra
 
 
 # -- BANK_STATEMENT -------------------------------------------------------------------------------
-def bank_slots(w: SyntheticWorld, b: np.ndarray, t: Months, opening: np.ndarray) -> np.ndarray:
+def bank_slots(w: SyntheticWorld, b: np.ndarray, t: Months, opening: np.ndarray,
+               net: np.ndarray | None = None) -> np.ndarray:
     """Signed amounts of the month's statement slots (0 = no line), `BANK_DAYS` order."""
-    net = sales_cells(w, b, t)["net"]
+    net = sales_cells(w, b, t)["net"] if net is None else net
     live = t >= w.d0[b]
     settle = np.round(net * w.bank_share[b]).astype(np.int64)
     weights = 0.5 + _u(w, Stream.BANK_W, b[:, None], _column(t), np.arange(4)[None, :])
