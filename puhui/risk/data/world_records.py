@@ -139,11 +139,12 @@ class _Calendar:
 
 
 class _History:
-    """One business's records over all the world's months, as columns, built once per source."""
+    """One business's records over its months up to `last`, as columns, built once per source
+    (records up to a month do not depend on the months after it)."""
 
-    def __init__(self, w: SyntheticWorld, i: int) -> None:
+    def __init__(self, w: SyntheticWorld, i: int, last: int) -> None:
         self.i, self.business_id = i, str(w.ids[i])
-        self.t = np.arange(int(w.d0[i]), w.end)  # every month with data
+        self.t = np.arange(int(w.d0[i]), max(last, int(w.d0[i])) + 1)  # its months to `last`
         self.b = np.full(len(self.t), i)
         self.first, self.days = ws.first_ord(self.t), ws.days_in(self.t)
         self._built: dict[str, Any] = {}
@@ -184,12 +185,15 @@ def _state(w: SyntheticWorld) -> _State:
         return state
 
 
-def _history(w: SyntheticWorld, i: int) -> _History:
+def _history(w: SyntheticWorld, i: int, top: int) -> _History:
+    """The business's history up to month `top` at least: up to `top` when first asked (the
+    months after it are usually never asked for), then to the world's last month."""
     state = _state(w)
     with _LOCK:
         history = state.histories.get(i)
-        if history is None:
-            history = state.histories[i] = _History(w, i)
+        if history is None or history.t[-1] < top:
+            last = top if history is None else w.end - 1
+            history = state.histories[i] = _History(w, i, last)
             while len(state.histories) > HISTORY_CACHE:
                 state.histories.popitem(last=False)
         else:
@@ -211,8 +215,10 @@ def _sales_history(w: SyntheticWorld, h: _History) -> dict[str, Any]:
     t = h.t[month]
     cell, k, _ = _spread(n.ravel())
     cell %= 4
-    # the day of each order: its rank among the month's orders by a uniform draw
-    order = np.lexsort((_u(w, Stream.ORDER_PHASE, h.i, t, j), month))
+    # the day of each order: its rank among the month's orders by a uniform draw, sorted as the
+    # draw's 53 bits under the month's index (one radix sort instead of one sort per month)
+    draws = hr.bits(w.seed, Stream.ORDER_PHASE, i, t, j) >> np.uint64(11)
+    order = np.argsort(month.astype(np.uint64) << np.uint64(53) | draws, kind="stable")
     position = np.empty(len(j), np.int64)
     position[order] = j
     phase = (_u(w, Stream.ORDER_PHASE, i, h.t, -1) * 1000).astype(np.int64)
@@ -225,7 +231,8 @@ def _sales_history(w: SyntheticWorld, h: _History) -> dict[str, Any]:
     known = (np.cumsum(new) - new)[month]
     customer = np.where(j < c["repeat"][month], (pick * known).astype(np.int64),
                         known + j - c["repeat"][month])
-    return {"on": on, "t": t, "j": j, "ecommerce": cell >= 2,
+    prefixes = np.array([f"{h.business_id}-{x}-" for x in h.t.tolist()], dtype=object)
+    return {"on": on, "order_id": (prefixes, month, j), "ecommerce": cell >= 2,
             "amount": _split(gross.ravel(), n.ravel(), ws.MIN_ORDER_FEN, weights),
             "customer": customer, "customers": _NUMBERS(np.arange(int(new.sum()))),
             "refunded": cell % 2 == 1,
@@ -269,7 +276,8 @@ def _logistics_history(w: SyntheticWorld, h: _History) -> dict[str, np.ndarray]:
     reverse = start[month] + n[month] - 1 - k  # the month's draws in reverse order
     phase = (_u(w, Stream.WAYBILL, i, h.t, -1) * 1000).astype(np.int64)
     shipped = h.first[month] + hr.spread_days(k, n[month], phase[month], h.days[month])
-    return {"t": t, "k": k, "shipped": shipped,
+    prefixes = np.array([f"WB{h.business_id}{x}" for x in h.t.tolist()], dtype=object)
+    return {"waybill_id": (prefixes, month, k), "shipped": shipped,
             "delivered": shipped + 1 + (u * 5).astype(np.int64),
             "grams": _split(c["weight"], n, 1, 0.5 + u),
             "fees": _split(c["fee"], n, 0, 0.5 + u[reverse]),
@@ -329,7 +337,8 @@ def sales(w: SyntheticWorld, h: _History, as_of: date, cal: _Calendar) -> list[d
     sel = np.flatnonzero(s["on"] <= today)
     refund_on = s["refund_on"][sel]
     refunded = s["refunded"][sel] & (refund_on <= today)
-    order_ids = (f"{h.business_id}-" + _NUMBERS(s["t"][sel]) + "-" + _NUMBERS(s["j"][sel]))
+    prefixes, month, j = s["order_id"]
+    order_ids = prefixes[month[sel]] + _NUMBERS(j[sel])
     customer = s["customer"][sel]
     hashes = np.array(h.hashes(w, "customer", s["customers"],
                                int(customer.max()) + 1 if len(sel) else 0), dtype=object)
@@ -370,7 +379,8 @@ def logistics(w: SyntheticWorld, h: _History, as_of: date, cal: _Calendar) -> li
     x, today = h.get(w, "logistics"), as_of.toordinal()
     sel = np.flatnonzero(x["shipped"] <= today)
     delivered = x["delivered"][sel]
-    ids = (f"WB{h.business_id}" + _NUMBERS(x["t"][sel]) + _PADDED(x["k"][sel])).tolist()
+    prefixes, month, k = x["waybill_id"]
+    ids = (prefixes[month[sel]] + _PADDED(k[sel])).tolist()
     return [{"waybill_id": waybill, "shipped_on": shipped, "delivered_on": on,
              "weight_g": grams, "fee_fen": fee, "destination_region": region}
             for waybill, shipped, on, grams, fee, region in zip(
@@ -441,5 +451,5 @@ _SOURCES = {DataScope.SALES: sales, DataScope.TAX: tax, DataScope.UTILITY: utili
 def payload(w: SyntheticWorld, scope: DataScope, i: int, as_of: date) -> dict:
     if scope not in _SOURCES:
         raise SourceUnavailable(f"the synthetic world has no {scope.value} provider")
-    records = _SOURCES[scope](w, _history(w, i), as_of, _state(w).calendar)
+    records = _SOURCES[scope](w, _history(w, i, month_index(as_of)), as_of, _state(w).calendar)
     return {"business_id": str(w.ids[i]), "as_of": as_of.isoformat(), "records": records}
