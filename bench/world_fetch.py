@@ -12,8 +12,11 @@ Target: <= 10 ms per application (p50 and p99) for all seven payloads.
 Each round asks for a fresh sample of distinct applicant identities (so no round profits from
 another's cache: every application is a business the world has not answered for yet); the
 figures of each round are printed and the best round (lowest p99) is reported, as the machine
-is shared and noisy.  A last line times the same businesses asked again on a later day (the
-world keeps a bounded cache of the businesses it answered for recently).
+is shared and noisy; each line gives the wall time and, beside it, the CPU time of the process
+(which a busy machine inflates less).  A last line times the best round's last 50 businesses
+asked again three days later, in the same month: the world keeps the histories of the
+businesses it answered for recently (`world_records.HISTORY_CACHE` of them), so only the cut at
+the new date and the records' dicts are left to do.
 """
 
 from __future__ import annotations
@@ -39,29 +42,36 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[int(q * (len(ordered) - 1))]
 
 
-def application(connectors, identity: str, on: date) -> tuple[float, int, int]:
-    """Seconds to fetch every source of one applicant, its records and its JSON bytes."""
-    t0 = time.perf_counter()
+def application(connectors, identity: str, on: date) -> tuple[float, float, int, int]:
+    """Seconds (wall, CPU) to fetch every source of one applicant, its records, its JSON bytes."""
+    t0, c0 = time.perf_counter(), time.process_time()
     answers = []
     for scope in connectors:
         try:
             answers.append(connectors[scope].fetch(identity, on))
         except SourceUnavailable:
             pass
-    spent = time.perf_counter() - t0
-    return (spent, sum(len(a["records"]) for a in answers),
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return (wall, cpu, sum(len(a["records"]) for a in answers),
             sum(len(json.dumps(a, separators=(",", ":"))) for a in answers))
 
 
-def one_round(connectors, identities: list[str], on: date) -> tuple[list[float], int, int]:
+def one_round(connectors, identities: list[str], on: date
+              ) -> tuple[list[float], list[float], int, int]:
     gc.collect()
-    ms, records, size = [], 0, 0
+    wall, cpu, records, size = [], [], 0, 0
     for identity in identities:
-        spent, count, length = application(connectors, identity, on)
-        ms.append(spent * 1000)
+        spent, used, count, length = application(connectors, identity, on)
+        wall.append(spent * 1000)
+        cpu.append(used * 1000)
         records += count
         size += length
-    return ms, records, size
+    return wall, cpu, records, size
+
+
+def _figures(wall: list[float], cpu: list[float]) -> str:
+    return (f"p50 {statistics.median(wall):.1f} ms, p99 {_pct(wall, 0.99):.1f} ms "
+            f"(CPU p50 {statistics.median(cpu):.1f} ms, p99 {_pct(cpu, 0.99):.1f} ms)")
 
 
 def main(n: int = 200, rounds: int = 3) -> None:
@@ -74,20 +84,18 @@ def main(n: int = 200, rounds: int = 3) -> None:
     best = None
     for r in range(rounds):
         identities = [f"91110000{x:010d}" for x in pool[r * n:(r + 1) * n]]
-        ms, records, size = one_round(connectors, identities, ON)
-        p50, p99 = statistics.median(ms), _pct(ms, 0.99)
-        print(f"  round {r + 1}: {n} applications, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-              f"mean {statistics.fmean(ms):.1f} ms ({records / n:,.0f} records, "
+        wall, cpu, records, size = one_round(connectors, identities, ON)
+        print(f"  round {r + 1}: {n} applications, {_figures(wall, cpu)}, mean "
+              f"{statistics.fmean(wall):.1f} ms ({records / n:,.0f} records, "
               f"{size / n / 1000:,.0f} kB of JSON per application)")
-        if best is None or p99 < best[1]:
-            best = (p50, p99, identities)
-    p50, p99, identities = best
-    ok = p50 <= TARGET_MS and p99 <= TARGET_MS
-    print(f"  best round: p50 {p50:.1f} ms, p99 {p99:.1f} ms per application "
+        if best is None or _pct(wall, 0.99) < _pct(best[0], 0.99):
+            best = (wall, cpu, identities)
+    wall, cpu, identities = best
+    ok = statistics.median(wall) <= TARGET_MS and _pct(wall, 0.99) <= TARGET_MS
+    print(f"  best round: {_figures(wall, cpu)} per application "
           f"(target <= {TARGET_MS:.0f} ms: {'meets' if ok else 'MISSES'})")
-    ms, _, _ = one_round(connectors, identities, ON + timedelta(days=9))
-    print(f"  the same businesses again, 9 days later: p50 {statistics.median(ms):.1f} ms, "
-          f"p99 {_pct(ms, 0.99):.1f} ms")
+    wall, cpu, _, _ = one_round(connectors, identities[-50:], ON + timedelta(days=3))
+    print(f"  50 of them again, 3 days later (cached): {_figures(wall, cpu)}")
 
 
 if __name__ == "__main__":

@@ -15,8 +15,10 @@ import hashlib
 import json
 from datetime import date
 
+import numpy as np
 import pytest
 
+from puhui.risk.data import world_records
 from puhui.risk.data.payload import SOURCES
 from puhui.risk.data.world import SyntheticWorld
 from puhui.risk.errors import SourceUnavailable
@@ -80,3 +82,30 @@ def test_the_panel_is_the_frozen_one(as_of, frozen):
     """`world.panel` (what training uses) is computed from the same cells as the payloads."""
     assert _panel_digest(SyntheticWorld(300, seed=3, start=date(2024, 1, 1), months=36),
                          as_of) == frozen
+
+
+def _answer(w: SyntheticWorld, scope, business_id: str, as_of: date) -> dict | str:
+    try:
+        return w.payload(scope, business_id, as_of)
+    except SourceUnavailable as exc:
+        return f"unavailable: {exc}"
+
+
+def test_what_was_asked_before_changes_no_answer(monkeypatch):
+    """A business's history is cached (to the month first asked for, then to the world's end;
+    the least recently asked evicted): whatever was asked before, each answer is a fresh
+    world's, and the cache stays within its bound."""
+    monkeypatch.setattr(world_records, "HISTORY_CACHE", 2)
+    settings = {"n_businesses": 120, "seed": 9, "start": date(2024, 1, 1), "months": 36}
+    busy = SyntheticWorld(**settings)
+    young = str(busy.ids[int(np.argmax(busy.d0))])  # no data yet on the earliest date below
+    asked = [("SB0000007", date(2025, 3, 5)), ("SB0000042", date(2026, 8, 31)),
+             ("SB0000007", date(2026, 8, 31)), (young, date(2024, 2, 10)),
+             ("SB0000007", date(2024, 2, 10)), ("SB0000042", date(2025, 3, 5)),
+             (young, date(2026, 12, 31))]
+    for business_id, as_of in asked:
+        fresh = SyntheticWorld(**settings)
+        for scope in SOURCES:
+            assert (_answer(busy, scope, business_id, as_of)
+                    == _answer(fresh, scope, business_id, as_of)), (business_id, as_of, scope)
+    assert len(world_records._state(busy).histories) == 2
