@@ -254,7 +254,7 @@ def loans(w: SyntheticWorld, b: np.ndarray) -> dict[str, np.ndarray]:
     """Each business's (up to four) bureau loans: shape (len(b), LOAN_SLOTS)."""
     k = np.arange(LOAN_SLOTS)[None, :]
     bb = b[:, None]
-    u = [_u(w, Stream.MISC, bb, 1000 + i, k) for i in range(5)]
+    u = _u(w, Stream.MISC, bb, 1000 + np.arange(5)[:, None, None], k)  # u[i]: draw i
     return {"exists": k < w.n_loans[bb],
             "opened": w.s0 - 36 + np.floor(u[0] * (36 + w.months)).astype(np.int64),
             "day": 1 + np.floor(u[1] * 28).astype(np.int64),
