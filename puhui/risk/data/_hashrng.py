@@ -14,22 +14,41 @@ from scipy.special import ndtri
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+_MASK = (1 << 64) - 1
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
-    x = x + _GOLDEN
-    x = (x ^ (x >> np.uint64(30))) * _M1
-    x = (x ^ (x >> np.uint64(27))) * _M2
-    return x ^ (x >> np.uint64(31))
+    """splitmix64's finaliser, in place (`x`: a fresh uint64 array)."""
+    x += _GOLDEN
+    x ^= x >> _S30
+    x *= _M1
+    x ^= x >> _S27
+    x *= _M2
+    x ^= x >> _S31
+    return x
+
+
+def _mix_int(x: int) -> int:
+    """`_mix` of one value, in Python integers (a NumPy call per scalar costs more)."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
 
 
 def bits(seed: int, stream: int, *keys: np.ndarray | int) -> np.ndarray:
-    """64 random bits per element of the broadcast keys."""
+    """64 random bits per element of the broadcast keys (an array of at least one dimension)."""
+    h, scalars = _mix_int((seed & 0xFFFFFFFF) << 20 ^ stream), 0
+    for key in keys:  # the leading scalar keys, in Python integers
+        if np.ndim(key):
+            break
+        h, scalars = _mix_int(h ^ (int(key) & _MASK)), scalars + 1
+    out = np.array([h], dtype=np.uint64)
     with np.errstate(over="ignore"):
-        h = _mix(np.asarray([(seed & 0xFFFFFFFF) << 20 ^ stream], dtype=np.uint64))
-        for key in keys:
-            h = _mix(h ^ np.asarray(key, dtype=np.int64).astype(np.uint64))
-    return h
+        for key in keys[scalars:]:
+            out = _mix(out ^ np.asarray(key, dtype=np.int64).view(np.uint64))
+    return out
 
 
 def uniform(seed: int, stream: int, *keys: np.ndarray | int) -> np.ndarray:

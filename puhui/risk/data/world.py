@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 
 import numpy as np
 import polars as pl
@@ -58,6 +59,18 @@ SPRING_FESTIVAL = {
 }
 FRAUD_TYPES = ("round_trip", "tax_inflate", "brushing", "bust_out")
 OUTCOME_TAIL = 24  # months simulated past the data for outcomes
+
+
+@cache
+def _month_season(t: int) -> tuple[bool, bool, float]:
+    """Whether month t is the Spring Festival's month, the month before it, and its
+    e-commerce factor."""
+    m = month_of(t)
+    festival = SPRING_FESTIVAL[m.year]
+    eve = month_of(month_index(festival) - 1)
+    is_festival = m.month == festival.month
+    ecom = {11: 1.7, 6: 1.25, 12: 1.1}.get(m.month, 1.0) * (0.85 if is_festival else 1.0)
+    return is_festival, (m.year, m.month) == (eve.year, eve.month), ecom
 
 
 class Stream:
@@ -201,18 +214,16 @@ class SyntheticWorld:
             cols.append(np.where(t >= self.d0, np.exp(level), 0.0))
         self.activity = np.stack(cols, axis=1)
 
-    def season(self, b: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
-        """(POS factor, e-commerce factor) of month t: the Spring Festival, 618, Double-11."""
-        m = month_of(t)
-        festival = SPRING_FESTIVAL[m.year]
-        eve = month_of(month_index(festival) - 1)
+    def season(self, b: np.ndarray, t: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
+        """(POS factor, e-commerce factor) of month t (one month, or each business's own):
+        the Spring Festival, 618, Double-11."""
+        if np.ndim(t) == 0:
+            festival, eve, ecom = _month_season(int(t))
+        else:
+            festival, eve, ecom = (np.array(x) for x in zip(*map(_month_season, t.tolist())))
         sector = self.sector[b]
-        pos = np.where(m.month == festival.month, _FESTIVAL_DIP[sector],
-                       np.where((m.year, m.month) == (eve.year, eve.month), _FESTIVAL_EVE[sector],
-                                1.0))
-        ecom = {11: 1.7, 6: 1.25, 12: 1.1}.get(m.month, 1.0) * (0.85 if m.month == festival.month
-                                                              else 1.0)
-        return pos, np.full(len(b), ecom)
+        pos = np.where(festival, _FESTIVAL_DIP[sector], np.where(eve, _FESTIVAL_EVE[sector], 1.0))
+        return pos, np.broadcast_to(np.asarray(ecom, dtype=np.float64), len(b)).copy()
 
     # -- public -----------------------------------------------------------------------------------
     def index_of(self, business_id: str) -> int:

@@ -5,6 +5,10 @@ a filing's declared revenue and the day it was filed, a bill's usage and payment
 statement slots).  The panel (`world_panel`) is computed from the cells for all businesses at
 once; the raw records of one business (`world_records`) are the same cells split into records
 whose sums are exactly the cells, so the two cannot disagree.
+
+Every cell function takes the businesses `b` and either one month `t` (the panel: a month of
+every business) or an array of months aligned with `b` (the records: every month of one
+business at once); both give the very same numbers, element by element.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from puhui.risk.data.world import (
 from puhui.risk.panel import HISTORY_MONTHS
 
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+#: One month for every business, or an array of months aligned with the businesses.
+Months = np.ndarray | int
 MIN_ORDER_FEN = 100
 KWH_FEN, WATER_FEN = 85, 520
 BANK_SLOTS = 11
@@ -27,13 +33,13 @@ BANK_SLOTS = 11
 BANK_DAYS = np.array([3, 4, 6, 9, 13, 14, 17, 20, 24, 27, 28])
 
 
-def first_ord(t: np.ndarray | int) -> np.ndarray:
+def first_ord(t: Months) -> np.ndarray:
     """Proleptic ordinal of the first day of month index t."""
     months = (np.asarray(t, dtype=np.int64) - 1970 * 12).astype("datetime64[M]")
     return months.astype("datetime64[D]").astype(np.int64) + EPOCH_ORDINAL
 
 
-def days_in(t: np.ndarray | int) -> np.ndarray:
+def days_in(t: Months) -> np.ndarray:
     return first_ord(np.asarray(t) + 1) - first_ord(t)
 
 
@@ -41,21 +47,29 @@ def _u(w: SyntheticWorld, stream: int, *keys) -> np.ndarray:
     return hr.uniform(w.seed, stream, *keys)
 
 
-def _activity(w: SyntheticWorld, b: np.ndarray, t: int) -> np.ndarray:
-    return w.activity[b, t - w.s0] if w.s0 <= t < w.end else np.zeros(len(b))
+def _activity(w: SyntheticWorld, b: np.ndarray, t: Months) -> np.ndarray:
+    if np.ndim(t) == 0:
+        return w.activity[b, t - w.s0] if w.s0 <= t < w.end else np.zeros(len(b))
+    inside = (t >= w.s0) & (t < w.end)
+    return np.where(inside, w.activity[b, np.clip(t - w.s0, 0, w.months - 1)], 0.0)
 
 
-def _distress(w: SyntheticWorld, b: np.ndarray, t: int) -> np.ndarray:
-    return w.distress(b, np.array([t]))[:, 0]
+def _distress(w: SyntheticWorld, b: np.ndarray, t: Months) -> np.ndarray:
+    return w.distress(b, np.reshape(t, (-1, 1)))[:, 0]
 
 
-def _burst(w: SyntheticWorld, b: np.ndarray, t: int) -> np.ndarray:
+def _column(t: Months) -> np.ndarray:
+    """t as a column: one month for every business, or each business's own month."""
+    return np.reshape(t, (-1, 1))
+
+
+def _burst(w: SyntheticWorld, b: np.ndarray, t: Months) -> np.ndarray:
     """Bust-out fraud: the three months before the default."""
     return (w.fraud[b] == 3) & (t >= w.tau[b] - 3) & (t < w.tau[b])
 
 
 # -- SALES ----------------------------------------------------------------------------------------
-def sales_cells(w: SyntheticWorld, b: np.ndarray, t: int) -> dict[str, np.ndarray]:
+def sales_cells(w: SyntheticWorld, b: np.ndarray, t: Months) -> dict[str, np.ndarray]:
     """Per channel: orders kept and refunded, with their gross (refunds fall in the same month)."""
     act = _activity(w, b, t)
     pos_f, ecom_f = w.season(b, t)
@@ -86,10 +100,11 @@ def sales_cells(w: SyntheticWorld, b: np.ndarray, t: int) -> dict[str, np.ndarra
 
 
 # -- TAX ------------------------------------------------------------------------------------------
-def declared(w: SyntheticWorld, b: np.ndarray, t: int) -> np.ndarray:
+def declared(w: SyntheticWorld, b: np.ndarray, t: Months, net: np.ndarray | None = None
+             ) -> np.ndarray:
     """VAT-declared revenue of month t: net sales times the business's honesty (fake orders are
-    not declared)."""
-    net = sales_cells(w, b, t)["net"]
+    not declared).  `net`: the month's net sales when the caller has its cells already."""
+    net = sales_cells(w, b, t)["net"] if net is None else net
     return np.floor(net * w.honesty[b] / np.where(w.fraud[b] == 2, 1.6, 1.0)).astype(np.int64)
 
 
@@ -140,7 +155,7 @@ def tax_columns(w: SyntheticWorld, b: np.ndarray, top: int, as_of_ord: int
 
 
 # -- UTILITY --------------------------------------------------------------------------------------
-def bills(w: SyntheticWorld, b: np.ndarray, t: int, utility: int) -> dict[str, np.ndarray]:
+def bills(w: SyntheticWorld, b: np.ndarray, t: Months, utility: int) -> dict[str, np.ndarray]:
     """A month's bill (utility 0 electricity, 1 water): usage, amount and its dates (ordinals;
     paid -1 while unpaid); `exists` is False where there is no such bill."""
     act = _activity(w, b, t)
@@ -168,7 +183,7 @@ def late_as_of(bill: dict[str, np.ndarray], as_of_ord: int) -> np.ndarray:
 
 
 # -- LOGISTICS ------------------------------------------------------------------------------------
-def waybills(w: SyntheticWorld, b: np.ndarray, t: int) -> dict[str, np.ndarray]:
+def waybills(w: SyntheticWorld, b: np.ndarray, t: Months) -> dict[str, np.ndarray]:
     act = _activity(w, b, t)
     n = np.floor(act / w.waybill_value[b] + _u(w, Stream.WAYBILL, b, t))
     n = n.astype(np.int64)
@@ -178,12 +193,13 @@ def waybills(w: SyntheticWorld, b: np.ndarray, t: int) -> dict[str, np.ndarray]:
 
 
 # -- BANK_STATEMENT -------------------------------------------------------------------------------
-def bank_slots(w: SyntheticWorld, b: np.ndarray, t: int, opening: np.ndarray) -> np.ndarray:
+def bank_slots(w: SyntheticWorld, b: np.ndarray, t: Months, opening: np.ndarray,
+               net: np.ndarray | None = None) -> np.ndarray:
     """Signed amounts of the month's statement slots (0 = no line), `BANK_DAYS` order."""
-    net = sales_cells(w, b, t)["net"]
+    net = sales_cells(w, b, t)["net"] if net is None else net
     live = t >= w.d0[b]
     settle = np.round(net * w.bank_share[b]).astype(np.int64)
-    weights = 0.5 + _u(w, Stream.BANK_W, b[:, None], t, np.arange(4)[None, :])
+    weights = 0.5 + _u(w, Stream.BANK_W, b[:, None], _column(t), np.arange(4)[None, :])
     parts = np.floor(settle[:, None] * weights / weights.sum(axis=1, keepdims=True))
     parts = parts.astype(np.int64)
     parts[:, 3] = settle - parts[:, :3].sum(axis=1)
@@ -222,9 +238,12 @@ def bank_closings(w: SyntheticWorld) -> np.ndarray:
     return out
 
 
-def opening_of(w: SyntheticWorld, b: np.ndarray, t: int) -> np.ndarray:
-    return opening_balance(w, b) if t == w.s0 else np.where(
-        t <= w.d0[b], opening_balance(w, b), w.closing[b, t - 1 - w.s0])
+def opening_of(w: SyntheticWorld, b: np.ndarray, t: Months) -> np.ndarray:
+    if np.ndim(t) == 0:
+        return opening_balance(w, b) if t == w.s0 else np.where(
+            t <= w.d0[b], opening_balance(w, b), w.closing[b, t - 1 - w.s0])
+    before = w.closing[b, np.clip(t - 1 - w.s0, 0, w.months - 1)]
+    return np.where((t == w.s0) | (t <= w.d0[b]), opening_balance(w, b), before)
 
 
 # -- BUREAU ---------------------------------------------------------------------------------------
@@ -235,7 +254,7 @@ def loans(w: SyntheticWorld, b: np.ndarray) -> dict[str, np.ndarray]:
     """Each business's (up to four) bureau loans: shape (len(b), LOAN_SLOTS)."""
     k = np.arange(LOAN_SLOTS)[None, :]
     bb = b[:, None]
-    u = [_u(w, Stream.MISC, bb, 1000 + i, k) for i in range(5)]
+    u = _u(w, Stream.MISC, bb, 1000 + np.arange(5)[:, None, None], k)  # u[i]: draw i
     return {"exists": k < w.n_loans[bb],
             "opened": w.s0 - 36 + np.floor(u[0] * (36 + w.months)).astype(np.int64),
             "day": 1 + np.floor(u[1] * 28).astype(np.int64),
@@ -245,16 +264,18 @@ def loans(w: SyntheticWorld, b: np.ndarray) -> dict[str, np.ndarray]:
             "lender": np.floor(u[4] * 4).astype(int)}
 
 
-def overdue(w: SyntheticWorld, b: np.ndarray, t: int, book: dict) -> tuple[np.ndarray, np.ndarray]:
+def overdue(w: SyntheticWorld, b: np.ndarray, t: Months, book: dict
+            ) -> tuple[np.ndarray, np.ndarray]:
     """(any loan open in month t, overdue days in month t)."""
-    open_ = (book["exists"] & (book["opened"] <= t) & (t < book["opened"] + book["term"])).any(1)
+    tt = _column(t)
+    open_ = (book["exists"] & (book["opened"] <= tt) & (tt < book["opened"] + book["term"])).any(1)
     d = _distress(w, b, t)
     hit = _u(w, Stream.OVERDUE, b, t) < w.max_overdue[b] + 0.5 * d
     days = 1 + np.floor(_u(w, Stream.OD_DAYS, b, t) * (30 + 90 * d)).astype(np.int64)
     return open_, np.where(open_ & hit, days, 0)
 
 
-def enquiries(w: SyntheticWorld, b: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
+def enquiries(w: SyntheticWorld, b: np.ndarray, t: Months) -> tuple[np.ndarray, np.ndarray]:
     """(loan-approval enquiries in month t, their spreading phase)."""
     lam = (0.06 + 0.2 / (1 + np.exp(-w.z[b])) + 0.8 * _distress(w, b, t)
            + 2.5 * _burst(w, b, t))
@@ -263,7 +284,7 @@ def enquiries(w: SyntheticWorld, b: np.ndarray, t: int) -> tuple[np.ndarray, np.
 
 
 # -- APP_BEHAVIOUR --------------------------------------------------------------------------------
-def logins(w: SyntheticWorld, b: np.ndarray, t: int) -> dict[str, np.ndarray]:
+def logins(w: SyntheticWorld, b: np.ndarray, t: Months) -> dict[str, np.ndarray]:
     """Logins in month t, how many of the first ones came from new devices, their phase."""
     using = t >= w.app_start[b]
     burst = _burst(w, b, t)
