@@ -20,8 +20,10 @@ end the same way (e.g. all declined for lack of data) is not reported as a figur
 would time a path real applications do not take.  (The default policy offers nearly every one
 of these applicants; its line is there for the ratio only.)  With PUHUI_SERVER_TIMING=1 (set for the server) each
 answer carries its server time per stage (`Server-Timing`), printed as wall and CPU ms per
-application; the CPU of the whole server process tree per application is printed too: it bounds
-what any client could reach.  The client runs in this process on the same cores.
+application (stages nest: on PostgreSQL the application is decided inside its write
+transaction, so `write` includes `data`, `decide` and `offer`; on SQLite only the planned inserts
+are); the CPU of the whole server process tree per application is printed too: it bounds what
+any client could reach.  The client runs in this process on the same cores.
 """
 
 from __future__ import annotations
