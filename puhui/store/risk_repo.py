@@ -70,10 +70,11 @@ def unattached_payloads(session: Session) -> list[Any]:
 
 def payload_meta(session: Session, application_ids: list[str]) -> list[Any]:
     """The payload rows of these applications, content left out, by id."""
-    if not application_ids:
-        return []
-    return list(session.execute(select(*_PAYLOAD_META).where(
-        _PAYLOADS.c.application_id.in_(application_ids)).order_by(_PAYLOADS.c.id)).all())
+    out: list[Any] = []
+    for start in range(0, len(application_ids), 500):
+        out += session.execute(select(*_PAYLOAD_META).where(
+            _PAYLOADS.c.application_id.in_(application_ids[start:start + 500]))).all()
+    return sorted(out, key=lambda r: r.id)
 
 
 def stored_sizes(session: Session) -> Any:
