@@ -72,7 +72,7 @@ def privacy_purge_payloads(
 
     day = _date(as_of) if as_of else None
     report = _as_operator(db, lambda p, s, actor: purge_payloads(p, s, actor, day, dry_run))
-    console.print(json.dumps(report, ensure_ascii=False, indent=1))
+    print(json.dumps(report, ensure_ascii=False, indent=1))
 
 
 @privacy_app.command("rotate")
