@@ -147,3 +147,37 @@ def test_eod_erases_registrations_without_consent(tmp_path, monkeypatch) -> None
     monkeypatch.setenv("PUHUI_UNCONSENTED_RETENTION_DAYS", "400")
     r = runner.invoke(app, ["eod", today.isoformat(), "--db", url])
     assert r.exit_code == 2 and "PUHUI_UNCONSENTED_RETENTION_DAYS" in r.output
+
+
+def test_purge_payloads_from_the_command_line(tmp_path, monkeypatch) -> None:
+    from datetime import datetime, timezone
+
+    from puhui.services.data import payload_values
+    from puhui.store import risk_repo
+
+    monkeypatch.setenv(crypto.KEY_FILE_ENV, str(tmp_path / "keys.json"))
+    url = f"sqlite:///{tmp_path / 'p.sqlite'}"
+    applicant_id, _ = _registered(url)
+    platform = Platform.open(url)
+    try:
+        with platform.unit() as session:  # fetched long ago, for no application the book knows
+            risk_repo.add_payload(session, {
+                "applicant_id": applicant_id, "application_id": None, "scope": "tax",
+                "consent_id": "CS1", "fetched_at": datetime(2019, 1, 2, tzinfo=timezone.utc),
+                "as_of": date(2019, 1, 2), "status": "accepted", "error": None,
+                **payload_values(b'{"records":[]}')})
+    finally:
+        platform.close()
+    r = runner.invoke(app, ["privacy", "purge-payloads", "--dry-run", "--as-of", "2024-01-02",
+                            "--db", url])
+    assert r.exit_code == 0 and json.loads(r.output)["purged_payloads"] == 0, r.output
+    r = runner.invoke(app, ["privacy", "purge-payloads", "--dry-run", "--as-of", "2024-01-03",
+                            "--db", url])
+    assert r.exit_code == 0 and json.loads(r.output)["purged_payloads"] == 1, r.output
+    r = runner.invoke(app, ["privacy", "purge-payloads", "--db", url])
+    report = json.loads(r.output)
+    assert r.exit_code == 0 and report["purged_payloads"] == 1 and not report["dry_run"]
+    assert report["purged_applications"][0]["kept_until"] == "2024-01-02"
+    monkeypatch.setenv("PUHUI_PAYLOAD_RETENTION_YEARS", "99")
+    r = runner.invoke(app, ["privacy", "purge-payloads", "--db", url])
+    assert r.exit_code == 2 and "PUHUI_PAYLOAD_RETENTION_YEARS" in r.output

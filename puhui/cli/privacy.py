@@ -1,5 +1,5 @@
 """`puhui privacy`: an applicant's personal data exported or erased, unconsented registrations
-purged, the master key rotated."""
+purged, data-source payloads purged after their retention, the master key rotated."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from puhui.cli.common import _as_operator, _existing, _platform, console
+from puhui.cli.common import _as_operator, _date, _existing, _platform, console
 
 privacy_app = typer.Typer(help="Personal data: export, erasure, key rotation, purge.",
                           no_args_is_help=True)
@@ -56,6 +56,23 @@ def privacy_purge(days: int = typer.Option(30, min=1, help="retention without co
     ids = _as_operator(db, lambda p, s, actor: privacy.purge_unconsented(
         p, s, actor, timedelta(days=days)))
     console.print(f"erased {len(ids)} registration(s) without consent: {', '.join(ids)}")
+
+
+@privacy_app.command("purge-payloads")
+def privacy_purge_payloads(
+        dry_run: bool = typer.Option(False, "--dry-run",
+                                     help="say what would be purged, delete nothing"),
+        as_of: Optional[str] = typer.Option(
+            None, "--as-of", help="purge what expired before this date, YYYY-MM-DD (default: "
+                                  "today's business date; a later date is refused)"),
+        db: Optional[str] = typer.Option(None)) -> None:
+    """Delete the data-source payloads kept longer than PUHUI_PAYLOAD_RETENTION_YEARS (default
+    5) after their loan closed or their application ended; each is tombstoned and logged."""
+    from puhui.services.retention import purge_payloads
+
+    day = _date(as_of) if as_of else None
+    report = _as_operator(db, lambda p, s, actor: purge_payloads(p, s, actor, day, dry_run))
+    print(json.dumps(report, ensure_ascii=False, indent=1))
 
 
 @privacy_app.command("rotate")

@@ -11,6 +11,7 @@ so `except ValueError` and scikit-learn's own `NotFittedError` checks keep worki
         │   ├── DatasetMissing       the data file is not where it was looked for (FileNotFoundError)
         │   ├── ProtectedAttributeUsed  a protected attribute reached a model's inputs
         │   ├── InvalidRecord        a connector payload or one of its records fails validation
+        │   ├── PayloadTampered      a stored payload no longer gives back the bytes received
         │   ├── SourceUnavailable    a data provider holds nothing for this business (LookupError)
         │   └── SourceFailed         a data provider could not be asked or answered garbage
         ├── InvalidParameter         a model setting out of range or of the wrong type (ValueError)
@@ -57,6 +58,11 @@ class InvalidRecord(RiskDataError):
         self.source, self.index, self.field, self.problem = source, index, field, problem
         where = "payload" if index is None else f"record {index}"
         super().__init__(f"{source} {where}, field {field or '(record)'}: {problem}")
+
+
+class PayloadTampered(RiskDataError):
+    """A stored data-source payload that does not unpack, or whose bytes no longer match the
+    SHA-256 recorded when it was received: it was altered after it was stored."""
 
 
 class SourceUnavailable(RiskDataError, LookupError):

@@ -5,6 +5,10 @@ and purpose (checked and logged by `use_data`), and what came back must be kept 
 the consent that allowed it, so the decision can be reproduced and defended later.  A payload
 that fails validation is kept too (status "rejected", with the error) and reported to the
 caller instead of raised: bad partner data should refer an application, not crash it.
+
+Stored packed (`puhui.store.payload_codec`: columns, then zstd), beside the SHA-256 of the bytes
+as received and the consent; read back byte for byte (`StoredPayload.received`), the hash
+checked on every read (`PayloadTampered` when it no longer matches).
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ from sqlalchemy.orm import Session
 from puhui.parties.consent import DataScope, Purpose
 from puhui.risk.data.connectors import ConnectorSet
 from puhui.risk.data.payload import SourceData, parse_payload, source_scope
-from puhui.risk.errors import InvalidRecord, RiskDataError, SourceFailed, SourceUnavailable
+from puhui.risk.errors import InvalidRecord, PayloadTampered, SourceFailed, SourceUnavailable
+from puhui.services import stages
 from puhui.services.applicants import business_identity, use_data
 from puhui.services.platform import Platform
 from puhui.services.sources import fetch_all
-from puhui.store import risk_repo
+from puhui.store import payload_codec, risk_repo
 
 #: How `collect` reports a source that could not be asked or answered garbage (a data problem:
 #: the application is referred); a provider holding nothing reads "unavailable: ...".
@@ -57,6 +62,8 @@ class StoredPayload:
     error: str | None
     payload: Any
     payload_sha256: str
+    #: The payload's bytes exactly as received (their SHA-256 is `payload_sha256`).
+    received: bytes = b""
 
 
 def canonical_text(payload: Any) -> str:
@@ -96,7 +103,8 @@ def collect(p: Platform, session: Session, applicant_id: str, application_id: st
     consents = {scope: use_data(p, session, applicant_id, scope, Purpose.CREDIT_ASSESSMENT,
                                 application_id) for scope in wanted}
     fetched_at = p.clock.now()
-    answers = fetch_all(connectors, business, as_of, wanted)  # concurrently, bounded in time
+    with stages.stage("providers"):
+        answers = fetch_all(connectors, business, as_of, wanted)  # concurrently, bounded in time
     for scope in wanted:
         consent, raw = consents[scope], answers[scope]
         if isinstance(raw, SourceUnavailable):
@@ -106,30 +114,55 @@ def collect(p: Platform, session: Session, applicant_id: str, application_id: st
             errors[scope] = f"{FAILED} {raw}"
             continue
         error = None
-        try:
-            data[scope] = _validate(scope, raw, business, as_of)
-        except InvalidRecord as exc:
-            error = errors[scope] = str(exc)
-        text = canonical_text(raw)
-        risk_repo.add_payload(session, {
-            "applicant_id": applicant_id, "application_id": application_id,
-            "scope": scope.value, "consent_id": consent.consent_id, "fetched_at": fetched_at,
-            "as_of": as_of, "status": "rejected" if error else "accepted", "error": error,
-            "payload": text, "payload_sha256": hashlib.sha256(text.encode()).hexdigest()})
+        with stages.stage("validate"):
+            try:
+                data[scope] = _validate(scope, raw, business, as_of)
+            except InvalidRecord as exc:
+                error = errors[scope] = str(exc)
+        with stages.stage("store"):
+            risk_repo.add_payload(session, {
+                "applicant_id": applicant_id, "application_id": application_id,
+                "scope": scope.value, "consent_id": consent.consent_id,
+                "fetched_at": fetched_at, "as_of": as_of,
+                "status": "rejected" if error else "accepted", "error": error,
+                **payload_values(canonical_text(raw).encode("utf-8"))})
     return CollectedData(data, errors)
 
 
+def payload_values(received: bytes, compression: str | None = None) -> dict[str, Any]:
+    """The stored columns of a payload received as `received`: packed, its size and SHA-256."""
+    codec, blob = payload_codec.pack(received, compression)
+    return {"payload": None, "payload_codec": codec, "payload_blob": blob,
+            "payload_bytes": len(received), "payload_sha256": hashlib.sha256(received).hexdigest()}
+
+
+def received_bytes(row: Any) -> bytes:
+    """A stored payload row's bytes as received, checked against its SHA-256
+    (`PayloadTampered` otherwise).  Rows from before revision 0013 hold their text."""
+    what = f"stored payload {row.id}"
+    if row.payload_codec is None:
+        if row.payload is None:
+            raise PayloadTampered(f"{what} holds neither text nor a packed payload")
+        data = row.payload.encode("utf-8")
+    else:
+        if row.payload_blob is None:
+            raise PayloadTampered(f"{what} has lost its packed content")
+        data = payload_codec.unpack(row.payload_codec, row.payload_blob)
+    if row.payload_bytes is not None and len(data) != row.payload_bytes:
+        raise PayloadTampered(f"{what} does not match its sha256 (its size changed)")
+    return payload_codec.checked(data, row.payload_sha256, what)
+
+
 def stored_payloads(session: Session, application_id: str) -> list[StoredPayload]:
-    """The payloads stored for an application, oldest first; `RiskDataError` if a stored text
-    no longer matches its SHA-256."""
+    """The payloads stored for an application, oldest first, each with its bytes as received;
+    `PayloadTampered` (a `RiskDataError`) if a stored payload no longer matches its SHA-256."""
     rows = risk_repo.payloads(session, application_id)
     out = []
     for r in rows:
-        if hashlib.sha256(r.payload.encode()).hexdigest() != r.payload_sha256:
-            raise RiskDataError(f"stored payload {r.id} does not match its sha256")
+        received = received_bytes(r)
         out.append(StoredPayload(r.id, r.applicant_id, r.application_id, DataScope(r.scope),
                                  r.consent_id, r.fetched_at, r.as_of, r.status, r.error,
-                                 json.loads(r.payload), r.payload_sha256))
+                                 json.loads(received), r.payload_sha256, received))
     return out
 
 

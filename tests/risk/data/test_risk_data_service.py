@@ -21,6 +21,7 @@ from puhui.services.access import Perm, Principal, Role
 from puhui.services.data import accepted_data, canonical_text, collect, stored_payloads
 from puhui.services.platform import Platform
 from puhui.store.platform_models import ConsentLogRow
+from puhui.store.payload_codec import unpack
 from puhui.store.risk_models import SourcePayloadRow
 from risk_data_samples import AS_OF, world
 
@@ -80,7 +81,8 @@ def test_accepted_and_rejected_payloads_are_stored_with_their_consent(platform):
     assert stored[0].payload["records"][0]["declared_revenue_fen"] == -5  # kept as received
     assert sorted(used) == sorted(s.value for s in SCOPES)
     rows = _rows(platform)
-    assert rows[1].payload == canonical_text(stored[1].payload)
+    assert unpack(rows[1].payload_codec, rows[1].payload_blob) == \
+        canonical_text(stored[1].payload).encode() == stored[1].received
     assert rows[1].fetched_at.tzinfo is not None
     # what was stored reproduces the decision's features
     again = accepted_data(stored)
@@ -136,7 +138,7 @@ def test_stored_payloads_are_append_only(platform):
                 conn.execute(text(statement))
     rows = _rows(platform)
     assert len(rows) == 1 and rows[0].status == "accepted"
-    assert json.loads(rows[0].payload)["business_id"] == USCC
+    assert json.loads(unpack(rows[0].payload_codec, rows[0].payload_blob))["business_id"] == USCC
 
 
 def test_a_tampered_payload_is_detected_on_read(platform):
