@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timezone
-from operator import attrgetter, ge, gt, itemgetter, methodcaller
+from operator import add, attrgetter, ge, gt, itemgetter, methodcaller
 from typing import Any
 
 from puhui.parties.consent import DataScope
@@ -33,9 +33,11 @@ from puhui.risk.data.records import APP_EVENT_TYPES, _month, month_end
 
 Columns = dict[str, list]
 _NONE = type(None)
-_HEX = frozenset("0123456789abcdef")
-_DIGITS = frozenset("0123456789")
+_HEX, _DIGITS = b"0123456789abcdef", b"0123456789"
 _ENVELOPE = frozenset({"business_id", "as_of", "records"})
+
+
+_ABSENT = object()  # an optional field left out of a record
 
 
 class _Unproven(Exception):
@@ -84,47 +86,72 @@ def _choice(options: tuple[str, ...]) -> Callable[[list], list]:
     return check
 
 
+def _lengths(values: list, least: int, most: int) -> None:
+    """Every value a str of `least` to `most` characters."""
+    _types(values, _STR)
+    lengths = set(map(len, values))
+    if lengths and (min(lengths) < least or max(lengths) > most):
+        raise _Unproven
+
+
+def _only(values: list, characters: bytes) -> None:
+    """Every character of every value (already known to be str) one of `characters`."""
+    joined = "".join(values)
+    if not joined.isascii() or joined.encode().translate(None, characters):
+        raise _Unproven
+
+
 def _ident(values: list) -> list:
     """`Ident`: 1 to 128 characters."""
-    _types(values, _STR)
-    if values and (min(map(len, values)) < 1 or max(map(len, values)) > 128):
-        raise _Unproven
+    _lengths(values, 1, 128)
     return values
 
 
 def _hashed(values: list) -> list:
     """`Hashed`: 16 to 64 lower-case hex digits."""
-    _types(values, _STR)
-    if values and (min(map(len, values)) < 16 or max(map(len, values)) > 64
-                   or not set("".join(values)) <= _HEX):
-        raise _Unproven
+    _lengths(values, 16, 64)
+    _only(values, _HEX)
     return values
 
 
 def _region(values: list) -> list:
     """`RegionCode`: six ASCII digits, the first not 0."""
-    _types(values, _STR)
-    if values and (set(map(len, values)) != {6} or not set("".join(values)) <= _DIGITS
-                   or "0" in set(map(itemgetter(0), values))):
+    _lengths(values, 6, 6)
+    _only(values, _DIGITS)
+    if "0" in set(map(itemgetter(0), values)):
         raise _Unproven
     return values
 
 
-def _parsed(parse: Callable[[list], list], optional: bool = False) -> Callable[[list], list]:
+_MEMO_LIMIT = 1 << 16
+
+
+def _parsed(parse: Callable[[list], list], optional: bool = False,
+            memo: dict | None = None) -> Callable[[list], list]:
     """Dates, months or timestamps: each distinct text parsed once, `parse` taking the list of
-    distinct texts and giving their values (`ValueError` if one is not valid)."""
+    distinct texts and giving their values (`ValueError` if one is not valid).  With `memo`
+    (shared by the calls, up to `_MEMO_LIMIT` texts: days and months, of which there are
+    few), a text parsed before is not parsed again."""
     allowed = _STR_OR_NONE if optional else _STR
 
     def check(values: list) -> list:
         _types(values, allowed)
         texts = set(values)
         texts.discard(None)
+        if memo is not None:
+            texts.difference_update(memo)
         try:
             table = dict(zip(texts, parse(list(texts))))
         except (ValueError, OverflowError):
             raise _Unproven from None
+        if memo is not None:
+            if len(memo) + len(table) <= _MEMO_LIMIT:
+                memo.update(table)
+                table = memo
+            else:  # full: this payload's texts parsed alone
+                table.update((t, memo[t]) for t in set(values) - table.keys() - {None})
         if optional:
-            table[None] = None
+            table = {**table, None: None} if table is not memo else table
         return list(map(table.__getitem__, values))
     return check
 
@@ -148,7 +175,8 @@ def _timestamps(texts: list[str]) -> list[datetime]:
     return list(map(methodcaller("astimezone", timezone.utc), stamps))
 
 
-_DAY, _MAYBE_DAY = _parsed(_days), _parsed(_days, optional=True)
+_DAYS: dict = {None: None}  # None: an optional day left empty
+_DAY, _MAYBE_DAY = _parsed(_days, memo=_DAYS), _parsed(_days, optional=True, memo=_DAYS)
 
 
 def _not_after(values: list, as_of: date) -> None:
@@ -220,7 +248,7 @@ SCHEMAS: dict[DataScope, _Schema] = {
         "refunded_on": _MAYBE_DAY,
     }, ("refunded_on",), ("ordered_on", "refunded_on"), _sales),
     DataScope.UTILITY: _Schema({
-        "utility": _choice(("electricity", "water")), "period_month": _parsed(_months),
+        "utility": _choice(("electricity", "water")), "period_month": _parsed(_months, memo={}),
         "usage": _ints(0), "amount_fen": _ints(0), "billed_on": _DAY, "due_on": _DAY,
         "paid_on": _MAYBE_DAY,
     }, ("paid_on",), ("period_month", "billed_on", "paid_on"), _utility),
@@ -270,20 +298,32 @@ def _validate(schema: _Schema, payload: Mapping) -> Validated:
     (as_of,) = _DAY([payload["as_of"]])
     if type(records) is not list or not set(map(type, records)) <= {dict}:
         raise _Unproven
-    unset: frozenset[int] = frozenset()
-    for shape in set(map(tuple, records)):  # the distinct key orders: one or two in practice
-        keys = frozenset(shape)
-        if not schema.required <= keys <= schema.names:
-            raise _Unproven
-        if keys != schema.names:
-            unset = frozenset(i for i, r in enumerate(records) if r.keys() != schema.names)
+    # The keys: every required field read (KeyError if one is missing), the optional ones
+    # noted where absent, and each record's size then equal to the fields it has: no other key.
     out: Columns = {}
-    for name, check in schema.fields.items():
-        if name in schema.optional:
-            values = [r.get(name) for r in records]
-        else:
-            values = list(map(itemgetter(name), records))
-        out[name] = check(values)
+    absent = [0] * len(records)
+    try:
+        for name, check in schema.fields.items():
+            if name in schema.optional:
+                values = [r.get(name, _ABSENT) for r in records]
+                if _ABSENT in values:
+                    gaps = [v is _ABSENT for v in values]
+                    absent = list(map(add, absent, gaps))
+                    values = [None if v is _ABSENT else v for v in values]
+            else:
+                values = list(map(itemgetter(name), records))
+            out[name] = check(values)
+    except KeyError:
+        raise _Unproven from None
+    full = len(schema.names)
+    if any(absent):
+        if list(map(len, records)) != [full - k for k in absent]:
+            raise _Unproven
+        unset = frozenset(i for i, k in enumerate(absent) if k)
+    else:
+        if records and set(map(len, records)) != {full}:
+            raise _Unproven
+        unset = frozenset()
     schema.rules(out)
     for name in schema.dates:
         _not_after(out[name], as_of)
