@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timezone
+from itertools import compress
 from operator import add, attrgetter, ge, gt, itemgetter, methodcaller
 from typing import Any
 
@@ -189,9 +190,8 @@ def _not_after(values: list, as_of: date) -> None:
 
 def _all(test: Callable[[Any, Any], bool], later: list, earlier: list) -> None:
     """`test(later, earlier)` on every record where both are set."""
-    if None in later:
-        pairs = [(b, a) for b, a in zip(later, earlier) if b is not None]
-        later, earlier = [b for b, _ in pairs], [a for _, a in pairs]
+    if None in later:  # a date is never falsy: keep the records where `later` is set
+        later, earlier = list(compress(later, later)), list(compress(earlier, later))
     if not all(map(test, later, earlier)):
         raise _Unproven
 
