@@ -288,6 +288,8 @@ def columns(scope: DataScope, payload: Mapping) -> Validated | None:
         return _validate(schema, payload)
     except _Unproven:
         return None
+    except Exception:  # noqa: BLE001 -- an input no JSON gives (an object whose == or hash
+        return None    # raises): the models decide, as for anything not proven valid
 
 
 def _validate(schema: _Schema, payload: Mapping) -> Validated:

@@ -95,7 +95,7 @@ class SourceData:
             schema, names = SCHEMAS[self.scope], tuple(self._columns)
             given, required = frozenset(names), _REQUIRED[self.scope]
             built = tuple(
-                schema.model_construct(required if i in self._unset else given,
+                schema.model_construct(set(required if i in self._unset else given),
                                        **dict(zip(names, values)))
                 for i, values in enumerate(zip(*self._columns.values())))
             object.__setattr__(self, "_records", built)

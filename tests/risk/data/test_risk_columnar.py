@@ -300,3 +300,18 @@ def test_records_are_built_from_columns_only_when_asked():
         data.as_of = date(2026, 5, 21)
     with pytest.raises(KeyError):
         data.column("booked_at")
+
+
+def test_inputs_no_json_gives_are_left_to_the_models():
+    import numpy as np
+
+    record = {"order_id": "o", "ordered_on": "2026-03-01", "channel": "pos", "amount_fen": 5,
+              "customer_hash": "ab" * 8, "refunded": False, "refunded_on": np.array([1, 2])}
+    payload = {"business_id": "B1", "as_of": "2026-05-20", "records": [record]}
+    assert columnar.columns(DataScope.SALES, payload) is None
+    with pytest.raises(InvalidRecord, match="record 0, field refunded_on: Value error, must be "
+                                            "a date written YYYY-MM-DD"):
+        parse_payload("sales", payload)
+    dated = {**payload, "records": [{**record, "ordered_on": date(2026, 3, 1),
+                                     "refunded_on": None}]}
+    assert parse_payload("sales", dated).column("ordered_on") == [date(2026, 3, 1)]
