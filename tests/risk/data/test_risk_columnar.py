@@ -145,7 +145,8 @@ RECORDS = {DataScope.TAX: tax_filing(), DataScope.SALES: sales_order(),
 #: Values put in place of a field: wrong types, edges of ranges and patterns, dates that break
 #: an ordering or as_of, values of other fields.
 ODD = [None, "12", 12, 12.0, True, False, 0, 1, -1, 3650, 3651, 10**30, -10**30, "", "x" * 128,
-       "x" * 129, [], {}, ["2026-03-01"], date(2026, 3, 1), datetime(2026, 3, 1, tzinfo=timezone.utc),
+       "x" * 129, [], {}, ["2026-03-01"], date(2026, 3, 1),
+       datetime(2026, 3, 1, tzinfo=timezone.utc),
        "2026-03-01", "2026-03-31", "2026-02-28", "2026-04-01", "2026-05-20", "2026-05-21",
        "2026-13-01", "2026-02-30", "2026-3-1", " 2026-03-01", "2026-W10-1", "20260301",
        "2022-12-31", "2026-03", "2026-13", "2026- 3", "2026-05", "2026-06",
