@@ -56,7 +56,7 @@ def applications(n: int) -> list[dict]:
 
 
 def _size(data: dict[object, SourceData]) -> int:
-    return sum(len(s.records) for s in data.values())
+    return sum(s.record_count for s in data.values())
 
 
 def main(n: int = 300, rounds: int = 5) -> None:

@@ -1,27 +1,26 @@
 """Per-source reductions of one business's records to panel columns (see `puhui.risk.panel`).
 
-Each reducer takes the validated records, `as_of` and the month index of `as_of`, applies the
+Each reducer takes a source's validated data, `as_of` and the month index of `as_of`, applies the
 point-in-time rule of its source, and returns the panel columns it owns (`panel.Column`) and
 the month indices in which it saw activity.  The large sources (orders, waybills, app events:
 thousands of records on the live path) are reduced with NumPy (`_columns`), reading each needed
-field once and sorting nothing; the small ones (bank lines, tax filings, bills, the bureau
-report) with loops, which beat NumPy's fixed cost per call at a few hundred records.
+field's column (`SourceData.column`) once and sorting nothing; the small ones (bank lines, tax
+filings, bills, the bureau report) with loops over their rows (`SourceData.rows`), which beat
+NumPy's fixed cost per call at a few hundred records.
 """
 
 from __future__ import annotations
 
 from datetime import date
 from itertools import compress
-from operator import attrgetter
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 
 from puhui.parties.consent import DataScope
 from puhui.risk import _columns as c
-from puhui.risk.data.records import (
-    AppEvent, BankTransaction, BureauReport, Record, SalesOrder, TaxFiling, UtilityBill, Waybill,
-)
+from puhui.risk.data.payload import SourceData
+from puhui.risk.data.records import TaxFiling, UtilityBill
 from puhui.risk.panel import (
     HISTORY_MONTHS, ROWS, SNAPSHOT, filing_deadline, month_index, window_starts,
 )
@@ -32,30 +31,32 @@ _ONLINE = {"pos": False, "ecommerce": True}
 _LOGIN = frozenset({"login"})
 
 
-def sales(records: Sequence[SalesOrder], as_of: date, top: int) -> Reduced:
-    n = len(records)
+def sales(source: SourceData, as_of: date, top: int) -> Reduced:
+    n = source.record_count
     if not n:
         return c.monthly(DataScope.SALES), []
-    day = c.days(map(attrgetter("ordered_on"), records), n)
+    day = c.days(source.column("ordered_on"), n)
     row = c.rows(day, top)
     # a repeat order: its customer ordered in an earlier month (all earlier months share
     # row -1; orders after as_of fall after every complete month, so they never count)
-    customer = c.codes(list(map(attrgetter("customer_hash"), records)))
+    customer = c.codes(source.column("customer_hash"))
     first = np.full(n, _NEVER)
     np.minimum.at(first, customer, row)
     inside = c.complete(row)
     r = row[inside]
     repeat = (row > first[customer])[inside]
-    orders = list(compress(records, inside))  # read amounts of the panel's orders only
-    amount = c.money(map(attrgetter("amount_fen"), orders), len(orders), "sales amounts")
-    online = np.fromiter(map(_ONLINE.__getitem__, map(attrgetter("channel"), orders)), bool,
-                         len(orders))
+    m = len(r)  # read amounts of the panel's orders only
+    amounts = source.column("amount_fen")
+    amount = c.money(compress(amounts, inside), m, "sales amounts")
+    online = np.fromiter(map(_ONLINE.__getitem__, compress(source.column("channel"), inside)),
+                         bool, m)
     refunded = [0] * ROWS
     lo = top - HISTORY_MONTHS
-    for order in compress(records, map(attrgetter("refunded"), records)):
-        back = order.refunded_on  # a refund counts in the month it was made, once made
+    for back, fen in compress(zip(source.column("refunded_on"), amounts),
+                              source.column("refunded")):
+        # a refund counts in the month it was made, once made
         if back <= as_of and 0 <= month_index(back) - lo < HISTORY_MONTHS:
-            refunded[month_index(back) - lo] += order.amount_fen
+            refunded[month_index(back) - lo] += fen
     return c.monthly(DataScope.SALES, sales_orders=c.by_row(r),
                      sales_gross_fen=c.by_row(r, amount),
                      sales_ecommerce_fen=c.by_row(r[online], amount[online]),
@@ -63,7 +64,8 @@ def sales(records: Sequence[SalesOrder], as_of: date, top: int) -> Reduced:
                      sales_refunded_fen=c.ints(refunded)), c.first_month(day, as_of)
 
 
-def tax(records: Sequence[TaxFiling], as_of: date, top: int) -> Reduced:
+def tax(source: SourceData, as_of: date, top: int) -> Reduced:
+    records = source.rows()
     covered, revenue, paid, late = ([0] * ROWS for _ in range(4))
     filed = sorted((r for r in records if r.filed_on <= as_of), key=lambda r: r.filed_on)
     winner: dict[int, TaxFiling] = {}
@@ -98,7 +100,8 @@ def _late(bill: UtilityBill, as_of: date) -> bool:
     return as_of > bill.due_on
 
 
-def utility(records: Sequence[UtilityBill], as_of: date, top: int) -> Reduced:
+def utility(source: SourceData, as_of: date, top: int) -> Reduced:
+    records = source.rows()
     billed_flag, kwh, water, amount, late = ([0] * ROWS for _ in range(5))
     billed = [r for r in records if r.billed_on <= as_of]
     lo = top - HISTORY_MONTHS
@@ -119,24 +122,24 @@ def utility(records: Sequence[UtilityBill], as_of: date, top: int) -> Reduced:
         [month_index(min(r.period_month for r in billed))] if billed else []
 
 
-def logistics(records: Sequence[Waybill], as_of: date, top: int) -> Reduced:
-    if not records:
+def logistics(source: SourceData, as_of: date, top: int) -> Reduced:
+    if not source.record_count:
         return c.monthly(DataScope.LOGISTICS), []
-    day = c.days(map(attrgetter("shipped_on"), records), len(records))
+    day = c.days(source.column("shipped_on"), source.record_count)
     row = c.rows(day, top)
     inside = c.complete(row)
     r = row[inside]
-    shipped = list(compress(records, inside))  # read the panel's waybills only
-    grams = c.money(map(attrgetter("weight_g"), shipped), len(shipped), "waybill weights")
-    fees = c.money(map(attrgetter("fee_fen"), shipped), len(shipped), "waybill fees")
+    m = len(r)  # read the panel's waybills only
+    grams = c.money(compress(source.column("weight_g"), inside), m, "waybill weights")
+    fees = c.money(compress(source.column("fee_fen"), inside), m, "waybill fees")
     return c.monthly(DataScope.LOGISTICS, waybills=c.by_row(r),
                      shipped_weight_g=c.by_row(r, grams), logistics_fee_fen=c.by_row(r, fees)), \
         c.first_month(day, as_of)
 
 
-def bank(records: Sequence[BankTransaction], as_of: date, top: int) -> Reduced:
-    n = len(records)
-    day = c.days(map(attrgetter("booked_on"), records), n)
+def bank(source: SourceData, as_of: date, top: int) -> Reduced:
+    records, n = source.rows(), source.record_count
+    day = c.days(source.column("booked_on"), n)
     known = int(np.count_nonzero(day <= as_of.toordinal()))
     order = np.argsort(day, kind="stable")[:known].tolist()  # booking order, ties as listed
     row = c.rows(day, top).tolist()
@@ -171,8 +174,8 @@ def bank(records: Sequence[BankTransaction], as_of: date, top: int) -> Reduced:
     return out, c.first_month(day, as_of)
 
 
-def bureau(records: Sequence[BureauReport], as_of: date, top: int) -> Reduced:
-    available = [r for r in records if r.reported_on <= as_of]
+def bureau(source: SourceData, as_of: date, top: int) -> Reduced:
+    available = [r for r in source.rows() if r.reported_on <= as_of]
     if not available:
         return {}, []
     report = max(enumerate(available), key=lambda p: (p[1].reported_on, p[0]))[1]
@@ -200,18 +203,17 @@ def _at_as_of(value: int) -> c.Column:
     return c.ints([0] * HISTORY_MONTHS + [value]), c.AT_AS_OF
 
 
-def app(records: Sequence[AppEvent], as_of: date, top: int) -> Reduced:
-    n = len(records)
+def app(source: SourceData, as_of: date, top: int) -> Reduced:
+    n = source.record_count
     if not n:
         out = c.monthly(DataScope.APP_BEHAVIOUR)
         return {**out, "app_logins_30d": _at_as_of(0), "app_new_devices_30d": _at_as_of(0)}, []
-    day = c.days(map(attrgetter("occurred_at"), records), n)  # UTC timestamps: their UTC date
+    day = c.days(source.column("occurred_at"), n)  # UTC timestamps: their UTC date
     row = c.rows(day, top)
-    login = np.fromiter(map(_LOGIN.__contains__, map(attrgetter("event_type"), records)), bool,
-                        n)
+    login = np.fromiter(map(_LOGIN.__contains__, source.column("event_type")), bool, n)
     # a device is new on the day of its first event (events after as_of: never inside)
     first = np.full(n, _NEVER)
-    np.minimum.at(first, c.codes(list(map(attrgetter("device_id"), records))), day)
+    np.minimum.at(first, c.codes(source.column("device_id")), day)
     first = first[first != _NEVER]
     start, end = window_starts(as_of)["30d"].toordinal(), as_of.toordinal()
     out = c.monthly(DataScope.APP_BEHAVIOUR, app_logins=c.by_row(row[login]),
@@ -223,7 +225,7 @@ def app(records: Sequence[AppEvent], as_of: date, top: int) -> Reduced:
     return out, c.first_month(day, as_of)
 
 
-REDUCERS: dict[DataScope, Callable[[Sequence[Record], date, int], Reduced]] = {
+REDUCERS: dict[DataScope, Callable[[SourceData, date, int], Reduced]] = {
     DataScope.SALES: sales, DataScope.TAX: tax, DataScope.UTILITY: utility,
     DataScope.LOGISTICS: logistics, DataScope.BANK_STATEMENT: bank, DataScope.BUREAU: bureau,
     DataScope.APP_BEHAVIOUR: app,

@@ -135,7 +135,7 @@ def panel_columns(data: Mapping[DataScope, SourceData], as_of: date) -> dict[str
         source = data.get(scope)
         if source is None:
             continue
-        reduced, active = _reduce.REDUCERS[scope](source.records, as_of, top)
+        reduced, active = _reduce.REDUCERS[scope](source, as_of, top)
         columns.update(reduced)
         activity.extend(active)
     first = [i for i in activity if i <= top]

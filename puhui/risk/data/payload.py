@@ -8,8 +8,8 @@ stored with an error an operator can act on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections import namedtuple
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from operator import attrgetter
 from typing import Any, Generic, TypeVar
@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from puhui.parties.consent import DataScope
+from puhui.risk.data import columnar
 from puhui.risk.data.records import (
     AppEvent, BankTransaction, BureauReport, Day, Ident, Record, SalesOrder, TaxFiling,
     UtilityBill, Waybill,
@@ -50,19 +51,100 @@ class _Envelope(BaseModel, Generic[R]):
 _ENVELOPES = {scope: _Envelope[schema] for scope, schema in SCHEMAS.items()}
 
 
-@dataclass(frozen=True, slots=True)
 class SourceData:
-    """The validated records one source holds on a business, as fetched on `as_of`."""
+    """The validated records one source holds on a business, as fetched on `as_of`.
 
-    scope: DataScope
-    business_id: str
-    as_of: date
-    records: tuple[Record, ...]
+    A payload validated column by column (`columnar`) is kept as its columns: `column(name)`
+    gives a field's values in record order, as the records' attributes hold them, without
+    building a record; `records` builds the record models on first use (tests, `to_payload`),
+    and `rows()` gives light named tuples of the same fields for the small sources' loops.  A
+    payload validated by the models (the bureau's report, or any payload the columnar pass
+    could not prove valid) is kept as its records, and its columns are read from them.
+    """
+
+    __slots__ = ("scope", "business_id", "as_of", "_records", "_columns", "_count", "_unset",
+                 "_rows")
+
+    def __init__(self, scope: DataScope, business_id: str, as_of: date,
+                 records: Sequence[Record] | None = None, *,
+                 columns: Mapping[str, list] | None = None, count: int = 0,
+                 unset: frozenset[int] = frozenset()) -> None:
+        if (records is None) == (columns is None):
+            raise TypeError("SourceData holds either records or columns")
+        put = object.__setattr__
+        put(self, "scope", scope)
+        put(self, "business_id", business_id)
+        put(self, "as_of", as_of)
+        put(self, "_records", None if records is None else tuple(records))
+        put(self, "_columns", {} if columns is None else dict(columns))
+        put(self, "_count", count if records is None else len(records))
+        put(self, "_unset", unset)
+        put(self, "_rows", None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"SourceData is read-only (cannot set {name})")
+
+    @property
+    def record_count(self) -> int:
+        return self._count
+
+    @property
+    def records(self) -> tuple[Record, ...]:
+        """The records as their models (built from the columns on first use)."""
+        if self._records is None:
+            schema, names = SCHEMAS[self.scope], tuple(self._columns)
+            given, required = frozenset(names), _REQUIRED[self.scope]
+            built = tuple(
+                schema.model_construct(set(required if i in self._unset else given),
+                                       **dict(zip(names, values)))
+                for i, values in enumerate(zip(*self._columns.values())))
+            object.__setattr__(self, "_records", built)
+        return self._records
+
+    def column(self, name: str) -> list:
+        """One field's values, in record order (read from the records once if need be)."""
+        values = self._columns.get(name)
+        if values is None:
+            if name not in SCHEMAS[self.scope].model_fields:
+                raise KeyError(f"{self.scope.value} records have no field {name!r}")
+            values = self._columns[name] = list(map(attrgetter(name), self._records))
+        return values
+
+    def rows(self) -> Sequence[Any]:
+        """The records as objects with their fields as attributes: the models when they are
+        built, else named tuples of the columns (cheap to build, for loops over few records)."""
+        if self._records is not None:
+            return self._records
+        if self._rows is None:
+            row = _ROWS[self.scope]
+            object.__setattr__(self, "_rows", tuple(map(row._make, zip(*(
+                self._columns[name] for name in row._fields)))))
+        return self._rows
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SourceData):
+            return NotImplemented
+        return ((self.scope, self.business_id, self.as_of, self.record_count)
+                == (other.scope, other.business_id, other.as_of, other.record_count)
+                and self.records == other.records)
+
+    def __hash__(self) -> int:
+        return hash((self.scope, self.business_id, self.as_of, self.record_count))
+
+    def __repr__(self) -> str:
+        return (f"SourceData({self.scope.value}, {self.business_id!r}, {self.as_of}, "
+                f"{self.record_count} records)")
 
     def to_payload(self) -> dict:
         """The JSON-ready payload this data was parsed from (dates as ISO strings)."""
         return {"business_id": self.business_id, "as_of": self.as_of.isoformat(),
                 "records": [r.model_dump(mode="json") for r in self.records]}
+
+
+_REQUIRED = {scope: frozenset(name for name, f in schema.model_fields.items() if f.is_required())
+             for scope, schema in SCHEMAS.items()}
+_ROWS = {scope: namedtuple(f"{schema.__name__}Row", schema.model_fields)  # type: ignore[misc]
+         for scope, schema in SCHEMAS.items()}
 
 
 def source_scope(scope: DataScope | str) -> DataScope:
@@ -104,7 +186,25 @@ def parse_payload(scope: DataScope | str, payload: Mapping) -> SourceData:
 
     Besides each record's own rules, no record may be dated after the payload's `as_of`: a
     provider cannot know the future, so such a record means a broken feed or a bad clock.
+
+    The records are checked column by column (`columnar`); a payload that pass cannot prove
+    valid goes through the record models one record at a time (`parse_records`), which refuse
+    it naming the first problem, or accept what the columnar pass was too strict for.
     """
+    scope = source_scope(scope)
+    if not isinstance(payload, Mapping):
+        raise InvalidRecord(scope.value, None, "", f"a payload is a JSON object, not "
+                                                   f"{type(payload).__name__}")
+    valid = columnar.columns(scope, payload)
+    if valid is None:
+        return parse_records(scope, payload)
+    return SourceData(scope, valid.business_id, valid.as_of, columns=valid.columns,
+                      count=valid.count, unset=valid.unset)
+
+
+def parse_records(scope: DataScope | str, payload: Mapping) -> SourceData:
+    """`parse_payload` through the record models, one record at a time: the reference the
+    columnar pass is tested against, and what names a refused payload's first problem."""
     scope = source_scope(scope)
     if not isinstance(payload, Mapping):
         raise InvalidRecord(scope.value, None, "", f"a payload is a JSON object, not "
