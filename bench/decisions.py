@@ -16,7 +16,8 @@ points, reason codes) and the LightGBM challenger, facts, the shipped policy wit
 the replayable decision record.  The providers' answers are fetched before the clock starts (they are network calls in
 production, bounded by their timeouts: docs/risk-data.md); their validation is inside the
 figure, and also reported on its own line,
-and each applicant is decided in `ROUNDS` rounds (every decision recomputes everything).
+the bytes its payloads take once stored are printed (packed as `services.data.collect` stores
+them), and each applicant is decided in `ROUNDS` rounds (every decision recomputes everything).
 The models are trained first on a 6,000-business synthetic world (a temporary registry).
 
 The batch run scores distinct businesses in chunks of 100,000 synthetic worlds (different
@@ -53,7 +54,9 @@ from puhui.risk.features import feature_frame, features_for
 from puhui.risk.model_registry import ModelRegistry
 from puhui.services.platform import DEFAULT_RATE_CAP
 from puhui.services.providers import world_connectors
+from puhui.services.data import canonical_text
 from puhui.services.risk import ensure_models
+from puhui.store import payload_codec
 from puhui.demo import DEMO_PRODUCTS
 
 TARGET_P99_MS = 20.0
@@ -72,15 +75,21 @@ def scorer_in(root: str) -> ModelScorer:
 def applications(n: int) -> list[tuple]:
     """`n` applicants with their identity checks and their providers' validated data."""
     connectors = world_connectors(sme.live_world(20_000, 11, ON))
-    rng, out, parse_s, records = random.Random(5), [], 0.0, 0
+    rng, out, parse_s, records, stored, received = random.Random(5), [], 0.0, 0, 0, 0
     for i in range(n):
         applicant = small_business(rng, ON, monthly_revenue=rng.randint(20_000, 400_000) * 100)
         _, seconds, count = validated_payloads(connectors, f"AP{i:07d}", ON)
         parse_s, records = parse_s + seconds, records + count
         raw = raw_payloads(connectors, f"AP{i:07d}", ON)
+        for payload in raw.values():  # what `services.data.collect` stores for each answer
+            body = canonical_text(payload).encode("utf-8")
+            received += len(body)
+            stored += len(payload_codec.pack(body)[1])
         out.append((f"AN{i:07d}", applicant, tuple(verify_applicant(applicant, ON)), raw))
     print(f"  validating the providers' payloads: {parse_s / n * 1000:.1f} ms per application "
           f"({records / n:,.0f} records each; part of the decision figures below)")
+    print(f"  stored per application: {stored / n / 1000:,.1f} kB of payloads as packed "
+          f"({received / n / 1000:,.1f} kB as received; target <= 50 kB)")
     return out
 
 
