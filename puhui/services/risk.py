@@ -12,6 +12,8 @@ sees (it refers the application, `DATA_INCOMPLETE`), not an error.
 
 from __future__ import annotations
 
+import fcntl
+
 import hashlib
 import json
 from dataclasses import dataclass
@@ -132,17 +134,28 @@ def ensure_models(registry: Any, *, businesses: int = 6_000, seed: int = 7,
     from puhui.risk import sme
     from puhui.risk.errors import UnknownModelVersion
 
+    names = (sme.CHAMPION_NAME, sme.CHALLENGER_NAME, sme.STABILITY_NAME)
     try:
-        return {name: registry.latest(name).version
-                for name in (sme.CHAMPION_NAME, sme.CHALLENGER_NAME, sme.STABILITY_NAME)}
+        return {name: registry.latest(name).version for name in names}
     except UnknownModelVersion:
         pass
-    if progress is not None:
-        progress(f"training the small-business models on {businesses:,} synthetic businesses")
-    training = sme.train(sme.training_world(businesses, seed), folds=3, repeats=1, seed=0)
-    records = sme.register(training, registry, min_auc=0.0,
-                           world_params={"businesses": businesses, "seed": seed})
-    return {name: record.version for name, record in records.items()}
+    # several server processes may start on an empty registry at once: one trains, the others
+    # wait for it and read what it registered (training twice would register the same
+    # versions twice, and the second registration is refused)
+    Path(registry.root).mkdir(parents=True, exist_ok=True)
+    with open(Path(registry.root) / ".training.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return {name: registry.latest(name).version for name in names}
+        except UnknownModelVersion:
+            pass
+        if progress is not None:
+            progress(f"training the small-business models on {businesses:,} synthetic "
+                     "businesses")
+        training = sme.train(sme.training_world(businesses, seed), folds=3, repeats=1, seed=0)
+        records = sme.register(training, registry, min_auc=0.0,
+                               world_params={"businesses": businesses, "seed": seed})
+        return {name: record.version for name, record in records.items()}
 
 
 def risk_parts(today: date, *, models_root: str | Path = "var/models",
