@@ -54,7 +54,7 @@ from puhui.risk.features import feature_frame, features_for
 from puhui.risk.model_registry import ModelRegistry
 from puhui.services.platform import DEFAULT_RATE_CAP
 from puhui.services.providers import world_connectors
-from puhui.services.data import canonical_text
+from puhui.services.data import canonical_bytes
 from puhui.services.risk import ensure_models
 from puhui.store import payload_codec
 from puhui.demo import DEMO_PRODUCTS
@@ -82,7 +82,7 @@ def applications(n: int) -> list[tuple]:
         parse_s, records = parse_s + seconds, records + count
         raw = raw_payloads(connectors, f"AP{i:07d}", ON)
         for payload in raw.values():  # what `services.data.collect` stores for each answer
-            body = canonical_text(payload).encode("utf-8")
+            body = canonical_bytes(payload)
             received += len(body)
             stored += len(payload_codec.pack(body)[1])
         out.append((f"AN{i:07d}", applicant, tuple(verify_applicant(applicant, ON)), raw))

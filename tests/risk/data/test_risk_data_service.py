@@ -151,3 +151,18 @@ def test_a_tampered_payload_is_detected_on_read(platform):
     with platform.read() as session:
         with pytest.raises(RiskDataError, match="does not match its sha256"):
             stored_payloads(session, "APP4")
+
+
+def test_the_stored_form_of_a_payload_is_the_canonical_json_whoever_writes_it() -> None:
+    """A payload is stored as sorted-key, compact UTF-8 JSON; the fast encoder and the standard
+    library's (which takes what the fast one refuses: integers beyond 64 bits) agree on it."""
+    import json
+
+    from puhui.services.data import canonical_bytes
+
+    for payload in ({"b": 1, "a": [True, None, "税务", -5, 2.5]},
+                    {"records": [{"z": "é", "y": {"k": 1}}], "as_of": "2026-01-01"},
+                    {"big": 2 ** 70, "a": "x"}):
+        expected = json.dumps(payload, sort_keys=True, separators=(",", ":"),
+                              ensure_ascii=False).encode("utf-8")
+        assert canonical_bytes(payload) == expected
