@@ -119,15 +119,7 @@ class Offer:
         The APR is recomputed under the convention the offer names; an offer stored without one
         was disclosed under the convention used before conventions were named."""
         what = "offer"
-        rec.mapping(d, what, ("offer_id", "application_id", "product", "principal", "start",
-                              "created_at", "expires_at", "schedule"),
-                    _DISCLOSED + ("apr_convention", "rate_cap"))
-        convention = d.get("apr_convention", LEGACY_APR_CONVENTION)
-        if not isinstance(convention, str) or convention not in CONVENTIONS:
-            raise InvalidApplication(f"offer: unknown apr_convention {convention!r}")
-        product = LoanProduct.from_dict(dict(rec.typed(d, "product", Mapping, what)))
-        principal = rec.typed(d, "principal", int, what)
-        start = rec.parse_day(d["start"], "start")
+        convention, product, principal, start = _stored_terms(d)
         try:
             cap = cap_from_dict(d["rate_cap"]) if d.get("rate_cap") is not None else None
         except InvalidRateCap as exc:
@@ -160,15 +152,7 @@ class Offer:
         what = "offer"
         if any(k not in d for k in _DISCLOSED):
             return cls.from_dict(d)
-        rec.mapping(d, what, ("offer_id", "application_id", "product", "principal", "start",
-                              "created_at", "expires_at", "schedule"),
-                    _DISCLOSED + ("apr_convention", "rate_cap"))
-        convention = d.get("apr_convention", LEGACY_APR_CONVENTION)
-        if not isinstance(convention, str) or convention not in CONVENTIONS:
-            raise InvalidApplication(f"offer: unknown apr_convention {convention!r}")
-        product = LoanProduct.from_dict(dict(rec.typed(d, "product", Mapping, what)))
-        principal = rec.typed(d, "principal", int, what)
-        start = rec.parse_day(d["start"], "start")
+        convention, product, principal, start = _stored_terms(d)
         try:
             cap = cap_from_dict(d["rate_cap"]) if d.get("rate_cap") is not None else None
             instalments = tuple(
@@ -295,3 +279,17 @@ def verify_contract(contract: Contract) -> bool:
         return same_ids and hmac.compare_digest(contract_hash(content), contract.content_hash)
     except (KeyError, TypeError, ValueError):
         return False
+
+
+def _stored_terms(d: Mapping) -> tuple[str, LoanProduct, int, date]:
+    """A stored offer's shape checked, and its APR convention, product, principal and start."""
+    what = "offer"
+    rec.mapping(d, what, ("offer_id", "application_id", "product", "principal", "start",
+                          "created_at", "expires_at", "schedule"),
+                _DISCLOSED + ("apr_convention", "rate_cap"))
+    convention = d.get("apr_convention", LEGACY_APR_CONVENTION)
+    if not isinstance(convention, str) or convention not in CONVENTIONS:
+        raise InvalidApplication(f"offer: unknown apr_convention {convention!r}")
+    product = LoanProduct.from_dict(dict(rec.typed(d, "product", Mapping, what)))
+    return (convention, product, rec.typed(d, "principal", int, what),
+            rec.parse_day(d["start"], "start"))
