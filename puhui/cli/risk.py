@@ -32,6 +32,17 @@ _DATA_HELP = ("germancredit.csv (default: $PUHUI_GERMAN_CREDIT, else "
               "../shared/data/germancredit.csv beside the repository)")
 
 
+
+def _show_fairness(report: Any) -> None:
+    """A fairness report's tables and notes, and the attributes flagged for review."""
+    for table in fairness_tables(report):
+        console.print(table)
+    for note in report.notes:
+        console.print(note)
+    flagged = [a.attribute for a in report.attributes if a.flagged]
+    console.print(f"[yellow]Flagged for review: {', '.join(flagged)}[/yellow]" if flagged
+                  else "[green]No group differences above the tolerance[/green]")
+
 def _as_of_day(as_of: Optional[str]) -> date:
     """The `--as-of` day (YYYY-MM-DD), or today's business date when none is given."""
     from puhui.services.clock import SystemClock, business_date
@@ -141,13 +152,7 @@ def fairness_german(
     except RiskError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2)
-    for table in fairness_tables(report):
-        console.print(table)
-    for note in report.notes:
-        console.print(note)
-    flagged = [a.attribute for a in report.attributes if a.flagged]
-    console.print(f"[yellow]Flagged for review: {', '.join(flagged)}[/yellow]" if flagged
-                  else "[green]No group differences above the tolerance[/green]")
+    _show_fairness(report)
     _write(out, dict(report.to_dict(), data=str(ds.source), seed=seed, folds=folds))
 
 
@@ -260,11 +265,5 @@ def fairness_book(
     finally:
         if platform is not None:
             platform.close()
-    for table in fairness_tables(report):
-        console.print(table)
-    for note in report.notes:
-        console.print(note)
-    flagged = [a.attribute for a in report.attributes if a.flagged]
-    console.print(f"[yellow]Flagged for review: {', '.join(flagged)}[/yellow]" if flagged
-                  else "[green]No group differences above the tolerance[/green]")
+    _show_fairness(report)
     _write(out, dict(report.to_dict(), as_of=day.isoformat(), days=days))
