@@ -88,6 +88,21 @@ class PartitionClosed:
     failures: dict[str, str]
 
 
+def _from_snapshot(version: int, closed: date | None, seq: int, snap_closed: date | None,
+                   state: dict) -> "Account | None":
+    """The loan a snapshot holds, brought to the loan's last close (`closed`); None when the
+    snapshot is not of the loan's last event (`version`) or of another format."""
+    if seq != version - 1:
+        return None
+    try:
+        account = from_state(state)
+    except InvalidEvent:
+        return None
+    if closed is not None and (snap_closed is None or closed > snap_closed):
+        roll_forward(account, closed)
+    return account
+
+
 def _sqlite_writer_lock(engine: Engine) -> SqliteWriterLock:
     database = engine.url.database
     return SqliteWriterLock(None if database in (None, "", ":memory:")
@@ -176,16 +191,8 @@ class LoanBook:
         if cached is not None and cached[0] == stamp:
             return cached[1], version, closed
         snap = closes.snapshot(loan_id)
-        account: Account | None = None
-        if snap is not None and snap[0] == version - 1:
-            try:
-                account = from_state(snap[2])
-            except InvalidEvent:
-                account = None  # another snapshot format: rebuilt from the history below
-            else:
-                if closed is not None and (snap[1] is None or closed > snap[1]):
-                    roll_forward(account, closed)
-        if account is None:
+        account = None if snap is None else _from_snapshot(version, closed, *snap)
+        if account is None:  # none, stale or of another format: rebuilt from the history
             account = self.replay(session, loan_id).account
         self._cache[loan_id] = (stamp, account)
         return account, version, closed
@@ -200,14 +207,9 @@ class LoanBook:
         cached = self._cache.get(loan_id)
         if cached is not None and cached[0] == (version, closed):
             return cached[1], version
-        if seq != version - 1:
+        account = _from_snapshot(version, closed, seq, snap_closed, state)
+        if account is None:
             return self._load_stamped(session, loan_id)[:2]
-        try:
-            account = from_state(state)
-        except InvalidEvent:
-            return self._load_stamped(session, loan_id)[:2]
-        if closed is not None and (snap_closed is None or closed > snap_closed):
-            roll_forward(account, closed)
         return account, version
 
     def replay(self, session: Session, loan_id: str) -> "Replayed":
@@ -398,12 +400,12 @@ class LoanBook:
 
     def loan_count(self) -> int:
         with self.sessions() as session:
-            return len(LoanEventRepository(session).loan_ids())
+            return LoanEventRepository(session).count_loans()
 
     def to_close(self, day: date) -> int:
         """How many loans a close of `day` would take now (for progress bars)."""
         with self.sessions() as session:
-            return len(CloseRepository(session).eligible_ids(day))
+            return CloseRepository(session).count_eligible(day)
 
     def _position_unpositioned(self) -> None:
         """Give every active loan without a position one (loans stored before positions

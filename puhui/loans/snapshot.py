@@ -27,7 +27,7 @@ from typing import Any, Union
 from puhui.calendar import rate_micros
 from puhui.errors import InvalidEvent
 from puhui.loans.delinquency import DEFAULT_POLICY
-from puhui.loans.product import Component, LoanProduct, RepaymentMethod
+from puhui.loans.product import Component, LoanProduct
 from puhui.loans.revolving import RevolvingLine
 from puhui.loans.servicing import Loan
 from puhui.loans.state import InstalmentState, LoanStatus
@@ -204,10 +204,6 @@ def position(account: Account) -> dict[str, Any]:
         out["arrears_since"] = next((i.due for i in account.instalments
                                      if i.due <= charged and i.in_arrears()), None)
     return out
-
-
-def is_revolving(product: LoanProduct) -> bool:
-    return product.method is RepaymentMethod.REVOLVING
 
 
 __all__ = ["FORMAT", "NO_BREAK", "from_state", "next_break", "position", "to_state"]

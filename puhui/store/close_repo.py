@@ -44,8 +44,6 @@ _SNAPSHOT = select(SNAPSHOTS.c.seq, SNAPSHOTS.c.closed_through, SNAPSHOTS.c.stat
 _STAMP = (select(LOANS.c.version, POSITIONS.c.closed_through)
           .select_from(LOANS.outerjoin(POSITIONS, POSITIONS.c.loan_id == LOANS.c.loan_id))
           .where(LOANS.c.loan_id == bindparam("loan_id")))
-_CLOSED_THROUGH = select(POSITIONS.c.closed_through, POSITIONS.c.charged_to) \
-    .where(POSITIONS.c.loan_id == bindparam("loan_id"))
 _LOCK_HEAD = select(HEAD.c.events_seq).where(HEAD.c.id == 1).with_for_update()
 _EVENTS_SEQ = select(HEAD.c.events_seq).where(HEAD.c.id == 1)
 _CLOSES_OF = (select(CLOSES.c.business_date, CLOSES.c.events_seq, CLOSES.c.failures)
@@ -120,11 +118,6 @@ class CloseRepository:
         row = self._conn().execute(_STAMP, {"loan_id": loan_id}).first()
         return None if row is None else (row[0], row[1])
 
-    def closed_through(self, loan_id: str) -> tuple[date | None, date | None] | None:
-        """(last close applied, last day charged) from the loan's position, if it has one."""
-        row = self._conn().execute(_CLOSED_THROUGH, {"loan_id": loan_id}).first()
-        return None if row is None else (row[0], row[1])
-
     def save(self, rows: Sequence[tuple[str, int, date | None, dict[str, Any],
                                         Mapping[str, Any]]]) -> None:
         """Write snapshots and positions: (loan id, event seq, closed through, state,
@@ -195,6 +188,11 @@ class CloseRepository:
         stmt = text(f"SELECT loan_id FROM loan_positions WHERE {_ELIGIBLE_SQL} ORDER BY loan_id")
         return list(self._conn().execute(stmt.bindparams(_DAY), {"day": day}).scalars())
 
+    def count_eligible(self, day: date) -> int:
+        """How many loans a close of `day` still has to close."""
+        stmt = text(f"SELECT count(*) FROM loan_positions WHERE {_ELIGIBLE_SQL}")
+        return int(self._conn().execute(stmt.bindparams(_DAY), {"day": day}).scalar_one())
+
     def lock_chain(self) -> int:
         """Lock the chains' head row (appenders of events and entries queue behind the close's
         partition) and return the event chain's head seq."""
@@ -254,8 +252,6 @@ class CloseRepository:
                 .where(CLOSES.c.business_date == day).order_by(CLOSES.c.id))
         return [dict(r._mapping) for r in self._conn().execute(stmt)]
 
-    def count_positions(self) -> int:
-        return int(self._conn().execute(select(func.count()).select_from(POSITIONS)).scalar_one())
 
 
 def _day_number_sql(conn: Connection) -> str:

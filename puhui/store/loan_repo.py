@@ -221,6 +221,9 @@ class LoanEventRepository:
         return list(self._conn().execute(select(LOANS.c.loan_id).order_by(LOANS.c.loan_id))
                     .scalars())
 
+    def count_loans(self) -> int:
+        return int(self._conn().execute(select(func.count()).select_from(LOANS)).scalar_one())
+
     def update_status(self, loan_id: str, status: str, expected_version: int) -> int:
         """Set the status if the loan is still at `expected_version`; return the new version.
 

@@ -233,3 +233,11 @@ def test_close_records_are_attested_and_an_edited_one_fails_verification(engine:
             failures="[]", closed_at=START_TIME))
     with pytest.raises(TamperDetected):
         book.verify()
+
+
+def test_what_is_left_to_close_is_counted_before_and_after(engine: Engine) -> None:
+    book = LoanBook(engine)
+    _seed(book)
+    assert book.to_close(DAY) == len(IDS)
+    book.end_of_day(DAY, batch=4)
+    assert book.to_close(DAY) == 0 and book.loan_count() == len(IDS)
