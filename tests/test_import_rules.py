@@ -64,6 +64,8 @@ RULES = [
      "services orchestrate: SQL belongs to the store, presentation to the front ends"),
     ("api", {"store", "book", "cli", "sqlalchemy", "typer", "click", "rich"},
      "the API is thin: it calls the services"),
+    ("cli", {"store", "sqlalchemy"},
+     "the command line is thin: it calls the services"),
     ("decision", {"origination"},
      "origination builds on decisions, never the reverse"),
     ("risk", {"decision", "services", "cli"},

@@ -17,18 +17,15 @@ console = Console()
 
 
 def _book(url: Optional[str]):
-    from puhui.book import LoanBook
-    from puhui.store.db import database_url, make_engine, migrate
+    from puhui.services.database import open_book
 
-    url = url or database_url()
-    migrate(url)
-    return LoanBook(make_engine(url)), url
+    return open_book(url)
 
 
 def _existing(url: Optional[str]) -> str:
     """The URL of an existing Puhui database, or exit 2 saying why: a command that reads a book
     (or acts on its loans) never creates one."""
-    from puhui.store.db import require_existing
+    from puhui.services.database import require_existing
 
     try:
         return require_existing(url)

@@ -77,15 +77,13 @@ def run(loans: int = typer.Option(200, help="loans in the synthetic book"),
         fresh: bool = typer.Option(True, help="start from an empty SQLite file"),
         seed: int = typer.Option(7)) -> None:
     """The main job: originate a synthetic book, service it day by day, report and verify."""
-    from sqlalchemy.engine import make_url
-
     from puhui.report import portfolio_report, render
     from puhui.book_simulation import simulate
-    from puhui.store.db import database_url
+    from puhui.services.database import database_url, discard_sqlite_file
 
     url = db or database_url()
-    if fresh and make_url(url).get_backend_name() == "sqlite" and make_url(url).database:
-        Path(make_url(url).database).unlink(missing_ok=True)
+    if fresh:
+        discard_sqlite_file(url)
     book, url = _book(url)
     console.print(f"Database: {url}")
     with Progress(console=console) as progress:
@@ -306,16 +304,13 @@ def _print_serving(out: Console, url: str, admin_token: str | None,
 def _seed_demo(db: Optional[str], businesses: int, days: int, risk: dict | None = None) -> None:
     from datetime import timedelta
 
-    from sqlalchemy import func, select
-
     from puhui.services.clock import ManualClock, at_business_date, business_date, SystemClock
+    from puhui.services.database import application_count
     from puhui.services.platform_simulation import simulate_platform
-    from puhui.store.platform_models import ApplicationRow
 
     today = business_date(SystemClock())
     sim = _platform(db, risk, clock=ManualClock(at_business_date(today - timedelta(days=days - 1))))
-    with sim.read() as session:
-        existing = session.execute(select(func.count()).select_from(ApplicationRow)).scalar_one()
+    existing = application_count(sim)
     if existing:
         console.print(f"demo book present ({existing} applications); not seeding again")
         return
@@ -340,17 +335,14 @@ def simulate(businesses: int = typer.Option(150, help="small businesses that app
              ) -> None:
     """Run a synthetic book of small businesses through application, decision, disbursement
     and months of repayments (late payers, defaults), then print the portfolio report."""
-    from sqlalchemy.engine import make_url
-
     from puhui.report import portfolio_report, render
     from puhui.services.clock import ManualClock, at_business_date
+    from puhui.services.database import database_url, discard_sqlite_file
     from puhui.services.platform_simulation import simulate_platform
-    from puhui.store.db import database_url
 
     url = db or database_url()
-    if fresh and make_url(url).get_backend_name() == "sqlite" and make_url(url).database:
-        for suffix in ("", "-wal", "-shm"):
-            Path(make_url(url).database + suffix).unlink(missing_ok=True)
+    if fresh:
+        discard_sqlite_file(url)
     first = _date(start)
     platform = _platform(url, _risk_options(decider, models, policies),
                          clock=ManualClock(at_business_date(first)))

@@ -207,7 +207,7 @@ def monitor_book(
     from puhui.risk.model_registry import ModelRegistry
     from puhui.services.monitoring import monitor_book as run
     from puhui.services.platform import Platform
-    from puhui.store.db import require_existing
+    from puhui.services.database import require_existing
 
     day = _as_of_day(as_of)
     platform = None
@@ -251,7 +251,7 @@ def fairness_book(
     from puhui.risk.fairness import FairnessTolerance
     from puhui.services.fairness import book_fairness
     from puhui.services.platform import Platform
-    from puhui.store.db import require_existing
+    from puhui.services.database import require_existing
 
     day = _as_of_day(as_of)
     platform = None

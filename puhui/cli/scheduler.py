@@ -36,7 +36,7 @@ def _schedule():
 
 
 def _existing(db: Optional[str]) -> str:
-    from puhui.store.db import require_existing
+    from puhui.services.database import require_existing
 
     try:
         return require_existing(db)

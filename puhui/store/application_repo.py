@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, object_session
 
 from puhui.store.decision_models import DecisionRecordRow
@@ -50,6 +50,11 @@ _RELATED = {"offer": PreparedStatement(insert(OFFERS)),
 
 
 # -- applications ---------------------------------------------------------------------------------
+def count(session: Session) -> int:
+    """How many applications the platform holds."""
+    return int(session.execute(select(func.count()).select_from(ApplicationRow)).scalar_one())
+
+
 def read(session: Session, application_id: str, lock: bool = False) -> Any | None:
     """The application's row (a named tuple of `FIELDS`), locked for update when `lock`; None
     if there is none."""

@@ -256,3 +256,14 @@ def current_revision(engine: Engine) -> str | None:
 def head_revision() -> str | None:
     """The newest revision shipped with this version of Puhui."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def discard_sqlite_file(url: str) -> None:
+    """Delete a SQLite database file and its journal files (a command's `--fresh` start); a
+    URL of another database is left alone."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        for suffix in ("", "-wal", "-shm"):
+            Path(parsed.database + suffix).unlink(missing_ok=True)
