@@ -6,6 +6,7 @@ import time
 from datetime import date
 from typing import Mapping
 
+from puhui.risk.data.connectors import payload_of
 from puhui.risk.data.payload import SourceData, parse_payload
 from puhui.risk.errors import SourceUnavailable
 
@@ -18,7 +19,7 @@ def validated_payloads(connectors: Mapping, ref: str, on: date
     seconds, records = 0.0, 0
     for scope in connectors:
         try:
-            raw = connectors[scope].fetch(ref, on)
+            raw = payload_of(connectors[scope].fetch(ref, on))
         except SourceUnavailable:
             continue
         t0 = time.perf_counter()
@@ -29,8 +30,9 @@ def validated_payloads(connectors: Mapping, ref: str, on: date
 
 
 def raw_payloads(connectors: Mapping, ref: str, on: date) -> dict:
-    """The payload of every connector that answers for business `ref` on `on`, as received
-    (not validated): what a decision starts from once the providers have answered."""
+    """The answer of every connector that answers for business `ref` on `on`, as received
+    (a `Received`, not validated): what a decision starts from once the providers have
+    answered."""
     out = {}
     for scope in connectors:
         try:

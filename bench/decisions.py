@@ -54,7 +54,6 @@ from puhui.risk.features import feature_frame, features_for
 from puhui.risk.model_registry import ModelRegistry
 from puhui.services.platform import DEFAULT_RATE_CAP
 from puhui.services.providers import world_connectors
-from puhui.services.data import canonical_bytes
 from puhui.services.risk import ensure_models
 from puhui.store import payload_codec
 from puhui.demo import DEMO_PRODUCTS
@@ -81,10 +80,9 @@ def applications(n: int) -> list[tuple]:
         _, seconds, count = validated_payloads(connectors, f"AP{i:07d}", ON)
         parse_s, records = parse_s + seconds, records + count
         raw = raw_payloads(connectors, f"AP{i:07d}", ON)
-        for payload in raw.values():  # what `services.data.collect` stores for each answer
-            body = canonical_bytes(payload)
-            received += len(body)
-            stored += len(payload_codec.pack(body)[1])
+        for answer in raw.values():  # what `services.data.collect` stores for each answer
+            received += len(answer.body)
+            stored += len(payload_codec.pack(answer.body, parsed=answer.payload)[1])
         out.append((f"AN{i:07d}", applicant, tuple(verify_applicant(applicant, ON)), raw))
     print(f"  validating the providers' payloads: {parse_s / n * 1000:.1f} ms per application "
           f"({records / n:,.0f} records each; part of the decision figures below)")
@@ -117,7 +115,7 @@ def one_at_a_time(decider: PolicyDecider, apps: list[tuple]) -> None:
 
 def decide(decider: PolicyDecider, product, app: tuple):
     application_id, applicant, checks, raw = app
-    data = {scope: parse_payload(scope, payload) for scope, payload in raw.items()}
+    data = {scope: parse_payload(scope, answer.payload) for scope, answer in raw.items()}
     features = features_for(data, ON)
     request = DecisionRequest(application_id, applicant, 10_000_000, product, checks, ON,
                               {"features": features, "data_errors": []})

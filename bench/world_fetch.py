@@ -4,7 +4,9 @@ Product path timed: `WorldProvider.fetch` (`services.providers.world_connectors`
 per business-data scope as `services.data.collect` calls it for an application whose applicant
 consented to every scope, on the demo platform's live world (`sme.live_world(20_000, 11, ...)`,
 as `puhui serve --demo` / `make run` build it).  A source that has nothing for the business
-(`SourceUnavailable`) counts as answered.  Validation, serialisation and storage are not timed.
+(`SourceUnavailable`) counts as answered.  Each answer is the payload's JSON bytes as a provider
+sends them and their parse (`Received`), so the writing of the JSON is timed; validation and
+storage are not.
 
 Run: .venv/bin/python bench/world_fetch.py [applications] [rounds]
 Target: <= 10 ms per application (p50 and p99) for all seven payloads.
@@ -22,7 +24,6 @@ the new date and the records' dicts are left to do.
 from __future__ import annotations
 
 import gc
-import json
 import random
 import statistics
 import sys
@@ -48,12 +49,12 @@ def application(connectors, identity: str, on: date) -> tuple[float, float, int,
     answers = []
     for scope in connectors:
         try:
-            answers.append(connectors[scope].fetch(identity, on))
+            answers.append(connectors[scope].fetch(identity, on))  # a `Received`
         except SourceUnavailable:
             pass
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return (wall, cpu, sum(len(a["records"]) for a in answers),
-            sum(len(json.dumps(a, separators=(",", ":"))) for a in answers))
+    return (wall, cpu, sum(len(a.payload["records"]) for a in answers),
+            sum(len(a.body) for a in answers))
 
 
 def one_round(connectors, identities: list[str], on: date

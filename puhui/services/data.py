@@ -24,7 +24,7 @@ import orjson
 from sqlalchemy.orm import Session
 
 from puhui.parties.consent import DataScope, Purpose
-from puhui.risk.data.connectors import ConnectorSet
+from puhui.risk.data.connectors import ConnectorSet, Received
 from puhui.risk.data.payload import SourceData, parse_payload, source_scope
 from puhui.risk.errors import InvalidRecord, PayloadTampered, SourceFailed, SourceUnavailable
 from puhui.services import stages
@@ -127,9 +127,13 @@ def collect(p: Platform, session: Session, applicant_id: str, application_id: st
             errors[scope] = f"{FAILED} {raw}"
             continue
         error = None
+        # a source's bytes as sent and their parse; an in-process source's value is kept in
+        # its canonical form (and parsed again by the packing, which trusts only a real parse)
+        body, payload = (raw.body, raw.payload) if isinstance(raw, Received) \
+            else (canonical_bytes(raw), raw)
         with stages.stage("validate"):
             try:
-                data[scope] = _validate(scope, raw, business, as_of)
+                data[scope] = _validate(scope, payload, business, as_of)
             except InvalidRecord as exc:
                 error = errors[scope] = str(exc)
         with stages.stage("store"):
@@ -138,13 +142,16 @@ def collect(p: Platform, session: Session, applicant_id: str, application_id: st
                 "scope": scope.value, "consent_id": consent.consent_id,
                 "fetched_at": fetched_at, "as_of": as_of,
                 "status": "rejected" if error else "accepted", "error": error,
-                **payload_values(canonical_bytes(raw))})
+                **payload_values(body, parsed=payload if isinstance(raw, Received) else None)})
     return CollectedData(data, errors)
 
 
-def payload_values(received: bytes, compression: str | None = None) -> dict[str, Any]:
-    """The stored columns of a payload received as `received`: packed, its size and SHA-256."""
-    codec, blob = payload_codec.pack(received, compression)
+def payload_values(received: bytes, compression: str | None = None,
+                   parsed: Any = None) -> dict[str, Any]:
+    """The stored columns of a payload received as `received`: packed, its size and SHA-256.
+    `parsed`: `orjson.loads(received)` when the caller has it (saves parsing it again)."""
+    codec, blob = (payload_codec.pack(received, compression) if parsed is None
+                   else payload_codec.pack(received, compression, parsed=parsed))
     return {"payload": None, "payload_codec": codec, "payload_blob": blob,
             "payload_bytes": len(received), "payload_sha256": hashlib.sha256(received).hexdigest()}
 

@@ -20,7 +20,9 @@ from collections.abc import Mapping
 from datetime import date
 
 from puhui.parties.consent import DataScope
-from puhui.risk.data.connectors import Connector, ConnectorSet
+import orjson
+
+from puhui.risk.data.connectors import Connector, ConnectorSet, Received
 from puhui.risk.data.payload import SOURCES, source_scope
 from puhui.risk.data.resilience import SourceSettings
 from puhui.risk.data.world import SyntheticWorld
@@ -39,9 +41,12 @@ class WorldProvider:
     def __init__(self, world: SyntheticWorld, scope: DataScope | str) -> None:
         self.world, self.scope = world, source_scope(scope)
 
-    def fetch(self, business_id: str, as_of: date) -> dict:
+    def fetch(self, business_id: str, as_of: date) -> Received:
+        """The payload as the provider sends it: its JSON bytes (sorted keys, no spaces, as a
+        canonical feed writes them) and their parse."""
         payload = self.world.payload(self.scope, world_business(self.world, business_id), as_of)
-        return {**payload, "business_id": business_id}
+        payload = {**payload, "business_id": business_id}
+        return Received(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS), payload)
 
     def __repr__(self) -> str:
         return f"WorldProvider({self.scope.value})"

@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Iterator
 
 from sqlalchemy.orm import Session
 
@@ -114,9 +114,20 @@ def _unattached(row: Any, years: int) -> Retention:
                      "years after")
 
 
-def payload_retention(session: Session, years: int) -> list[Retention]:
-    """The retention of every application that has payloads stored."""
-    return [retention_of(row, years) for row in risk_repo.payload_applications(session)]
+#: Applications whose retention is decided per read (the purge's memory is bounded by a page,
+#: not by the book).
+PAGE = 5_000
+
+
+def payload_retention(session: Session, years: int, page: int = PAGE) -> Iterator[Retention]:
+    """The retention of every application that has payloads stored, read `page` at a time."""
+    after = None
+    while True:
+        rows = risk_repo.payload_applications(session, after, page)
+        yield from (retention_of(row, years) for row in rows)
+        if len(rows) < page:
+            return
+        after = rows[-1].application_id
 
 
 def purge_payloads(p: Platform, session: Session, actor: Principal, as_of: date | None = None,
@@ -131,24 +142,39 @@ def purge_payloads(p: Platform, session: Session, actor: Principal, as_of: date 
     if as_of > today:
         raise InvalidBusinessDate(f"cannot purge as of {as_of}: the business date is {today}, "
                                   "and a payload is never purged before its time")
-    rules = payload_retention(session, years)
-    expired = {r.application_id: r for r in rules if r.expired(as_of)}
-    rows = [(row, expired[row.application_id])
-            for row in risk_repo.payload_meta(session, sorted(expired))]
-    for row in risk_repo.unattached_payloads(session):
-        rule = _unattached(row, years)
-        if rule.expired(as_of):
-            rows.append((row, rule))
-    now = p.clock.now()
+    now, kept, kept_while_needed = p.clock.now(), 0, 0
+    purged: dict[tuple[str, str | None], dict[str, Any]] = {}
+    count = 0
+    # a page of applications at a time: read, decide, purge (memory bounded by the page)
+    for rules in _pages(payload_retention(session, years), PAGE):
+        expired = {r.application_id: r for r in rules if r.expired(as_of)}
+        kept += len(rules) - len(expired)
+        kept_while_needed += sum(1 for r in rules if r.kept_until is None)
+        count += _purge(session, actor, now, dry_run, purged, [
+            (row, expired[row.application_id])
+            for row in risk_repo.payload_meta(session, sorted(expired))])
+    count += _purge(session, actor, now, dry_run, purged, [
+        (row, rule) for row in risk_repo.unattached_payloads(session)
+        for rule in [_unattached(row, years)] if rule.expired(as_of)])
+    return {"as_of": as_of.isoformat(), "retention_years": years, "dry_run": dry_run,
+            "purged_payloads": count, "purged_applications": list(purged.values()),
+            "kept_applications": kept, "kept_while_needed": kept_while_needed}
+
+
+def _purge(session: Session, actor: Principal, now: datetime, dry_run: bool,
+           purged: dict[tuple[str, str | None], dict[str, Any]],
+           rows: list[tuple[Any, Retention]]) -> int:
+    """Tombstone and delete `rows` (payload, its rule), logging each application once; adds
+    what went to `purged`; the number of payloads."""
     tombstones = [{
         "id": row.id, "applicant_id": row.applicant_id, "application_id": row.application_id,
         "scope": row.scope, "consent_id": row.consent_id, "fetched_at": row.fetched_at,
         "payload_sha256": row.payload_sha256, "payload_bytes": row.payload_bytes,
         "kept_until": rule.kept_until, "purged_at": now,
         "reason": f"retention ended on {rule.kept_until}: {rule.why}"} for row, rule in rows]
-    purged: dict[tuple[str, str | None], dict[str, Any]] = {}
+    these: dict[tuple[str, str | None], dict[str, Any]] = {}
     for t in tombstones:
-        entry = purged.setdefault((t["applicant_id"], t["application_id"]), {
+        entry = these.setdefault((t["applicant_id"], t["application_id"]), {
             "applicant_id": t["applicant_id"], "application_id": t["application_id"],
             "kept_until": t["kept_until"].isoformat(), "reason": t["reason"], "payloads": 0,
             "bytes": 0})
@@ -158,17 +184,25 @@ def purge_payloads(p: Platform, session: Session, actor: Principal, as_of: date 
         from puhui.services.privacy import log_access
 
         risk_repo.purge_payloads(session, tombstones)
-        for entry in purged.values():
+        for entry in these.values():
             log_access(session, actor, entry["applicant_id"], "payload_purge", "application",
                        entry["application_id"] or "-",
                        f"{entry['payloads']} data-source payload(s) purged: {entry['reason']}",
                        now)
         session.flush()
-    kept = [r for r in rules if r.kept_until is None or not r.expired(as_of)]
-    return {"as_of": as_of.isoformat(), "retention_years": years, "dry_run": dry_run,
-            "purged_payloads": len(tombstones), "purged_applications": list(purged.values()),
-            "kept_applications": len(kept),
-            "kept_while_needed": sum(1 for r in kept if r.kept_until is None)}
+    purged.update(these)
+    return len(tombstones)
+
+
+def _pages(items: Iterator[Retention], size: int) -> Iterator[list[Retention]]:
+    page: list[Retention] = []
+    for item in items:
+        page.append(item)
+        if len(page) == size:
+            yield page
+            page = []
+    if page:
+        yield page
 
 
 __all__ = ["RETENTION_ENV", "Retention", "payload_retention", "purge_payloads",

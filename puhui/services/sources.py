@@ -22,7 +22,9 @@ from urllib.parse import quote
 import orjson
 
 from puhui.parties.consent import DataScope
-from puhui.risk.data.connectors import ConnectorSet, fetch_here, is_remote, source_name
+from puhui.risk.data.connectors import (
+    ConnectorSet, Received, fetch_here, is_remote, source_name,
+)
 from puhui.risk.data.payload import source_scope
 from puhui.risk.errors import InvalidParameter, SourceFailed, SourceUnavailable
 
@@ -36,7 +38,8 @@ class HttpConnector:
     A 404 means the provider holds nothing on the business (`SourceUnavailable`); no
     connection, a 5xx or a 429 is a transient `SourceFailed` (tried again under the source's
     policy); any other non-2xx answer, or a body that is not JSON, a permanent one.  The body is
-    returned as parsed, unchecked: `parse_payload` validates it.  On the process's connector
+    returned as received with its parse (`Received`), unchecked: `parse_payload` validates it,
+    and it is stored byte for byte.  On the process's connector
     loop every HTTP connector shares one httpx client (`RUNNER.http()`, built by `prepare`
     outside the loop and the deadline), whose keep-alive connections serve every application
     of the process; `client_factory` gives a source a client of its own (client certificates,
@@ -73,7 +76,7 @@ class HttpConnector:
                             else _new_client())
         return self._client[1]
 
-    async def fetch(self, business_id: str, as_of: date) -> Any:
+    async def fetch(self, business_id: str, as_of: date) -> Received:
         import httpx
 
         try:
@@ -93,8 +96,8 @@ class HttpConnector:
         if not 200 <= status < 300:
             raise SourceFailed(self.name, f"refused the request: HTTP {status}",
                                transient=False)
-        try:
-            return orjson.loads(response.content)  # a JSONDecodeError is a ValueError
+        try:  # a JSONDecodeError is a ValueError
+            return Received(response.content, orjson.loads(response.content))
         except ValueError:
             kind = response.headers.get("content-type", "no content type")
             raise SourceFailed(self.name, f"answered a body that is not JSON ({kind}, "

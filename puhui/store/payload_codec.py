@@ -10,10 +10,11 @@ payloads are about 0.55 MB of JSON, and a million applications cannot keep 550 G
   every record is an object with the same keys, it is packed as
   ``[1, envelope, keys, columns]``: each key written once and each field's values side by side,
   which a compressor packs far better than rows (0.55 MB -> ~41 kB per application with zstd,
-  against ~60 kB for the rows compressed as they are).  Packing checks that unpacking gives the
-  very same bytes back; any payload that does not fit (other JSON, a non-canonical text,
-  integers beyond 64 bits, records of mixed shapes, not JSON at all) is kept as its raw bytes,
-  compressed.
+  against ~60 kB for the rows compressed as they are).  Packing checks that the bytes are the
+  canonical form of their parse, which is what makes unpacking give the very same bytes back
+  (`to_columns` says why; it costs a third of unpacking them to compare); any payload that does
+  not fit (other JSON, a non-canonical text, integers beyond 64 bits, records of mixed shapes,
+  not JSON at all) is kept as its raw bytes, compressed.
 - **zstd** (the `zstandard` package) at level 1: on these payloads it is both smaller and about
   three times faster than zlib at its default level 6.  Where `zstandard` is not installed,
   zlib (standard library) is used, and the row says which: every row names its codec, so rows
@@ -59,13 +60,24 @@ def sha256_hex(data: bytes) -> str:
 
 
 # -- columns --------------------------------------------------------------------------------------
-def to_columns(data: bytes) -> bytes | None:
+_UNPARSED: Any = object()
+
+
+def to_columns(data: bytes, parsed: Any = _UNPARSED) -> bytes | None:
     """`data` as ``[1, envelope, keys, columns]`` JSON, or None when it is not a canonical
-    records payload that unpacks to exactly the same bytes."""
+    records payload that unpacks to exactly the same bytes.
+
+    `parsed` is `orjson.loads(data)` when the caller already has it (a connector parses what it
+    receives): it saves parsing again, and is trusted only as far as `data` is its canonical
+    form, checked here.  That check is what makes the columns unpack to exactly `data` without
+    unpacking them to see: `from_columns` rebuilds records equal as JSON values to those
+    parsed, with the same keys, and writes them in the same canonical form (orjson writes a
+    value it has read back as the same text).  `tests/store/test_store_payload_codec.py` checks
+    the round trip on arbitrary JSON and bytes."""
     if not data.startswith(b"{"):
         return None
     try:
-        payload = orjson.loads(data)
+        payload = orjson.loads(data) if parsed is _UNPARSED else parsed
         if not isinstance(payload, dict):
             return None
         records = payload.get("records")
@@ -74,21 +86,18 @@ def to_columns(data: bytes) -> bytes | None:
         first = records[0]
         if not isinstance(first, dict) or not first:
             return None
-        shape = first.keys()
-        if not all(isinstance(r, dict) and r.keys() == shape for r in records):
+        keys = sorted(first)
+        # every record holds each of the first's keys (a KeyError otherwise) and no other
+        # (the same number of keys), so every record has the same keys
+        columns = [[r[k] for r in records] for k in keys]
+        if sum(map(len, records)) != len(keys) * len(records):
             return None
-        keys = sorted(shape)
+        if orjson.dumps(payload, option=_SORTED) != data:  # not canonical: would not come back
+            return None
         envelope = {k: v for k, v in payload.items() if k != "records"}
-        packed = orjson.dumps([_COLUMNS_FORMAT, envelope, keys,
-                               [[r[k] for r in records] for k in keys]])
-    except (orjson.JSONDecodeError, orjson.JSONEncodeError, TypeError):
+        return orjson.dumps([_COLUMNS_FORMAT, envelope, keys, columns])
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError, TypeError, KeyError):
         return None
-    try:
-        if from_columns(packed) != data:  # never keep what would not come back exactly
-            return None
-    except PayloadTampered:
-        return None
-    return packed
 
 
 def from_columns(packed: bytes) -> bytes:
@@ -136,11 +145,13 @@ def _decompress(blob: bytes, method: str) -> bytes:
 
 
 # -- the two operations ---------------------------------------------------------------------------
-def pack(data: bytes, compression: str | None = None) -> tuple[str, bytes]:
+def pack(data: bytes, compression: str | None = None,
+         parsed: Any = _UNPARSED) -> tuple[str, bytes]:
     """(codec, blob) storing `data` (bytes as received): columns when they fit, compressed with
-    `compression` (``zstd`` or ``zlib``; default `default_compression()`)."""
+    `compression` (``zstd`` or ``zlib``; default `default_compression()`).  `parsed`:
+    `orjson.loads(data)` when the caller already has it (see `to_columns`)."""
     method = compression or default_compression()
-    columns = to_columns(data)
+    columns = to_columns(data, parsed)
     if columns is not None:
         return f"cols+{method}", _compress(columns, method)
     return method, _compress(data, method)

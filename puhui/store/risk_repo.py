@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from puhui.store.decision_models import DecisionRecordRow
 from puhui.store.models import LoanEventRow, LoanRow
 from puhui.store.platform_models import ApplicantRow, ApplicationRow, ContractRow, DisbursementRow
+from puhui.store.prepared import PreparedStatement
 from puhui.store.risk_models import PurgedPayloadRow, SourcePayloadRow
 
 _PAYLOADS, _PURGED = SourcePayloadRow.__table__, PurgedPayloadRow.__table__
@@ -25,8 +26,11 @@ _PAYOUTS, _EVENTS = DisbursementRow.__table__, LoanEventRow.__table__
 
 
 # -- data-source payloads -------------------------------------------------------------------------
+_ADD_PAYLOAD = PreparedStatement(insert(_PAYLOADS))  # compiled once, not per payload
+
+
 def add_payload(session: Session, values: Mapping[str, Any]) -> None:
-    session.execute(insert(_PAYLOADS), values)
+    _ADD_PAYLOAD.execute(session, values)
 
 
 def payloads(session: Session, application_id: str) -> list[Any]:
@@ -42,12 +46,18 @@ _PAYLOAD_META = (_PAYLOADS.c.id, _PAYLOADS.c.applicant_id, _PAYLOADS.c.applicati
                  _PAYLOADS.c.payload_sha256, _PAYLOADS.c.payload_bytes)
 
 
-def payload_applications(session: Session) -> list[Any]:
+def payload_applications(session: Session, after: str | None = None,
+                         limit: int | None = None) -> list[Any]:
     """(application_id, applicant_id, status, updated_at, loan_id, loan_status, loan_last_event)
-    of every application that has payloads stored: what the retention rule is decided on.
-    `loan_last_event` is the date of the loan's latest event (None without a loan)."""
+    of the applications that have payloads stored, by id, those after `after` and at most
+    `limit` of them (a page: the purge reads the book a page at a time): what the retention rule
+    is decided on.  `loan_last_event` is the date of the loan's latest event (None without a
+    loan)."""
     holders = select(_PAYLOADS.c.application_id).where(
-        _PAYLOADS.c.application_id.is_not(None)).distinct().subquery()
+        _PAYLOADS.c.application_id.is_not(None))
+    if after is not None:
+        holders = holders.where(_PAYLOADS.c.application_id > after)
+    holders = holders.distinct().subquery()
     last_event = (select(func.max(_EVENTS.c.occurred_on))
                   .where(_EVENTS.c.loan_id == _APPS.c.loan_id).scalar_subquery())
     query = (select(_APPS.c.application_id, _APPS.c.applicant_id, _APPS.c.status,
@@ -56,6 +66,8 @@ def payload_applications(session: Session) -> list[Any]:
              .join(holders, holders.c.application_id == _APPS.c.application_id)
              .outerjoin(_LOANS, _LOANS.c.loan_id == _APPS.c.loan_id)
              .order_by(_APPS.c.application_id))
+    if limit is not None:
+        query = query.limit(limit)
     return list(session.execute(query).all())
 
 

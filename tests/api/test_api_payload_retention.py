@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from puhui.errors import InvalidBusinessDate
 from puhui.risk.errors import InvalidParameter, PayloadTampered
+from puhui.services import retention
 from puhui.services.access import SYSTEM
 from puhui.services.clock import at_business_date
 from puhui.services.data import payload_values, stored_payloads
@@ -59,8 +60,10 @@ def _submitted(api, status: str = "offered") -> dict:
     raise AssertionError(f"no {status} application in 20 tries")
 
 
-def test_payloads_go_exactly_after_the_retention_and_never_while_needed(api, monkeypatch):
+@pytest.mark.parametrize("page", [retention.PAGE, 2])  # 2: applications decided over 3 reads
+def test_payloads_go_exactly_after_the_retention_and_never_while_needed(api, monkeypatch, page):
     monkeypatch.delenv(RETENTION_ENV, raising=False)
+    monkeypatch.setattr(retention, "PAGE", page)
     open_loan = api.disbursed()
     closed = api.disbursed()
     loan_id = closed["disbursement"]["loan_id"]

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from datetime import date
 
+import json
+
 import pytest
 
 from puhui.parties.consent import DataScope
-from puhui.risk.data.connectors import ConnectorSet
+from puhui.risk.data.connectors import ConnectorSet, Received
 from puhui.risk.data.payload import parse_payload
 from puhui.risk.data.resilience import (
     CLOSED,
@@ -59,8 +61,9 @@ def ask(connectors: ConnectorSet, *scopes: str) -> dict:
 def test_a_healthy_source_answers_its_payload_over_http() -> None:
     with FakeSources() as server:
         got = ask(sources(server, "bureau"))
-    assert got["bureau"] == {"business_id": BUSINESS, "as_of": "2026-03-01", "records": []}
-    assert parse_payload("bureau", got["bureau"]).business_id == BUSINESS
+    sent = {"business_id": BUSINESS, "as_of": "2026-03-01", "records": []}
+    assert got["bureau"] == Received(json.dumps(sent).encode(), sent)  # the bytes as sent
+    assert parse_payload("bureau", got["bureau"].payload).business_id == BUSINESS
     assert server.asked == [("bureau", BUSINESS, "2026-03-01")]  # GET /bureau/<id>?as_of=...
 
 
@@ -70,7 +73,7 @@ def test_sources_are_asked_concurrently() -> None:
             server.script(scope, ok(delay=0.2))
         connectors = sources(server, "tax", "sales", "bureau")
         got, seconds = timed(lambda: ask(connectors))
-    assert all(isinstance(v, dict) for v in got.values()), got
+    assert all(isinstance(v, Received) for v in got.values()), got
     assert 0.2 <= seconds < 0.5, f"3 sources of 200 ms each took {seconds:.3f} s"  # not 0.6
 
 
@@ -80,7 +83,7 @@ def test_a_slow_source_times_out_and_is_reported_missing_within_bounds() -> None
         policy = SourcePolicy(timeout=0.1, retries=1, backoff=0.01, backoff_max=0.01)
         connectors = sources(server, "tax", "bureau", policy=policy)
         got, seconds = timed(lambda: ask(connectors))
-    assert isinstance(got["tax"], dict)  # the others are not held up
+    assert isinstance(got["tax"], Received)  # the others are not held up
     failed = got["bureau"]
     assert isinstance(failed, SourceFailed) and failed.transient
     assert str(failed).startswith(f"bureau source at {server.url}: no answer within 100 ms")
@@ -116,7 +119,7 @@ def test_a_flapping_source_recovers_on_a_retry() -> None:
     with FakeSources() as server:
         server.script("sales", status(500), Answer(502, b"", 0.0), ok())
         got = ask(sources(server, "sales"))
-    assert got["sales"]["business_id"] == BUSINESS
+    assert got["sales"].payload["business_id"] == BUSINESS
     assert server.requests["sales"] == 3
 
 
@@ -149,9 +152,9 @@ def test_json_of_the_wrong_shape_is_left_to_validation_which_names_the_source() 
         server.script("bureau", Answer(200, {"business_id": BUSINESS}))
         got = ask(sources(server, "sales", "bureau"))
     with pytest.raises(InvalidRecord, match="^sales payload.*JSON object, not list"):
-        parse_payload("sales", got["sales"])
+        parse_payload("sales", got["sales"].payload)
     with pytest.raises(InvalidRecord, match="^bureau payload, field as_of"):
-        parse_payload("bureau", got["bureau"])
+        parse_payload("bureau", got["bureau"].payload)
 
 
 def test_the_breaker_opens_after_repeated_failures_and_fails_fast() -> None:
@@ -174,7 +177,7 @@ def test_the_breaker_opens_after_repeated_failures_and_fails_fast() -> None:
         assert "circuit open" in str(ask(connectors)["bureau"])
         clock.now += 1
         assert connectors.breakers[DataScope.BUREAU].state == HALF_OPEN
-        assert ask(connectors)["bureau"]["business_id"] == BUSINESS
+        assert ask(connectors)["bureau"].payload["business_id"] == BUSINESS
         assert connectors.breakers[DataScope.BUREAU].state == CLOSED
         assert server.requests["bureau"] == 4
 
@@ -205,7 +208,7 @@ def test_breakers_are_per_source() -> None:
         connectors = sources(server, "bureau", "tax", policy=policy, clock=clock)
         ask(connectors)
         got = ask(connectors)
-    assert "circuit open" in str(got["bureau"]) and isinstance(got["tax"], dict)
+    assert "circuit open" in str(got["bureau"]) and isinstance(got["tax"], Received)
     assert server.requests["tax"] == 2
 
 
@@ -283,7 +286,7 @@ def test_in_process_sources_answer_while_the_network_ones_are_asked() -> None:
         connectors = ConnectorSet([HttpConnector("bureau", server.url), InProcess("tax", 0.3),
                                    InProcess("sales", broken=True)], SourceSettings(FAST))
         got, seconds = timed(lambda: ask(connectors))
-    assert isinstance(got["bureau"], dict) and isinstance(got["tax"], dict)
+    assert isinstance(got["bureau"], Received) and isinstance(got["tax"], dict)
     assert str(got["sales"]) == "sales in-process: KeyError: 'merchant index'"
     assert list(got) == ["bureau", "tax", "sales"]  # in the order of the set
     assert 0.3 <= seconds < 0.5, f"took {seconds:.3f} s"  # not 0.6

@@ -2,8 +2,10 @@
 
 Why a protocol: a real lender plugs in the tax bureau's, its bank partners', the credit
 bureau's and its POS partners' APIs; tests, demos and training use the synthetic world.  Both
-answer `fetch(business_id, as_of)` with the raw JSON-ready payload
-(`{"business_id", "as_of", "records"}`) holding nothing dated after `as_of`, and raise
+answer `fetch(business_id, as_of)` with the payload (`{"business_id", "as_of", "records"}`)
+holding nothing dated after `as_of`, either as a `Received` (the bytes the provider sent and
+their parse: a network source, the synthetic world's providers) or as a JSON-ready value (a
+test double), and raise
 `SourceUnavailable` when the provider holds nothing for that business.  A network provider's
 `fetch` is a coroutine (`puhui.services.sources.HttpConnector`: the network is the services'
 business, the core stays pure); an in-process one's (the synthetic world, a test double) a plain
@@ -21,6 +23,7 @@ import inspect
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol, runtime_checkable
 
@@ -33,13 +36,29 @@ from puhui.risk.errors import InvalidParameter, RiskDataError, SourceFailed, Sou
 log = logging.getLogger("puhui.connectors")
 
 
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A payload as its provider sent it: the bytes (kept byte for byte, and hashed) and their
+    parse, `orjson.loads(body)` (what is validated), so that the platform neither parses what a
+    source sent nor writes out what it parsed a second time."""
+
+    body: bytes
+    payload: Any
+
+
+def payload_of(answer: Any) -> Any:
+    """A connector's answer as a JSON value (the parse of a `Received`)."""
+    return answer.payload if isinstance(answer, Received) else answer
+
+
 @runtime_checkable
 class Connector(Protocol):
     scope: DataScope
 
     def fetch(self, business_id: str, as_of: date) -> Any:
-        """The provider's raw payload for the business as known on `as_of` (a plain function,
-        or a coroutine function for a provider reached over the network)."""
+        """The provider's payload for the business as known on `as_of`, a `Received` or a
+        JSON-ready value (a plain function, or a coroutine function for a provider reached
+        over the network)."""
         ...
 
 

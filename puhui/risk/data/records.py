@@ -140,7 +140,8 @@ class SalesOrder(Record):
     amount_fen: PositiveFen
     customer_hash: Hashed
     refunded: bool
-    refunded_on: Day | None = None
+    # checked even when left out: a refund without its date cannot be placed in time
+    refunded_on: Day | None = Field(default=None, validate_default=True)
 
     @field_validator("refunded_on")
     @classmethod

@@ -316,3 +316,22 @@ def test_inputs_no_json_gives_are_left_to_the_models():
     dated = {**payload, "records": [{**record, "ordered_on": date(2026, 3, 1),
                                      "refunded_on": None}]}
     assert parse_payload("sales", dated).column("ordered_on") == [date(2026, 3, 1)]
+
+
+@pytest.mark.parametrize("refund", [{"refunded": True}, {"refunded": True, "refunded_on": None},
+                                    {"refunded": False, "refunded_on": "2026-03-02"}])
+def test_a_refund_and_its_date_go_together_even_when_the_date_is_left_out(refund):
+    """A refunded order counts from its refund's date (point in time), so a refund without a
+    date, or a date without a refund, is refused by both passes, naming the field; leaving the
+    date out of an order that was not refunded is fine."""
+    record = {"order_id": "o", "ordered_on": "2026-03-01", "channel": "pos", "amount_fen": 5,
+              "customer_hash": "ab" * 8, **refund}
+    payload = {"business_id": "B1", "as_of": "2026-05-20", "records": [record]}
+    assert columnar.columns(DataScope.SALES, payload) is None
+    for parse in (parse_payload, parse_records):
+        with pytest.raises(InvalidRecord, match="^sales record 0, field refunded_on: Value "
+                                                "error, set exactly when refunded is true"):
+            parse("sales", payload)
+    kept = {**record, "refunded": False}
+    kept.pop("refunded_on", None)
+    assert parse_payload("sales", {**payload, "records": [kept]}).record_count == 1

@@ -5,6 +5,8 @@ consent.  On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 
 from sqlalchemy import select
@@ -55,4 +57,11 @@ def test_a_source_that_is_down_is_reported_by_name_and_the_others_are_kept(platf
     assert stored[DataScope.TAX].status == "rejected"
     assert stored[DataScope.TAX].payload == {"records": []}  # kept as received
     assert stored[DataScope.BANK_STATEMENT].status == "accepted"
+    # the very bytes each source sent (the fake sources write JSON with spaces, which is not
+    # the canonical form the platform would write), hashed as sent
+    sent = {"business_id": BUSINESS.uscc, "as_of": AS_OF.isoformat(), "records": []}
+    assert stored[DataScope.TAX].received == b'{"records": []}'
+    assert stored[DataScope.BANK_STATEMENT].received == json.dumps(sent).encode()
+    assert stored[DataScope.BANK_STATEMENT].payload_sha256 == \
+        hashlib.sha256(json.dumps(sent).encode()).hexdigest()
     assert sorted(used) == sorted(s.value for s in SCOPES)

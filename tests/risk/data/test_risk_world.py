@@ -150,3 +150,34 @@ def test_connector_set():
         SyntheticConnector(w, "identity")
     with pytest.raises(InvalidParameter, match="not a Connector"):
         ConnectorSet([object()])
+
+
+def test_the_demo_providers_send_bytes_whose_parse_they_hand_over():
+    """The demo's providers answer as a network source does, with the JSON bytes they send and
+    their parse; the platform stores the bytes and validates (and packs from) the parse without
+    parsing again, so the parse must be exactly the bytes' own (checked for every source, on
+    businesses with and without each source) and the bytes canonical (so they pack as
+    columns)."""
+    import orjson
+
+    from puhui.risk.data.connectors import Received
+    from puhui.services.providers import world_connectors
+    from puhui.store import payload_codec
+
+    connectors = world_connectors(world(), env={})
+    answered = set()
+    for n in range(12):
+        for scope in connectors:
+            try:
+                got = connectors[scope].fetch(f"91310000MA1FL{n:05d}", AS_OF)
+            except SourceUnavailable:
+                continue
+            assert isinstance(got, Received)
+            assert got.payload == orjson.loads(got.body)
+            assert orjson.dumps(orjson.loads(got.body), option=orjson.OPT_SORT_KEYS) == got.body
+            assert got.payload["business_id"] == f"91310000MA1FL{n:05d}"
+            codec, blob = payload_codec.pack(got.body, parsed=got.payload)
+            assert codec.startswith("cols+") == bool(got.payload["records"])
+            assert payload_codec.unpack(codec, blob) == got.body
+            answered.add(scope)
+    assert answered == set(connectors)
