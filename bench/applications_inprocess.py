@@ -5,7 +5,8 @@ The same `POST /v1/applications` with `submit: true` as `bench/applications_http
 straight through the ASGI interface on SQLite, one after another, with the decider `make run`
 serves (the risk engine: the synthetic world as the data providers, the registered models,
 trained first into a scratch registry, not timed, and the shipped policy; `--default` for the
-simple default policy instead).  What it prints is the application's own cost per request and
+simple default policy instead), its garbage collector set as `puhui serve` sets a worker's
+(`api.workers.tune_collector`; PUHUI_GC_YOUNG=700 for Python's default).  What it prints is the application's own cost per request and
 its stages (the figure to cut for the HTTP target: at 150 applications/s on 2 cores, with the
 client and the framework sharing them, the server may spend at most about 12 ms each);
 `--profile` adds where it goes.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import cProfile
 import json
+import os
 import pstats
 import sys
 import tempfile
@@ -27,6 +29,7 @@ from pathlib import Path
 from applications_http import seed
 
 from puhui.api.app import create_app
+from puhui.api.workers import ENV_GC_YOUNG, tune_collector
 from puhui.services import stages
 from puhui.services.risk import open_platform
 
@@ -76,12 +79,13 @@ def main(n: int = 1500, profile: bool = False, decider: str = "risk") -> None:
                                  policies_root=Path(tmp) / "policies")
         try:
             app = create_app(platform)
+            tune_collector(os.environ.get(ENV_GC_YOUNG))  # as `puhui serve` sets a worker
             asyncio.run(post_all(app, token, ids[:WARM_UP]))
             timed = ids[WARM_UP:]
             if profile:
                 profiler = cProfile.Profile()
                 profiler.runcall(asyncio.run, post_all(app, token, timed))
-                pstats.Stats(profiler).sort_stats("cumulative").print_stats("puhui", 60)
+                pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(os.environ.get("PROFILE_FILTER", "puhui"), 60)
                 return
             with stages.timing() as spent:
                 cpu, wall = time.process_time(), time.perf_counter()

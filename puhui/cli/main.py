@@ -255,8 +255,13 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
     import uvicorn
 
     from puhui.api import create_app
+    from puhui.api.workers import ENV_GC_YOUNG, gc_young, tune_collector
     from puhui.services import access
 
+    try:  # a bad setting stops here, before any worker starts
+        gc_young(os.environ.get(ENV_GC_YOUNG))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     risk = _risk_options(decider, models, policies)
     platform = _platform(db, risk)
     if demo:
@@ -270,7 +275,9 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
 
     with scheduler_beside(db, scheduler):
         if workers == 1:
-            uvicorn.run(create_app(platform), host=host, port=port, log_level="warning")
+            served = create_app(platform)
+            tune_collector(os.environ.get(ENV_GC_YOUNG))
+            uvicorn.run(served, host=host, port=port, log_level="warning")
             return
         from puhui.api import supervisor
         from puhui.api.workers import worker_environment

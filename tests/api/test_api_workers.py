@@ -82,3 +82,48 @@ def test_serve_starts_the_workers_it_is_asked_for(tmp_path: Path, spawned_worker
         server.terminate()
         output = server.communicate(timeout=30)[0].decode(errors="replace")
     assert "2 worker processes" in output
+
+
+@pytest.mark.parametrize("text, threshold", [
+    (None, 50_000), ("", 50_000), (" 700 ", 700), ("10000000", 10_000_000),
+    ("699", None), ("10000001", None), ("-1", None), ("5e4", None), ("lots", None)])
+def test_the_collector_setting_is_bounded(text, threshold) -> None:
+    from puhui.api.workers import gc_young
+
+    if threshold is None:
+        with pytest.raises(ValueError, match="PUHUI_GC_YOUNG must be a whole number from 700 "
+                                             "to 10000000"):
+            gc_young(text)
+    else:
+        assert gc_young(text) == threshold
+
+
+def test_a_worker_collects_rarely_and_never_walks_what_it_built_at_start() -> None:
+    import gc
+
+    from puhui.api.workers import tune_collector
+
+    before = gc.get_threshold()
+    try:
+        built = [{"model": i} for i in range(1_000)]  # what a worker holds for its life
+        assert tune_collector("20000") == 20_000
+        assert gc.get_threshold() == (20_000, *before[1:])
+        assert gc.get_freeze_count() >= len(built)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+
+def test_serve_refuses_a_bad_collector_setting_before_starting(tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from puhui.cli import app
+
+    monkeypatch.setenv("PUHUI_GC_YOUNG", "100")
+    result = CliRunner().invoke(app, ["serve", "--db", f"sqlite:///{tmp_path / 'p.sqlite'}",
+                                      "--decider", "default"])
+    assert result.exit_code == 2, result.output
+    words = [w for w in result.output.split() if w != "│"]  # the error's box drawn around it
+    assert "PUHUI_GC_YOUNG must be a whole number from 700 to 10000000, not '100'" in \
+        " ".join(words)
+    assert not (tmp_path / "p.sqlite").exists()  # refused before anything was opened
