@@ -357,24 +357,39 @@ def use_data(p: Platform, session: Session, applicant_id: str, scope: DataScope,
 
     A refusal is logged by `keep_on_failure`, so it survives the caller's rollback.
     """
+    return use_data_for(p, session, applicant_id, [scope], purpose, application_id)[scope]
+
+
+def use_data_for(p: Platform, session: Session, applicant_id: str, scopes: Iterable[DataScope],
+                 purpose: Purpose, application_id: str | None) -> dict[DataScope, Consent]:
+    """`use_data` for several scopes at once, in order: each scope's covering consent, logged as
+    used, or the error of the first scope without one (its refusal logged as `use_data` logs
+    it).  The applicant's consents are read once, and checked again once at commit for every
+    scope (in a planned unit, under the write lock: one read there, not one per scope)."""
     now = p.clock.now()
-    try:
-        consent = require_consent(consents(session, applicant_id), applicant_id, scope, purpose, now)
-    except ConsentError as exc:
-        detail = {"reason": str(exc), "error": type(exc).__name__}
-        keep_on_failure(session, lambda evidence: _log(
-            evidence, applicant_id, None, "refused", scope.value, purpose.value, application_id,
-            detail, now))
-        raise
-    _log(session, applicant_id, consent.consent_id, "used", scope.value, purpose.value,
-         application_id, {}, now)
+    held = consents(session, applicant_id)
+    out: dict[DataScope, Consent] = {}
+    for scope in scopes:
+        try:
+            consent = require_consent(held, applicant_id, scope, purpose, now)
+        except ConsentError as exc:
+            detail = {"reason": str(exc), "error": type(exc).__name__}
+            keep_on_failure(session, lambda evidence, scope=scope: _log(
+                evidence, applicant_id, None, "refused", scope.value, purpose.value,
+                application_id, detail, now))
+            raise
+        _log(session, applicant_id, consent.consent_id, "used", scope.value, purpose.value,
+             application_id, {}, now)
+        out[scope] = consent
+    wanted = list(out)
 
     def still_in_force(writer: Session | Connection) -> None:  # revoked or lapsed since it was read?
-        require_consent(consents(writer, applicant_id), applicant_id, scope, purpose,
-                        p.clock.now())
+        current, at = consents(writer, applicant_id), p.clock.now()
+        for scope in wanted:
+            require_consent(current, applicant_id, scope, purpose, at)
 
     check_at_commit(session, still_in_force)
-    return consent
+    return out
 
 
 def _log(session: Session, applicant_id: str, consent_id: str | None, action: str,

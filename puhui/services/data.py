@@ -28,7 +28,7 @@ from puhui.risk.data.connectors import ConnectorSet, Received
 from puhui.risk.data.payload import SourceData, parse_payload, source_scope
 from puhui.risk.errors import InvalidRecord, PayloadTampered, SourceFailed, SourceUnavailable
 from puhui.services import stages
-from puhui.services.applicants import business_identity, use_data
+from puhui.services.applicants import business_identity, use_data_for
 from puhui.services.platform import Platform
 from puhui.services.sources import fetch_all
 from puhui.store import payload_codec, risk_repo
@@ -113,8 +113,8 @@ def collect(p: Platform, session: Session, applicant_id: str, application_id: st
     data: dict[DataScope, SourceData] = {}
     errors: dict[DataScope, str] = {}
     wanted = list(dict.fromkeys(source_scope(s) for s in scopes))
-    consents = {scope: use_data(p, session, applicant_id, scope, Purpose.CREDIT_ASSESSMENT,
-                                application_id) for scope in wanted}
+    consents = use_data_for(p, session, applicant_id, wanted, Purpose.CREDIT_ASSESSMENT,
+                            application_id)
     fetched_at = p.clock.now()
     with stages.stage("providers"):
         answers = fetch_all(connectors, business, as_of, wanted)  # concurrently, bounded in time
