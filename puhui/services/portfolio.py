@@ -51,6 +51,8 @@ def parse_month(text: str | None, today: date) -> date:
     try:
         if len(text) != 7 or text[4] != "-":
             raise ValueError
+        if int(text[:4]) < 1970:
+            raise ValueError
         end = pf.month_end(date(int(text[:4]), int(text[5:]), 1))
     except ValueError:
         raise InvalidRequest(f"month must be written YYYY-MM, not {text!r}") from None
