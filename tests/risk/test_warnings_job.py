@@ -178,3 +178,23 @@ def test_an_empty_watch_list(db_url) -> None:
                               "items": []}
     finally:
         p.close()
+
+
+def test_the_daily_job_under_the_scheduler_stores_one_status_per_loan_and_day(platform) -> None:
+    from datetime import time
+
+    from puhui.services.clock import BUSINESS_ZONE
+    from puhui.services.scheduler import JobSpec, Schedule, Scheduler
+
+    schedule = Schedule((JobSpec("warnings", time(7, 0)),))
+    scheduler = Scheduler(platform, schedule, jobs={"warnings": svc.run_warnings})
+    platform.clock.advance(datetime(2026, 12, 8, 7, 0, tzinfo=BUSINESS_ZONE) - platform.clock.now())
+    [ran] = scheduler.tick()
+    assert ran.status == "succeeded" and ran.summary["assessed"] == 3
+    assert ran.summary["applied"]["pending"] == 5  # nothing wired yet: the actions wait
+    assert scheduler.tick() == []                    # done for the day
+    assert scheduler.run_one("warnings", date(2026, 12, 8)) is None  # not claimed twice
+    again = svc.run_warnings(platform, date(2026, 12, 8))  # run again by hand
+    assert again["assessed"] == 0 and again["already_assessed"] == 3
+    book = listing(platform, on=date(2026, 12, 8))
+    assert len(book["items"]) == 3
