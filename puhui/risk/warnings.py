@@ -36,6 +36,7 @@ from typing import Any, Mapping, Sequence
 from puhui.parties.consent import DataScope
 from puhui.risk.data.payload import SourceData
 from puhui.risk.errors import RiskError
+from puhui.risk.features import features_for
 
 DEFAULT_RULES = "ew-2026.12.json"
 
@@ -559,6 +560,16 @@ def assess(facts: LoanFacts, previous: WatchState | None, rules: WarningRules) -
     return Assessment(facts.loan_id, facts.as_of, state.status, before, state.since,
                       state.calm_since, score, tuple(fired), tuple(actions), rules.version,
                       rules.sha256)
+
+
+def sales_features(data: Mapping[DataScope, SourceData]) -> dict[str, float | None]:
+    """The point-in-time features of the sales source as of its own date (`risk.features`):
+    what `sales_drop` compares.  Taken at the data's date, not the day of the run, so months
+    the data does not reach yet do not read as months without sales."""
+    sales = data.get(DataScope.SALES)
+    if sales is None:
+        return {}
+    return features_for({DataScope.SALES: sales}, sales.as_of)
 
 
 def payee_hash(account_number: str) -> str:

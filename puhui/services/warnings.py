@@ -28,7 +28,6 @@ from puhui.loans.state import LoanStatus
 from puhui.parties.consent import DataScope, Purpose
 from puhui.risk.data.payload import SourceData, parse_payload
 from puhui.risk.errors import RiskDataError
-from puhui.risk.features import features_for
 from puhui.risk.warnings import (
     Action,
     Assessment,
@@ -42,6 +41,7 @@ from puhui.risk.warnings import (
     assess,
     load_rules,
     payee_hash,
+    sales_features,
 )
 from puhui.services.access import Perm, Principal, Role
 from puhui.services.applicants import _log, consents, load_account, unsealed
@@ -136,12 +136,8 @@ def facts_of(p: Platform, session: Session, loan_id: str, on: date, watched: Any
     if watched is None:  # a loan booked outside origination: its behaviour only
         return LoanFacts(loan_id, on, None, disbursed, behaviour)
     data = monitored_data(p, session, watched.applicant_id, watched.application_id, on)
-    features: dict[str, float | None] = {}
-    sales = data.get(DataScope.SALES)
-    if sales is not None:
-        features = features_for({DataScope.SALES: sales}, sales.as_of)
     return LoanFacts(loan_id, on, watched.applicant_id, disbursed, behaviour, data,
-                     payout_of(session, watched), features)
+                     payout_of(session, watched), sales_features(data))
 
 
 # -- the daily run --------------------------------------------------------------------------------

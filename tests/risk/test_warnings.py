@@ -65,6 +65,19 @@ def _sales_source():
     return source(DataScope.SALES, DAY, [])
 
 
+def test_sales_drop_from_the_sales_records() -> None:
+    from warning_samples import sales
+    from puhui.risk.warnings import sales_features
+    months = [f"2025-{m:02d}" for m in range(12, 13)] + [f"2026-{m:02d}" for m in range(1, 12)]
+    # a year of 100,000 fen a month, the last three at 40,000: 3m 40,000, 12m 85,000
+    src = sales(DAY, {m: (40_000 if m >= "2026-09" else 100_000) for m in months})
+    f = facts(data={DataScope.SALES: src}, features=sales_features({DataScope.SALES: src}))
+    [signal] = compute_signals(f, RULES)
+    assert signal.signal is Signal.SALES_DROP and signal.severity is Severity.HIGH
+    assert signal.value == pytest.approx(1 - 40_000 / 85_000)
+    assert sales_features({}) == {}
+
+
 def test_sales_drop_needs_fresh_sales_data() -> None:
     from warning_samples import source
     stale = source(DataScope.SALES, DAY - timedelta(days=46), [])

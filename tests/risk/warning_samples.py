@@ -54,3 +54,11 @@ def statement(as_of: date, lines: list[tuple[date, int, str]]) -> SourceData:
         records.append({"booked_on": booked.isoformat(), "amount_fen": amount,
                         "counterparty_hash": party, "balance_after_fen": balance})
     return source(DataScope.BANK_STATEMENT, as_of, records)
+
+
+def sales(as_of: date, monthly: dict[str, int]) -> SourceData:
+    """One POS order on the 10th of each month ("YYYY-MM": fen)."""
+    return source(DataScope.SALES, as_of, [
+        {"order_id": f"o{n}", "ordered_on": f"{m}-10", "channel": "pos", "amount_fen": fen,
+         "customer_hash": "a" * 16, "refunded": False}
+        for n, (m, fen) in enumerate(monthly.items())])
