@@ -230,3 +230,13 @@ def post_provision(p: Platform, session: Session, actor: Principal, month: str |
 def provisions_posted(session: Session, actor: Principal) -> list[dict[str, Any]]:
     require_staff(actor)
     return [_provision_view(r) for r in warnings_repo.provisions_list(session)]
+
+
+def run_provision(platform: Platform, day: date) -> dict[str, Any]:
+    """The scheduler's month-end job (daily is fine): post the provision of the last month that
+    ended before `day`, if it is not posted yet; a later run in the month does nothing."""
+    from puhui.services.access import SYSTEM
+
+    month = f"{pf.previous_month_end(day):%Y-%m}"
+    with platform.unit() as session:
+        return post_provision(platform, session, SYSTEM, month)

@@ -126,3 +126,11 @@ def test_the_report(platform) -> None:
     assert june and june[-1]["cumulative_default_rate"] == 1.0
     nov = [v for v in report["vintage"] if v["cohort"] == "2026-11-01"]
     assert nov and nov[-1]["defaults"] == 0
+
+
+def test_the_month_end_job_posts_once(platform) -> None:
+    first = svc.run_provision(platform, date(2027, 1, 1))
+    assert first["month"] == "2026-12" and first["already_posted"] is False
+    later = svc.run_provision(platform, TODAY)
+    assert later["already_posted"] is True and later["entry_seq"] == first["entry_seq"]
+    assert len(provision_entries(platform)) == 1
