@@ -181,13 +181,12 @@ def expected_loss(positions: pl.DataFrame, settings: PortfolioSettings) -> pl.Da
     loan's class (a loan 91+ days past due has defaulted: its floor is 1).  Closed and
     written-off loans have no exposure."""
     active = positions.filter(pl.col("status") == ACTIVE)
-    classes = active["risk_class"].to_list()
-    products = active["product"].to_list()
-    floors = np.array([float(settings.pd_floor_by_class.get(RiskClass(c), Decimal(0)))
-                       for c in classes], dtype=np.float64)
+    floors = {c.value: float(settings.pd_floor_by_class.get(c, Decimal(0))) for c in RiskClass}
+    lgds = {code: float(settings.lgd_of(code)) for code in active["product"].unique().to_list()}
+    floor = active["risk_class"].replace_strict(floors, return_dtype=pl.Float64).to_numpy()
+    lgd = active["product"].replace_strict(lgds, return_dtype=pl.Float64).to_numpy()
     model = active["model_pd"].fill_null(float(settings.pd_without_score)).to_numpy()
-    pd_used = np.clip(np.maximum(model, floors), 0.0, 1.0)
-    lgd = np.array([float(settings.lgd_of(p)) for p in products], dtype=np.float64)
+    pd_used = np.clip(np.maximum(model, floor), 0.0, 1.0)
     ead = (active["principal"] + active["accrued"]).to_numpy().astype(np.int64)
     el = _round_fen(pd_used * lgd * ead.astype(np.float64))
     return active.select("loan_id", "product", "risk_class").with_columns(
