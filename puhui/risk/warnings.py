@@ -414,7 +414,8 @@ def _measure(signal: Signal, rule: SignalRule, facts: LoanFacts,
     if signal in (Signal.ENTRUSTED_NOT_TO_SUPPLIER, Signal.ENTRUSTED_FUNDS_RETURNED):
         pay = facts.payout
         src = data.get(DataScope.BANK_STATEMENT)
-        if pay is None or pay.mode != "entrusted" or src is None or pay.paid_out <= 0:
+        if (pay is None or pay.mode != "entrusted" or src is None or pay.paid_out <= 0
+                or pay.payee_hash is None):  # an unknown payee: nothing to compare with
             return None
         window = int(rule.param("window_days", 30))
         end = pay.value_date + timedelta(days=window)

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from sqlalchemy.orm import Session
 
-from puhui.errors import PuhuiError
+from puhui.errors import KeyringError, PuhuiError
 from puhui.loans.product import Component
 from puhui.loans.state import LoanStatus
 from puhui.parties.consent import DataScope, Purpose
@@ -119,12 +119,14 @@ def payout_of(session: Session, watched: Any) -> Payout:
     if watched.mode != "entrusted":
         return Payout(watched.mode, watched.value_date, watched.paid_out)
     where = context("disbursements", watched.disbursement_id)
-    payee = unsealed(session, watched.applicant_id, watched.payee_account, where + ":account")
-    own = None
-    contract = application_repo.contract(session, watched.contract_id)
-    if contract is not None:
-        own = payee_hash(load_account(session, watched.applicant_id,
-                                      contract.account_id).card_number)
+    try:
+        payee = unsealed(session, watched.applicant_id, watched.payee_account,
+                         where + ":account")
+        contract = application_repo.contract(session, watched.contract_id)
+        own = None if contract is None else payee_hash(
+            load_account(session, watched.applicant_id, contract.account_id).card_number)
+    except (PuhuiError, KeyringError):  # erased or unreadable: the payee cannot be compared
+        return Payout(watched.mode, watched.value_date, watched.paid_out)
     return Payout(watched.mode, watched.value_date, watched.paid_out, payee_hash(payee), own)
 
 
@@ -163,12 +165,17 @@ def assess_book(p: Platform, session: Session, actor: Principal, day: date | Non
     statuses, actions = [], []
     summary: dict[str, Any] = {"as_of": on.isoformat(), "rules_version": rules.version,
                                "assessed": 0, "already_assessed": 0, "changed": 0,
+                               "failures": {},
                                "actions": 0, "statuses": {s.value: 0 for s in WatchStatus}}
     for loan_id in _active_loans(session):
         if loan_id in done:
             summary["already_assessed"] += 1
             continue
-        facts = facts_of(p, session, loan_id, on, watched.get(loan_id), failed.get(loan_id))
+        try:
+            facts = facts_of(p, session, loan_id, on, watched.get(loan_id), failed.get(loan_id))
+        except PuhuiError as exc:  # one loan that cannot be read does not stop the book's run
+            summary["failures"][loan_id] = f"{type(exc).__name__}: {exc}"
+            continue
         prev = before.get(loan_id)
         result = assess(facts, None if prev is None else _state(prev), rules)
         statuses.append(_status_row(result, now))
@@ -291,10 +298,14 @@ def run_warnings(platform: Platform, day: date) -> dict[str, Any]:
     """The scheduler's job: today's assessment, then the pending actions applied."""
     from puhui.services.access import SYSTEM
 
+    from puhui.services.scheduler import JobIncomplete
+
     with platform.unit() as session:
         summary = assess_book(platform, session, SYSTEM, day)
     with platform.unit() as session:
         summary["applied"] = apply_actions(platform, session, SYSTEM, wired_handlers())
+    if summary["failures"]:  # recorded failed, so the scheduler runs it again for the rest
+        raise JobIncomplete(f"{len(summary['failures'])} loan(s) could not be assessed", summary)
     return summary
 
 

@@ -170,6 +170,8 @@ def test_entrusted_funds_not_reaching_the_supplier() -> None:
     own = _entrusted([], payee_hash=OWN)
     assert fired(own)[Signal.ENTRUSTED_NOT_TO_SUPPLIER] is Severity.HIGH
     assert payee_hash("6222 0200 0000 1234") == payee_hash("6222020000001234")
+    unknown = _entrusted([(PAID, 1_000_000, OTHER)], payee_hash=None)  # payee unreadable
+    assert fired(unknown) == {}
 
 
 @pytest.mark.parametrize("dpd, expected", [(0, None), (1, Severity.MEDIUM), (30, Severity.MEDIUM),

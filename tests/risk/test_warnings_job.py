@@ -198,3 +198,24 @@ def test_the_daily_job_under_the_scheduler_stores_one_status_per_loan_and_day(pl
     assert again["assessed"] == 0 and again["already_assessed"] == 3
     book = listing(platform, on=date(2026, 12, 8))
     assert len(book["items"]) == 3
+
+
+def test_a_loan_that_cannot_be_read_does_not_stop_the_run(platform, monkeypatch) -> None:
+    from puhui.errors import InvalidEvent
+    from puhui.services.scheduler import JobIncomplete
+
+    real = svc.facts_of
+
+    def flaky(p, session, loan_id, *rest):
+        if loan_id == "LN-GOOD":
+            raise InvalidEvent("snapshot unreadable")
+        return real(p, session, loan_id, *rest)
+    monkeypatch.setattr(svc, "facts_of", flaky)
+    with pytest.raises(JobIncomplete) as failed:
+        svc.run_warnings(platform, TODAY)
+    assert failed.value.summary["failures"] == {"LN-GOOD": "InvalidEvent: snapshot unreadable"}
+    assert failed.value.summary["assessed"] == 2
+    monkeypatch.setattr(svc, "facts_of", real)
+    again = svc.run_warnings(platform, TODAY)  # the retry assesses what is left
+    assert (again["assessed"], again["already_assessed"]) == (1, 2)
+    assert len(listing(platform)["items"]) == 3
