@@ -68,7 +68,8 @@ class WarningActionRow(Base):
     kind: Mapped[str] = mapped_column(String(32))
     params: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # pending | applied | skipped | failed
+    #: pending | applied | skipped | failed
+    status: Mapped[str] = mapped_column(String(16), index=True)
     result: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

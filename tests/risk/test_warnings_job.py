@@ -12,7 +12,7 @@ from puhui.services import warnings as svc
 from puhui.services.access import SYSTEM
 from puhui.services.errors import AccessDenied, InvalidRequest
 from puhui.store import application_repo
-from warning_book_samples import (OFFICER, PARTNER, book_loan, due_dates, noon, open_platform,
+from warning_book_samples import (OFFICER, PARTNER, book_loan, due_dates, open_platform,
                                   pay_due)
 
 TODAY = date(2026, 12, 7)
