@@ -321,6 +321,12 @@ def _seed_demo(db: Optional[str], businesses: int, days: int, risk: dict | None 
         result = simulate_platform(sim, businesses, days - 1, today - timedelta(days=days - 1),
                                    progress=lambda n: progress.advance(task, n))
     console.print(f"demo book: {dict(result.funnel)}; {len(result.loan_ids)} loans")
+    from puhui.services import warnings as early_warning
+    from puhui.services.access import SYSTEM
+
+    with sim.unit() as session:  # today's watch list, so the demo shows one (docs/warnings.md)
+        watched = early_warning.assess_book(sim, session, SYSTEM)
+    console.print(f"early warning on {watched['as_of']}: {watched['statuses']}")
     sim.close()
 
 

@@ -308,10 +308,12 @@ def vintage_dpd30(history: pl.DataFrame, as_of: date, threshold: int = 30) -> pl
     if history.height == 0:
         return vintage_curves([], [], as_of)
     loans = history.group_by("loan_id").agg(pl.col("originated_on").first())
+    # a loan `dpd` days past due at a month end reached `threshold` days (dpd - threshold) days
+    # before it; a write-off counts from the month end it is first seen at
+    reached = (pl.col("month_end")
+               - pl.duration(days=pl.max_horizontal(pl.col("dpd") - threshold, pl.lit(0))))
     bad = (history.filter((pl.col("dpd") >= threshold) | (pl.col("status") == WRITTEN_OFF))
-           .group_by("loan_id").agg(pl.col("month_end").min().alias("bad_on")))
-    # a loan first seen bad at a month end went bad during that month on book: the day it
-    # reached the threshold is what counts, which is no later than the month end
+           .group_by("loan_id").agg(reached.min().alias("bad_on")))
     joined = loans.join(bad, on="loan_id", how="left").with_columns(
         pl.when(pl.col("bad_on").is_not_null())
         .then(pl.max_horizontal(pl.col("originated_on"),

@@ -172,3 +172,14 @@ def test_positions_are_checked() -> None:
     with pytest.raises(RiskDataError, match="status"):
         positions_frame([pos("A", status="pending")])
     assert SETTINGS.provision_rates[next(iter(SETTINGS.provision_rates))] == Decimal("0.01")
+
+
+def test_a_vintage_dates_the_30_day_mark_back_from_the_month_end() -> None:
+    # first seen on 30 April at 95 days past due: it reached 30 days on 24 February, in its
+    # second month on book, not its fourth
+    history = pl.DataFrame([{**pos("X", 95, originated=date(2026, 1, 5)),
+                             "month_end": date(2026, 4, 30)},
+                            {**pos("Y", 0, originated=date(2026, 1, 5)),
+                             "month_end": date(2026, 4, 30)}])
+    table = vintage_dpd30(history, date(2026, 4, 30))
+    assert table["defaults"].to_list() == [0, 1, 1]
