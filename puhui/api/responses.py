@@ -573,3 +573,80 @@ class AccessLog(Out):
 
 
 Problem.model_rebuild()
+
+
+# -- early warning and portfolio risk (docs/warnings.md, docs/portfolio.md) -----------------------
+WatchStatusName = Literal["normal", "watch", "alert"]
+SeverityName = Literal["low", "medium", "high"]
+
+
+class WarningSignal(Out):
+    signal: str = Field(description="e.g. sales_drop, missed_instalment, auto_debit_failed")
+    severity: SeverityName
+    value: float = Field(description="what was measured (a share, days, fen, a count)")
+    threshold: float = Field(description="the tier it reached")
+    detail: str
+
+
+class WarningActionOut(Out):
+    kind: Literal["freeze_line", "unfreeze_line", "reduce_limit", "call", "tighten_collection"]
+    key: str = Field(description="idempotency key: warn:<loan>:<day>:<kind>")
+    status: Literal["pending", "applied", "skipped", "failed"]
+
+
+class WatchedLoan(Out):
+    loan_id: str
+    status: WatchStatusName
+    previous: WatchStatusName
+    since: date
+    calm_since: Optional[date] = Field(None, description="first day of the current calm run")
+    score: str = Field(description="sum of the fired signals' weights")
+    signals: list[WarningSignal]
+    actions: list[WarningActionOut] = Field(description="produced on entering this status")
+    rules_version: str
+
+
+class WatchCounts(Out):
+    normal: int
+    watch: int
+    alert: int
+
+
+class WatchList(Out):
+    as_of: Optional[date] = Field(description="the day assessed (null before the first run)")
+    counts: WatchCounts
+    items: list[WatchedLoan]
+
+
+class ProvisionOut(Out):
+    month: str
+    month_end: date
+    currency: str
+    required: int = Field(description="allowance required at the month end, fen")
+    previous: int = Field(description="allowance of the month provisioned before, fen")
+    delta: int = Field(description="posted: Dr provision expense / Cr allowance (negative: "
+                                   "a release)")
+    by_class: list[dict[str, Any]]
+    settings_version: str
+    entry_seq: Optional[int] = Field(description="journal entry (null when nothing changed)")
+    recorded_at: datetime
+    already_posted: bool
+
+
+class ProvisionList(Out):
+    items: list[ProvisionOut]
+
+
+class PortfolioReport(Out):
+    month: str
+    month_end: date
+    positions_stored: bool = Field(description="true once the month's provision was posted")
+    loans: int = Field(description="active loans at the month end")
+    npl: dict[str, Any] = Field(description="npl_principal, total_principal, npl_ratio, classes")
+    roll_rates: list[dict[str, Any]] = Field(description="from_bucket, to_bucket, loans, "
+                                                         "balance, rate, balance_rate")
+    roll_rate_matrix: dict[str, dict[str, float]]
+    vintage: list[dict[str, Any]] = Field(description="cohort, months_on_book, loans, defaults "
+                                                      "(30+ DPD), cumulative_default_rate")
+    expected_loss: dict[str, Any] = Field(description="total, ead, by_class (fen)")
+    provision: dict[str, Any] = Field(description="settings, by_class, required, posted")

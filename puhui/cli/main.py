@@ -1,6 +1,6 @@
 """`puhui` command line: run the demo book, close days, inspect loans, serve the API, simulate
 the platform, apply for a loan; the other command groups are mounted from their modules
-(ledger, keys, privacy, caps, train, risk, policy)."""
+(ledger, keys, privacy, caps, train, risk, policy, portfolio)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from puhui.cli.keys import keys_app
 from puhui.cli.ledger import ledger_app
 from puhui.cli.policy import policy_app
 from puhui.cli.privacy import privacy_app
+from puhui.cli.portfolio import portfolio_app
 from puhui.cli.risk import risk_app
 from puhui.cli.train import train_app
 from puhui.errors import PuhuiError
@@ -68,6 +69,7 @@ app.add_typer(caps_app, name="caps")
 app.add_typer(train_app, name="train")
 app.add_typer(risk_app, name="risk")
 app.add_typer(policy_app, name="policy")
+app.add_typer(portfolio_app, name="portfolio")
 
 
 @app.command()
@@ -326,6 +328,12 @@ def _seed_demo(db: Optional[str], businesses: int, days: int, risk: dict | None 
         result = simulate_platform(sim, businesses, days - 1, today - timedelta(days=days - 1),
                                    progress=lambda n: progress.advance(task, n))
     console.print(f"demo book: {dict(result.funnel)}; {len(result.loan_ids)} loans")
+    from puhui.services import warnings as early_warning
+    from puhui.services.access import SYSTEM
+
+    with sim.unit() as session:  # today's watch list, so the demo shows one (docs/warnings.md)
+        watched = early_warning.assess_book(sim, session, SYSTEM)
+    console.print(f"early warning on {watched['as_of']}: {watched['statuses']}")
     sim.close()
 
 

@@ -267,3 +267,50 @@ def fairness_book(
             platform.close()
     _show_fairness(report)
     _write(out, dict(report.to_dict(), as_of=day.isoformat(), days=days))
+
+
+@risk_app.command("warnings")
+def warnings_list(status: Optional[str] = typer.Option(
+                      None, help="only loans in this status: normal, watch or alert"),
+                  on: Optional[str] = typer.Option(
+                      None, help="the day (YYYY-MM-DD; default: the latest assessed)"),
+                  run: bool = typer.Option(False, "--run",
+                                           help="assess the book for today first (the daily "
+                                                "job: once per loan and day)"),
+                  as_json: bool = typer.Option(False, "--json", help="print JSON"),
+                  db: Optional[str] = typer.Option(None)) -> None:
+    """The early-warning watch list: each loan's status with the signals behind it."""
+    from puhui.cli.common import _as_operator
+    from puhui.services import warnings as svc
+
+    day = None
+    if on is not None:
+        try:
+            day = date.fromisoformat(on)
+        except ValueError:
+            console.print(f"[red]--on must be YYYY-MM-DD, got {on!r}[/red]")
+            raise typer.Exit(2)
+
+    def work(p, session, actor):
+        ran = svc.assess_book(p, session, actor) if run else None
+        return ran, svc.watch_list(p, session, actor, status, day, limit=10_000)
+    ran, view = _as_operator(db, work)
+    if as_json:
+        console.print_json(json.dumps({"run": ran, **view}))
+        return
+    if ran is not None:
+        console.print(f"assessed {ran['assessed']} loan(s) for {ran['as_of']} "
+                      f"({ran['already_assessed']} already), {ran['changed']} changed status, "
+                      f"{ran['actions']} action(s) produced")
+    if view["as_of"] is None:
+        console.print("no loan has been assessed yet (run with --run)")
+        return
+    counts = ", ".join(f"{k} {v}" for k, v in view["counts"].items())
+    table = Table("loan", "status", "since", "score", "signals", "actions",
+                  title=f"Watch list on {view['as_of']}: {counts}")
+    for item in view["items"]:
+        table.add_row(item["loan_id"], item["status"], item["since"], item["score"],
+                      "\n".join(f"{s['signal']} ({s['severity']}): {s['detail']}"
+                                for s in item["signals"]) or "-",
+                      "\n".join(f"{a['kind']} [{a['status']}]" for a in item["actions"]) or "-")
+    console.print(table)

@@ -41,6 +41,7 @@ class Acct:
     INTEREST_RECEIVABLE = "1302"  # interest receivable (accrued, due and unpaid)
     FEE_RECEIVABLE = "1303"       # fees receivable
     PENALTY_RECEIVABLE = "1304"   # penalty interest receivable (罚息)
+    LOAN_LOSS_ALLOWANCE = "1305"  # loan-loss allowance (贷款损失准备): contra-asset, credit balance
     BORROWER_CREDIT = "2241"      # borrower credit balances (overpayments held for the borrower)
     SUSPENSE = "2242"             # suspense: receipts not yet matched to a loan
     CAPITAL = "3001"              # paid-in capital funding the book
@@ -49,6 +50,7 @@ class Acct:
     PENALTY_INCOME = "6031"
     RECOVERY_INCOME = "6051"      # recoveries on written-off loans
     LOAN_LOSS = "6701"            # loan losses (write-offs)
+    PROVISION_EXPENSE = "6702"    # credit impairment loss (信用减值损失): month-end provisions
 
 
 CHART: dict[str, Account] = {
@@ -59,6 +61,8 @@ CHART: dict[str, Account] = {
         Account(Acct.INTEREST_RECEIVABLE, "Interest receivable", AccountType.ASSET),
         Account(Acct.FEE_RECEIVABLE, "Fees receivable", AccountType.ASSET),
         Account(Acct.PENALTY_RECEIVABLE, "Penalty interest receivable", AccountType.ASSET),
+        Account(Acct.LOAN_LOSS_ALLOWANCE, "Loan-loss allowance (contra-asset)",
+                AccountType.ASSET),
         Account(Acct.BORROWER_CREDIT, "Borrower credit balances", AccountType.LIABILITY),
         Account(Acct.SUSPENSE, "Suspense: unallocated receipts", AccountType.LIABILITY),
         Account(Acct.CAPITAL, "Paid-in capital", AccountType.EQUITY),
@@ -67,6 +71,8 @@ CHART: dict[str, Account] = {
         Account(Acct.PENALTY_INCOME, "Penalty interest income", AccountType.INCOME),
         Account(Acct.RECOVERY_INCOME, "Recoveries of written-off loans", AccountType.INCOME),
         Account(Acct.LOAN_LOSS, "Loan losses (write-offs)", AccountType.EXPENSE),
+        Account(Acct.PROVISION_EXPENSE, "Credit impairment loss (loan-loss provisions)",
+                AccountType.EXPENSE),
     )
 }
 
