@@ -31,7 +31,8 @@ from puhui.errors import (
     LineNotDrawable,
     PuhuiError,
 )
-from puhui.loans.product import LoanProduct, RateCap, RepaymentMethod
+from puhui.loans.product import Component, LoanProduct, RateCap, RepaymentMethod
+from puhui.loans.revolving import RevolvingLine
 
 #: A reason is shown to the borrower and the auditor: required, and bounded.
 MAX_REASON = 500
@@ -343,3 +344,26 @@ def change(line: CreditLine, on: date, *, key: str, reason: str, actor: str,
     if target is not None and target is not current.status:
         step(_STATUS_EVENT[target], status=target)
     return current, events
+
+
+# -- loans under a line ---------------------------------------------------------------------------
+def disclosure_product(product: LoanProduct) -> LoanProduct:
+    """The product whose schedule discloses a draw's cost.
+
+    An instalment product is its own.  A revolving product (随借随还) has no fixed schedule: its
+    cost is disclosed, and checked against the cap, on the representative draw of the whole
+    amount on the first day repaid with its interest on the last day, a bullet loan of the same
+    rate, day count, term and fees (daily interest summed over the same days)."""
+    if product.method is not RepaymentMethod.REVOLVING:
+        return product
+    return product.with_terms(method=RepaymentMethod.BULLET)
+
+
+def principal_unrepaid(account: Any) -> int:
+    """The principal a loan under a line has not repaid: what it still uses of the line.
+
+    A write-off does not give availability back (only a repayment does), so written-off
+    principal still counts."""
+    if isinstance(account, RevolvingLine):
+        return account.drawn
+    return sum(i.principal - i.paid[Component.PRINCIPAL] for i in account.instalments)

@@ -19,9 +19,11 @@ from puhui.book import amount_due
 from puhui.errors import (InvalidApplication, InvalidBusinessDate, InvalidEvent, PuhuiError,
                           WriteConflict)
 from puhui.loans.events import CreditRefund, Disbursement, Prepayment, PrepaymentMode, Repayment
+from puhui.loans.product import RepaymentMethod
 from puhui.loans.state import LoanStatus
 from puhui.parties.identity import mask
 from puhui.origination.workflow import ApplicationStatus as S
+from puhui.services import lines
 from puhui.services.access import Perm, Principal
 from puhui.parties.consent import DataScope, Purpose
 from puhui.services.applicants import _log, consents, load_account, sealed, unsealed
@@ -67,6 +69,13 @@ def disburse(p: Platform, session: Session, actor: Principal, contract_id: str,
     if application.status != S.CONTRACT_SIGNED.value:
         raise InvalidEvent(f"contract {contract_id} cannot be paid out: its application is "
                            f"{application.status}, not contract_signed")
+    line_id = lines.line_for_application(session, application.application_id)
+    if line_id is not None:
+        raise AlreadyDone(f"contract {contract_id} granted credit line {line_id}; draw on the "
+                          "line instead of paying the contract out")
+    if p.product(application.product_code).method is RepaymentMethod.REVOLVING:
+        raise InvalidEvent(f"contract {contract_id} is for a revolving line: grant the line "
+                           "(POST /v1/contracts/{contract_id}/line) and draw on it")
     # read as stored: the loan checks the schedule it opens on against the offer's (below)
     offer = load_offer(session, contract.offer_id, verified=False)
     account = load_account(session, application.applicant_id, contract.account_id)
@@ -142,7 +151,7 @@ def disbursement_view(row: Any, payee_name: str, payee_account: str) -> dict:
 
 # -- loans ----------------------------------------------------------------------------------------
 def _loan_application(session: Session, actor: Principal, loan_id: str) -> Any | None:
-    row = repo.for_loan(session, loan_id)
+    row = repo.for_loan(session, loan_id) or lines.application_of_drawn_loan(session, loan_id)
     if row is None:
         if actor.sees_everything:
             return None  # a loan booked outside origination (the demo book, a migration)
@@ -206,6 +215,7 @@ def repay(p: Platform, session: Session, actor: Principal, loan_id: str, amount:
     except InvalidEvent:
         raise NotFound(f"no loan {loan_id!r}") from None
     posted = p.book.apply_in(session, [(loan_id, event)]).get(loan_id, [])
+    lines.after_repayment(p, session, actor, loan_id)  # repaid principal is available again
     view = loan_view(p, session, actor, loan_id)
     view["journal_entries"] = [e.seq for e in posted]
     return view
