@@ -192,21 +192,39 @@ def _synced(p: Platform, session: Session, line: CreditLine, today: date,
     line, expired = rules.expire_if_due(line, today, actor=actor.key_id)
     if expired is not None:
         events.append(expired)
-    line, restored = rules.restore(line, drawn_by_loans(p, session, line.line_id), today,
-                                   key=f"restore:{line.version + 1}", actor=actor.key_id)
+    # principal a loan gained without a draw (interest capitalised by a reschedule) does not
+    # use the line: only repayments move `drawn`, and only down
+    drawn_now = min(line.drawn, drawn_by_loans(p, session, line.line_id))
+    line, restored = rules.restore(line, drawn_now, today, key=f"restore:{line.version + 1}",
+                                   actor=actor.key_id)
     if restored is not None:
         events.append(restored)
     return line, events
 
 
-def sync_line(p: Platform, session: Session, actor: Principal, line_id: str) -> list[LineEvent]:
-    """Expire the line if due and restore what its loans repaid; the events written."""
+def sync_line(p: Platform, session: Session, actor: Principal, line_id: str,
+              on: date | None = None) -> list[LineEvent]:
+    """Expire the line if due on `on` (default today) and restore what its loans repaid; the
+    events written (none when the line is up to date, so running it again does nothing)."""
     row = repo.read(session, line_id, lock=True)
     if row is None:
         raise NotFound(f"no credit line {line_id!r}")
-    after, events = _synced(p, session, _line(row), business_date(p.clock), actor)
+    after, events = _synced(p, session, _line(row), on or business_date(p.clock), actor)
     _write(p, session, row, after, events)
     return events
+
+
+def sync_lines(p: Platform, session: Session, actor: Principal, on: date) -> int:
+    """`sync_line` for every line that may need it, as the daily close ends: lines expire on
+    their day and repayments taken by the close (a credit balance applied) restore availability.
+    The number of events written."""
+    return sum(len(sync_line(p, session, actor, line_id, on))
+               for line_id in repo.ids_to_sync(session))
+
+
+def drawn_loans(session: Session) -> list[Any]:
+    """(loan_id, applicant_id, contract_id, application_id) of each loan drawn under a line."""
+    return repo.drawn_loans(session)
 
 
 def after_repayment(p: Platform, session: Session, actor: Principal, loan_id: str) -> None:

@@ -300,7 +300,8 @@ def auto_debit(p: Platform, session: Session, actor: Principal, run_date: date |
     actor.require(Perm.OPERATE)
     on = check_run_date(run_date or business_date(p.clock), p.clock,
                         BusinessDayRepository(session).last_closed())
-    rows = repo.disbursed(session, S.DISBURSED.value)
+    rows = sorted(list(repo.disbursed(session, S.DISBURSED.value))
+                  + lines.drawn_loans(session))  # loans under a line repay the same way
     done = repo.auto_debited(session, on)
     summary = {"run_date": on.isoformat(), "attempted": 0, "collected": 0, "failed": 0,
                "refused": 0, "amount_collected": 0}
@@ -333,6 +334,7 @@ def auto_debit(p: Platform, session: Session, actor: Principal, run_date: date |
         if transfer.ok:
             p.book.apply_in(session, [(loan_id, Repayment(f"autodebit:{on.isoformat()}:{loan_id}",
                                                           on, due))])
+            lines.after_repayment(p, session, actor, loan_id)
             summary["collected"] += 1
             summary["amount_collected"] += due
         else:

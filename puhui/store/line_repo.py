@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     insert,
+    or_,
     select,
     update,
 )
@@ -160,3 +161,21 @@ def line_of_loan(session: Session, loan_id: str) -> str | None:
     return session.execute(select(EVENTS.c.line_id)
                            .where(EVENTS.c.loan_id == loan_id, EVENTS.c.kind == "draw")
                            .limit(1)).scalar()
+
+
+def ids_to_sync(session: Session) -> list[str]:
+    """Lines that may still expire or have principal to restore: not closed, or still drawn."""
+    return list(session.execute(select(LINES.c.line_id)
+                                .where(or_(LINES.c.status.in_(("active", "frozen")),
+                                           LINES.c.drawn > 0))
+                                .order_by(LINES.c.line_id)).scalars())
+
+
+def drawn_loans(session: Session) -> list[Any]:
+    """(loan_id, applicant_id, contract_id, application_id) of every loan drawn under a line,
+    by loan id: the auto-debit pulls from the line's bound account as from a paid-out loan's."""
+    return list(session.execute(
+        select(EVENTS.c.loan_id, LINES.c.applicant_id, LINES.c.contract_id,
+               LINES.c.application_id)
+        .join(LINES, LINES.c.line_id == EVENTS.c.line_id)
+        .where(EVENTS.c.kind == "draw").order_by(EVENTS.c.loan_id)).all())

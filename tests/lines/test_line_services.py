@@ -209,3 +209,32 @@ def test_two_draws_racing_for_the_last_available_amount_do_not_both_succeed(pg_u
 
 def test_line_statuses_match_the_lifecycle() -> None:
     assert [s.value for s in LineStatus] == ["active", "frozen", "expired", "closed"]
+
+
+def test_the_daily_close_expires_lines_and_the_auto_debit_restores_availability(platform) -> None:
+    from puhui.services.business_day import close_day
+
+    p = platform
+    line = granted_line(p)
+    with p.unit() as s:
+        drawn = svc.draw(p, s, SYSTEM, line["line_id"], 2_000_000, key="d")
+    p.clock.set(at_business_date(START + timedelta(days=3)))
+    close_day(p, SYSTEM, START + timedelta(days=2))
+    with p.unit() as s:
+        summary = loans.auto_debit(p, s, SYSTEM)
+    assert summary["collected"] == 1  # the day's interest of the revolving draw
+    with p.read() as s:
+        assert svc.get_line(p, s, SYSTEM, line["line_id"])["drawn"] == 2_000_000
+    with p.unit() as s:  # the borrower repays some principal
+        loans.repay(p, s, SYSTEM, drawn["loan_id"], 500_000, key="r")
+    with p.read() as s:
+        assert svc.get_line(p, s, SYSTEM, line["line_id"])["drawn"] == 1_500_000
+    expiry = START + timedelta(days=180)
+    p.clock.set(at_business_date(expiry + timedelta(days=1)))
+    close_day(p, SYSTEM, expiry)
+    with p.read() as s:
+        shown = svc.get_line(p, s, SYSTEM, line["line_id"])
+    assert shown["status"] == "expired" and shown["available"] == 0
+    assert shown["events"][-1]["kind"] == "expired"
+    assert shown["events"][-1]["on"] == expiry.isoformat()
+    _book_is_sound(p)
