@@ -13,7 +13,7 @@ from api_samples import START
 
 def _line(api, product: str = "SME-RV-180", amount: int = 10_000_000) -> dict:
     signed = api.signed(product=product, amount=amount)
-    r = api.post(f"/v1/contracts/{signed['contract']['contract_id']}/line")
+    r = api.post(f"/v1/contracts/{signed['contract']['contract_id']}/line", {})
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -119,7 +119,7 @@ def test_partners_see_only_their_own_lines(api) -> None:
 def test_an_instalment_contract_grants_a_line_instead_of_a_loan(api) -> None:
     signed = api.signed(product="SME-EI-12", amount=10_000_000)
     contract_id = signed["contract"]["contract_id"]
-    r = api.post(f"/v1/contracts/{contract_id}/line")
+    r = api.post(f"/v1/contracts/{contract_id}/line", {})
     assert r.status_code == 201, r.text
     line = r.json()
     r = api.post(f"/v1/contracts/{contract_id}/disbursements", {"mode": "bound_account"})

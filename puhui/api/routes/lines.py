@@ -20,12 +20,12 @@ router = APIRouter(prefix="/v1", tags=["lines"])
 @router.post("/contracts/{contract_id}/line", **operation(
     "grantLine", R.LineGrant, 403, 404, 409, status=201, post=True,
     summary="Grant the credit line a signed contract describes, instead of paying it out",
-    description="The limit is the offer's amount, the price its rate; once per contract."))
-def grant(contract_id: str, body: Optional[LineGrantIn] = None, c: Call = Depends(call)):
+    description="The limit is the offer's amount, the price its rate; once per contract. "
+                "The body may be empty (`{}`)."))
+def grant(contract_id: str, body: LineGrantIn, c: Call = Depends(call)):
     key = f"api-grant:{c.idempotency_key}" if c.idempotency_key else f"grant:{contract_id}"
-    expires_on = body.expires_on if body else None
     return c.write(lambda s: svc.grant(c.platform, s, c.actor, contract_id, key=key,
-                                       expires_on=expires_on), 201)
+                                       expires_on=body.expires_on), 201)
 
 
 @router.get("/lines", **operation("listLines", R.LinePage, 400, 403,
