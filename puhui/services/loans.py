@@ -193,6 +193,9 @@ def loan_view(p: Platform, session: Session, actor: Principal, loan_id: str,
              "principal": i.principal, "interest": i.interest, "fee": i.fee,
              "paid": {c.value: v for c, v in i.paid.items()}}
             for i in account.instalments]
+    else:  # a revolving draw: repayable in full any day, no fixed schedule
+        out["payoff_amount"] = account.payoff_amount(on) if account.status is LoanStatus.ACTIVE else 0
+        out["schedule"] = []
     return out
 
 

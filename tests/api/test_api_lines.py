@@ -59,6 +59,15 @@ def test_a_revolving_application_grants_a_line_that_draws_and_repays(api) -> Non
     assert shown["drawn"] == principal_left == shown["loans"][0]["principal_unrepaid"]
     assert shown["available"] == line["limit"] - principal_left
     assert [e["kind"] for e in shown["events"]] == ["granted", "draw", "principal_restored"]
+    # the loan shows what clears it the next day; paying that gives the whole limit back
+    api.clock.set(at_business_date(START + timedelta(days=11)))
+    loan = api.get(f"/v1/loans/{drawn['loan_id']}").json()
+    assert loan["schedule"] == [] and loan["payoff_amount"] > principal_left
+    r = api.post(f"/v1/loans/{drawn['loan_id']}/repayments", {"amount": loan["payoff_amount"]})
+    assert r.status_code == 201, r.text
+    assert sum(r.json()["balances"].values()) == 0
+    shown = api.get(f"/v1/lines/{line['line_id']}").json()
+    assert shown["drawn"] == 0 and shown["available"] == shown["limit"]
     assert _commitments(api) == shown["available"]
 
 
