@@ -42,6 +42,13 @@ def _book_is_sound(p: Platform) -> None:
         shown = svc.list_lines(p, s, SYSTEM, None, 200)
     assert memo["9101"] == -memo["9102"] == sum(x["available"] for x in shown)
     assert all(x["drawn"] == sum(l["principal_unrepaid"] for l in x["loans"]) for x in shown)
+    p.book.verify()  # the journal's and the loan events' hash chains
+    for loan_id in (loan["loan_id"] for x in shown for loan in x["loans"]):
+        with p.read() as s:
+            account = p.book.load_in(s, loan_id)
+        ledger = {code: amount for (code, _), amount in p.book.sub_ledger(loan_id).items()
+                  if code in ("1301", "1302", "1303", "1304", "2241")}
+        assert account.balances() == ledger, loan_id  # each drawn loan reconciles
 
 
 def test_grant_draw_repay_and_the_book_stays_sound(platform) -> None:
