@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from puhui.services.clock import at_business_date
 
 from api_samples import START

@@ -245,3 +245,18 @@ def test_the_daily_close_expires_lines_and_the_auto_debit_restores_availability(
     assert shown["events"][-1]["kind"] == "expired"
     assert shown["events"][-1]["on"] == expiry.isoformat()
     _book_is_sound(p)
+
+
+def test_the_platform_simulation_grants_draws_and_repays_lines(platform) -> None:
+    """The demo book (`make run`) has lines that move: granted, drawn again, repaid, and the
+    ledger sound at the end."""
+    from puhui.services.platform_simulation import simulate_platform
+
+    result = simulate_platform(platform, businesses=30, days=60, start=START)
+    assert result.funnel["line_granted"] >= 3, result.funnel
+    assert result.funnel["line_draws"] >= 1, result.funnel
+    with platform.read() as s:
+        shown = [svc.get_line(platform, s, SYSTEM, line_id) for line_id in result.line_ids]
+    kinds = {e["kind"] for line in shown for e in line["events"]}
+    assert {"granted", "draw", "principal_restored"} <= kinds
+    _book_is_sound(platform)
