@@ -222,6 +222,12 @@ def sync_lines(p: Platform, session: Session, actor: Principal, on: date) -> int
                for line_id in repo.ids_to_sync(session))
 
 
+def drawn_loan_ids(session: Session, actor: Principal, after: str | None,
+                   limit: int) -> list[str]:
+    """Loans drawn under the lines this key sees, by id after `after`, at most `limit`."""
+    return repo.drawn_loan_ids(session, after, limit, actor.visibility)
+
+
 def drawn_loans(session: Session) -> list[Any]:
     """(loan_id, applicant_id, contract_id, application_id) of each loan drawn under a line."""
     return repo.drawn_loans(session)

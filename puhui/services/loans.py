@@ -355,7 +355,9 @@ def list_loans(p: Platform, session: Session, actor: Principal, after: str | Non
                limit: int) -> list[dict]:
     actor.require(Perm.READ)
     out = []
-    for loan_id in list(repo.loan_ids(session, after, limit, actor.visibility)):
+    paid_out = list(repo.loan_ids(session, after, limit, actor.visibility))
+    drawn = lines.drawn_loan_ids(session, actor, after, limit)  # loans under a line too
+    for loan_id in sorted(paid_out + drawn)[:limit]:
         view = loan_view(p, session, actor, loan_id)
         view.pop("schedule", None)
         out.append(view)

@@ -179,3 +179,15 @@ def drawn_loans(session: Session) -> list[Any]:
                LINES.c.application_id)
         .join(LINES, LINES.c.line_id == EVENTS.c.line_id)
         .where(EVENTS.c.kind == "draw").order_by(EVENTS.c.loan_id)).all())
+
+
+def drawn_loan_ids(session: Session, after: str | None, limit: int,
+                   visible: Visibility) -> list[str]:
+    """Ids of loans drawn under lines, in order after `after`, at most `limit`, of those
+    `visible` to the caller (the loan list merges them with the paid-out applications')."""
+    query = (select(EVENTS.c.loan_id).join(LINES, LINES.c.line_id == EVENTS.c.line_id)
+             .where(EVENTS.c.kind == "draw").order_by(EVENTS.c.loan_id).limit(limit))
+    if after:
+        query = query.where(EVENTS.c.loan_id > after)
+    query = narrowed(query, visible, LINES.c.partner_id, LINES.c.applicant_id)
+    return list(session.execute(query).scalars())

@@ -116,6 +116,12 @@ def test_staff_change_the_line_and_a_replay_changes_nothing(api) -> None:
 
 def test_partners_see_only_their_own_lines(api) -> None:
     line = _line(api)
+    r = api.post(f"/v1/lines/{line['line_id']}/draws", {"amount": 1_000_000})
+    assert r.status_code == 201, r.text
+    loan_id = r.json()["loan_id"]
+    assert loan_id in [x["loan_id"] for x in api.get("/v1/loans").json()["items"]]
+    assert api.get("/v1/loans", who="other").json()["items"] == []
+    assert api.get(f"/v1/loans/{loan_id}", who="other").status_code == 404
     assert api.get(f"/v1/lines/{line['line_id']}", who="other").status_code == 404
     assert api.get("/v1/lines", who="other").json()["items"] == []
     assert [x["line_id"] for x in api.get("/v1/lines").json()["items"]] == [line["line_id"]]
