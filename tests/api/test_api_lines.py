@@ -102,7 +102,11 @@ def test_staff_change_the_line_and_a_replay_changes_nothing(api) -> None:
     assert _commitments(api) == body["limit"]
     r = api.post(url, body, who="officer", key="c1")
     assert r.status_code == 200 and r.headers.get("idempotent-replayed") == "true"
-    assert len(api.get(f"/v1/lines/{line['line_id']}").json()["events"]) == 3
+    r = api.post(url, {"reason": "long key", "freeze": True}, who="officer", key="k" * 200)
+    assert r.status_code == 200 and r.json()["status"] == "frozen", r.text
+    r = api.post(url, {"reason": "long key", "freeze": False}, who="officer", key="u" * 200)
+    assert r.status_code == 200 and r.json()["status"] == "active", r.text
+    assert len(api.get(f"/v1/lines/{line['line_id']}").json()["events"]) == 5
     r = api.post(url, {"reason": "too high", "annual_rate": "0.9"}, who="officer", key="c2")
     assert r.status_code == 422 and r.json()["type"] == "/problems/rate-cap-exceeded"
     r = api.post(url, {"reason": "x", "limit": 10**10}, who="officer", key="c3")

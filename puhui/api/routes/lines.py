@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 from typing import Optional
 
@@ -17,13 +18,23 @@ from puhui.services import lines as svc
 router = APIRouter(prefix="/v1", tags=["lines"])
 
 
+def _key(c: Call, prefix: str = "api") -> str:
+    """The key the line's events keep: the caller's key, scoped to the API key; a long one by
+    its digest, so every Idempotency-Key the API accepts fits the events' key."""
+    key = f"{prefix}:{c.actor.key_id}:{c.idempotency_key}"
+    if len(key) <= 160:
+        return key
+    digest = hashlib.sha256(str(c.idempotency_key).encode()).hexdigest()
+    return f"{prefix}:{c.actor.key_id}:sha256:{digest}"
+
+
 @router.post("/contracts/{contract_id}/line", **operation(
     "grantLine", R.LineGrant, 403, 404, 409, status=201, post=True,
     summary="Grant the credit line a signed contract describes, instead of paying it out",
     description="The limit is the offer's amount, the price its rate; once per contract. "
                 "The body may be empty (`{}`)."))
 def grant(contract_id: str, body: LineGrantIn, c: Call = Depends(call)):
-    key = f"api-grant:{c.idempotency_key}" if c.idempotency_key else f"grant:{contract_id}"
+    key = _key(c, "api-grant") if c.idempotency_key else f"grant:{contract_id}"
     return c.write(lambda s: svc.grant(c.platform, s, c.actor, contract_id, key=key,
                                        expires_on=body.expires_on), 201)
 
@@ -53,7 +64,7 @@ def get(line_id: str, c: Call = Depends(read_call)):
                 "the product's minimum; the loan's cost is disclosed as offers disclose it. A "
                 "retry with the same Idempotency-Key draws nothing more."))
 def draw(line_id: str, body: DrawIn, c: Call = Depends(keyed_call)):
-    key = f"api:{c.actor.key_id}:{c.idempotency_key}"
+    key = _key(c)
     return c.write(lambda s: svc.draw(c.platform, s, c.actor, line_id, body.amount, key=key),
                    201)
 
@@ -63,7 +74,7 @@ def draw(line_id: str, body: DrawIn, c: Call = Depends(keyed_call)):
     summary="Change a line's limit or price, freeze, unfreeze or close it, with the reason "
             "(officer or admin; Idempotency-Key required)"))
 def change(line_id: str, body: LineChangeIn, c: Call = Depends(keyed_call)):
-    key = f"api:{c.actor.key_id}:{c.idempotency_key}"
+    key = _key(c)
     rate = Decimal(body.annual_rate) if body.annual_rate is not None else None
     return c.write(lambda s: svc.change_line(
         c.platform, s, c.actor, line_id, key=key, reason=body.reason, limit=body.limit,
