@@ -28,6 +28,12 @@ messages, and a bug (anything outside this tree) stays distinguishable from bad 
     │   ├── ImmutableEntry         an attempt to change or remove a posted entry
     │   ├── TamperDetected         the hash chain does not verify
     │   └── InvalidAttestation     a malformed document hash, or an attestation with postings
+    ├── LineError
+    │   ├── IllegalLineTransition  a credit line status change the lifecycle does not allow
+    │   ├── LineNotDrawable        a draw on a line that is frozen, expired or closed
+    │   ├── DrawExceedsAvailable   a draw above the line's available amount
+    │   ├── DrawBelowMinimum       a draw below the product's minimum principal
+    │   └── InvalidLineChange      a limit, price or expiry out of bounds, or an empty change
     └── OriginationError
         ├── InvalidIdentity        a resident ID / USCC / bank card / mobile number that fails validation
         ├── InvalidApplication     missing or inconsistent applicant/application data
@@ -163,6 +169,30 @@ class InvalidAttestation(LedgerError, ValueError):
 class CheckpointError(LedgerError):
     """A signed checkpoint or key that cannot be used: unreadable, malformed, signed by another
     key, or with a signature that fails."""
+
+
+class LineError(PuhuiError):
+    """A credit line (授信额度) refused a draw or a change; nothing was written."""
+
+
+class IllegalLineTransition(LineError):
+    pass
+
+
+class LineNotDrawable(LineError):
+    pass
+
+
+class DrawExceedsAvailable(LineError):
+    pass
+
+
+class DrawBelowMinimum(LineError, ValueError):
+    pass
+
+
+class InvalidLineChange(LineError, ValueError):
+    pass
 
 
 class OriginationError(PuhuiError):

@@ -54,6 +54,13 @@ ERROR_TABLE: tuple[tuple[type[BaseException], int, str, str], ...] = (
     (E.ProductError, 422, "invalid-product", "Invalid product terms"),
     (E.OriginationError, 422, "invalid-application", "Invalid application data"),
     (E.ServicingError, 409, "servicing-refused", "Refused by loan servicing"),
+    (E.IllegalLineTransition, 409, "illegal-line-transition",
+     "Not allowed in the credit line's state"),
+    (E.LineNotDrawable, 409, "line-not-drawable", "The credit line cannot be drawn now"),
+    (E.DrawExceedsAvailable, 409, "draw-exceeds-available",
+     "The draw is above the line's available amount"),
+    (E.DrawBelowMinimum, 422, "draw-below-minimum", "The draw is below the product's minimum"),
+    (E.InvalidLineChange, 422, "invalid-line-change", "Invalid credit line change"),
 )
 
 

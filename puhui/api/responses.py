@@ -16,6 +16,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from puhui.lines.line import LineEventKind, LineStatus
 from puhui.loans.caps import CapKind
 from puhui.loans.cost import APR_CONVENTION, CONVENTIONS
 from puhui.loans.delinquency import RiskClass
@@ -368,6 +369,99 @@ class RefundPaid(Out):
 class Refund(Loan):
     refund: RefundPaid
     journal_entries: list[int] = Field(description="the journal entries the refund made")
+
+
+# -- credit lines -----------------------------------------------------------------------------
+class LineLoan(Out):
+    loan_id: str
+    principal_unrepaid: int = Field(description="principal not yet repaid: what the loan uses "
+                                                "of the line, fen")
+    status: LoanStatus
+
+
+class LineEventOut(Out):
+    line_id: str
+    seq: int
+    kind: LineEventKind
+    key: str
+    on: date
+    reason: str
+    actor: str
+    amount: int
+    commitment: int = Field(description="change in the undrawn commitment posted to the "
+                                        "memorandum accounts, fen")
+    limit: int
+    drawn: int
+    annual_rate: str = Rate
+    status: LineStatus
+    loan_id: Optional[str] = None
+    decision_id: Optional[str] = None
+
+
+class CreditLine(Out):
+    line_id: str
+    applicant_id: str
+    product_code: str
+    currency: str
+    limit: int
+    drawn: int = Field(description="principal drawn and not yet repaid, fen")
+    available: int = Field(description="what may be drawn now: 0 unless active")
+    annual_rate: str = Rate
+    opened_on: date
+    expires_on: date
+    status: LineStatus
+    changed_on: Optional[date] = None
+    version: int
+    application_id: str
+    contract_id: str
+    loans: list[LineLoan]
+
+
+class CreditLineDetail(CreditLine):
+    events: list[LineEventOut]
+
+
+class LineGrant(CreditLine):
+    replayed: bool
+
+
+class LineChange(CreditLine):
+    changes: list[LineEventOut] = Field(description="the events this change wrote (or, "
+                                                    "replayed, had written)")
+    replayed: bool
+
+
+class LinePage(Out):
+    items: list[CreditLine]
+    next_cursor: Optional[str] = None
+
+
+class DrawInstalment(Out):
+    number: int
+    due_date: date
+    principal: int
+    interest: int
+    fee: int
+
+
+class LineDraw(Out):
+    line: CreditLine
+    loan_id: str
+    principal: int
+    upfront_fee: int
+    net_disbursed: int
+    annual_rate: str = Rate
+    method: str
+    apr: str = Rate
+    apr_convention: AprConvention
+    effective_annual_rate: str = Rate
+    total_interest: int
+    schedule: list[DrawInstalment]
+    schedule_is_representative: bool = Field(
+        description="true for a revolving draw: repayable any day, interest by the day; the "
+                    "schedule shows the whole draw repaid on the line's expiry")
+    gateway_ref: str
+    replayed: bool
 
 
 # -- operations -------------------------------------------------------------------------------

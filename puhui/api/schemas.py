@@ -135,6 +135,29 @@ class RefundIn(Body):
                                         description="fen; default: the whole credit balance")
 
 
+class LineGrantIn(Body):
+    expires_on: Optional[IsoDate] = Field(
+        None, description="last day the line may be drawn is the day before; default: the "
+                          "revolving product's term, else 365 days")
+
+
+class DrawIn(Body):
+    amount: StrictInt = Field(gt=0, le=MAX_AMOUNT,
+                              description="fen, within the line's available amount")
+
+
+class LineChangeIn(Body):
+    reason: StrictStr = Field(min_length=1, max_length=500,
+                              description="why: shown to the borrower and kept on the event")
+    limit: Optional[StrictInt] = Field(None, ge=0, le=MAX_AMOUNT,
+                                       description="new limit, fen (0..the product's maximum)")
+    annual_rate: Optional[StrictStr] = Field(None, pattern=r"^\d{1,3}(\.\d{1,6})?$",
+                                             description="new price for future draws, e.g. "
+                                                         "'0.1260' (within the rate cap)")
+    freeze: Optional[StrictBool] = Field(None, description="true: freeze; false: unfreeze")
+    close: StrictBool = Field(False, description="close the line for good")
+
+
 class BusinessDateIn(Body):
     business_date: Optional[IsoDate] = None
 

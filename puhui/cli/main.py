@@ -23,6 +23,7 @@ from puhui.cli.common import (DECIDER_HELP, RISK, _book, _date, _existing, _exis
                               _platform, _risk_options, console)
 from puhui.cli.keys import keys_app
 from puhui.cli.ledger import ledger_app
+from puhui.cli.lines import lines_app
 from puhui.cli.policy import policy_app
 from puhui.cli.privacy import privacy_app
 from puhui.cli.portfolio import portfolio_app
@@ -63,6 +64,7 @@ app = typer.Typer(help="Puhui: digital lending for small and micro businesses.",
 loans_app = typer.Typer(help="Loans in the book.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(loans_app, name="loans")
+app.add_typer(lines_app, name="lines")
 app.add_typer(keys_app, name="keys")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(caps_app, name="caps")

@@ -1,8 +1,9 @@
 """The chart of accounts a lender books its loan book into.
 
 Codes follow the shape of the Chinese enterprise chart (1xxx assets, 2xxx liabilities, 3xxx equity,
-6xxx income and expense) so that an accountant recognises them; loans are sub-ledgered by loan id
-on each posting rather than by opening an account per loan.
+6xxx income and expense, 9xxx memorandum accounts off the balance sheet) so that an accountant
+recognises them; loans are sub-ledgered by loan id on each posting rather than by opening an
+account per loan.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ class AccountType(str, enum.Enum):
     EQUITY = "equity"
     INCOME = "income"
     EXPENSE = "expense"
+    #: Memorandum (off-balance) accounts: commitments, not money; they post in balanced pairs
+    #: so the journal's rules hold, and stay out of the balance sheet and the income statement.
+    MEMORANDUM = "memorandum"
 
     @property
     def debit_normal(self) -> bool:
@@ -51,6 +55,8 @@ class Acct:
     RECOVERY_INCOME = "6051"      # recoveries on written-off loans
     LOAN_LOSS = "6701"            # loan losses (write-offs)
     PROVISION_EXPENSE = "6702"    # credit impairment loss (信用减值损失): month-end provisions
+    LINE_COMMITMENT = "9101"      # memorandum: undrawn credit line commitments (the lender's)
+    LINE_COMMITMENT_CONTRA = "9102"  # memorandum contra: credit lines granted, undrawn
 
 
 CHART: dict[str, Account] = {
@@ -73,6 +79,10 @@ CHART: dict[str, Account] = {
         Account(Acct.LOAN_LOSS, "Loan losses (write-offs)", AccountType.EXPENSE),
         Account(Acct.PROVISION_EXPENSE, "Credit impairment loss (loan-loss provisions)",
                 AccountType.EXPENSE),
+        Account(Acct.LINE_COMMITMENT, "Undrawn credit line commitments (memorandum)",
+                AccountType.MEMORANDUM),
+        Account(Acct.LINE_COMMITMENT_CONTRA, "Credit line commitments, contra (memorandum)",
+                AccountType.MEMORANDUM),
     )
 }
 

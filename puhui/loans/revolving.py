@@ -80,6 +80,14 @@ class RevolvingLine(ServicedAccount):
     def owed(self) -> int:
         return self.principal_outstanding + self.interest_receivable + self.penalty_receivable
 
+    def payoff_amount(self, on: date) -> int:
+        """What a repayment on `on` must be to clear the line: everything owed with the interest
+        (or penalty) of the days up to `on`, net of the credit balance."""
+        work = self._working_copy()
+        if work.status is LoanStatus.ACTIVE:
+            work._catch_up(on)
+        return max(0, work.owed() - work.credit)
+
     def days_past_due(self, as_of: date) -> int:
         if self.status is not LoanStatus.ACTIVE or self.owed() == 0:
             return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +25,8 @@ from puhui.parties.applicant import Applicant, verify_applicant
 from puhui.origination.workflow import ApplicationStatus as S
 from puhui.origination.workflow import check_transition
 from puhui.loans.cost import check_cap
-from puhui.loans.product import RateCap, RepaymentMethod
+from puhui.lines.line import disclosure_product
+from puhui.loans.product import LoanProduct, RateCap, RepaymentMethod
 from puhui.services import stages
 from puhui.services.access import Perm, Principal
 from puhui.parties.identity import mask
@@ -191,6 +192,22 @@ def _move(session: Session, row: AppRecord, target: S, actor: Principal, now: da
     row.status, row.version, row.updated_at = target.value, row.version + 1, now
 
 
+def offered_product(p: Platform, session: Session, code: str,
+                    on: date) -> tuple[LoanProduct, RateCap]:
+    """The product `code` and the cap in force, or `RateCapExceeded` if it is not offered.
+
+    A revolving product (随借随还) is applied for as a credit line: its offer discloses the cost
+    of the representative draw (`disclosure_product`), and it is that cost the cap limits."""
+    product = p.product(code)
+    if product.method is not RepaymentMethod.REVOLVING:
+        return p.offered_product(session, code, on)
+    cap = p.cap_in_force(session, on)
+    refusal = p.offer_refusal(disclosure_product(product), cap, on)
+    if refusal is not None:
+        raise RateCapExceeded(refusal)
+    return product, cap
+
+
 # -- operations -----------------------------------------------------------------------------------
 def _draft(p: Platform, session: Session, actor: Principal, applicant_id: str,
            product_code: str, amount: int, purpose: str,
@@ -201,11 +218,8 @@ def _draft(p: Platform, session: Session, actor: Principal, applicant_id: str,
     actor.require(Perm.APPLY)
     applicant_row, applicant = load_applicant(session, actor, applicant_id)
     product = p.product(product_code)
-    if product.method is RepaymentMethod.REVOLVING:
-        raise InvalidApplication(f"product {product_code!r} is a revolving line; apply for a "
-                                 f"term loan product: {[x.code for x in p.term_products()]}")
     if not submitting:
-        p.offered_product(session, product_code, business_date(p.clock))  # RateCapExceeded
+        offered_product(p, session, product_code, business_date(p.clock))  # RateCapExceeded
     product.check_principal(amount)
     if not isinstance(purpose, str) or len(purpose) > 500:
         raise InvalidApplication("purpose must be text of at most 500 characters")
@@ -251,7 +265,7 @@ def _submit(p: Platform, session: Session, actor: Principal, row: AppRecord,
             applicant: Applicant) -> AppRecord:
     check_transition(row.status, S.SUBMITTED)
     # the cap may have fallen since the draft: a product above it is no longer offered
-    product, cap = p.offered_product(session, row.product_code, business_date(p.clock))
+    product, cap = offered_product(p, session, row.product_code, business_date(p.clock))
     use_data(p, session, row.applicant_id, DataScope.IDENTITY, Purpose.CREDIT_ASSESSMENT,
              row.application_id)
     now, today = p.clock.now(), business_date(p.clock)
@@ -305,7 +319,8 @@ def _conclude(p: Platform, session: Session, row: AppRecord, decision: Decision,
     if decision.outcome is Outcome.APPROVE:
         cap = cap if cap is not None else p.cap_in_force(session, today)
         try:  # the offer prices the product at the decision's rate
-            offer = make_offer(new_id("OF"), row.application_id, p.product(row.product_code),
+            offer = make_offer(new_id("OF"), row.application_id,
+                               disclosure_product(p.product(row.product_code)),
                                decision, today, now, p.offer_validity, cap)
         except RateCapExceeded as exc:
             if not automated:

@@ -139,4 +139,8 @@ def close_day(platform: "Platform", actor: Principal, day: date | None = None,
     with platform.unit() as session:
         erased = purge_unconsented_on_close(platform, session, actor, report.business_date,
                                             retention)
+    from puhui.services.lines import sync_lines
+
+    with platform.unit() as session:  # lines expire and get repaid principal back
+        sync_lines(platform, session, actor, report.business_date)
     return DayClosed(report, erased)

@@ -19,9 +19,11 @@ from puhui.book import amount_due
 from puhui.errors import (InvalidApplication, InvalidBusinessDate, InvalidEvent, PuhuiError,
                           WriteConflict)
 from puhui.loans.events import CreditRefund, Disbursement, Prepayment, PrepaymentMode, Repayment
+from puhui.loans.product import RepaymentMethod
 from puhui.loans.state import LoanStatus
 from puhui.parties.identity import mask
 from puhui.origination.workflow import ApplicationStatus as S
+from puhui.services import lines
 from puhui.services.access import Perm, Principal
 from puhui.parties.consent import DataScope, Purpose
 from puhui.services.applicants import _log, consents, load_account, sealed, unsealed
@@ -67,6 +69,13 @@ def disburse(p: Platform, session: Session, actor: Principal, contract_id: str,
     if application.status != S.CONTRACT_SIGNED.value:
         raise InvalidEvent(f"contract {contract_id} cannot be paid out: its application is "
                            f"{application.status}, not contract_signed")
+    line_id = lines.line_for_application(session, application.application_id)
+    if line_id is not None:
+        raise AlreadyDone(f"contract {contract_id} granted credit line {line_id}; draw on the "
+                          "line instead of paying the contract out")
+    if p.product(application.product_code).method is RepaymentMethod.REVOLVING:
+        raise InvalidEvent(f"contract {contract_id} is for a revolving line: grant the line "
+                           "(POST /v1/contracts/{contract_id}/line) and draw on it")
     # read as stored: the loan checks the schedule it opens on against the offer's (below)
     offer = load_offer(session, contract.offer_id, verified=False)
     account = load_account(session, application.applicant_id, contract.account_id)
@@ -142,7 +151,7 @@ def disbursement_view(row: Any, payee_name: str, payee_account: str) -> dict:
 
 # -- loans ----------------------------------------------------------------------------------------
 def _loan_application(session: Session, actor: Principal, loan_id: str) -> Any | None:
-    row = repo.for_loan(session, loan_id)
+    row = repo.for_loan(session, loan_id) or lines.application_of_drawn_loan(session, loan_id)
     if row is None:
         if actor.sees_everything:
             return None  # a loan booked outside origination (the demo book, a migration)
@@ -184,6 +193,9 @@ def loan_view(p: Platform, session: Session, actor: Principal, loan_id: str,
              "principal": i.principal, "interest": i.interest, "fee": i.fee,
              "paid": {c.value: v for c, v in i.paid.items()}}
             for i in account.instalments]
+    else:  # a revolving draw: repayable in full any day, no fixed schedule
+        out["payoff_amount"] = account.payoff_amount(on) if account.status is LoanStatus.ACTIVE else 0
+        out["schedule"] = []
     return out
 
 
@@ -206,6 +218,7 @@ def repay(p: Platform, session: Session, actor: Principal, loan_id: str, amount:
     except InvalidEvent:
         raise NotFound(f"no loan {loan_id!r}") from None
     posted = p.book.apply_in(session, [(loan_id, event)]).get(loan_id, [])
+    lines.after_repayment(p, session, actor, loan_id)  # repaid principal is available again
     view = loan_view(p, session, actor, loan_id)
     view["journal_entries"] = [e.seq for e in posted]
     return view
@@ -290,7 +303,8 @@ def auto_debit(p: Platform, session: Session, actor: Principal, run_date: date |
     actor.require(Perm.OPERATE)
     on = check_run_date(run_date or business_date(p.clock), p.clock,
                         BusinessDayRepository(session).last_closed())
-    rows = repo.disbursed(session, S.DISBURSED.value)
+    rows = sorted(list(repo.disbursed(session, S.DISBURSED.value))
+                  + lines.drawn_loans(session))  # loans under a line repay the same way
     done = repo.auto_debited(session, on)
     summary = {"run_date": on.isoformat(), "attempted": 0, "collected": 0, "failed": 0,
                "refused": 0, "amount_collected": 0}
@@ -323,6 +337,7 @@ def auto_debit(p: Platform, session: Session, actor: Principal, run_date: date |
         if transfer.ok:
             p.book.apply_in(session, [(loan_id, Repayment(f"autodebit:{on.isoformat()}:{loan_id}",
                                                           on, due))])
+            lines.after_repayment(p, session, actor, loan_id)
             summary["collected"] += 1
             summary["amount_collected"] += due
         else:
@@ -340,7 +355,9 @@ def list_loans(p: Platform, session: Session, actor: Principal, after: str | Non
                limit: int) -> list[dict]:
     actor.require(Perm.READ)
     out = []
-    for loan_id in list(repo.loan_ids(session, after, limit, actor.visibility)):
+    paid_out = list(repo.loan_ids(session, after, limit, actor.visibility))
+    drawn = lines.drawn_loan_ids(session, actor, after, limit)  # loans under a line too
+    for loan_id in sorted(paid_out + drawn)[:limit]:
         view = loan_view(p, session, actor, loan_id)
         view.pop("schedule", None)
         out.append(view)

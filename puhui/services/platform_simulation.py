@@ -21,7 +21,7 @@ from puhui.loans.events import WriteOff
 from puhui.loans.state import LoanStatus
 from puhui.parties.consent import DataScope
 from puhui.parties.synthetic import account_for, small_business
-from puhui.services import applicants, applications, loans
+from puhui.services import applicants, applications, lines, loans
 from puhui.services.access import SYSTEM, Perm, Principal, Role
 from puhui.services.clock import ManualClock, at_business_date
 from puhui.services.gateway import SandboxGateway
@@ -32,6 +32,11 @@ DEMO_PARTNER = Principal("sim-partner", Role.PARTNER,
                                     Perm.DISBURSE}), "P-DEMO")
 BEHAVIOURS = ("prompt",) * 6 + ("late", "late", "defaulter")
 WRITE_OFF_DPD = 120
+#: The share of approved businesses that take a revolving credit line instead of a term loan,
+#: the chance a line's borrower draws again on a given day, and the product they take.
+LINE_SHARE = 0.25
+REDRAW_CHANCE = 0.05
+LINE_PRODUCT = "SME-RV-180"
 
 
 @dataclass
@@ -54,6 +59,7 @@ class PlatformSimulation:
     collected: int = 0
     failed_debits: int = 0
     written_off: int = 0
+    line_ids: list[str] = field(default_factory=list)
 
 
 def _decline(by_card: dict[str, Borrower], rng: random.Random) -> Callable[[str, int], str | None]:
@@ -85,11 +91,16 @@ def simulate_platform(platform: Platform, businesses: int = 150, days: int = 180
     platform.gateway.decline = _decline(by_card, random.Random(seed + 1))
     arrivals: dict[int, int] = Counter(rng.randint(0, min(27, days - 1)) for _ in range(businesses))
     terms = [p.code for p in platform.term_products()]
+    # lines draw on their own stream, so the term loans of a seed stay what they were
+    line_rng = random.Random(seed + 2)
+    offers_lines = LINE_PRODUCT in platform.products
     for offset in range(days):
         today = start + timedelta(days=offset)
         platform.clock.set(at_business_date(today, 9))
         for _ in range(arrivals.get(offset, 0)):
-            _originate(platform, rng, today, terms, by_card, result)
+            as_line = offers_lines and line_rng.random() < LINE_SHARE
+            _originate(platform, rng, today, terms, by_card, result, as_line)
+        _redraw(platform, line_rng, result)
         platform.clock.set(at_business_date(today, 18))
         seen = len(platform.gateway.transfers)
         with platform.unit() as session:
@@ -102,16 +113,21 @@ def simulate_platform(platform: Platform, businesses: int = 150, days: int = 180
             applications.expire_stale(platform, session, SYSTEM)
         report = platform.book.end_of_day(today)
         result.eod_failures.update(report.failures)
+        with platform.unit() as session:  # lines expire, repaid principal is available again
+            lines.sync_lines(platform, session, SYSTEM, today)
         if progress:
             progress(1)
     return result
 
 
 def _originate(platform: Platform, rng: random.Random, today: date, terms: list[str],
-               by_card: dict[str, Borrower], result: PlatformSimulation) -> None:
+               by_card: dict[str, Borrower], result: PlatformSimulation,
+               as_line: bool = False) -> None:
     business = small_business(rng, today)
     account = account_for(rng, business)
     product = rng.choice(terms)
+    if as_line:
+        product = LINE_PRODUCT
     amount = max(20_000_00, min(int(business.monthly_revenue * rng.uniform(0.5, 4)) // 100_00 * 100_00,
                                 1_000_000_00))
     actor = DEMO_PARTNER
@@ -132,12 +148,20 @@ def _originate(platform: Platform, rng: random.Random, today: date, terms: list[
             applications.sign_contract(platform, session, actor, contract["contract_id"],
                                        contract["content_hash"])
             entrusted = rng.random() < 0.3
-            payout = loans.disburse(
-                platform, session, actor, contract["contract_id"],
-                "entrusted" if entrusted else "bound_account",
-                "华东建材供应链有限公司" if entrusted else None,
-                "3100" + f"{rng.randint(0, 10**15):016d}" if entrusted else None,
-                f"INV-{rng.randint(10**7, 10**8 - 1)}" if entrusted else "")
+            if as_line:
+                line = lines.grant(platform, session, SYSTEM, contract["contract_id"],
+                                   key=f"sim-grant:{contract['contract_id']}")
+                payout = lines.draw(platform, session, actor, line["line_id"],
+                                    max(line["limit"] // 2, 100_00), key="sim-draw-0")
+                result.line_ids.append(line["line_id"])
+                result.funnel["line_granted"] += 1
+            else:
+                payout = loans.disburse(
+                    platform, session, actor, contract["contract_id"],
+                    "entrusted" if entrusted else "bound_account",
+                    "华东建材供应链有限公司" if entrusted else None,
+                    "3100" + f"{rng.randint(0, 10**15):016d}" if entrusted else None,
+                    f"INV-{rng.randint(10**7, 10**8 - 1)}" if entrusted else "")
     except PuhuiError as exc:
         result.funnel[f"error: {type(exc).__name__}"] += 1
         return
@@ -147,6 +171,33 @@ def _originate(platform: Platform, rng: random.Random, today: date, terms: list[
     result.behaviours[behaviour] += 1
     result.funnel["disbursed"] += 1
     result.loan_ids.append(payout["loan_id"])
+
+
+def _redraw(platform: Platform, rng: random.Random, result: PlatformSimulation) -> None:
+    """Now and then a line's borrower draws part of what is available (a new loan), or pays
+    back half of what a draw owes (随借随还), which gives the line its principal back."""
+    today = platform.clock.now().date()
+    for line_id in result.line_ids:
+        draws, repays = rng.random() < REDRAW_CHANCE, rng.random() < REDRAW_CHANCE
+        try:
+            with platform.unit() as session:
+                line = lines.get_line(platform, session, SYSTEM, line_id)
+                amount = line["available"] // 4 // 100_00 * 100_00
+                if draws and line["status"] == "active" and amount >= 100_00:
+                    drawn = lines.draw(platform, session, DEMO_PARTNER, line_id, amount,
+                                       key=f"sim-draw-{line['version']}")
+                    result.loan_ids.append(drawn["loan_id"])
+                    result.funnel["line_draws"] += 1
+                owing = [x for x in line["loans"] if x["principal_unrepaid"] and
+                         x["status"] == "active"]
+                if repays and owing:
+                    loan_id = owing[0]["loan_id"]
+                    payoff = loans.loan_view(platform, session, SYSTEM, loan_id)["payoff_amount"]
+                    loans.repay(platform, session, DEMO_PARTNER, loan_id, max(payoff // 2, 1),
+                                key=f"sim-repay:{today.isoformat()}")
+                    result.funnel["line_repayments"] += 1
+        except PuhuiError as exc:
+            result.funnel[f"line refused: {type(exc).__name__}"] += 1
 
 
 def _count_paid(platform: Platform, by_card: dict[str, Borrower], seen: int) -> None:

@@ -37,6 +37,7 @@ from puhui.store import caps_models  # noqa: F401  (registers the rate cap setti
 from puhui.store import close_models  # noqa: F401  (registers snapshots, positions, closes)
 from puhui.store import job_runs  # noqa: F401  (registers the scheduled jobs' runs)
 from puhui.store import warnings_repo  # noqa: F401  (registers warnings, positions, provisions)
+from puhui.store import line_repo  # noqa: F401  (registers the credit lines and their events)
 from puhui.store.ledger_repo import LedgerRepository
 from puhui.store.loan_repo import LoanEventRepository, LoanRecord, canonical_json
 

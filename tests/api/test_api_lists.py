@@ -36,11 +36,16 @@ def test_products_disclose_an_example_cost(api) -> None:
     assert all(p["method"] != "revolving" for p in items)
 
 
-def test_revolving_products_are_not_applied_for_as_term_loans(api) -> None:
+def test_revolving_products_are_applied_for_as_credit_lines(api) -> None:
+    """A revolving product's offer discloses the cost of its representative draw (the whole
+    amount for the whole term, docs/lines.md); the contract grants a line, never a payout."""
     applicant_id, _, _ = api.onboard()
     r = api.post("/v1/applications", {"applicant_id": applicant_id, "product_code": "SME-RV-180",
-                                      "amount": 5_000_000})
-    assert r.status_code == 422 and "revolving" in r.json()["detail"]
+                                      "amount": 5_000_000, "submit": True})
+    assert r.status_code == 201 and r.json()["status"] == "offered", r.text
+    offer = r.json()["offer"]
+    assert offer["product"]["code"] == "SME-RV-180" and len(offer["schedule"]) == 1
+    assert float(offer["apr"]) > 0
     r = api.post("/v1/applications", {"applicant_id": applicant_id, "product_code": "NOPE",
                                       "amount": 5_000_000})
     assert r.status_code == 404

@@ -72,7 +72,8 @@ def test_idempotency_key_on_posts_only_and_required_where_money_moves(spec) -> N
         if method == "get":
             assert not refs, f"GET {path} offers an Idempotency-Key"
             continue
-        money = path in ("/v1/loans/{loan_id}/repayments", "/v1/loans/{loan_id}/refunds")
+        money = path in ("/v1/loans/{loan_id}/repayments", "/v1/loans/{loan_id}/refunds",
+                         "/v1/lines/{line_id}/draws", "/v1/lines/{line_id}/changes")
         assert refs == ["IdempotencyKeyRequired" if money else "IdempotencyKey"], path
         success = [r for c, r in op["responses"].items() if c.startswith("2")][0]
         assert "Idempotent-Replayed" in success["headers"], path
@@ -105,7 +106,8 @@ def test_every_request_amount_declares_the_one_bound(spec) -> None:
 
     schemas = spec["components"]["schemas"]
     fields = {("ApplicantIn", "monthly_revenue"), ("ApplicationIn", "amount"),
-              ("ReviewIn", "amount"), ("RepaymentIn", "amount"), ("RefundIn", "amount")}
+              ("ReviewIn", "amount"), ("RepaymentIn", "amount"), ("RefundIn", "amount"),
+              ("DrawIn", "amount"), ("LineChangeIn", "limit")}
     for name, field in fields:
         prop = schemas[name]["properties"][field]
         [integer] = [s for s in prop.get("anyOf", [prop]) if s.get("type") == "integer"]

@@ -66,8 +66,9 @@ def _seed(client: TestClient) -> None:
     rng = random.Random(7)
     headers = {"Authorization": f"Bearer {_TOKENS['admin']}"}
 
-    def post(path: str, body: dict) -> dict:
-        r = client.post(path, json=body, headers=headers)
+    def post(path: str, body: dict, key: str | None = None) -> dict:
+        r = client.post(path, json=body,
+                        headers={**headers, **({"Idempotency-Key": key} if key else {})})
         assert r.status_code in (200, 201), r.text
         return r.json()
 
@@ -92,6 +93,24 @@ def _seed(client: TestClient) -> None:
             loan = post(f"/v1/contracts/{contract['contract_id']}/disbursements", {})
             KNOWN["contract_id"].append(contract["contract_id"])
             KNOWN["loan_id"].append(loan["loan_id"])
+    # a revolving line, drawn once, so the line operations reach a real line and loan
+    applicant = small_business(rng, date(2026, 3, 2), monthly_revenue=8_000_000)
+    applicant_id = post("/v1/applicants", applicant.to_dict())["applicant_id"]
+    post(f"/v1/applicants/{applicant_id}/consents",
+         {"purpose": "credit_assessment", "scopes": ["identity", "bank_account"]})
+    card = account_for(rng, applicant)
+    account = post(f"/v1/applicants/{applicant_id}/bank-accounts",
+                   {"card_number": card.card_number, "holder_name": card.holder_name})
+    application = post("/v1/applications", {"applicant_id": applicant_id, "amount": 5_000_000,
+                                             "product_code": "SME-RV-180", "submit": True})
+    contract = post(f"/v1/applications/{application['application_id']}/accept",
+                    {"account_id": account["account_id"]})
+    post(f"/v1/contracts/{contract['contract_id']}/sign", {"content_hash": contract["content_hash"]})
+    line = post(f"/v1/contracts/{contract['contract_id']}/line", {})
+    KNOWN["line_id"].append(line["line_id"])
+    KNOWN["loan_id"].append(post(f"/v1/lines/{line['line_id']}/draws", {"amount": 1_000_000},
+                                 key="seed-draw")
+                            ["loan_id"])
 
 
 schema = _served()

@@ -1,0 +1,412 @@
+"""Credit lines as stored: grant on a signed contract, draw down as loans, restore availability on
+repayment, and the staff or policy changes (limit, price, freeze, close).
+
+Each operation locks the line's row, asks the pure rules (`puhui.lines.line`) for the line after
+the change and its events, posts the change in the undrawn commitment to the memorandum
+accounts, and writes the events and the row in the caller's transaction: all or nothing.  Every
+operation is idempotent on its key: a request sent again finds its events and changes nothing.
+
+`drawn` is kept by the events and is, after every synchronisation, exactly the principal the
+loans under the line have not repaid (`principal_unrepaid`); a draw or a change synchronises
+first, and a repayment through `puhui.services.loans.repay` synchronises after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from decimal import Decimal
+from typing import Any, Sequence
+
+from sqlalchemy.orm import Session
+
+from puhui.errors import (
+    ConcurrentModification,
+    IdempotencyConflict,
+    InvalidEvent,
+    InvalidLineChange,
+    PuhuiError,
+)
+from puhui.ledger.accounts import Acct
+from puhui.ledger.journal import EntryDraft, Posting
+from puhui.lines import line as rules
+from puhui.lines.line import CreditLine, LineEvent, LineEventKind, LineStatus
+from puhui.loans.cost import quote
+from puhui.loans.events import Disbursement, Draw, LineOpening
+from puhui.loans.product import LoanProduct, RepaymentMethod
+from puhui.origination.workflow import ApplicationStatus as S
+from puhui.services.access import Perm, Principal
+from puhui.services.applicants import load_account
+from puhui.services.applications import load_contract, load_offer
+from puhui.services.clock import business_date
+from puhui.services.errors import AlreadyDone, NotFound
+from puhui.services.ids import new_id
+from puhui.services.platform import Platform
+from puhui.store import application_repo
+from puhui.store import line_repo as repo
+from puhui.store.ledger_repo import LedgerRepository
+
+GRANT_REASON = "granted on the signed contract"
+
+
+# -- reading --------------------------------------------------------------------------------------
+def _line(row: Any) -> CreditLine:
+    return CreditLine(row.line_id, row.applicant_id, row.product_code, row.currency,
+                      row.credit_limit, row.drawn, Decimal(row.annual_rate), row.opened_on,
+                      row.expires_on, LineStatus(row.status), row.changed_on, row.version)
+
+
+def _event(row: Any) -> LineEvent:
+    return LineEvent(row.line_id, row.seq, LineEventKind(row.kind), row.request_key,
+                     row.occurred_on, row.reason, row.actor, row.amount, row.commitment,
+                     row.credit_limit, row.drawn, Decimal(row.annual_rate),
+                     LineStatus(row.status), row.loan_id, row.decision_id)
+
+
+def _load(session: Session, actor: Principal, line_id: str, lock: bool = False) -> Any:
+    """The line's row if this key may see it (a partner its applicants', a borrower its own);
+    otherwise not found, so a key cannot probe which lines exist."""
+    row = repo.read(session, line_id, lock)
+    if row is None:
+        raise NotFound(f"no credit line {line_id!r}")
+    try:
+        actor.check_applicant(row.applicant_id, row.partner_id)
+    except NotFound:
+        raise NotFound(f"no credit line {line_id!r}") from None
+    return row
+
+
+def drawn_by_loans(p: Platform, session: Session, line_id: str) -> int:
+    """The principal the loans under the line have not repaid, from the loans themselves."""
+    return sum(rules.principal_unrepaid(p.book.load_in(session, loan_id))
+               for loan_id in repo.loans_of(session, line_id))
+
+
+def line_view(p: Platform, session: Session, row: Any, with_events: bool = False) -> dict:
+    line = _line(row)
+    out = {**line.to_dict(), "application_id": row.application_id,
+           "contract_id": row.contract_id,
+           "loans": [{"loan_id": loan_id,
+                      "principal_unrepaid": rules.principal_unrepaid(
+                          account := p.book.load_in(session, loan_id)),
+                      "status": account.status.value}
+                     for loan_id in repo.loans_of(session, line.line_id)]}
+    if with_events:
+        out["events"] = [_event(e).to_dict() for e in repo.events(session, line.line_id)]
+    return out
+
+
+def get_line(p: Platform, session: Session, actor: Principal, line_id: str) -> dict:
+    """The line with the loans drawn under it and its events."""
+    actor.require(Perm.READ)
+    return line_view(p, session, _load(session, actor, line_id), with_events=True)
+
+
+def list_lines(p: Platform, session: Session, actor: Principal, after: str | None, limit: int,
+               status: str | None = None, applicant_id: str | None = None) -> list[dict]:
+    """Lines visible to this key in id order (keyset pagination on the line id)."""
+    actor.require(Perm.READ)
+    if status is not None:
+        try:
+            status = LineStatus(status).value
+        except ValueError:
+            raise InvalidLineChange(f"unknown line status {status!r}; choose from "
+                                    f"{[s.value for s in LineStatus]}") from None
+    return [line_view(p, session, row)
+            for row in repo.page(session, after, limit, status, actor.visibility, applicant_id)]
+
+
+def lines_of(session: Session, applicant_id: str) -> list[CreditLine]:
+    """The applicant's lines as last stored (for the line policy, early warning, collections)."""
+    return [_line(row) for row in repo.of_applicant(session, applicant_id)]
+
+
+def events_of(session: Session, actor: Principal, line_id: str) -> list[LineEvent]:
+    actor.require(Perm.READ)
+    _load(session, actor, line_id)
+    return [_event(e) for e in repo.events(session, line_id)]
+
+
+def application_of_drawn_loan(session: Session, loan_id: str) -> Any | None:
+    """The application whose line a loan was drawn under (its contract, bound account and
+    borrower), or None for a loan that was not drawn under a line."""
+    line_id = repo.line_of_loan(session, loan_id)
+    if line_id is None:
+        return None
+    row = repo.read(session, line_id)
+    return application_repo.read(session, row.application_id)
+
+
+def line_for_application(session: Session, application_id: str) -> str | None:
+    """The line granted on an application, if any (such an application is never paid out)."""
+    row = repo.for_application(session, application_id)
+    return None if row is None else row.line_id
+
+
+# -- writing --------------------------------------------------------------------------------------
+def _post(session: Session, line: CreditLine, event: LineEvent) -> int | None:
+    """The change in the undrawn commitment on the memorandum pair: Dr 9101 / Cr 9102 when it
+    grows, the reverse when it shrinks; nothing when it does not move."""
+    if event.commitment == 0:
+        return None
+    c = event.commitment
+    draft = EntryDraft(event.on, f"credit line {line.line_id}: {event.kind.value}",
+                       (Posting(Acct.LINE_COMMITMENT, c, line.currency),
+                        Posting(Acct.LINE_COMMITMENT_CONTRA, -c, line.currency)),
+                       event_key=f"line:{line.line_id}:{event.seq}")
+    return LedgerRepository(session).append([draft])[0].seq
+
+
+def _write(p: Platform, session: Session, row: Any | None, after: CreditLine,
+           events: Sequence[LineEvent], extra: dict | None = None) -> None:
+    """The events (each posted) and the line row, under the version read (`row`; None: new)."""
+    now = p.clock.now()
+    if not events:
+        return
+    values = {"credit_limit": after.limit, "drawn": after.drawn,
+              "annual_rate": str(after.annual_rate), "status": after.status.value,
+              "changed_on": after.changed_on, "version": after.version, "updated_at": now}
+    if row is None:
+        repo.insert_line(session, {**(extra or {}), "line_id": after.line_id,
+                                   "applicant_id": after.applicant_id,
+                                   "product_code": after.product_code,
+                                   "currency": after.currency, "opened_on": after.opened_on,
+                                   "expires_on": after.expires_on, "created_at": now, **values})
+    elif repo.update_line(session, after.line_id, row.version, values) != 1:
+        raise ConcurrentModification(f"credit line {after.line_id} changed meanwhile")
+    repo.insert_events(session, [
+        {"line_id": e.line_id, "seq": e.seq, "kind": e.kind.value, "request_key": e.request_key,
+         "event_key": e.event_key, "occurred_on": e.on, "reason": e.reason, "actor": e.actor,
+         "amount": e.amount, "commitment": e.commitment, "credit_limit": e.limit,
+         "drawn": e.drawn, "annual_rate": str(e.annual_rate), "status": e.status.value,
+         "loan_id": e.loan_id, "decision_id": e.decision_id,
+         "journal_seq": _post(session, after, e), "recorded_at": now}
+        for e in events])
+
+
+def _synced(p: Platform, session: Session, line: CreditLine, today: date,
+            actor: Principal) -> tuple[CreditLine, list[LineEvent]]:
+    """The line brought up to date before a change: expired if its day has come, and its
+    availability restored by what its loans have repaid."""
+    events: list[LineEvent] = []
+    line, expired = rules.expire_if_due(line, today, actor=actor.key_id)
+    if expired is not None:
+        events.append(expired)
+    # principal a loan gained without a draw (interest capitalised by a reschedule) does not
+    # use the line: only repayments move `drawn`, and only down
+    drawn_now = min(line.drawn, drawn_by_loans(p, session, line.line_id))
+    line, restored = rules.restore(line, drawn_now, today, key=f"restore:{line.version + 1}",
+                                   actor=actor.key_id)
+    if restored is not None:
+        events.append(restored)
+    return line, events
+
+
+def sync_line(p: Platform, session: Session, actor: Principal, line_id: str,
+              on: date | None = None) -> list[LineEvent]:
+    """Expire the line if due on `on` (default today) and restore what its loans repaid; the
+    events written (none when the line is up to date, so running it again does nothing)."""
+    row = repo.read(session, line_id, lock=True)
+    if row is None:
+        raise NotFound(f"no credit line {line_id!r}")
+    after, events = _synced(p, session, _line(row), on or business_date(p.clock), actor)
+    _write(p, session, row, after, events)
+    return events
+
+
+def sync_lines(p: Platform, session: Session, actor: Principal, on: date) -> int:
+    """`sync_line` for every line that may need it, as the daily close ends: lines expire on
+    their day and repayments taken by the close (a credit balance applied) restore availability.
+    The number of events written."""
+    return sum(len(sync_line(p, session, actor, line_id, on))
+               for line_id in repo.ids_to_sync(session))
+
+
+def drawn_loan_ids(session: Session, actor: Principal, after: str | None,
+                   limit: int) -> list[str]:
+    """Loans drawn under the lines this key sees, by id after `after`, at most `limit`."""
+    return repo.drawn_loan_ids(session, after, limit, actor.visibility)
+
+
+def drawn_loans(session: Session) -> list[Any]:
+    """(loan_id, applicant_id, contract_id, application_id) of each loan drawn under a line."""
+    return repo.drawn_loans(session)
+
+
+def after_repayment(p: Platform, session: Session, actor: Principal, loan_id: str) -> None:
+    """A repayment on a loan drawn under a line gives its principal back to the line."""
+    line_id = repo.line_of_loan(session, loan_id)
+    if line_id is not None:
+        sync_line(p, session, actor, line_id)
+
+
+def grant(p: Platform, session: Session, actor: Principal, contract_id: str, *, key: str,
+          expires_on: date | None = None, reason: str = GRANT_REASON) -> dict:
+    """Grant the credit line a signed contract's offer describes, instead of paying it out.
+
+    The limit is the offer's amount, the price its rate (checked against the cap in force
+    today), the product the application's; the undrawn commitment is posted.  Once per
+    application: the same key answers with the line granted, another key `AlreadyDone`."""
+    actor.require(Perm.DISBURSE)
+    contract, application = load_contract(session, actor, contract_id, lock=True)
+    existing = repo.for_application(session, application.application_id)
+    if existing is not None:
+        granted = repo.events(session, existing.line_id, key)
+        if granted and granted[0].kind == LineEventKind.GRANTED.value:
+            return {**line_view(p, session, existing), "replayed": True}
+        raise AlreadyDone(f"contract {contract_id} already granted line {existing.line_id}")
+    if application.status != S.CONTRACT_SIGNED.value:
+        raise InvalidEvent(f"contract {contract_id} cannot grant a line: its application is "
+                           f"{application.status}, not contract_signed")
+    offer = load_offer(session, contract.offer_id)
+    product = p.product(application.product_code)
+    today = business_date(p.clock)
+    cap = p.cap_in_force(session, today)
+    line, event = rules.grant(new_id("CL"), application.applicant_id, product, offer.principal,
+                              offer.product.annual_rate, today, expires_on, key=key,
+                              reason=reason, actor=actor.key_id, cap=cap)
+    _write(p, session, None, line, [event],
+           {"partner_id": application.partner_id,
+            "application_id": application.application_id, "contract_id": contract_id,
+            "account_id": contract.account_id})
+    session.flush()
+    return {**line_view(p, session, repo.read(session, line.line_id)), "replayed": False}
+
+
+def _loan_product(line: CreditLine, product: LoanProduct, today: date) -> LoanProduct:
+    """The terms a draw is lent on: the line's product at the line's price; a revolving draw
+    runs (repayable any day) until the line expires."""
+    priced = product.with_terms(annual_rate=line.annual_rate)
+    if product.method is RepaymentMethod.REVOLVING:
+        priced = priced.with_terms(term_days=(line.expires_on - today).days)
+    return priced
+
+
+def _draw_view(p: Platform, session: Session, row: Any, event: LineEvent,
+               replayed: bool) -> dict:
+    account = p.book.load_in(session, event.loan_id)
+    disclosed = quote(rules.disclosure_product(account.product), event.amount, event.on)
+    fee = account.product.upfront_fee(event.amount)
+    return {"line": line_view(p, session, row), "loan_id": event.loan_id,
+            "principal": event.amount, "upfront_fee": fee, "net_disbursed": event.amount - fee,
+            "annual_rate": str(account.product.annual_rate), "method": account.product.method.value,
+            "apr": str(disclosed.apr), "apr_convention": disclosed.convention,
+            "effective_annual_rate": str(disclosed.effective_annual_rate),
+            "total_interest": disclosed.schedule.total_interest,
+            "schedule": [{"number": i.number, "due_date": i.due.isoformat(),
+                          "principal": i.principal, "interest": i.interest, "fee": i.fee}
+                         for i in disclosed.schedule.instalments],
+            "schedule_is_representative": account.product.method is RepaymentMethod.REVOLVING,
+            "gateway_ref": _payout_reference(event.line_id, event.request_key),
+            "replayed": replayed}
+
+
+def _payout_reference(line_id: str, key: str) -> str:
+    return "DRAW-" + hashlib.sha256(f"{line_id}|{key}".encode()).hexdigest()[:32]
+
+
+def draw(p: Platform, session: Session, actor: Principal, line_id: str, amount: int, *,
+         key: str) -> dict:
+    """Draw `amount` as a new loan under the line, paid out to the bound account.
+
+    Within the line's available amount, on an active line before its expiry, at least the
+    product's minimum principal; the loan's all-in cost is disclosed (IRR, as offers disclose
+    it) and must be within the cap in force today.  The same key answers with the same loan."""
+    actor.require(Perm.ACCEPT)
+    row = _load(session, actor, line_id, lock=True)
+    done = repo.events(session, line_id, key)
+    if done:
+        event = _event(done[0])
+        if event.kind is not LineEventKind.DRAW or event.amount != amount:
+            raise IdempotencyConflict(f"key {key!r} was used on line {line_id} for another "
+                                      f"request ({event.kind.value} of {event.amount})")
+        return _draw_view(p, session, row, event, replayed=True)
+    today = business_date(p.clock)
+    line, events = _synced(p, session, _line(row), today, actor)
+    product = p.product(line.product_code)
+    rules.check_draw(line, amount, today, product.min_principal)  # refused: all rolled back
+    priced = _loan_product(line, product, today)
+    cap = p.cap_in_force(session, today)
+    disclosed = quote(rules.disclosure_product(priced), amount, today, cap)  # RateCapExceeded
+    loan_id = new_id("LN")
+    line, drawn = rules.draw(line, amount, today, key=key, loan_id=loan_id,
+                             minimum=product.min_principal, actor=actor.key_id)
+    p.book.open_in(session, loan_id, priced)
+    loan_key = f"line-draw:{line_id}:{drawn.seq}"
+    if priced.method is RepaymentMethod.REVOLVING:
+        opening: list = [LineOpening(f"{loan_key}:open", today, limit=amount),
+                         Draw(loan_key, today, amount)]
+    else:
+        opening = [Disbursement(loan_key, today, amount, contracted=disclosed.schedule)]
+    p.book.apply_in(session, [(loan_id, e) for e in opening])
+    _write(p, session, row, line, events + [drawn])
+    account = load_account(session, row.applicant_id, row.account_id)
+    transfer = p.gateway.pay_out(_payout_reference(line_id, key), account.card_number,
+                                 account.holder_name, amount - priced.upfront_fee(amount))
+    if not transfer.ok:
+        raise PuhuiError(f"payout refused by the payment rail: {transfer.reason}")
+    session.flush()
+    return _draw_view(p, session, repo.read(session, line_id), drawn, replayed=False)
+
+
+def change_line(p: Platform, session: Session, actor: Principal, line_id: str, *, key: str,
+                reason: str, limit: int | None = None, annual_rate: Decimal | None = None,
+                freeze: bool | None = None, decision_id: str | None = None,
+                close: bool = False) -> dict:
+    """Change a line's limit (0..the product's largest principal), price (within the cap in
+    force) or status (freeze True, unfreeze False, or close): the entry point of staff, the line
+    policy, early warning and collections.
+
+    One event per thing that changes, each with `reason` (and the policy's `decision_id`);
+    idempotent on `key`: a request sent again changes nothing and answers `replayed`, and the
+    same key with another change is refused (`IdempotencyConflict`)."""
+    actor.require(Perm.REVIEW)
+    row = _load(session, actor, line_id, lock=True)
+    done = repo.events(session, line_id, key)
+    if done:
+        _check_replay(line_id, key, [_event(e) for e in done], limit, annual_rate, freeze, close)
+        return {**line_view(p, session, row), "changes": [_event(e).to_dict() for e in done],
+                "replayed": True}
+    today = business_date(p.clock)
+    line, events = _synced(p, session, _line(row), today, actor)
+    product = p.product(line.product_code)
+    cap = p.cap_in_force(session, today) if annual_rate is not None else None
+    line, changes = rules.change(line, today, key=key, reason=reason, actor=actor.key_id,
+                                 product=product, cap=cap, limit=limit, annual_rate=annual_rate,
+                                 freeze=freeze, close=close, decision_id=decision_id)
+    _write(p, session, row, line, events + changes)
+    session.flush()
+    return {**line_view(p, session, repo.read(session, line_id)),
+            "changes": [e.to_dict() for e in changes], "replayed": False}
+
+
+def _check_replay(line_id: str, key: str, done: list[LineEvent], limit: int | None,
+                  annual_rate: Decimal | None, freeze: bool | None, close: bool) -> None:
+    """Refuse a key reused for a change other than the one it made: each event it wrote must
+    be one the request asks for, and the line it left must be what the request asks."""
+    last = done[-1]
+    asked_status = (LineStatus.CLOSED if close else LineStatus.FROZEN if freeze is True
+                    else LineStatus.ACTIVE if freeze is False else None)
+    asked = {k for k, wanted in ((LineEventKind.LIMIT_CHANGED, limit is not None),
+                                 (LineEventKind.PRICE_CHANGED, annual_rate is not None),
+                                 (LineEventKind.CLOSED, close),
+                                 (LineEventKind.FROZEN, freeze is True),
+                                 (LineEventKind.UNFROZEN, freeze is False)) if wanted}
+    try:
+        rate_same = annual_rate is None or last.annual_rate == Decimal(str(annual_rate))
+    except ArithmeticError:
+        rate_same = False
+    same = ({e.kind for e in done} <= asked and (limit is None or last.limit == limit)
+            and rate_same and (asked_status is None or last.status is asked_status))
+    if not same:
+        raise IdempotencyConflict(f"key {key!r} was used on line {line_id} for another change")
+
+
+def commitments(session: Session) -> dict[str, int]:
+    """The memorandum balances per account: 9101 (undrawn commitments) is the sum of every
+    line's `available`, and 9102 its mirror."""
+    out = {Acct.LINE_COMMITMENT: 0, Acct.LINE_COMMITMENT_CONTRA: 0}
+    for (account, _currency), amount in LedgerRepository(session).balances().items():
+        if account in out:
+            out[account] += amount
+    return out
