@@ -392,6 +392,7 @@ class AutoDebitRun(Out):
     collected: int
     failed: int
     refused: int = Field(0, description="not attempted: no legal basis to debit the account")
+    frozen: int = Field(0, description="not attempted: the loan is under a servicing hold")
     amount_collected: int
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     and_,
     func,
+    or_,
     select,
     update,
 )
@@ -152,10 +153,19 @@ def decide(session: Session, request_id: str, *, status: str, checker: str | Non
 
 
 def listing(session: Session, *, status: str | None = None, loan_id: str | None = None,
-            after: str | None = None, limit: int = 50) -> list[ServicingRequest]:
-    """Requests in id (time) order, optionally of one status and one loan; keyset-paged."""
+            after: str | None = None, limit: int = 50,
+            now: datetime | None = None) -> list[ServicingRequest]:
+    """Requests in id (time) order, optionally of one status and one loan; keyset-paged.
+    With `now`, a pending request whose time ran out counts as expired (it is marked so by
+    the next decision or `expire_pending`; a listing only reads)."""
     query = select(_T)
-    if status is not None:
+    ran_out = and_(_T.c.status == PENDING, _T.c.expires_at.is_not(None),
+                   _T.c.expires_at <= now) if now is not None else None
+    if status == PENDING and ran_out is not None:
+        query = query.where(_T.c.status == PENDING, ~ran_out)
+    elif status == EXPIRED and ran_out is not None:
+        query = query.where(or_(_T.c.status == EXPIRED, ran_out))
+    elif status is not None:
         query = query.where(_T.c.status == status)
     if loan_id is not None:
         query = query.where(_T.c.loan_id == loan_id)
