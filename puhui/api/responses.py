@@ -370,6 +370,39 @@ class Refund(Loan):
     journal_entries: list[int] = Field(description="the journal entries the refund made")
 
 
+# -- staff servicing -------------------------------------------------------------------------
+class ServicingRequest(Out):
+    """A staff servicing request and its outcome (docs/servicing.md)."""
+
+    request_id: str
+    loan_id: str
+    operation: Literal["reschedule", "extend", "waive", "refund", "reverse_payment",
+                       "write_off", "recovery", "freeze", "unfreeze"]
+    params: dict[str, Any] = Field(description="the operation's parameters, as checked")
+    reason: str
+    amount: int = Field(description="the money the operation moves (fen): what the approval "
+                                    "thresholds compare")
+    currency: str
+    needs_approval: bool
+    status: Literal["pending", "applied", "rejected", "expired", "failed"]
+    maker: str = Field(description="the API key that asked")
+    requested_at: str
+    expires_at: Optional[str] = None
+    checker: Optional[str] = Field(None, description="the API key that approved or rejected")
+    decided_at: Optional[str] = None
+    note: Optional[str] = Field(None, description="the rejection's note, or why applying "
+                                                  "failed or the request expired")
+    event_key: Optional[str] = Field(None, description="the loan event an applied request "
+                                                       "stored")
+    result: Optional[dict[str, Any]] = Field(None, description="what applying did: journal "
+                                                               "entries, the hold")
+
+
+class ServicingRequestPage(Out):
+    items: list[ServicingRequest]
+    next_cursor: Optional[str] = None
+
+
 # -- operations -------------------------------------------------------------------------------
 class EndOfDay(Out):
     business_date: date

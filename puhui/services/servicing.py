@@ -52,7 +52,7 @@ from puhui.store import servicing_repo as repo
 
 #: A JSON file with the approval rules (`puhui.loans.approvals`); unset: the shipped defaults.
 APPROVALS_ENV = "PUHUI_SERVICING_APPROVALS"
-MAX_KEY = 200
+MAX_KEY = 300
 MAX_REASON = 500
 
 
