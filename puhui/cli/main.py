@@ -26,6 +26,7 @@ from puhui.cli.ledger import ledger_app
 from puhui.cli.policy import policy_app
 from puhui.cli.privacy import privacy_app
 from puhui.cli.risk import risk_app
+from puhui.cli.servicing import servicing_app
 from puhui.cli.train import train_app
 from puhui.errors import PuhuiError
 
@@ -68,6 +69,7 @@ app.add_typer(caps_app, name="caps")
 app.add_typer(train_app, name="train")
 app.add_typer(risk_app, name="risk")
 app.add_typer(policy_app, name="policy")
+app.add_typer(servicing_app, name="servicing")
 
 
 @app.command()
