@@ -10,7 +10,7 @@ from typing import Any
 
 from puhui.ledger.accounts import Acct
 from puhui.loans.events import Disbursement, LineOpening, Draw, LoanEvent
-from puhui.loans.product import LoanProduct, RepaymentMethod
+from puhui.loans.product import AllocationRule, Component, LoanProduct, RepaymentMethod
 from puhui.loans.snapshot import to_state
 from puhui.services import servicing
 from puhui.services.access import ROLE_PERMS, Principal, Role
@@ -21,6 +21,11 @@ START = date(2026, 3, 2)
 ONE = timedelta(days=1)
 TERM = LoanProduct("EI6", RepaymentMethod.EQUAL_INSTALMENT, Decimal("0.12"), term_periods=6,
                    instalment_fee_fixed=300, upfront_fee_rate=Decimal("0.01"))
+#: one instalment, penalty settled last: a receipt can clear all but the penalty
+PENALTY_LAST = LoanProduct(
+    "EI1", RepaymentMethod.EQUAL_INSTALMENT, Decimal("0.12"), term_periods=1,
+    allocation=AllocationRule((Component.PRINCIPAL, Component.INTEREST, Component.FEE,
+                               Component.PENALTY), oldest_first=False))
 LINE = LoanProduct("RV30", RepaymentMethod.REVOLVING, Decimal("0.1825"), term_days=30)
 MAKER = Principal("K-maker", Role.CREDIT_OFFICER, ROLE_PERMS[Role.CREDIT_OFFICER], None)
 CHECKER = Principal("K-checker", Role.CREDIT_OFFICER, ROLE_PERMS[Role.CREDIT_OFFICER], None)
