@@ -35,12 +35,14 @@ from sqlalchemy.orm import Session
 from puhui.errors import InvalidEvent, PuhuiError
 from puhui.ledger.accounts import Acct
 from puhui.loans.approvals import DEFAULT_APPROVALS, ApprovalRules, Operation
+from puhui.loans.cost import check_cap
 from puhui.loans.events import (
     CreditRefund, LoanEvent, PaymentReversal, Recovery, Reschedule, WaivedCharge, Waiver,
     WriteOff,
 )
 from puhui.loans.product import RepaymentMethod
 from puhui.loans.revolving import RevolvingLine
+from puhui.loans.schedule import Instalment, RepaymentSchedule
 from puhui.loans.servicing import Loan
 from puhui.services import loans as loan_svc
 from puhui.services.access import Perm, Principal
@@ -251,6 +253,24 @@ def _try(p: Platform, session: Session, actor: Principal, account: Loan | Revolv
     else:
         probe = copy.deepcopy(account)
     probe.apply(event)
+    if isinstance(event, Reschedule) and isinstance(probe, Loan):
+        _check_restructured_cost(p, session, probe, event)
+
+
+def _check_restructured_cost(p: Platform, session: Session, probe: Loan,
+                             event: Reschedule) -> None:
+    """The restructured terms' all-in cost (IRR, their instalment fees included) within the
+    rate cap in force, as an offer's is: the new instalments as a schedule lending the balance
+    they repay on the reschedule's date (`RateCapExceeded`)."""
+    fresh = probe.instalments[-event.periods:]
+    balance = sum(i.principal for i in fresh)
+    if balance <= 0:
+        return
+    schedule = RepaymentSchedule(probe.product, balance, event.on, 0, tuple(
+        Instalment(i.number, i.start, i.due, i.principal, i.interest, i.fee) for i in fresh))
+    check_cap(schedule, p.cap_in_force(session, event.on),
+              what=f"the restructured terms' annualised cost (IRR, fees included) for "
+              f"{probe.loan_id}")
 
 
 def _apply(p: Platform, session: Session, actor: Principal, row: repo.ServicingRequest,
@@ -262,6 +282,9 @@ def _apply(p: Platform, session: Session, actor: Principal, row: repo.ServicingR
              params, on)
         return None, {"frozen": operation is Operation.FREEZE}
     key = f"servicing:{row.request_id}"
+    if operation in (Operation.RESCHEDULE, Operation.EXTEND):  # the cap in force today
+        _try(p, session, actor, _account(p, session, row.loan_id), row.loan_id, operation,
+             params, on)
     if operation is Operation.REFUND:  # the payout to the bound account goes with the posting
         view = loan_svc.pay_back_credit(p, session, actor, row.loan_id, key, params["amount"])
         return key, {"journal_entries": view["journal_entries"], "refund": view["refund"]}

@@ -182,6 +182,19 @@ def test_a_reschedule_above_the_rate_cap_is_refused_and_a_lawful_one_applied(d: 
     d.assert_consistent(loan_id)
 
 
+def test_a_reschedule_whose_fees_take_the_cost_above_the_cap_is_refused(d: Desk) -> None:
+    """A nominal rate under the cap is not enough: the restructured instalments' fees count in
+    the annualised cost, as in an offer's."""
+    loan_id = _overdue(d, 6_000_00)
+    with pytest.raises(RateCapExceeded) as refused:
+        d.request(loan_id, "reschedule", {"periods": 12, "annual_rate": "0.235",
+                                          "reason": "restructure"}, "rs")
+    assert "fees included" in str(refused.value)
+    assert d.requests() == []
+    d.request(loan_id, "reschedule", {"periods": 12, "annual_rate": "0.2",
+                                      "reason": "restructure"}, "rs-ok")
+
+
 def test_a_cap_lowered_after_the_request_fails_the_approval_and_leaves_the_loan(d: Desk) -> None:
     from decimal import Decimal
 
