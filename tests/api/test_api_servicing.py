@@ -168,6 +168,12 @@ def test_refund_write_off_and_recovery_through_the_desk(desk) -> None:
     rec = _ask(api, loan_id, "recovery", amount=1_000_00).json()
     assert rec["status"] == "applied"
     assert all(v == 0 for v in api.platform.book.trial_balance().values())
+    # the loan's sub-ledger reconciles with its own balances after every operation
+    receivables = ("1301", "1302", "1303", "1304", "2241")
+    sub = {a: v for (a, _), v in api.platform.book.sub_ledger(loan_id).items()
+           if a in receivables}
+    assert sub == api.platform.book.load(loan_id).balances() == {}
+    assert api.platform.book.verify_snapshots().agrees
 
 
 def test_a_frozen_loan_is_not_debited(desk) -> None:
