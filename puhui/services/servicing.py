@@ -199,7 +199,9 @@ def _event(p: Platform, session: Session, account: Loan | RevolvingLine, operati
                                annual_rate=None if rate is None else Decimal(rate),
                                method=params.get("method"),
                                capitalise_arrears=params["capitalise_arrears"])
-        else:  # the periods not yet due, and more, at the rate in force; arrears stay due
+        else:  # the periods not yet due, and more, at the rate in force: all unpaid
+            # principal (overdue too) goes on the new periods; overdue interest, fees and
+            # penalty stay due
             ahead = sum(1 for i in account.instalments if i.due > on)
             event = Reschedule(key, on, periods=ahead + params["extra_periods"],
                                capitalise_arrears=False)
