@@ -413,6 +413,9 @@ class EndOfDay(Out):
     partitions: int = Field(description="partitions closed, each in one transaction")
     failures: dict[str, str]
     expired_applications: list[str]
+    expired_servicing_requests: list[str] = Field(
+        default_factory=list, description="servicing requests no one decided in time "
+                                          "(docs/servicing.md)")
     days_closed: list[date] = Field(description="every day closed, in order: days skipped since "
                                                 "the last close come first")
     unconsented_erased: int = Field(0, ge=0, description="registrations erased for having no "

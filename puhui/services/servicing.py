@@ -487,8 +487,14 @@ def get_request(p: Platform, session: Session, actor: Principal, request_id: str
 
 
 def expire_requests(p: Platform, session: Session, actor: Principal) -> list[str]:
-    """Mark every pending request past its time expired (the daily jobs may call it)."""
+    """Mark every pending request past its time expired; the ids marked."""
     actor.require(Perm.APPROVE)
+    return expire_stale_requests(p, session)
+
+
+def expire_stale_requests(p: Platform, session: Session) -> list[str]:
+    """`expire_requests` as part of the daily close (its caller holds the operate right), so
+    the checkers' queue holds only what may still be decided."""
     return repo.expire_pending(session, p.clock.now())
 
 
@@ -497,6 +503,7 @@ def frozen(p: Platform, session: Session, loan_id: str) -> bool:
     return loan_id in repo.frozen_loans(session, [loan_id])
 
 __all__ = ["APPROVALS_ENV", "ApplyFailed", "PARAMS", "RequestExpired", "RequestNotPending",
-           "SelfApproval", "approval_rules", "approve", "expire_requests", "frozen",
+           "SelfApproval", "approval_rules", "approve", "expire_requests", "expire_stale_requests",
+           "frozen",
            "get_request", "list_requests", "normalise", "reject", "request_operation",
            "request_view"]

@@ -446,3 +446,20 @@ def test_an_event_key_conflict_cannot_arise_from_two_requests(d: Desk) -> None:
     b = d.request(loan_id, "waive", {"charge": "penalty", "amount": 100, "reason": "x"}, "b")
     assert a["event_key"] != b["event_key"]
     d.assert_consistent(loan_id)
+
+
+def test_the_daily_close_expires_requests_nobody_decided(d: Desk) -> None:
+    from puhui.services.scheduler import run_close
+
+    loan_id = _overdue(d)
+    late = d.request(loan_id, "write_off", {"reason": "x"}, "wo")
+    d.clock.advance(timedelta(hours=50))
+    fresh = d.request(loan_id, "reschedule", {"periods": 6, "reason": "x"}, "rs")
+    d.clock.advance(timedelta(hours=23))
+    summary = run_close(d.p, d.today - timedelta(days=1))
+    assert summary["expired_servicing_requests"] == 1
+    statuses = {r["request_id"]: (r["status"], r["note"]) for r in d.requests()}
+    assert statuses[late["request_id"]] == ("expired",
+                                            "expired before a second person decided it")
+    assert statuses[fresh["request_id"]] == ("pending", None)
+    assert d.approve(fresh["request_id"], "ok")["status"] == "applied"
