@@ -349,6 +349,8 @@ class LoanSummary(Out):
                                            "balance")
     credit_balance: int = Field(0, ge=0, description="paid ahead of what is due, fen: applied "
                                                        "as amounts fall due, or refunded")
+    frozen: bool = Field(False, description="under a servicing hold: the auto-debit does not "
+                                            "pull from it (docs/servicing.md)")
 
 
 class Loan(LoanSummary):

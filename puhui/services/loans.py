@@ -177,7 +177,8 @@ def loan_view(p: Platform, session: Session, actor: Principal, loan_id: str,
            "status": account.status.value, "currency": account.product.currency,
            "balances": account.balances(), "days_past_due": account.days_past_due(on),
            "risk_class": account.risk_class(on).value, "amount_due": amount_due(account, on),
-           "credit_balance": account.credit, "as_of": on.isoformat()}
+           "credit_balance": account.credit, "as_of": on.isoformat(),
+           "frozen": bool(servicing_repo.frozen_loans(session, [loan_id]))}
     if hasattr(account, "instalments"):
         out["payoff_amount"] = account.payoff_amount(on) if account.status is LoanStatus.ACTIVE else 0
         out["schedule"] = [

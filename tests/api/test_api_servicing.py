@@ -183,10 +183,12 @@ def test_a_frozen_loan_is_not_debited(desk) -> None:
     due = date.fromisoformat(loan["schedule"][0]["due_date"])
     frozen = _ask(api, loan_id, "freeze", reason="dispute under review").json()
     assert frozen["status"] == "applied"
+    assert api.get(f"/v1/loans/{loan_id}").json()["frozen"] is True
     _to(api, due)
     run = api.post("/v1/operations/auto-debit", {}, "admin").json()
     assert (run["frozen"], run["collected"]) == (1, 0)
     assert _ask(api, loan_id, "unfreeze", reason="resolved").json()["status"] == "applied"
+    assert api.get(f"/v1/loans/{loan_id}").json()["frozen"] is False
     _to(api, due + timedelta(days=1))
     run = api.post("/v1/operations/auto-debit", {}, "admin").json()
     assert (run["frozen"], run["collected"]) == (0, 1)
