@@ -10,7 +10,9 @@ from fastapi.openapi.utils import get_openapi
 from puhui.api import problems
 from puhui.api.calls import KEY_DESCRIPTION, KEY_PATTERN, MAX_KEY, SECURITY_SCHEMES
 from puhui.api.responses import Health
-from puhui.api.routes import applications, caps, lines, loans, operations, parties, warnings
+from puhui.api.routes import (
+    applications, caps, lines, loans, operations, parties, servicing, warnings,
+)
 from puhui.api.routes.common import operation
 from puhui.services import stages
 from puhui.services.platform import Platform
@@ -39,6 +41,9 @@ TAGS = [
     {"name": "applications", "description": "Applications, decisions, offers and contracts"},
     {"name": "loans", "description": "Disbursements, loans and repayments"},
     {"name": "lines", "description": "Credit lines: grant, draw-downs as loans, staff changes"},
+    {"name": "servicing", "description": "Staff servicing with maker-checker: reschedule, "
+                                         "extend, waive, refund, reverse, write off, recover, "
+                                         "freeze"},
     {"name": "operations", "description": "Products, rate caps, end of day, ledger checks, "
                                           "API keys, health"},
     {"name": "risk", "description": "Early-warning watch list and portfolio risk (staff)"},
@@ -51,7 +56,7 @@ def create_app(platform: Platform) -> FastAPI:
                   docs_url="/docs", openapi_url="/openapi.json", openapi_tags=TAGS)
     app.state.platform = platform
     problems.install(app)
-    for module in (parties, applications, loans, lines, operations, caps, warnings):
+    for module in (parties, applications, loans, lines, servicing, operations, caps, warnings):
         app.include_router(module.router)
     if stages.enabled():
         @app.middleware("http")

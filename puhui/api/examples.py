@@ -197,6 +197,10 @@ REPAYMENT_OUT: dict[str, Any] = {
 
 REFUND_IN: dict[str, Any] = {"amount": 50000}
 
+SERVICING_REQUEST_IN: dict[str, Any] = {
+    "operation": "waive", "reason": "penalty forgiven after a hospital stay",
+    "params": {"charge": "penalty", "amount": 12000}}
+
 RATE_CAP_VERSION_IN: dict[str, Any] = {
     "kind": "lpr_multiple",
     "effective_from": "2026-04-01",

@@ -350,6 +350,8 @@ class LoanSummary(Out):
                                            "balance")
     credit_balance: int = Field(0, ge=0, description="paid ahead of what is due, fen: applied "
                                                        "as amounts fall due, or refunded")
+    frozen: bool = Field(False, description="under a servicing hold: the auto-debit does not "
+                                            "pull from it (docs/servicing.md)")
 
 
 class Loan(LoanSummary):
@@ -464,6 +466,39 @@ class LineDraw(Out):
     replayed: bool
 
 
+# -- staff servicing -------------------------------------------------------------------------
+class ServicingRequest(Out):
+    """A staff servicing request and its outcome (docs/servicing.md)."""
+
+    request_id: str
+    loan_id: str
+    operation: Literal["reschedule", "extend", "waive", "refund", "reverse_payment",
+                       "write_off", "recovery", "freeze", "unfreeze"]
+    params: dict[str, Any] = Field(description="the operation's parameters, as checked")
+    reason: str
+    amount: int = Field(description="the money the operation moves (fen): what the approval "
+                                    "thresholds compare")
+    currency: str
+    needs_approval: bool
+    status: Literal["pending", "applied", "rejected", "expired", "failed"]
+    maker: str = Field(description="the API key that asked")
+    requested_at: str
+    expires_at: Optional[str] = None
+    checker: Optional[str] = Field(None, description="the API key that approved or rejected")
+    decided_at: Optional[str] = None
+    note: Optional[str] = Field(None, description="the rejection's note, or why applying "
+                                                  "failed or the request expired")
+    event_key: Optional[str] = Field(None, description="the loan event an applied request "
+                                                       "stored")
+    result: Optional[dict[str, Any]] = Field(None, description="what applying did: journal "
+                                                               "entries, the hold")
+
+
+class ServicingRequestPage(Out):
+    items: list[ServicingRequest]
+    next_cursor: Optional[str] = None
+
+
 # -- operations -------------------------------------------------------------------------------
 class EndOfDay(Out):
     business_date: date
@@ -474,6 +509,9 @@ class EndOfDay(Out):
     partitions: int = Field(description="partitions closed, each in one transaction")
     failures: dict[str, str]
     expired_applications: list[str]
+    expired_servicing_requests: list[str] = Field(
+        default_factory=list, description="servicing requests no one decided in time "
+                                          "(docs/servicing.md)")
     days_closed: list[date] = Field(description="every day closed, in order: days skipped since "
                                                 "the last close come first")
     unconsented_erased: int = Field(0, ge=0, description="registrations erased for having no "
@@ -486,6 +524,7 @@ class AutoDebitRun(Out):
     collected: int
     failed: int
     refused: int = Field(0, description="not attempted: no legal basis to debit the account")
+    frozen: int = Field(0, description="not attempted: the loan is under a servicing hold")
     amount_collected: int
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt,
                       StrictStr)
 
 from puhui.api import examples as ex
+from puhui.loans.approvals import Operation as ServicingOperation
 from puhui.loans.caps import CapKind
 from puhui.loans.events import PrepaymentMode
 from puhui.money import MAX_AMOUNT
@@ -156,6 +157,22 @@ class LineChangeIn(Body):
                                                          "'0.1260' (within the rate cap)")
     freeze: Optional[StrictBool] = Field(None, description="true: freeze; false: unfreeze")
     close: StrictBool = Field(False, description="close the line for good")
+class ServicingRequestIn(Body):
+    model_config = example(ex.SERVICING_REQUEST_IN)
+    operation: ServicingOperation
+    reason: StrictStr = Field(min_length=1, max_length=500,
+                              description="why: kept with the request and its loan event")
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the operation's parameters (docs/servicing.md): reschedule {periods, "
+                    "annual_rate?, method?, capitalise_arrears?}; extend {extra_periods}; waive "
+                    "{charge: penalty|fee, amount}; refund {amount?}; reverse_payment {target}; "
+                    "recovery {amount}; write_off, freeze, unfreeze {}. Amounts in fen, rates "
+                    "as decimal strings")
+
+
+class ServicingRejectIn(Body):
+    note: StrictStr = Field(min_length=1, max_length=500, description="why it is rejected")
 
 
 class BusinessDateIn(Body):

@@ -28,6 +28,7 @@ from puhui.cli.policy import policy_app
 from puhui.cli.privacy import privacy_app
 from puhui.cli.portfolio import portfolio_app
 from puhui.cli.risk import risk_app
+from puhui.cli.servicing import servicing_app
 from puhui.cli.train import train_app
 from puhui.errors import PuhuiError
 
@@ -72,6 +73,7 @@ app.add_typer(train_app, name="train")
 app.add_typer(risk_app, name="risk")
 app.add_typer(policy_app, name="policy")
 app.add_typer(portfolio_app, name="portfolio")
+app.add_typer(servicing_app, name="servicing")
 
 
 @app.command()

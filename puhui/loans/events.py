@@ -207,11 +207,34 @@ class CreditRefund(LoanEvent):
     kind: ClassVar[str] = "credit_refund"
 
 
+class WaivedCharge(str, enum.Enum):
+    """What a waiver forgives: charges the lender earned as income, never principal."""
+
+    PENALTY = "penalty"   # penalty interest (罚息) charged so far
+    FEE = "fee"           # instalment fees fallen due
+
+
+@dataclass(frozen=True, slots=True)
+class Waiver(LoanEvent):
+    """Forgive `amount` of the penalty or fees receivable on `on` (减免): a reversing posting
+    of the income they were charged as (Dr income / Cr receivable), never an edit of the
+    charge.  No more than is receivable that day; what accrues later is owed as usual."""
+
+    charge: WaivedCharge = WaivedCharge.PENALTY
+    amount: int = 0
+    reason: str = ""
+    kind: ClassVar[str] = "waiver"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "charge", _enum(WaivedCharge, self.charge, "charge"))
+        LoanEvent.__post_init__(self)
+
+
 PAYMENT_KINDS = (Repayment, Prepayment, Recovery, CreditRefund)
 
 EVENT_TYPES: dict[str, type[LoanEvent]] = {
     cls.kind: cls for cls in (Disbursement, LineOpening, Draw, EndOfDay, Repayment, Prepayment, PaymentReversal,
-                              Reschedule, WriteOff, Recovery, CreditRefund)
+                              Reschedule, WriteOff, Recovery, CreditRefund, Waiver)
 }
 
 

@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING
 from puhui.calendar import due_dates, rate_micros
 from puhui.errors import InvalidAmount, InvalidEvent, LoanClosed
 from puhui.ledger.accounts import Acct
-from puhui.loans.events import CreditRefund, Prepayment, PrepaymentMode, Recovery, Repayment, Reschedule, WriteOff
+from puhui.loans.events import (
+    CreditRefund, Prepayment, PrepaymentMode, Recovery, Repayment, Reschedule, WaivedCharge, Waiver,
+    WriteOff,
+)
 from puhui.loans.product import Component, LoanProduct, RepaymentMethod
 from puhui.loans.schedule import amortise, level_payment
 from puhui.loans.state import Allocation, InstalmentState, LoanStatus, allocate
@@ -304,5 +307,34 @@ def refund(loan: "Loan", event: CreditRefund) -> Entries:
     return [("credit balance refunded", [(Acct.BORROWER_CREDIT, event.amount), (Acct.CASH, -event.amount)])]
 
 
+def waive(loan: "Loan", event: Waiver) -> Entries:
+    """Forgive penalty or fees receivable: the income they were charged as is reversed (Dr
+    penalty or fee income / Cr the receivable).  Fees are forgiven oldest instalment first.  The
+    forgiven amount is kept with what was written off on the loan (`penalty_written_off`, an
+    instalment's `written_off`), so every balance derived from them drops by it; the event's
+    kind tells a waiver from a write-off.  A loan the waiver leaves owing nothing is settled."""
+    if event.charge is WaivedCharge.PENALTY:
+        owed = loan.penalty_receivable
+    else:
+        owed = loan.fee_receivable
+    if event.amount > owed:
+        raise InvalidAmount(f"a waiver of {event.amount} {event.charge.value} on {event.on} "
+                            f"exceeds what is receivable ({owed})")
+    if event.charge is WaivedCharge.PENALTY:
+        loan.penalty_written_off += event.amount
+        income, receivable = Acct.PENALTY_INCOME, Acct.PENALTY_RECEIVABLE
+    else:
+        left = event.amount
+        for inst in loan.instalments:
+            part = min(left, inst.fee_receivable())
+            inst.written_off[F] += part
+            left -= part
+        income, receivable = Acct.FEE_INCOME, Acct.FEE_RECEIVABLE
+    _close_if_settled(loan)
+    why = f": {event.reason}" if event.reason else ""
+    return [(f"{event.charge.value} waived{why}", [(income, event.amount),
+                                                   (receivable, -event.amount)])]
+
+
 __all__ = ["COMPONENT_ACCOUNT", "apply_credit", "level_of", "net_payoff", "payoff", "prepayment",
-           "recovery", "refund", "repayment", "reschedule", "settled", "write_off"]
+           "recovery", "refund", "repayment", "reschedule", "settled", "waive", "write_off"]

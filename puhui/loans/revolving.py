@@ -19,7 +19,8 @@ from puhui.loans.accrual import daily_interest, daily_penalty
 from puhui.loans.aggregate import Entries, ServicedAccount
 from puhui.loans.delinquency import DEFAULT_POLICY, DelinquencyPolicy, RiskClass, days_past_due
 from puhui.loans.events import (
-    CreditRefund, Draw, EndOfDay, LineOpening, LoanEvent, Recovery, Repayment, WriteOff,
+    CreditRefund, Draw, EndOfDay, LineOpening, LoanEvent, Recovery, Repayment, WaivedCharge,
+    Waiver, WriteOff,
 )
 from puhui.loans.product import Component, LoanProduct, RepaymentMethod
 from puhui.loans.state import LoanStatus
@@ -128,6 +129,8 @@ class RevolvingLine(ServicedAccount):
             return entries + self._repay(event)
         if isinstance(event, WriteOff):
             return entries + self._write_off(event)
+        if isinstance(event, Waiver):
+            return entries + self._waive(event)
         raise InvalidEvent(f"{event.kind} does not apply to a revolving line")
 
     def _open(self, event: LineOpening) -> Entries:
@@ -211,6 +214,21 @@ class RevolvingLine(ServicedAccount):
             self.credit = left
         self._close_if_done(on + ONE_DAY)
         return entries
+
+    def _waive(self, event: Waiver) -> Entries:
+        """Forgive penalty interest (a line charges no instalment fees): Dr penalty income /
+        Cr penalty receivable, kept with the penalty written off; a line left owing nothing
+        after its maturity closes."""
+        if event.charge is not WaivedCharge.PENALTY:
+            raise InvalidEvent(f"line {self.loan_id} charges no {event.charge.value} to waive")
+        if event.amount > self.penalty_receivable:
+            raise InvalidAmount(f"a waiver of {event.amount} penalty on {event.on} exceeds what "
+                                f"is receivable ({self.penalty_receivable})")
+        self.penalty_written_off += event.amount
+        self._close_if_done(event.on)
+        why = f": {event.reason}" if event.reason else ""
+        return [(f"penalty waived{why}", [(Acct.PENALTY_INCOME, event.amount),
+                                          (Acct.PENALTY_RECEIVABLE, -event.amount)])]
 
     def _write_off(self, event: WriteOff) -> Entries:
         entries = self._settle_from_credit(event.on)

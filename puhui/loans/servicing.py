@@ -24,7 +24,7 @@ from puhui.loans.aggregate import Entries, ServicedAccount
 from puhui.loans.delinquency import DEFAULT_POLICY, DelinquencyPolicy, RiskClass, days_past_due
 from puhui.loans.events import (
     CreditRefund, Disbursement, EndOfDay, LoanEvent, Prepayment, Recovery, Repayment, Reschedule,
-    WriteOff,
+    Waiver, WriteOff,
 )
 from puhui.loans.product import LoanProduct
 from puhui.loans.state import InstalmentState, LoanStatus
@@ -142,6 +142,8 @@ class Loan(ServicedAccount):
             return entries + ops.reschedule(self, event)
         if isinstance(event, WriteOff):
             return entries + ops.write_off(self, event)
+        if isinstance(event, Waiver):
+            return entries + ops.waive(self, event)
         raise InvalidEvent(f"unknown event {event!r}")
 
     def _disburse(self, event: Disbursement) -> Entries:

@@ -44,6 +44,8 @@ class Perm(str, enum.Enum):
     REPAY = "repay"                  # post repayments
     OPERATE = "operate"              # end of day, auto-debit runs, ledger verification
     MANAGE_KEYS = "manage_keys"      # issue and revoke API keys
+    SERVICE = "service"              # ask for a staff servicing operation on a loan (the maker)
+    APPROVE = "approve"              # approve or reject another's servicing request (the checker)
     READ_PERSONAL = "read_personal"  # read full personal data (contract text), logged; never a
                                      # default scope: a key gets it only when issued with it
 
@@ -51,7 +53,8 @@ class Perm(str, enum.Enum):
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.BORROWER: frozenset({Perm.APPLY, Perm.ACCEPT, Perm.READ, Perm.REPAY}),
     Role.PARTNER: frozenset({Perm.APPLY, Perm.ACCEPT, Perm.READ, Perm.REPAY, Perm.DISBURSE}),
-    Role.CREDIT_OFFICER: frozenset({Perm.READ, Perm.REVIEW, Perm.DISBURSE, Perm.READ_PERSONAL}),
+    Role.CREDIT_OFFICER: frozenset({Perm.READ, Perm.REVIEW, Perm.DISBURSE, Perm.READ_PERSONAL,
+                                    Perm.SERVICE, Perm.APPROVE}),
     Role.ADMIN: frozenset(Perm),
 }
 #: Scopes a key carries only when asked for by name at issue.

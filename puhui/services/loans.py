@@ -40,6 +40,7 @@ from puhui.services.errors import AlreadyDone, NotFound
 from puhui.services.ids import new_id
 from puhui.services.platform import Platform
 from puhui.store import application_repo as repo
+from puhui.store import servicing_repo
 from puhui.store.business_days import BusinessDayRepository
 from puhui.store.crypto import context
 
@@ -185,7 +186,8 @@ def loan_view(p: Platform, session: Session, actor: Principal, loan_id: str,
            "status": account.status.value, "currency": account.product.currency,
            "balances": account.balances(), "days_past_due": account.days_past_due(on),
            "risk_class": account.risk_class(on).value, "amount_due": amount_due(account, on),
-           "credit_balance": account.credit, "as_of": on.isoformat()}
+           "credit_balance": account.credit, "as_of": on.isoformat(),
+           "frozen": bool(servicing_repo.frozen_loans(session, [loan_id]))}
     if hasattr(account, "instalments"):
         out["payoff_amount"] = account.payoff_amount(on) if account.status is LoanStatus.ACTIVE else 0
         out["schedule"] = [
@@ -233,6 +235,21 @@ def refund_credit(p: Platform, session: Session, actor: Principal, loan_id: str,
     nor pays twice.  Without `amount` the whole credit balance is refunded.
     """
     actor.require(Perm.OPERATE)
+    return pay_back_credit(p, session, actor, loan_id, key, amount)
+
+
+def check_refundable(session: Session, actor: Principal, loan_id: str) -> None:
+    """Refuse a refund on a loan with no bound account to pay it to (one booked outside
+    origination)."""
+    application = _loan_application(session, actor, loan_id)
+    if application is None or application.contract_id is None:
+        raise InvalidApplication(f"loan {loan_id} has no bound account to refund to")
+
+
+def pay_back_credit(p: Platform, session: Session, actor: Principal, loan_id: str, key: str,
+                    amount: int | None = None) -> dict:
+    """`refund_credit` once the caller's right to it is settled (an operator's key, or an
+    approved servicing request, `puhui.services.servicing`)."""
     application = _loan_application(session, actor, loan_id)
     try:
         account = p.book.load_in(session, loan_id)
@@ -306,8 +323,10 @@ def auto_debit(p: Platform, session: Session, actor: Principal, run_date: date |
     rows = sorted(list(repo.disbursed(session, S.DISBURSED.value))
                   + lines.drawn_loans(session))  # loans under a line repay the same way
     done = repo.auto_debited(session, on)
+    # a loan under a servicing hold is not pulled from (docs/servicing.md, "freeze")
+    frozen = servicing_repo.frozen_loans(session)
     summary = {"run_date": on.isoformat(), "attempted": 0, "collected": 0, "failed": 0,
-               "refused": 0, "amount_collected": 0}
+               "refused": 0, "frozen": 0, "amount_collected": 0}
     scope, purpose = DataScope.BANK_ACCOUNT.value, Purpose.LOAN_SERVICING.value
     for loan_id, applicant_id, contract_id, application_id in rows:
         if loan_id in done:
@@ -317,6 +336,9 @@ def auto_debit(p: Platform, session: Session, actor: Principal, run_date: date |
             continue
         due = amount_due(account, on)
         if due <= 0:
+            continue
+        if loan_id in frozen:
+            summary["frozen"] += 1
             continue
         contract, _ = load_contract(session, actor, contract_id)
         use = {"loan_id": loan_id, "run_date": on.isoformat(), "amount": due,

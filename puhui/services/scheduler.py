@@ -215,7 +215,8 @@ def due_jobs(schedule: Schedule, now: datetime,
 # -- the jobs --------------------------------------------------------------------------------
 
 def run_close(platform: Platform, day: date) -> dict[str, Any]:
-    """The daily close of `day` as the API's end of day runs it: stale offers expired, then
+    """The daily close of `day` as the API's end of day runs it: stale offers and servicing
+    requests expired, then
     `close_day` (skipped days first).  Loans that failed to close make the run fail (it is
     retried; a repeated close picks up what the first missed), with the summary kept."""
     from puhui.services import applications as apps
@@ -226,14 +227,18 @@ def run_close(platform: Platform, day: date) -> dict[str, Any]:
     if last is not None and last > day:
         return {"business_date": day.isoformat(), "skipped": True,
                 "reason": f"the book is already closed through {last.isoformat()}"}
+    from puhui.services.servicing import expire_stale_requests
+
     with platform.unit() as session:
         expired = apps.expire_stale(platform, session, SYSTEM)
+        lapsed = expire_stale_requests(platform, session)
     closed = close_day(platform, SYSTEM, day)
     report = closed.report
     summary = {"business_date": day.isoformat(), "loans": report.loans,
                "entries": report.entries, "failures": len(report.failures),
                "days_closed": [d.isoformat() for d in report.days],
                "expired_applications": len(expired),
+               "expired_servicing_requests": len(lapsed),
                "unconsented_erased": len(closed.unconsented_erased)}
     if report.failures:
         raise JobIncomplete(f"{len(report.failures)} loan(s) failed to close: "

@@ -73,7 +73,10 @@ def test_idempotency_key_on_posts_only_and_required_where_money_moves(spec) -> N
             assert not refs, f"GET {path} offers an Idempotency-Key"
             continue
         money = path in ("/v1/loans/{loan_id}/repayments", "/v1/loans/{loan_id}/refunds",
-                         "/v1/lines/{line_id}/draws", "/v1/lines/{line_id}/changes")
+                         "/v1/lines/{line_id}/draws", "/v1/lines/{line_id}/changes",
+                         "/v1/loans/{loan_id}/servicing-requests",
+                         "/v1/servicing-requests/{request_id}/approve",
+                         "/v1/servicing-requests/{request_id}/reject")
         assert refs == ["IdempotencyKeyRequired" if money else "IdempotencyKey"], path
         success = [r for c, r in op["responses"].items() if c.startswith("2")][0]
         assert "Idempotent-Replayed" in success["headers"], path

@@ -34,7 +34,7 @@ from puhui.errors import PuhuiError
 from puhui.ledger.journal import balances_of
 from puhui.loans.events import (
     CreditRefund, Disbursement, Draw, EndOfDay, LineOpening, PaymentReversal, Prepayment,
-    PrepaymentMode, Recovery, Repayment, Reschedule, WriteOff,
+    PrepaymentMode, Recovery, Repayment, Reschedule, WaivedCharge, Waiver, WriteOff,
 )
 from puhui.loans.product import LoanProduct, RepaymentMethod
 from puhui.loans.revolving import RevolvingLine
@@ -77,7 +77,8 @@ def products(draw) -> LoanProduct:
 #: what may happen to a loan on a day: (kind, a fraction of the relevant amount in 1/8ths)
 INTENTS = st.tuples(st.sampled_from(["repay", "repay", "repay_all", "prepay_reduce",
                                      "prepay_shorten", "prepay_full", "reverse", "reschedule",
-                                     "write_off", "recover", "refund", "draw"]),
+                                     "write_off", "recover", "refund", "draw",
+                                     "waive_penalty", "waive_fee"]),
                     st.integers(1, 12))
 
 
@@ -123,6 +124,13 @@ def _event(intent: tuple[str, int], account, day: date, key: str):
             return Recovery(key, day, max(1, left * eighths // 12)) if left > 0 else None
     if kind == "write_off":
         return WriteOff(key, day, reason="uncollectable")
+    if kind == "waive_penalty" and account.penalty_receivable > 0:
+        # what is receivable before the day's catch-up: never more than after it
+        return Waiver(key, day, WaivedCharge.PENALTY,
+                      max(1, account.penalty_receivable * eighths // 12), reason="hardship")
+    if kind == "waive_fee" and not isinstance(account, RevolvingLine) \
+            and account.fee_receivable > 0:
+        return Waiver(key, day, WaivedCharge.FEE, max(1, account.fee_receivable * eighths // 12))
     if kind == "refund" and account.credit > 0:
         return CreditRefund(key, day, max(1, account.credit * eighths // 12))
     if kind == "reverse":
@@ -267,7 +275,9 @@ def test_a_mixed_book_closes_the_same_both_ways_on_both_databases(engine: Engine
     plan = {(5, 0): ("repay", 3), (12, 1): ("prepay_reduce", 4), (15, 2): ("repay", 5),
             (16, 2): ("reverse", 1), (20, 3): ("draw", 2), (33, 3): ("repay_all", 1),
             (40, 0): ("write_off", 1), (45, 0): ("recover", 6), (50, 4): ("reschedule", 2),
-            (52, 4): ("repay", 8), (60, 1): ("repay_all", 1), (62, 1): ("refund", 12)}
+            (52, 4): ("repay", 8), (60, 1): ("repay_all", 1), (62, 1): ("refund", 12),
+            (30, 3): ("waive_penalty", 6), (35, 0): ("waive_fee", 12),
+            (38, 0): ("waive_penalty", 12)}
     run_both_ways(engine, loans, 70, plan, partition=2)
 
 

@@ -23,6 +23,7 @@ from puhui.services.business_day import (
 from puhui.services.checkpoints import trial_balance as balances_of, verify_book
 from puhui.services.clock import business_date
 from puhui.services.scheduler import list_job_runs
+from puhui.services.servicing import expire_stale_requests
 
 router = APIRouter(prefix="/v1", tags=["operations"])
 
@@ -58,12 +59,14 @@ def end_of_day(body: BusinessDateIn, c: Call = Depends(call)):
     unconsented_retention_days()  # a bad setting refuses the close before anything is done
     with c.platform.unit() as session:
         expired = apps.expire_stale(c.platform, session, c.actor)
+        lapsed = expire_stale_requests(c.platform, session)
     closed = close_day(c.platform, c.actor, day)
     report = closed.report
     return encoded({"business_date": day.isoformat(), "loans": report.loans,
                     "entries": report.entries, "plain": report.plain,
                     "partitions": report.partitions, "failures": report.failures,
                     "expired_applications": expired,
+                    "expired_servicing_requests": lapsed,
                     "unconsented_erased": len(closed.unconsented_erased),
                     "days_closed": [d.isoformat() for d in report.days]})
 
