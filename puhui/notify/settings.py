@@ -36,7 +36,7 @@ def _get(env: Mapping[str, str], name: str, default: str = "") -> str:
     return (env.get(name) or "").strip() or default
 
 
-def _whole(env: Mapping[str, str], name: str, default: str, low: int, high: int,
+def whole_setting(env: Mapping[str, str], name: str, default: str, low: int, high: int,
            unit: str) -> int:
     text = _get(env, name, default)
     if not text.isdigit() or not low <= int(text) <= high:
@@ -95,7 +95,7 @@ class SmtpSettings:
             raise NotificationSettingsError(f"{SMTP_HOST_ENV} must be a host name or address, "
                                             f"not {host!r}")
         starttls = _switch(env, SMTP_STARTTLS_ENV, "on")
-        port = _whole(env, SMTP_PORT_ENV, "587" if starttls else "25", 1, 65535, "port")
+        port = whole_setting(env, SMTP_PORT_ENV, "587" if starttls else "25", 1, 65535, "port")
         sender = _get(env, SMTP_FROM_ENV)
         if not sender:
             raise NotificationSettingsError(f"{SMTP_FROM_ENV} must name the sender's address "
@@ -111,7 +111,7 @@ class SmtpSettings:
         if (user is None) != (password is None):
             raise NotificationSettingsError(f"{SMTP_USER_ENV} and {SMTP_PASSWORD_ENV} go "
                                             f"together: set both or neither")
-        timeout = _whole(env, SMTP_TIMEOUT_ENV, "10", 1, 300, "seconds")
+        timeout = whole_setting(env, SMTP_TIMEOUT_ENV, "10", 1, 300, "seconds")
         return cls(host, port, sender, user, password, starttls, float(timeout))
 
 
@@ -146,7 +146,7 @@ class WebhookSettings:
                                             f"must be base64") from None
         if len(raw) < 18:
             raise NotificationSettingsError(f"{WEBHOOK_SECRET_ENV} must hold at least 18 bytes")
-        timeout = _whole(env, WEBHOOK_TIMEOUT_ENV, "5000", 1, 60000, "ms")
+        timeout = whole_setting(env, WEBHOOK_TIMEOUT_ENV, "5000", 1, 60000, "ms")
         return cls(url, secret, timeout / 1000)
 
 
@@ -174,12 +174,12 @@ class NotifySettings:
             raise NotificationSettingsError(
                 f"{CHANNELS_ENV} must list channels from {known}, comma-separated, each once; "
                 f"got {_get(env, CHANNELS_ENV)!r}")
-        cap = ContactCap(_whole(env, CAP_DAY_ENV, "2", 0, 100, "notifications"),
-                         _whole(env, CAP_WEEK_ENV, "6", 0, 700, "notifications"))
+        cap = ContactCap(whole_setting(env, CAP_DAY_ENV, "2", 0, 100, "notifications"),
+                         whole_setting(env, CAP_WEEK_ENV, "6", 0, 700, "notifications"))
         if cap.per_day and cap.per_week and cap.per_week < cap.per_day:
             raise NotificationSettingsError(f"{CAP_WEEK_ENV} ({cap.per_week}) cannot be below "
                                             f"{CAP_DAY_ENV} ({cap.per_day})")
         kinds = tuple(k.strip() for k in _get(env, CAPPED_ENV, "reminder,collection").split(",")
                       if k.strip())
         return cls(tuple(names), quiet_hours(env, zone), cap, kinds,
-                   _whole(env, MAX_ATTEMPTS_ENV, "8", 1, 50, "attempts"))
+                   whole_setting(env, MAX_ATTEMPTS_ENV, "8", 1, 50, "attempts"))
