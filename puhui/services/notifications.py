@@ -56,6 +56,9 @@ class Notifier:
     settings: NotifySettings
     channels: Mapping[str, Channel]
     lease: timedelta = timedelta(minutes=5)
+    #: The reminder schedules (`puhui.notify.reminders.ReminderSchedules`); None: read from
+    #: `PUHUI_REMINDER_SCHEDULES` or the shipped file at the first reminder run.
+    reminder_schedules: Any = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Notifier":
