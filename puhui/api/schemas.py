@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt,
                       StrictStr)
@@ -133,6 +133,13 @@ class RefundIn(Body):
     model_config = example(ex.REFUND_IN)
     amount: Optional[StrictInt] = Field(None, gt=0, le=MAX_AMOUNT,
                                         description="fen; default: the whole credit balance")
+
+
+class NotificationContactIn(Body):
+    model_config = example({"channel": "email", "address": "owner@shop.example"})
+    channel: Literal["email", "push"] = Field(description="SMS goes to the registered mobile")
+    address: str = Field(min_length=1, max_length=512,
+                         description="an e-mail address, or the app's push token")
 
 
 class BusinessDateIn(Body):

@@ -23,6 +23,7 @@ from puhui.cli.common import (DECIDER_HELP, RISK, _book, _date, _existing, _exis
                               _platform, _risk_options, console)
 from puhui.cli.keys import keys_app
 from puhui.cli.ledger import ledger_app
+from puhui.cli.notifications import notifications_app, reminders_app
 from puhui.cli.policy import policy_app
 from puhui.cli.privacy import privacy_app
 from puhui.cli.risk import risk_app
@@ -68,6 +69,8 @@ app.add_typer(caps_app, name="caps")
 app.add_typer(train_app, name="train")
 app.add_typer(risk_app, name="risk")
 app.add_typer(policy_app, name="policy")
+app.add_typer(reminders_app, name="reminders")
+app.add_typer(notifications_app, name="notifications")
 
 
 @app.command()

@@ -312,6 +312,23 @@ def outbox_counts(session: Session) -> dict[str, int]:
     return {s: repo.counts(session).get(s, 0) for s in repo.STATUSES}
 
 
+def delivery_log(p: Platform, actor: Principal, limit: int = 50,
+                 notification_id: str | None = None,
+                 applicant_id: str | None = None) -> list[dict[str, Any]]:
+    """The latest `limit` delivery attempts, oldest of them first (the CLI's log)."""
+    with p.read() as session:
+        rows = list_deliveries(session, actor, None, 1_000_000, notification_id, applicant_id)
+    return rows[-limit:]
+
+
+def outbox(p: Platform, actor: Principal, limit: int = 50, applicant_id: str | None = None,
+           status: str | None = None) -> list[dict[str, Any]]:
+    """The latest `limit` notifications, oldest of them first (the CLI's list)."""
+    with p.read() as session:
+        rows = list_notifications(session, actor, applicant_id, None, 1_000_000, status)
+    return rows[-limit:]
+
+
 # -- contacts --------------------------------------------------------------------------------------
 def set_contact(p: Platform, session: Session, actor: Principal, applicant_id: str,
                 channel: str, address: str) -> dict[str, Any]:

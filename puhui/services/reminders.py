@@ -21,6 +21,8 @@ from puhui.notify.reminders import (LoanDue, ReminderSchedules, UnpaidInstalment
                                     reminders_due)
 from puhui.origination.workflow import ApplicationStatus
 from puhui.services.access import Perm, Principal
+from puhui.services.clock import business_date
+from puhui.services.errors import InvalidRequest
 from puhui.services.notifications import dispatch, notifier_of, notify
 from puhui.services.platform import Platform
 from puhui.store import application_repo
@@ -93,7 +95,11 @@ def run_reminders(p: Platform, on: date, dispatch_after: bool = True) -> dict[st
     return summary
 
 
-def run_for(p: Platform, actor: Principal, on: date) -> dict[str, Any]:
-    """`run_reminders` for an operator (the CLI)."""
+def run_for(p: Platform, actor: Principal, on: date | None = None) -> dict[str, Any]:
+    """`run_reminders` for an operator (the CLI), for today's business date or an earlier one
+    (a day the job missed); never a later one, which would remind early."""
     actor.require(Perm.OPERATE)
-    return run_reminders(p, on)
+    today = business_date(p.clock)
+    if on is not None and on > today:
+        raise InvalidRequest(f"reminders run for today ({today}) or a day before it, not {on}")
+    return run_reminders(p, on or today)
