@@ -316,6 +316,27 @@ def test_quiet_hours_defer_to_eight_in_the_morning(api, inbox, at, sent_at_once)
     assert dispatch(api.platform)["sent"] == 1 and len(inbox.messages) == 1
 
 
+def test_a_scheduler_tick_sends_a_notice_once_quiet_hours_end(api, inbox) -> None:
+    use(api, inbox.port, PUHUI_NOTIFY_CHANNELS="email")
+    b = borrower_with_loan(api, "owner@shop.example")
+    day = b["due"] - timedelta(days=10)
+    no_jobs = Schedule.from_env({"PUHUI_SCHEDULE_CLOSE": "off", "PUHUI_SCHEDULE_AUTO_DEBIT": "off",
+                                 "PUHUI_SCHEDULE_REMINDERS": "off"})
+    scheduler = Scheduler(api.platform, no_jobs)
+    api.clock.set(local(day, 22, 30))
+    with api.platform.unit() as session:
+        notify(api.platform, session, applicant_id=b["applicant_id"], kind="warning.freeze",
+               key="freeze:night", subject="额度冻结 Line frozen", body="b", context={})
+    scheduler.tick()
+    api.clock.set(local(day + timedelta(days=1), 7, 59))
+    scheduler.tick()
+    assert inbox.messages == []
+    api.clock.set(local(day + timedelta(days=1), 8, 0))
+    scheduler.tick()
+    scheduler.tick()
+    assert [m["Subject"] for _, _, m in inbox.messages] == ["额度冻结 Line frozen"]
+
+
 def test_reminders_recorded_in_quiet_hours_go_out_when_they_end(api, inbox) -> None:
     use(api, inbox.port, PUHUI_NOTIFY_CHANNELS="email")
     b = borrower_with_loan(api, "owner@shop.example")
