@@ -517,6 +517,10 @@ class ApplicantExport(Out):
     applications: list[dict[str, Any]]
     contracts: list[Contract]
     disbursements: list[Disbursement]
+    notifications: list[dict[str, Any]] = Field(default_factory=list,
+                                               description="notifications sent or to send")
+    notification_contacts: list[dict[str, Any]] = Field(
+        default_factory=list, description="the e-mail address and push token given, in full")
     access_log: list[AccessLogEntry]
 
 

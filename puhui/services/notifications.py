@@ -39,6 +39,7 @@ from puhui.services.platform import Platform
 from puhui.store import applicant_repo
 from puhui.store import notification_repo as repo
 from puhui.store.crypto import context as sealed_context
+from puhui.store.scoping import EVERYTHING
 
 log = logging.getLogger("puhui.notifications")
 
@@ -329,7 +330,26 @@ def outbox(p: Platform, actor: Principal, limit: int = 50, applicant_id: str | N
     return rows[-limit:]
 
 
+def notifications_of(session: Session, applicant_id: str) -> list[dict[str, Any]]:
+    """Every notification to the applicant (recipients masked), for their data export."""
+    return [notification_view(r, False) for r in
+            repo.page(session, EVERYTHING, applicant_id, None, 1_000_000)]
+
+
 # -- contacts --------------------------------------------------------------------------------------
+def contacts_of(session: Session, applicant_id: str) -> list[dict[str, Any]]:
+    """The applicant's contact addresses in full, for their data export."""
+    out = []
+    for channel in CONTACT_CHANNELS:
+        row = repo.contact(session, applicant_id, channel)
+        if row is not None:
+            out.append({"channel": channel, "address": unsealed(
+                session, applicant_id, row.address,
+                sealed_context("notification_contacts", f"{applicant_id}:{channel}")),
+                "updated_at": row.updated_at.isoformat()})
+    return out
+
+
 def set_contact(p: Platform, session: Session, actor: Principal, applicant_id: str,
                 channel: str, address: str) -> dict[str, Any]:
     """Record the borrower's e-mail address or app push token (sealed; shown masked).  SMS goes

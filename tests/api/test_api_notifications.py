@@ -494,3 +494,16 @@ def test_contacts_are_checked_and_scoped(api) -> None:
     assert r.status_code == 201 and r.json()["address"] == "devi***************6789"
     assert api.post(path, {"channel": "email", "address": "a@b.example"},
                     who="officer").status_code == 403  # staff do not apply on a borrower's behalf
+
+
+def test_the_data_export_holds_the_notifications_and_the_contact_in_full(api, inbox) -> None:
+    use(api, inbox.port, PUHUI_NOTIFY_CHANNELS="email")
+    b = borrower_with_loan(api, "owner@shop.example")
+    api.clock.set(local(b["due"] - timedelta(days=3), 9))
+    run_reminders(api.platform, b["due"] - timedelta(days=3))
+    r = api.get(f"/v1/applicants/{b['applicant_id']}/export", who="admin")
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["notification_contacts"][0]["address"] == "owner@shop.example"
+    [notice] = out["notifications"]
+    assert notice["status"] == "sent" and notice["kind"] == "reminder.before_due"
