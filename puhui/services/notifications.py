@@ -172,12 +172,15 @@ def dispatch(p: Platform, limit: int = 10_000) -> dict[str, int]:
     Nothing is sent in quiet hours.  A failed attempt is retried after 1, 2, 4 ... minutes (at
     most an hour, and never in quiet hours) until `PUHUI_NOTIFY_MAX_ATTEMPTS`, then abandoned."""
     n = notifier_of(p)
-    summary = {"sent": 0, "failed": 0, "not_configured": 0, "abandoned": 0, "deferred": 0}
+    summary = {"sent": 0, "failed": 0, "not_configured": 0, "abandoned": 0}
     if n.settings.quiet.quiet(p.clock.now()):
         summary["quiet_hours"] = 1
         return summary
     done = 0
     while done < limit:
+        if n.settings.quiet.quiet(p.clock.now()):
+            summary["quiet_hours"] = 1  # they began while sending: the rest waits for the end
+            break
         with p.read() as session:
             ids = repo.due_ids(session, p.clock.now(), n.lease, min(200, limit - done))
         if not ids:

@@ -80,18 +80,6 @@ def claim(session: Session, notification_id: str, now: datetime,
         .execution_options(populate_existing=True)).scalar_one()
 
 
-def reschedule(session: Session, notification_id: str, attempt: int, not_before: datetime) -> int:
-    """Give back a claimed notification untried (quiet hours began meanwhile)."""
-    result = session.execute(
-        update(NotificationRow)
-        .where(NotificationRow.notification_id == notification_id,
-               NotificationRow.status == SENDING, NotificationRow.attempts == attempt)
-        .values(status=PENDING, not_before=not_before, claimed_at=None,
-                attempts=NotificationRow.attempts - 1)
-        .execution_options(synchronize_session=False))
-    return cast(CursorResult[Any], result).rowcount
-
-
 def record_attempt(session: Session, *, delivery_id: str, notification_id: str, attempt: int,
                    channel: str, recipient_masked: str, outcome: str, error: str | None,
                    channel_message_id: str | None, started_at: datetime, finished_at: datetime,

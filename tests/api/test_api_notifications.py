@@ -287,7 +287,7 @@ def test_a_delivery_is_abandoned_after_its_last_attempt(api) -> None:
     assert dispatch(api.platform)["abandoned"] == 1
     api.clock.advance(timedelta(hours=2))
     assert dispatch(api.platform) == {"sent": 0, "failed": 0, "not_configured": 0,
-                                      "abandoned": 0, "deferred": 0}
+                                      "abandoned": 0}
     assert notifier.settings.max_attempts == 2
 
 
@@ -314,6 +314,34 @@ def test_quiet_hours_defer_to_eight_in_the_morning(api, inbox, at, sent_at_once)
     assert dispatch(api.platform).get("quiet_hours") == 1 and inbox.messages == []
     api.clock.set(local(day + timedelta(days=1), 8, 0))
     assert dispatch(api.platform)["sent"] == 1 and len(inbox.messages) == 1
+
+
+def test_quiet_hours_beginning_during_a_dispatch_stop_it(api, inbox) -> None:
+    notifier = use(api, inbox.port, PUHUI_NOTIFY_CHANNELS="email")
+    b = borrower_with_loan(api, "owner@shop.example")
+    day = b["due"] - timedelta(days=10)
+    api.clock.set(local(day, 20, 59))
+    for key in ("notice:1", "notice:2"):
+        with api.platform.unit() as session:
+            notify(api.platform, session, applicant_id=b["applicant_id"], kind="line.changed",
+                   key=key, subject=key, body="b", context={})
+    smtp = notifier.channels["email"]
+
+    class SlowServer:
+        name = "email"
+
+        def send(self, envelope: Envelope) -> Delivery:
+            delivery = smtp.send(envelope)
+            api.clock.set(local(day, 21, 0))  # the first send took a minute
+            return delivery
+
+    notifier.channels = {"email": SlowServer()}
+    summary = dispatch(api.platform)
+    assert summary["sent"] == 1 and summary["quiet_hours"] == 1
+    assert [m["Subject"] for _, _, m in inbox.messages] == ["notice:1"]
+    notifier.channels = {"email": smtp}
+    api.clock.set(local(day + timedelta(days=1), 8, 0))
+    assert dispatch(api.platform)["sent"] == 1 and len(inbox.messages) == 2
 
 
 def test_a_scheduler_tick_sends_a_notice_once_quiet_hours_end(api, inbox) -> None:
