@@ -303,34 +303,41 @@ def list_deliveries(session: Session, actor: Principal, after: str | None, limit
     actor.require(Perm.READ)
     if not actor.sees_everything:
         raise AccessDenied("the delivery log is for staff (credit officer or admin keys)")
-    return [{"delivery_id": d.delivery_id, "notification_id": d.notification_id,
-             "applicant_id": applicant, "kind": kind, "attempt": d.attempt,
-             "channel": d.channel, "recipient": d.recipient_masked, "outcome": d.outcome,
-             "error": d.error, "channel_message_id": d.channel_message_id,
-             "started_at": d.started_at.isoformat(), "finished_at": d.finished_at.isoformat()}
-            for d, applicant, kind in repo.deliveries(session, after, limit, notification_id,
-                                                      applicant_id)]
+    return [_delivery_view(*row) for row in
+            repo.deliveries(session, after, limit, notification_id, applicant_id)]
 
 
 def outbox_counts(session: Session) -> dict[str, int]:
     return {s: repo.counts(session).get(s, 0) for s in repo.STATUSES}
 
 
+def _delivery_view(d: Any, applicant: str, kind: str) -> dict[str, Any]:
+    return {"delivery_id": d.delivery_id, "notification_id": d.notification_id,
+            "applicant_id": applicant, "kind": kind, "attempt": d.attempt,
+            "channel": d.channel, "recipient": d.recipient_masked, "outcome": d.outcome,
+            "error": d.error, "channel_message_id": d.channel_message_id,
+            "started_at": d.started_at.isoformat(), "finished_at": d.finished_at.isoformat()}
+
+
 def delivery_log(p: Platform, actor: Principal, limit: int = 50,
                  notification_id: str | None = None,
                  applicant_id: str | None = None) -> list[dict[str, Any]]:
     """The latest `limit` delivery attempts, oldest of them first (the CLI's log)."""
+    actor.require(Perm.OPERATE)
     with p.read() as session:
-        rows = list_deliveries(session, actor, None, 1_000_000, notification_id, applicant_id)
-    return rows[-limit:]
+        return [_delivery_view(*row) for row in
+                repo.latest_deliveries(session, limit, notification_id, applicant_id)]
 
 
 def outbox(p: Platform, actor: Principal, limit: int = 50, applicant_id: str | None = None,
            status: str | None = None) -> list[dict[str, Any]]:
     """The latest `limit` notifications, oldest of them first (the CLI's list)."""
+    actor.require(Perm.OPERATE)
+    if status is not None and status not in repo.STATUSES:
+        raise InvalidRequest(f"unknown status {status!r}; choose from {list(repo.STATUSES)}")
     with p.read() as session:
-        rows = list_notifications(session, actor, applicant_id, None, 1_000_000, status)
-    return rows[-limit:]
+        return [notification_view(r, True) for r in
+                repo.latest(session, limit, applicant_id, status)]
 
 
 def notifications_of(session: Session, applicant_id: str) -> list[dict[str, Any]]:

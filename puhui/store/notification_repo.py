@@ -137,6 +137,32 @@ def deliveries(session: Session, after: str | None, limit: int,
     return [(d, a, k) for d, a, k in session.execute(query)]
 
 
+def latest_deliveries(session: Session, limit: int, notification_id: str | None = None,
+                      applicant_id: str | None = None
+                      ) -> list[tuple[NotificationDeliveryRow, str, str]]:
+    """The latest `limit` delivery attempts, oldest of them first."""
+    query = (select(NotificationDeliveryRow, NotificationRow.applicant_id, NotificationRow.kind)
+             .join(NotificationRow, NotificationRow.notification_id
+                   == NotificationDeliveryRow.notification_id)
+             .order_by(NotificationDeliveryRow.delivery_id.desc()).limit(limit))
+    if notification_id:
+        query = query.where(NotificationDeliveryRow.notification_id == notification_id)
+    if applicant_id:
+        query = query.where(NotificationRow.applicant_id == applicant_id)
+    return [(d, a, k) for d, a, k in session.execute(query)][::-1]
+
+
+def latest(session: Session, limit: int, applicant_id: str | None = None,
+           status: str | None = None) -> list[NotificationRow]:
+    """The latest `limit` notifications, oldest of them first."""
+    query = select(NotificationRow).order_by(NotificationRow.notification_id.desc()).limit(limit)
+    if applicant_id:
+        query = query.where(NotificationRow.applicant_id == applicant_id)
+    if status:
+        query = query.where(NotificationRow.status == status)
+    return list(session.execute(query).scalars())[::-1]
+
+
 def counts(session: Session) -> dict[str, int]:
     """How many notifications are in each status."""
     return {s: n for s, n in session.execute(

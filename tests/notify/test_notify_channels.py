@@ -64,3 +64,12 @@ def test_the_mail_built_carries_a_stable_message_id() -> None:
     email = Envelope("NT0002", "email", "a@b.example", "s", "b", "k", "AP1")
     first, second = smtp.build(email), smtp.build(email)
     assert first["Message-ID"] == second["Message-ID"] == "<NT0002@lender.example>"
+
+
+def test_bad_notification_settings_are_a_503_through_the_api_not_a_500() -> None:
+    from puhui.api.problems import problem_for
+    from puhui.notify.channels import NotificationSettingsError
+
+    answer = problem_for(NotificationSettingsError("PUHUI_SMTP_FROM must name the sender"))
+    assert answer.status_code == 503
+    assert b"notifications-misconfigured" in answer.body
