@@ -535,3 +535,41 @@ def test_the_data_export_holds_the_notifications_and_the_contact_in_full(api, in
     assert out["notification_contacts"][0]["address"] == "owner@shop.example"
     [notice] = out["notifications"]
     assert notice["status"] == "sent" and notice["kind"] == "reminder.before_due"
+
+
+def test_a_borrower_who_repaid_is_not_reminded(api, inbox) -> None:
+    use(api, inbox.port, PUHUI_NOTIFY_CHANNELS="email")
+    b = borrower_with_loan(api, "owner@shop.example")
+    day = b["due"] - timedelta(days=1)
+    api.clock.set(local(day, 9))
+    r = api.post(f"/v1/loans/{b['loan_id']}/repayments", {"amount": b["amount"]}, key="early")
+    assert r.status_code == 201, r.text
+    summary = run_reminders(api.platform, day)
+    assert summary["due"] == 0 and inbox.messages == []
+    # the next instalment is reminded on its own D-3
+    schedule = api.get(f"/v1/loans/{b['loan_id']}").json()["schedule"]
+    second = date.fromisoformat(schedule[1]["due_date"])
+    api.clock.set(local(second - timedelta(days=3), 9))
+    assert run_reminders(api.platform, second - timedelta(days=3))["recorded"] == 1
+    assert second.isoformat() in inbox.messages[0][2]["Subject"]
+
+
+def test_a_notice_for_an_erased_borrower_is_abandoned_not_sent(api, inbox) -> None:
+    use(api, inbox.port, PUHUI_NOTIFY_CHANNELS="email,sms")
+    applicant_id, _, _ = api.onboard()
+    r = api.post(f"/v1/applicants/{applicant_id}/notification-contacts",
+                 {"channel": "email", "address": "gone@shop.example"})
+    assert r.status_code == 201, r.text
+    api.clock.set(local(date(2026, 3, 3), 10))
+    with api.platform.unit() as session:
+        notify(api.platform, session, applicant_id=applicant_id, kind="line.changed",
+               key="before-erasure", subject="s", body="b", context={})
+    r = api.post(f"/v1/applicants/{applicant_id}/erasure", {"reason": "request"}, who="admin")
+    assert r.status_code == 200, r.text
+    summary = dispatch(api.platform)
+    assert summary["abandoned"] == 2 and summary["sent"] == 0 and inbox.messages == []
+    with api.platform.unit() as session:
+        notify(api.platform, session, applicant_id=applicant_id, kind="line.changed",
+               key="after-erasure", subject="s", body="b", context={})
+    assert ("line.changed", "email", "no_address") in statuses(api, applicant_id)
+    assert dispatch(api.platform)["sent"] == 0
