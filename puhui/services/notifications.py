@@ -17,15 +17,17 @@ the same message id (Message-ID, webhook-id), so a receiver that got the first c
 
 from __future__ import annotations
 
+import enum
+import json
 import logging
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Mapping
 
 from sqlalchemy.orm import Session
 
-from puhui.json_text import dumps
 from puhui.notify.channels import (Channel, ChannelName, Delivery, Envelope, InvalidContact,
                                    Outcome, check_email, check_push_token, mask_recipient)
 from puhui.notify.rules import retry_delay
@@ -126,7 +128,7 @@ def notify(p: Platform, session: Session, *, applicant_id: str, kind: str, key: 
             mobile = applicant_data(session, row).owner.mobile
         except PersonalDataErased:
             mobile = None
-    payload = dumps(dict(context or {}), sort_keys=True)
+    payload = _context_text(context)
     rows = []
     for channel in n.settings.channels:
         nid = new_id("NT")
@@ -258,8 +260,29 @@ def _send_one(p: Platform, n: Notifier, notification_id: str) -> str | None:
     return status
 
 
+def _plain(value: Any) -> Any:
+    """Dates, times, decimals and enums in a notice's context, as JSON text has them."""
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _context_text(context: Mapping[str, Any] | None) -> str:
+    if context is None:
+        return "{}"
+    if not isinstance(context, Mapping):
+        raise InvalidRequest("a notification's context must be a mapping")
+    try:
+        return json.dumps(dict(context), sort_keys=True, ensure_ascii=False, default=_plain)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequest(f"a notification's context must be JSON data: {exc}") from None
+
+
 def _context(text: str) -> dict[str, Any]:
-    import json
     try:
         value = json.loads(text)
     except ValueError:

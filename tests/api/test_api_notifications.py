@@ -10,6 +10,7 @@ import json
 import logging
 import socket
 from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
 from typing import Any, Iterator
 
 import httpx
@@ -425,6 +426,16 @@ def test_notify_is_idempotent_on_its_key_and_refuses_bad_input(api, inbox) -> No
         with pytest.raises(NotFound):
             notify(api.platform, session, applicant_id="AP000", kind="k", key="k1",
                    subject="s", body="b", context={})
+        with pytest.raises(InvalidRequest):
+            notify(api.platform, session, applicant_id=b["applicant_id"], kind="k", key="k2",
+                   subject="s", body="b", context={"x": object()})
+    with api.platform.unit() as session:  # dates and decimals are kept as text
+        notify(api.platform, session, applicant_id=b["applicant_id"], kind="line.repriced",
+               key="line:rate:1", subject="s", body="b",
+               context={"annual_rate": Decimal("0.0935"), "from": date(2026, 4, 1)})
+    [n] = [x for x in api.get(f"/v1/notifications?applicant_id={b['applicant_id']}",
+                              who="officer").json()["items"] if x["kind"] == "line.repriced"]
+    assert n["context"] == {"annual_rate": "0.0935", "from": "2026-04-01"}
 
 
 def test_a_notice_rolled_back_with_its_change_is_never_sent(api, inbox) -> None:
