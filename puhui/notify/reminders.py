@@ -51,6 +51,12 @@ class ReminderSchedules:
     templates: dict[str, dict[str, str]]
     policy: DelinquencyPolicy = DEFAULT_POLICY
 
+    @property
+    def longest_lead(self) -> int:
+        """The most days before a due date any product is reminded (7 for a D-7 step)."""
+        return max((-min(s.before_due) for s in self.products.values() if s.before_due),
+                   default=0)
+
     def for_product(self, code: str) -> ProductSchedule:
         return self.products.get(code) or self.products["*"]
 

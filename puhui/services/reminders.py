@@ -9,7 +9,7 @@ recorded and a second run records only the rest (docs/notifications.md).
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -25,7 +25,6 @@ from puhui.services.clock import business_date
 from puhui.services.errors import InvalidRequest
 from puhui.services.notifications import dispatch, notifier_of, notify
 from puhui.services.platform import Platform
-from puhui.store import application_repo
 from puhui.store import notification_repo
 
 SCHEDULES_ENV = "PUHUI_REMINDER_SCHEDULES"
@@ -48,13 +47,15 @@ def _owed(inst: Any) -> int:
                    - inst.capitalised.get(c, 0)) for c, amount in scheduled.items())
 
 
-def loans_due(p: Platform, session: Session, on: date) -> list[LoanDue]:
-    """The facts the reminder rules need for every active instalment loan paid out to an
-    applicant (a loan booked outside origination has nobody to remind).  The borrower's credit
-    balance pays the earliest instalments first, as the auto-debit would."""
+def loans_due(p: Platform, session: Session, on: date, lead_days: int = 0) -> list[LoanDue]:
+    """The facts the reminder rules need for the active instalment loans paid out to an
+    applicant (a loan booked outside origination has nobody to remind) that may have a step
+    due: in arrears, or with an instalment due within `lead_days` (the candidates come from the
+    loans' due positions, so a book's loans far from any due date are not read).  The
+    borrower's credit balance pays the earliest instalments first, as the auto-debit would."""
     out = []
-    for loan_id, applicant_id, _contract, _application in application_repo.disbursed(
-            session, ApplicationStatus.DISBURSED.value):
+    for loan_id, applicant_id in notification_repo.reminder_candidates(
+            session, ApplicationStatus.DISBURSED.value, on + timedelta(days=lead_days)):
         account = p.book.load_in(session, loan_id)
         if account.status is not LoanStatus.ACTIVE or not hasattr(account, "instalments"):
             continue  # a revolving line has no instalments to remind of
@@ -76,7 +77,7 @@ def run_reminders(p: Platform, on: date, dispatch_after: bool = True) -> dict[st
     send what is due now.  The scheduler's `reminders` job and `puhui reminders run`."""
     schedules = schedules_of(p)
     with p.read() as session:
-        due = reminders_due(schedules, loans_due(p, session, on), on)
+        due = reminders_due(schedules, loans_due(p, session, on, schedules.longest_lead), on)
     recorded = already = 0
     for reminder in due:
         with p.unit() as session:

@@ -9,7 +9,7 @@ dispatcher whose claim was taken over after its lease records nothing over the n
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Iterator, Mapping, Sequence, cast
 
 from sqlalchemy import CursorResult, and_, func, insert, or_, select, update
@@ -167,6 +167,30 @@ def counts(session: Session) -> dict[str, int]:
     """How many notifications are in each status."""
     return {s: n for s, n in session.execute(
         select(NotificationRow.status, func.count()).group_by(NotificationRow.status))}
+
+
+# -- reminder candidates ---------------------------------------------------------------------------
+def reminder_candidates(session: Session, disbursed: str, horizon: date) -> list[tuple[str, str]]:
+    """(loan id, applicant id) of the paid-out loans that may have a reminder due by
+    `horizon`, by loan id: active term loans whose due position shows arrears or a due date up
+    to `horizon`, and loans without a position (read whole: never left out).
+
+    Why a superset is enough: a loan's position is saved with every event and close; its next
+    due date (`cur_due`) is the first after the last day charged, so no unpaid instalment falls
+    due before it, and an instalment already overdue shows as `arrears_since` or as a `cur_due`
+    in the past.  The reminder rules read each candidate whole and decide."""
+    from puhui.store.close_models import LoanPositionRow as Pos
+    from puhui.store.platform_models import ApplicationRow as App
+
+    query = (select(App.loan_id, App.applicant_id)
+             .outerjoin(Pos, Pos.loan_id == App.loan_id)
+             .where(App.status == disbursed, App.loan_id.is_not(None),
+                    or_(Pos.loan_id.is_(None),
+                        and_(Pos.status == "active", Pos.kind == "term",
+                             or_(Pos.arrears_since.is_not(None), Pos.cur_due.is_(None),
+                                 Pos.cur_due <= horizon))))
+             .order_by(App.loan_id))
+    return [(loan_id, applicant_id) for loan_id, applicant_id in session.execute(query)]
 
 
 # -- contacts --------------------------------------------------------------------------------------

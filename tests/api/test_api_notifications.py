@@ -584,3 +584,24 @@ def test_a_notice_for_an_erased_borrower_is_abandoned_not_sent(api, inbox) -> No
                key="after-erasure", subject="s", body="b", context={})
     assert ("line.changed", "email", "no_address") in statuses(api, applicant_id)
     assert dispatch(api.platform)["sent"] == 0
+
+
+def test_only_loans_near_a_due_date_or_in_arrears_are_read(api) -> None:
+    from puhui.services.reminders import loans_due
+
+    b = borrower_with_loan(api, "owner@shop.example")
+    far = b["due"] - timedelta(days=20)
+    with api.platform.read() as session:
+        assert loans_due(api.platform, session, far, lead_days=3) == []
+        [near] = loans_due(api.platform, session, b["due"] - timedelta(days=3), lead_days=3)
+        [late] = loans_due(api.platform, session, b["due"] + timedelta(days=40), lead_days=3)
+    assert near.loan_id == late.loan_id == b["loan_id"]
+    assert near.instalments[0].unpaid == b["amount"] and late.days_past_due == 40
+    # paid off: no longer a candidate
+    api.clock.set(local(b["due"] - timedelta(days=5), 10))
+    payoff = api.get(f"/v1/loans/{b['loan_id']}").json()["payoff_amount"]
+    r = api.post(f"/v1/loans/{b['loan_id']}/repayments", {"amount": payoff, "prepayment": "full"},
+                 key="payoff")
+    assert r.status_code == 201 and r.json()["status"] != "active", r.text
+    with api.platform.read() as session:
+        assert loans_due(api.platform, session, b["due"] - timedelta(days=3), lead_days=3) == []

@@ -247,3 +247,8 @@ def test_a_template_with_an_unknown_field_is_refused(tmp_path) -> None:
         ReminderSchedules.load(path)
     with pytest.raises(InvalidReminderSchedule, match="cannot read"):
         ReminderSchedules.load(tmp_path / "missing.json")
+
+
+def test_the_longest_lead_is_the_earliest_before_due_step_of_any_product() -> None:
+    assert SCHEDULES.longest_lead == 7  # SME-BUL-90's D-7
+    assert ReminderSchedules.parse(_doc()).longest_lead == 1
