@@ -79,3 +79,15 @@ def test_reminders_run_on_a_book_and_what_it_refuses(tmp_path) -> None:
     missing = runner.invoke(app, ["notifications", "log", "--db",
                                   f"sqlite:///{tmp_path / 'nope.sqlite'}"])
     assert missing.exit_code == 2
+
+
+def test_the_scheduler_refuses_to_start_on_bad_notification_settings(tmp_path) -> None:
+    url, _ = _book_with_a_notice(tmp_path)
+    bad = runner.invoke(app, ["scheduler", "--once", "--db", url],
+                        env={**ENV, "PUHUI_SMTP_HOST": "mail.example"})
+    assert bad.exit_code == 2 and "PUHUI_SMTP_FROM" in " ".join(bad.output.split())
+    schedules = tmp_path / "s.json"
+    schedules.write_text("[]")
+    bad = runner.invoke(app, ["scheduler", "--once", "--db", url],
+                        env={**ENV, "PUHUI_REMINDER_SCHEDULES": str(schedules)})
+    assert bad.exit_code == 2 and "s.json" in " ".join(bad.output.split())

@@ -26,10 +26,13 @@ console = Console()
 
 
 def _schedule():
+    from puhui.services.reminders import check_settings
     from puhui.services.scheduler import Schedule
 
     try:
-        return Schedule.from_env()
+        schedule = Schedule.from_env()
+        check_settings()  # the notification settings the jobs and every tick use
+        return schedule
     except PuhuiError as exc:
         console.print(f"[red]scheduler not started: {exc}[/red]")
         raise typer.Exit(2)

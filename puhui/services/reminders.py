@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Mapping
 
 from sqlalchemy.orm import Session
 
@@ -23,7 +23,7 @@ from puhui.origination.workflow import ApplicationStatus
 from puhui.services.access import Perm, Principal
 from puhui.services.clock import business_date
 from puhui.services.errors import InvalidRequest
-from puhui.services.notifications import dispatch, notifier_of, notify
+from puhui.services.notifications import Notifier, dispatch, notifier_of, notify
 from puhui.services.platform import Platform
 from puhui.store import notification_repo
 
@@ -37,6 +37,14 @@ def schedules_of(p: Platform) -> ReminderSchedules:
     if n.reminder_schedules is None:
         n.reminder_schedules = ReminderSchedules.load(os.environ.get(SCHEDULES_ENV) or None)
     return n.reminder_schedules
+
+
+def check_settings(env: Mapping[str, str] | None = None) -> None:
+    """Read every notification and reminder setting now (`NotificationSettingsError` naming the
+    first bad one), so a scheduler refuses to start rather than fail at its first send."""
+    env = os.environ if env is None else env
+    Notifier.from_env(env)
+    ReminderSchedules.load(env.get(SCHEDULES_ENV) or None)
 
 
 def _owed(inst: Any) -> int:
