@@ -19,7 +19,7 @@ from typing import Callable, Mapping
 
 import httpx
 
-from puhui.notify.channels import ChannelName, Delivery, Envelope, mask_recipient
+from puhui.notify.channels import Channel, ChannelName, Delivery, Envelope, mask_recipient
 from puhui.notify.settings import SmtpSettings, WebhookSettings
 
 log = logging.getLogger("puhui.notifications")
@@ -177,7 +177,7 @@ class PushAdapter:
             return Delivery.failed(f"{type(exc).__name__}: {exc}")
 
 
-def channels_from_env(env: Mapping[str, str]) -> dict[str, object]:
+def channels_from_env(env: Mapping[str, str]) -> dict[str, Channel]:
     """Every channel, configured from the environment (`NotificationSettingsError` naming a bad
     setting)."""
     return {ChannelName.LOG.value: LogChannel(),

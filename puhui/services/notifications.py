@@ -71,7 +71,7 @@ class Notifier:
 
         env = os.environ if env is None else env
         lease = whole_setting(env, LEASE_ENV, "300", 30, 86400, "seconds")
-        return cls(NotifySettings.from_env(env, BUSINESS_ZONE), channels_from_env(env),  # type: ignore[arg-type]
+        return cls(NotifySettings.from_env(env, BUSINESS_ZONE), channels_from_env(env),
                    timedelta(seconds=lease))
 
 

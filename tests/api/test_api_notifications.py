@@ -21,7 +21,7 @@ from puhui.notify.channels import Delivery, Envelope
 from puhui.services import access
 from puhui.services import reminders as reminders_service
 from puhui.services.channels import SmtpChannel, WebhookChannel
-from puhui.services.clock import BUSINESS_ZONE, at_business_date
+from puhui.services.clock import BUSINESS_ZONE
 from puhui.services.errors import InvalidRequest, NotFound
 from puhui.services.notifications import Notifier, dispatch, notify
 from puhui.services.reminders import run_reminders
