@@ -2,8 +2,8 @@
 recorded once through `notify` (its key is loan + due date + step), then sent by `dispatch`.
 
 The rules are `puhui.notify.reminders` (pure); this module reads the book, asks them, and
-records each reminder in a transaction of its own, so a run killed half-way keeps what it
-recorded and a second run records only the rest (docs/notifications.md).
+records the reminders in transactions of `RECORD_CHUNK`, so a run killed half-way keeps what
+it committed and a second run records only the rest (docs/notifications.md).
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ from puhui.services.platform import Platform
 from puhui.store import notification_repo
 
 SCHEDULES_ENV = "PUHUI_REMINDER_SCHEDULES"
+#: Reminders recorded per transaction: a run killed half-way loses at most this many records
+#: (never a send), which the next run records again.
+RECORD_CHUNK = 200
 
 
 def schedules_of(p: Platform) -> ReminderSchedules:
@@ -87,15 +90,16 @@ def run_reminders(p: Platform, on: date, dispatch_after: bool = True) -> dict[st
     with p.read() as session:
         due = reminders_due(schedules, loans_due(p, session, on, schedules.longest_lead), on)
     recorded = already = 0
-    for reminder in due:
+    for start in range(0, len(due), RECORD_CHUNK):
         with p.unit() as session:
-            if notification_repo.keys_recorded(session, reminder.key):
-                already += 1
-                continue
-            notify(p, session, applicant_id=reminder.applicant_id, kind=reminder.kind,
-                   key=reminder.key, subject=reminder.subject, body=reminder.body,
-                   context=reminder.context, loan_id=reminder.loan_id)
-            recorded += 1
+            for reminder in due[start:start + RECORD_CHUNK]:
+                if notification_repo.keys_recorded(session, reminder.key):
+                    already += 1
+                    continue
+                notify(p, session, applicant_id=reminder.applicant_id, kind=reminder.kind,
+                       key=reminder.key, subject=reminder.subject, body=reminder.body,
+                       context=reminder.context, loan_id=reminder.loan_id)
+                recorded += 1
     summary: dict[str, Any] = {"business_date": on.isoformat(),
                                "schedule_version": schedules.version, "due": len(due),
                                "recorded": recorded, "already_recorded": already}

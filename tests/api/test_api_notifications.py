@@ -225,6 +225,7 @@ def test_a_run_killed_mid_send_then_run_again_sends_each_once(api, inbox) -> Non
 
 def test_a_run_killed_while_recording_then_run_again_sends_each_once(api, inbox,
                                                                        monkeypatch) -> None:
+    monkeypatch.setattr(reminders_service, "RECORD_CHUNK", 2)
     use(api, inbox.port, PUHUI_NOTIFY_CHANNELS="email")
     addresses = [f"owner{i}@shop.example" for i in range(3)]
     borrowers = [borrower_with_loan(api, a) for a in addresses]
@@ -232,18 +233,21 @@ def test_a_run_killed_while_recording_then_run_again_sends_each_once(api, inbox,
     api.clock.set(local(day, 10))
     real, calls = reminders_service.notify, []
 
-    def killed_on_second(*args: Any, **kw: Any) -> None:
+    def killed_on_third(*args: Any, **kw: Any) -> None:
         calls.append(kw["key"])
-        if len(calls) == 2:
+        if len(calls) == 3:
             raise KeyboardInterrupt
         real(*args, **kw)
-    monkeypatch.setattr(reminders_service, "notify", killed_on_second)
+    monkeypatch.setattr(reminders_service, "notify", killed_on_third)
     with pytest.raises(KeyboardInterrupt):
         run_reminders(api.platform, day)
     assert inbox.messages == []  # killed before sending anything
     monkeypatch.setattr(reminders_service, "notify", real)
+    # the first chunk (two reminders) was committed; the one cut off was rolled back
+    kept = api.get("/v1/notifications", who="officer").json()["items"]
+    assert sorted(n["key"] for n in kept) == sorted(calls[:2])
     rerun = run_reminders(api.platform, day)
-    assert rerun["recorded"] == 2 and rerun["already_recorded"] == 1
+    assert rerun["recorded"] == 1 and rerun["already_recorded"] == 2
     assert rerun["dispatch"]["sent"] == 3
     assert run_reminders(api.platform, day)["dispatch"]["sent"] == 0
     assert sorted(r for _, rcpts, _ in inbox.messages for r in rcpts) == addresses
