@@ -31,7 +31,8 @@ def test_once_runs_the_due_close_and_runs_lists_it(tmp_path, monkeypatch) -> Non
     url = _db(tmp_path)
     yesterday = business_date(SystemClock()) - timedelta(days=1)
     # a close time of 00:00 is always reached: yesterday is the day that ended
-    env = {"PUHUI_SCHEDULE_CLOSE": "00:00", "PUHUI_SCHEDULE_AUTO_DEBIT": "off"}
+    env = {"PUHUI_SCHEDULE_CLOSE": "00:00", "PUHUI_SCHEDULE_AUTO_DEBIT": "off",
+           "PUHUI_SCHEDULE_REMINDERS": "off"}
     result = runner.invoke(app, ["scheduler", "--once", "--db", url], env=env)
     assert result.exit_code == 0, result.output
     assert f"close {yesterday}: succeeded" in result.output
@@ -49,6 +50,7 @@ def test_once_runs_the_due_close_and_runs_lists_it(tmp_path, monkeypatch) -> Non
 def test_once_exits_1_when_a_job_fails_and_records_why(tmp_path) -> None:
     url = _db(tmp_path)
     env = {"PUHUI_SCHEDULE_CLOSE": "00:00", "PUHUI_SCHEDULE_AUTO_DEBIT": "off",
+           "PUHUI_SCHEDULE_REMINDERS": "off",
            "PUHUI_UNCONSENTED_RETENTION_DAYS": "forever"}  # the close refuses to start
     result = runner.invoke(app, ["scheduler", "--once", "--db", url], env=env)
     assert result.exit_code == 1, result.output
@@ -88,7 +90,8 @@ def test_serve_runs_the_scheduler_beside_the_api_when_asked(tmp_path, monkeypatc
 
     monkeypatch.setattr(uvicorn, "run", serving)
     env = {"PUHUI_SCHEDULER": "on", "PUHUI_SCHEDULE_CLOSE": "00:00",
-           "PUHUI_SCHEDULE_AUTO_DEBIT": "off", "PUHUI_SCHEDULE_TICK_SECONDS": "1"}
+           "PUHUI_SCHEDULE_AUTO_DEBIT": "off",
+           "PUHUI_SCHEDULE_REMINDERS": "off", "PUHUI_SCHEDULE_TICK_SECONDS": "1"}
     result = runner.invoke(app, ["serve", "--decider", "default", "--db", url], env=env)
     assert result.exit_code == 0, result.output
     assert "scheduler on: close at 00:00" in result.output
@@ -112,6 +115,7 @@ def test_ctrl_c_stops_the_foreground_scheduler_cleanly(tmp_path) -> None:
     url = _db(tmp_path)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PUHUI_SCHEDULE_TICK_SECONDS": "1",
            "PUHUI_SCHEDULE_CLOSE": "00:00", "PUHUI_SCHEDULE_AUTO_DEBIT": "off",
+           "PUHUI_SCHEDULE_REMINDERS": "off",
            "COLUMNS": "200"}
     process = subprocess.Popen(
         [sys.executable, "-c", "from puhui.cli import app; app()", "scheduler", "--db", url],

@@ -11,7 +11,7 @@ from puhui.api import problems
 from puhui.api.calls import KEY_DESCRIPTION, KEY_PATTERN, MAX_KEY, SECURITY_SCHEMES
 from puhui.api.responses import Health
 from puhui.api.routes import (
-    applications, caps, lines, loans, operations, parties, servicing, warnings,
+    applications, caps, lines, loans, notifications, operations, parties, servicing, warnings,
 )
 from puhui.api.routes.common import operation
 from puhui.services import stages
@@ -44,6 +44,8 @@ TAGS = [
     {"name": "servicing", "description": "Staff servicing with maker-checker: reschedule, "
                                          "extend, waive, refund, reverse, write off, recover, "
                                          "freeze"},
+    {"name": "notifications", "description": "Reminders and notices to borrowers, the delivery "
+                                             "log, contact addresses"},
     {"name": "operations", "description": "Products, rate caps, end of day, ledger checks, "
                                           "API keys, health"},
     {"name": "risk", "description": "Early-warning watch list and portfolio risk (staff)"},
@@ -56,7 +58,8 @@ def create_app(platform: Platform) -> FastAPI:
                   docs_url="/docs", openapi_url="/openapi.json", openapi_tags=TAGS)
     app.state.platform = platform
     problems.install(app)
-    for module in (parties, applications, loans, lines, servicing, operations, caps, warnings):
+    for module in (parties, applications, loans, lines, servicing, operations, caps, warnings,
+                   notifications):
         app.include_router(module.router)
     if stages.enabled():
         @app.middleware("http")

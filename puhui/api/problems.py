@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from puhui import errors as E
 from puhui.services import errors as P
 from puhui.errors import KeyMissing, KeyringError, SealBroken, StorageUnavailable, WriteConflict
+from puhui.notify.channels import NotificationSettingsError
 
 log = logging.getLogger("puhui.api")
 MEDIA_TYPE = "application/problem+json"
@@ -27,6 +28,8 @@ MEDIA_TYPE = "application/problem+json"
 #: Most specific class first: (error class, status, type slug, title).
 ERROR_TABLE: tuple[tuple[type[BaseException], int, str, str], ...] = (
     (P.AuthenticationFailed, 401, "unauthenticated", "Authentication required"),
+    (NotificationSettingsError, 503, "notifications-misconfigured",
+     "The notification settings of this server are invalid; nothing was changed"),
     (P.AccessDenied, 403, "forbidden", "Not allowed for this API key"),
     (P.NotFound, 404, "not-found", "Not found"),
     (P.IdempotencyKeyReused, 422, "idempotency-key-reused",

@@ -532,7 +532,7 @@ class JobRun(Out):
     """One attempt of a scheduled daily job (docs/scheduler.md)."""
 
     id: int
-    job: Literal["close", "auto_debit"]
+    job: Literal["close", "auto_debit", "reminders"]
     business_date: date
     attempt: int = Field(ge=1, description="1, 2, ... per job and business date")
     status: Literal["running", "succeeded", "failed"]
@@ -650,6 +650,10 @@ class ApplicantExport(Out):
     applications: list[dict[str, Any]]
     contracts: list[Contract]
     disbursements: list[Disbursement]
+    notifications: list[dict[str, Any]] = Field(default_factory=list,
+                                               description="notifications sent or to send")
+    notification_contacts: list[dict[str, Any]] = Field(
+        default_factory=list, description="the e-mail address and push token given, in full")
     access_log: list[AccessLogEntry]
 
 
@@ -783,3 +787,66 @@ class PortfolioReport(Out):
                                                       "(30+ DPD), cumulative_default_rate")
     expected_loss: dict[str, Any] = Field(description="total, ead, by_class (fen)")
     provision: dict[str, Any] = Field(description="settings, by_class, required, posted")
+# -- notifications ----------------------------------------------------------------------------
+NotificationStatus = Literal["pending", "sending", "sent", "failed", "abandoned",
+                             "not_configured", "capped", "no_address"]
+NotificationChannel = Literal["log", "email", "sms", "push", "webhook"]
+
+
+class Notification(Out):
+    """A notification to a borrower through one channel (docs/notifications.md); the
+    recipient is masked.  Staff keys also see its key, last error and channel message id."""
+
+    notification_id: str
+    applicant_id: str
+    loan_id: Optional[str] = None
+    kind: str = Field(description="e.g. reminder.before_due, reminder.overdue, line.changed")
+    channel: NotificationChannel
+    recipient: str = Field(description="masked: 138****5678, z***@example.com")
+    subject: str
+    body: str
+    status: NotificationStatus
+    attempts: int = Field(ge=0)
+    created_at: datetime
+    not_before: datetime = Field(description="when it may go out (quiet hours, retries)")
+    sent_at: Optional[datetime] = None
+    context: dict[str, Any]
+    key: Optional[str] = Field(None, description="staff only: the idempotency key")
+    last_error: Optional[str] = Field(None, description="staff only")
+    channel_message_id: Optional[str] = Field(None, description="staff only")
+
+
+class NotificationPage(Out):
+    items: list[Notification]
+    next_cursor: Optional[str] = None
+
+
+class NotificationDelivery(Out):
+    """One attempt to deliver a notification, as the delivery log keeps it."""
+
+    delivery_id: str
+    notification_id: str
+    applicant_id: str
+    kind: str
+    attempt: int = Field(ge=1)
+    channel: NotificationChannel
+    recipient: str = Field(description="masked")
+    outcome: Literal["sent", "failed", "not_configured"]
+    error: Optional[str] = None
+    channel_message_id: Optional[str] = None
+    started_at: datetime
+    finished_at: datetime
+
+
+class NotificationDeliveryPage(Out):
+    items: list[NotificationDelivery]
+    next_cursor: Optional[str] = None
+
+
+class NotificationContact(Out):
+    """A borrower's address on a channel, masked."""
+
+    applicant_id: str
+    channel: Literal["email", "push"]
+    address: str = Field(description="masked")
+    updated_at: datetime

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt,
                       StrictStr)
@@ -173,6 +173,13 @@ class ServicingRequestIn(Body):
 
 class ServicingRejectIn(Body):
     note: StrictStr = Field(min_length=1, max_length=500, description="why it is rejected")
+
+
+class NotificationContactIn(Body):
+    model_config = example({"channel": "email", "address": "owner@shop.example"})
+    channel: Literal["email", "push"] = Field(description="SMS goes to the registered mobile")
+    address: str = Field(min_length=1, max_length=512,
+                         description="an e-mail address, or the app's push token")
 
 
 class BusinessDateIn(Body):

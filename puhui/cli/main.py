@@ -24,6 +24,7 @@ from puhui.cli.common import (DECIDER_HELP, RISK, _book, _date, _existing, _exis
 from puhui.cli.keys import keys_app
 from puhui.cli.ledger import ledger_app
 from puhui.cli.lines import lines_app
+from puhui.cli.notifications import notifications_app, reminders_app
 from puhui.cli.policy import policy_app
 from puhui.cli.privacy import privacy_app
 from puhui.cli.portfolio import portfolio_app
@@ -74,6 +75,8 @@ app.add_typer(risk_app, name="risk")
 app.add_typer(policy_app, name="policy")
 app.add_typer(portfolio_app, name="portfolio")
 app.add_typer(servicing_app, name="servicing")
+app.add_typer(reminders_app, name="reminders")
+app.add_typer(notifications_app, name="notifications")
 
 
 @app.command()

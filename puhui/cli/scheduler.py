@@ -20,16 +20,19 @@ from rich.table import Table
 from puhui.errors import PuhuiError
 
 scheduler_app = typer.Typer(
-    help="The daily jobs (close, auto-debit) at their configured times; without a command, "
-         "run them in the foreground until Ctrl-C.", invoke_without_command=True)
+    help="The daily jobs (close, auto-debit, reminders) at their configured times; without a "
+         "command, run them in the foreground until Ctrl-C.", invoke_without_command=True)
 console = Console()
 
 
 def _schedule():
+    from puhui.services.reminders import check_settings
     from puhui.services.scheduler import Schedule
 
     try:
-        return Schedule.from_env()
+        schedule = Schedule.from_env()
+        check_settings()  # the notification settings the jobs and every tick use
+        return schedule
     except PuhuiError as exc:
         console.print(f"[red]scheduler not started: {exc}[/red]")
         raise typer.Exit(2)
@@ -95,7 +98,7 @@ def scheduler(ctx: typer.Context,
 
 @scheduler_app.command("runs")
 def runs(db: Optional[str] = typer.Option(None, help="database URL"),
-         job: Optional[str] = typer.Option(None, help="only this job (close, auto_debit)"),
+         job: Optional[str] = typer.Option(None, help="only this job (close, auto_debit, reminders)"),
          limit: int = typer.Option(20, min=1, max=1000, help="how many, newest first")) -> None:
     """The recorded runs of the daily jobs, newest first."""
     from puhui.services.platform import Platform

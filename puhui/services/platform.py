@@ -63,6 +63,9 @@ class Platform:
     connectors: Any = None
     #: The policy registry (`puhui.decision.policy_registry.PolicyRegistry`) decisions replay from.
     policies: Any = None
+    #: The notification channels and rules (`puhui.services.notifications.Notifier`); None
+    #: builds them from the environment at the first notification.
+    notifications: Any = None
 
     read_engine: Engine | None = None
     _refusals: dict[Any, str | None] = field(default_factory=dict, repr=False)

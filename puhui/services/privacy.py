@@ -179,6 +179,10 @@ def export(p: Platform, session: Session, actor: Principal, applicant_id: str,
                 if not erased:
                     view["payee_account"] = account
                 out["disbursements"].append(view)
+    from puhui.services.notifications import contacts_of, notifications_of
+
+    out["notifications"] = notifications_of(session, applicant_id)
+    out["notification_contacts"] = [] if erased else contacts_of(session, applicant_id)
     out["access_log"] = access_log(session, actor, applicant_id)
     log_access(session, actor, applicant_id, "export", "applicant", applicant_id, reason,
                p.clock.now())

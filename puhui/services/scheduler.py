@@ -1,6 +1,6 @@
 """The platform's own daily jobs, run at configured times in the business time zone.
 
-Two jobs today (a reminder job would be a third entry in `JOBS`):
+Three jobs:
 
 * **close**: the daily close (`close_day`, after expiring stale offers as the API's end of day
   does) of the business date that has *ended*.  It fires after midnight: at 00:30 on 8 March
@@ -12,6 +12,12 @@ Two jobs today (a reminder job would be a third entry in `JOBS`):
   at its own time, which must be after the close time (so it sees yesterday closed).  A day
   missed entirely is not collected afterwards: the next day's run pulls what is due then,
   arrears included.
+* **reminders**: the reminder run (`services.reminders.run_reminders`) for today's business
+  date, after the auto-debit (a borrower whose instalment was collected gets no "due today"
+  reminder); each reminder step is recorded once, whatever the runs.
+
+Besides the jobs, every tick sends the notifications due (`services.notifications.dispatch`):
+a notice recorded at night goes out when quiet hours end, a failed delivery is retried.
 
 Every attempt is a row of `job_runs` (`puhui.store.job_runs`), which is also the lease: one
 runner at a time per job and business date, and one job at a time, across threads, `puhui
@@ -54,13 +60,16 @@ ENABLED_ENV = "PUHUI_SCHEDULER"
 CLOSE_ENV = "PUHUI_SCHEDULE_CLOSE"
 #: Environment: the auto-debit's time of day (HH:MM, after the close's) or "off".
 AUTO_DEBIT_ENV = "PUHUI_SCHEDULE_AUTO_DEBIT"
+#: Environment: the reminder run's time of day (HH:MM, after the auto-debit's) or "off".
+REMINDERS_ENV = "PUHUI_SCHEDULE_REMINDERS"
 #: Environment: minutes after which a running attempt is taken as crashed (5-1440).
 LEASE_ENV = "PUHUI_SCHEDULE_LEASE_MINUTES"
 #: Environment: seconds between two looks at the clock (1-3600).
 TICK_ENV = "PUHUI_SCHEDULE_TICK_SECONDS"
 
-CLOSE, AUTO_DEBIT = "close", "auto_debit"
-DEFAULTS = {CLOSE_ENV: "00:30", AUTO_DEBIT_ENV: "06:00", LEASE_ENV: "120", TICK_ENV: "30"}
+CLOSE, AUTO_DEBIT, REMINDERS = "close", "auto_debit", "reminders"
+DEFAULTS = {CLOSE_ENV: "00:30", AUTO_DEBIT_ENV: "06:00", REMINDERS_ENV: "09:00", LEASE_ENV: "120",
+            TICK_ENV: "30"}
 #: First retry delay after a failure; it doubles with each failure up to `RETRY_MAX`.
 RETRY_FIRST = timedelta(minutes=1)
 RETRY_MAX = timedelta(minutes=60)
@@ -148,9 +157,15 @@ class Schedule:
             raise SchedulerSettingsError(
                 f"{AUTO_DEBIT_ENV} ({debit:%H:%M}) must be after {CLOSE_ENV} ({close:%H:%M}): "
                 f"the day's collection runs once the previous day is closed")
+        reminders = _clock_time(REMINDERS_ENV, get(REMINDERS_ENV))
+        if reminders is not None and debit is not None and reminders <= debit:
+            raise SchedulerSettingsError(
+                f"{REMINDERS_ENV} ({reminders:%H:%M}) must be after {AUTO_DEBIT_ENV} "
+                f"({debit:%H:%M}): a borrower whose instalment was collected is not reminded")
         lease = _whole(LEASE_ENV, get(LEASE_ENV), 5, 1440, "minutes")
         tick = _whole(TICK_ENV, get(TICK_ENV), 1, 3600, "seconds")
-        jobs = tuple(JobSpec(name, at) for name, at in ((CLOSE, close), (AUTO_DEBIT, debit))
+        jobs = tuple(JobSpec(name, at) for name, at in ((CLOSE, close), (AUTO_DEBIT, debit),
+                                                        (REMINDERS, reminders))
                      if at is not None)
         return cls(jobs, timedelta(minutes=lease), timedelta(seconds=tick))
 
@@ -255,8 +270,23 @@ def run_auto_debit(platform: Platform, day: date) -> dict[str, Any]:
         return loans.auto_debit(platform, session, SYSTEM, day)
 
 
+def run_reminders(platform: Platform, day: date) -> dict[str, Any]:
+    """Today's reminders, recorded once per step, then the notifications due sent."""
+    from puhui.services import reminders
+
+    return reminders.run_reminders(platform, day)
+
+
+def send_due_notifications(platform: Platform) -> dict[str, int]:
+    """The notifications due now (quiet hours over, retries due), at every tick."""
+    from puhui.services.notifications import dispatch
+
+    return dispatch(platform)
+
+
 JobFunction = Callable[[Platform, date], dict[str, Any]]
-JOBS: dict[str, JobFunction] = {CLOSE: run_close, AUTO_DEBIT: run_auto_debit}
+JOBS: dict[str, JobFunction] = {CLOSE: run_close, AUTO_DEBIT: run_auto_debit,
+                                REMINDERS: run_reminders}
 
 
 class JobIncomplete(Exception):
@@ -280,6 +310,8 @@ class Scheduler:
     schedule: Schedule
     runner: str = field(default_factory=runner_id)
     jobs: Mapping[str, JobFunction] = field(default_factory=lambda: dict(JOBS))
+    #: Work done at every tick after the jobs (the notification outbox); a failure is logged.
+    every_tick: Sequence[Callable[[Platform], Any]] = (send_due_notifications,)
 
     def due(self) -> list[Due]:
         """The jobs due now, from the runs recorded."""
@@ -297,6 +329,11 @@ class Scheduler:
             run = self.run_one(item.job, item.business_date)
             if run is not None:
                 done.append(run)
+        for work in self.every_tick:
+            try:
+                work(self.platform)
+            except Exception:  # noqa: BLE001 - the outbox is tried again at the next tick
+                log.exception("scheduler tick: %s failed", getattr(work, "__name__", work))
         return done
 
     def run_one(self, job: str, day: date) -> JobRun | None:

@@ -39,6 +39,7 @@ from puhui.store import job_runs  # noqa: F401  (registers the scheduled jobs' r
 from puhui.store import warnings_repo  # noqa: F401  (registers warnings, positions, provisions)
 from puhui.store import line_repo  # noqa: F401  (registers the credit lines and their events)
 from puhui.store import servicing_repo  # noqa: F401  (registers staff servicing requests)
+from puhui.store import notification_models  # noqa: F401  (registers the notifications)
 from puhui.store.ledger_repo import LedgerRepository
 from puhui.store.loan_repo import LoanEventRepository, LoanRecord, canonical_json
 

@@ -14,6 +14,7 @@ from puhui.services.platform import Platform
 from puhui.services.scheduler import (
     AUTO_DEBIT,
     CLOSE,
+    REMINDERS,
     Due,
     JobSpec,
     Schedule,
@@ -106,7 +107,8 @@ def test_a_failed_run_is_retried_after_a_delay_that_doubles() -> None:
 
 
 def test_a_job_switched_off_is_never_due() -> None:
-    only_close = Schedule.from_env({"PUHUI_SCHEDULE_AUTO_DEBIT": "off"})
+    only_close = Schedule.from_env({"PUHUI_SCHEDULE_AUTO_DEBIT": "off",
+                                    "PUHUI_SCHEDULE_REMINDERS": "off"})
     assert [j.name for j in only_close.jobs] == [CLOSE]
     assert due_jobs(only_close, local(2026, 3, 8, 7), done((CLOSE, date(2026, 3, 7)))) == []
 
@@ -115,16 +117,19 @@ def test_a_job_switched_off_is_never_due() -> None:
 
 def test_default_settings() -> None:
     schedule = Schedule.from_env({})
-    assert schedule.jobs == (JobSpec(CLOSE, time(0, 30)), JobSpec(AUTO_DEBIT, time(6, 0)))
+    assert schedule.jobs == (JobSpec(CLOSE, time(0, 30)), JobSpec(AUTO_DEBIT, time(6, 0)),
+                             JobSpec(REMINDERS, time(9, 0)))
     assert schedule.lease == timedelta(hours=2) and schedule.tick == timedelta(seconds=30)
     assert not scheduler_enabled({})
     assert scheduler_enabled({"PUHUI_SCHEDULER": "on"})
     assert not scheduler_enabled({"PUHUI_SCHEDULER": "off"})
     custom = Schedule.from_env({"PUHUI_SCHEDULE_CLOSE": "1:05",
                                 "PUHUI_SCHEDULE_AUTO_DEBIT": "07:45",
+                                "PUHUI_SCHEDULE_REMINDERS": "10:15",
                                 "PUHUI_SCHEDULE_LEASE_MINUTES": "30",
                                 "PUHUI_SCHEDULE_TICK_SECONDS": "5"})
-    assert custom.jobs == (JobSpec(CLOSE, time(1, 5)), JobSpec(AUTO_DEBIT, time(7, 45)))
+    assert custom.jobs == (JobSpec(CLOSE, time(1, 5)), JobSpec(AUTO_DEBIT, time(7, 45)),
+                           JobSpec(REMINDERS, time(10, 15)))
     assert custom.lease == timedelta(minutes=30) and custom.tick == timedelta(seconds=5)
 
 
@@ -134,6 +139,8 @@ def test_default_settings() -> None:
     ({"PUHUI_SCHEDULE_AUTO_DEBIT": "06:5"}, "PUHUI_SCHEDULE_AUTO_DEBIT must be a time of day"),
     ({"PUHUI_SCHEDULE_CLOSE": "23:30"}, "must be before 12:00"),
     ({"PUHUI_SCHEDULE_AUTO_DEBIT": "00:15"}, "must be after PUHUI_SCHEDULE_CLOSE"),
+    ({"PUHUI_SCHEDULE_REMINDERS": "06:00"}, "must be after PUHUI_SCHEDULE_AUTO_DEBIT"),
+    ({"PUHUI_SCHEDULE_REMINDERS": "9am"}, "PUHUI_SCHEDULE_REMINDERS must be a time of day"),
     ({"PUHUI_SCHEDULE_LEASE_MINUTES": "1"}, "PUHUI_SCHEDULE_LEASE_MINUTES must be a whole number"),
     ({"PUHUI_SCHEDULE_TICK_SECONDS": "0.5"}, "PUHUI_SCHEDULE_TICK_SECONDS must be a whole number"),
 ])

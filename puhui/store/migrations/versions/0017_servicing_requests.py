@@ -2,7 +2,7 @@
 who decided, and what applying it did.
 
 Revision ID: 0017
-Revises: 0014
+Revises: 0016
 Create Date: 2026-12-07
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from puhui.store.models import UTCDateTime
 
 revision: str = "0017"
-down_revision: str | Sequence[str] | None = "0014"
+down_revision: str | Sequence[str] | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
