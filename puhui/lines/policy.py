@@ -37,6 +37,7 @@ import hashlib
 import json
 import string
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from importlib import resources
@@ -235,7 +236,7 @@ class LinePolicy(_Strict):
             raise ValueError("; ".join(problems))
         return self
 
-    @property
+    @cached_property
     def kinds(self) -> dict[str, str]:
         return {**LINE_FACT_KINDS, **self.facts}
 
@@ -243,17 +244,17 @@ class LinePolicy(_Strict):
         return json.dumps(self.model_dump(mode="json", exclude_none=True), sort_keys=True,
                           separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
-    @property
+    @cached_property
     def sha256(self) -> str:
         return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
 
-    @property
+    @cached_property
     def identity(self) -> str:
         return f"{self.version}+{self.sha256[:12]}"
 
-    @property
-    def codes(self) -> list[str]:
-        return [r.code for r in self.rules]
+    @cached_property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(r.code for r in self.rules)
 
 
 def load_line_policy(source: LinePolicy | Mapping[str, Any] | str | bytes) -> LinePolicy:
@@ -426,6 +427,13 @@ class LineDecision:
         acted = [t.detail for t in self.trace if t.result in ("fired", "released") and t.action]
         return "; ".join(acted + list(self.notes)) or "no change"
 
+    def outcome(self) -> dict[str, Any]:
+        """What the decision does, without its trace: what a line decision record keeps (the
+        trace is re-derived by replaying the record's facts)."""
+        d = self.to_dict()
+        del d["trace"], d["notes"]
+        return d
+
     def to_dict(self) -> dict[str, Any]:
         return {"line_id": self.line_id, "decided_on": self.decided_on.isoformat(),
                 "policy_version": self.policy_version, "fired": list(self.fired),
@@ -514,7 +522,6 @@ def decide(policy: LinePolicy, facts: Mapping[str, Any], line: LineFacts,
     candidates: list[_Candidate] = []
     for index, rule in enumerate(policy.rules):
         read = {f: facts.get(f) for f in rule.when.facts()}
-        message = render(rule.message, facts, kinds)
         if rule.code in engaged:
             assert rule.release is not None
             read.update({f: facts.get(f) for f in rule.release.facts()})
@@ -530,7 +537,7 @@ def decide(policy: LinePolicy, facts: Mapping[str, Any], line: LineFacts,
                                        "its release holds"))
             elif rule.on_release is None:
                 trace.append(RuleTrace(rule.code, "released", read, None,
-                                       f"released: {message}"))
+                                       f"released: {render(rule.message, facts, kinds)}"))
             else:
                 trace.append(None)
                 candidates.append(_Candidate(rule, rule.on_release, True, index))

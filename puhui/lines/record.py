@@ -6,9 +6,12 @@ the line as it stood (limit, drawn, price, status, dates, product maximum, the r
 with its provenance), the rules engaged before, the facts exactly as the policy read them
 (features, monitoring signals, scores, repayment behaviour), the policy version and SHA-256,
 the model versions, the payloads the features came from (scope -> SHA-256), what triggered it,
-and the decision.  `replay(record, policy)` evaluates the stored facts under the recorded policy
-again and must give the same decision; scores are facts of the record (the models are not
-re-run).  `input_sha256` fingerprints what went in, so the same re-evaluation run twice (a job
+and the decision's outcome (`LineDecision.outcome`: the rules that fired and released, the
+proposed and bounded changes, the rules engaged after).  `replay(record, policy)` evaluates the
+stored facts under the recorded policy again, giving the full decision with its trace, whose
+outcome must equal the recorded one; scores are facts of the record (the models are not re-run).
+The trace is not stored: it is a function of what is, and leaving it out keeps a book's
+re-evaluation (200,000 records) cheap to write.  `input_sha256` fingerprints what went in, so the same re-evaluation run twice (a job
 killed and run again) is recognised and recorded once.
 """
 
@@ -20,12 +23,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Mapping
 
+import orjson
+
 from puhui.lines.policy import (InvalidLineDecision, LineDecision, LineFacts, LinePolicy, decide)
 
 FORMAT = "puhui.line-decision-record/1"
 _FIELDS = ("format", "decision_id", "line_id", "applicant_id", "decided_on", "trigger",
            "policy_version", "policy_sha256", "model_versions", "data", "line", "engaged_before",
-           "facts", "decision")
+           "facts", "outcome")
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ class LineDecisionRecord:
     line: LineFacts
     engaged_before: dict[str, date]
     facts: dict[str, Any]
-    decision: LineDecision
+    outcome: dict[str, Any]        # LineDecision.outcome()
 
     @property
     def input_sha256(self) -> str:
@@ -57,10 +62,11 @@ class LineDecisionRecord:
                 "policy_sha256": self.policy_sha256, "model_versions": dict(self.model_versions),
                 "data": dict(self.data), "line": self.line.to_dict(),
                 "engaged_before": {k: v.isoformat() for k, v in sorted(self.engaged_before.items())},
-                "facts": dict(self.facts), "decision": self.decision.to_dict()}
+                "facts": dict(self.facts), "outcome": dict(self.outcome)}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False, allow_nan=False)
+        """Canonical JSON: keys sorted, no spaces, UTF-8 kept."""
+        return canonical(self.to_dict())
 
     @classmethod
     def from_dict(cls, d: Any) -> "LineDecisionRecord":
@@ -84,7 +90,7 @@ class LineDecisionRecord:
                        {str(k): str(v) for k, v in d["data"].items()},
                        LineFacts.from_dict(d["line"]),
                        {str(k): date.fromisoformat(v) for k, v in d["engaged_before"].items()},
-                       dict(facts), LineDecision.from_dict(d["decision"]))
+                       dict(facts), _outcome(d["outcome"]))
         except InvalidLineDecision:
             raise
         except (TypeError, ValueError, AttributeError) as exc:
@@ -100,18 +106,34 @@ class LineDecisionRecord:
             raise InvalidLineDecision(f"a line decision record is JSON: {exc}") from None
 
 
-def input_sha256(line: LineFacts, engaged: Mapping[str, date], facts: Mapping[str, Any],
-                 policy_sha256: str, on: date) -> str:
-    body = json.dumps({"line": line.to_dict(), "engaged": {k: v.isoformat() for k, v in
-                                                          engaged.items()},
-                       "facts": dict(facts), "policy": policy_sha256, "on": on.isoformat()},
-                      sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+def canonical(value: Any) -> str:
+    """JSON with sorted keys and no spaces (orjson: a book's records are written in seconds)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+
+
+def input_sha256(line: LineFacts | Mapping[str, Any], engaged: Mapping[str, Any],
+                 facts: Mapping[str, Any], policy_sha256: str, on: date) -> str:
+    """The fingerprint of a re-evaluation's inputs (the line as `LineFacts.to_dict`)."""
+    body = canonical({"line": line.to_dict() if isinstance(line, LineFacts) else dict(line),
+                      "engaged": {k: v if isinstance(v, str) else v.isoformat()
+                                  for k, v in engaged.items()},
+                      "facts": dict(facts), "policy": policy_sha256, "on": on.isoformat()})
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+_OUTCOME = ("line_id", "decided_on", "policy_version", "fired", "released", "proposed_limit",
+            "proposed_rate", "limit", "annual_rate", "freeze", "engaged")
+
+
+def _outcome(d: Any) -> dict[str, Any]:
+    if not isinstance(d, Mapping) or set(d) != set(_OUTCOME):
+        raise InvalidLineDecision(f"a line decision outcome has exactly the fields {_OUTCOME}")
+    return dict(d)
 
 
 def replay(record: LineDecisionRecord, policy: LinePolicy) -> LineDecision:
     """The decision re-derived from the record under `policy`, which must be the recorded
-    version (`InvalidLineDecision` otherwise)."""
+    version (`InvalidLineDecision` otherwise); its `outcome()` equals `record.outcome`."""
     if policy.version != record.policy_version or policy.sha256 != record.policy_sha256:
         raise InvalidLineDecision(
             f"the record was decided under {record.policy_version} ({record.policy_sha256[:12]}),"

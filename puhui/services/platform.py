@@ -63,6 +63,9 @@ class Platform:
     connectors: Any = None
     #: The policy registry (`puhui.decision.policy_registry.PolicyRegistry`) decisions replay from.
     policies: Any = None
+    #: What re-evaluates credit lines on fresh data (`puhui.services.reevaluation.LineMonitor`);
+    #: None stores pushed monitoring data without re-evaluating any line.
+    line_monitor: Any = None
 
     read_engine: Engine | None = None
     _refusals: dict[Any, str | None] = field(default_factory=dict, repr=False)
