@@ -1,0 +1,22 @@
+"""Fixtures of the line tests (shared constants and helpers are in line_policy_samples.py and
+line_service_samples.py)."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+
+from puhui.services.clock import ManualClock, at_business_date
+from puhui.services.platform import Platform
+from line_policy_samples import TODAY
+
+
+@pytest.fixture
+def platform(db_url: str) -> Iterator[Platform]:
+    """A platform on a fresh database whose clock stands at the samples' today."""
+    p = Platform.open(db_url, clock=ManualClock(at_business_date(TODAY)))
+    try:
+        yield p
+    finally:
+        p.close()
