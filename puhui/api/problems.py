@@ -20,6 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from puhui import errors as E
 from puhui.services import errors as P
 from puhui.errors import KeyMissing, KeyringError, SealBroken, StorageUnavailable, WriteConflict
+from puhui.lines.policy import InvalidLineDecision
+from puhui.risk.errors import InvalidRecord
 
 log = logging.getLogger("puhui.api")
 MEDIA_TYPE = "application/problem+json"
@@ -54,6 +56,9 @@ ERROR_TABLE: tuple[tuple[type[BaseException], int, str, str], ...] = (
     (E.ProductError, 422, "invalid-product", "Invalid product terms"),
     (E.OriginationError, 422, "invalid-application", "Invalid application data"),
     (E.ServicingError, 409, "servicing-refused", "Refused by loan servicing"),
+    (InvalidRecord, 422, "invalid-data", "Invalid data payload (the detail names the field)"),
+    (InvalidLineDecision, 409, "line-decision-unreadable",
+     "The stored line decision cannot be read back or replayed"),
 )
 
 
