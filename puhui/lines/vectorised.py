@@ -48,6 +48,23 @@ def _m(d: object) -> int:
     return int(d * MICRO)  # type: ignore[operator]
 
 
+def line_state_exprs(today: date) -> dict[str, pl.Expr]:
+    """The line's own facts (`policy.LINE_STATE_FACTS`) from the line columns, as
+    `policy.line_facts` computes them for one line."""
+    since = pl.coalesce(pl.col("changed_on"), pl.col("opened_on"))
+    today_lit = pl.lit(today, dtype=pl.Date)
+    return {
+        "line_limit_fen": pl.col("limit").cast(pl.Int64),
+        "line_drawn_fen": pl.col("drawn").cast(pl.Int64),
+        "line_utilisation": pl.when(pl.col("limit") != 0).then(
+            pl.col("drawn").cast(pl.Float64) / pl.col("limit").cast(pl.Float64)),
+        "line_annual_rate": pl.col("rate_micro").cast(pl.Float64) / MICRO,
+        "line_status": pl.col("status").cast(pl.String),
+        "days_since_change": (today_lit - since).dt.total_days(),
+        "line_age_days": (today_lit - pl.col("opened_on")).dt.total_days(),
+    }
+
+
 def evaluate_lines(policy: LinePolicy, frame: pl.DataFrame, today: date) -> pl.DataFrame:
     """Every line of `frame` re-evaluated on `today` (see the module's doc)."""
     if not isinstance(policy, LinePolicy):
@@ -65,16 +82,7 @@ def evaluate_lines(policy: LinePolicy, frame: pl.DataFrame, today: date) -> pl.D
     limit, rate = pl.col("limit").cast(pl.Int128), pl.col("rate_micro").cast(pl.Int64)
     since = pl.coalesce(pl.col("changed_on"), pl.col("opened_on"))
     today_lit = pl.lit(today, dtype=pl.Date)
-    state = {
-        "line_limit_fen": pl.col("limit").cast(pl.Int64),
-        "line_drawn_fen": pl.col("drawn").cast(pl.Int64),
-        "line_utilisation": pl.when(pl.col("limit") != 0).then(
-            pl.col("drawn").cast(pl.Float64) / pl.col("limit").cast(pl.Float64)),
-        "line_annual_rate": pl.col("rate_micro").cast(pl.Float64) / MICRO,
-        "line_status": pl.col("status").cast(pl.String),
-        "days_since_change": (today_lit - since).dt.total_days().cast(pl.Float64),
-        "line_age_days": (today_lit - pl.col("opened_on")).dt.total_days().cast(pl.Float64),
-    }
+    state = line_state_exprs(today)
     read = sorted({f for r in policy.rules for c in (r.when, r.release) if c is not None
                    for f in c.facts()})
     facts = [state[n].alias(n) if n in LINE_STATE_FACTS

@@ -41,7 +41,6 @@ from typing import Any, Callable, Mapping, Sequence
 import polars as pl
 from sqlalchemy.orm import Session
 
-from puhui.decision import values
 from puhui.errors import PuhuiError
 from puhui.lines.policy import (BEHAVIOUR_FACTS, MICRO, OPEN_STATUSES, LineDecision, LineFacts,
                                 LineHistory, LinePolicy, default_line_policy, evaluate,
@@ -349,10 +348,10 @@ def _status(line: Any) -> str:
 
 
 def _engaged(row: Any | None) -> dict[str, date]:
+    """The rules engaged after a line's decision (its `engaged` column)."""
     if row is None:
         return {}
-    outcome = json.loads(row.record)["outcome"]
-    return {code: date.fromisoformat(day) for code, day in outcome["engaged"].items()}
+    return {code: date.fromisoformat(day) for code, day in json.loads(row.engaged).items()}
 
 
 def _record_and_apply(p: Platform, session: Session, monitor: LineMonitor, applicant_id: str,
@@ -404,7 +403,7 @@ def _row(record: LineDecisionRecord, fingerprint: str, now: Any) -> dict[str, An
             "changes": o["limit"] is not None or o["annual_rate"] is not None
             or o["freeze"] is not None,
             "limit_after": o["limit"], "rate_after": o["annual_rate"], "freeze": o["freeze"],
-            "input_sha256": fingerprint, "record": text,
+            "engaged": canonical(o["engaged"]), "input_sha256": fingerprint, "record": text,
             "record_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
 
 
@@ -477,16 +476,20 @@ class BookRun:
 
 def reevaluate_book(p: Platform, monitor: LineMonitor, lines: pl.DataFrame, panel: pl.DataFrame,
                     today: date, *, trigger: str = "batch", apply: bool = True,
-                    chunk: int = 5_000) -> BookRun:
+                    chunk: int = 20_000) -> BookRun:
     """Re-evaluate a book of lines after a data refresh, vectorised: point-in-time features and
     monitoring signals over the refreshed monthly panel (`feature_frame`, `monitoring_frame`),
     scores (`score_frame`), the line policy over the frame (`evaluate_lines`), one decision
-    record per line written in bulk, and the changes applied through the monitor.
+    record per line whose inputs are new, written in bulk, and the changes applied through the
+    monitor (one transaction per 500 changes, each in a savepoint).
 
     `lines` has one row per line: `business_id` (the panel's), `applicant_id`, the line columns
     of `puhui.lines.vectorised` (limit, drawn, product_max, rate_micro, cap_micro, status,
     opened_on, changed_on) and the behaviour facts (on_time_months, days_past_due,
-    missed_instalments_6m); the rules engaged are read from each line's latest record."""
+    missed_instalments_6m); the rules engaged are read from each line's latest record.  The
+    records are those of `reevaluate_applicant` (format `puhui.line-decision-record/1`, each
+    replayable), their JSON written by Polars; the rate cap is recorded as its limit (the
+    book's frame carries no provenance)."""
     import time
 
     from puhui.risk.features import feature_frame
@@ -494,8 +497,9 @@ def reevaluate_book(p: Platform, monitor: LineMonitor, lines: pl.DataFrame, pane
     run = BookRun(lines=lines.height)
     policy = monitor.policy
     t0 = time.perf_counter()
-    features = feature_frame(panel, today).join(monitoring_frame(panel, today), on="business_id",
-                                                how="left")
+    wanted = panel.filter(pl.col("business_id").is_in(lines["business_id"].unique().implode()))
+    features = feature_frame(wanted, today).join(monitoring_frame(wanted, today),
+                                                 on="business_id", how="left")
     run.seconds["features"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     model_versions: dict[str, str] = {}
@@ -506,11 +510,11 @@ def reevaluate_book(p: Platform, monitor: LineMonitor, lines: pl.DataFrame, pane
     t0 = time.perf_counter()
     with p.read() as session:
         latest = repo.latest_decisions(session, lines["line_id"].to_list())
-    engaged_by_line = {line_id: _engaged(row) for line_id, row in latest.items()}
     released = [r.code for r in policy.rules if r.release is not None]
     frame = lines.join(features, on="business_id", how="left")
+    ids = frame["line_id"].to_list()
+    engaged_by_line = {line_id: _engaged(row) for line_id, row in latest.items()}
     if released:
-        ids = frame["line_id"].to_list()
         frame = frame.with_columns(
             pl.Series(engaged_column(c), [engaged_by_line.get(i, {}).get(c) for i in ids],
                       dtype=pl.Date) for c in released)
@@ -519,13 +523,13 @@ def reevaluate_book(p: Platform, monitor: LineMonitor, lines: pl.DataFrame, pane
     out = evaluate_lines(policy, frame, today)
     run.seconds["policy"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    rows, changes = _book_records(policy, frame, out, today, trigger, model_versions,
-                                  latest, p.clock.now())
+    rows, changes = _book_records(policy, frame, out, today, trigger, model_versions, latest,
+                                  p.clock.now())
     run.seconds["records"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     for start in range(0, len(rows), chunk):
         with p.write_connection() as conn:
-            repo.add_decisions(conn, rows[start:start + chunk])
+            repo.bulk_add_decisions(conn, rows[start:start + chunk])
     run.recorded = len(rows)
     run.changed = len(changes)
     run.seconds["write"] = time.perf_counter() - t0
@@ -545,86 +549,108 @@ def reevaluate_book(p: Platform, monitor: LineMonitor, lines: pl.DataFrame, pane
     return run
 
 
+def _json_column(frame: pl.DataFrame, fields: dict[str, pl.Expr]) -> list[str]:
+    """Each row's `fields` as a JSON object with its keys sorted (Polars writes it)."""
+    return frame.select(pl.struct([fields[k].alias(k) for k in sorted(fields)])
+                        .struct.json_encode().alias("j"))["j"].to_list()
+
+
 def _book_records(policy: LinePolicy, frame: pl.DataFrame, out: pl.DataFrame, today: date,
                   trigger: str, model_versions: Mapping[str, str], latest: Mapping[str, Any],
-                  now: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The decision rows (one per line whose inputs are new) and the changes to apply."""
-    from puhui.lines.policy import LINE_FACT_KINDS, LINE_STATE_FACTS
+                  now: Any) -> tuple[list[tuple], list[dict[str, Any]]]:
+    """The decision rows (tuples in `DECISION_COLUMNS` order, one per line whose inputs are
+    new) and the changes to apply."""
+    from puhui.lines.policy import LINE_FACT_KINDS
+    from puhui.lines.record import FORMAT
+    from puhui.lines.vectorised import line_state_exprs
 
-    fact_names = [n for n in LINE_FACT_KINDS if n not in LINE_STATE_FACTS and n in frame.columns]
-    fact_names += [n for n in policy.facts if n in frame.columns and n not in fact_names]
+    kinds = policy.kinds
+    state = line_state_exprs(today)
+
+    def fact(name: str) -> pl.Expr:
+        if name in state:
+            return state[name]
+        if name not in frame.columns:
+            return pl.lit(None)
+        col, dtype = pl.col(name), frame.schema[name]
+        if dtype.is_float():  # NaN and infinity are missing: null, as `values.plain` makes them
+            return pl.when(col.is_finite()).then(col)
+        if kinds.get(name) in ("number", "money", "probability") and not dtype.is_numeric():
+            return pl.lit(None)
+        return col
+
+    facts_json = _json_column(frame, {n: fact(n) for n in {**LINE_FACT_KINDS, **policy.facts}})
+    def decimal_text(micro: pl.Expr) -> pl.Expr:  # whole millionths as "0.120000", exactly
+        micro = micro.cast(pl.Int64)
+        return pl.concat_str([(micro // MICRO).cast(pl.String), pl.lit("."),
+                              (micro % MICRO).cast(pl.String).str.zfill(6)])
+
+    rate, cap = decimal_text(pl.col("rate_micro")), decimal_text(pl.col("cap_micro"))
+    line_json = _json_column(frame, {
+        "line_id": pl.col("line_id"), "limit": pl.col("limit").cast(pl.Int64),
+        "drawn": pl.col("drawn").cast(pl.Int64), "annual_rate": rate,
+        "status": pl.col("status").cast(pl.String),
+        "opened_on": pl.col("opened_on").cast(pl.String),
+        "changed_on": pl.col("changed_on").cast(pl.String),
+        "product_max": pl.col("product_max").cast(pl.Int64),
+        "rate_cap": pl.struct(cap.alias("annual_limit"),
+                              pl.lit("rate cap in force").alias("label"),
+                              pl.lit(None).alias("provenance"))})
     released = [r.code for r in policy.rules if r.release is not None]
-    columns = ["line_id", "applicant_id", "limit", "drawn", "product_max", "rate_micro",
-               "cap_micro", "status", "opened_on", "changed_on"]
-    caps: dict[int, dict[str, Any]] = {}
-    rows: list[dict[str, Any]] = []
-    changes: list[dict[str, Any]] = []
+    before = [frame[engaged_column(c)].to_list() for c in released]
+    after = [out[engaged_column(c)].to_list() for c in released]
     version, sha = policy.identity, policy.sha256
-    decided = today.isoformat()
-    source = frame.select(columns + fact_names + [engaged_column(c) for c in released])
-    for fr, o in zip(source.iter_rows(named=True), out.iter_rows(named=True)):
-        cap = caps.get(fr["cap_micro"])
-        if cap is None:
-            cap = caps[fr["cap_micro"]] = {"annual_limit": str(Decimal(fr["cap_micro"]) / MICRO),
-                                           "label": "rate cap in force", "provenance": None}
-        line = {"line_id": fr["line_id"], "limit": fr["limit"], "drawn": fr["drawn"],
-                "annual_rate": str(Decimal(fr["rate_micro"]) / MICRO), "status": fr["status"],
-                "opened_on": fr["opened_on"].isoformat(),
-                "changed_on": None if fr["changed_on"] is None else fr["changed_on"].isoformat(),
-                "product_max": fr["product_max"], "rate_cap": cap}
-        engaged = {c: fr[engaged_column(c)].isoformat() for c in released
-                   if fr[engaged_column(c)] is not None}
-        limit = fr["limit"]
-        since = fr["changed_on"] or fr["opened_on"]
-        facts: dict[str, Any] = {n: values.plain(fr[n]) for n in fact_names}
-        for n in LINE_FACT_KINDS:
-            facts.setdefault(n, None)
-        facts.update({
-            "line_limit_fen": limit, "line_drawn_fen": fr["drawn"],
-            "line_utilisation": None if limit == 0 else fr["drawn"] / limit,
-            "line_annual_rate": float(Decimal(fr["rate_micro"]) / MICRO),
-            "line_status": fr["status"], "days_since_change": (today - since).days,
-            "line_age_days": (today - fr["opened_on"]).days})
-        fingerprint = input_sha256(line, engaged, facts, sha, today)
-        previous = latest.get(fr["line_id"])
+    day = today.isoformat()
+    constant = (f'"data":{{}},"decided_on":"{day}",', f',"format":"{FORMAT}",',
+                f',"model_versions":{canonical(dict(model_versions))},',
+                f',"policy_sha256":"{sha}","policy_version":{canonical(policy.version)},'
+                f'"trigger":{canonical(trigger)}}}')
+    rows: list[tuple] = []
+    changes: list[dict[str, Any]] = []
+    columns = [out[c].to_list() for c in ("limit_new", "rate_new_micro", "freeze",
+                                          "proposed_limit", "proposed_rate_micro", "fired",
+                                          "released")]
+    line_ids, applicants = frame["line_id"].to_list(), frame["applicant_id"].to_list()
+    for i, (line_id, applicant) in enumerate(zip(line_ids, applicants)):
+        engaged_before = canonical({c: v[i].isoformat() for c, v in zip(released, before)
+                                    if v[i] is not None})
+        fingerprint = hashlib.sha256(f"{line_json[i]}|{engaged_before}|{facts_json[i]}|{sha}|"
+                                     f"{day}".encode("utf-8")).hexdigest()
+        previous = latest.get(line_id)
         if previous is not None and previous.input_sha256 == fingerprint:
             continue
-        after = {c: o[engaged_column(c)].isoformat() for c in released
-                 if o[engaged_column(c)] is not None}
-        rate_new = o["rate_new_micro"]
-        outcome = {"line_id": fr["line_id"], "decided_on": decided, "policy_version": version,
-                   "fired": [c for c in o["fired"].split(",") if c],
-                   "released": [c for c in o["released"].split(",") if c],
-                   "proposed_limit": o["proposed_limit"],
-                   "proposed_rate": None if o["proposed_rate_micro"] is None
-                   else str(Decimal(o["proposed_rate_micro"]) / MICRO),
-                   "limit": o["limit_new"],
-                   "annual_rate": None if rate_new is None else str(Decimal(rate_new) / MICRO),
-                   "freeze": o["freeze"], "engaged": after}
+        limit_new, rate_new, freeze, proposed_limit, proposed_rate, fired, let_go = \
+            (c[i] for c in columns)
+        engaged_after = canonical({c: v[i].isoformat() for c, v in zip(released, after)
+                                   if v[i] is not None})
+        annual_rate = None if rate_new is None else str(Decimal(rate_new) / MICRO)
+        outcome = canonical({
+            "line_id": line_id, "decided_on": day, "policy_version": version,
+            "fired": [c for c in fired.split(",") if c],
+            "released": [c for c in let_go.split(",") if c],
+            "proposed_limit": proposed_limit,
+            "proposed_rate": None if proposed_rate is None
+            else str(Decimal(proposed_rate) / MICRO),
+            "limit": limit_new, "annual_rate": annual_rate, "freeze": freeze,
+            "engaged": json.loads(engaged_after)})
         decision_id = new_id("LD")
-        record = {"format": "puhui.line-decision-record/1", "decision_id": decision_id,
-                  "line_id": fr["line_id"], "applicant_id": fr["applicant_id"],
-                  "decided_on": decided, "trigger": trigger, "policy_version": policy.version,
-                  "policy_sha256": sha, "model_versions": dict(model_versions), "data": {},
-                  "line": line, "engaged_before": engaged, "facts": facts, "outcome": outcome}
-        text = canonical(record)
-        changed = o["limit_new"] is not None or rate_new is not None or o["freeze"] is not None
-        rows.append({"decision_id": decision_id, "line_id": fr["line_id"],
-                     "applicant_id": fr["applicant_id"], "decided_on": today,
-                     "recorded_at": now, "trigger": trigger[:40], "policy_version": version,
-                     "policy_sha256": sha, "changes": changed, "limit_after": o["limit_new"],
-                     "rate_after": outcome["annual_rate"], "freeze": o["freeze"],
-                     "input_sha256": fingerprint, "record": text,
-                     "record_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()})
+        text = (f'{{"applicant_id":{canonical(applicant)},{constant[0]}"decision_id":'
+                f'"{decision_id}","engaged_before":{engaged_before},"facts":{facts_json[i]}'
+                f'{constant[1]}"line":{line_json[i]},"line_id":{canonical(line_id)}'
+                f'{constant[2]}"outcome":{outcome}{constant[3]}')
+        changed = limit_new is not None or rate_new is not None or freeze is not None
+        rows.append((decision_id, line_id, applicant, today, now, trigger[:40], version, sha,
+                     changed, limit_new, annual_rate, freeze, engaged_after, fingerprint, text,
+                     hashlib.sha256(text.encode("utf-8")).hexdigest()))
         if changed:
-            changes.append({"line_id": fr["line_id"], "key": f"line-decision:{decision_id}",
-                            "reason": "re-evaluated: " + (", ".join(outcome["fired"]
-                                                                    + outcome["released"])
-                                                          or "RATE_ABOVE_CAP"),
-                            "limit": o["limit_new"],
+            codes = [c for c in (fired + "," + let_go).split(",") if c]
+            changes.append({"line_id": line_id, "key": f"line-decision:{decision_id}",
+                            "reason": "re-evaluated under " + version + ": "
+                            + (", ".join(codes) or "RATE_ABOVE_CAP"),
+                            "limit": limit_new,
                             "annual_rate": None if rate_new is None
                             else Decimal(rate_new) / MICRO,
-                            "freeze": o["freeze"], "decision_id": decision_id})
+                            "freeze": freeze, "decision_id": decision_id})
     return rows, changes
 
 

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from sqlalchemy import Connection, func, insert, or_, select
 from sqlalchemy.orm import Session
 
+from puhui.store.bulk import bulk_insert
 from puhui.store.line_models import LineDecisionRow
 from puhui.store.platform_models import ConsentRow
 from puhui.store.risk_models import SourcePayloadRow
@@ -31,6 +32,18 @@ def add_decisions(bind: Bind, rows: Sequence[Mapping[str, Any]]) -> None:
         bind.execute(insert(_LINES), list(rows))
 
 
+#: The columns `bulk_add_decisions` takes, in order.
+DECISION_COLUMNS = ("decision_id", "line_id", "applicant_id", "decided_on", "recorded_at",
+                    "trigger", "policy_version", "policy_sha256", "changes", "limit_after",
+                    "rate_after", "freeze", "engaged", "input_sha256", "record", "record_sha256")
+
+
+def bulk_add_decisions(conn: Connection, rows: Sequence[Sequence[Any]]) -> int:
+    """Insert a book's decision rows (tuples in `DECISION_COLUMNS` order), the fastest way the
+    database offers (`bulk.bulk_insert`: COPY on PostgreSQL)."""
+    return bulk_insert(conn, _LINES, DECISION_COLUMNS, rows)
+
+
 def decision_by_input(bind: Bind, line_id: str, input_sha256: str) -> Any | None:
     """The decision already recorded for this line from exactly these inputs, or None."""
     return bind.execute(select(_LINES).where(_LINES.c.line_id == line_id,
@@ -48,14 +61,17 @@ def decisions_of(bind: Bind, line_id: str, limit: int = 50) -> list[Any]:
 
 
 def latest_decisions(bind: Bind, line_ids: Iterable[str]) -> dict[str, Any]:
-    """The newest decision row of each of these lines that has one."""
+    """(decision_id, line_id, input_sha256, engaged) of the newest decision of each of these
+    lines that has one (the record itself left out: a book reads 200,000 of these)."""
     ids = list(line_ids)
     out: dict[str, Any] = {}
     for start in range(0, len(ids), _BATCH):
         chunk = ids[start:start + _BATCH]
         newest = (select(_LINES.c.line_id, func.max(_LINES.c.id).label("id"))
                   .where(_LINES.c.line_id.in_(chunk)).group_by(_LINES.c.line_id).subquery())
-        for row in bind.execute(select(_LINES).join(newest, newest.c.id == _LINES.c.id)):
+        query = select(_LINES.c.decision_id, _LINES.c.line_id, _LINES.c.input_sha256,
+                       _LINES.c.engaged).join(newest, newest.c.id == _LINES.c.id)
+        for row in bind.execute(query):
             out[row.line_id] = row
     return out
 
@@ -108,6 +124,6 @@ def consents_in_force(bind: Bind, at: datetime) -> list[Any]:
     return list(bind.execute(query).all())
 
 
-__all__ = ["add_decisions", "decision_by_input", "decision", "decisions_of", "latest_decisions",
+__all__ = ["add_decisions", "bulk_add_decisions", "DECISION_COLUMNS", "decision_by_input", "decision", "decisions_of", "latest_decisions",
            "last_repriced", "applicant_payloads", "latest_payload_hashes", "add_payload",
            "consents_in_force"]

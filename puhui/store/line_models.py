@@ -5,7 +5,7 @@ line, many per line over its life.  The record (canonical JSON with its SHA-256)
 line as it stood, the rules engaged before, the facts the line policy read, the policy version
 and SHA-256, the model versions, the payloads the facts came from, and the decision; a few of
 its values are columns too, for the reads the re-evaluation makes (the line's latest decision
-gives its engaged rules; its latest re-pricing starts the on-time count).  `input_sha256`
+gives its engaged rules, also kept as the column `engaged`; its latest re-pricing starts the on-time count).  `input_sha256`
 fingerprints what went in: (line_id, input_sha256) is unique, so the same re-evaluation run
 twice is recorded once.  Rows are append-only (triggers of migration 0015).
 """
@@ -40,6 +40,7 @@ class LineDecisionRow(Base):
     limit_after: Mapped[int | None] = mapped_column(BigInteger)   # the new limit, fen
     rate_after: Mapped[str | None] = mapped_column(String(20))    # the new price, decimal text
     freeze: Mapped[bool | None] = mapped_column(Boolean)          # True frozen, False unfrozen
+    engaged: Mapped[str] = mapped_column(Text)  # JSON {code: "YYYY-MM-DD"} engaged after it
     input_sha256: Mapped[str] = mapped_column(CHAR(64))
     record: Mapped[str] = mapped_column(Text)
     record_sha256: Mapped[str] = mapped_column(CHAR(64))

@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column("limit_after", sa.BigInteger(), nullable=True),
         sa.Column("rate_after", sa.String(length=20), nullable=True),
         sa.Column("freeze", sa.Boolean(), nullable=True),
+        sa.Column("engaged", sa.Text(), nullable=False),
         sa.Column("input_sha256", sa.CHAR(length=64), nullable=False),
         sa.Column("record", sa.Text(), nullable=False),
         sa.Column("record_sha256", sa.CHAR(length=64), nullable=False),
