@@ -497,7 +497,9 @@ def reevaluate_book(p: Platform, monitor: LineMonitor, lines: pl.DataFrame, pane
     run = BookRun(lines=lines.height)
     policy = monitor.policy
     t0 = time.perf_counter()
-    wanted = panel.filter(pl.col("business_id").is_in(lines["business_id"].unique().implode()))
+    books = lines["business_id"].unique()
+    wanted = panel if books.len() >= panel["business_id"].n_unique() else \
+        panel.filter(pl.col("business_id").is_in(books.implode()))
     features = feature_frame(wanted, today).join(monitoring_frame(wanted, today),
                                                  on="business_id", how="left")
     run.seconds["features"] = time.perf_counter() - t0
@@ -612,8 +614,8 @@ def _book_records(policy: LinePolicy, frame: pl.DataFrame, out: pl.DataFrame, to
                                           "released")]
     line_ids, applicants = frame["line_id"].to_list(), frame["applicant_id"].to_list()
     for i, (line_id, applicant) in enumerate(zip(line_ids, applicants)):
-        engaged_before = canonical({c: v[i].isoformat() for c, v in zip(released, before)
-                                    if v[i] is not None})
+        engaged_before = "{}" if not any(v[i] for v in before) else canonical(
+            {c: v[i].isoformat() for c, v in zip(released, before) if v[i] is not None})
         fingerprint = hashlib.sha256(f"{line_json[i]}|{engaged_before}|{facts_json[i]}|{sha}|"
                                      f"{day}".encode("utf-8")).hexdigest()
         previous = latest.get(line_id)
@@ -621,8 +623,8 @@ def _book_records(policy: LinePolicy, frame: pl.DataFrame, out: pl.DataFrame, to
             continue
         limit_new, rate_new, freeze, proposed_limit, proposed_rate, fired, let_go = \
             (c[i] for c in columns)
-        engaged_after = canonical({c: v[i].isoformat() for c, v in zip(released, after)
-                                   if v[i] is not None})
+        engaged = {c: v[i].isoformat() for c, v in zip(released, after) if v[i] is not None}
+        engaged_after = canonical(engaged) if engaged else "{}"
         annual_rate = None if rate_new is None else str(Decimal(rate_new) / MICRO)
         outcome = canonical({
             "line_id": line_id, "decided_on": day, "policy_version": version,
@@ -632,7 +634,7 @@ def _book_records(policy: LinePolicy, frame: pl.DataFrame, out: pl.DataFrame, to
             "proposed_rate": None if proposed_rate is None
             else str(Decimal(proposed_rate) / MICRO),
             "limit": limit_new, "annual_rate": annual_rate, "freeze": freeze,
-            "engaged": json.loads(engaged_after)})
+            "engaged": engaged})
         decision_id = new_id("LD")
         text = (f'{{"applicant_id":{canonical(applicant)},{constant[0]}"decision_id":'
                 f'"{decision_id}","engaged_before":{engaged_before},"facts":{facts_json[i]}'

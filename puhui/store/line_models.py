@@ -7,14 +7,15 @@ and SHA-256, the model versions, the payloads the facts came from, and the decis
 its values are columns too, for the reads the re-evaluation makes (the line's latest decision
 gives its engaged rules, also kept as the column `engaged`; its latest re-pricing starts the on-time count).  `input_sha256`
 fingerprints what went in: (line_id, input_sha256) is unique, so the same re-evaluation run
-twice is recorded once.  Rows are append-only (triggers of migration 0015).
+twice is recorded once; that index serves the reads by line too (a book's write
+keeps to these two indexes).  Rows are append-only (triggers of migration 0015).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import (CHAR, BigInteger, Boolean, Date, Index, String, Text, UniqueConstraint)
+from sqlalchemy import CHAR, BigInteger, Boolean, Date, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from puhui.store.models import Base, BigKey, UTCDateTime
@@ -24,13 +25,12 @@ class LineDecisionRow(Base):
     """One re-evaluation of one credit line, replayable from its own content."""
 
     __tablename__ = "line_decisions"
-    __table_args__ = (UniqueConstraint("line_id", "input_sha256"),
-                      Index("ix_line_decisions_line_id_id", "line_id", "id"))
+    __table_args__ = (UniqueConstraint("line_id", "input_sha256"),)
 
     id: Mapped[int] = mapped_column(BigKey, primary_key=True, autoincrement=True)
     decision_id: Mapped[str] = mapped_column(String(32), unique=True)
     line_id: Mapped[str] = mapped_column(String(32))
-    applicant_id: Mapped[str] = mapped_column(String(32), index=True)
+    applicant_id: Mapped[str] = mapped_column(String(32))
     decided_on: Mapped[date] = mapped_column(Date)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
     trigger: Mapped[str] = mapped_column(String(40))

@@ -52,10 +52,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("decision_id", name=op.f("uq_line_decisions_decision_id")),
         sa.UniqueConstraint("line_id", "input_sha256",
                             name=op.f("uq_line_decisions_line_id_input_sha256")))
-    op.create_index(op.f("ix_line_decisions_applicant_id"), "line_decisions", ["applicant_id"],
-                    unique=False)
-    op.create_index("ix_line_decisions_line_id_id", "line_decisions", ["line_id", "id"],
-                    unique=False)
     protect(APPEND_ONLY)  # puhui_append_only() comes with revision 0001
 
 
