@@ -11,8 +11,8 @@ proposed and bounded changes, the rules engaged after).  `replay(record, policy)
 stored facts under the recorded policy again, giving the full decision with its trace, whose
 outcome must equal the recorded one; scores are facts of the record (the models are not re-run).
 The trace is not stored: it is a function of what is, and leaving it out keeps a book's
-re-evaluation (200,000 records) cheap to write.  `input_sha256` fingerprints what went in, so the same re-evaluation run twice (a job
-killed and run again) is recognised and recorded once.
+re-evaluation (200,000 records) cheap to write.  `input_sha256` fingerprints what went in, so
+the same re-evaluation run twice (a job killed and run again) is recognised and recorded once.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ class LineDecisionRecord:
                 "trigger": self.trigger, "policy_version": self.policy_version,
                 "policy_sha256": self.policy_sha256, "model_versions": dict(self.model_versions),
                 "data": dict(self.data), "line": self.line.to_dict(),
-                "engaged_before": {k: v.isoformat() for k, v in sorted(self.engaged_before.items())},
+                "engaged_before": {k: v.isoformat()
+                                   for k, v in sorted(self.engaged_before.items())},
                 "facts": dict(self.facts), "outcome": dict(self.outcome)}
 
     def to_json(self) -> str:

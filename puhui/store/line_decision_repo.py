@@ -124,6 +124,7 @@ def consents_in_force(bind: Bind, at: datetime) -> list[Any]:
     return list(bind.execute(query).all())
 
 
-__all__ = ["add_decisions", "bulk_add_decisions", "DECISION_COLUMNS", "decision_by_input", "decision", "decisions_of", "latest_decisions",
+__all__ = ["add_decisions", "bulk_add_decisions", "DECISION_COLUMNS", "decision_by_input",
+           "decision", "decisions_of", "latest_decisions",
            "last_repriced", "applicant_payloads", "latest_payload_hashes", "add_payload",
            "consents_in_force"]

@@ -5,10 +5,10 @@ line, many per line over its life.  The record (canonical JSON with its SHA-256)
 line as it stood, the rules engaged before, the facts the line policy read, the policy version
 and SHA-256, the model versions, the payloads the facts came from, and the decision; a few of
 its values are columns too, for the reads the re-evaluation makes (the line's latest decision
-gives its engaged rules, also kept as the column `engaged`; its latest re-pricing starts the on-time count).  `input_sha256`
-fingerprints what went in: (line_id, input_sha256) is unique, so the same re-evaluation run
-twice is recorded once; that index serves the reads by line too (a book's write
-keeps to these two indexes).  Rows are append-only (triggers of migration 0015).
+gives its engaged rules, kept as the column `engaged`; its latest re-pricing starts the on-time
+count).  `input_sha256` fingerprints what went in: (line_id, input_sha256) is unique, so the
+same re-evaluation run twice is recorded once; that index serves the reads by line too (a
+book's write keeps to two indexes).  Rows are append-only (triggers of migration 0015).
 """
 
 from __future__ import annotations
