@@ -196,8 +196,7 @@ def monitored_applicants(p: Platform, session: Session) -> dict[str, frozenset[D
     out: dict[str, set[DataScope]] = defaultdict(set)
     for applicant_id, text in repo.consents_in_force(session, now):
         consent = Consent.from_dict(json.loads(text))
-        if consent.purpose is Purpose.POST_LOAN_MONITORING and consent.covers(
-                next(iter(consent.scopes)), Purpose.POST_LOAN_MONITORING, now):
+        if consent.purpose is Purpose.POST_LOAN_MONITORING and consent.status(now) == "active":
             out[applicant_id] |= {s for s in consent.scopes if s in SOURCES}
     return {a: frozenset(s) for a, s in out.items() if s}
 

@@ -314,3 +314,43 @@ def test_identity_ignores_layout_and_changes_with_content() -> None:
 def test_history_defaults_and_replace() -> None:
     h = replace(history(), engaged={"ELECTRICITY_JUMP": date(2026, 1, 1)})
     assert h.facts()["on_time_months"] == 2
+
+
+# -- versions --------------------------------------------------------------------------------------
+def test_the_registry_keeps_line_policies_by_version_and_refuses_tampering(tmp_path) -> None:
+    from puhui.decision.errors import PolicyTampered, PolicyVersionConflict
+    from puhui.lines.registry import LinePolicyRegistry
+
+    registry = LinePolicyRegistry(tmp_path / "line-policies")
+    record = registry.register(SHIPPED)
+    registry.activate(record.version)
+    assert registry.active() == SHIPPED and registry.active().identity == SHIPPED.identity
+    doc = json.loads(SHIPPED.canonical_json())
+    doc["min_days_between_changes"] = 3
+    with pytest.raises(PolicyVersionConflict):
+        registry.register(doc)
+    with pytest.raises(InvalidLinePolicy):
+        registry.register({**doc, "version": "lines-x", "rules": []})
+    stored = tmp_path / "line-policies" / SHIPPED.version / "policy.json"
+    stored.write_text(stored.read_text().replace('"min_days_between_changes":7',
+                                                 '"min_days_between_changes":1'))
+    with pytest.raises(PolicyTampered):
+        registry.load(SHIPPED.version)
+
+
+def test_a_record_replays_only_under_its_own_policy() -> None:
+    from puhui.lines.policy import InvalidLineDecision, line_facts
+    from puhui.lines.record import LineDecisionRecord, replay
+
+    facts_line = line()
+    hist = history(on_time_months=6)
+    facts = line_facts(facts_line, quiet(electricity_growth_mom=0.5), None, hist, TODAY)
+    d = evaluate(facts_line, quiet(electricity_growth_mom=0.5), None, hist, SHIPPED, TODAY)
+    record = LineDecisionRecord("LD1", "LN1", "AP1", TODAY, "manual", SHIPPED.version,
+                                SHIPPED.sha256, {}, {}, facts_line, {}, facts, d.outcome())
+    again = LineDecisionRecord.from_json(record.to_json())
+    assert again == record and replay(again, SHIPPED) == d
+    with pytest.raises(InvalidLineDecision, match="decided under"):
+        replay(again, policy_with(min_days_between_changes=8))
+    with pytest.raises(InvalidLineDecision):
+        LineDecisionRecord.from_json(record.to_json().replace('"outcome"', '"result"'))

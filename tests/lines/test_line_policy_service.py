@@ -300,3 +300,20 @@ def test_a_book_is_reevaluated_in_one_pass_and_each_record_replays(platform) -> 
     # the same inputs record nothing new; a line with a rule engaged has new inputs (its
     # engaged rules), and is recorded again with the rule waiting for its release
     assert again.recorded == engaged
+
+
+def test_the_monitor_wires_itself_to_the_credit_lines_when_they_are_installed(
+        platform, monkeypatch) -> None:
+    import sys
+    import types
+
+    assert rv.LineMonitor.for_platform(platform) is None  # no credit lines in this build
+    lines = LineRecorder()
+    fake = types.ModuleType("puhui.services.lines")
+    fake.lines_of, fake.change_line = lines.lines_of, lines.change_line  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "puhui.services.lines", fake)
+    import puhui.services as services_package
+    monkeypatch.setattr(services_package, "lines", fake, raising=False)
+    mon = rv.LineMonitor.for_platform(platform)
+    assert mon is not None and mon.apply_line_change == lines.change_line
+    assert mon.lines_of == lines.lines_of and mon.policy.version == "lines-2026.12"
