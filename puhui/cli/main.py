@@ -24,6 +24,7 @@ from puhui.cli.common import (DECIDER_HELP, RISK, _book, _date, _existing, _exis
 from puhui.cli.keys import keys_app
 from puhui.cli.ledger import ledger_app
 from puhui.cli.policy import policy_app
+from puhui.cli.line_policy import line_policy_app
 from puhui.cli.privacy import privacy_app
 from puhui.cli.risk import risk_app
 from puhui.cli.train import train_app
@@ -68,6 +69,7 @@ app.add_typer(caps_app, name="caps")
 app.add_typer(train_app, name="train")
 app.add_typer(risk_app, name="risk")
 app.add_typer(policy_app, name="policy")
+app.add_typer(line_policy_app, name="line-policy")
 
 
 @app.command()
