@@ -317,3 +317,37 @@ def test_the_monitor_wires_itself_to_the_credit_lines_when_they_are_installed(
     mon = rv.LineMonitor.for_platform(platform)
     assert mon is not None and mon.apply_line_change == lines.change_line
     assert mon.lines_of == lines.lines_of and mon.policy.version == "lines-2026.12"
+
+
+def test_scores_are_facts_of_the_record_and_a_failing_model_scores_nothing(platform) -> None:
+    from puhui.decision.scoring import ModelScores
+    from puhui.errors import PuhuiError
+
+    class Scorer:
+        def __init__(self, fail: bool = False) -> None:
+            self.fail, self.seen = fail, []
+
+        def score(self, features):
+            self.seen.append(dict(features))
+            if self.fail:
+                raise PuhuiError("the model cannot score")
+            return ModelScores(0.031, 612.0, 0.029, {"champion": "sc-1", "challenger": "gbm-1"})
+
+    applicant_id = applicant(platform)
+    lines = LineRecorder()
+    lines.add(FakeLine("LN1", applicant_id))
+    scorer = Scorer()
+    out = _push(platform, applicant_id, "utility", electricity([1000, 1010, 1420]),
+                monitor(lines, scorer=scorer))
+    [seen] = scorer.seen
+    assert seen["electricity_growth_mom"] == pytest.approx(0.40594, abs=1e-5)
+    assert "months_of_history" in seen  # the credit features, computed point in time
+    with platform.read() as session:
+        record = rv.stored_line_decision(session, ADMIN, out["reevaluated"][0]["decision_id"])
+    assert (record.facts["pd"], record.facts["score"]) == (0.031, 612.0)
+    assert record.model_versions == {"champion": "sc-1", "challenger": "gbm-1"}
+    out = _push(platform, applicant_id, "utility", electricity([1000, 1010, 1420, 1430]),
+                monitor(lines, scorer=Scorer(fail=True)))
+    with platform.read() as session:
+        record = rv.stored_line_decision(session, ADMIN, out["reevaluated"][0]["decision_id"])
+    assert record.facts["pd"] is None and record.model_versions == {}
