@@ -175,17 +175,18 @@ def push_data(p: Platform, session: Session, actor: Principal, applicant_id: str
 
 
 def _store(p: Platform, session: Session, applicant_id: str, scope: DataScope,
-           consent: Consent, as_of: date, received: bytes) -> bool:
+           consent: Consent, as_of: date, received: bytes,
+           latest: Mapping[str, str] | None = None) -> bool:
     """Store an accepted monitoring payload; False (nothing stored) when it is the same as the
-    latest payload of its scope."""
-    values_ = payload_values(received)
-    if repo.latest_payload_hashes(session, applicant_id).get(scope.value) == \
-            values_["payload_sha256"]:
-        return False
+    latest payload of its scope (`latest`: scope -> SHA-256, read here when not given)."""
+    if latest is None:
+        latest = repo.latest_payload_hashes(session, applicant_id)
+    if latest.get(scope.value) == hashlib.sha256(received).hexdigest():
+        return False  # checked before packing: an unchanged answer costs a hash, no more
     repo.add_payload(session, {
         "applicant_id": applicant_id, "application_id": None, "scope": scope.value,
         "consent_id": consent.consent_id, "fetched_at": p.clock.now(), "as_of": as_of,
-        "status": "accepted", "error": None, **values_})
+        "status": "accepted", "error": None, **payload_values(received)})
     return True
 
 
@@ -232,11 +233,15 @@ def refresh_lines(p: Platform, monitor: LineMonitor, connectors: Any = None,
                                         Purpose.POST_LOAN_MONITORING, None) for s in wanted}
                 business = business_identity(session, applicant_id)
                 answers = fetch_all(connectors, business, today, wanted)
+                latest = repo.latest_payload_hashes(session, applicant_id)
                 fresh = 0
                 for scope in wanted:
                     raw = answers[scope]
                     if isinstance(raw, (SourceUnavailable, SourceFailed)):
                         continue
+                    received = canonical_bytes(raw)
+                    if latest.get(scope.value) == hashlib.sha256(received).hexdigest():
+                        continue  # the answer we hold already: validated when it was stored
                     try:
                         parsed = parse_payload(scope, raw)
                     except InvalidRecord as exc:
@@ -247,7 +252,7 @@ def refresh_lines(p: Platform, monitor: LineMonitor, connectors: Any = None,
                             "the source answered for another business or a later date"
                         continue
                     fresh += _store(p, session, applicant_id, scope, consents[scope],
-                                    parsed.as_of, canonical_bytes(raw))
+                                    parsed.as_of, received, latest)
                 summary["payloads_stored"] += fresh
                 if fresh:
                     done = reevaluate_applicant(p, session, applicant_id, monitor,
