@@ -52,6 +52,7 @@ from puhui.lines.vectorised import engaged_column, evaluate_lines
 from puhui.parties.consent import Consent, DataScope, Purpose
 from puhui.risk.data.payload import SOURCES, parse_payload, source_scope
 from puhui.risk.errors import InvalidRecord, SourceFailed, SourceUnavailable
+from puhui.risk.panel import HISTORY_MONTHS, add_months
 from puhui.services.access import SYSTEM, Perm, Principal
 from puhui.services.applicants import applicant_row, business_identity, use_data
 from puhui.services.clock import business_date
@@ -270,7 +271,9 @@ def applicant_data(session: Session, applicant_id: str, today: date
                    ) -> tuple[dict[DataScope, Any], dict[str, str], list[str]]:
     """The applicant's data known today, per scope (every accepted payload merged, known as of
     today), the SHA-256 of the latest payload of each scope, and the problems met."""
-    rows = repo.applicant_payloads(session, applicant_id, [s.value for s in SOURCES])
+    # a payload describing a day before the panel's first month holds nothing the features read
+    since = add_months(today.replace(day=1), -(HISTORY_MONTHS + 1))
+    rows = repo.applicant_payloads(session, applicant_id, [s.value for s in SOURCES], since)
     by_scope: dict[DataScope, list[dict]] = defaultdict(list)
     hashes: dict[str, str] = {}
     for row in rows:

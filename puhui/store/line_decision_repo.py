@@ -90,12 +90,17 @@ def last_repriced(bind: Bind, line_ids: Iterable[str]) -> dict[str, date]:
 
 
 # -- monitoring payloads ---------------------------------------------------------------------------
-def applicant_payloads(bind: Bind, applicant_id: str, scopes: Iterable[str]) -> list[Any]:
+def applicant_payloads(bind: Bind, applicant_id: str, scopes: Iterable[str],
+                       since: date | None = None) -> list[Any]:
     """Every accepted payload of the applicant for these scopes (those fetched for its
-    applications and those pushed or pulled since), oldest first."""
-    return list(bind.execute(select(_PAYLOADS).where(
+    applications and those pushed or pulled since), describing a day from `since` on, oldest
+    first."""
+    query = select(_PAYLOADS).where(
         _PAYLOADS.c.applicant_id == applicant_id, _PAYLOADS.c.status == "accepted",
-        _PAYLOADS.c.scope.in_(list(scopes))).order_by(_PAYLOADS.c.id)).all())
+        _PAYLOADS.c.scope.in_(list(scopes)))
+    if since is not None:
+        query = query.where(_PAYLOADS.c.as_of >= since)
+    return list(bind.execute(query.order_by(_PAYLOADS.c.id)).all())
 
 
 def latest_payload_hashes(bind: Bind, applicant_id: str) -> dict[str, str]:
