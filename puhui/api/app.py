@@ -11,7 +11,8 @@ from puhui.api import problems
 from puhui.api.calls import KEY_DESCRIPTION, KEY_PATTERN, MAX_KEY, SECURITY_SCHEMES
 from puhui.api.responses import Health
 from puhui.api.routes import (
-    applications, caps, lines, loans, notifications, operations, parties, servicing, warnings,
+    applications, caps, lines, loans, monitoring, notifications, operations, parties, servicing,
+    warnings,
 )
 from puhui.api.routes.common import operation
 from puhui.services import stages
@@ -46,6 +47,8 @@ TAGS = [
                                          "freeze"},
     {"name": "notifications", "description": "Reminders and notices to borrowers, the delivery "
                                              "log, contact addresses"},
+    {"name": "monitoring", "description": "Fresh data after the payout (post-loan monitoring) "
+                                          "and the credit lines' re-evaluations"},
     {"name": "operations", "description": "Products, rate caps, end of day, ledger checks, "
                                           "API keys, health"},
     {"name": "risk", "description": "Early-warning watch list and portfolio risk (staff)"},
@@ -58,8 +61,8 @@ def create_app(platform: Platform) -> FastAPI:
                   docs_url="/docs", openapi_url="/openapi.json", openapi_tags=TAGS)
     app.state.platform = platform
     problems.install(app)
-    for module in (parties, applications, loans, lines, servicing, operations, caps, warnings,
-                   notifications):
+    for module in (parties, applications, loans, lines, servicing, monitoring, operations, caps,
+                   warnings, notifications):
         app.include_router(module.router)
     if stages.enabled():
         @app.middleware("http")

@@ -21,6 +21,8 @@ from puhui import errors as E
 from puhui.services import errors as P
 from puhui.errors import KeyMissing, KeyringError, SealBroken, StorageUnavailable, WriteConflict
 from puhui.notify.channels import NotificationSettingsError
+from puhui.lines.policy import InvalidLineDecision
+from puhui.risk.errors import InvalidRecord
 
 log = logging.getLogger("puhui.api")
 MEDIA_TYPE = "application/problem+json"
@@ -64,6 +66,9 @@ ERROR_TABLE: tuple[tuple[type[BaseException], int, str, str], ...] = (
      "The draw is above the line's available amount"),
     (E.DrawBelowMinimum, 422, "draw-below-minimum", "The draw is below the product's minimum"),
     (E.InvalidLineChange, 422, "invalid-line-change", "Invalid credit line change"),
+    (InvalidRecord, 422, "invalid-data", "Invalid data payload (the detail names the field)"),
+    (InvalidLineDecision, 409, "line-decision-unreadable",
+     "The stored line decision cannot be read back or replayed"),
 )
 
 

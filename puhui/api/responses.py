@@ -850,3 +850,90 @@ class NotificationContact(Out):
     channel: Literal["email", "push"]
     address: str = Field(description="masked")
     updated_at: datetime
+# -- monitoring data and line re-evaluation (docs/line-policy.md) ---------------------------------
+class LineReevaluated(Out):
+    """One credit line re-evaluated on the data: its decision's outcome."""
+
+    line_id: str
+    decision_id: str
+    changes: bool
+    limit: Optional[int] = Field(None, description="the new limit, fen (null: unchanged)")
+    annual_rate: Optional[str] = Field(None, pattern=r"^-?\d+(\.\d+)?$",
+                                       description="the new price (null: unchanged)")
+    freeze: Optional[bool] = Field(None, description="true frozen, false unfrozen, null unchanged")
+    fired: list[str]
+    released: list[str]
+    reason: str
+    recorded: bool = Field(description="false when the same inputs had been decided before")
+    refused: Optional[str] = Field(None, description="why the change was not applied")
+
+
+class MonitoringData(Out):
+    """Fresh data accepted under a post-loan monitoring consent."""
+
+    applicant_id: str
+    scope: DataScope
+    as_of: date
+    records: int
+    consent_id: str
+    payload_sha256: str
+    stored: bool = Field(description="false when it is the same as the latest of its scope")
+    reevaluated: list[LineReevaluated]
+
+
+class LineDecisionOutcome(Out):
+    line_id: str
+    decided_on: date
+    policy_version: str
+    fired: list[str]
+    released: list[str]
+    proposed_limit: Optional[int] = None
+    proposed_rate: Optional[str] = None
+    limit: Optional[int] = None
+    annual_rate: Optional[str] = None
+    freeze: Optional[bool] = None
+    engaged: dict[str, date]
+
+
+class LineDecisionRecordOut(Out):
+    """Everything one re-evaluation of a credit line used (docs/line-policy.md)."""
+
+    format: str
+    decision_id: str
+    line_id: str
+    applicant_id: str
+    decided_on: date
+    trigger: str
+    policy_version: str
+    policy_sha256: str
+    model_versions: dict[str, str]
+    data: dict[str, str]
+    line: dict[str, Any]
+    engaged_before: dict[str, date]
+    facts: dict[str, Any]
+    outcome: LineDecisionOutcome
+
+
+class LineDecisionReplay(Out):
+    decision_id: str
+    policy_version: str
+    matches: bool
+    recorded: LineDecisionOutcome
+    replayed: dict[str, Any] = Field(description="the full decision with its trace")
+
+
+class LineDecisionSummary(Out):
+    decision_id: str
+    decided_on: date
+    trigger: str
+    policy_version: str
+    changes: bool
+    fired: list[str]
+    released: list[str]
+    limit: Optional[int] = None
+    annual_rate: Optional[str] = None
+    freeze: Optional[bool] = None
+
+
+class LineDecisionList(Out):
+    items: list[LineDecisionSummary]

@@ -217,3 +217,16 @@ class LprIn(Body):
     published_on: IsoDate
     effective_from: Optional[IsoDate] = Field(None, description="default: the publication date, "
                                                              "or today if that has passed")
+
+
+class MonitoringDataIn(Body):
+    """A data source's payload, as the connectors answer it (docs/risk-data.md): the business's
+    identity, the day it describes up to, and its records."""
+
+    model_config = example({"business_id": "91310000MA1K4ABC2X", "as_of": "2026-12-07",
+                            "records": [{"utility": "electricity", "period_month": "2026-11",
+                                         "usage": 1420, "amount_fen": 113600,
+                                         "billed_on": "2026-12-05", "due_on": "2026-12-15"}]})
+    business_id: StrictStr = Field(min_length=1, max_length=128)
+    as_of: StrictStr = Field(min_length=10, max_length=10, description="YYYY-MM-DD")
+    records: list[dict] = Field(max_length=200_000)

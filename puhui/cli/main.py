@@ -26,6 +26,7 @@ from puhui.cli.ledger import ledger_app
 from puhui.cli.lines import lines_app
 from puhui.cli.notifications import notifications_app, reminders_app
 from puhui.cli.policy import policy_app
+from puhui.cli.line_policy import line_policy_app
 from puhui.cli.privacy import privacy_app
 from puhui.cli.portfolio import portfolio_app
 from puhui.cli.risk import risk_app
@@ -77,6 +78,7 @@ app.add_typer(portfolio_app, name="portfolio")
 app.add_typer(servicing_app, name="servicing")
 app.add_typer(reminders_app, name="reminders")
 app.add_typer(notifications_app, name="notifications")
+app.add_typer(line_policy_app, name="line-policy")
 
 
 @app.command()

@@ -66,6 +66,9 @@ class Platform:
     #: The notification channels and rules (`puhui.services.notifications.Notifier`); None
     #: builds them from the environment at the first notification.
     notifications: Any = None
+    #: What re-evaluates credit lines on fresh data (`puhui.services.reevaluation.LineMonitor`);
+    #: None stores pushed monitoring data without re-evaluating any line.
+    line_monitor: Any = None
 
     read_engine: Engine | None = None
     _refusals: dict[Any, str | None] = field(default_factory=dict, repr=False)

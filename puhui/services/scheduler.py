@@ -1,6 +1,6 @@
 """The platform's own daily jobs, run at configured times in the business time zone.
 
-Three jobs:
+The jobs:
 
 * **close**: the daily close (`close_day`, after expiring stale offers as the API's end of day
   does) of the business date that has *ended*.  It fires after midnight: at 00:30 on 8 March
@@ -15,6 +15,12 @@ Three jobs:
 * **reminders**: the reminder run (`services.reminders.run_reminders`) for today's business
   date, after the auto-debit (a borrower whose instalment was collected gets no "due today"
   reminder); each reminder step is recorded once, whatever the runs.
+* **line_refresh**: every `PUHUI_SCHEDULE_LINE_REFRESH` minutes (default 15), the pull of
+  fresh monitoring data for every business with a monitoring consent in force and an open
+  credit line, and the re-evaluation of those lines (`services.reevaluation.refresh_lines`).
+  Each slot of the day is a target of its own, recorded as ``line_refresh@HHMM`` (10:15 is the
+  slot from 10:15 to 10:29 with a 15-minute interval); a slot missed is not run afterwards,
+  the next slot asks for everything anyway.
 
 Besides the jobs, every tick sends the notifications due (`services.notifications.dispatch`):
 a notice recorded at night goes out when quiet hours end, a failed delivery is retried.
@@ -39,7 +45,7 @@ import secrets
 import socket
 import threading
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, Callable, Mapping, Sequence
 
@@ -66,10 +72,15 @@ REMINDERS_ENV = "PUHUI_SCHEDULE_REMINDERS"
 LEASE_ENV = "PUHUI_SCHEDULE_LEASE_MINUTES"
 #: Environment: seconds between two looks at the clock (1-3600).
 TICK_ENV = "PUHUI_SCHEDULE_TICK_SECONDS"
+#: Environment: minutes between two pulls of monitoring data for credit lines (1-1440, a
+#: divisor of a day's 1440 minutes), or "off".
+LINE_REFRESH_ENV = "PUHUI_SCHEDULE_LINE_REFRESH"
 
-CLOSE, AUTO_DEBIT, REMINDERS = "close", "auto_debit", "reminders"
+CLOSE, AUTO_DEBIT, REMINDERS, LINE_REFRESH = "close", "auto_debit", "reminders", "line_refresh"
 DEFAULTS = {CLOSE_ENV: "00:30", AUTO_DEBIT_ENV: "06:00", REMINDERS_ENV: "09:00", LEASE_ENV: "120",
-            TICK_ENV: "30"}
+            TICK_ENV: "30", LINE_REFRESH_ENV: "15"}
+#: What separates an interval job's name from its slot in `job_runs.job`.
+SLOT = "@"
 #: First retry delay after a failure; it doubles with each failure up to `RETRY_MAX`.
 RETRY_FIRST = timedelta(minutes=1)
 RETRY_MAX = timedelta(minutes=60)
@@ -113,10 +124,20 @@ def scheduler_enabled(env: Mapping[str, str] | None = None) -> bool:
 
 @dataclass(frozen=True)
 class JobSpec:
-    """A job's name and its time of day in the business time zone."""
+    """A job's name and its time of day in the business time zone, or, for a job that runs
+    through the day, its interval (`every`: one target per slot of the day)."""
 
     name: str
     at: time
+    every: timedelta | None = None
+
+    def slot(self, local: datetime) -> str:
+        """The run name of the slot `local` falls in: ``<name>@HHMM``."""
+        assert self.every is not None
+        minutes = local.hour * 60 + local.minute
+        step = int(self.every.total_seconds() // 60)
+        start = minutes - minutes % step
+        return f"{self.name}{SLOT}{start // 60:02d}{start % 60:02d}"
 
     def business_date_due(self, local: datetime) -> date | None:
         """The business date this job is due for at the business-zone moment `local`, or None.
@@ -125,6 +146,8 @@ class JobSpec:
         its time, still for the day before yesterday (if that close has not succeeded).  The
         auto-debit is due from its time on for today, and not before it."""
         fired_today = local.time() >= self.at
+        if self.every is not None:
+            return local.date()
         if self.name == CLOSE:
             return local.date() - timedelta(days=1 if fired_today else 2)
         return local.date() if fired_today else None
@@ -167,10 +190,20 @@ class Schedule:
         jobs = tuple(JobSpec(name, at) for name, at in ((CLOSE, close), (AUTO_DEBIT, debit),
                                                         (REMINDERS, reminders))
                      if at is not None)
+        refresh = get(LINE_REFRESH_ENV).lower()
+        if refresh not in _OFF:
+            every = _whole(LINE_REFRESH_ENV, refresh, 1, 1440, "minutes")
+            if 1440 % every:
+                raise SchedulerSettingsError(
+                    f"{LINE_REFRESH_ENV} must divide a day's 1440 minutes (5, 10, 15, 30, 60 "
+                    f"...), so the slots fall at the same times every day; got {every}")
+            jobs += (JobSpec(LINE_REFRESH, time(0), timedelta(minutes=every)),)
         return cls(jobs, timedelta(minutes=lease), timedelta(seconds=tick))
 
     def describe(self) -> str:
-        jobs = ", ".join(f"{j.name} at {j.at:%H:%M}" for j in self.jobs) or "no jobs"
+        jobs = ", ".join(f"{j.name} at {j.at:%H:%M}" if j.every is None else
+                         f"{j.name} every {int(j.every.total_seconds() // 60)} min"
+                         for j in self.jobs) or "no jobs"
         return (f"{jobs} ({BUSINESS_ZONE.key}); lease {self.lease}; "
                 f"tick {int(self.tick.total_seconds())} s")
 
@@ -196,7 +229,7 @@ def targets(schedule: Schedule, now: datetime) -> list[tuple[str, date]]:
     for spec in schedule.jobs:
         day = spec.business_date_due(local)
         if day is not None:
-            out.append((spec.name, day))
+            out.append((spec.name if spec.every is None else spec.slot(local), day))
     return out
 
 
@@ -284,9 +317,21 @@ def send_due_notifications(platform: Platform) -> dict[str, int]:
     return dispatch(platform)
 
 
+def run_line_refresh(platform: Platform, day: date) -> dict[str, Any]:
+    """The pull of monitoring data and the re-evaluation of the lines it concerns
+    (`services.reevaluation.refresh_lines`), on the platform's line monitor; a platform
+    without one (credit lines not installed) has nothing to watch."""
+    from puhui.services.reevaluation import refresh_lines
+
+    if platform.line_monitor is None:
+        return {"business_date": day.isoformat(), "skipped": True,
+                "reason": "no credit lines to watch on this platform"}
+    return refresh_lines(platform, platform.line_monitor, today=day)
+
+
 JobFunction = Callable[[Platform, date], dict[str, Any]]
 JOBS: dict[str, JobFunction] = {CLOSE: run_close, AUTO_DEBIT: run_auto_debit,
-                                REMINDERS: run_reminders}
+                                REMINDERS: run_reminders, LINE_REFRESH: run_line_refresh}
 
 
 class JobIncomplete(Exception):
@@ -316,10 +361,14 @@ class Scheduler:
     def due(self) -> list[Due]:
         """The jobs due now, from the runs recorded."""
         now = self.platform.clock.now()
+        schedule = self.schedule
+        if self.platform.line_monitor is None:  # no credit lines to watch: no line refresh
+            schedule = replace(schedule, jobs=tuple(j for j in schedule.jobs
+                                                    if j.name != LINE_REFRESH))
         with self.platform.read() as session:
             repo = JobRunRepository(session)
-            runs = {(job, day): repo.attempts(job, day) for job, day in targets(self.schedule, now)}
-        return due_jobs(self.schedule, now, runs)
+            runs = {(job, day): repo.attempts(job, day) for job, day in targets(schedule, now)}
+        return due_jobs(schedule, now, runs)
 
     def tick(self) -> list[JobRun]:
         """Claim and run every job due now, one after another; the attempts this runner ran
@@ -347,7 +396,7 @@ class Scheduler:
         summary: dict[str, Any] | None = None
         error: str | None = None
         try:
-            summary = self.jobs[job](self.platform, day)
+            summary = self.jobs[job.split(SLOT, 1)[0]](self.platform, day)
         except JobIncomplete as exc:
             summary, error = exc.summary, str(exc)
         except BaseException as exc:  # noqa: BLE001 - recorded, and re-raised if not an Exception

@@ -108,7 +108,8 @@ def test_a_failed_run_is_retried_after_a_delay_that_doubles() -> None:
 
 def test_a_job_switched_off_is_never_due() -> None:
     only_close = Schedule.from_env({"PUHUI_SCHEDULE_AUTO_DEBIT": "off",
-                                    "PUHUI_SCHEDULE_REMINDERS": "off"})
+                                    "PUHUI_SCHEDULE_REMINDERS": "off",
+                                    "PUHUI_SCHEDULE_LINE_REFRESH": "off"})
     assert [j.name for j in only_close.jobs] == [CLOSE]
     assert due_jobs(only_close, local(2026, 3, 8, 7), done((CLOSE, date(2026, 3, 7)))) == []
 
@@ -118,7 +119,8 @@ def test_a_job_switched_off_is_never_due() -> None:
 def test_default_settings() -> None:
     schedule = Schedule.from_env({})
     assert schedule.jobs == (JobSpec(CLOSE, time(0, 30)), JobSpec(AUTO_DEBIT, time(6, 0)),
-                             JobSpec(REMINDERS, time(9, 0)))
+                             JobSpec(REMINDERS, time(9, 0)),
+                             JobSpec("line_refresh", time(0), timedelta(minutes=15)))
     assert schedule.lease == timedelta(hours=2) and schedule.tick == timedelta(seconds=30)
     assert not scheduler_enabled({})
     assert scheduler_enabled({"PUHUI_SCHEDULER": "on"})
@@ -127,7 +129,8 @@ def test_default_settings() -> None:
                                 "PUHUI_SCHEDULE_AUTO_DEBIT": "07:45",
                                 "PUHUI_SCHEDULE_REMINDERS": "10:15",
                                 "PUHUI_SCHEDULE_LEASE_MINUTES": "30",
-                                "PUHUI_SCHEDULE_TICK_SECONDS": "5"})
+                                "PUHUI_SCHEDULE_TICK_SECONDS": "5",
+                                "PUHUI_SCHEDULE_LINE_REFRESH": "off"})
     assert custom.jobs == (JobSpec(CLOSE, time(1, 5)), JobSpec(AUTO_DEBIT, time(7, 45)),
                            JobSpec(REMINDERS, time(10, 15)))
     assert custom.lease == timedelta(minutes=30) and custom.tick == timedelta(seconds=5)

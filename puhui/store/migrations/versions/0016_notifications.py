@@ -1,7 +1,7 @@
 """Notifications: the outbox, the append-only delivery log and the borrowers' contact addresses.
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-07
 """
 
@@ -16,7 +16,7 @@ from puhui.store.append_only import protect
 from puhui.store.models import UTCDateTime
 
 revision: str = "0016"
-down_revision: str | Sequence[str] | None = "0014"
+down_revision: str | Sequence[str] | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,674 @@
+"""Re-evaluating credit lines when fresh data arrives: pushed by a partner, pulled on a schedule,
+or for a whole book at once.
+
+Why here: a line follows the business only if every new month of electricity use, day of sales
+or tax filing reaches its line the same week.  Each path does the same thing:
+
+1. **data, under consent**: a payload is accepted only with a `post_loan_monitoring` consent in
+   force for its scope (`use_data`, which logs the use or the refusal), validated exactly as an
+   application's (`parse_payload`: a refusal names the source, record and field) and for the
+   applicant's own business, and stored like an application's payloads (packed, with the SHA-256
+   of the bytes as received and the consent), with no application.  A payload identical to the
+   latest of its scope is not stored again and triggers nothing;
+2. **features and scores**: every accepted payload of the applicant (at application and since)
+   is folded per scope into one history (`signals.merge_payloads`), known as of today; the
+   point-in-time features (`features_for`), the monitoring signals and the models' scores are
+   computed from it;
+3. **the line policy**: `puhui.lines.policy.evaluate` on each open line of the applicant, with
+   the rules engaged by its previous decision and its repayment behaviour;
+4. **the record**: a `LineDecisionRecord` (replayable: `replay_line_decision`), recorded once per
+   distinct input (the same re-evaluation run twice records and applies nothing new);
+5. **the change**: applied through `LineMonitor.apply_line_change` (the credit lines' own
+   `change_line`, idempotent on the key ``line-decision:<decision id>``), inside a savepoint so a
+   refused change leaves the data and the record in place and is reported.
+
+The lines themselves (their storage, events and notices) belong to `puhui.services.lines`;
+this module reaches them only through the callables of `LineMonitor`, which
+`LineMonitor.for_platform` takes from that module when it is installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, Callable, Mapping, Sequence
+
+import polars as pl
+from sqlalchemy.orm import Session
+
+from puhui.errors import PuhuiError
+from puhui.lines.policy import (BEHAVIOUR_FACTS, MICRO, OPEN_STATUSES, LineDecision, LineFacts,
+                                LineHistory, LinePolicy, default_line_policy, evaluate,
+                                line_facts)
+from puhui.lines.record import LineDecisionRecord, canonical, input_sha256, replay
+from puhui.lines.signals import Due, merge_payloads, monitoring_features, monitoring_frame, \
+    repayment_facts
+from puhui.lines.vectorised import engaged_column, evaluate_lines
+from puhui.parties.consent import Consent, DataScope, Purpose
+from puhui.risk.data.payload import SOURCES, parse_payload, source_scope
+from puhui.risk.errors import InvalidRecord, SourceFailed, SourceUnavailable
+from puhui.risk.panel import HISTORY_MONTHS, add_months
+from puhui.services.access import SYSTEM, Perm, Principal
+from puhui.services.applicants import applicant_row, business_identity, use_data
+from puhui.services.clock import business_date
+from puhui.services.data import canonical_bytes, payload_values, received_bytes
+from puhui.services.errors import NotFound
+from puhui.services.ids import new_id
+from puhui.services.platform import Platform
+from puhui.store import line_decision_repo as repo
+
+log = logging.getLogger("puhui.lines")
+
+#: What the borrower is told of a line change (the notifications' kind).
+NOTICE_KIND = "line_changed"
+
+
+def _no_repayments(session: Session, line: Any) -> list[Due]:
+    return []
+
+
+@dataclass
+class LineMonitor:
+    """What re-evaluating lines needs beyond the platform.
+
+    - `policy`: the line policy in force (the registry's active version);
+    - `lines_of(session, applicant_id)`: the applicant's credit lines (objects with the agreed
+      `CreditLine` attributes: line_id, applicant_id, product_code, limit, drawn, annual_rate,
+      opened_on, status, changed_on);
+    - `apply_line_change(p, session, actor, line_id, *, key, reason, limit, annual_rate, freeze,
+      decision_id) -> dict`: applies one decision, idempotent on `key`;
+    - `repayments_of(session, line)`: the instalments of the line's loans (`signals.Due`);
+    - `notify(p, session, *, applicant_id, kind, key, subject, body, context)`: tells the
+      borrower of a change (optional);
+    - `scorer`: the models (`ModelScorer`; None scores nothing);
+    - `policies`: the `LinePolicyRegistry` replays load recorded versions from.
+    """
+
+    policy: LinePolicy
+    lines_of: Callable[[Session, str], Sequence[Any]]
+    apply_line_change: Callable[..., dict]
+    repayments_of: Callable[[Session, Any], Sequence[Due]] = _no_repayments
+    notify: Callable[..., None] | None = None
+    scorer: Any = None
+    policies: Any = None
+
+    @classmethod
+    def for_platform(cls, p: Platform, policy: LinePolicy | None = None,
+                     **parts: Any) -> "LineMonitor | None":
+        """The monitor wired to the platform's credit lines (`puhui.services.lines`) and
+        notifications, when those are installed; None when lines are not."""
+        try:
+            from puhui.services import lines  # type: ignore[attr-defined]
+        except ImportError:
+            return None
+        defaults: dict[str, Any] = {
+            "lines_of": lines.lines_of, "apply_line_change": lines.change_line,
+            "repayments_of": getattr(lines, "repayments_of", _no_repayments),
+            "scorer": getattr(p.decider, "scorer", None)}
+        try:
+            from puhui.services import notifications  # type: ignore[attr-defined]
+            defaults["notify"] = notifications.notify
+        except ImportError:
+            pass
+        defaults.update(parts)
+        return cls(policy or default_line_policy(), **defaults)
+
+
+@dataclass(frozen=True)
+class Reevaluated:
+    """One line re-evaluated: its decision, the record's id, whether it was new (not a re-run
+    of a recorded one) and what applying it answered (or why it was refused)."""
+
+    decision_id: str
+    decision: LineDecision
+    new: bool
+    applied: dict | None = None
+    refused: str | None = None
+
+    def view(self) -> dict[str, Any]:
+        d = self.decision
+        return {"line_id": d.line_id, "decision_id": self.decision_id, "changes": d.changes,
+                "limit": d.limit, "annual_rate": None if d.annual_rate is None
+                else str(d.annual_rate), "freeze": d.freeze, "fired": list(d.fired),
+                "released": list(d.released), "reason": d.reason, "recorded": self.new,
+                "refused": self.refused}
+
+
+# -- data pushed by a partner ----------------------------------------------------------------------
+def push_data(p: Platform, session: Session, actor: Principal, applicant_id: str,
+              scope: DataScope | str, payload: Any, monitor: LineMonitor | None = None
+              ) -> dict[str, Any]:
+    """Accept a partner's fresh data for a borrower and re-evaluate the borrower's lines.
+
+    Refused, with nothing stored: an actor who may not act for the applicant (NotFound /
+    AccessDenied), no `post_loan_monitoring` consent for the scope (ConsentMissing, -Expired,
+    -Revoked: the refusal is logged), a payload that fails validation, is about another
+    business or is dated after today (InvalidRecord naming the field)."""
+    actor.require(Perm.APPLY)
+    applicant_row(session, actor, applicant_id)
+    scope = source_scope(scope)
+    consent = use_data(p, session, applicant_id, scope, Purpose.POST_LOAN_MONITORING, None)
+    today = business_date(p.clock)
+    parsed = parse_payload(scope, payload)
+    business = business_identity(session, applicant_id)
+    if parsed.business_id != business:
+        raise InvalidRecord(scope.value, None, "business_id",
+                            "the payload describes another business than the applicant's")
+    if parsed.as_of > today:
+        raise InvalidRecord(scope.value, None, "as_of",
+                            f"{parsed.as_of.isoformat()} is after today ({today.isoformat()})")
+    received = canonical_bytes(payload)
+    stored = _store(p, session, applicant_id, scope, consent, parsed.as_of, received)
+    out: dict[str, Any] = {
+        "applicant_id": applicant_id, "scope": scope.value, "as_of": parsed.as_of.isoformat(),
+        "records": parsed.record_count, "consent_id": consent.consent_id,
+        "payload_sha256": hashlib.sha256(received).hexdigest(), "stored": stored,
+        "reevaluated": []}
+    if stored and monitor is not None:
+        out["reevaluated"] = [r.view() for r in reevaluate_applicant(
+            p, session, applicant_id, monitor, trigger=f"push:{scope.value}", today=today)]
+    return out
+
+
+def _store(p: Platform, session: Session, applicant_id: str, scope: DataScope,
+           consent: Consent, as_of: date, received: bytes,
+           latest: Mapping[str, str] | None = None) -> bool:
+    """Store an accepted monitoring payload; False (nothing stored) when it is the same as the
+    latest payload of its scope (`latest`: scope -> SHA-256, read here when not given)."""
+    if latest is None:
+        latest = repo.latest_payload_hashes(session, applicant_id)
+    if latest.get(scope.value) == hashlib.sha256(received).hexdigest():
+        return False  # checked before packing: an unchanged answer costs a hash, no more
+    repo.add_payload(session, {
+        "applicant_id": applicant_id, "application_id": None, "scope": scope.value,
+        "consent_id": consent.consent_id, "fetched_at": p.clock.now(), "as_of": as_of,
+        "status": "accepted", "error": None, **payload_values(received)})
+    return True
+
+
+# -- data pulled on a schedule ---------------------------------------------------------------------
+def monitored_applicants(p: Platform, session: Session) -> dict[str, frozenset[DataScope]]:
+    """Applicant -> the business-data scopes a `post_loan_monitoring` consent in force covers."""
+    now = p.clock.now()
+    out: dict[str, set[DataScope]] = defaultdict(set)
+    for applicant_id, text in repo.consents_in_force(session, now):
+        consent = Consent.from_dict(json.loads(text))
+        if consent.purpose is Purpose.POST_LOAN_MONITORING and consent.status(now) == "active":
+            out[applicant_id] |= {s for s in consent.scopes if s in SOURCES}
+    return {a: frozenset(s) for a, s in out.items() if s}
+
+
+def refresh_lines(p: Platform, monitor: LineMonitor, connectors: Any = None,
+                  today: date | None = None) -> dict[str, Any]:
+    """The scheduled pull: ask the data sources, under consent, for every business with a
+    monitoring consent in force and an open line, store what is new, and re-evaluate those
+    lines.  One transaction per business: a business whose data or decision fails is reported
+    and the others go on.  Returns the run's summary."""
+    from puhui.services.sources import fetch_all
+
+    connectors = connectors if connectors is not None else p.connectors
+    today = today or business_date(p.clock)
+    summary: dict[str, Any] = {"business_date": today.isoformat(), "businesses": 0,
+                               "payloads_stored": 0, "lines_reevaluated": 0,
+                               "lines_changed": 0, "failures": {}}
+    if connectors is None:
+        summary["skipped"] = "no data sources configured"
+        return summary
+    with p.read() as session:
+        watched = monitored_applicants(p, session)
+    for applicant_id, scopes in sorted(watched.items()):
+        wanted = [s for s in scopes if s in set(connectors)]
+        try:
+            with p.unit() as session:
+                lines = [x for x in monitor.lines_of(session, applicant_id)
+                         if _status(x) in OPEN_STATUSES]
+                if not lines or not wanted:
+                    continue
+                summary["businesses"] += 1
+                consents = {s: use_data(p, session, applicant_id, s,
+                                        Purpose.POST_LOAN_MONITORING, None) for s in wanted}
+                business = business_identity(session, applicant_id)
+                answers = fetch_all(connectors, business, today, wanted)
+                latest = repo.latest_payload_hashes(session, applicant_id)
+                fresh = 0
+                for scope in wanted:
+                    raw = answers[scope]
+                    if isinstance(raw, (SourceUnavailable, SourceFailed)):
+                        continue
+                    received = canonical_bytes(raw)
+                    if latest.get(scope.value) == hashlib.sha256(received).hexdigest():
+                        continue  # the answer we hold already: validated when it was stored
+                    try:
+                        parsed = parse_payload(scope, raw)
+                    except InvalidRecord as exc:
+                        summary["failures"][f"{applicant_id}:{scope.value}"] = str(exc)
+                        continue
+                    if parsed.business_id != business or parsed.as_of > today:
+                        summary["failures"][f"{applicant_id}:{scope.value}"] = \
+                            "the source answered for another business or a later date"
+                        continue
+                    fresh += _store(p, session, applicant_id, scope, consents[scope],
+                                    parsed.as_of, received, latest)
+                summary["payloads_stored"] += fresh
+                if fresh:
+                    done = reevaluate_applicant(p, session, applicant_id, monitor,
+                                                trigger="pull", today=today, lines=lines)
+                    summary["lines_reevaluated"] += len(done)
+                    summary["lines_changed"] += sum(1 for r in done if r.decision.changes
+                                                    and r.refused is None)
+        except PuhuiError as exc:
+            summary["failures"][applicant_id] = f"{type(exc).__name__}: {exc}"
+    return summary
+
+
+# -- one applicant's lines -------------------------------------------------------------------------
+def applicant_data(session: Session, applicant_id: str, today: date
+                   ) -> tuple[dict[DataScope, Any], dict[str, str], list[str]]:
+    """The applicant's data known today, per scope (every accepted payload merged, known as of
+    today), the SHA-256 of the latest payload of each scope, and the problems met."""
+    # a payload describing a day before the panel's first month holds nothing the features read
+    since = add_months(today.replace(day=1), -(HISTORY_MONTHS + 1))
+    rows = repo.applicant_payloads(session, applicant_id, [s.value for s in SOURCES], since)
+    by_scope: dict[DataScope, list[dict]] = defaultdict(list)
+    hashes: dict[str, str] = {}
+    for row in rows:
+        scope = DataScope(row.scope)
+        by_scope[scope].append(json.loads(received_bytes(row)))
+        hashes[scope.value] = row.payload_sha256
+    data: dict[DataScope, Any] = {}
+    problems: list[str] = []
+    for scope, payloads in by_scope.items():
+        merged = merge_payloads(scope, payloads)
+        if str(merged.get("as_of", "")) <= today.isoformat():
+            merged["as_of"] = today.isoformat()  # what is known today: nothing newer came
+        try:
+            data[scope] = parse_payload(scope, merged)
+        except InvalidRecord as exc:
+            problems.append(f"{scope.value}: {exc}")
+    return data, hashes, problems
+
+
+def reevaluate_applicant(p: Platform, session: Session, applicant_id: str, monitor: LineMonitor,
+                         *, trigger: str, today: date | None = None,
+                         lines: Sequence[Any] | None = None) -> list[Reevaluated]:
+    """Re-evaluate every open line of the applicant on today's data, record each decision and
+    apply what changes (see the module's doc)."""
+    from puhui.risk.features import features_for
+
+    today = today or business_date(p.clock)
+    if lines is None:
+        lines = [x for x in monitor.lines_of(session, applicant_id)
+                 if _status(x) in OPEN_STATUSES]
+    if not lines:
+        return []
+    data, hashes, problems = applicant_data(session, applicant_id, today)
+    features: dict[str, Any] = dict(features_for(data, today))
+    features.update(monitoring_features(data, today))
+    scores = None
+    model_versions: dict[str, str] = {}
+    if monitor.scorer is not None:
+        try:
+            scores = monitor.scorer.score(features)
+            model_versions = dict(scores.model_versions)
+        except PuhuiError as exc:
+            problems.append(f"scoring: {exc}")
+    if problems:
+        log.warning("re-evaluating %s with data problems: %s", applicant_id, problems)
+    cap = p.cap_in_force(session, today)
+    ids = [x.line_id for x in lines]
+    latest = repo.latest_decisions(session, ids)
+    repriced = repo.last_repriced(session, ids)
+    out = []
+    for line in lines:
+        facts_of_line = line_facts_from(p, line, cap)
+        engaged = _engaged(latest.get(line.line_id))
+        since = max(d for d in (repriced.get(line.line_id), facts_of_line.opened_on) if d)
+        behaviour = repayment_facts(monitor.repayments_of(session, line), today, since)
+        history = LineHistory(behaviour["on_time_months"], behaviour["days_past_due"],
+                              behaviour["missed_instalments_6m"], engaged)
+        decision = evaluate(facts_of_line, features, scores, history, monitor.policy, today)
+        facts = line_facts(facts_of_line, features, scores, history, today)
+        out.append(_record_and_apply(p, session, monitor, applicant_id, facts_of_line, engaged,
+                                     facts, decision, trigger, model_versions, hashes))
+    return out
+
+
+def line_facts_from(p: Platform, line: Any, cap: Any) -> LineFacts:
+    """`LineFacts` from a credit line (the agreed `CreditLine` attributes), the product's
+    largest principal and the rate cap in force."""
+    try:
+        product_max = p.product(line.product_code).max_principal
+    except NotFound:
+        product_max = line.limit  # a product no longer offered: the line may not grow
+    return LineFacts(line.line_id, line.limit, line.drawn, Decimal(line.annual_rate),
+                     _status(line), line.opened_on, line.changed_on, product_max, cap)
+
+
+def _status(line: Any) -> str:
+    status = line.status
+    return str(getattr(status, "value", status))
+
+
+def _engaged(row: Any | None) -> dict[str, date]:
+    """The rules engaged after a line's decision (its `engaged` column)."""
+    if row is None:
+        return {}
+    return {code: date.fromisoformat(day) for code, day in json.loads(row.engaged).items()}
+
+
+def _record_and_apply(p: Platform, session: Session, monitor: LineMonitor, applicant_id: str,
+                      line: LineFacts, engaged: Mapping[str, date], facts: Mapping[str, Any],
+                      decision: LineDecision, trigger: str, model_versions: Mapping[str, str],
+                      data: Mapping[str, str]) -> Reevaluated:
+    policy = monitor.policy
+    fingerprint = input_sha256(line, engaged, facts, policy.sha256, decision.decided_on)
+    existing = repo.decision_by_input(session, line.line_id, fingerprint)
+    if existing is not None:
+        decision_id, new = existing.decision_id, False
+    else:
+        decision_id, new = new_id("LD"), True
+        record = LineDecisionRecord(
+            decision_id, line.line_id, applicant_id, decision.decided_on, trigger,
+            policy.version, policy.sha256, dict(model_versions), dict(data), line, dict(engaged),
+            dict(facts), decision.outcome())
+        repo.add_decisions(session, [_row(record, fingerprint, p.clock.now())])
+    if not decision.changes:
+        return Reevaluated(decision_id, decision, new)
+    key = f"line-decision:{decision_id}"
+    try:
+        with session.begin_nested():
+            applied = monitor.apply_line_change(
+                p, session, SYSTEM, line.line_id, key=key, reason=decision.reason,
+                limit=decision.limit, annual_rate=decision.annual_rate, freeze=decision.freeze,
+                decision_id=decision_id)
+            if monitor.notify is not None:
+                monitor.notify(p, session, applicant_id=applicant_id, kind=NOTICE_KIND, key=key,
+                               subject="Your credit line has changed", body=decision.reason,
+                               context={"line_id": line.line_id, "decision_id": decision_id,
+                                        "limit": decision.limit,
+                                        "annual_rate": None if decision.annual_rate is None
+                                        else str(decision.annual_rate),
+                                        "freeze": decision.freeze})
+    except PuhuiError as exc:
+        log.warning("line %s: decision %s not applied: %s", line.line_id, decision_id, exc)
+        return Reevaluated(decision_id, decision, new, None, f"{type(exc).__name__}: {exc}")
+    return Reevaluated(decision_id, decision, new, applied)
+
+
+def _row(record: LineDecisionRecord, fingerprint: str, now: Any) -> dict[str, Any]:
+    text = record.to_json()
+    o = record.outcome
+    return {"decision_id": record.decision_id, "line_id": record.line_id,
+            "applicant_id": record.applicant_id, "decided_on": record.decided_on,
+            "recorded_at": now, "trigger": record.trigger[:40],
+            "policy_version": record.policy_version, "policy_sha256": record.policy_sha256,
+            "changes": o["limit"] is not None or o["annual_rate"] is not None
+            or o["freeze"] is not None,
+            "limit_after": o["limit"], "rate_after": o["annual_rate"], "freeze": o["freeze"],
+            "engaged": canonical(o["engaged"]), "input_sha256": fingerprint, "record": text,
+            "record_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+
+
+# -- reading and replaying the records -------------------------------------------------------------
+def stored_line_decision(session: Session, actor: Principal, decision_id: str
+                         ) -> LineDecisionRecord:
+    """A line decision record, for staff (credit officers and admins) and for the applicant's
+    own partner or the borrower; NotFound otherwise."""
+    actor.require(Perm.READ)
+    row = repo.decision(session, decision_id)
+    if row is None:
+        raise NotFound(f"no line decision {decision_id!r}")
+    applicant_row(session, actor, row.applicant_id)
+    if hashlib.sha256(row.record.encode("utf-8")).hexdigest() != row.record_sha256:
+        from puhui.lines.policy import InvalidLineDecision
+        raise InvalidLineDecision(f"line decision {decision_id} no longer matches its sha256")
+    return LineDecisionRecord.from_json(row.record)
+
+
+def line_decisions(session: Session, actor: Principal, line_id: str,
+                   limit: int = 50) -> list[dict[str, Any]]:
+    """A line's decisions, newest first (their outcomes)."""
+    actor.require(Perm.READ)
+    rows = repo.decisions_of(session, line_id, limit)
+    if rows:
+        applicant_row(session, actor, rows[0].applicant_id)
+    return [{"decision_id": r.decision_id, "decided_on": r.decided_on.isoformat(),
+             "trigger": r.trigger, "policy_version": r.policy_version, "changes": r.changes,
+             **{k: v for k, v in json.loads(r.record)["outcome"].items()
+                if k in ("fired", "released", "limit", "annual_rate", "freeze")}} for r in rows]
+
+
+def replay_line_decision(session: Session, actor: Principal, decision_id: str,
+                         monitor: LineMonitor | None = None, policy: LinePolicy | None = None
+                         ) -> dict[str, Any]:
+    """Re-derive a recorded line decision under its recorded policy version: the full decision
+    with its trace, and whether its outcome is the recorded one.  The policy comes from
+    `policy`, else the monitor's registry (tamper-checked), else the monitor's own policy when
+    it is the recorded version; the shipped default when that is the one."""
+    record = stored_line_decision(session, actor, decision_id)
+    chosen = policy
+    if chosen is None and monitor is not None and monitor.policies is not None:
+        chosen = monitor.policies.load(record.policy_version)
+    if chosen is None:
+        for candidate in ([monitor.policy] if monitor is not None else []) + \
+                [default_line_policy()]:
+            if candidate.sha256 == record.policy_sha256:
+                chosen = candidate
+                break
+    if chosen is None:
+        raise NotFound(f"the line policy {record.policy_version} is not available to replay")
+    decision = replay(record, chosen)
+    return {"decision_id": decision_id, "policy_version": record.policy_version,
+            "matches": decision.outcome() == record.outcome, "recorded": record.outcome,
+            "replayed": decision.to_dict()}
+
+
+# -- a whole book at once --------------------------------------------------------------------------
+@dataclass
+class BookRun:
+    """What `reevaluate_book` did, stage by stage (seconds), and its counts."""
+
+    lines: int = 0
+    recorded: int = 0
+    changed: int = 0
+    applied: int = 0
+    refused: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def reevaluate_book(p: Platform, monitor: LineMonitor, lines: pl.DataFrame, panel: pl.DataFrame,
+                    today: date, *, trigger: str = "batch", apply: bool = True,
+                    chunk: int = 20_000) -> BookRun:
+    """Re-evaluate a book of lines after a data refresh, vectorised: point-in-time features and
+    monitoring signals over the refreshed monthly panel (`feature_frame`, `monitoring_frame`),
+    scores (`score_frame`), the line policy over the frame (`evaluate_lines`), one decision
+    record per line whose inputs are new, written in bulk, and the changes applied through the
+    monitor (one transaction per 500 changes, each in a savepoint).
+
+    `lines` has one row per line: `business_id` (the panel's), `applicant_id`, the line columns
+    of `puhui.lines.vectorised` (limit, drawn, product_max, rate_micro, cap_micro, status,
+    opened_on, changed_on) and the behaviour facts (on_time_months, days_past_due,
+    missed_instalments_6m); the rules engaged are read from each line's latest record.  The
+    records are those of `reevaluate_applicant` (format `puhui.line-decision-record/1`, each
+    replayable), their JSON written by Polars; the rate cap is recorded as its limit (the
+    book's frame carries no provenance)."""
+    import time
+
+    from puhui.risk.features import feature_frame
+
+    run = BookRun(lines=lines.height)
+    policy = monitor.policy
+    t0 = time.perf_counter()
+    books = lines["business_id"].unique()
+    wanted = panel if books.len() >= panel["business_id"].n_unique() else \
+        panel.filter(pl.col("business_id").is_in(books.implode()))
+    features = feature_frame(wanted, today).join(monitoring_frame(wanted, today),
+                                                 on="business_id", how="left")
+    run.seconds["features"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model_versions: dict[str, str] = {}
+    if monitor.scorer is not None:
+        features = monitor.scorer.score_frame(features)
+        model_versions = dict(getattr(monitor.scorer, "model_versions", {}))
+    run.seconds["scores"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with p.read() as session:
+        latest = repo.latest_decisions(session, lines["line_id"].to_list())
+    released = [r.code for r in policy.rules if r.release is not None]
+    frame = lines.join(features, on="business_id", how="left")
+    ids = frame["line_id"].to_list()
+    engaged_by_line = {line_id: _engaged(row) for line_id, row in latest.items()}
+    if released:
+        frame = frame.with_columns(
+            pl.Series(engaged_column(c), [engaged_by_line.get(i, {}).get(c) for i in ids],
+                      dtype=pl.Date) for c in released)
+    run.seconds["history"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out = evaluate_lines(policy, frame, today)
+    run.seconds["policy"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    rows, changes = _book_records(policy, frame, out, today, trigger, model_versions, latest,
+                                  p.clock.now())
+    run.seconds["records"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for start in range(0, len(rows), chunk):
+        with p.write_connection() as conn:
+            repo.bulk_add_decisions(conn, rows[start:start + chunk])
+    run.recorded = len(rows)
+    run.changed = len(changes)
+    run.seconds["write"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if apply:
+        for start in range(0, len(changes), 500):
+            with p.unit() as session:
+                for change in changes[start:start + 500]:
+                    try:
+                        with session.begin_nested():
+                            monitor.apply_line_change(p, session, SYSTEM, **change)
+                        run.applied += 1
+                    except PuhuiError as exc:
+                        run.refused += 1
+                        log.warning("line %s: not applied: %s", change["line_id"], exc)
+    run.seconds["apply"] = time.perf_counter() - t0
+    return run
+
+
+def _json_column(frame: pl.DataFrame, fields: dict[str, pl.Expr]) -> list[str]:
+    """Each row's `fields` as a JSON object with its keys sorted (Polars writes it)."""
+    return frame.select(pl.struct([fields[k].alias(k) for k in sorted(fields)])
+                        .struct.json_encode().alias("j"))["j"].to_list()
+
+
+def _book_records(policy: LinePolicy, frame: pl.DataFrame, out: pl.DataFrame, today: date,
+                  trigger: str, model_versions: Mapping[str, str], latest: Mapping[str, Any],
+                  now: Any) -> tuple[list[tuple], list[dict[str, Any]]]:
+    """The decision rows (tuples in `DECISION_COLUMNS` order, one per line whose inputs are
+    new) and the changes to apply."""
+    from puhui.lines.policy import LINE_FACT_KINDS
+    from puhui.lines.record import FORMAT
+    from puhui.lines.vectorised import line_state_exprs
+
+    kinds = policy.kinds
+    state = line_state_exprs(today)
+
+    def fact(name: str) -> pl.Expr:
+        if name in state:
+            return state[name]
+        if name not in frame.columns:
+            return pl.lit(None)
+        col, dtype = pl.col(name), frame.schema[name]
+        if dtype.is_float():  # NaN and infinity are missing: null, as `values.plain` makes them
+            return pl.when(col.is_finite()).then(col)
+        if kinds.get(name) in ("number", "money", "probability") and not dtype.is_numeric():
+            return pl.lit(None)
+        return col
+
+    facts_json = _json_column(frame, {n: fact(n) for n in {**LINE_FACT_KINDS, **policy.facts}})
+    def decimal_text(micro: pl.Expr) -> pl.Expr:  # whole millionths as "0.120000", exactly
+        micro = micro.cast(pl.Int64)
+        return pl.concat_str([(micro // MICRO).cast(pl.String), pl.lit("."),
+                              (micro % MICRO).cast(pl.String).str.zfill(6)])
+
+    rate, cap = decimal_text(pl.col("rate_micro")), decimal_text(pl.col("cap_micro"))
+    line_json = _json_column(frame, {
+        "line_id": pl.col("line_id"), "limit": pl.col("limit").cast(pl.Int64),
+        "drawn": pl.col("drawn").cast(pl.Int64), "annual_rate": rate,
+        "status": pl.col("status").cast(pl.String),
+        "opened_on": pl.col("opened_on").cast(pl.String),
+        "changed_on": pl.col("changed_on").cast(pl.String),
+        "product_max": pl.col("product_max").cast(pl.Int64),
+        "rate_cap": pl.struct(cap.alias("annual_limit"),
+                              pl.lit("rate cap in force").alias("label"),
+                              pl.lit(None).alias("provenance"))})
+    released = [r.code for r in policy.rules if r.release is not None]
+    before = [frame[engaged_column(c)].to_list() for c in released]
+    after = [out[engaged_column(c)].to_list() for c in released]
+    version, sha = policy.identity, policy.sha256
+    day = today.isoformat()
+    constant = (f'"data":{{}},"decided_on":"{day}",', f',"format":"{FORMAT}",',
+                f',"model_versions":{canonical(dict(model_versions))},',
+                f',"policy_sha256":"{sha}","policy_version":{canonical(policy.version)},'
+                f'"trigger":{canonical(trigger)}}}')
+    rows: list[tuple] = []
+    changes: list[dict[str, Any]] = []
+    columns = [out[c].to_list() for c in ("limit_new", "rate_new_micro", "freeze",
+                                          "proposed_limit", "proposed_rate_micro", "fired",
+                                          "released")]
+    line_ids, applicants = frame["line_id"].to_list(), frame["applicant_id"].to_list()
+    for i, (line_id, applicant) in enumerate(zip(line_ids, applicants)):
+        engaged_before = "{}" if not any(v[i] for v in before) else canonical(
+            {c: v[i].isoformat() for c, v in zip(released, before) if v[i] is not None})
+        fingerprint = hashlib.sha256(f"{line_json[i]}|{engaged_before}|{facts_json[i]}|{sha}|"
+                                     f"{day}".encode("utf-8")).hexdigest()
+        previous = latest.get(line_id)
+        if previous is not None and previous.input_sha256 == fingerprint:
+            continue
+        limit_new, rate_new, freeze, proposed_limit, proposed_rate, fired, let_go = \
+            (c[i] for c in columns)
+        engaged = {c: v[i].isoformat() for c, v in zip(released, after) if v[i] is not None}
+        engaged_after = canonical(engaged) if engaged else "{}"
+        annual_rate = None if rate_new is None else str(Decimal(rate_new) / MICRO)
+        outcome = canonical({
+            "line_id": line_id, "decided_on": day, "policy_version": version,
+            "fired": [c for c in fired.split(",") if c],
+            "released": [c for c in let_go.split(",") if c],
+            "proposed_limit": proposed_limit,
+            "proposed_rate": None if proposed_rate is None
+            else str(Decimal(proposed_rate) / MICRO),
+            "limit": limit_new, "annual_rate": annual_rate, "freeze": freeze,
+            "engaged": engaged})
+        decision_id = new_id("LD")
+        text = (f'{{"applicant_id":{canonical(applicant)},{constant[0]}"decision_id":'
+                f'"{decision_id}","engaged_before":{engaged_before},"facts":{facts_json[i]}'
+                f'{constant[1]}"line":{line_json[i]},"line_id":{canonical(line_id)}'
+                f'{constant[2]}"outcome":{outcome}{constant[3]}')
+        changed = limit_new is not None or rate_new is not None or freeze is not None
+        rows.append((decision_id, line_id, applicant, today, now, trigger[:40], version, sha,
+                     changed, limit_new, annual_rate, freeze, engaged_after, fingerprint, text,
+                     hashlib.sha256(text.encode("utf-8")).hexdigest()))
+        if changed:
+            codes = [c for c in (fired + "," + let_go).split(",") if c]
+            changes.append({"line_id": line_id, "key": f"line-decision:{decision_id}",
+                            "reason": "re-evaluated under " + version + ": "
+                            + (", ".join(codes) or "RATE_ABOVE_CAP"),
+                            "limit": limit_new,
+                            "annual_rate": None if rate_new is None
+                            else Decimal(rate_new) / MICRO,
+                            "freeze": freeze, "decision_id": decision_id})
+    return rows, changes
+
+
+def behaviour_columns() -> list[str]:
+    """The repayment-behaviour columns a book's frame carries (`reevaluate_book`)."""
+    return list(BEHAVIOUR_FACTS)
+
+
+__all__ = ["LineMonitor", "Reevaluated", "BookRun", "push_data", "refresh_lines",
+           "reevaluate_applicant", "reevaluate_book", "replay_line_decision",
+           "stored_line_decision", "line_decisions", "monitored_applicants", "NOTICE_KIND",
+           "behaviour_columns"]

@@ -1,0 +1,135 @@
+"""The line re-evaluation's rows: line decision records, the monitoring payloads the features
+are built from, and who holds a consent in force.
+
+Every function works in the caller's session and transaction; none commits.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Iterable, Mapping, Sequence
+
+from sqlalchemy import Connection, func, insert, or_, select
+from sqlalchemy.orm import Session
+
+from puhui.store.bulk import bulk_insert
+from puhui.store.line_models import LineDecisionRow
+from puhui.store.platform_models import ConsentRow
+from puhui.store.risk_models import SourcePayloadRow
+
+_LINES = LineDecisionRow.__table__
+_PAYLOADS = SourcePayloadRow.__table__
+_CONSENTS = ConsentRow.__table__
+_BATCH = 500
+
+Bind = Session | Connection
+
+
+# -- line decision records -------------------------------------------------------------------------
+def add_decisions(bind: Bind, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert line decision rows (one statement for many)."""
+    if rows:
+        bind.execute(insert(_LINES), list(rows))
+
+
+#: The columns `bulk_add_decisions` takes, in order.
+DECISION_COLUMNS = ("decision_id", "line_id", "applicant_id", "decided_on", "recorded_at",
+                    "trigger", "policy_version", "policy_sha256", "changes", "limit_after",
+                    "rate_after", "freeze", "engaged", "input_sha256", "record", "record_sha256")
+
+
+def bulk_add_decisions(conn: Connection, rows: Sequence[Sequence[Any]]) -> int:
+    """Insert a book's decision rows (tuples in `DECISION_COLUMNS` order), the fastest way the
+    database offers (`bulk.bulk_insert`: COPY on PostgreSQL)."""
+    return bulk_insert(conn, _LINES, DECISION_COLUMNS, rows)
+
+
+def decision_by_input(bind: Bind, line_id: str, input_sha256: str) -> Any | None:
+    """The decision already recorded for this line from exactly these inputs, or None."""
+    return bind.execute(select(_LINES).where(_LINES.c.line_id == line_id,
+                                             _LINES.c.input_sha256 == input_sha256)).first()
+
+
+def decision(bind: Bind, decision_id: str) -> Any | None:
+    return bind.execute(select(_LINES).where(_LINES.c.decision_id == decision_id)).first()
+
+
+def decisions_of(bind: Bind, line_id: str, limit: int = 50) -> list[Any]:
+    """The line's decisions, newest first."""
+    return list(bind.execute(select(_LINES).where(_LINES.c.line_id == line_id)
+                             .order_by(_LINES.c.id.desc()).limit(limit)).all())
+
+
+def latest_decisions(bind: Bind, line_ids: Iterable[str]) -> dict[str, Any]:
+    """(decision_id, line_id, input_sha256, engaged) of the newest decision of each of these
+    lines that has one (the record itself left out: a book reads 200,000 of these)."""
+    ids = list(line_ids)
+    out: dict[str, Any] = {}
+    for start in range(0, len(ids), _BATCH):
+        chunk = ids[start:start + _BATCH]
+        newest = (select(_LINES.c.line_id, func.max(_LINES.c.id).label("id"))
+                  .where(_LINES.c.line_id.in_(chunk)).group_by(_LINES.c.line_id).subquery())
+        query = select(_LINES.c.decision_id, _LINES.c.line_id, _LINES.c.input_sha256,
+                       _LINES.c.engaged).join(newest, newest.c.id == _LINES.c.id)
+        for row in bind.execute(query):
+            out[row.line_id] = row
+    return out
+
+
+def last_repriced(bind: Bind, line_ids: Iterable[str]) -> dict[str, date]:
+    """The day of each line's latest decision that changed its price."""
+    ids = list(line_ids)
+    out: dict[str, date] = {}
+    for start in range(0, len(ids), _BATCH):
+        query = (select(_LINES.c.line_id, func.max(_LINES.c.decided_on))
+                 .where(_LINES.c.line_id.in_(ids[start:start + _BATCH]),
+                        _LINES.c.rate_after.is_not(None))
+                 .group_by(_LINES.c.line_id))
+        out.update({line_id: day for line_id, day in bind.execute(query)})
+    return out
+
+
+# -- monitoring payloads ---------------------------------------------------------------------------
+def applicant_payloads(bind: Bind, applicant_id: str, scopes: Iterable[str],
+                       since: date | None = None) -> list[Any]:
+    """Every accepted payload of the applicant for these scopes (those fetched for its
+    applications and those pushed or pulled since), describing a day from `since` on, oldest
+    first."""
+    query = select(_PAYLOADS).where(
+        _PAYLOADS.c.applicant_id == applicant_id, _PAYLOADS.c.status == "accepted",
+        _PAYLOADS.c.scope.in_(list(scopes)))
+    if since is not None:
+        query = query.where(_PAYLOADS.c.as_of >= since)
+    return list(bind.execute(query.order_by(_PAYLOADS.c.id)).all())
+
+
+def latest_payload_hashes(bind: Bind, applicant_id: str) -> dict[str, str]:
+    """scope -> the SHA-256 of the applicant's latest accepted payload of that scope."""
+    newest = (select(_PAYLOADS.c.scope, func.max(_PAYLOADS.c.id).label("id"))
+              .where(_PAYLOADS.c.applicant_id == applicant_id, _PAYLOADS.c.status == "accepted")
+              .group_by(_PAYLOADS.c.scope).subquery())
+    query = select(_PAYLOADS.c.scope, _PAYLOADS.c.payload_sha256).join(
+        newest, newest.c.id == _PAYLOADS.c.id)
+    return {scope: digest for scope, digest in bind.execute(query)}
+
+
+def add_payload(bind: Bind, values: Mapping[str, Any]) -> int:
+    """Store one payload row; its id."""
+    return bind.execute(insert(_PAYLOADS).returning(_PAYLOADS.c.id), dict(values)).scalar_one()
+
+
+# -- consents --------------------------------------------------------------------------------------
+def consents_in_force(bind: Bind, at: datetime) -> list[Any]:
+    """(applicant_id, data) of every consent granted by `at`, not expired and not revoked at
+    `at`, by applicant (the caller reads each one's purpose and scopes)."""
+    query = (select(_CONSENTS.c.applicant_id, _CONSENTS.c.data)
+             .where(_CONSENTS.c.granted_at <= at, _CONSENTS.c.expires_at > at,
+                    or_(_CONSENTS.c.revoked_at.is_(None), _CONSENTS.c.revoked_at > at))
+             .order_by(_CONSENTS.c.applicant_id, _CONSENTS.c.consent_id))
+    return list(bind.execute(query).all())
+
+
+__all__ = ["add_decisions", "bulk_add_decisions", "DECISION_COLUMNS", "decision_by_input",
+           "decision", "decisions_of", "latest_decisions",
+           "last_repriced", "applicant_payloads", "latest_payload_hashes", "add_payload",
+           "consents_in_force"]
