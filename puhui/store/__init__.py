@@ -36,6 +36,7 @@ from puhui.store import decision_models  # noqa: F401  (registers the decision r
 from puhui.store import caps_models  # noqa: F401  (registers the rate cap setting's history)
 from puhui.store import close_models  # noqa: F401  (registers snapshots, positions, closes)
 from puhui.store import job_runs  # noqa: F401  (registers the scheduled jobs' runs)
+from puhui.store import collections_repo  # noqa: F401  (registers the collections tables)
 from puhui.store.ledger_repo import LedgerRepository
 from puhui.store.loan_repo import LoanEventRepository, LoanRecord, canonical_json
 
