@@ -399,7 +399,7 @@ class JobRun(Out):
     """One attempt of a scheduled daily job (docs/scheduler.md)."""
 
     id: int
-    job: Literal["close", "auto_debit"]
+    job: Literal["close", "auto_debit", "collections"]
     business_date: date
     attempt: int = Field(ge=1, description="1, 2, ... per job and business date")
     status: Literal["running", "succeeded", "failed"]

@@ -20,8 +20,8 @@ from rich.table import Table
 from puhui.errors import PuhuiError
 
 scheduler_app = typer.Typer(
-    help="The daily jobs (close, auto-debit) at their configured times; without a command, "
-         "run them in the foreground until Ctrl-C.", invoke_without_command=True)
+    help="The daily jobs (close, auto-debit, collections) at their configured times; without "
+         "a command, run them in the foreground until Ctrl-C.", invoke_without_command=True)
 console = Console()
 
 
@@ -95,7 +95,8 @@ def scheduler(ctx: typer.Context,
 
 @scheduler_app.command("runs")
 def runs(db: Optional[str] = typer.Option(None, help="database URL"),
-         job: Optional[str] = typer.Option(None, help="only this job (close, auto_debit)"),
+         job: Optional[str] = typer.Option(None,
+                                           help="only this job (close, auto_debit, collections)"),
          limit: int = typer.Option(20, min=1, max=1000, help="how many, newest first")) -> None:
     """The recorded runs of the daily jobs, newest first."""
     from puhui.services.platform import Platform

@@ -1,6 +1,6 @@
 """The platform's own daily jobs, run at configured times in the business time zone.
 
-Two jobs today (a reminder job would be a third entry in `JOBS`):
+Three jobs today (a reminder job would be another entry in `JOBS`):
 
 * **close**: the daily close (`close_day`, after expiring stale offers as the API's end of day
   does) of the business date that has *ended*.  It fires after midnight: at 00:30 on 8 March
@@ -12,6 +12,11 @@ Two jobs today (a reminder job would be a third entry in `JOBS`):
   at its own time, which must be after the close time (so it sees yesterday closed).  A day
   missed entirely is not collected afterwards: the next day's run pulls what is due then,
   arrears included.
+* **collections**: the collections review (`services.collections.run_daily`) for *today's*
+  business date, after the auto-debit (so a loan it collected opens no case): cases opened on
+  the first day past due, moved between stages, closed when cured, settled or written off;
+  promises checked.  Like the auto-debit, a day missed is not reviewed afterwards: the next
+  review sees the book as it is then.
 
 Every attempt is a row of `job_runs` (`puhui.store.job_runs`), which is also the lease: one
 runner at a time per job and business date, and one job at a time, across threads, `puhui
@@ -54,13 +59,16 @@ ENABLED_ENV = "PUHUI_SCHEDULER"
 CLOSE_ENV = "PUHUI_SCHEDULE_CLOSE"
 #: Environment: the auto-debit's time of day (HH:MM, after the close's) or "off".
 AUTO_DEBIT_ENV = "PUHUI_SCHEDULE_AUTO_DEBIT"
+#: Environment: the collections review's time of day (HH:MM, after the auto-debit's) or "off".
+COLLECTIONS_ENV = "PUHUI_SCHEDULE_COLLECTIONS"
 #: Environment: minutes after which a running attempt is taken as crashed (5-1440).
 LEASE_ENV = "PUHUI_SCHEDULE_LEASE_MINUTES"
 #: Environment: seconds between two looks at the clock (1-3600).
 TICK_ENV = "PUHUI_SCHEDULE_TICK_SECONDS"
 
-CLOSE, AUTO_DEBIT = "close", "auto_debit"
-DEFAULTS = {CLOSE_ENV: "00:30", AUTO_DEBIT_ENV: "06:00", LEASE_ENV: "120", TICK_ENV: "30"}
+CLOSE, AUTO_DEBIT, COLLECTIONS = "close", "auto_debit", "collections"
+DEFAULTS = {CLOSE_ENV: "00:30", AUTO_DEBIT_ENV: "06:00", COLLECTIONS_ENV: "07:00",
+            LEASE_ENV: "120", TICK_ENV: "30"}
 #: First retry delay after a failure; it doubles with each failure up to `RETRY_MAX`.
 RETRY_FIRST = timedelta(minutes=1)
 RETRY_MAX = timedelta(minutes=60)
@@ -148,9 +156,17 @@ class Schedule:
             raise SchedulerSettingsError(
                 f"{AUTO_DEBIT_ENV} ({debit:%H:%M}) must be after {CLOSE_ENV} ({close:%H:%M}): "
                 f"the day's collection runs once the previous day is closed")
+        review = _clock_time(COLLECTIONS_ENV, get(COLLECTIONS_ENV))
+        before = [(name, at) for name, at in ((AUTO_DEBIT_ENV, debit), (CLOSE_ENV, close))
+                  if at is not None]
+        if review is not None and before and review <= before[0][1]:
+            raise SchedulerSettingsError(
+                f"{COLLECTIONS_ENV} ({review:%H:%M}) must be after {before[0][0]} "
+                f"({before[0][1]:%H:%M}): the review sees the day's collection first")
         lease = _whole(LEASE_ENV, get(LEASE_ENV), 5, 1440, "minutes")
         tick = _whole(TICK_ENV, get(TICK_ENV), 1, 3600, "seconds")
-        jobs = tuple(JobSpec(name, at) for name, at in ((CLOSE, close), (AUTO_DEBIT, debit))
+        jobs = tuple(JobSpec(name, at) for name, at in ((CLOSE, close), (AUTO_DEBIT, debit),
+                                                        (COLLECTIONS, review))
                      if at is not None)
         return cls(jobs, timedelta(minutes=lease), timedelta(seconds=tick))
 
@@ -250,8 +266,17 @@ def run_auto_debit(platform: Platform, day: date) -> dict[str, Any]:
         return loans.auto_debit(platform, session, SYSTEM, day)
 
 
+def run_collections(platform: Platform, day: date) -> dict[str, Any]:
+    """Today's collections review, as `POST /v1/collections/run` runs it."""
+    from puhui.services import collections
+
+    with platform.unit() as session:
+        return collections.run_daily(platform, session, SYSTEM, day)
+
+
 JobFunction = Callable[[Platform, date], dict[str, Any]]
-JOBS: dict[str, JobFunction] = {CLOSE: run_close, AUTO_DEBIT: run_auto_debit}
+JOBS: dict[str, JobFunction] = {CLOSE: run_close, AUTO_DEBIT: run_auto_debit,
+                                COLLECTIONS: run_collections}
 
 
 class JobIncomplete(Exception):

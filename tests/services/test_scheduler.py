@@ -14,6 +14,7 @@ from puhui.services.platform import Platform
 from puhui.services.scheduler import (
     AUTO_DEBIT,
     CLOSE,
+    COLLECTIONS,
     Due,
     JobSpec,
     Schedule,
@@ -23,6 +24,7 @@ from puhui.services.scheduler import (
     retry_delay,
     run_auto_debit,
     run_close,
+    run_collections,
     scheduler_enabled,
 )
 from puhui.store.db import make_engine, session_factory
@@ -106,7 +108,8 @@ def test_a_failed_run_is_retried_after_a_delay_that_doubles() -> None:
 
 
 def test_a_job_switched_off_is_never_due() -> None:
-    only_close = Schedule.from_env({"PUHUI_SCHEDULE_AUTO_DEBIT": "off"})
+    only_close = Schedule.from_env({"PUHUI_SCHEDULE_AUTO_DEBIT": "off",
+                                    "PUHUI_SCHEDULE_COLLECTIONS": "off"})
     assert [j.name for j in only_close.jobs] == [CLOSE]
     assert due_jobs(only_close, local(2026, 3, 8, 7), done((CLOSE, date(2026, 3, 7)))) == []
 
@@ -115,16 +118,23 @@ def test_a_job_switched_off_is_never_due() -> None:
 
 def test_default_settings() -> None:
     schedule = Schedule.from_env({})
-    assert schedule.jobs == (JobSpec(CLOSE, time(0, 30)), JobSpec(AUTO_DEBIT, time(6, 0)))
+    assert schedule.jobs == (JobSpec(CLOSE, time(0, 30)), JobSpec(AUTO_DEBIT, time(6, 0)),
+                             JobSpec(COLLECTIONS, time(7, 0)))
     assert schedule.lease == timedelta(hours=2) and schedule.tick == timedelta(seconds=30)
     assert not scheduler_enabled({})
     assert scheduler_enabled({"PUHUI_SCHEDULER": "on"})
     assert not scheduler_enabled({"PUHUI_SCHEDULER": "off"})
     custom = Schedule.from_env({"PUHUI_SCHEDULE_CLOSE": "1:05",
                                 "PUHUI_SCHEDULE_AUTO_DEBIT": "07:45",
+                                "PUHUI_SCHEDULE_COLLECTIONS": "07:50",
                                 "PUHUI_SCHEDULE_LEASE_MINUTES": "30",
                                 "PUHUI_SCHEDULE_TICK_SECONDS": "5"})
-    assert custom.jobs == (JobSpec(CLOSE, time(1, 5)), JobSpec(AUTO_DEBIT, time(7, 45)))
+    assert custom.jobs == (JobSpec(CLOSE, time(1, 5)), JobSpec(AUTO_DEBIT, time(7, 45)),
+                           JobSpec(COLLECTIONS, time(7, 50)))
+    # with no auto-debit, the review follows the close
+    assert Schedule.from_env({"PUHUI_SCHEDULE_AUTO_DEBIT": "off",
+                              "PUHUI_SCHEDULE_COLLECTIONS": "00:45"}).jobs[-1] == \
+        JobSpec(COLLECTIONS, time(0, 45))
     assert custom.lease == timedelta(minutes=30) and custom.tick == timedelta(seconds=5)
 
 
@@ -134,6 +144,9 @@ def test_default_settings() -> None:
     ({"PUHUI_SCHEDULE_AUTO_DEBIT": "06:5"}, "PUHUI_SCHEDULE_AUTO_DEBIT must be a time of day"),
     ({"PUHUI_SCHEDULE_CLOSE": "23:30"}, "must be before 12:00"),
     ({"PUHUI_SCHEDULE_AUTO_DEBIT": "00:15"}, "must be after PUHUI_SCHEDULE_CLOSE"),
+    ({"PUHUI_SCHEDULE_COLLECTIONS": "06:00"}, "must be after PUHUI_SCHEDULE_AUTO_DEBIT"),
+    ({"PUHUI_SCHEDULE_AUTO_DEBIT": "off", "PUHUI_SCHEDULE_COLLECTIONS": "00:30"},
+     "must be after PUHUI_SCHEDULE_CLOSE"),
     ({"PUHUI_SCHEDULE_LEASE_MINUTES": "1"}, "PUHUI_SCHEDULE_LEASE_MINUTES must be a whole number"),
     ({"PUHUI_SCHEDULE_TICK_SECONDS": "0.5"}, "PUHUI_SCHEDULE_TICK_SECONDS must be a whole number"),
 ])
@@ -321,6 +334,12 @@ def test_the_close_job_closes_the_ended_day_and_skips_a_day_closed_past(
     assert run.summary["business_date"] == "2026-03-07"
     assert run.summary["days_closed"] == ["2026-03-07"] and run.summary["failures"] == 0
     assert run_close(platform, date(2026, 3, 6))["skipped"] is True
+
+
+def test_the_collections_job_reviews_the_book_for_today(platform: Platform) -> None:
+    platform.clock.set(local(2026, 3, 8, 7, 0))
+    summary = run_collections(platform, date(2026, 3, 8))
+    assert summary["business_date"] == "2026-03-08" and summary["open_cases"] == 0
 
 
 def test_the_auto_debit_job_runs_the_collection_for_today(platform: Platform) -> None:
