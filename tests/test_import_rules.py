@@ -27,7 +27,7 @@ LAYERS = {
     # the pure core: rules and arithmetic, no database, no I/O framework
     "errors": "core", "money": "core", "calendar": "core", "json_text": "core",
     "artefacts": "core", "demo": "core", "loans": "core", "ledger": "core", "risk": "core",
-    "decision": "core", "origination": "core", "parties": "core",
+    "decision": "core", "origination": "core", "parties": "core", "collections": "core",
     # every SQL statement, the unit of work, the dialect differences
     "store": "store",
     # the loan book over the store (where a loan's transaction begins) and what reads it whole
