@@ -10,7 +10,7 @@ from fastapi.openapi.utils import get_openapi
 from puhui.api import problems
 from puhui.api.calls import KEY_DESCRIPTION, KEY_PATTERN, MAX_KEY, SECURITY_SCHEMES
 from puhui.api.responses import Health
-from puhui.api.routes import applications, caps, loans, operations, parties
+from puhui.api.routes import applications, caps, collections, loans, operations, parties
 from puhui.api.routes.common import operation
 from puhui.services import stages
 from puhui.services.platform import Platform
@@ -38,6 +38,8 @@ TAGS = [
                                           "bound bank accounts"},
     {"name": "applications", "description": "Applications, decisions, offers and contracts"},
     {"name": "loans", "description": "Disbursements, loans and repayments"},
+    {"name": "collections", "description": "Collection cases, queues, contact attempts, "
+                                           "promises to pay, restructuring, write-off advice"},
     {"name": "operations", "description": "Products, rate caps, end of day, ledger checks, "
                                           "API keys, health"},
 ]
@@ -49,7 +51,7 @@ def create_app(platform: Platform) -> FastAPI:
                   docs_url="/docs", openapi_url="/openapi.json", openapi_tags=TAGS)
     app.state.platform = platform
     problems.install(app)
-    for module in (parties, applications, loans, operations, caps):
+    for module in (parties, applications, loans, collections, operations, caps):
         app.include_router(module.router)
     if stages.enabled():
         @app.middleware("http")

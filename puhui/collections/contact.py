@@ -26,7 +26,7 @@ from puhui.collections.errors import ContactRefused, InvalidCollectionsInput
 ZONE = ZoneInfo("Asia/Shanghai")
 
 
-class Channel(str, enum.Enum):
+class ContactChannel(str, enum.Enum):
     PHONE_CALL = "phone_call"
     SMS = "sms"
     APP_MESSAGE = "app_message"
@@ -35,7 +35,7 @@ class Channel(str, enum.Enum):
     LETTER = "letter"
 
 
-class Party(str, enum.Enum):
+class ContactParty(str, enum.Enum):
     """Who was (to be) contacted.  Only `BORROWER` is allowed; the others exist so an attempt
     on them is refused and audited rather than silently dropped as bad input."""
 
@@ -47,7 +47,7 @@ class Party(str, enum.Enum):
     OTHER = "other"
 
 
-class Outcome(str, enum.Enum):
+class ContactOutcome(str, enum.Enum):
     NO_ANSWER = "no_answer"
     LEFT_MESSAGE = "left_message"
     PROMISE_TO_PAY = "promise_to_pay"
@@ -58,7 +58,7 @@ class Outcome(str, enum.Enum):
     PAID = "paid"
 
 
-ALLOWED_PARTIES = frozenset({Party.BORROWER})
+ALLOWED_PARTIES = frozenset({ContactParty.BORROWER})
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +87,7 @@ def parse_enum(kind: type[enum.Enum], value: object, what: str) -> enum.Enum:
                                       f"{[k.value for k in kind]}") from None
 
 
-def check_contact(rules: ContactRules, at: datetime, party: Party,
+def check_contact(rules: ContactRules, at: datetime, party: ContactParty,
                   earlier: Iterable[datetime]) -> None:
     """Refuse a contact of `party` at `at` (UTC-aware) given the borrower's `earlier` attempts."""
     if at.tzinfo is None:

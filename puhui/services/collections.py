@@ -24,7 +24,7 @@ from typing import Any, Callable, Protocol
 from sqlalchemy.orm import Session
 
 from puhui.book import amount_due
-from puhui.collections.contact import (DEFAULT_RULES, Channel, ContactRules, Outcome, Party,
+from puhui.collections.contact import (DEFAULT_RULES, ContactChannel, ContactRules, ContactOutcome, ContactParty,
                                        check_contact, parse_enum, week_window)
 from puhui.collections.errors import (CaseClosed, ContactRefused, InvalidCollectionsInput,
                                       OfferNotOpen, RestructuringRefused)
@@ -417,11 +417,11 @@ def record_attempt(p: Platform, session: Session, actor: Principal, case_id: str
         return _attempt_answer(session, done)
     if case.status != repo.OPEN:
         raise CaseClosed(f"case {case_id} is closed ({case.close_reason})")
-    channel_ = parse_enum(Channel, channel, "channel")
-    party_ = parse_enum(Party, party, "party")
-    outcome_ = parse_enum(Outcome, outcome, "outcome")
+    channel_ = parse_enum(ContactChannel, channel, "channel")
+    party_ = parse_enum(ContactParty, party, "party")
+    outcome_ = parse_enum(ContactOutcome, outcome, "outcome")
     note = _text(note, "note", MAX_NOTE)
-    promised = outcome_ is Outcome.PROMISE_TO_PAY
+    promised = outcome_ is ContactOutcome.PROMISE_TO_PAY
     given = (promise_amount is not None, promise_due is not None)
     if given != (promised, promised):
         raise InvalidCollectionsInput("an outcome of promise_to_pay needs promise_amount and "

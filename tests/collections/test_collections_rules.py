@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from puhui.collections.contact import (DEFAULT_RULES, ContactRules, Party, check_contact,
+from puhui.collections.contact import (DEFAULT_RULES, ContactRules, ContactParty, check_contact,
                                        week_window)
 from puhui.collections.errors import ContactRefused, InvalidCollectionsInput
 from puhui.collections.promises import PromiseStatus, check_new_promise, evaluate
@@ -75,27 +75,27 @@ def test_priority_is_amount_overdue_times_days() -> None:
 def test_contact_hours_are_local_and_half_open(hh: int, mm: int, ok: bool) -> None:
     at = local(DAY, hh, mm)
     if ok:
-        check_contact(DEFAULT_RULES, at, Party.BORROWER, [])
+        check_contact(DEFAULT_RULES, at, ContactParty.BORROWER, [])
     else:
         with pytest.raises(ContactRefused) as refused:
-            check_contact(DEFAULT_RULES, at, Party.BORROWER, [])
+            check_contact(DEFAULT_RULES, at, ContactParty.BORROWER, [])
         assert refused.value.rule == "contact_hours"
 
 
 def test_hours_are_read_in_shanghai_not_utc() -> None:
     # 00:30 UTC is 08:30 in Shanghai: allowed; 13:30 UTC is 21:30 there: refused
     check_contact(DEFAULT_RULES, datetime(2026, 3, 10, 0, 30, tzinfo=timezone.utc),
-                  Party.BORROWER, [])
+                  ContactParty.BORROWER, [])
     with pytest.raises(ContactRefused):
         check_contact(DEFAULT_RULES, datetime(2026, 3, 10, 13, 30, tzinfo=timezone.utc),
-                      Party.BORROWER, [])
+                      ContactParty.BORROWER, [])
 
 
 def test_the_daily_cap_counts_the_local_day() -> None:
     earlier = [local(DAY, 9), local(DAY, 10), local(DAY - timedelta(days=1), 20, 59)]
-    check_contact(DEFAULT_RULES, local(DAY, 11), Party.BORROWER, earlier)
+    check_contact(DEFAULT_RULES, local(DAY, 11), ContactParty.BORROWER, earlier)
     with pytest.raises(ContactRefused) as refused:
-        check_contact(DEFAULT_RULES, local(DAY, 11), Party.BORROWER, earlier + [local(DAY, 10)])
+        check_contact(DEFAULT_RULES, local(DAY, 11), ContactParty.BORROWER, earlier + [local(DAY, 10)])
     assert refused.value.rule == "daily_cap"
 
 
@@ -103,18 +103,18 @@ def test_the_weekly_cap_counts_seven_local_days() -> None:
     rules = ContactRules(max_per_day=3, max_per_week=10)
     # 9 contacts over the six days before, 0 today: one more is allowed, then the week is full
     earlier = [local(DAY - timedelta(days=d), 9 + n) for d in range(1, 4) for n in range(3)]
-    check_contact(rules, local(DAY, 9), Party.BORROWER, earlier)
+    check_contact(rules, local(DAY, 9), ContactParty.BORROWER, earlier)
     with pytest.raises(ContactRefused) as refused:
-        check_contact(rules, local(DAY, 9), Party.BORROWER, earlier + [local(DAY, 8)])
+        check_contact(rules, local(DAY, 9), ContactParty.BORROWER, earlier + [local(DAY, 8)])
     assert refused.value.rule == "weekly_cap"
     # contacts seven days ago have left the window
     old = [local(DAY - timedelta(days=7), 9 + n) for n in range(3)] * 4
-    check_contact(rules, local(DAY, 9), Party.BORROWER, old)
+    check_contact(rules, local(DAY, 9), ContactParty.BORROWER, old)
     assert week_window(rules, local(DAY, 9)) == local(DAY - timedelta(days=6), 0)
 
 
-@pytest.mark.parametrize("party", [p for p in Party if p is not Party.BORROWER])
-def test_only_the_borrower_is_contacted(party: Party) -> None:
+@pytest.mark.parametrize("party", [p for p in ContactParty if p is not ContactParty.BORROWER])
+def test_only_the_borrower_is_contacted(party: ContactParty) -> None:
     with pytest.raises(ContactRefused) as refused:
         check_contact(DEFAULT_RULES, local(DAY, 10), party, [])
     assert refused.value.rule == "third_party"
@@ -126,7 +126,7 @@ def test_bad_contact_rules_and_naive_times_are_refused() -> None:
     with pytest.raises(InvalidCollectionsInput):
         ContactRules(max_per_day=5, max_per_week=3)
     with pytest.raises(InvalidCollectionsInput, match="timezone-aware"):
-        check_contact(DEFAULT_RULES, datetime(2026, 3, 10, 10), Party.BORROWER, [])
+        check_contact(DEFAULT_RULES, datetime(2026, 3, 10, 10), ContactParty.BORROWER, [])
 
 
 # -- promises -------------------------------------------------------------------------------
