@@ -19,6 +19,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from puhui.cli.caps import caps_app
+from puhui.cli.collections import collections_app
 from puhui.cli.common import (DECIDER_HELP, RISK, _book, _date, _existing, _existing_book,
                               _platform, _risk_options, console)
 from puhui.cli.keys import keys_app
@@ -68,6 +69,7 @@ app.add_typer(caps_app, name="caps")
 app.add_typer(train_app, name="train")
 app.add_typer(risk_app, name="risk")
 app.add_typer(policy_app, name="policy")
+app.add_typer(collections_app, name="collections")
 
 
 @app.command()
