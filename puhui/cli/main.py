@@ -320,7 +320,8 @@ def _seed_demo(db: Optional[str], businesses: int, days: int, risk: dict | None 
         task = progress.add_task(f"Seeding {businesses} businesses over {days} days", total=days - 1)
         result = simulate_platform(sim, businesses, days - 1, today - timedelta(days=days - 1),
                                    progress=lambda n: progress.advance(task, n))
-    console.print(f"demo book: {dict(result.funnel)}; {len(result.loan_ids)} loans")
+    console.print(f"demo book: {dict(result.funnel)}; {len(result.loan_ids)} loans; "
+                  f"{result.cases_open} collection cases open")
     sim.close()
 
 
@@ -356,7 +357,8 @@ def simulate(businesses: int = typer.Option(150, help="small businesses that app
     console.print(f"Applications: {dict(result.funnel)}")
     console.print(f"Borrower behaviour: {dict(result.behaviours)}; auto-debits collected "
                   f"{result.collected / 100:,.2f} CNY, {result.failed_debits} failed; "
-                  f"{result.written_off} loans written off")
+                  f"{result.written_off} loans written off; collections: "
+                  f"{result.cases_opened} cases opened, {result.cases_open} open")
     accounts = [book.load(loan_id) for loan_id in result.loan_ids]
     render(portfolio_report(accounts, result.end - timedelta(days=1), book.balances(),
                             book.trial_balance(), book.verify_ledger()))
