@@ -158,3 +158,31 @@ def test_a_restructuring_above_the_cap_is_refused_and_an_accepted_one_reschedule
     closed = api.get(f"/v1/collections/cases/{case_id}", "officer").json()
     assert closed["status"] == "closed" and closed["close_reason"] == "restructured"
     assert _call(api, case_id).status_code == 409  # nothing more on a closed case
+
+
+def test_the_frequency_cap_counts_every_loan_of_the_borrower(api) -> None:
+    first = api.disbursed()
+    applicant_id = first["applicant_id"]
+    r = api.post("/v1/applications", {"applicant_id": applicant_id, "product_code": "SME-EI-12",
+                                      "amount": 5_000_000, "submit": True})
+    assert r.status_code == 201 and r.json()["status"] == "offered", r.text
+    application = r.json()
+    r = api.post(f"/v1/applications/{application['application_id']}/accept",
+                 {"account_id": first["account_id"]})
+    contract = r.json()
+    api.post(f"/v1/contracts/{contract['contract_id']}/sign",
+             {"content_hash": contract["content_hash"]})
+    r = api.post(f"/v1/contracts/{contract['contract_id']}/disbursements",
+                 {"mode": "bound_account"})
+    assert r.status_code == 201, r.text
+    day = FIRST_DUE + timedelta(days=2)
+    api.clock.set(at_business_date(day, 7))
+    assert api.post("/v1/collections/run", {}, "admin").json()["opened"] == 2
+    cases = api.get("/v1/collections/queue", "officer").json()["items"]
+    assert {c["applicant_id"] for c in cases} == {applicant_id}
+    _at(api, day, 10)
+    assert _call(api, cases[0]["case_id"]).status_code == 201
+    assert _call(api, cases[0]["case_id"]).status_code == 201
+    assert _call(api, cases[1]["case_id"]).status_code == 201
+    r = _call(api, cases[1]["case_id"])  # the fourth contact of this borrower today
+    assert r.status_code == 409 and "at most 3 contacts a day" in r.json()["detail"]

@@ -175,3 +175,53 @@ def test_write_off_needs_age_no_kept_promise_and_recovery_below_cost() -> None:
     big = advise(rule, 200, 1_000_000_00, None, today)
     assert not big.recommended and big.expected_recovery == 5_000_000
     assert rule.recovery_rate(400) == Decimal("0.02")
+
+
+# -- restructuring plans --------------------------------------------------------------------
+
+def _loan_overdue(code: str, principal: int):
+    from puhui.demo import DEMO_PRODUCTS
+    from puhui.loans.events import Disbursement
+    from puhui.loans.servicing import Loan
+
+    loan = Loan("LN-1", next(p for p in DEMO_PRODUCTS if p.code == code))
+    loan.apply(Disbursement("d", date(2026, 1, 5), principal))
+    return loan
+
+
+def test_a_plan_is_refused_when_fees_take_the_all_in_cost_above_the_cap() -> None:
+    from puhui.errors import RateCapExceeded
+    from puhui.loans.product import RateCap
+    from puhui.collections.restructuring import plan
+
+    loan = _loan_overdue("SME-IF-6", 10_000_00)  # 8.5% and 10 yuan a month in fees
+    on = date(2026, 3, 10)
+    ok = plan(loan, "extend", on, RateCap(Decimal("0.24")), affordable_instalment=20_000_00,
+              extra_periods=2)
+    assert Decimal("0.085") < ok.apr < Decimal("0.24")
+    # the nominal 8.5% is within a 9% cap; with the fees the cost is not
+    with pytest.raises(RateCapExceeded, match="annualised cost"):
+        plan(loan, "extend", on, RateCap(Decimal("0.09")), affordable_instalment=20_000_00,
+             extra_periods=2)
+
+
+def test_reduce_instalment_finds_the_shortest_affordable_term() -> None:
+    from puhui.collections.errors import RestructuringRefused
+    from puhui.collections.restructuring import plan
+    from puhui.loans.product import RateCap
+
+    loan = _loan_overdue("SME-EI-12", 100_000_00)
+    on = date(2026, 3, 25)
+    cap = RateCap(Decimal("0.24"))
+    chosen = plan(loan, "reduce_instalment", on, cap, affordable_instalment=6_000_00)
+    assert chosen.new_instalment <= 6_000_00
+    shorter = plan(loan, "reschedule", on, cap, affordable_instalment=10**9,
+                   periods=chosen.periods - 1)
+    assert shorter.new_instalment > 6_000_00  # one period fewer would not be affordable
+    assert chosen.event("k").periods == chosen.periods
+    with pytest.raises(RestructuringRefused, match="even over 60 instalments"):
+        plan(loan, "reduce_instalment", on, cap, affordable_instalment=1_000_00)
+    with pytest.raises(InvalidCollectionsInput):
+        plan(loan, "reschedule", on, cap, affordable_instalment=1, extra_periods=3)
+    with pytest.raises(InvalidCollectionsInput):
+        plan(loan, "shorten", on, cap, affordable_instalment=1)
