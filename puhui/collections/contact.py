@@ -16,6 +16,7 @@ attempts are given).
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Iterable
@@ -85,6 +86,22 @@ def parse_enum(kind: type[enum.Enum], value: object, what: str) -> enum.Enum:
     except ValueError:
         raise InvalidCollectionsInput(f"unknown {what} {value!r}; choose from "
                                       f"{[k.value for k in kind]}") from None
+
+
+#: A run of digits long enough to be a phone, ID or account number (spaces and dashes within).
+_NUMBER = re.compile(r"\d[\d \-]{5,}\d")
+_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
+
+
+def scrub_note(note: str) -> str:
+    """A collector's note with any phone, ID or account number masked (first 3 and last 4
+    digits kept): a note is read by every collector and auditor, the numbers are not theirs."""
+    def masked(found: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", found.group())
+        if len(digits) < 7 or _DATE.fullmatch(found.group()):
+            return found.group()
+        return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+    return _NUMBER.sub(masked, note)
 
 
 def check_contact(rules: ContactRules, at: datetime, party: ContactParty,

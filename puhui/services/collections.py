@@ -18,14 +18,15 @@ module routes it through maker-checker instead (see `ApplyOperation`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, Callable, Protocol
 
 from sqlalchemy.orm import Session
 
 from puhui.book import amount_due
-from puhui.collections.contact import (DEFAULT_RULES, ContactChannel, ContactRules, ContactOutcome, ContactParty,
-                                       check_contact, parse_enum, week_window)
+from puhui.collections.contact import (DEFAULT_RULES, ContactChannel, ContactOutcome,
+                                       ContactParty, ContactRules, check_contact, parse_enum,
+                                       scrub_note, week_window)
 from puhui.collections.errors import (CaseClosed, ContactRefused, InvalidCollectionsInput,
                                       OfferNotOpen, RestructuringRefused)
 from puhui.collections.promises import PromiseStatus, check_new_promise, evaluate
@@ -420,7 +421,7 @@ def record_attempt(p: Platform, session: Session, actor: Principal, case_id: str
     channel_ = parse_enum(ContactChannel, channel, "channel")
     party_ = parse_enum(ContactParty, party, "party")
     outcome_ = parse_enum(ContactOutcome, outcome, "outcome")
-    note = _text(note, "note", MAX_NOTE)
+    note = scrub_note(_text(note, "note", MAX_NOTE))
     promised = outcome_ is ContactOutcome.PROMISE_TO_PAY
     given = (promise_amount is not None, promise_due is not None)
     if given != (promised, promised):
@@ -612,7 +613,6 @@ def decline_offer(p: Platform, session: Session, actor: Principal, offer_id: str
                   ) -> dict[str, Any]:
     """Record that the borrower declined the offer; the loan is unchanged."""
     require_staff(actor)
-    today = business_date(p.clock)
     row, case = _open_offer(session, offer_id)
     if row.status == "declined":
         return offer_view(row)

@@ -145,7 +145,7 @@ class CollectionAuditRow(Base):
 
 APPEND_ONLY_COLLECTION_TABLES = ("collection_audit",)
 
-_CASE_FIELDS = tuple(c.name for c in CollectionCaseRow.__table__.columns)  # type: ignore[attr-defined]
+_CASE_FIELDS = tuple(c.name for c in CollectionCaseRow.__table__.columns)
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,8 @@ def test_the_daily_cap_counts_the_local_day() -> None:
     earlier = [local(DAY, 9), local(DAY, 10), local(DAY - timedelta(days=1), 20, 59)]
     check_contact(DEFAULT_RULES, local(DAY, 11), ContactParty.BORROWER, earlier)
     with pytest.raises(ContactRefused) as refused:
-        check_contact(DEFAULT_RULES, local(DAY, 11), ContactParty.BORROWER, earlier + [local(DAY, 10)])
+        check_contact(DEFAULT_RULES, local(DAY, 11), ContactParty.BORROWER,
+                      earlier + [local(DAY, 10)])
     assert refused.value.rule == "daily_cap"
 
 
@@ -225,3 +226,12 @@ def test_reduce_instalment_finds_the_shortest_affordable_term() -> None:
         plan(loan, "reschedule", on, cap, affordable_instalment=1, extra_periods=3)
     with pytest.raises(InvalidCollectionsInput):
         plan(loan, "shorten", on, cap, affordable_instalment=1)
+
+
+def test_numbers_in_a_collectors_note_are_masked() -> None:
+    from puhui.collections.contact import scrub_note
+
+    assert scrub_note("call back on 138 1234 5678 after 3pm") == \
+        "call back on 138****5678 after 3pm"
+    assert scrub_note("card 6222021234567890123") == "card 622************0123"
+    assert scrub_note("pays 5000 yuan on 2026-03-25") == "pays 5000 yuan on 2026-03-25"

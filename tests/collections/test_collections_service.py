@@ -480,3 +480,28 @@ def test_a_settled_loan_closes_its_case_and_closed_cases_take_no_acts(platform) 
     set_day(p, day, 10)
     with pytest.raises(CaseClosed):
         _attempt(p, case_id, "late-call")
+
+
+def test_the_scheduler_runs_the_review_once_a_day_after_the_auto_debit(platform) -> None:
+    from datetime import time
+
+    from puhui.services.scheduler import (AUTO_DEBIT, COLLECTIONS, JobSpec, Schedule, Scheduler,
+                                          run_collections)
+    from puhui.store.job_runs import SUCCEEDED
+
+    p = platform
+    book_loan(p, "LN-A")
+    day = FIRST_DUE + timedelta(days=1)
+    scheduler = Scheduler(p, Schedule((JobSpec(AUTO_DEBIT, time(6)),
+                                       JobSpec(COLLECTIONS, time(7)))), "r")
+    set_day(p, day, 6, 59)
+    assert [r.job for r in scheduler.tick()] == [AUTO_DEBIT]
+    set_day(p, day, 7, 0)
+    [run_] = scheduler.tick()
+    assert run_.job == COLLECTIONS and run_.status == SUCCEEDED, run_.error
+    assert run_.summary["opened"] == 1 and run_.summary["business_date"] == day.isoformat()
+    set_day(p, day, 9, 0)
+    assert scheduler.tick() == []  # done for the day
+    assert run_collections(p, day)["opened"] == 0  # and run by hand again: nothing new
+    with p.read() as s:
+        assert len(svc.cases_of_loan(p, s, OFFICER, "LN-A")) == 1
