@@ -371,7 +371,12 @@ def show_case(p: Platform, session: Session, actor: Principal, case_id: str,
 
 def cases_of_loan(p: Platform, session: Session, actor: Principal, loan_id: str,
                   settings: CollectionsSettings = DEFAULT_SETTINGS) -> list[dict[str, Any]]:
+    """A loan's cases, one per delinquency episode (`NotFound` for a loan not in the book)."""
     require_staff(actor)
+    try:
+        p.book.load_in(session, loan_id)
+    except InvalidEvent:
+        raise NotFound(f"no loan {loan_id!r}") from None
     return [case_view(c, settings) for c in repo.cases_of_loan(session, loan_id)]
 
 

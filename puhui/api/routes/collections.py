@@ -57,7 +57,7 @@ def audit(case_id: str, c: Call = Depends(read_call)):
 
 
 @router.get("/loans/{loan_id}/cases", **operation(
-    "listLoanCollectionCases", R.CollectionCaseList, 403,
+    "listLoanCollectionCases", R.CollectionCaseList, 403, 404,
     summary="A loan's collection cases, one per delinquency episode"))
 def loan_cases(loan_id: str, c: Call = Depends(read_call)):
     svc.require_staff(c.actor)
@@ -142,8 +142,7 @@ def write_offs(c: Call = Depends(read_call)):
 @router.post("/run", **operation(
     "runCollections", R.CollectionsRun, 403, post=True,
     summary="Review the book for a business date (what the daily collections job runs)"))
-def run(body: Optional[CollectionsRunIn] = None, c: Call = Depends(call)):
+def run(body: CollectionsRunIn, c: Call = Depends(call)):
     svc.require_staff(c.actor)
     c.actor.require(Perm.OPERATE)
-    day = body.business_date if body else None
-    return c.write(lambda s: svc.run_daily(c.platform, s, c.actor, day))
+    return c.write(lambda s: svc.run_daily(c.platform, s, c.actor, body.business_date))

@@ -77,7 +77,8 @@ def auto_debit(body: BusinessDateIn, c: Call = Depends(call)):
 
 @router.get("/operations/job-runs", **operation(
     "listJobRuns", R.JobRunList, 403,
-    summary="The scheduled daily jobs' recorded runs (close, auto-debit, collections), newest first"))
+    summary="The scheduled daily jobs' recorded runs (close, auto-debit, collections), newest "
+            "first"))
 def job_runs(job: Optional[Literal["close", "auto_debit", "collections"]] = Query(
                  None, description="only this job"),
              limit: int = Query(50, ge=1, le=200, description="how many"),
