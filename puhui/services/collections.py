@@ -226,6 +226,26 @@ def _figures(settings: CollectionsSettings, account: Any, day: date,
 Reminder = Callable[[Session, repo.CaseRecord, dict[str, Any], str], None]
 
 
+def notifying_reminder(p: Platform, notify: Callable[..., None]) -> Reminder:
+    """The `remind` of `run_daily` that sends through the notifications service:
+    `notify(p, session, applicant_id=..., kind="collections_reminder", key=..., subject=...,
+    body=..., context=...)`, idempotent on the key (one per case and day), which applies its
+    own quiet hours and caps.  A loan booked outside origination has no applicant to notify."""
+
+    def remind(session: Session, case: repo.CaseRecord, stage: dict[str, Any], key: str) -> None:
+        if case.applicant_id is None:
+            return
+        yuan = f"{case.amount_overdue // 100:,}.{case.amount_overdue % 100:02d}"
+        notify(p, session, applicant_id=case.applicant_id, kind="collections_reminder",
+               key=key, subject="还款提醒 Repayment reminder",
+               body=(f"贷款 {case.loan_id} 已逾期 {case.dpd} 天，应还 {yuan} 元。"
+                     f"Loan {case.loan_id} is {case.dpd} days past due: {yuan} CNY to pay."),
+               context={"case_id": case.case_id, "loan_id": case.loan_id,
+                        "days_past_due": case.dpd, "amount_overdue": case.amount_overdue,
+                        "stage": stage["name"]})
+    return remind
+
+
 def run_daily(p: Platform, session: Session, actor: Principal, day: date | None = None, *,
               settings: CollectionsSettings = DEFAULT_SETTINGS,
               remind: Reminder | None = None) -> dict[str, Any]:
@@ -663,6 +683,6 @@ def write_off_recommendations(p: Platform, session: Session, actor: Principal,
 __all__ = [
     "ApplyOperation", "CollectionsSettings", "DEFAULT_SETTINGS", "RestructuringKind",
     "accept_offer", "assign", "audit_trail", "cases_of_loan", "decline_offer",
-    "direct_operations", "propose_restructuring", "queue", "record_attempt", "record_promise",
+    "direct_operations", "notifying_reminder", "propose_restructuring", "queue", "record_attempt", "record_promise",
     "run_daily", "show_case", "write_off_recommendations",
 ]

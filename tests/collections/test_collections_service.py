@@ -505,3 +505,42 @@ def test_the_scheduler_runs_the_review_once_a_day_after_the_auto_debit(platform)
     assert run_collections(p, day)["opened"] == 0  # and run by hand again: nothing new
     with p.read() as s:
         assert len(svc.cases_of_loan(p, s, OFFICER, "LN-A")) == 1
+
+
+def test_reminders_follow_the_stage_cadence_with_one_key_per_case_and_day(platform) -> None:
+    p = platform
+    book_loan(p, "LN-A")
+    sent: dict[str, dict] = {}
+
+    def notify(_p, _session, *, applicant_id, kind, key, subject, body, context):
+        sent[key] = {"applicant_id": applicant_id, "kind": kind, "body": body, **context}
+
+    remind = svc.notifying_reminder(p, notify)
+    calls: list[str] = []
+
+    def recording(session, case, stage, key):
+        calls.append(key)
+        remind(session, case, stage, key)
+
+    opened = FIRST_DUE + timedelta(days=1)
+    for offset in range(0, 8):
+        day = opened + timedelta(days=offset)
+        set_day(p, day, 7)
+        with p.unit() as s:
+            svc.run_daily(p, s, SYSTEM, day, remind=recording)
+    case_id = the_case(p, "LN-A")["case_id"]
+    assert calls == [f"collections-reminder:{case_id}:{opened + timedelta(days=d)}"
+                     for d in (0, 3, 6)]  # every 3 days in the first stage
+    assert sent == {}  # a loan booked outside origination has nobody to notify
+    # a borrower's case: the notification names the loan and the amount, with the case's key
+    from dataclasses import replace
+
+    from puhui.store.collections_repo import get_case
+
+    with p.read() as s:
+        case = replace(get_case(s, case_id), applicant_id="AP-1")
+        remind(s, case, {"name": "reminder"}, "collections-reminder:k")
+    [(key, note)] = sent.items()
+    assert key == "collections-reminder:k" and note["applicant_id"] == "AP-1"
+    assert note["kind"] == "collections_reminder" and note["loan_id"] == "LN-A"
+    assert f"{case.dpd} days past due" in note["body"] and note["stage"] == "reminder"
