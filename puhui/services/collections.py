@@ -285,16 +285,19 @@ def run_daily(p: Platform, session: Session, actor: Principal, day: date | None 
         audit("case_closed", case, reason=reason)
         summary["closed"] += 1
 
-    active = dict(repo.active_loans(session))
-    # cases whose loan is no longer active: settled or written off
+    # the loans to look at: those that may be past due, and those with an open case
+    review = dict(repo.review_candidates(session, day))
+    statuses = repo.loan_statuses(session, cases)
     for loan_id, case in list(cases.items()):
-        if loan_id in active:
+        if statuses.get(loan_id) == LoanStatus.ACTIVE.value:
+            review.setdefault(loan_id, case.applicant_id)
             continue
-        account = p.book.load_in(session, loan_id)
-        reason = WRITTEN_OFF if account.status is LoanStatus.WRITTEN_OFF else SETTLED
+        # the loan is no longer active: settled or written off
+        reason = WRITTEN_OFF if statuses.get(loan_id) == LoanStatus.WRITTEN_OFF.value \
+            else SETTLED
         close(case, reason, {"reviewed_on": day})
         del cases[loan_id]
-    for loan_id, applicant_id in active.items():
+    for loan_id, applicant_id in sorted(review.items()):
         account = p.book.load_in(session, loan_id)
         case = cases.get(loan_id)
         figures = _figures(settings, account, day, case.escalations if case else 0)

@@ -22,6 +22,7 @@ from sqlalchemy import (BigInteger, Date, Index, Integer, String, Text, UniqueCo
                         func, select, update)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from puhui.store.close_models import LoanPositionRow
 from puhui.store.models import Base, BigKey, LoanRow, UTCDateTime
 from puhui.store.platform_models import ApplicationRow
 
@@ -193,18 +194,34 @@ def _dumps(value: Any) -> str:
 
 # -- the book, as collections see it -----------------------------------------------------------
 
-def active_loans(session: Session) -> list[tuple[str, str | None]]:
-    """(loan_id, applicant_id or None) of every active loan, by loan id."""
+
+
+def review_candidates(session: Session, day: date) -> list[tuple[str, str | None]]:
+    """(loan_id, applicant_id or None) of the active loans that may be past due on `day`: in
+    arrears at their last close, or with a due date (or a day the close must look at) before
+    `day` since it, or without a due position at all.  The others cannot be past due, so the
+    daily review need not load them (a book of 200,000 loans has a few thousand candidates)."""
+    pos = LoanPositionRow
     rows = session.execute(
         select(LoanRow.loan_id, ApplicationRow.applicant_id)
+        .outerjoin(pos, pos.loan_id == LoanRow.loan_id)
         .outerjoin(ApplicationRow, ApplicationRow.loan_id == LoanRow.loan_id)
-        .where(LoanRow.status == "active").order_by(LoanRow.loan_id)).all()
+        .where(LoanRow.status == "active",
+               (pos.loan_id.is_(None)) | pos.arrears_since.is_not(None) | (pos.next_break < day))
+        .order_by(LoanRow.loan_id)).all()
     return [(r[0], r[1]) for r in rows]
 
 
-def applicant_of_loan(session: Session, loan_id: str) -> str | None:
-    return session.execute(select(ApplicationRow.applicant_id)
-                           .where(ApplicationRow.loan_id == loan_id)).scalar_one_or_none()
+def loan_statuses(session: Session, loan_ids: Iterable[str]) -> dict[str, str]:
+    ids = list(loan_ids)
+    out: dict[str, str] = {}
+    for i in range(0, len(ids), 500):
+        rows = session.execute(select(LoanRow.loan_id, LoanRow.status)
+                               .where(LoanRow.loan_id.in_(ids[i:i + 500]))).all()
+        out.update((r[0], r[1]) for r in rows)
+    return out
+
+
 
 
 # -- cases ---------------------------------------------------------------------------------------
@@ -215,10 +232,6 @@ def open_cases(session: Session) -> list[CaseRecord]:
     return [_case(r) for r in rows]
 
 
-def open_case_of(session: Session, loan_id: str) -> CaseRecord | None:
-    row = session.execute(select(CollectionCaseRow).where(
-        CollectionCaseRow.loan_id == loan_id, CollectionCaseRow.status == OPEN)).scalars().first()
-    return None if row is None else _case(row)
 
 
 def last_episode(session: Session, loan_id: str) -> int:

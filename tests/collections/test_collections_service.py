@@ -544,3 +544,26 @@ def test_reminders_follow_the_stage_cadence_with_one_key_per_case_and_day(platfo
     assert key == "collections-reminder:k" and note["applicant_id"] == "AP-1"
     assert note["kind"] == "collections_reminder" and note["loan_id"] == "LN-A"
     assert f"{case.dpd} days past due" in note["body"] and note["stage"] == "reminder"
+
+
+def test_the_review_finds_overdue_loans_on_a_closed_book_and_skips_current_ones(platform) -> None:
+    """After closes, loans are looked at from their due positions: one in arrears is reviewed
+    every day, one paid up is not a candidate at all."""
+    from puhui.store.collections_repo import review_candidates
+
+    p = platform
+    book_loan(p, "LN-LATE")
+    book_loan(p, "LN-PAID")
+    repay(p, "LN-PAID", due_now(p, "LN-PAID", FIRST_DUE), FIRST_DUE, "on-time")
+    for offset in range(0, 5):
+        day = FIRST_DUE + timedelta(days=offset)
+        set_day(p, day + timedelta(days=1), 1)
+        p.book.end_of_day(day)
+        summary = run(p, day + timedelta(days=1))
+        assert summary["open_cases"] == 1
+        with p.read() as s:
+            assert [loan for loan, _ in review_candidates(s, day + timedelta(days=1))] == [
+                "LN-LATE"]
+    case = the_case(p, "LN-LATE")
+    assert case["days_past_due"] == 5 and case["opened_on"] == "2026-01-21"
+    assert case["amount_overdue"] > due_now(p, "LN-PAID", FIRST_DUE)  # penalty accrued
