@@ -1,4 +1,4 @@
-"""The contact rules: collection must not harass (催收 conduct rules; abusive collection is illegal).
+"""The contact rules: collection must not harass (abusive collection is illegal).
 
 - **Hours**: a borrower is contacted only between `earliest` (inclusive) and `latest`
   (exclusive) local time in the lender's zone: 08:00-21:00 Asia/Shanghai by default, so 07:59

@@ -686,6 +686,6 @@ def write_off_recommendations(p: Platform, session: Session, actor: Principal,
 __all__ = [
     "ApplyOperation", "CollectionsSettings", "DEFAULT_SETTINGS", "RestructuringKind",
     "accept_offer", "assign", "audit_trail", "cases_of_loan", "decline_offer",
-    "direct_operations", "notifying_reminder", "propose_restructuring", "queue", "record_attempt", "record_promise",
-    "run_daily", "show_case", "write_off_recommendations",
+    "direct_operations", "notifying_reminder", "propose_restructuring", "queue",
+    "record_attempt", "record_promise", "run_daily", "show_case", "write_off_recommendations",
 ]
