@@ -186,3 +186,36 @@ def test_the_frequency_cap_counts_every_loan_of_the_borrower(api) -> None:
     assert _call(api, cases[1]["case_id"]).status_code == 201
     r = _call(api, cases[1]["case_id"])  # the fourth contact of this borrower today
     assert r.status_code == 409 and "at most 3 contacts a day" in r.json()["detail"]
+
+
+def test_answers_match_their_declared_models(api) -> None:
+    """The collections answers validate against the response models the document declares."""
+    from puhui.api import responses as R
+
+    case = _overdue_case(api, days=3)
+    case_id = case["case_id"]
+    day = FIRST_DUE + timedelta(days=3)
+    _at(api, day, 10)
+    R.CollectionCase.model_validate(case)
+    attempt = _call(api, case_id, outcome="promise_to_pay", promise_amount=500_00,
+                    promise_due=(day + timedelta(days=2)).isoformat(),
+                    note="call me on 139-0000-1234")
+    assert attempt.status_code == 201
+    R.ContactAttempt.model_validate(attempt.json())
+    assert attempt.json()["note"] == "call me on 139****1234"  # numbers in notes are masked
+    offer = api.post(f"/v1/collections/cases/{case_id}/restructuring-offers",
+                     {"kind": "reduce_instalment", "affordable_instalment": 4_000_00}, "officer")
+    assert offer.status_code == 201, offer.text
+    R.RestructuringOffer.model_validate(offer.json())
+    R.CollectionCaseDetail.model_validate(
+        api.get(f"/v1/collections/cases/{case_id}", "officer").json())
+    R.CollectionAuditTrail.model_validate(
+        api.get(f"/v1/collections/cases/{case_id}/audit", "officer").json())
+    R.CollectionCaseList.model_validate(api.get("/v1/collections/queue", "officer").json())
+    R.WriteOffCandidateList.model_validate(
+        api.get("/v1/collections/write-off-recommendations", "officer").json())
+    api.clock.set(at_business_date(day + timedelta(days=1), 7))
+    run = api.post("/v1/collections/run", {}, "admin")
+    R.CollectionsRun.model_validate(run.json())
+    runs = api.get("/v1/operations/job-runs", "admin", params={"job": "collections"})
+    assert runs.status_code == 200 and runs.json()["items"] == []
