@@ -102,6 +102,14 @@ def direct_operations(p: Platform) -> ApplyOperation:
     return apply
 
 
+def operations_for(p: Platform, actor: Principal) -> ApplyOperation:
+    """How an accepted restructuring reaches the loan when the caller names no way: the one
+    place to switch it to staff servicing's maker-checker, as
+    `lambda s, loan_id, op, params, key: servicing.request_operation(p, s, actor, loan_id, op,
+    params, key)`.  Until then: at once (`direct_operations`)."""
+    return direct_operations(p)
+
+
 # -- who may collect -----------------------------------------------------------------------------
 
 def require_staff(actor: Principal) -> None:
@@ -592,8 +600,9 @@ def accept_offer(p: Platform, session: Session, actor: Principal, offer_id: str,
 
     The terms are checked again on the day of acceptance (the cap in force may have changed,
     interest has run) and the `Reschedule` applies from that day, through `apply_operation`
-    (default: at once, `direct_operations`).  The event's key is the offer's, so accepting
-    twice changes the loan once; an offer accepted before is answered as it stands."""
+    (default: `operations_for`, which applies it at once).  The event's key is the offer's, so
+    accepting twice changes the loan once; an offer accepted before is answered as it
+    stands."""
     require_staff(actor)
     today = business_date(p.clock)
     row, case = _open_offer(session, offer_id)
@@ -612,7 +621,7 @@ def accept_offer(p: Platform, session: Session, actor: Principal, offer_id: str,
         _refused(session, p, actor, "restructuring_accepted", case, exc, {"offer_id": offer_id})
         raise
     event_key = f"collections:restructure:{offer_id}"
-    apply = apply_operation or direct_operations(p)
+    apply = apply_operation or operations_for(p, actor)
     result = apply(session, case.loan_id, "reschedule", checked.operation_params(), event_key)
     now = p.clock.now()
     repo.decide_offer(session, offer_id, status="accepted", decided_by=actor.key_id,
@@ -686,6 +695,7 @@ def write_off_recommendations(p: Platform, session: Session, actor: Principal,
 __all__ = [
     "ApplyOperation", "CollectionsSettings", "DEFAULT_SETTINGS", "RestructuringKind",
     "accept_offer", "assign", "audit_trail", "cases_of_loan", "decline_offer",
-    "direct_operations", "notifying_reminder", "propose_restructuring", "queue",
-    "record_attempt", "record_promise", "run_daily", "show_case", "write_off_recommendations",
+    "direct_operations", "notifying_reminder", "operations_for", "propose_restructuring",
+    "queue", "record_attempt", "record_promise", "run_daily", "show_case",
+    "write_off_recommendations",
 ]
