@@ -448,7 +448,7 @@ def record_attempt(p: Platform, session: Session, actor: Principal, case_id: str
     it.  Sent again with the same key, the first record is answered."""
     require_staff(actor)
     key = _key(key)
-    case = _case(session, case_id, lock=True)
+    case = _case(session, case_id)
     done = repo.attempt_by_key(session, case_id, key)
     if done is not None:
         return _attempt_answer(session, done)
@@ -466,6 +466,7 @@ def record_attempt(p: Platform, session: Session, actor: Principal, case_id: str
     today = business_date(p.clock)
     if promised:
         check_new_promise(promise_amount, promise_due, today)
+    repo.lock_borrower(session, case.borrower)  # this case among them, always in one order
     now = p.clock.now()
     detail = {"channel": channel_.value, "party": party_.value, "outcome": outcome_.value}
     try:

@@ -254,6 +254,18 @@ def get_case(session: Session, case_id: str, lock: bool = False) -> CaseRecord |
     return None if row is None else _case(row)
 
 
+def lock_borrower(session: Session, borrower: str) -> None:
+    """Hold the borrower's cases until the transaction ends (PostgreSQL; SQLite has one writer
+    anyway): two collectors on two of one borrower's loans count the day's contacts in turn."""
+    if borrower.startswith("loan:"):
+        query = select(CollectionCaseRow.case_id).where(
+            CollectionCaseRow.loan_id == borrower[len("loan:"):])
+    else:
+        query = select(CollectionCaseRow.case_id).where(
+            CollectionCaseRow.applicant_id == borrower)
+    session.execute(query.order_by(CollectionCaseRow.case_id).with_for_update()).all()
+
+
 def update_case(session: Session, case_id: str, **values: Any) -> None:
     session.execute(update(CollectionCaseRow).where(CollectionCaseRow.case_id == case_id)
                     .values(**values))
