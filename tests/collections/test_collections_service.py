@@ -567,3 +567,42 @@ def test_the_review_finds_overdue_loans_on_a_closed_book_and_skips_current_ones(
     case = the_case(p, "LN-LATE")
     assert case["days_past_due"] == 5 and case["opened_on"] == "2026-01-21"
     assert case["amount_overdue"] > due_now(p, "LN-PAID", FIRST_DUE)  # penalty accrued
+
+
+def test_two_collectors_at_once_cannot_pass_the_borrowers_daily_cap_together(platform) -> None:
+    import threading
+
+    from puhui.store.collections_repo import update_case
+
+    p = platform
+    book_loan(p, "LN-A")
+    book_loan(p, "LN-B")
+    day = FIRST_DUE + timedelta(days=2)
+    run(p, day)
+    cases = [the_case(p, loan)["case_id"] for loan in ("LN-A", "LN-B")]
+    with p.unit() as s:  # one borrower's two loans
+        for case_id in cases:
+            update_case(s, case_id, applicant_id="AP-SAME")
+    set_day(p, day, 9)
+    _attempt(p, cases[0], "first")
+    _attempt(p, cases[1], "second")
+    set_day(p, day, 10)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def collector(case_id: str, actor) -> None:
+        barrier.wait()
+        try:
+            act(p, svc.record_attempt, case_id, channel="phone_call", party="borrower",
+                outcome="no_answer", key=f"race-{case_id}", actor=actor)
+            outcomes.append("recorded")
+        except ContactRefused as exc:
+            outcomes.append(exc.rule)
+
+    threads = [threading.Thread(target=collector, args=(case_id, actor))
+               for case_id, actor in zip(cases, (OFFICER, OTHER_OFFICER))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(outcomes) == ["daily_cap", "recorded"]
