@@ -115,8 +115,9 @@ def test_ctrl_c_stops_the_foreground_scheduler_cleanly(tmp_path) -> None:
     url = _db(tmp_path)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PUHUI_SCHEDULE_TICK_SECONDS": "1",
            "PUHUI_SCHEDULE_CLOSE": "00:00", "PUHUI_SCHEDULE_AUTO_DEBIT": "off",
-           "PUHUI_SCHEDULE_REMINDERS": "off",
-           "COLUMNS": "200"}
+           "PUHUI_SCHEDULE_REMINDERS": "off", "PUHUI_SCHEDULE_COLLECTIONS": "off",
+           "PUHUI_SCHEDULE_WARNINGS": "off", "PUHUI_SCHEDULE_PROVISION": "off",
+           "PUHUI_SCHEDULE_LINE_REFRESH": "off", "COLUMNS": "200"}
     process = subprocess.Popen(
         [sys.executable, "-c", "from puhui.cli import app; app()", "scheduler", "--db", url],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)

@@ -28,7 +28,7 @@ LAYERS = {
     "errors": "core", "money": "core", "calendar": "core", "json_text": "core",
     "artefacts": "core", "demo": "core", "loans": "core", "ledger": "core", "risk": "core",
     "decision": "core", "origination": "core", "parties": "core", "lines": "core",
-    "notify": "core",
+    "notify": "core", "collections": "core",
     # every SQL statement, the unit of work, the dialect differences
     "store": "store",
     # the loan book over the store (where a loan's transaction begins) and what reads it whole

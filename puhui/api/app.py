@@ -11,8 +11,8 @@ from puhui.api import problems
 from puhui.api.calls import KEY_DESCRIPTION, KEY_PATTERN, MAX_KEY, SECURITY_SCHEMES
 from puhui.api.responses import Health
 from puhui.api.routes import (
-    applications, caps, lines, loans, monitoring, notifications, operations, parties, servicing,
-    warnings,
+    applications, caps, collections, lines, loans, monitoring, notifications, operations, parties,
+    servicing, warnings,
 )
 from puhui.api.routes.common import operation
 from puhui.services import stages
@@ -49,6 +49,8 @@ TAGS = [
                                              "log, contact addresses"},
     {"name": "monitoring", "description": "Fresh data after the payout (post-loan monitoring) "
                                           "and the credit lines' re-evaluations"},
+    {"name": "collections", "description": "Collection cases, queues, contact attempts, "
+                                           "promises to pay, restructuring, write-off advice"},
     {"name": "operations", "description": "Products, rate caps, end of day, ledger checks, "
                                           "API keys, health"},
     {"name": "risk", "description": "Early-warning watch list and portfolio risk (staff)"},
@@ -61,8 +63,8 @@ def create_app(platform: Platform) -> FastAPI:
                   docs_url="/docs", openapi_url="/openapi.json", openapi_tags=TAGS)
     app.state.platform = platform
     problems.install(app)
-    for module in (parties, applications, loans, lines, servicing, monitoring, operations, caps,
-                   warnings, notifications):
+    for module in (parties, applications, loans, lines, servicing, collections, monitoring,
+                   operations, caps, warnings, notifications):
         app.include_router(module.router)
     if stages.enabled():
         @app.middleware("http")

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from puhui import errors as E
+from puhui.collections import errors as C
 from puhui.services import errors as P
 from puhui.errors import KeyMissing, KeyringError, SealBroken, StorageUnavailable, WriteConflict
 from puhui.notify.channels import NotificationSettingsError
@@ -51,6 +52,13 @@ ERROR_TABLE: tuple[tuple[type[BaseException], int, str, str], ...] = (
     (E.RateCapExceeded, 422, "rate-cap-exceeded", "Annualised cost above the rate cap"),
     (E.InvalidRateCap, 422, "invalid-rate-cap", "Invalid rate cap setting or LPR publication"),
     (E.NoRateCapInForce, 409, "no-rate-cap-in-force", "No rate cap is in force on that date"),
+    (C.ContactRefused, 409, "contact-refused",
+     "Refused by the contact rules (hours, frequency, third parties)"),
+    (C.CaseClosed, 409, "case-closed", "The collection case is closed"),
+    (C.OfferNotOpen, 409, "offer-not-open", "The restructuring offer is no longer open"),
+    (C.RestructuringRefused, 422, "restructuring-refused",
+     "The restructuring is not affordable or not allowed"),
+    (C.InvalidCollectionsInput, 422, "invalid-collections-input", "Invalid collections request"),
     (E.InvalidIdentity, 422, "invalid-identity", "Identity number failed validation"),
     (E.InvalidApplication, 422, "invalid-application", "Invalid application data"),
     (E.InvalidAmount, 422, "invalid-amount", "Invalid amount"),

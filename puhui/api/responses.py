@@ -528,11 +528,19 @@ class AutoDebitRun(Out):
     amount_collected: int
 
 
+#: The scheduled jobs' names as `job_runs` records them (docs/scheduler.md).
+JobName = Literal["close", "provision", "auto_debit", "warnings", "collections", "reminders",
+                  "line_refresh"]
+JOB_NAME = (r"^(close|provision|auto_debit|warnings|collections|reminders"
+            r"|line_refresh@([01][0-9]|2[0-3])[0-5][0-9])$")
+
+
 class JobRun(Out):
     """One attempt of a scheduled daily job (docs/scheduler.md)."""
 
     id: int
-    job: Literal["close", "auto_debit", "reminders"]
+    job: str = Field(pattern=JOB_NAME, description="close, provision, auto_debit, warnings, "
+                     "collections, reminders, or a slot of the line refresh: line_refresh@HHMM")
     business_date: date
     attempt: int = Field(ge=1, description="1, 2, ... per job and business date")
     status: Literal["running", "succeeded", "failed"]
@@ -707,6 +715,143 @@ class ProductList(Out):
 
 class AccessLog(Out):
     items: list[AccessLogEntry]
+
+
+# -- collections ------------------------------------------------------------------------------
+
+CaseStatus = Literal["open", "closed"]
+CloseReason = Literal["cured", "settled", "written_off", "restructured"]
+StageAction = Literal["reminder", "call_queue", "field_visit", "legal_letter", "agency_handoff"]
+
+
+class CollectionStage(Out):
+    index: int = Field(ge=0)
+    name: str
+    actions: list[StageAction]
+    reminder_every_days: Optional[int] = None
+
+
+class CollectionCase(Out):
+    """A delinquent loan under collection (docs/collections.md)."""
+
+    case_id: str
+    loan_id: str
+    applicant_id: Optional[str] = None
+    status: CaseStatus
+    opened_on: date
+    strategy: str
+    stage: CollectionStage
+    escalations: int = Field(ge=0, description="broken promises, each one stage up")
+    days_past_due: int = Field(ge=0)
+    bucket: str
+    risk_class: RiskClass
+    amount_overdue: int = Field(ge=0, description="fen")
+    owed: int = Field(ge=0, description="fen")
+    priority: int = Field(ge=0, description="amount overdue x days past due")
+    reviewed_on: date
+    collector: Optional[str] = None
+    assigned_at: Optional[datetime] = None
+    closed_on: Optional[date] = None
+    close_reason: Optional[CloseReason] = None
+
+
+class CollectionCaseList(Out):
+    items: list[CollectionCase] = Field(description="highest priority first")
+
+
+class PromiseToPay(Out):
+    promise_id: str
+    case_id: str
+    loan_id: str
+    attempt_id: Optional[str] = None
+    amount: int = Field(gt=0, description="fen")
+    made_on: date
+    due_on: date
+    status: Literal["pending", "kept", "broken"]
+    paid: int = Field(ge=0, description="fen received toward it")
+    checked_on: Optional[date] = None
+    made_by: str
+
+
+class ContactAttempt(Out):
+    attempt_id: str
+    case_id: str
+    loan_id: str
+    collector: str
+    channel: str
+    party: str
+    outcome: str
+    note: str
+    attempted_at: datetime
+    promise: Optional[PromiseToPay] = None
+
+
+class RestructuringOffer(Out):
+    offer_id: str
+    case_id: str
+    loan_id: str
+    kind: Literal["reschedule", "extend", "reduce_instalment"]
+    status: Literal["proposed", "accepted", "declined", "expired", "withdrawn"]
+    terms: dict[str, Any] = Field(description="periods, rate, balance, new and current "
+                                              "instalment, APR and the new schedule")
+    rate_cap: dict[str, Any] = Field(description="the cap the terms were checked against")
+    proposed_on: date
+    expires_on: date
+    proposed_by: str
+    decided_by: Optional[str] = None
+    decided_at: Optional[datetime] = None
+    operation: Optional[dict[str, Any]] = Field(
+        None, description="the loan operation the acceptance made (or requested)")
+
+
+class WriteOffAdvice(Out):
+    recommended: bool
+    expected_recovery: int
+    cost_to_collect: int
+    reasons: list[str]
+    unmet: list[str]
+
+
+class CollectionCaseDetail(CollectionCase):
+    attempts: list[ContactAttempt]
+    promises: list[PromiseToPay]
+    offers: list[RestructuringOffer]
+    write_off: WriteOffAdvice
+
+
+class WriteOffCandidate(CollectionCase):
+    write_off: WriteOffAdvice
+
+
+class WriteOffCandidateList(Out):
+    items: list[WriteOffCandidate]
+
+
+class CollectionAuditEntry(Out):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    outcome: Literal["done", "refused"]
+    case_id: Optional[str] = None
+    loan_id: Optional[str] = None
+    detail: dict[str, Any]
+
+
+class CollectionAuditTrail(Out):
+    items: list[CollectionAuditEntry] = Field(description="oldest first")
+
+
+class CollectionsRun(Out):
+    business_date: date
+    opened: int = Field(ge=0)
+    escalated: int = Field(ge=0)
+    closed: int = Field(ge=0)
+    promises_kept: int = Field(ge=0)
+    promises_broken: int = Field(ge=0)
+    offers_expired: int = Field(ge=0)
+    reminders: int = Field(ge=0)
+    open_cases: int = Field(ge=0)
 
 
 Problem.model_rebuild()

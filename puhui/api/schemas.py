@@ -17,6 +17,8 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool,
 
 from puhui.api import examples as ex
 from puhui.loans.approvals import Operation as ServicingOperation
+from puhui.collections.contact import ContactChannel, ContactOutcome, ContactParty
+from puhui.collections.restructuring import RestructuringKind
 from puhui.loans.caps import CapKind
 from puhui.loans.events import PrepaymentMode
 from puhui.money import MAX_AMOUNT
@@ -230,3 +232,41 @@ class MonitoringDataIn(Body):
     business_id: StrictStr = Field(min_length=1, max_length=128)
     as_of: StrictStr = Field(min_length=10, max_length=10, description="YYYY-MM-DD")
     records: list[dict] = Field(max_length=200_000)
+# -- collections ------------------------------------------------------------------------------
+
+class CollectorIn(Body):
+    collector: StrictStr = Field(min_length=1, max_length=200,
+                                 description="the collector's id (an API key id), or 'me'")
+
+
+class ContactAttemptIn(Body):
+    channel: ContactChannel
+    party: ContactParty = Field(description="who was contacted: only the borrower is allowed; "
+                                            "any other party is refused (409) and audited")
+    outcome: ContactOutcome
+    note: StrictStr = Field("", max_length=500)
+    promise_amount: Optional[StrictInt] = Field(
+        None, gt=0, le=MAX_AMOUNT, description="fen; with outcome promise_to_pay only")
+    promise_due: Optional[IsoDate] = Field(
+        None, description="today to 30 days ahead; with outcome promise_to_pay only")
+
+
+class PromiseIn(Body):
+    amount: StrictInt = Field(gt=0, le=MAX_AMOUNT, description="fen")
+    due_on: IsoDate = Field(description="today to 30 days ahead")
+
+
+class RestructuringIn(Body):
+    kind: RestructuringKind
+    affordable_instalment: StrictInt = Field(
+        gt=0, le=MAX_AMOUNT, description="fen: the most the borrower can pay per instalment")
+    periods: Optional[StrictInt] = Field(None, ge=1, le=60, description="reschedule: new term")
+    extra_periods: Optional[StrictInt] = Field(None, ge=1, le=60,
+                                               description="extend: periods added")
+    annual_rate: Optional[StrictStr] = Field(
+        None, max_length=20, pattern=r"^\d+(\.\d+)?$",
+        description="decimal string, at most the loan's rate and within the rate cap")
+
+
+class CollectionsRunIn(Body):
+    business_date: Optional[IsoDate] = Field(None, description="default: today")

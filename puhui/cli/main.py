@@ -19,6 +19,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from puhui.cli.caps import caps_app
+from puhui.cli.collections import collections_app
 from puhui.cli.common import (DECIDER_HELP, RISK, _book, _date, _existing, _existing_book,
                               _platform, _risk_options, console)
 from puhui.cli.keys import keys_app
@@ -79,6 +80,7 @@ app.add_typer(servicing_app, name="servicing")
 app.add_typer(reminders_app, name="reminders")
 app.add_typer(notifications_app, name="notifications")
 app.add_typer(line_policy_app, name="line-policy")
+app.add_typer(collections_app, name="collections")
 
 
 @app.command()
@@ -336,7 +338,8 @@ def _seed_demo(db: Optional[str], businesses: int, days: int, risk: dict | None 
         task = progress.add_task(f"Seeding {businesses} businesses over {days} days", total=days - 1)
         result = simulate_platform(sim, businesses, days - 1, today - timedelta(days=days - 1),
                                    progress=lambda n: progress.advance(task, n))
-    console.print(f"demo book: {dict(result.funnel)}; {len(result.loan_ids)} loans")
+    console.print(f"demo book: {dict(result.funnel)}; {len(result.loan_ids)} loans; "
+                  f"{len(result.line_ids)} credit lines; {result.cases_open} collection cases open")
     from puhui.services import warnings as early_warning
     from puhui.services.access import SYSTEM
 
@@ -378,7 +381,8 @@ def simulate(businesses: int = typer.Option(150, help="small businesses that app
     console.print(f"Applications: {dict(result.funnel)}")
     console.print(f"Borrower behaviour: {dict(result.behaviours)}; auto-debits collected "
                   f"{result.collected / 100:,.2f} CNY, {result.failed_debits} failed; "
-                  f"{result.written_off} loans written off")
+                  f"{result.written_off} loans written off; collections: "
+                  f"{result.cases_opened} cases opened, {result.cases_open} open")
     accounts = [book.load(loan_id) for loan_id in result.loan_ids]
     render(portfolio_report(accounts, result.end - timedelta(days=1), book.balances(),
                             book.trial_balance(), book.verify_ledger()))

@@ -20,8 +20,9 @@ from rich.table import Table
 from puhui.errors import PuhuiError
 
 scheduler_app = typer.Typer(
-    help="The daily jobs (close, auto-debit, reminders) at their configured times; without a "
-         "command, run them in the foreground until Ctrl-C.", invoke_without_command=True)
+    help="The scheduled jobs (close, provision, auto-debit, warnings, collections, reminders, "
+         "line refresh) at their configured times; without a command, run them in the "
+         "foreground until Ctrl-C.", invoke_without_command=True)
 console = Console()
 
 
@@ -98,7 +99,9 @@ def scheduler(ctx: typer.Context,
 
 @scheduler_app.command("runs")
 def runs(db: Optional[str] = typer.Option(None, help="database URL"),
-         job: Optional[str] = typer.Option(None, help="only this job (close, auto_debit, reminders)"),
+         job: Optional[str] = typer.Option(
+             None, help="only this job (close, provision, auto_debit, warnings, collections, "
+                        "reminders, line_refresh@HHMM)"),
          limit: int = typer.Option(20, min=1, max=1000, help="how many, newest first")) -> None:
     """The recorded runs of the daily jobs, newest first."""
     from puhui.services.platform import Platform

@@ -4,7 +4,8 @@ Each business is registered, gives consent, binds its account and applies; the d
 approves, declines or refers; approved borrowers accept, sign and are paid out (some by
 entrusted payment to a supplier); then months pass, with the daily auto-debit run collecting
 instalments from prompt payers, late payers paying days late, defaulters stopping, loans
-written off at 120 days past due, and the end of day accruing and aging the book.  Seeded, so
+written off at 120 days past due, the daily collections review opening, escalating and closing
+cases, and the end of day accruing and aging the book.  Seeded, so
 a run is reproducible; it uses the same services as the API, so it exercises what a lender runs.
 """
 
@@ -21,7 +22,7 @@ from puhui.loans.events import WriteOff
 from puhui.loans.state import LoanStatus
 from puhui.parties.consent import DataScope
 from puhui.parties.synthetic import account_for, small_business
-from puhui.services import applicants, applications, lines, loans
+from puhui.services import applicants, applications, collections, lines, loans
 from puhui.services.access import SYSTEM, Perm, Principal, Role
 from puhui.services.clock import ManualClock, at_business_date
 from puhui.services.gateway import SandboxGateway
@@ -60,6 +61,8 @@ class PlatformSimulation:
     failed_debits: int = 0
     written_off: int = 0
     line_ids: list[str] = field(default_factory=list)
+    cases_opened: int = 0
+    cases_open: int = 0
 
 
 def _decline(by_card: dict[str, Borrower], rng: random.Random) -> Callable[[str, int], str | None]:
@@ -109,6 +112,10 @@ def simulate_platform(platform: Platform, businesses: int = 150, days: int = 180
         result.failed_debits += summary["failed"]
         _count_paid(platform, by_card, seen)
         _write_off(platform, result, today)
+        with platform.unit() as session:
+            review = collections.run_daily(platform, session, SYSTEM, today)
+        result.cases_opened += review["opened"]
+        result.cases_open = review["open_cases"]
         with platform.unit() as session:
             applications.expire_stale(platform, session, SYSTEM)
         report = platform.book.end_of_day(today)

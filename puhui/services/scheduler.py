@@ -21,6 +21,16 @@ The jobs:
   Each slot of the day is a target of its own, recorded as ``line_refresh@HHMM`` (10:15 is the
   slot from 10:15 to 10:29 with a 15-minute interval); a slot missed is not run afterwards,
   the next slot asks for everything anyway.
+* **collections**: the collections review (`services.collections.run_daily`) for *today's*
+  business date, after the auto-debit (so a loan it collected opens no case): cases opened on
+  the first day past due, moved between stages, closed when cured, settled or written off;
+  promises checked.  Like the auto-debit, a day missed is not reviewed afterwards: the next
+  review sees the book as it is then.
+* **warnings**: the early-warning assessment (`services.warnings.run_warnings`) of today,
+  after the auto-debit (a failed debit is one of its signals): each active loan's watch-list
+  status stored once a day, the actions of a change applied once.
+* **provision**: the month-end loan-loss provision (`services.portfolio.run_provision`), after
+  the close; it runs daily and posts once, for the last month that has ended.
 
 Besides the jobs, every tick sends the notifications due (`services.notifications.dispatch`):
 a notice recorded at night goes out when quiet hours end, a failed delivery is retried.
@@ -68,6 +78,12 @@ CLOSE_ENV = "PUHUI_SCHEDULE_CLOSE"
 AUTO_DEBIT_ENV = "PUHUI_SCHEDULE_AUTO_DEBIT"
 #: Environment: the reminder run's time of day (HH:MM, after the auto-debit's) or "off".
 REMINDERS_ENV = "PUHUI_SCHEDULE_REMINDERS"
+#: Environment: the collections review's time of day (HH:MM, after the auto-debit's) or "off".
+COLLECTIONS_ENV = "PUHUI_SCHEDULE_COLLECTIONS"
+#: Environment: the early-warning run's time of day (HH:MM, after the auto-debit's) or "off".
+WARNINGS_ENV = "PUHUI_SCHEDULE_WARNINGS"
+#: Environment: the provision run's time of day (HH:MM, after the close's) or "off".
+PROVISION_ENV = "PUHUI_SCHEDULE_PROVISION"
 #: Environment: minutes after which a running attempt is taken as crashed (5-1440).
 LEASE_ENV = "PUHUI_SCHEDULE_LEASE_MINUTES"
 #: Environment: seconds between two looks at the clock (1-3600).
@@ -77,8 +93,10 @@ TICK_ENV = "PUHUI_SCHEDULE_TICK_SECONDS"
 LINE_REFRESH_ENV = "PUHUI_SCHEDULE_LINE_REFRESH"
 
 CLOSE, AUTO_DEBIT, REMINDERS, LINE_REFRESH = "close", "auto_debit", "reminders", "line_refresh"
-DEFAULTS = {CLOSE_ENV: "00:30", AUTO_DEBIT_ENV: "06:00", REMINDERS_ENV: "09:00", LEASE_ENV: "120",
-            TICK_ENV: "30", LINE_REFRESH_ENV: "15"}
+COLLECTIONS, WARNINGS, PROVISION = "collections", "warnings", "provision"
+DEFAULTS = {CLOSE_ENV: "00:30", PROVISION_ENV: "01:00", AUTO_DEBIT_ENV: "06:00",
+            WARNINGS_ENV: "06:30", COLLECTIONS_ENV: "07:00", REMINDERS_ENV: "09:00",
+            LEASE_ENV: "120", TICK_ENV: "30", LINE_REFRESH_ENV: "15"}
 #: What separates an interval job's name from its slot in `job_runs.job`.
 SLOT = "@"
 #: First retry delay after a failure; it doubles with each failure up to `RETRY_MAX`.
@@ -153,6 +171,19 @@ class JobSpec:
         return local.date() if fired_today else None
 
 
+def _after_collection(name: str, text: str, debit: time | None, close: time | None,
+                      why: str) -> time | None:
+    """A daily job's time (`name` = `text`), which must come after the auto-debit's, or after
+    the close's when the auto-debit is off."""
+    at = _clock_time(name, text)
+    before = [(env, t) for env, t in ((AUTO_DEBIT_ENV, debit), (CLOSE_ENV, close))
+              if t is not None]
+    if at is not None and before and at <= before[0][1]:
+        raise SchedulerSettingsError(f"{name} ({at:%H:%M}) must be after {before[0][0]} "
+                                     f"({before[0][1]:%H:%M}): {why}")
+    return at
+
+
 @dataclass(frozen=True)
 class Schedule:
     """The jobs switched on, the lease timeout and the loop's tick."""
@@ -185,10 +216,20 @@ class Schedule:
             raise SchedulerSettingsError(
                 f"{REMINDERS_ENV} ({reminders:%H:%M}) must be after {AUTO_DEBIT_ENV} "
                 f"({debit:%H:%M}): a borrower whose instalment was collected is not reminded")
+        review = _after_collection(COLLECTIONS_ENV, get(COLLECTIONS_ENV), debit, close,
+                                   "the review sees the day's collection first")
+        warn = _after_collection(WARNINGS_ENV, get(WARNINGS_ENV), debit, close,
+                                 "a failed debit is one of the warning signals")
+        provision = _clock_time(PROVISION_ENV, get(PROVISION_ENV))
+        if provision is not None and close is not None and provision <= close:
+            raise SchedulerSettingsError(
+                f"{PROVISION_ENV} ({provision:%H:%M}) must be after {CLOSE_ENV} "
+                f"({close:%H:%M}): a month is provisioned once its last day is closed")
         lease = _whole(LEASE_ENV, get(LEASE_ENV), 5, 1440, "minutes")
         tick = _whole(TICK_ENV, get(TICK_ENV), 1, 3600, "seconds")
-        jobs = tuple(JobSpec(name, at) for name, at in ((CLOSE, close), (AUTO_DEBIT, debit),
-                                                        (REMINDERS, reminders))
+        jobs = tuple(JobSpec(name, at) for name, at in (
+            (CLOSE, close), (PROVISION, provision), (AUTO_DEBIT, debit), (WARNINGS, warn),
+            (COLLECTIONS, review), (REMINDERS, reminders))
                      if at is not None)
         refresh = get(LINE_REFRESH_ENV).lower()
         if refresh not in _OFF:
@@ -329,9 +370,33 @@ def run_line_refresh(platform: Platform, day: date) -> dict[str, Any]:
     return refresh_lines(platform, platform.line_monitor, today=day)
 
 
+def run_collections(platform: Platform, day: date) -> dict[str, Any]:
+    """Today's collections review, as `POST /v1/collections/run` runs it."""
+    from puhui.services import collections
+
+    with platform.unit() as session:
+        return collections.run_daily(platform, session, SYSTEM, day)
+
+
+def run_warnings(platform: Platform, day: date) -> dict[str, Any]:
+    """Today's early-warning assessment and its actions (`services.warnings.run_warnings`)."""
+    from puhui.services import warnings
+
+    return warnings.run_warnings(platform, day)
+
+
+def run_provision(platform: Platform, day: date) -> dict[str, Any]:
+    """The provision of the last month ended before `day`, once (`services.portfolio`)."""
+    from puhui.services import portfolio
+
+    return portfolio.run_provision(platform, day)
+
+
 JobFunction = Callable[[Platform, date], dict[str, Any]]
 JOBS: dict[str, JobFunction] = {CLOSE: run_close, AUTO_DEBIT: run_auto_debit,
-                                REMINDERS: run_reminders, LINE_REFRESH: run_line_refresh}
+                                REMINDERS: run_reminders, LINE_REFRESH: run_line_refresh,
+                                COLLECTIONS: run_collections, WARNINGS: run_warnings,
+                                PROVISION: run_provision}
 
 
 class JobIncomplete(Exception):

@@ -110,7 +110,9 @@ def test_every_request_amount_declares_the_one_bound(spec) -> None:
     schemas = spec["components"]["schemas"]
     fields = {("ApplicantIn", "monthly_revenue"), ("ApplicationIn", "amount"),
               ("ReviewIn", "amount"), ("RepaymentIn", "amount"), ("RefundIn", "amount"),
-              ("DrawIn", "amount"), ("LineChangeIn", "limit")}
+              ("DrawIn", "amount"), ("LineChangeIn", "limit"),
+              ("ContactAttemptIn", "promise_amount"), ("PromiseIn", "amount"),
+              ("RestructuringIn", "affordable_instalment")}
     for name, field in fields:
         prop = schemas[name]["properties"][field]
         [integer] = [s for s in prop.get("anyOf", [prop]) if s.get("type") == "integer"]

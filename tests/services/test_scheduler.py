@@ -14,7 +14,10 @@ from puhui.services.platform import Platform
 from puhui.services.scheduler import (
     AUTO_DEBIT,
     CLOSE,
+    COLLECTIONS,
+    PROVISION,
     REMINDERS,
+    WARNINGS,
     Due,
     JobSpec,
     Schedule,
@@ -24,6 +27,7 @@ from puhui.services.scheduler import (
     retry_delay,
     run_auto_debit,
     run_close,
+    run_collections,
     scheduler_enabled,
 )
 from puhui.store.db import make_engine, session_factory
@@ -108,7 +112,8 @@ def test_a_failed_run_is_retried_after_a_delay_that_doubles() -> None:
 
 def test_a_job_switched_off_is_never_due() -> None:
     only_close = Schedule.from_env({"PUHUI_SCHEDULE_AUTO_DEBIT": "off",
-                                    "PUHUI_SCHEDULE_REMINDERS": "off",
+                                    "PUHUI_SCHEDULE_REMINDERS": "off", "PUHUI_SCHEDULE_COLLECTIONS": "off",
+                                    "PUHUI_SCHEDULE_WARNINGS": "off", "PUHUI_SCHEDULE_PROVISION": "off",
                                     "PUHUI_SCHEDULE_LINE_REFRESH": "off"})
     assert [j.name for j in only_close.jobs] == [CLOSE]
     assert due_jobs(only_close, local(2026, 3, 8, 7), done((CLOSE, date(2026, 3, 7)))) == []
@@ -118,7 +123,8 @@ def test_a_job_switched_off_is_never_due() -> None:
 
 def test_default_settings() -> None:
     schedule = Schedule.from_env({})
-    assert schedule.jobs == (JobSpec(CLOSE, time(0, 30)), JobSpec(AUTO_DEBIT, time(6, 0)),
+    assert schedule.jobs == (JobSpec(CLOSE, time(0, 30)), JobSpec(PROVISION, time(1, 0)),
+                             JobSpec(AUTO_DEBIT, time(6, 0)), JobSpec(WARNINGS, time(6, 30)), JobSpec(COLLECTIONS, time(7, 0)),
                              JobSpec(REMINDERS, time(9, 0)),
                              JobSpec("line_refresh", time(0), timedelta(minutes=15)))
     assert schedule.lease == timedelta(hours=2) and schedule.tick == timedelta(seconds=30)
@@ -128,11 +134,20 @@ def test_default_settings() -> None:
     custom = Schedule.from_env({"PUHUI_SCHEDULE_CLOSE": "1:05",
                                 "PUHUI_SCHEDULE_AUTO_DEBIT": "07:45",
                                 "PUHUI_SCHEDULE_REMINDERS": "10:15",
+                                "PUHUI_SCHEDULE_COLLECTIONS": "07:50",
+                                "PUHUI_SCHEDULE_WARNINGS": "off", "PUHUI_SCHEDULE_PROVISION": "02:00",
                                 "PUHUI_SCHEDULE_LEASE_MINUTES": "30",
                                 "PUHUI_SCHEDULE_TICK_SECONDS": "5",
                                 "PUHUI_SCHEDULE_LINE_REFRESH": "off"})
-    assert custom.jobs == (JobSpec(CLOSE, time(1, 5)), JobSpec(AUTO_DEBIT, time(7, 45)),
+    assert custom.jobs == (JobSpec(CLOSE, time(1, 5)), JobSpec(PROVISION, time(2, 0)),
+                           JobSpec(AUTO_DEBIT, time(7, 45)), JobSpec(COLLECTIONS, time(7, 50)),
                            JobSpec(REMINDERS, time(10, 15)))
+    # with no auto-debit, the review and the warnings follow the close
+    assert Schedule.from_env({"PUHUI_SCHEDULE_AUTO_DEBIT": "off",
+                              "PUHUI_SCHEDULE_COLLECTIONS": "00:45",
+                              "PUHUI_SCHEDULE_WARNINGS": "00:40",
+                              "PUHUI_SCHEDULE_LINE_REFRESH": "off"}).jobs[2:4] == \
+        (JobSpec(WARNINGS, time(0, 40)), JobSpec(COLLECTIONS, time(0, 45)))
     assert custom.lease == timedelta(minutes=30) and custom.tick == timedelta(seconds=5)
 
 
@@ -144,6 +159,14 @@ def test_default_settings() -> None:
     ({"PUHUI_SCHEDULE_AUTO_DEBIT": "00:15"}, "must be after PUHUI_SCHEDULE_CLOSE"),
     ({"PUHUI_SCHEDULE_REMINDERS": "06:00"}, "must be after PUHUI_SCHEDULE_AUTO_DEBIT"),
     ({"PUHUI_SCHEDULE_REMINDERS": "9am"}, "PUHUI_SCHEDULE_REMINDERS must be a time of day"),
+    ({"PUHUI_SCHEDULE_COLLECTIONS": "06:00"}, "must be after PUHUI_SCHEDULE_AUTO_DEBIT"),
+    ({"PUHUI_SCHEDULE_AUTO_DEBIT": "off", "PUHUI_SCHEDULE_COLLECTIONS": "00:30"},
+     "must be after PUHUI_SCHEDULE_CLOSE"),
+    ({"PUHUI_SCHEDULE_WARNINGS": "06:00"}, "PUHUI_SCHEDULE_WARNINGS \\(06:00\\) must be after "
+                                           "PUHUI_SCHEDULE_AUTO_DEBIT"),
+    ({"PUHUI_SCHEDULE_PROVISION": "00:30"}, "PUHUI_SCHEDULE_PROVISION \\(00:30\\) must be after "
+                                            "PUHUI_SCHEDULE_CLOSE"),
+    ({"PUHUI_SCHEDULE_PROVISION": "1am"}, "PUHUI_SCHEDULE_PROVISION must be a time of day"),
     ({"PUHUI_SCHEDULE_LEASE_MINUTES": "1"}, "PUHUI_SCHEDULE_LEASE_MINUTES must be a whole number"),
     ({"PUHUI_SCHEDULE_TICK_SECONDS": "0.5"}, "PUHUI_SCHEDULE_TICK_SECONDS must be a whole number"),
 ])
@@ -331,6 +354,12 @@ def test_the_close_job_closes_the_ended_day_and_skips_a_day_closed_past(
     assert run.summary["business_date"] == "2026-03-07"
     assert run.summary["days_closed"] == ["2026-03-07"] and run.summary["failures"] == 0
     assert run_close(platform, date(2026, 3, 6))["skipped"] is True
+
+
+def test_the_collections_job_reviews_the_book_for_today(platform: Platform) -> None:
+    platform.clock.set(local(2026, 3, 8, 7, 0))
+    summary = run_collections(platform, date(2026, 3, 8))
+    assert summary["business_date"] == "2026-03-08" and summary["open_cases"] == 0
 
 
 def test_the_auto_debit_job_runs_the_collection_for_today(platform: Platform) -> None:

@@ -80,8 +80,9 @@ def auto_debit(body: BusinessDateIn, c: Call = Depends(call)):
 
 @router.get("/operations/job-runs", **operation(
     "listJobRuns", R.JobRunList, 403,
-    summary="The scheduled daily jobs' recorded runs (close, auto-debit, reminders), newest first"))
-def job_runs(job: Optional[Literal["close", "auto_debit", "reminders"]] = Query(
+    summary="The scheduled jobs' recorded runs (close, provision, auto-debit, warnings, "
+            "collections, reminders, line refresh), newest first"))
+def job_runs(job: Optional[R.JobName] = Query(
                  None, description="only this job"),
              limit: int = Query(50, ge=1, le=200, description="how many"),
              c: Call = Depends(read_call)):

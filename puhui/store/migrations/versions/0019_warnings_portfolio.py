@@ -3,7 +3,7 @@ produced, month-end loan positions, loan-loss provisions; and the chart's allowa
 provision expense (6702) accounts.
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-07
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from puhui.store.models import UTCDateTime
 
 revision: str = "0019"
-down_revision: str | Sequence[str] | None = "0017"
+down_revision: str | Sequence[str] | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
