@@ -103,11 +103,27 @@ def direct_operations(p: Platform) -> ApplyOperation:
 
 
 def operations_for(p: Platform, actor: Principal) -> ApplyOperation:
-    """How an accepted restructuring reaches the loan when the caller names no way: the one
-    place to switch it to staff servicing's maker-checker, as
-    `lambda s, loan_id, op, params, key: servicing.request_operation(p, s, actor, loan_id, op,
-    params, key)`.  Until then: at once (`direct_operations`)."""
-    return direct_operations(p)
+    """How an accepted restructuring reaches the loan when the caller names no way: as a
+    request to staff servicing (`services.servicing.request_operation`), under its
+    maker-checker rules (a reschedule waits for a second officer's approval, and is applied on
+    the day it is approved, under the rate cap then in force)."""
+    return servicing_operations(p, actor)
+
+
+def servicing_operations(p: Platform, actor: Principal) -> ApplyOperation:
+    """Restructurings as staff servicing requests made by `actor` (the maker)."""
+
+    def apply(session: Session, loan_id: str, operation: str, params: dict[str, Any],
+              key: str) -> dict[str, Any]:
+        from puhui.services import servicing
+
+        request = {k: v for k, v in params.items() if k != "on"}  # applied when approved
+        request.setdefault("reason", f"collections restructuring accepted by the borrower "
+                                     f"({key})")
+        answer = servicing.request_operation(p, session, actor, loan_id, operation, request,
+                                             key)
+        return {**answer, "applied": answer["status"] == "applied"}
+    return apply
 
 
 # -- who may collect -----------------------------------------------------------------------------

@@ -182,6 +182,49 @@ def _write(p: Platform, session: Session, row: Any | None, after: CreditLine,
          "loan_id": e.loan_id, "decision_id": e.decision_id,
          "journal_seq": _post(session, after, e), "recorded_at": now}
         for e in events])
+    _notify(p, session, after, events)
+
+
+#: The changes the borrower is told of, and how (a draw is their own act, a restoration follows
+#: their repayment; a change a line decision made is told by the re-evaluation, with its rule).
+_TOLD = {
+    LineEventKind.GRANTED: ("授信额度已开通 Credit line granted",
+                            "额度 {limit} 元，年利率 {rate}，有效期至 {expires}。"
+                            "Limit {limit} CNY at {rate} a year, open until {expires}."),
+    LineEventKind.LIMIT_CHANGED: ("授信额度调整 Credit limit changed",
+                                  "新额度 {limit} 元（{reason}）。New limit {limit} CNY ({reason})."),
+    LineEventKind.PRICE_CHANGED: ("借款利率调整 Credit line price changed",
+                                  "新年利率 {rate}，适用于今后的借款（{reason}）。"
+                                  "New annual rate {rate} for future draws ({reason})."),
+    LineEventKind.FROZEN: ("授信额度已冻结 Credit line frozen",
+                           "暂不可借款（{reason}）。No draws for now ({reason})."),
+    LineEventKind.UNFROZEN: ("授信额度已恢复 Credit line unfrozen",
+                             "可继续借款（{reason}）。You may draw again ({reason})."),
+    LineEventKind.EXPIRED: ("授信额度已到期 Credit line expired",
+                            "额度已于 {on} 到期。The line expired on {on}."),
+    LineEventKind.CLOSED: ("授信额度已关闭 Credit line closed",
+                           "额度已关闭（{reason}）。The line is closed ({reason})."),
+}
+
+
+def _notify(p: Platform, session: Session, line: CreditLine,
+            events: Sequence[LineEvent]) -> None:
+    """Tell the borrower of each change to their line, once per event (key
+    ``line:<line>:<seq>``), in the transaction that makes it."""
+    from puhui.services.notifications import notify
+
+    for e in events:
+        told = _TOLD.get(e.kind)
+        if told is None or e.decision_id is not None:
+            continue
+        facts = {"limit": f"{e.limit / 100:,.2f}", "rate": f"{Decimal(e.annual_rate):.2%}",
+                 "expires": line.expires_on.isoformat(), "on": e.on.isoformat(),
+                 "reason": e.reason}
+        notify(p, session, applicant_id=line.applicant_id, kind="line.changed",
+               key=f"line:{e.line_id}:{e.seq}", subject=told[0], body=told[1].format(**facts),
+               context={"line_id": e.line_id, "event": e.kind.value, "limit": e.limit,
+                        "drawn": e.drawn, "annual_rate": str(e.annual_rate),
+                        "status": e.status.value})
 
 
 def _synced(p: Platform, session: Session, line: CreditLine, today: date,

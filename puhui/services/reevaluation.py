@@ -99,22 +99,15 @@ class LineMonitor:
 
     @classmethod
     def for_platform(cls, p: Platform, policy: LinePolicy | None = None,
-                     **parts: Any) -> "LineMonitor | None":
+                     **parts: Any) -> "LineMonitor":
         """The monitor wired to the platform's credit lines (`puhui.services.lines`) and
-        notifications, when those are installed; None when lines are not."""
-        try:
-            from puhui.services import lines  # type: ignore[attr-defined]
-        except ImportError:
-            return None
+        notifications."""
+        from puhui.services import lines, notifications
+
         defaults: dict[str, Any] = {
             "lines_of": lines.lines_of, "apply_line_change": lines.change_line,
             "repayments_of": getattr(lines, "repayments_of", _no_repayments),
-            "scorer": getattr(p.decider, "scorer", None)}
-        try:
-            from puhui.services import notifications  # type: ignore[attr-defined]
-            defaults["notify"] = notifications.notify
-        except ImportError:
-            pass
+            "scorer": getattr(p.decider, "scorer", None), "notify": notifications.notify}
         defaults.update(parts)
         return cls(policy or default_line_policy(), **defaults)
 

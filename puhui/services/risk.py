@@ -222,4 +222,9 @@ def open_platform(url: str | None, decider: str = "risk", *,
         built = risk_parts(today, models_root=models_root, policies_root=policies_root,
                            progress=progress)
         parts = {**built.as_platform(), **parts}
-    return Platform.open(url, **parts)
+    platform = Platform.open(url, **parts)
+    from puhui.services.reevaluation import LineMonitor
+
+    if platform.line_monitor is None:  # credit lines follow fresh data (docs/line-policy.md)
+        platform.line_monitor = LineMonitor.for_platform(platform)
+    return platform

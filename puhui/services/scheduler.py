@@ -372,10 +372,12 @@ def run_line_refresh(platform: Platform, day: date) -> dict[str, Any]:
 
 def run_collections(platform: Platform, day: date) -> dict[str, Any]:
     """Today's collections review, as `POST /v1/collections/run` runs it."""
-    from puhui.services import collections
+    from puhui.services import collections, notifications
 
     with platform.unit() as session:
-        return collections.run_daily(platform, session, SYSTEM, day)
+        return collections.run_daily(
+            platform, session, SYSTEM, day,
+            remind=collections.notifying_reminder(platform, notifications.notify))
 
 
 def run_warnings(platform: Platform, day: date) -> dict[str, Any]:

@@ -289,9 +289,14 @@ def apply_actions(p: Platform, session: Session, actor: Principal,
 
 
 def wired_handlers() -> ActionHandlers:
-    """The handlers the platform applies actions with.  Until the credit lines and collections
-    are part of the platform, none is wired and actions wait, pending, with their keys."""
-    return ActionHandlers()
+    """The handlers the platform applies actions with: the credit lines' own change
+    (`services.lines.change_line`: freeze, unfreeze, reduce the limit).  A call or a tightened
+    collection has no handler yet (the collections queue takes cases by delinquency): those
+    actions wait, pending, with their keys, and are applied by the first run after one is
+    wired."""
+    from puhui.services import lines
+
+    return ActionHandlers(change_line=lines.change_line, lines_of=lines.lines_of)
 
 
 def run_warnings(platform: Platform, day: date) -> dict[str, Any]:
