@@ -11,10 +11,15 @@ from typer.testing import CliRunner
 from puhui.cli import app
 from puhui.demo import DEMO_PRODUCTS
 from puhui.loans.events import Disbursement
+from puhui.services import servicing
+from puhui.services.access import Perm, Principal, Role
 from puhui.services.clock import SystemClock, business_date
 from puhui.services.platform import Platform
 
 runner = CliRunner()
+
+
+CHECKER = Principal("K-checker", Role.CREDIT_OFFICER, frozenset({Perm.SERVICE, Perm.APPROVE}), None)
 
 
 def test_collections_commands_work_a_case_and_refuse_what_the_rules_forbid(tmp_path) -> None:
@@ -63,9 +68,20 @@ def test_collections_commands_work_a_case_and_refuse_what_the_rules_forbid(tmp_p
     assert r.exit_code == 2 and "above the 24% comprehensive cost cap" in r.said
     r = run("restructure", offer_id, "--accept", "--by", "wang")
     assert r.exit_code == 0 and "accepted" in r.output, r.output
+    view = json.loads(run("case", case_id, "--json").output)
+    assert view["status"] == "open"  # the reschedule waits for a second officer (maker-checker)
+    p = Platform.open(url)
+    try:
+        with p.unit() as session:
+            [pending] = servicing.list_requests(p, session, CHECKER, status="pending")
+            assert pending["maker"] == "cli:wang" and pending["operation"] == "reschedule"
+            servicing.approve(p, session, CHECKER, pending["request_id"], "approve-cli")
+    finally:
+        p.close()
+    assert run("run").exit_code == 0  # the day's review finds the loan cured
     r = run("case", case_id, "--audit", "--json")
     view = json.loads(r.output)
-    assert view["status"] == "closed" and view["close_reason"] == "restructured"
+    assert view["status"] == "closed" and view["close_reason"] == "cured"
     acts = [(e["actor"], e["action"], e["outcome"]) for e in view["audit"]]
     assert ("cli:wang", "contact_attempt", "refused") in acts
     assert ("cli:wang", "restructuring_accepted", "done") in acts

@@ -146,6 +146,13 @@ def test_a_restructuring_above_the_cap_is_refused_and_an_accepted_one_reschedule
     r = api.post(f"/v1/collections/restructuring-offers/{offer['offer_id']}/accept", None,
                  "officer")
     assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
+    request = r.json()["operation"]  # a staff servicing request: a second person approves it
+    assert request["status"] == "pending" and request["applied"] is False
+    assert api.get(f"/v1/loans/{loan_id}", "admin").json() == before
+    r = api.post(f"/v1/servicing-requests/{request['request_id']}/approve", None, "officer")
+    assert r.status_code == 403, r.text  # not the maker
+    r = api.post(f"/v1/servicing-requests/{request['request_id']}/approve", None, "admin")
+    assert r.status_code == 200 and r.json()["status"] == "applied", r.text
     after = api.get(f"/v1/loans/{loan_id}", "admin").json()
     assert after["days_past_due"] == 0 and after["amount_due"] == 0
     new = [i for i in after["schedule"] if i["due_date"] > day.isoformat()]
@@ -155,8 +162,9 @@ def test_a_restructuring_above_the_cap_is_refused_and_an_accepted_one_reschedule
     r = api.post(f"/v1/collections/restructuring-offers/{offer['offer_id']}/decline", None,
                  "officer")
     assert r.status_code == 409 and r.json()["type"] == "/problems/offer-not-open"
+    assert api.post("/v1/collections/run", {}, "admin").status_code == 200  # the day's review
     closed = api.get(f"/v1/collections/cases/{case_id}", "officer").json()
-    assert closed["status"] == "closed" and closed["close_reason"] == "restructured"
+    assert closed["status"] == "closed" and closed["close_reason"] == "cured"
     assert _call(api, case_id).status_code == 409  # nothing more on a closed case
 
 

@@ -159,8 +159,10 @@ def test_a_reminder_reaches_a_real_smtp_server_and_every_log_is_masked(api, inbo
 def test_the_job_run_twice_sends_each_step_once(api, inbox) -> None:
     use(api, inbox.port)
     b = borrower_with_loan(api, "owner@shop.example")
-    only_reminders = Schedule.from_env({"PUHUI_SCHEDULE_CLOSE": "off",
-                                        "PUHUI_SCHEDULE_AUTO_DEBIT": "off"})
+    only_reminders = Schedule.from_env({
+        "PUHUI_SCHEDULE_CLOSE": "off", "PUHUI_SCHEDULE_AUTO_DEBIT": "off",
+        "PUHUI_SCHEDULE_PROVISION": "off", "PUHUI_SCHEDULE_WARNINGS": "off",
+        "PUHUI_SCHEDULE_COLLECTIONS": "off", "PUHUI_SCHEDULE_LINE_REFRESH": "off"})
     scheduler = Scheduler(api.platform, only_reminders)
     day = b["due"] - timedelta(days=1)
     api.clock.set(local(day, 8, 59))

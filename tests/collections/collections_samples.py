@@ -17,7 +17,10 @@ PAID_OUT = date(2026, 1, 5)
 FIRST_DUE = date(2026, 1, 20)
 PRINCIPAL = 100_000_00
 OFFICER = Principal("K-officer-1", Role.CREDIT_OFFICER,
-                    frozenset({Perm.READ, Perm.REVIEW, Perm.DISBURSE}), None)
+                    frozenset({Perm.READ, Perm.REVIEW, Perm.DISBURSE, Perm.SERVICE}), None)
+#: The second officer who approves what a collector asks of staff servicing (maker-checker).
+CHECKER = Principal("K-officer-3", Role.CREDIT_OFFICER,
+                    frozenset({Perm.READ, Perm.SERVICE, Perm.APPROVE}), None)
 OTHER_OFFICER = Principal("K-officer-2", Role.CREDIT_OFFICER, frozenset({Perm.READ}), None)
 PARTNER = Principal("K-partner", Role.PARTNER, frozenset(Perm), "P-1")
 

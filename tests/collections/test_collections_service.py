@@ -18,11 +18,12 @@ from puhui.errors import InvalidBusinessDate, RateCapExceeded
 from puhui.ledger.accounts import Acct
 from puhui.loans.product import RateCap
 from puhui.services import collections as svc
+from puhui.services import servicing
 from puhui.services.access import SYSTEM
 from puhui.services.errors import AccessDenied, NotFound
 from puhui.services.platform import Platform
 
-from collections_samples import (FIRST_DUE, OFFICER, OTHER_OFFICER, PARTNER, book_loan, repay,
+from collections_samples import (CHECKER, FIRST_DUE, OFFICER, OTHER_OFFICER, PARTNER, book_loan, repay,
                                  set_day)
 
 
@@ -340,8 +341,16 @@ def test_an_accepted_restructuring_reschedules_the_loan_and_the_ledger_balances(
     accept_day = day + timedelta(days=2)
     set_day(p, accept_day)
     accepted = act(p, svc.accept_offer, offer["offer_id"])
-    assert accepted["status"] == "accepted" and accepted["operation"]["applied"] is True
-    assert accepted["operation"]["event_key"] == f"collections:restructure:{offer['offer_id']}"
+    # the reschedule is a staff servicing request, which waits for a second officer
+    request = accepted["operation"]
+    assert accepted["status"] == "accepted" and request["applied"] is False
+    assert request["status"] == "pending" and request["operation"] == "reschedule"
+    assert request["maker"] == OFFICER.key_id and request["needs_approval"] is True
+    with p.read() as s:
+        assert p.book.load_in(s, "LN-A").days_past_due(accept_day) > 0  # nothing yet
+    with p.unit() as s:
+        approved = servicing.approve(p, s, CHECKER, request["request_id"], "approve-r-1")
+    assert approved["status"] == "applied" and approved["checker"] == CHECKER.key_id
     with p.read() as s:
         loan = p.book.load_in(s, "LN-A")
         assert loan.days_past_due(accept_day) == 0
@@ -358,11 +367,13 @@ def test_an_accepted_restructuring_reschedules_the_loan_and_the_ledger_balances(
     events = _loan_state(p, "LN-A")[0]
     assert act(p, svc.accept_offer, offer["offer_id"])["status"] == "accepted"
     assert _loan_state(p, "LN-A")[0] == events
+    run(p, accept_day)  # the day's review finds the loan cured
     with p.read() as s:
         [case] = svc.cases_of_loan(p, s, OFFICER, "LN-A")
-    assert case["status"] == "closed" and case["close_reason"] == "restructured"
-    assert [e["action"] for e in trail(p, case_id)][-3:] == [
-        "restructuring_proposed", "restructuring_accepted", "case_closed"]
+    assert case["status"] == "closed" and case["close_reason"] == "cured"
+    actions = [e["action"] for e in trail(p, case_id)]
+    assert actions.index("restructuring_proposed") < actions.index("restructuring_accepted") \
+        < actions.index("case_closed") == len(actions) - 1
 
 
 def test_acceptance_goes_through_the_operation_given_and_expired_offers_stay_shut(

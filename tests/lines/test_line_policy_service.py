@@ -302,21 +302,14 @@ def test_a_book_is_reevaluated_in_one_pass_and_each_record_replays(monitored) ->
     assert again.recorded == engaged
 
 
-def test_the_monitor_wires_itself_to_the_credit_lines_when_they_are_installed(
-        monitored, monkeypatch) -> None:
-    import sys
-    import types
+def test_the_monitor_is_wired_to_the_platform_s_credit_lines_and_notifications(
+        monitored) -> None:
+    from puhui.services import lines, notifications
 
-    assert rv.LineMonitor.for_platform(monitored) is None  # no credit lines in this build
-    lines = LineRecorder()
-    fake = types.ModuleType("puhui.services.lines")
-    fake.lines_of, fake.change_line = lines.lines_of, lines.change_line  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "puhui.services.lines", fake)
-    import puhui.services as services_package
-    monkeypatch.setattr(services_package, "lines", fake, raising=False)
     mon = rv.LineMonitor.for_platform(monitored)
-    assert mon is not None and mon.apply_line_change == lines.change_line
-    assert mon.lines_of == lines.lines_of and mon.policy.version == "lines-2026.12"
+    assert mon.apply_line_change is lines.change_line and mon.lines_of is lines.lines_of
+    assert mon.notify is notifications.notify and mon.policy.version == "lines-2026.12"
+    assert mon.scorer is None  # this platform decides without the models: nothing is scored
 
 
 def test_scores_are_facts_of_the_record_and_a_failing_model_scores_nothing(monitored) -> None:
@@ -351,3 +344,15 @@ def test_scores_are_facts_of_the_record_and_a_failing_model_scores_nothing(monit
     with monitored.read() as session:
         record = rv.stored_line_decision(session, ADMIN, out["reevaluated"][0]["decision_id"])
     assert record.facts["pd"] is None and record.model_versions == {}
+
+
+def test_a_served_platform_watches_its_lines(tmp_path) -> None:
+    """`puhui serve` and every API worker open the platform through `open_platform`, which gives
+    it the line monitor: the line refresh job and pushed data re-evaluate lines there."""
+    from puhui.services.risk import open_platform
+
+    served = open_platform(f"sqlite:///{tmp_path / 'served.sqlite'}", "default")
+    try:
+        assert isinstance(served.line_monitor, rv.LineMonitor)
+    finally:
+        served.close()

@@ -97,6 +97,16 @@ def test_a_replayed_draw_or_change_changes_nothing(platform) -> None:
     assert [e.kind.value for e in events] == ["granted", "draw", "price_changed", "frozen"]
     assert len(p.gateway.transfers) == 1
     _book_is_sound(p)
+    # the borrower is told of each change once (not of their own draw), however often asked
+    from puhui.services.notifications import notifications_of
+
+    with p.read() as s:
+        told = notifications_of(s, line["applicant_id"])
+    assert {(n["kind"], n["context"]["event"]) for n in told} == {
+        ("line.changed", e.kind.value) for e in events if e.kind.value != "draw"}
+    assert len(told) == 3 * len({n["channel"] for n in told})  # one per change and channel
+    frozen = next(n for n in told if n["context"]["event"] == "frozen")
+    assert "冻结" in frozen["subject"] and "good payer" in frozen["body"]
 
 
 def test_refused_draws_change_nothing(platform) -> None:
