@@ -13,7 +13,8 @@ and the writes, in one transaction.  The applicants, with consent to every data 
 credit assessment, are registered beforehand (not timed).
 Targets: >= 150 applications/s with p99 <= 200 ms at 16 clients on SQLite with 2 workers;
 PostgreSQL is reported beside it (when a server answers at PUHUI_TEST_PG_URL), and the default
-policy's path as a second line for the ratio.
+policy's path as a second line for the ratio.  A risk line ends with what bounds it: the server's
+CPU per application against what the cores allow, and the share of it the data stage takes.
 
 The outcome mix is printed and checked: a risk-path run where more than 95% of the applications
 end the same way (e.g. all declined for lack of data) is not reported as a figure, since it
@@ -227,6 +228,14 @@ def measure(name: str, url: str, n: int, concurrency: int, workers: int, decider
     if stages:
         parts = ", ".join(f"{k} {w / done:.1f}/{c / done:.1f}" for k, (w, c) in stages.items())
         print(f"  {'':<22} server ms per application by stage (wall/cpu): {parts}")
+    if decider == "risk" and "data" in stages:
+        # what bounds the rate: the server's CPU, and how much of it the data stage takes
+        cores, data_cpu = os.cpu_count() or 1, stages["data"][1] / done
+        print(f"  {'':<22} bound: CPU ({cores} cores shared with the client); the data stage "
+              f"(providers, validation, storage, consent) takes {data_cpu:.1f} of "
+              f"{per_server:.1f} ms ({data_cpu / per_server:.0%}); were it free, at most "
+              f"{cores * 1000 / max(per_server - data_cpu, 0.1):,.0f} applications/s; "
+              f"{TARGET}/s needs {cores * 1000 / TARGET:.1f} ms in all")
 
 
 def main(n: int = 3000, concurrency: int = 16, workers: int = 2) -> None:
