@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping
 
 from pydantic import (BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator,
-                      StringConstraints, ValidationError, model_validator)
+                      StringConstraints, model_validator)
 
 from puhui.calendar import MAX_ANNUAL_RATE, RATE_SCALE
 from puhui.decision import values
+from puhui.decision.documents import load_document, placeholder_problems
 from puhui.decision.conditions import Condition
 from puhui.decision.errors import InvalidPolicy
 from puhui.decision.facts import FACT_KINDS
@@ -198,21 +199,7 @@ class Policy(_Strict):
 
 def load_policy(source: Policy | Mapping[str, Any] | str | bytes) -> Policy:
     """A validated policy from a document (a mapping, or JSON text); `InvalidPolicy` if not."""
-    if isinstance(source, Policy):
-        return source
-    if isinstance(source, Mapping):
-        try:
-            source = json.dumps(source, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise InvalidPolicy(f"a policy document must be plain JSON data: {exc}") from None
-    if not isinstance(source, (str, bytes)):
-        raise InvalidPolicy(f"a policy is a JSON document, got {type(source).__name__}")
-    try:
-        return Policy.model_validate_json(source)
-    except ValidationError as exc:
-        raise InvalidPolicy("invalid policy: " + "; ".join(
-            f"{_where(e['loc'])}: {_message(e)}" if e["loc"] else _message(e)
-            for e in exc.errors())) from None
+    return load_document(Policy, source, InvalidPolicy, "policy")
 
 
 def read_policy(path: str | Path) -> Policy:
@@ -274,38 +261,11 @@ def _problems(policy: Policy) -> list[str]:
         [(f"pricing.adjustments[{i}]", a) for i, a in enumerate(policy.pricing.adjustments)]
     for where, rule in rules:
         problems += rule.when.check(kinds, f"{where}.when")
-        problems += _placeholders(rule.message, kinds, f"{where}.message")
+        problems += placeholder_problems(rule.message, kinds, f"{where}.message")
     return problems
 
 
-def _placeholders(message: str, kinds: Mapping[str, str], where: str) -> list[str]:
-    try:
-        parts = list(string.Formatter().parse(message))
-    except ValueError as exc:
-        return [f"{where}: {exc} (write a literal brace as {{{{ or }}}})"]
-    problems = []
-    for _, field, spec, conversion in parts:
-        if field is None:
-            continue
-        if spec or conversion:
-            problems.append(f"{where}: placeholder {{{field}}} takes no format or conversion")
-        elif field not in kinds:
-            problems.append(f"{where}: placeholder {{{field}}} names no known fact")
-    return problems
 
 
-def _where(loc: tuple[Any, ...]) -> str:
-    parts: list[str] = []
-    for part in loc:
-        if isinstance(part, int):
-            parts.append(f"[{part}]")
-        elif part == "leaf" or (parts and parts[-1] == f".{part}"):
-            continue  # the condition's shape tag, or a shape tag repeated as its own field
-        else:
-            parts.append(f".{part}")
-    return "".join(parts).lstrip(".")
 
 
-def _message(error: Mapping[str, Any]) -> str:
-    msg = str(error["msg"])
-    return msg.removeprefix("Value error, ")

@@ -45,10 +45,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping
 
 from pydantic import (BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator,
-                      StringConstraints, ValidationError, model_validator)
+                      StringConstraints, model_validator)
 
 from puhui.calendar import RATE_SCALE
 from puhui.decision import values
+from puhui.decision.documents import load_document, placeholder_problems
 from puhui.decision.conditions import Condition, Leaf
 from puhui.decision.errors import InvalidDecisionRecord, InvalidFacts, InvalidPolicy
 from puhui.decision.facts import FEATURE_FACTS, SCORE_FACTS
@@ -260,21 +261,7 @@ class LinePolicy(_Strict):
 def load_line_policy(source: LinePolicy | Mapping[str, Any] | str | bytes) -> LinePolicy:
     """A validated line policy from a document (a mapping, or JSON text); `InvalidLinePolicy`
     listing every problem with its place otherwise."""
-    if isinstance(source, LinePolicy):
-        return source
-    if isinstance(source, Mapping):
-        try:
-            source = json.dumps(source, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise InvalidLinePolicy(f"a line policy must be plain JSON data: {exc}") from None
-    if not isinstance(source, (str, bytes)):
-        raise InvalidLinePolicy(f"a line policy is a JSON document, got {type(source).__name__}")
-    try:
-        return LinePolicy.model_validate_json(source)
-    except ValidationError as exc:
-        raise InvalidLinePolicy("invalid line policy: " + "; ".join(
-            f"{_where(e['loc'])}: {_message(e)}" if e["loc"] else _message(e)
-            for e in exc.errors())) from None
+    return load_document(LinePolicy, source, InvalidLinePolicy, "line policy")
 
 
 def read_line_policy(path: str | Path) -> LinePolicy:
@@ -721,7 +708,7 @@ def _problems(policy: LinePolicy) -> list[str]:
     for i, rule in enumerate(policy.rules):
         where = f"rules[{i}]"
         problems += rule.when.check(kinds, f"{where}.when")
-        problems += _placeholders(rule.message, kinds, f"{where}.message")
+        problems += placeholder_problems(rule.message, kinds, f"{where}.message")
         if rule.release is not None:
             problems += rule.release.check(kinds, f"{where}.release")
             problems += _band(rule.when, rule.release, where)
@@ -767,33 +754,7 @@ def _band(when: Any, release: Any, where: str) -> list[str]:
     return problems
 
 
-def _placeholders(message: str, kinds: Mapping[str, str], where: str) -> list[str]:
-    try:
-        parts = list(string.Formatter().parse(message))
-    except ValueError as exc:
-        return [f"{where}: {exc} (write a literal brace as {{{{ or }}}})"]
-    problems = []
-    for _, name, spec, conversion in parts:
-        if name is None:
-            continue
-        if spec or conversion:
-            problems.append(f"{where}: placeholder {{{name}}} takes no format or conversion")
-        elif name not in kinds:
-            problems.append(f"{where}: placeholder {{{name}}} names no known fact")
-    return problems
 
 
-def _where(loc: tuple[Any, ...]) -> str:
-    parts: list[str] = []
-    for part in loc:
-        if isinstance(part, int):
-            parts.append(f"[{part}]")
-        elif part == "leaf" or (parts and parts[-1] == f".{part}"):
-            continue
-        else:
-            parts.append(f".{part}")
-    return "".join(parts).lstrip(".")
 
 
-def _message(error: Mapping[str, Any]) -> str:
-    return str(error["msg"]).removeprefix("Value error, ")

@@ -1,0 +1,75 @@
+"""Reading a rule document (a credit policy, a line policy) and naming its problems.
+
+Why one module: both kinds of policy are JSON documents validated by a pydantic model, refused
+with every problem and its place (``grades[2].max_pd: ...``), and carry rule messages whose
+``{fact}`` placeholders must name facts the document may use; the two must read, refuse and
+check the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_document(model: type[M], source: M | Mapping[str, Any] | str | bytes,
+                  error: type[Exception], noun: str) -> M:
+    """`source` (a `model`, a mapping, or JSON text) validated as `model`; `error` listing
+    every problem with its place otherwise (`noun` names the document: "policy")."""
+    if isinstance(source, model):
+        return source
+    if isinstance(source, Mapping):
+        try:
+            source = json.dumps(source, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise error(f"a {noun} must be plain JSON data: {exc}") from None
+    if not isinstance(source, (str, bytes)):
+        raise error(f"a {noun} is a JSON document, got {type(source).__name__}")
+    try:
+        return model.model_validate_json(source)
+    except ValidationError as exc:
+        raise error(f"invalid {noun}: " + "; ".join(
+            f"{where(e['loc'])}: {message(e)}" if e["loc"] else message(e)
+            for e in exc.errors())) from None
+
+
+def where(loc: tuple[Any, ...]) -> str:
+    """A validation error's place as a document path: ``grades[2].max_pd``."""
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        elif part == "leaf" or (parts and parts[-1] == f".{part}"):
+            continue  # the condition's shape tag, or a shape tag repeated as its own field
+        else:
+            parts.append(f".{part}")
+    return "".join(parts).lstrip(".")
+
+
+def message(error: Mapping[str, Any]) -> str:
+    """A validation error's message without pydantic's prefix."""
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def placeholder_problems(text: str, kinds: Mapping[str, str], place: str) -> list[str]:
+    """What is wrong with the ``{fact}`` placeholders of a rule's message at `place`: each must
+    name a fact of `kinds`, without format or conversion."""
+    try:
+        parts = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        return [f"{place}: {exc} (write a literal brace as {{{{ or }}}})"]
+    problems = []
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if spec or conversion:
+            problems.append(f"{place}: placeholder {{{name}}} takes no format or conversion")
+        elif name not in kinds:
+            problems.append(f"{place}: placeholder {{{name}}} names no known fact")
+    return problems
