@@ -339,7 +339,8 @@ def _seed_demo(db: Optional[str], businesses: int, days: int, risk: dict | None 
         result = simulate_platform(sim, businesses, days - 1, today - timedelta(days=days - 1),
                                    progress=lambda n: progress.advance(task, n))
     console.print(f"demo book: {dict(result.funnel)}; {len(result.loan_ids)} loans; "
-                  f"{len(result.line_ids)} credit lines; {result.cases_open} collection cases open")
+                  f"{len(result.line_ids)} credit lines ({result.line_changes} changes on fresh "
+                  f"data); {result.cases_open} collection cases open")
     from puhui.services import warnings as early_warning
     from puhui.services.access import SYSTEM
 
@@ -382,7 +383,8 @@ def simulate(businesses: int = typer.Option(150, help="small businesses that app
     console.print(f"Borrower behaviour: {dict(result.behaviours)}; auto-debits collected "
                   f"{result.collected / 100:,.2f} CNY, {result.failed_debits} failed; "
                   f"{result.written_off} loans written off; collections: "
-                  f"{result.cases_opened} cases opened, {result.cases_open} open")
+                  f"{result.cases_opened} cases opened, {result.cases_open} open; credit lines: "
+                  f"{len(result.line_ids)}, {result.line_changes} changes on fresh data")
     accounts = [book.load(loan_id) for loan_id in result.loan_ids]
     render(portfolio_report(accounts, result.end - timedelta(days=1), book.balances(),
                             book.trial_balance(), book.verify_ledger()))

@@ -127,10 +127,7 @@ def collect(p: Platform, session: Session, applicant_id: str, application_id: st
             errors[scope] = f"{FAILED} {raw}"
             continue
         error = None
-        # a source's bytes as sent and their parse; an in-process source's value is kept in
-        # its canonical form (and parsed again by the packing, which trusts only a real parse)
-        body, payload = (raw.body, raw.payload) if isinstance(raw, Received) \
-            else (canonical_bytes(raw), raw)
+        body, payload, parsed = as_received(raw)
         with stages.stage("validate"):
             try:
                 data[scope] = _validate(scope, payload, business, as_of)
@@ -142,8 +139,17 @@ def collect(p: Platform, session: Session, applicant_id: str, application_id: st
                 "scope": scope.value, "consent_id": consent.consent_id,
                 "fetched_at": fetched_at, "as_of": as_of,
                 "status": "rejected" if error else "accepted", "error": error,
-                **payload_values(body, parsed=payload if isinstance(raw, Received) else None)})
+                **payload_values(body, parsed=parsed)})
     return CollectedData(data, errors)
+
+
+def as_received(answer: Any) -> tuple[bytes, Any, Any]:
+    """A connector's answer as (the bytes to store, the value to validate, the parse the packing
+    may trust or None): a source's bytes as sent and their parse; an in-process source's value
+    kept in its canonical form (which the packing parses again: it trusts only a real parse)."""
+    if isinstance(answer, Received):
+        return answer.body, answer.payload, answer.payload
+    return canonical_bytes(answer), answer, None
 
 
 def payload_values(received: bytes, compression: str | None = None,

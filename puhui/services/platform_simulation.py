@@ -22,7 +22,7 @@ from puhui.loans.events import WriteOff
 from puhui.loans.state import LoanStatus
 from puhui.parties.consent import DataScope
 from puhui.parties.synthetic import account_for, small_business
-from puhui.services import applicants, applications, collections, lines, loans
+from puhui.services import applicants, applications, collections, lines, loans, reevaluation
 from puhui.services.access import SYSTEM, Perm, Principal, Role
 from puhui.services.clock import ManualClock, at_business_date
 from puhui.services.gateway import SandboxGateway
@@ -63,6 +63,8 @@ class PlatformSimulation:
     line_ids: list[str] = field(default_factory=list)
     cases_opened: int = 0
     cases_open: int = 0
+    #: Changes the line policy made to the lines (limits, prices, freezes) on fresh data.
+    line_changes: int = 0
 
 
 def _decline(by_card: dict[str, Borrower], rng: random.Random) -> Callable[[str, int], str | None]:
@@ -122,6 +124,10 @@ def simulate_platform(platform: Platform, businesses: int = 150, days: int = 180
         result.eod_failures.update(report.failures)
         with platform.unit() as session:  # lines expire, repaid principal is available again
             lines.sync_lines(platform, session, SYSTEM, today)
+        if platform.line_monitor is not None and offset % 7 == 6:
+            # once a week, the lines follow their businesses' fresh data (docs/line-policy.md)
+            refreshed = reevaluation.refresh_lines(platform, platform.line_monitor, today=today)
+            result.line_changes += refreshed["lines_changed"]
         if progress:
             progress(1)
     return result
@@ -155,7 +161,9 @@ def _originate(platform: Platform, rng: random.Random, today: date, terms: list[
             applications.sign_contract(platform, session, actor, contract["contract_id"],
                                        contract["content_hash"])
             entrusted = rng.random() < 0.3
-            if as_line:
+            if as_line:  # a line is watched on fresh data: the borrower consents to that too
+                applicants.grant_consent(platform, session, actor, applicant_id,
+                                         "post_loan_monitoring", CONSENTED)
                 line = lines.grant(platform, session, SYSTEM, contract["contract_id"],
                                    key=f"sim-grant:{contract['contract_id']}")
                 payout = lines.draw(platform, session, actor, line["line_id"],

@@ -54,9 +54,9 @@ from puhui.risk.data.payload import SOURCES, parse_payload, source_scope
 from puhui.risk.errors import InvalidRecord, SourceFailed, SourceUnavailable
 from puhui.risk.panel import HISTORY_MONTHS, add_months
 from puhui.services.access import SYSTEM, Perm, Principal
-from puhui.services.applicants import applicant_row, business_identity, use_data
+from puhui.services.applicants import applicant_row, business_identity, use_data, use_data_for
 from puhui.services.clock import business_date
-from puhui.services.data import canonical_bytes, payload_values, received_bytes
+from puhui.services.data import as_received, canonical_bytes, payload_values, received_bytes
 from puhui.services.errors import NotFound
 from puhui.services.ids import new_id
 from puhui.services.platform import Platform
@@ -170,7 +170,7 @@ def push_data(p: Platform, session: Session, actor: Principal, applicant_id: str
 
 def _store(p: Platform, session: Session, applicant_id: str, scope: DataScope,
            consent: Consent, as_of: date, received: bytes,
-           latest: Mapping[str, str] | None = None) -> bool:
+           latest: Mapping[str, str] | None = None, parsed: Any = None) -> bool:
     """Store an accepted monitoring payload; False (nothing stored) when it is the same as the
     latest payload of its scope (`latest`: scope -> SHA-256, read here when not given)."""
     if latest is None:
@@ -180,7 +180,7 @@ def _store(p: Platform, session: Session, applicant_id: str, scope: DataScope,
     repo.add_payload(session, {
         "applicant_id": applicant_id, "application_id": None, "scope": scope.value,
         "consent_id": consent.consent_id, "fetched_at": p.clock.now(), "as_of": as_of,
-        "status": "accepted", "error": None, **payload_values(received)})
+        "status": "accepted", "error": None, **payload_values(received, parsed=parsed)})
     return True
 
 
@@ -223,8 +223,8 @@ def refresh_lines(p: Platform, monitor: LineMonitor, connectors: Any = None,
                 if not lines or not wanted:
                     continue
                 summary["businesses"] += 1
-                consents = {s: use_data(p, session, applicant_id, s,
-                                        Purpose.POST_LOAN_MONITORING, None) for s in wanted}
+                consents = use_data_for(p, session, applicant_id, wanted,
+                                        Purpose.POST_LOAN_MONITORING, None)
                 business = business_identity(session, applicant_id)
                 answers = fetch_all(connectors, business, today, wanted)
                 latest = repo.latest_payload_hashes(session, applicant_id)
@@ -233,11 +233,11 @@ def refresh_lines(p: Platform, monitor: LineMonitor, connectors: Any = None,
                     raw = answers[scope]
                     if isinstance(raw, (SourceUnavailable, SourceFailed)):
                         continue
-                    received = canonical_bytes(raw)
+                    received, payload, trusted = as_received(raw)
                     if latest.get(scope.value) == hashlib.sha256(received).hexdigest():
                         continue  # the answer we hold already: validated when it was stored
                     try:
-                        parsed = parse_payload(scope, raw)
+                        parsed = parse_payload(scope, payload)
                     except InvalidRecord as exc:
                         summary["failures"][f"{applicant_id}:{scope.value}"] = str(exc)
                         continue
@@ -246,7 +246,7 @@ def refresh_lines(p: Platform, monitor: LineMonitor, connectors: Any = None,
                             "the source answered for another business or a later date"
                         continue
                     fresh += _store(p, session, applicant_id, scope, consents[scope],
-                                    parsed.as_of, received, latest)
+                                    parsed.as_of, received, latest, trusted)
                 summary["payloads_stored"] += fresh
                 if fresh:
                     done = reevaluate_applicant(p, session, applicant_id, monitor,

@@ -227,8 +227,13 @@ def test_a_refused_change_keeps_the_data_and_the_record(monitored) -> None:
     assert _count(monitored, SourcePayloadRow) == 1 and _count(monitored, LineDecisionRow) == 1
 
 
-def test_the_pull_asks_the_sources_for_monitored_lines_only(monitored) -> None:
-    from puhui.risk.data.connectors import ConnectorSet
+@pytest.mark.parametrize("as_sent", [False, True])
+def test_the_pull_asks_the_sources_for_monitored_lines_only(monitored, as_sent) -> None:
+    """`as_sent`: the source answers as a network source (and the demo's world) does, with the
+    bytes it sent and their parse (`Received`), which are stored byte for byte."""
+    import orjson
+
+    from puhui.risk.data.connectors import ConnectorSet, Received
     from line_policy_samples import TODAY as today
 
     class Fixed:
@@ -237,6 +242,9 @@ def test_the_pull_asks_the_sources_for_monitored_lines_only(monitored) -> None:
 
         def fetch(self, business_id, as_of):
             assert business_id == USCC and as_of == today
+            if as_sent:  # with spaces: not the platform's canonical form
+                return Received(orjson.dumps(self.payload, option=orjson.OPT_INDENT_2),
+                                self.payload)
             return self.payload
 
     watched = applicant(monitored)
@@ -253,6 +261,13 @@ def test_the_pull_asks_the_sources_for_monitored_lines_only(monitored) -> None:
     again = rv.refresh_lines(monitored, monitor(lines), connectors)  # nothing new: no decision
     assert again["payloads_stored"] == 0 and len(lines.calls) == 1
     assert _count(monitored, LineDecisionRow) == 1
+    if as_sent:  # kept as the bytes the source sent (their SHA-256), not re-written
+        import hashlib
+
+        sent = connectors[DataScope.UTILITY].fetch(USCC, today).body
+        with monitored.read() as session:
+            _, hashes, _ = rv.applicant_data(session, watched, today)
+        assert hashes["utility"] == hashlib.sha256(sent).hexdigest()
 
 
 def test_a_book_is_reevaluated_in_one_pass_and_each_record_replays(monitored) -> None:
