@@ -8,6 +8,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from puhui.collections.strategy import DEFAULT_STRATEGY as STRATEGY
+from puhui.services import collections
 from puhui.services import warnings as svc
 from puhui.services.access import SYSTEM
 from puhui.services.errors import AccessDenied, InvalidRequest
@@ -191,15 +193,33 @@ def test_the_daily_job_under_the_scheduler_stores_one_status_per_loan_and_day(pl
     platform.clock.advance(datetime(2026, 12, 8, 7, 0, tzinfo=BUSINESS_ZONE) - platform.clock.now())
     [ran] = scheduler.tick()
     assert ran.status == "succeeded" and ran.summary["assessed"] == 3
-    # the line actions find no credit line on these loans (skipped); a call or a tightened
-    # collection has no handler yet and waits, pending
-    assert ran.summary["applied"] == {"applied": 0, "failed": 0, "pending": 3, "skipped": 2}
+    # the line actions find no credit line on these loans (skipped); the calls and the
+    # tightened collection are collections' (LN-LATE's call and tightening, LN-BOUNCE's call)
+    assert ran.summary["applied"] == {"applied": 3, "failed": 0, "pending": 0, "skipped": 2}
     assert scheduler.tick() == []                    # done for the day
     assert scheduler.run_one("warnings", date(2026, 12, 8)) is None  # not claimed twice
+    with platform.read() as session:
+        queued = collections.queue(platform, session, OFFICER)
+        trail = collections.audit_trail(platform, session, OFFICER, queued[0]["case_id"])
     again = svc.run_warnings(platform, date(2026, 12, 8))  # run again by hand
     assert again["assessed"] == 0 and again["already_assessed"] == 3
+    assert again["applied"] == {"applied": 0, "failed": 0, "pending": 0, "skipped": 0}
     book = listing(platform, on=date(2026, 12, 8))
     assert len(book["items"]) == 3
+    # the collectors' queue shows the calls, the past-due loan's case one stage stricter
+    late, bounce = queued
+    assert (late["loan_id"], bounce["loan_id"]) == ("LN-LATE", "LN-BOUNCE")
+    assert late["origin"] == "delinquency" and late["escalations"] == 1
+    assert late["stage"]["index"] == STRATEGY.stage_index(late["days_past_due"]) + 1
+    assert late["call"]["requested_on"] == "2026-12-08" and "alert" in late["call"]["reason"]
+    assert bounce["origin"] == "early_warning" and bounce["days_past_due"] == 0
+    assert bounce["stage"]["name"] == "call" and bounce["call"]["urgent"] is False
+    assert [(a["action"], a["detail"].get("key")) for a in trail] == [
+        ("case_opened", None), ("call_requested", "warn:LN-LATE:2026-12-08:call"),
+        ("stage_changed", "warn:LN-LATE:2026-12-08:tighten_collection")]
+    with platform.read() as session:  # the second run changed nothing
+        assert collections.queue(platform, session, OFFICER) == queued
+        assert collections.audit_trail(platform, session, OFFICER, late["case_id"]) == trail
 
 
 def test_a_loan_that_cannot_be_read_does_not_stop_the_run(platform, monkeypatch) -> None:
