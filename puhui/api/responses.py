@@ -720,7 +720,7 @@ class AccessLog(Out):
 # -- collections ------------------------------------------------------------------------------
 
 CaseStatus = Literal["open", "closed"]
-CloseReason = Literal["cured", "settled", "written_off", "restructured"]
+CloseReason = Literal["cured", "settled", "written_off", "restructured", "warning_cleared"]
 StageAction = Literal["reminder", "call_queue", "field_visit", "legal_letter", "agency_handoff"]
 
 
@@ -729,6 +729,14 @@ class CollectionStage(Out):
     name: str
     actions: list[StageAction]
     reminder_every_days: Optional[int] = None
+
+
+class CallTask(Out):
+    """A call of the borrower an early warning asked for; such cases head the queue."""
+
+    requested_on: date
+    reason: str
+    urgent: bool = Field(description="the warning asked for collection to tighten too")
 
 
 class CollectionCase(Out):
@@ -753,6 +761,10 @@ class CollectionCase(Out):
     assigned_at: Optional[datetime] = None
     closed_on: Optional[date] = None
     close_reason: Optional[CloseReason] = None
+    origin: Literal["delinquency", "early_warning"] = Field(
+        "delinquency", description="opened for a loan past due, or by an early warning before")
+    call: Optional[CallTask] = Field(None, description="a call an early warning asked for, "
+                                                       "until a collector calls")
 
 
 class CollectionCaseList(Out):

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Union
+from typing import Callable, Optional, Union
 
 from puhui.errors import InvalidEvent
 from puhui.loans.events import EndOfDay, LoanEvent, event_from_content
-from puhui.loans.product import LoanProduct, RepaymentMethod
+from puhui.loans.product import Component, LoanProduct, RepaymentMethod
 from puhui.loans.revolving import RevolvingLine
 from puhui.loans.servicing import Loan
 from puhui.loans.snapshot import from_state, position, to_state
-from puhui.loans.state import LoanStatus
+from puhui.loans.state import InstalmentState, LoanStatus
 
 Account = Union[Loan, RevolvingLine]
 
@@ -102,11 +102,16 @@ def opened_on(account: Account) -> date | None:
 
 
 def replay_history(loan_id: str, product: LoanProduct, events: list[dict],
-                   closes: list[tuple[date, int, set[str]]]) -> Replayed:
+                   closes: list[tuple[date, int, set[str]]],
+                   observe: Optional[Callable[[Account, date], None]] = None) -> Replayed:
     """Fold a loan's stored events and the closes of its range in chain order: each close
     follows the events stored before its partition committed, and applies to the loan when the
     close took it (active, paid out by the day, not reported as failed).  The reference
-    definition of a loan's state; snapshots must agree with it."""
+    definition of a loan's state; snapshots must agree with it.
+
+    `observe(account, day)` is called after each event and each close applied, with its
+    business date: what a question about the loan's past (when was an instalment settled?)
+    needs, read from what happened rather than from today's state."""
     account = new_account(loan_id, product)
     summarised: dict[str, int] = {}
     closed_through: date | None = None
@@ -115,8 +120,11 @@ def replay_history(loan_id: str, product: LoanProduct, events: list[dict],
     def upto(head: int) -> None:
         nonlocal i
         while i < len(events) and events[i]["chain_seq"] <= head:
-            account.apply(event_from_content(events[i]["payload"], stored=True), replay=True)
+            event = event_from_content(events[i]["payload"], stored=True)
+            account.apply(event, replay=True)
             i += 1
+            if observe is not None:
+                observe(account, event.on)
 
     for day, head, failed in closes:
         upto(head)
@@ -130,6 +138,8 @@ def replay_history(loan_id: str, product: LoanProduct, events: list[dict],
                  and pos["charged_to"] < day)
         drafts = account.apply(EndOfDay(f"eod:{day.isoformat()}", day), replay=True)
         closed_through = day
+        if observe is not None:
+            observe(account, day)
         if plain:
             for d in drafts:
                 for p in d.postings:
@@ -138,5 +148,48 @@ def replay_history(loan_id: str, product: LoanProduct, events: list[dict],
     return Replayed(account, len(events), closed_through, summarised)
 
 
+def settled(inst: InstalmentState) -> bool:
+    """Whether the borrower has paid an instalment in full: its principal and interest paid,
+    its fee paid or waived (an amount written off or capitalised by a reschedule is not
+    paid)."""
+    return (inst.paid[Component.PRINCIPAL] >= inst.principal
+            and inst.paid[Component.INTEREST] >= inst.interest
+            and inst.paid[Component.FEE] + inst.written_off[Component.FEE] >= inst.fee)
+
+
+def settlement_dates(loan_id: str, product: LoanProduct, events: list[dict],
+                     closes: list[tuple[date, int, set[str]]]) -> list[tuple[date, date | None]]:
+    """Each instalment's due date and the business date it became fully settled (None while it
+    is not), from the loan's history replayed event by event.
+
+    Why the history and not today's state: an instalment paid a day late looks the same today
+    as one paid on time.  A receipt reversed later un-settles what it settled (the replay without
+    it says so, and a later settlement dates it again).  An instalment a reschedule replaced is
+    kept when it had fallen due before (its lateness happened), settled on the day it was
+    replaced if it was not paid by then; one replaced before its due date never fell due and is
+    left out.  A revolving line has no instalments: nothing."""
+    seen: dict[tuple[int, date], date | None] = {}
+    replaced: dict[tuple[int, date], date | None] = {}
+
+    def observe(account: Account, day: date) -> None:
+        if isinstance(account, RevolvingLine):
+            return
+        now = {(i.number, i.due): i for i in account.instalments}
+        for k in list(seen):
+            if k not in now:
+                gone = seen.pop(k)
+                if k[1] < day:
+                    replaced[k] = gone if gone is not None else day
+        for k, inst in now.items():
+            if not settled(inst):
+                seen[k] = None
+            elif seen.get(k) is None:
+                seen[k] = day
+
+    replay_history(loan_id, product, events, closes, observe)
+    out = {**replaced, **seen}
+    return sorted(((due, on) for (_, due), on in out.items()), key=lambda x: x[0])
+
+
 __all__ = ["Account", "Replayed", "SnapshotCheck", "agrees", "last_per_loan", "new_account",
-           "opened_on", "replay_history", "roll_forward", "same_event"]
+           "opened_on", "replay_history", "roll_forward", "same_event", "settled", "settlement_dates"]

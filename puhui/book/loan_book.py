@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 
 from puhui.batch.close import charge_plain
 from puhui.book.history import (Account, Replayed, SnapshotCheck, agrees, last_per_loan,
-                                 new_account, replay_history, roll_forward, same_event)
+                                 new_account, replay_history, roll_forward, same_event,
+                                 settlement_dates)
 from puhui.book.close_record import CLOSE_RECORD, close_record, record_hash
 from puhui.errors import IdempotencyConflict, InvalidBusinessDate, InvalidEvent
 from puhui.ledger.accounts import Acct
@@ -107,6 +108,19 @@ def _sqlite_writer_lock(engine: Engine) -> SqliteWriterLock:
     database = engine.url.database
     return SqliteWriterLock(None if database in (None, "", ":memory:")
                             else os.path.abspath(database))
+
+
+def instalment_settlements(session: Session, loan_id: str) -> list[tuple[date, date | None]]:
+    """Each instalment's due date and the day it was fully settled (None while it is not),
+    from the loan's history (`settlement_dates`): what on-time repayment is judged by.  Needs
+    no cache, so no book: any session on the book's database will do."""
+    loans = LoanEventRepository(session)
+    row = loans.get_loan(loan_id)
+    if row is None:
+        raise InvalidEvent(f"no loan {loan_id!r}")
+    product = LoanProduct.from_dict(json.loads(row.product))
+    return settlement_dates(loan_id, product, loans.events(loan_id),
+                            CloseRepository(session).closes_of(loan_id))
 
 
 class LoanBook:
@@ -222,6 +236,10 @@ class LoanBook:
         product = LoanProduct.from_dict(json.loads(row.product))
         return replay_history(loan_id, product, loans.events(loan_id),
                               CloseRepository(session).closes_of(loan_id))
+
+    def settlements(self, session: Session, loan_id: str) -> list[tuple[date, date | None]]:
+        """`instalment_settlements` in the caller's transaction."""
+        return instalment_settlements(session, loan_id)
 
     def apply(self, loan_id: str, event: LoanEvent) -> list[JournalEntry]:
         """Apply one event durably; a replayed event (same key, same content) posts nothing."""

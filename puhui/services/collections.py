@@ -55,6 +55,13 @@ MAX_KEY = 200
 
 #: Why a case closed.
 CURED, SETTLED, WRITTEN_OFF, RESTRUCTURED = "cured", "settled", "written_off", "restructured"
+#: An early-warning case closed by the review once the loan's warning cleared (status normal).
+WARNING_CLEARED = "warning_cleared"
+#: The early-warning actions collections take (`escalate`), and what each is audited as.
+CALL, TIGHTEN = "call", "tighten_collection"
+EARLY_WARNING_ACTS = ("call_requested", "stage_changed")
+#: The contacts that carry out a call asked for by an early warning.
+CALLS = (ContactChannel.PHONE_CALL, ContactChannel.FIELD_VISIT)
 
 
 @dataclass(frozen=True)
@@ -190,7 +197,10 @@ def case_view(case: repo.CaseRecord, settings: CollectionsSettings = DEFAULT_SET
             "reviewed_on": case.reviewed_on.isoformat(), "collector": case.collector,
             "assigned_at": case.assigned_at.isoformat() if case.assigned_at else None,
             "closed_on": case.closed_on.isoformat() if case.closed_on else None,
-            "close_reason": case.close_reason}
+            "close_reason": case.close_reason, "origin": case.origin,
+            "call": None if case.call_requested_on is None else {
+                "requested_on": case.call_requested_on.isoformat(),
+                "reason": case.call_reason, "urgent": case.call_urgent}}
 
 
 def attempt_view(row: Any) -> dict[str, Any]:
@@ -339,6 +349,14 @@ def run_daily(p: Platform, session: Session, actor: Principal, day: date | None 
                   stage=figures["stage_name"])
             summary["opened"] += 1
             continue
+        if figures["dpd"] < 1 and case.origin == repo.EARLY_WARNING:
+            # opened by a warning before the loan fell due: open while the warning holds
+            if repo.latest_watch_status(session, loan_id, day) in (None, "normal"):
+                close(case, WARNING_CLEARED, figures)
+                del cases[loan_id]
+            else:
+                repo.update_case(session, case.case_id, updated_at=now, **figures)
+            continue
         if figures["dpd"] < 1:
             close(case, CURED, figures)
             del cases[loan_id]
@@ -379,12 +397,105 @@ def run_daily(p: Platform, session: Session, actor: Principal, day: date | None 
         summary["offers_expired"] += repo.expire_offers(session, case.case_id, day, now)
         summary["open_cases"] += 1
         stage = settings.strategy.stages[case.stage]
-        if stage.reminder_due((day - case.opened_on).days):
+        if case.dpd >= 1 and stage.reminder_due((day - case.opened_on).days):
             summary["reminders"] += 1
             if remind is not None:
                 remind(session, case, _stage_view(settings, case),
                        f"collections-reminder:{case.case_id}:{day.isoformat()}")
     return summary
+
+
+# -- early-warning actions ---------------------------------------------------------------------
+
+def escalate(p: Platform, session: Session, actor: Principal, *, loan_id: str, kind: str,
+             key: str, reason: str,
+             settings: CollectionsSettings = DEFAULT_SETTINGS) -> dict[str, Any]:
+    """The early warning's `call` and `tighten_collection` actions (services/warnings.py
+    `ActionHandlers.escalate`), idempotent on the action's key:
+
+    - `call` puts a call of the borrower at the head of the collectors' queue: the loan's open
+      case is flagged for a call with the warning's reason; a loan with no open case gets one,
+      an ordinary case when it is already past due (the review would open it), else an
+      **early-warning** case in the call stage that the review keeps open while the warning
+      holds and closes (`warning_cleared`) once the loan is back to normal;
+    - `tighten_collection` moves a case whose loan is past due one stage up (as a broken
+      promise does); before the loan is past due there is nothing to escalate, so the call is
+      flagged urgent instead (its case opened if need be).
+
+    Each act is in the collections audit trail with the key; an action applied again finds it
+    there and changes nothing (`replayed: true`)."""
+    require_staff(actor)
+    key = _key(key)
+    if kind not in (CALL, TIGHTEN):
+        raise InvalidCollectionsInput(f"unknown early-warning action {kind!r}; collections "
+                                      f"take {CALL} and {TIGHTEN}")
+    reason = scrub_note(" ".join(str(reason or "").split())[:MAX_NOTE] or "early warning")
+    done = repo.audited_with_key(session, loan_id, EARLY_WARNING_ACTS, key)
+    if done is not None:
+        case = repo.get_case(session, done["case_id"])
+        assert case is not None
+        return {"case_id": case.case_id, "kind": kind, "act": done["action"], "replayed": True}
+    try:
+        account = p.book.load_in(session, loan_id)
+    except InvalidEvent:
+        raise NotFound(f"no loan {loan_id!r}") from None
+    if account.status is not LoanStatus.ACTIVE:
+        raise CaseClosed(f"loan {loan_id} is {account.status.value}: nothing to collect")
+    day, now = business_date(p.clock), p.clock.now()
+    case = repo.open_case_of_loan(session, loan_id, lock=True)
+    opened = False
+    if case is None:
+        case = _open_for_warning(p, session, actor, loan_id, account, day, settings)
+        opened = True
+    detail = {"business_date": day.isoformat(), "key": key, "warning": kind,
+              "reason": reason}
+    dpd = account.days_past_due(day)
+    if kind == TIGHTEN and dpd >= 1:
+        escalations = case.escalations + 1
+        index = settings.strategy.stage_index(dpd, escalations)
+        name = settings.strategy.stages[index].name
+        repo.update_case(session, case.case_id, escalations=escalations, stage=index,
+                         stage_name=name, updated_at=now)
+        repo.audit(session, at=now, actor=actor.key_id, action="stage_changed",
+                   case_id=case.case_id, loan_id=loan_id,
+                   detail={**detail, "from_stage": case.stage_name, "to_stage": name})
+        return {"case_id": case.case_id, "kind": kind, "act": "stage_changed",
+                "opened": opened, "stage": name, "replayed": False}
+    urgent = kind == TIGHTEN or case.call_urgent
+    repo.update_case(session, case.case_id, call_requested_on=case.call_requested_on or day,
+                     call_reason=reason, call_urgent=urgent, updated_at=now)
+    repo.audit(session, at=now, actor=actor.key_id, action="call_requested",
+               case_id=case.case_id, loan_id=loan_id, detail={**detail, "urgent": urgent})
+    return {"case_id": case.case_id, "kind": kind, "act": "call_requested", "opened": opened,
+            "urgent": urgent, "replayed": False}
+
+
+def _open_for_warning(p: Platform, session: Session, actor: Principal, loan_id: str,
+                      account: Any, day: date,
+                      settings: CollectionsSettings) -> repo.CaseRecord:
+    """A case for a loan a warning names and no case holds: past due, the ordinary case the
+    review would open; not yet, an early-warning case in the call stage (one stage up)."""
+    base = _figures(settings, account, day, 0)
+    early = base["dpd"] < 1
+    call = next((i for i, s in enumerate(settings.strategy.stages) if s.name == "call"), 0)
+    escalations = max(0, call - base["stage"]) if early else 0
+    figures = _figures(settings, account, day, escalations)
+    now = p.clock.now()
+    case = repo.add_case(
+        session, case_id=new_id("CC"), loan_id=loan_id,
+        episode=repo.last_episode(session, loan_id) + 1,
+        applicant_id=repo.applicant_of_loan(session, loan_id), status=repo.OPEN,
+        opened_on=day, opened_at=now, strategy=settings.strategy.version,
+        escalations=escalations, collector=None, assigned_at=None, closed_on=None,
+        close_reason=None, updated_at=now,
+        origin=repo.EARLY_WARNING if early else repo.DELINQUENCY, **figures)
+    repo.audit(session, at=now, actor=actor.key_id, action="case_opened", case_id=case.case_id,
+               loan_id=loan_id, detail={"business_date": day.isoformat(),
+                                        "days_past_due": figures["dpd"],
+                                        "bucket": figures["bucket"],
+                                        "stage": figures["stage_name"],
+                                        "origin": case.origin})
+    return case
 
 
 # -- queues and cases ---------------------------------------------------------------------------
@@ -499,6 +610,10 @@ def record_attempt(p: Platform, session: Session, actor: Principal, case_id: str
                                attempted_at=now, request_key=key)
     repo.audit(session, at=now, actor=actor.key_id, action="contact_attempt", case_id=case_id,
                loan_id=case.loan_id, detail={**detail, "attempt_id": attempt.attempt_id})
+    if case.call_requested_on is not None and channel_ in CALLS:
+        # the call an early warning asked for is made: the task leaves the head of the queue
+        repo.update_case(session, case_id, call_requested_on=None, call_reason=None,
+                         call_urgent=False, updated_at=now)
     if promised:
         _add_promise(p, session, actor, case, promise_amount, promise_due,  # type: ignore[arg-type]
                      key, attempt.attempt_id)

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 from sqlalchemy.orm import Session
 
+from puhui.book.loan_book import instalment_settlements
 from puhui.errors import (
     ConcurrentModification,
     IdempotencyConflict,
@@ -31,6 +32,7 @@ from puhui.ledger.accounts import Acct
 from puhui.ledger.journal import EntryDraft, Posting
 from puhui.lines import line as rules
 from puhui.lines.line import CreditLine, LineEvent, LineEventKind, LineStatus
+from puhui.lines.signals import Due
 from puhui.loans.cost import quote
 from puhui.loans.events import Disbursement, Draw, LineOpening
 from puhui.loans.product import LoanProduct, RepaymentMethod
@@ -80,6 +82,19 @@ def drawn_by_loans(p: Platform, session: Session, line_id: str) -> int:
     """The principal the loans under the line have not repaid, from the loans themselves."""
     return sum(rules.principal_unrepaid(p.book.load_in(session, loan_id))
                for loan_id in repo.loans_of(session, line_id))
+
+
+def repayments_of(session: Session, line: CreditLine) -> list[Due]:
+    """Every instalment of the loans drawn under the line, with its due date and the business
+    date it became fully settled (None while it is not), oldest due first.
+
+    Why from the loans' histories: the line policy rewards repaying on time
+    (`ON_TIME_SIX_MONTHS`) and today's state cannot tell an instalment paid on its due date from
+    one paid a day late; replaying each loan's events in order can
+    (`instalment_settlements`)."""
+    dues = [Due(due, on) for loan_id in repo.loans_of(session, line.line_id)
+            for due, on in instalment_settlements(session, loan_id)]
+    return sorted(dues, key=lambda d: (d.due, d.settled_on is None, d.settled_on or d.due))
 
 
 def line_view(p: Platform, session: Session, row: Any, with_events: bool = False) -> dict:

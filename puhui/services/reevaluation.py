@@ -106,7 +106,7 @@ class LineMonitor:
 
         defaults: dict[str, Any] = {
             "lines_of": lines.lines_of, "apply_line_change": lines.change_line,
-            "repayments_of": getattr(lines, "repayments_of", _no_repayments),
+            "repayments_of": lines.repayments_of,
             "scorer": getattr(p.decider, "scorer", None), "notify": notifications.notify}
         defaults.update(parts)
         return cls(policy or default_line_policy(), **defaults)

@@ -290,13 +290,13 @@ def apply_actions(p: Platform, session: Session, actor: Principal,
 
 def wired_handlers() -> ActionHandlers:
     """The handlers the platform applies actions with: the credit lines' own change
-    (`services.lines.change_line`: freeze, unfreeze, reduce the limit).  A call or a tightened
-    collection has no handler yet (the collections queue takes cases by delinquency): those
-    actions wait, pending, with their keys, and are applied by the first run after one is
-    wired."""
-    from puhui.services import lines
+    (`services.lines.change_line`: freeze, unfreeze, reduce the limit) and collections'
+    `escalate` (`services.collections.escalate`: a call queued on the loan's case, a case
+    tightened one stage; docs/collections.md, "Early-warning actions")."""
+    from puhui.services import collections, lines
 
-    return ActionHandlers(change_line=lines.change_line, lines_of=lines.lines_of)
+    return ActionHandlers(change_line=lines.change_line, lines_of=lines.lines_of,
+                          escalate=collections.escalate)
 
 
 def run_warnings(platform: Platform, day: date) -> dict[str, Any]:

@@ -18,15 +18,17 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Iterable
 
-from sqlalchemy import (BigInteger, Date, Index, Integer, String, Text, UniqueConstraint,
-                        func, select, update)
+from sqlalchemy import (BigInteger, Boolean, Date, Index, Integer, String, Text,
+                        UniqueConstraint, false, func, select, update)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from puhui.store.close_models import LoanPositionRow
 from puhui.store.models import Base, BigKey, LoanRow, UTCDateTime
 from puhui.store.platform_models import ApplicationRow
+from puhui.store.warnings_repo import LoanWatchStatusRow as W
 
 OPEN, CLOSED = "open", "closed"
+DELINQUENCY, EARLY_WARNING = "delinquency", "early_warning"
 
 
 class CollectionCaseRow(Base):
@@ -59,6 +61,13 @@ class CollectionCaseRow(Base):
     closed_on: Mapped[date | None] = mapped_column(Date)
     close_reason: Mapped[str | None] = mapped_column(String(20))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # opened by the daily review for a loan past due, or by an early warning before it was
+    origin: Mapped[str] = mapped_column(String(20), default=DELINQUENCY,
+                                        server_default=DELINQUENCY)
+    # a call the early warning asked for, until a collector calls (migration 0020)
+    call_requested_on: Mapped[date | None] = mapped_column(Date, default=None)
+    call_reason: Mapped[str | None] = mapped_column(String(500), default=None)
+    call_urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ContactAttemptRow(Base):
@@ -176,6 +185,10 @@ class CaseRecord:
     closed_on: date | None
     close_reason: str | None
     updated_at: datetime
+    origin: str = DELINQUENCY
+    call_requested_on: date | None = None
+    call_reason: str | None = None
+    call_urgent: bool = False
 
     @property
     def borrower(self) -> str:
@@ -210,6 +223,11 @@ def review_candidates(session: Session, day: date) -> list[tuple[str, str | None
                (pos.loan_id.is_(None)) | pos.arrears_since.is_not(None) | (pos.next_break < day))
         .order_by(LoanRow.loan_id)).all()
     return [(r[0], r[1]) for r in rows]
+
+
+def applicant_of_loan(session: Session, loan_id: str) -> str | None:
+    return session.execute(select(ApplicationRow.applicant_id)
+                           .where(ApplicationRow.loan_id == loan_id)).scalar()
 
 
 def loan_statuses(session: Session, loan_ids: Iterable[str]) -> dict[str, str]:
@@ -273,15 +291,50 @@ def update_case(session: Session, case_id: str, **values: Any) -> None:
 
 def cases_for_queue(session: Session, collector: str | None, unassigned: bool,
                     limit: int) -> list[CaseRecord]:
-    """Open cases by priority (amount overdue x days past due), highest first: a collector's,
-    the unassigned ones, or all."""
+    """Open cases, those with a call asked for by an early warning first (urgent ones before
+    the others), then by priority (amount overdue x days past due), highest first: a
+    collector's, the unassigned ones, or all."""
     query = select(CollectionCaseRow).where(CollectionCaseRow.status == OPEN)
     if unassigned:
         query = query.where(CollectionCaseRow.collector.is_(None))
     elif collector is not None:
         query = query.where(CollectionCaseRow.collector == collector)
-    query = query.order_by(CollectionCaseRow.priority.desc(), CollectionCaseRow.case_id)
+    # a call an early warning asked for comes first, an urgent one before the others
+    query = query.order_by(CollectionCaseRow.call_urgent.desc(),
+                           CollectionCaseRow.call_requested_on.is_(None),
+                           CollectionCaseRow.priority.desc(), CollectionCaseRow.case_id)
     return [_case(r) for r in session.execute(query.limit(limit)).scalars()]
+
+
+def open_case_of_loan(session: Session, loan_id: str, lock: bool = False) -> CaseRecord | None:
+    query = select(CollectionCaseRow).where(CollectionCaseRow.loan_id == loan_id,
+                                            CollectionCaseRow.status == OPEN)
+    if lock:
+        query = query.with_for_update()
+    row = session.execute(query).scalar_one_or_none()
+    return None if row is None else _case(row)
+
+
+def audited_with_key(session: Session, loan_id: str, actions: Iterable[str],
+                     key: str) -> dict[str, Any] | None:
+    """The audit row of an act on one of the loan's cases done under `key` (an early-warning
+    action's key), if any: what makes that act idempotent."""
+    case_ids = select(CollectionCaseRow.case_id).where(CollectionCaseRow.loan_id == loan_id)
+    rows = session.execute(select(CollectionAuditRow).where(
+        CollectionAuditRow.case_id.in_(case_ids), CollectionAuditRow.action.in_(list(actions)),
+        CollectionAuditRow.outcome == "done").order_by(CollectionAuditRow.id)).scalars()
+    for r in rows:
+        detail = json.loads(r.detail)
+        if detail.get("key") == key:
+            return {"case_id": r.case_id, "action": r.action, "detail": detail}
+    return None
+
+
+def latest_watch_status(session: Session, loan_id: str, day: date) -> str | None:
+    """The loan's early-warning status on its latest assessment up to `day` (None: never
+    assessed): an early-warning case stays open while it is not normal."""
+    return session.execute(select(W.status).where(W.loan_id == loan_id, W.as_of <= day)
+                           .order_by(W.as_of.desc()).limit(1)).scalar()
 
 
 def cases_of_loan(session: Session, loan_id: str) -> list[CaseRecord]:

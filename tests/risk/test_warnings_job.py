@@ -1,6 +1,7 @@
 """The daily early-warning run over a book: one status per loan and day however often it runs,
 statuses with their signals, hysteresis across days, actions stored once and applied once
-through the handlers, and the watch list for staff only."""
+through the handlers (collections' calls and tightening for real), and the watch list for
+staff only."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from puhui.collections.strategy import DEFAULT_STRATEGY as STRATEGY
+from puhui.services import collections
 from puhui.services import warnings as svc
-from puhui.services.access import SYSTEM
+from puhui.services.access import SYSTEM, Principal, Role
 from puhui.services.errors import AccessDenied, InvalidRequest
 from puhui.store import application_repo
 from warning_book_samples import (OFFICER, PARTNER, book_loan, due_dates, open_platform,
@@ -191,15 +194,33 @@ def test_the_daily_job_under_the_scheduler_stores_one_status_per_loan_and_day(pl
     platform.clock.advance(datetime(2026, 12, 8, 7, 0, tzinfo=BUSINESS_ZONE) - platform.clock.now())
     [ran] = scheduler.tick()
     assert ran.status == "succeeded" and ran.summary["assessed"] == 3
-    # the line actions find no credit line on these loans (skipped); a call or a tightened
-    # collection has no handler yet and waits, pending
-    assert ran.summary["applied"] == {"applied": 0, "failed": 0, "pending": 3, "skipped": 2}
+    # the line actions find no credit line on these loans (skipped); the calls and the
+    # tightened collection are collections' (LN-LATE's call and tightening, LN-BOUNCE's call)
+    assert ran.summary["applied"] == {"applied": 3, "failed": 0, "pending": 0, "skipped": 2}
     assert scheduler.tick() == []                    # done for the day
     assert scheduler.run_one("warnings", date(2026, 12, 8)) is None  # not claimed twice
+    with platform.read() as session:
+        queued = collections.queue(platform, session, OFFICER)
+        trail = collections.audit_trail(platform, session, OFFICER, queued[0]["case_id"])
     again = svc.run_warnings(platform, date(2026, 12, 8))  # run again by hand
     assert again["assessed"] == 0 and again["already_assessed"] == 3
+    assert again["applied"] == {"applied": 0, "failed": 0, "pending": 0, "skipped": 0}
     book = listing(platform, on=date(2026, 12, 8))
     assert len(book["items"]) == 3
+    # the collectors' queue shows the calls, the past-due loan's case one stage stricter
+    late, bounce = queued
+    assert (late["loan_id"], bounce["loan_id"]) == ("LN-LATE", "LN-BOUNCE")
+    assert late["origin"] == "delinquency" and late["escalations"] == 1
+    assert late["stage"]["index"] == STRATEGY.stage_index(late["days_past_due"]) + 1
+    assert late["call"]["requested_on"] == "2026-12-08" and "alert" in late["call"]["reason"]
+    assert bounce["origin"] == "early_warning" and bounce["days_past_due"] == 0
+    assert bounce["stage"]["name"] == "call" and bounce["call"]["urgent"] is False
+    assert [(a["action"], a["detail"].get("key")) for a in trail] == [
+        ("case_opened", None), ("call_requested", "warn:LN-LATE:2026-12-08:call"),
+        ("stage_changed", "warn:LN-LATE:2026-12-08:tighten_collection")]
+    with platform.read() as session:  # the second run changed nothing
+        assert collections.queue(platform, session, OFFICER) == queued
+        assert collections.audit_trail(platform, session, OFFICER, late["case_id"]) == trail
 
 
 def test_a_loan_that_cannot_be_read_does_not_stop_the_run(platform, monkeypatch) -> None:
@@ -221,3 +242,104 @@ def test_a_loan_that_cannot_be_read_does_not_stop_the_run(platform, monkeypatch)
     again = svc.run_warnings(platform, TODAY)  # the retry assesses what is left
     assert (again["assessed"], again["already_assessed"]) == (1, 2)
     assert len(listing(platform)["items"]) == 3
+
+
+# -- collections take the call and tighten_collection actions ---------------------------------
+COLLECTOR = Principal("collector-key", Role.CREDIT_OFFICER, frozenset(), None)
+
+
+def _watch(p, loan_id: str, day: date, status: str) -> None:
+    """A stored watch status of the loan for `day` (what the daily warnings run writes)."""
+    from puhui.store import warnings_repo
+
+    with p.unit() as session:
+        warnings_repo.add_statuses(session, [{
+            "loan_id": loan_id, "as_of": day, "status": status, "previous": "watch",
+            "since": day, "calm_since": None, "score": "0", "signals": "[]", "actions": "[]",
+            "rules_version": "test", "rules_sha256": "0" * 64,
+            "recorded_at": datetime(2026, 12, 1, tzinfo=timezone.utc)}])
+
+
+def _escalate(p, loan_id: str, kind: str, key: str, reason: str = "normal -> watch") -> dict:
+    with p.unit() as session:
+        return collections.escalate(p, session, SYSTEM, loan_id=loan_id, kind=kind, key=key,
+                                    reason=reason)
+
+
+def _queue(p) -> list[dict]:
+    with p.read() as session:
+        return collections.queue(p, session, OFFICER)
+
+
+def test_a_call_is_queued_once_per_key_and_an_urgent_one_comes_first(platform) -> None:
+    first = _escalate(platform, "LN-BOUNCE", "call", "k1")
+    assert first["opened"] is True and first["replayed"] is False
+    assert _escalate(platform, "LN-BOUNCE", "call", "k1")["replayed"] is True
+    [case] = _queue(platform)
+    assert case["origin"] == "early_warning" and case["stage"]["name"] == "call"
+    assert case["call"] == {"requested_on": TODAY.isoformat(), "reason": "normal -> watch",
+                            "urgent": False}
+    with platform.read() as session:
+        trail = collections.audit_trail(platform, session, OFFICER, case["case_id"])
+    assert [a["action"] for a in trail] == ["case_opened", "call_requested"]  # once
+
+    # a past-due loan's call: an ordinary case, ahead of the early one by its priority
+    late = _escalate(platform, "LN-LATE", "call", "k2", "normal -> alert")
+    assert [c["loan_id"] for c in _queue(platform)] == ["LN-LATE", "LN-BOUNCE"]
+    # tightening a loan not past due makes its call urgent: first in the queue
+    tightened = _escalate(platform, "LN-BOUNCE", "tighten_collection", "k3")
+    assert tightened["act"] == "call_requested" and tightened["urgent"] is True
+    queued = _queue(platform)
+    assert [c["loan_id"] for c in queued] == ["LN-BOUNCE", "LN-LATE"]
+    assert queued[0]["stage"]["name"] == "call" and queued[0]["call"]["urgent"] is True
+    # tightening a past-due loan moves its case one stage, once
+    before = queued[1]["stage"]["index"]
+    assert _escalate(platform, "LN-LATE", "tighten_collection", "k4")["act"] == "stage_changed"
+    _escalate(platform, "LN-LATE", "tighten_collection", "k4")
+    after = next(c for c in _queue(platform) if c["loan_id"] == "LN-LATE")
+    assert after["stage"]["index"] == before + 1 and after["escalations"] == 1
+    assert after["case_id"] == late["case_id"]
+
+
+def test_the_call_made_clears_the_task(platform) -> None:
+    _escalate(platform, "LN-BOUNCE", "call", "k1")
+    [case] = _queue(platform)
+    with platform.unit() as session:
+        collections.record_attempt(platform, session, COLLECTOR, case["case_id"],
+                                   channel="sms", party="borrower", outcome="no_answer",
+                                   key="a1")
+    assert _queue(platform)[0]["call"] is not None  # a message is not the call
+    with platform.unit() as session:
+        collections.record_attempt(platform, session, COLLECTOR, case["case_id"],
+                                   channel="phone_call", party="borrower",
+                                   outcome="left_message", key="a2")
+    [case] = _queue(platform)
+    assert case["call"] is None and case["status"] == "open"
+
+
+def test_the_review_keeps_an_early_warning_case_while_the_warning_holds(platform) -> None:
+    run(platform)  # LN-BOUNCE on watch today
+    _escalate(platform, "LN-BOUNCE", "call", "k1")
+    with platform.unit() as session:
+        summary = collections.run_daily(platform, session, SYSTEM, TODAY)
+    assert summary["closed"] == 0 and summary["reminders"] == 1  # LN-LATE's case, not LN-BOUNCE's
+    [bounce] = [c for c in _queue(platform) if c["loan_id"] == "LN-BOUNCE"]
+    assert bounce["status"] == "open" and bounce["stage"]["name"] == "call"
+    day = TODAY + timedelta(days=1)
+    platform.clock.advance(timedelta(days=1))
+    _watch(platform, "LN-BOUNCE", day, "normal")  # the warning cleared
+    with platform.unit() as session:
+        collections.run_daily(platform, session, SYSTEM, day)
+        [closed] = collections.cases_of_loan(platform, session, OFFICER, "LN-BOUNCE")
+    assert closed["status"] == "closed" and closed["close_reason"] == "warning_cleared"
+
+
+def test_a_warning_action_on_an_unknown_loan_or_kind_is_refused(platform) -> None:
+    from puhui.collections.errors import InvalidCollectionsInput
+    from puhui.services.errors import NotFound
+
+    with pytest.raises(NotFound):
+        _escalate(platform, "LN-NONE", "call", "k1")
+    with pytest.raises(InvalidCollectionsInput):
+        _escalate(platform, "LN-BOUNCE", "freeze_line", "k1")
+    assert _queue(platform) == []
