@@ -346,10 +346,23 @@ def kill_and_rerun(api: Client, book: Book, schedule: Schedule, day: date) -> di
 
 
 def test_print(year) -> None:
+    names = {year.grower["loan_id"]: "G", year.collapser["loan_id"]: "C",
+             year.recoverer["loan_id"]: "R", year.grower["line_id"]: "GL",
+             year.collapser["line_id"]: "CL"}
+    for a, n in (("grower", "G"), ("collapser", "C"), ("recoverer", "R")):
+        names[getattr(year, a)["applicant_id"]] = "A" + n
+    def short(x):
+        x = repr(x)
+        for k, v in names.items():
+            x = x.replace(k, v)
+        return x
     for d in sorted(year.log):
-        print(d, year.log[d])
-    print(year.rerun["killed"], year.rerun["runs"], year.rerun["run_one_again"])
+        entry = dict(year.log[d])
+        entry.pop("sent", None)
+        entry["statuses"] = [s for s in entry.get("statuses", []) if s[2] != s[3]]
+        entry = {k: v for k, v in entry.items() if v}
+        if entry:
+            print(d, short(entry))
+    print(year.rerun["killed"], [(r.job, r.status) for r in year.rerun["runs"]], year.rerun["run_one_again"])
     print("elapsed", year.elapsed)
-    print(year.grower.get("first_push"))
-    print(year.collapser.get("push"))
     assert False
