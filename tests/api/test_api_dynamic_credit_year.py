@@ -433,10 +433,12 @@ def test_every_job_ran_once_a_day_and_the_ledger_balanced_after_each(year) -> No
         for day in KILL_DAYS for job in DAILY)
     trial = year.api.ok(year.api.get("/v1/ledger/trial-balance", "admin"), 200)
     assert trial["total"] == 0 and trial["accounts"] == {"CNY": 0}
-    # the undrawn commitments of the lines (memorandum): 12,000,000 undrawn of the grower's,
-    # the collapser's 5,000,000 limit less what it still owes
-    owed = year.api.ok(year.api.get(f"/v1/lines/{year.collapser['line_id']}"), 200)["drawn"]
-    assert account(year, "9101") == -account(year, "9102") == 12_000_000 + 5_000_000 - owed
+    # the undrawn commitments of the lines (memorandum): the grower's 12,000,000 undrawn; the
+    # collapser's frozen line commits nothing
+    available = [year.api.ok(year.api.get(f"/v1/lines/{who['line_id']}"), 200)["available"]
+                 for who in (year.grower, year.collapser)]
+    assert available == [12_000_000, 0]
+    assert account(year, "9101") == -account(year, "9102") == 12_000_000
 
 
 def test_the_grower_s_line_rises_once_the_week_its_electricity_jumps(year) -> None:
@@ -486,11 +488,11 @@ def test_the_collapser_is_frozen_warned_reminded_collected_and_restructured(year
     collapser = year.collapser
     [decision] = collapser["push"]["reevaluated"]
     assert decision["fired"] == ["SALES_COLLAPSE"] and decision["freeze"] is True
-    # frozen the day its sales arrive; cut to what is drawn the day the warnings reach alert
+    # frozen the day its sales arrive; cut by half the day the warnings reach alert; still
+    # frozen at the year's end (its sales never came back)
     assert line_history(year, collapser) == [
         ("granted", START.isoformat()), ("draw", START.isoformat()),
-        ("frozen", SALES_PUSH.isoformat()), ("limit_changed", "2026-05-22"),
-        ("unfrozen", "2026-06-16")]
+        ("frozen", SALES_PUSH.isoformat()), ("limit_changed", "2026-05-22")]
     # the missed 20 May instalment gives nothing back; the rescheduled ones do
     assert restored_on(year, collapser) == (monthly(20, date(2026, 3, 1), date(2026, 4, 1))
                                             + monthly(20, date(2026, 6, 1), date(2027, 2, 1)))
@@ -505,13 +507,15 @@ def test_the_collapser_is_frozen_warned_reminded_collected_and_restructured(year
         ("2026-05-22", "freeze_line", "skipped"),     # frozen already by the line policy
         ("2026-05-22", "reduce_limit", "applied"),
         ("2026-05-22", "call", "pending"), ("2026-05-22", "tighten_collection", "pending"),
-        ("2026-06-16", "unfreeze_line", "applied")]
+        # leaving alert does not lift the line policy's freeze: sales have not come back
+        ("2026-06-16", "unfreeze_line", "skipped")]
     line = year.api.ok(year.api.get(f"/v1/lines/{collapser['line_id']}"), 200)
     cut = [e for e in line["events"] if e["kind"] == "limit_changed"]
     assert [e["amount"] for e in cut] == [-5_000_000] and line["limit"] == 5_000_000
     # the borrower is told of each change of its line, once
-    assert sorted(notices(year, collapser, "line").values()) == [
-        SALES_PUSH.isoformat(), "2026-05-22", "2026-06-16"]
+    assert sorted(notices(year, collapser, "line").values()) == [SALES_PUSH.isoformat(),
+                                                                   "2026-05-22"]
+    assert line["status"] == "frozen"
     # reminders: before each due date; on the due date and after it only for the missed one
     dues = monthly(20, date(2026, 3, 1), date(2026, 12, 1)) + ["2027-01-20", "2027-02-20"]
     expected = {f"reminder:{collapser['loan_id']}:{due}:{step}":
