@@ -1,23 +1,26 @@
 """A year of three borrowers through the public API and the scheduler (issue 15's evidence).
 
-One grows (its line rises when its electricity use jumps), one collapses (its sales fall by
-half: the line freezes; it misses instalments: warnings, reminders, a collections case, a
-broken promise, a restructuring approved by a second officer), one is written off and then
-pays something back.  The scheduler ticks once a day at 10:00 in the business time zone on a
-hand-moved clock and runs every daily job; after each day the ledger verifies and balances,
-and what happened that day is compared with the day it had to happen, exactly once.  Then the
-jobs of a day are cut off half-way and run again: no reminder is sent twice, no line changes
-twice.
+One grows (its line rises when its electricity use jumps; its price falls after six months
+repaid on time once the lines' repayment record is wired), one collapses (its sales fall by
+more than half: the line freezes; it misses an instalment: warnings, reminders, a collections
+case, a broken promise, a restructuring approved by a second officer), one is written off by
+two officers and then pays something back.  Monitoring data arrives through
+`POST /v1/applicants/{id}/data/{scope}` under a `post_loan_monitoring` consent.  The scheduler
+ticks once a day at 10:00 in the business time zone on a hand-moved clock and runs every daily
+job; after each day the ledger verifies and balances, and what happened that day is compared
+with the day it had to happen, exactly once.  On two days every job is cut off after its work
+and run again (by the scheduler's retry and by hand): no reminder is sent twice, no line
+changes twice.  SQLite only: the year is about the book's rules, and takes about a minute.
 """
 
 from __future__ import annotations
 
-import time as _time
 import random
+import time as _time
 from collections import Counter, defaultdict
-from decimal import Decimal
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
 from typing import Any, Iterator
 
 import pytest
@@ -26,7 +29,6 @@ from sqlalchemy import text
 
 from puhui.api import create_app
 from puhui.parties.synthetic import account_for, small_business
-
 from puhui.risk.panel import add_months
 from puhui.services import access
 from puhui.services.clock import BUSINESS_ZONE, ManualClock, at_business_date
@@ -175,8 +177,8 @@ class Client:
 
 # The calendar of the year (START is Monday 2 March 2026; SME-EI-12 falls due on the 20th).
 ELECTRICITY_PUSH = date(2026, 3, 16)      # the grower's bills: February's use up 41%
-SALES_PUSH = date(2026, 5, 6)             # the collapser's April sales at 30% of the year's
-COLLAPSER_DUE = date(2026, 5, 20)         # its first instalment missed (debits refused)
+SALES_PUSH = date(2026, 5, 6)             # the collapser's April sales at 30% of the year's;
+                                          # its debits refused from now: 20 May is missed
 PROMISE_MADE = date(2026, 5, 25)
 PROMISE_DUE = date(2026, 5, 28)
 OFFER_DAY = date(2026, 6, 2)              # reschedule offered, accepted, approved
