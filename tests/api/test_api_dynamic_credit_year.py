@@ -31,6 +31,7 @@ from puhui.api import create_app
 from puhui.parties.synthetic import account_for, small_business
 from puhui.risk.panel import add_months
 from puhui.services import access
+from puhui.services import lines as lines_service
 from puhui.services.clock import BUSINESS_ZONE, ManualClock, at_business_date
 from puhui.services.gateway import SandboxGateway
 from puhui.services.platform import Platform
@@ -368,6 +369,8 @@ def kill_and_rerun(api: Client, book: Book, schedule: Schedule, day: date) -> di
 DAILY = ["close", "provision", "auto_debit", "warnings", "collections", "reminders",
          "line_refresh@0000"]
 DAYS = (END - START).days
+#: Whether the lines' repayment record (ON_TIME_SIX_MONTHS's source) is wired in this tree.
+PRICED = hasattr(lines_service, "repayments_of")
 
 
 def account(year: Year, code: str) -> int:
@@ -447,13 +450,17 @@ def test_the_grower_s_line_rises_once_the_week_its_electricity_jumps(year) -> No
     grower = year.grower
     [decision] = grower["first_push"]["reevaluated"]
     assert decision["fired"] == ["ELECTRICITY_JUMP"] and decision["limit"] == 12_000_000
+    # the price step, once the lines' repayment record is wired, is the test below's
+    repriced = [("price_changed", GROWER_SECOND_PUSH.isoformat())] if PRICED else []
     assert line_history(year, grower) == [("granted", START.isoformat()),
                                           ("draw", START.isoformat()),
-                                          ("limit_changed", ELECTRICITY_PUSH.isoformat())]
+                                          ("limit_changed", ELECTRICITY_PUSH.isoformat()),
+                                          *repriced]
     # each instalment collected on its due date gives its principal back to the line, once
     assert restored_on(year, grower) == monthly(20, date(2026, 3, 1), date(2027, 2, 1))
-    assert notices(year, grower, "line-decision:") == {
-        f"line-decision:{decision['decision_id']}": ELECTRICITY_PUSH.isoformat()}
+    told = notices(year, grower, "line-decision:")
+    assert told[f"line-decision:{decision['decision_id']}"] == ELECTRICITY_PUSH.isoformat()
+    assert sorted(told.values()) == [ELECTRICITY_PUSH.isoformat()] + [d for _, d in repriced]
     line = year.api.ok(year.api.get(f"/v1/lines/{grower['line_id']}"), 200)
     assert line["limit"] == 12_000_000 and line["drawn"] == 0 and line["status"] == "active"
     # six months on, use is up 2.6%: the jump is released, and the limit does not rise again
@@ -472,9 +479,7 @@ def test_the_grower_s_line_rises_once_the_week_its_electricity_jumps(year) -> No
 
 
 def test_the_grower_s_price_falls_after_six_months_repaid_on_time(year) -> None:
-    from puhui.services import lines
-
-    if not hasattr(lines, "repayments_of"):
+    if not PRICED:
         pytest.skip("ON_TIME_SIX_MONTHS reads the line's repayment record through "
                     "puhui.services.lines.repayments_of, which this tree does not have yet")
     grower = year.grower
