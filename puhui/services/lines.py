@@ -142,6 +142,14 @@ def events_of(session: Session, actor: Principal, line_id: str) -> list[LineEven
     return [_event(e) for e in repo.events(session, line_id)]
 
 
+def freeze_key(session: Session, line_id: str) -> str | None:
+    """The caller's key of the change behind the line's latest freeze (None if never frozen):
+    who froze it (the line policy's `line-decision:...`, the early warning's `warn:...`,
+    staff's own), so that only they lift it."""
+    frozen = [e for e in repo.events(session, line_id) if e.kind == LineEventKind.FROZEN.value]
+    return frozen[-1].request_key if frozen else None
+
+
 def application_of_drawn_loan(session: Session, loan_id: str) -> Any | None:
     """The application whose line a loan was drawn under (its contract, bound account and
     borrower), or None for a loan that was not drawn under a line."""

@@ -219,6 +219,11 @@ ChangeLine = Callable[..., dict]
 LinesOf = Callable[..., list]
 #: escalate(p, session, actor, *, loan_id, kind, key, reason) -> dict  (collections)
 Escalate = Callable[..., dict]
+#: freezer_of(session, line_id) -> the key of the request behind the line's latest freeze, or
+#: None (part A's line events: `services.lines.freeze_key`)
+FreezerOf = Callable[..., "str | None"]
+#: What a freeze the early warning asked for is keyed with (its action key + the line id).
+WARNING_KEY_PREFIX = "warn:"
 
 
 @dataclass(frozen=True)
@@ -228,6 +233,10 @@ class ActionHandlers:
     change_line: ChangeLine | None = None
     lines_of: LinesOf | None = None
     escalate: Escalate | None = None
+    #: When wired, `unfreeze_line` lifts only the freezes the early warning itself made: a line
+    #: the line policy froze (its sales collapsed) or staff froze stays frozen until the rule
+    #: or the person that froze it lets it go.
+    freezer_of: FreezerOf | None = None
 
 
 def _line_status(line: Any) -> str:
@@ -256,6 +265,9 @@ def _apply_one(p: Platform, session: Session, actor: Principal, row: Any,
             changed.append(h.change_line(p, session, actor, line.line_id, key=key,
                                          reason=row.reason, freeze=True))
         elif kind is Action.UNFREEZE_LINE and status == "frozen":
+            if h.freezer_of is not None and not str(
+                    h.freezer_of(session, line.line_id) or "").startswith(WARNING_KEY_PREFIX):
+                continue  # frozen for another reason: not the warning's to lift
             changed.append(h.change_line(p, session, actor, line.line_id, key=key,
                                          reason=row.reason, freeze=False))
         elif kind is Action.REDUCE_LIMIT and status in ("active", "frozen"):
@@ -296,7 +308,7 @@ def wired_handlers() -> ActionHandlers:
     from puhui.services import collections, lines
 
     return ActionHandlers(change_line=lines.change_line, lines_of=lines.lines_of,
-                          escalate=collections.escalate)
+                          escalate=collections.escalate, freezer_of=lines.freeze_key)
 
 
 def run_warnings(platform: Platform, day: date) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from sqlalchemy import (BigInteger, Boolean, Date, Index, Integer, String, Text,
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from puhui.store.close_models import LoanPositionRow
+from puhui.store.line_repo import EVENTS, LINES
 from puhui.store.models import Base, BigKey, LoanRow, UTCDateTime
 from puhui.store.platform_models import ApplicationRow
 from puhui.store.warnings_repo import LoanWatchStatusRow as W
@@ -215,10 +216,14 @@ def review_candidates(session: Session, day: date) -> list[tuple[str, str | None
     `day` since it, or without a due position at all.  The others cannot be past due, so the
     daily review need not load them (a book of 200,000 loans has a few thousand candidates)."""
     pos = LoanPositionRow
+    draw = select(EVENTS.c.loan_id, LINES.c.applicant_id).join(
+        LINES, LINES.c.line_id == EVENTS.c.line_id).where(EVENTS.c.kind == "draw").subquery()
     rows = session.execute(
-        select(LoanRow.loan_id, ApplicationRow.applicant_id)
+        # a loan drawn under a credit line belongs to the line's borrower
+        select(LoanRow.loan_id, func.coalesce(ApplicationRow.applicant_id, draw.c.applicant_id))
         .outerjoin(pos, pos.loan_id == LoanRow.loan_id)
         .outerjoin(ApplicationRow, ApplicationRow.loan_id == LoanRow.loan_id)
+        .outerjoin(draw, draw.c.loan_id == LoanRow.loan_id)
         .where(LoanRow.status == "active",
                (pos.loan_id.is_(None)) | pos.arrears_since.is_not(None) | (pos.next_break < day))
         .order_by(LoanRow.loan_id)).all()

@@ -171,7 +171,8 @@ def counts(session: Session) -> dict[str, int]:
 
 # -- reminder candidates ---------------------------------------------------------------------------
 def reminder_candidates(session: Session, disbursed: str, horizon: date) -> list[tuple[str, str]]:
-    """(loan id, applicant id) of the paid-out loans that may have a reminder due by
+    """(loan id, applicant id) of the paid-out loans (and loans drawn under a credit line) that
+    may have a reminder due by
     `horizon`, by loan id: active term loans whose due position shows arrears or a due date up
     to `horizon`, and loans without a position (read whole: never left out).
 
@@ -182,15 +183,25 @@ def reminder_candidates(session: Session, disbursed: str, horizon: date) -> list
     from puhui.store.close_models import LoanPositionRow as Pos
     from puhui.store.platform_models import ApplicationRow as App
 
-    query = (select(App.loan_id, App.applicant_id)
-             .outerjoin(Pos, Pos.loan_id == App.loan_id)
-             .where(App.status == disbursed, App.loan_id.is_not(None),
-                    or_(Pos.loan_id.is_(None),
-                        and_(Pos.status == "active", Pos.kind == "term",
-                             or_(Pos.arrears_since.is_not(None), Pos.cur_due.is_(None),
-                                 Pos.cur_due <= horizon))))
-             .order_by(App.loan_id))
-    return [(loan_id, applicant_id) for loan_id, applicant_id in session.execute(query)]
+    from puhui.store.line_repo import EVENTS, LINES
+
+    def near(loan_id: Any) -> Any:
+        return or_(Pos.loan_id.is_(None),
+                   and_(Pos.status == "active", Pos.kind == "term",
+                        or_(Pos.arrears_since.is_not(None), Pos.cur_due.is_(None),
+                            Pos.cur_due <= horizon)))
+
+    paid_out = (select(App.loan_id, App.applicant_id)
+                .outerjoin(Pos, Pos.loan_id == App.loan_id)
+                .where(App.status == disbursed, App.loan_id.is_not(None), near(App.loan_id)))
+    # loans drawn under a credit line: the line's borrower is the one reminded
+    drawn = (select(EVENTS.c.loan_id, LINES.c.applicant_id)
+             .join(LINES, LINES.c.line_id == EVENTS.c.line_id)
+             .outerjoin(Pos, Pos.loan_id == EVENTS.c.loan_id)
+             .where(EVENTS.c.kind == "draw", near(EVENTS.c.loan_id)))
+    rows = {loan_id: applicant_id for query in (paid_out, drawn)
+            for loan_id, applicant_id in session.execute(query)}
+    return sorted(rows.items())
 
 
 # -- contacts --------------------------------------------------------------------------------------

@@ -24,11 +24,14 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     insert,
+    literal,
+    null,
     select,
     update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from puhui.store.line_repo import EVENTS, LINES
 from puhui.store.models import Base, BigKey, UTCDateTime
 from puhui.store.platform_models import ApplicationRow, AutoDebitRow, DisbursementRow
 from puhui.store.risk_models import SourcePayloadRow
@@ -127,13 +130,23 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
 # -- what the warning job reads -------------------------------------------------------------------
 def watched_loans(session: Session) -> list[Any]:
     """(loan_id, applicant_id, application_id, contract_id, disbursement_id, mode, paid_out,
-    value_date, payee_account) of every paid-out application, by loan id."""
+    value_date, payee_account) of every paid-out application and every loan drawn under a
+    credit line, by loan id."""
     query = (select(_APPS.c.loan_id, _APPS.c.applicant_id, _APPS.c.application_id,
                     _APPS.c.contract_id, _PAYOUTS.c.disbursement_id, _PAYOUTS.c.mode,
                     _PAYOUTS.c.paid_out, _PAYOUTS.c.value_date, _PAYOUTS.c.payee_account)
-             .join(_PAYOUTS, _PAYOUTS.c.loan_id == _APPS.c.loan_id)
-             .order_by(_APPS.c.loan_id))
-    return list(session.execute(query).all())
+             .join(_PAYOUTS, _PAYOUTS.c.loan_id == _APPS.c.loan_id))
+    # A loan drawn under a credit line is the line's borrower's too (one application, many
+    # loans): paid to the line's bound account on the day drawn, never entrusted.
+    draws = (select(EVENTS.c.loan_id, LINES.c.applicant_id, LINES.c.application_id,
+                    LINES.c.contract_id, null().label("disbursement_id"),
+                    literal("bound_account").label("mode"), EVENTS.c.amount.label("paid_out"),
+                    EVENTS.c.occurred_on.label("value_date"),
+                    null().label("payee_account"))
+             .join(LINES, LINES.c.line_id == EVENTS.c.line_id)
+             .where(EVENTS.c.kind == "draw"))
+    rows = list(session.execute(query).all()) + list(session.execute(draws).all())
+    return sorted(rows, key=lambda r: r.loan_id)
 
 
 def failed_debits(session: Session, since: date, until: date) -> dict[str, list[date]]:

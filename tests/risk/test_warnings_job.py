@@ -343,3 +343,31 @@ def test_a_warning_action_on_an_unknown_loan_or_kind_is_refused(platform) -> Non
     with pytest.raises(InvalidCollectionsInput):
         _escalate(platform, "LN-BOUNCE", "freeze_line", "k1")
     assert _queue(platform) == []
+
+
+def test_leaving_alert_lifts_only_the_freezes_the_warning_made() -> None:
+    """A line frozen by the line policy (its sales collapsed) or by staff stays frozen when the
+    loan leaves alert: only the rule or person that froze it lets it go."""
+    from puhui.risk.warnings import Action
+    from types import SimpleNamespace
+
+    calls = []
+
+    def change_line(p, session, actor, line_id, *, key, reason, **change):
+        calls.append((line_id, change))
+        return {}
+    lines = [Line("L1", 1_000_000, 0, "frozen"), Line("L2", 1_000_000, 0, "frozen"),
+             Line("L3", 1_000_000, 0, "frozen")]
+    froze = {"L1": "warn:LN1:2026-05-22:freeze_line:L1", "L2": "line-decision:LD9",
+             "L3": "ops-freeze-7"}
+    handlers = svc.ActionHandlers(change_line, lambda s, a: lines,
+                                  freezer_of=lambda s, line_id: froze[line_id])
+    row = SimpleNamespace(kind=Action.UNFREEZE_LINE.value, params="{}", applicant_id="AP1",
+                          loan_id="LN1", key="warn:LN1:2026-06-16:unfreeze_line", reason="r")
+    assert svc._apply_one(None, None, SYSTEM, row, handlers)[0] == "applied"
+    assert calls == [("L1", {"freeze": False})]
+    calls.clear()
+    froze["L1"] = "line-decision:LD10"  # frozen again since, by the line policy
+    assert svc._apply_one(None, None, SYSTEM, row, handlers) == (
+        "skipped", "no line in a state this action changes")
+    assert calls == []
