@@ -210,14 +210,19 @@ def _dumps(value: Any) -> str:
 
 
 
+def _line_borrowers() -> Any:
+    """(loan_id, applicant_id) of the loans drawn under a credit line: the line's borrower."""
+    return select(EVENTS.c.loan_id, LINES.c.applicant_id).join(
+        LINES, LINES.c.line_id == EVENTS.c.line_id).where(EVENTS.c.kind == "draw").subquery()
+
+
 def review_candidates(session: Session, day: date) -> list[tuple[str, str | None]]:
     """(loan_id, applicant_id or None) of the active loans that may be past due on `day`: in
     arrears at their last close, or with a due date (or a day the close must look at) before
     `day` since it, or without a due position at all.  The others cannot be past due, so the
     daily review need not load them (a book of 200,000 loans has a few thousand candidates)."""
     pos = LoanPositionRow
-    draw = select(EVENTS.c.loan_id, LINES.c.applicant_id).join(
-        LINES, LINES.c.line_id == EVENTS.c.line_id).where(EVENTS.c.kind == "draw").subquery()
+    draw = _line_borrowers()
     rows = session.execute(
         # a loan drawn under a credit line belongs to the line's borrower
         select(LoanRow.loan_id, func.coalesce(ApplicationRow.applicant_id, draw.c.applicant_id))
@@ -231,8 +236,15 @@ def review_candidates(session: Session, day: date) -> list[tuple[str, str | None
 
 
 def applicant_of_loan(session: Session, loan_id: str) -> str | None:
-    return session.execute(select(ApplicationRow.applicant_id)
-                           .where(ApplicationRow.loan_id == loan_id)).scalar()
+    """The loan's borrower: its application's applicant, or, for a loan drawn under a credit
+    line, the line's."""
+    draw = _line_borrowers()
+    return session.execute(
+        select(func.coalesce(ApplicationRow.applicant_id, draw.c.applicant_id))
+        .select_from(LoanRow)
+        .outerjoin(ApplicationRow, ApplicationRow.loan_id == LoanRow.loan_id)
+        .outerjoin(draw, draw.c.loan_id == LoanRow.loan_id)
+        .where(LoanRow.loan_id == loan_id)).scalar()
 
 
 def loan_statuses(session: Session, loan_ids: Iterable[str]) -> dict[str, str]:

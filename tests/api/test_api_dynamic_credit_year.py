@@ -510,10 +510,11 @@ def test_the_collapser_is_frozen_warned_reminded_collected_and_restructured(year
                                                ("2026-06-16", "alert", "watch"),
                                                ("2026-07-13", "watch", "normal")]
     assert actions(year, collapser) == [
-        ("2026-05-21", "call", "pending"),
+        ("2026-05-21", "call", "applied"),            # a call queued on its case
         ("2026-05-22", "freeze_line", "skipped"),     # frozen already by the line policy
         ("2026-05-22", "reduce_limit", "applied"),
-        ("2026-05-22", "call", "pending"), ("2026-05-22", "tighten_collection", "pending"),
+        ("2026-05-22", "call", "applied"),
+        ("2026-05-22", "tighten_collection", "applied"),  # its case one stage up
         # leaving alert does not lift the line policy's freeze: sales have not come back
         ("2026-06-16", "unfreeze_line", "skipped")]
     line = year.api.ok(year.api.get(f"/v1/lines/{collapser['line_id']}"), 200)
@@ -532,14 +533,16 @@ def test_the_collapser_is_frozen_warned_reminded_collected_and_restructured(year
                      for step, on in (("D0", "2026-05-20"), ("D+1", "2026-05-21"),
                                       ("D+3", "2026-05-23"), ("D+7", "2026-05-27"))})
     assert notices(year, collapser, "reminder:") == expected
-    # one case, opened on the first day past due; the broken promise escalates it to calls;
-    # the restructuring cures it
-    assert cases(year, collapser) == [("2026-05-21", "closed", "call", "1", "2026-06-03",
-                                       "cured")]
+    # one case, opened on the first day past due; the alert's tightened collection and the
+    # broken promise each escalate it a stage (to a field visit); the restructuring cures it
+    assert cases(year, collapser) == [("2026-05-21", "closed", "field_visit", "2",
+                                       "2026-06-03", "cured")]
     case_id = collapser["case_id"]
     assert [k for k in notices(year, collapser, "collections-reminder:")] == [
         f"collections-reminder:{case_id}:{d}" for d in
-        ("2026-05-21", "2026-05-24", "2026-05-27", "2026-05-29", "2026-05-31", "2026-06-02")]
+        # every 2 days in the call stage the alert moved it to; a field visit's weekly
+        # cadence has no day of its own before the case is cured
+        ("2026-05-21", "2026-05-23", "2026-05-25", "2026-05-27")]
     promise = collapser["promise"]
     assert (promise["made_on"], promise["due_on"]) == (PROMISE_MADE.isoformat(),
                                                       PROMISE_DUE.isoformat())
@@ -568,7 +571,8 @@ def test_the_collapser_is_frozen_warned_reminded_collected_and_restructured(year
 
 def test_the_written_off_loan_recovers_something(year) -> None:
     recoverer = year.recoverer
-    assert cases(year, recoverer) == [("2026-03-21", "closed", "agency", "0", "2026-10-06",
+    # the alert's tightened collection escalates its case once on the way
+    assert cases(year, recoverer) == [("2026-03-21", "closed", "agency", "1", "2026-10-06",
                                        "written_off")]
     assert status_changes(year, recoverer) == [("2026-03-21", "normal", "watch"),
                                                ("2026-03-22", "watch", "alert")]
