@@ -11,11 +11,50 @@ from __future__ import annotations
 import json
 import string
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import (BaseModel, Field, PlainSerializer, PlainValidator, StringConstraints,
+                      ValidationError)
+
+from puhui.calendar import RATE_SCALE
+from puhui.decision import values
 
 M = TypeVar("M", bound=BaseModel)
+
+# -- the field types both documents use ------------------------------------------------------------
+Code = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z][A-Z0-9_]{1,63}$")]
+Version = Annotated[str, StringConstraints(strict=True,
+                                           pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+FactName = Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+Message = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=500)]
+Fen = Annotated[int, Field(strict=True, ge=0, le=values.MONEY_BOUND)]
+
+
+def exact_decimal(low: Decimal, high: Decimal, *, low_open: bool = False,
+                  high_open: bool = False, nonzero: bool = False) -> Any:
+    """A Decimal written as a JSON string ("0.0720"), never a float, at most 6 decimals, in
+    [low, high] (open at either end when asked; `nonzero`: 0 refused, as a change of 0)."""
+    def parse(value: Any) -> Decimal:
+        if isinstance(value, Decimal):
+            number = value
+        elif isinstance(value, str):
+            try:
+                number = Decimal(value)
+            except InvalidOperation:
+                raise ValueError(f"{value!r} is not a decimal number") from None
+        else:
+            raise ValueError(f"write exact decimals as strings (\"0.0720\"), not {value!r}")
+        if not number.is_finite() or number * RATE_SCALE != int(number * RATE_SCALE):
+            raise ValueError(f"{value!r} must be finite with at most 6 decimal places")
+        if number < low or (low_open and number == low) or number > high or \
+                (high_open and number == high):
+            raise ValueError(f"{value} must be {'>' if low_open else '>='} {low} and "
+                             f"{'<' if high_open else '<='} {high}")
+        if nonzero and number == 0:
+            raise ValueError("a change of 0 changes nothing")
+        return number
+    return Annotated[Decimal, PlainValidator(parse), PlainSerializer(str, return_type=str)]
 
 
 def load_document(model: type[M], source: M | Mapping[str, Any] | str | bytes,

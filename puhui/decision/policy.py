@@ -18,17 +18,18 @@ import hashlib
 import json
 import string
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping
 
-from pydantic import (BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator,
-                      StringConstraints, model_validator)
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from puhui.calendar import MAX_ANNUAL_RATE, RATE_SCALE
+from puhui.calendar import MAX_ANNUAL_RATE
 from puhui.decision import values
-from puhui.decision.documents import load_document, placeholder_problems
+from puhui.decision.documents import (
+    Code, FactName, Fen, Message, Version, exact_decimal, load_document, placeholder_problems,
+)
 from puhui.decision.conditions import Condition
 from puhui.decision.errors import InvalidPolicy
 from puhui.decision.facts import FACT_KINDS
@@ -43,42 +44,14 @@ BUILTIN_CODES = frozenset({
 #: What a price above the binding rate cap does when the document does not say.
 DEFAULT_ABOVE_CAP = "decline"
 
-Code = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z][A-Z0-9_]{1,63}$")]
-Version = Annotated[str, StringConstraints(strict=True,
-                                           pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 GradeName = Annotated[str, StringConstraints(strict=True,
                                              pattern=r"^[A-Za-z0-9][A-Za-z0-9+._-]{0,15}$")]
-FactName = Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-Message = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=500)]
-Fen = Annotated[int, Field(strict=True, ge=0, le=values.MONEY_BOUND)]
 
 
-def _decimal(low: Decimal, high: Decimal, *, low_open: bool = False, high_open: bool = False):
-    """A Decimal written as a JSON string ("0.0720"), never a float, at most 6 decimals."""
-    def parse(value: Any) -> Decimal:
-        if isinstance(value, Decimal):
-            number = value
-        elif isinstance(value, str):
-            try:
-                number = Decimal(value)
-            except InvalidOperation:
-                raise ValueError(f"{value!r} is not a decimal number") from None
-        else:
-            raise ValueError(f"write exact decimals as strings (\"0.0720\"), not {value!r}")
-        if not number.is_finite() or number * RATE_SCALE != int(number * RATE_SCALE):
-            raise ValueError(f"{value!r} must be finite with at most 6 decimal places")
-        if number < low or (low_open and number == low) or number > high or \
-                (high_open and number == high):
-            raise ValueError(f"{value} must be {'>' if low_open else '>='} {low} and "
-                             f"{'<' if high_open else '<='} {high}")
-        return number
-    return Annotated[Decimal, PlainValidator(parse), PlainSerializer(str, return_type=str)]
-
-
-Rate = _decimal(Decimal(0), MAX_ANNUAL_RATE)
-RateChange = _decimal(-Decimal(1), Decimal(1), low_open=True, high_open=True)
-Share = _decimal(Decimal(0), Decimal(100), low_open=True)
-Haircut = _decimal(Decimal(0), Decimal(1), high_open=True)
+Rate = exact_decimal(Decimal(0), MAX_ANNUAL_RATE)
+RateChange = exact_decimal(-Decimal(1), Decimal(1), low_open=True, high_open=True)
+Share = exact_decimal(Decimal(0), Decimal(100), low_open=True)
+Haircut = exact_decimal(Decimal(0), Decimal(1), high_open=True)
 Probability = Annotated[float, Field(strict=True, ge=0.0, le=1.0, allow_inf_nan=False)]
 
 
@@ -263,9 +236,5 @@ def _problems(policy: Policy) -> list[str]:
         problems += rule.when.check(kinds, f"{where}.when")
         problems += placeholder_problems(rule.message, kinds, f"{where}.message")
     return problems
-
-
-
-
 
 

@@ -39,17 +39,17 @@ import string
 from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import date
-from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping
 
-from pydantic import (BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator,
-                      StringConstraints, model_validator)
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from puhui.calendar import RATE_SCALE
 from puhui.decision import values
-from puhui.decision.documents import load_document, placeholder_problems
+from puhui.decision.documents import (
+    Code, FactName, Fen, Message, Version, exact_decimal, load_document, placeholder_problems,
+)
 from puhui.decision.conditions import Condition, Leaf
 from puhui.decision.errors import InvalidDecisionRecord, InvalidFacts, InvalidPolicy
 from puhui.decision.facts import FEATURE_FACTS, SCORE_FACTS
@@ -94,46 +94,14 @@ BUILTIN_CODES = frozenset({"RATE_ABOVE_CAP", "LINE_NOT_OPEN"})
 OPEN_STATUSES = ("active", "frozen")
 STATUSES = ("active", "frozen", "expired", "closed")
 
-Code = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z][A-Z0-9_]{1,63}$")]
-Version = Annotated[str, StringConstraints(strict=True,
-                                           pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-FactName = Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-Message = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=500)]
-Fen = Annotated[int, Field(strict=True, ge=0, le=values.MONEY_BOUND)]
 
-
-def _decimal(low: Decimal, high: Decimal, *, low_open: bool = False, high_open: bool = False,
-             nonzero: bool = False) -> Any:
-    """A Decimal written as a JSON string ("0.20"), never a float, at most 6 decimals."""
-    def parse(value: Any) -> Decimal:
-        if isinstance(value, Decimal):
-            number = value
-        elif isinstance(value, str):
-            try:
-                number = Decimal(value)
-            except InvalidOperation:
-                raise ValueError(f"{value!r} is not a decimal number") from None
-        else:
-            raise ValueError(f"write exact decimals as strings (\"0.20\"), not {value!r}")
-        if not number.is_finite() or number * RATE_SCALE != int(number * RATE_SCALE):
-            raise ValueError(f"{value!r} must be finite with at most 6 decimal places")
-        if number < low or (low_open and number == low) or number > high or \
-                (high_open and number == high):
-            raise ValueError(f"{value} must be {'>' if low_open else '>='} {low} and "
-                             f"{'<' if high_open else '<='} {high}")
-        if nonzero and number == 0:
-            raise ValueError("a change of 0 changes nothing")
-        return number
-    return Annotated[Decimal, PlainValidator(parse), PlainSerializer(str, return_type=str)]
-
-
-LimitChange = _decimal(Decimal(-1), Decimal(10), low_open=True, nonzero=True)
-RateChange = _decimal(Decimal("-0.1"), Decimal("0.1"), low_open=True, high_open=True,
-                      nonzero=True)
-StepShare = _decimal(Decimal(0), Decimal(10), low_open=True)
-CutShare = _decimal(Decimal(0), Decimal(1), low_open=True, high_open=True)
-Rate = _decimal(Decimal(0), Decimal("0.36"))
-RateStep = _decimal(Decimal(0), Decimal("0.1"), low_open=True)
+LimitChange = exact_decimal(Decimal(-1), Decimal(10), low_open=True, nonzero=True)
+RateChange = exact_decimal(Decimal("-0.1"), Decimal("0.1"), low_open=True, high_open=True,
+                           nonzero=True)
+StepShare = exact_decimal(Decimal(0), Decimal(10), low_open=True)
+CutShare = exact_decimal(Decimal(0), Decimal(1), low_open=True, high_open=True)
+Rate = exact_decimal(Decimal(0), Decimal("0.36"))
+RateStep = exact_decimal(Decimal(0), Decimal("0.1"), low_open=True)
 
 
 class _Strict(BaseModel):
@@ -752,9 +720,5 @@ def _band(when: Any, release: Any, where: str) -> list[str]:
                                 f"as the trigger {a.fact} {a.op} {a.value}; a release is the "
                                 "signal going back")
     return problems
-
-
-
-
 
 
