@@ -177,3 +177,24 @@ def monthly_panel(data: Mapping[DataScope, SourceData], as_of: date) -> pl.DataF
             values = [v if ok else None for v, ok in zip(values.tolist(), valid.tolist())]
         series.append(pl.Series(name, values, dtype=PANEL_SCHEMA[name]))
     return pl.DataFrame(series)
+
+
+def panels_frame(panels: "list[dict[str, Column]]") -> pl.DataFrame:
+    """Many businesses' panels (each `panel_columns`, all built for the same as_of) as one
+    frame in `PANEL_SCHEMA`: the same rows `pl.concat` of their `monthly_panel`s gives, built
+    with one NumPy concatenation per column instead of a frame per business (the batch
+    re-evaluation of lines assembles thousands at once)."""
+    if not panels:
+        return pl.DataFrame(schema=PANEL_SCHEMA)
+    series, masks = [], []
+    for name, dtype in PANEL_SCHEMA.items():
+        values = np.concatenate([p[name][0] for p in panels])
+        series.append(pl.Series(name, values).cast(dtype))
+        if any(p[name][1] is not None for p in panels):
+            valid = np.concatenate([np.ones(ROWS, bool) if p[name][1] is None else p[name][1]
+                                    for p in panels])
+            masks.append(pl.Series(f"__valid_{name}", valid))
+    frame = pl.DataFrame(series + masks)
+    return frame.select(pl.when(pl.col(f"__valid_{name}")).then(pl.col(name)).alias(name)
+                        if f"__valid_{name}" in frame.columns else pl.col(name)
+                        for name in PANEL_SCHEMA)

@@ -136,6 +136,11 @@ def lines_of(session: Session, applicant_id: str) -> list[CreditLine]:
     return [_line(row) for row in repo.of_applicant(session, applicant_id)]
 
 
+def lines_of_applicants(session: Session, applicant_ids: Sequence[str]) -> list[CreditLine]:
+    """The lines of many applicants as last stored, by line id (the batch re-evaluation)."""
+    return [_line(row) for row in repo.of_applicants(session, applicant_ids)]
+
+
 def events_of(session: Session, actor: Principal, line_id: str) -> list[LineEvent]:
     actor.require(Perm.READ)
     _load(session, actor, line_id)

@@ -86,7 +86,11 @@ class LineMonitor:
     - `notify(p, session, *, applicant_id, kind, key, subject, body, context)`: tells the
       borrower of a change (optional);
     - `scorer`: the models (`ModelScorer`; None scores nothing);
-    - `policies`: the `LinePolicyRegistry` replays load recorded versions from.
+    - `policies`: the `LinePolicyRegistry` replays load recorded versions from;
+    - `lines_of_many(session, applicant_ids)`: the lines of many applicants in one read
+      (optional: `lines_of` for each, else);
+    - `behaviour_of(session, lines, today, since)`: line id -> `signals.repayment_facts` of
+      many lines at once (optional: `repayments_of` for each, else).
     """
 
     policy: LinePolicy
@@ -96,6 +100,8 @@ class LineMonitor:
     notify: Callable[..., None] | None = None
     scorer: Any = None
     policies: Any = None
+    lines_of_many: Callable[[Session, Sequence[str]], Sequence[Any]] | None = None
+    behaviour_of: Callable[..., Mapping[str, Mapping[str, int]]] | None = None
 
     @classmethod
     def for_platform(cls, p: Platform, policy: LinePolicy | None = None,
@@ -105,7 +111,8 @@ class LineMonitor:
         from puhui.services import lines, notifications
 
         defaults: dict[str, Any] = {
-            "lines_of": lines.lines_of, "apply_line_change": lines.change_line,
+            "lines_of": lines.lines_of, "lines_of_many": lines.lines_of_applicants,
+            "apply_line_change": lines.change_line,
             "repayments_of": lines.repayments_of,
             "scorer": getattr(p.decider, "scorer", None), "notify": notifications.notify}
         defaults.update(parts)
@@ -372,25 +379,34 @@ def _record_and_apply(p: Platform, session: Session, monitor: LineMonitor, appli
         repo.add_decisions(session, [_row(record, fingerprint, p.clock.now())])
     if not decision.changes:
         return Reevaluated(decision_id, decision, new)
+    applied, refused = apply_decision(p, session, monitor, applicant_id, decision, decision_id)
+    return Reevaluated(decision_id, decision, new, applied, refused)
+
+
+def apply_decision(p: Platform, session: Session, monitor: LineMonitor, applicant_id: str,
+                   decision: LineDecision, decision_id: str) -> tuple[dict | None, str | None]:
+    """Apply a recorded decision that changes its line and tell the borrower, inside a
+    savepoint: (what applying answered, None), or (None, why it was refused) with nothing of
+    it left.  Idempotent on the key ``line-decision:<decision id>``."""
     key = f"line-decision:{decision_id}"
     try:
         with session.begin_nested():
             applied = monitor.apply_line_change(
-                p, session, SYSTEM, line.line_id, key=key, reason=decision.reason,
+                p, session, SYSTEM, decision.line_id, key=key, reason=decision.reason,
                 limit=decision.limit, annual_rate=decision.annual_rate, freeze=decision.freeze,
                 decision_id=decision_id)
             if monitor.notify is not None:
                 monitor.notify(p, session, applicant_id=applicant_id, kind=NOTICE_KIND, key=key,
                                subject="Your credit line has changed", body=decision.reason,
-                               context={"line_id": line.line_id, "decision_id": decision_id,
+                               context={"line_id": decision.line_id, "decision_id": decision_id,
                                         "limit": decision.limit,
                                         "annual_rate": None if decision.annual_rate is None
                                         else str(decision.annual_rate),
                                         "freeze": decision.freeze})
     except PuhuiError as exc:
-        log.warning("line %s: decision %s not applied: %s", line.line_id, decision_id, exc)
-        return Reevaluated(decision_id, decision, new, None, f"{type(exc).__name__}: {exc}")
-    return Reevaluated(decision_id, decision, new, applied)
+        log.warning("line %s: decision %s not applied: %s", decision.line_id, decision_id, exc)
+        return None, f"{type(exc).__name__}: {exc}"
+    return applied, None
 
 
 def _row(record: LineDecisionRecord, fingerprint: str, now: Any) -> dict[str, Any]:
