@@ -28,17 +28,20 @@ and the same data is recorded once.  tests/lines/test_line_refresh_batch.py hold
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
+
+import numpy as np
 
 from puhui.errors import PuhuiError
 from puhui.lines.policy import OPEN_STATUSES, LineHistory, evaluate, line_facts
 from puhui.lines.record import LineDecisionRecord, input_sha256
 from puhui.lines.signals import SIGNALS, monitoring_frame, repayment_facts
 from puhui.risk.features import FEATURES, feature_frame
-from puhui.risk.panel import panel_columns, panels_frame
+from puhui.risk.panel import ROWS, panel_columns, panels_frame
 from puhui.services.clock import business_date
 from puhui.services.ids import new_id
 from puhui.services.platform import Platform
@@ -89,27 +92,121 @@ class _Evaluated:
 
 def reevaluate_applicants(p: Platform, monitor: LineMonitor, applicant_ids: Sequence[str], *,
                           trigger: str, today: date | None = None, chunk: int = CHUNK,
-                          progress: Any = None) -> RefreshRun:
+                          workers: int | None = None, progress: Any = None) -> RefreshRun:
     """Re-evaluate every open line of these borrowers on today's data (see the module's doc).
-    A chunk whose write fails is reported under `refused` by its first borrower and the
-    others go on; `progress(n)` is called with each chunk's number of borrowers done."""
+
+    `workers` processes (default `refresh_workers()`, from PUHUI_REFRESH_WORKERS) read the
+    borrowers' data and compute their features, a chunk each at a time, while this process
+    decides and writes the chunks in order; with one worker, or a database other processes
+    cannot open (SQLite in memory), or a single chunk, all of it happens here.  A chunk whose
+    write fails is reported under `refused` by its first borrower and the others go on;
+    `progress(n)` is called with each chunk's number of borrowers done."""
     if chunk < 1:
         raise ValueError("chunk must be at least 1")
     today = today or business_date(p.clock)
+    workers = refresh_workers() if workers is None else workers
     run = RefreshRun()
     ids = sorted(set(applicant_ids))
-    for start in range(0, len(ids), chunk):
-        part = ids[start:start + chunk]
-        try:
-            evaluated = _evaluate_chunk(p, monitor, part, today, trigger, run)
-            _write_chunk(p, monitor, evaluated, today, trigger, run)
-        except PuhuiError as exc:
-            run.refused[part[0]] = f"{type(exc).__name__}: {exc}"
-            log.warning("line refresh: borrowers from %s not re-evaluated: %s", part[0], exc)
-        run.applicants += len(part)
-        if progress is not None:
-            progress(len(part))
+    parts = [ids[start:start + chunk] for start in range(0, len(ids), chunk)]
+    url = _shared_url(p)
+    if workers > 1 and len(parts) > 1 and url is not None:
+        pool = _pool(workers)
+        # at most `workers` chunks ahead of the one being written: memory stays bounded
+        pending = [pool.submit(_features_in_worker, url, part, today)
+                   for part in parts[:workers]]
+        for k, part in enumerate(parts):
+            computed = pending[k]
+            if k + workers < len(parts):
+                pending.append(pool.submit(_features_in_worker, url, parts[k + workers], today))
+            _chunk(p, monitor, part, today, trigger, run, computed.result)
+            pending[k] = None  # type: ignore[call-overload]
+            if progress is not None:
+                progress(len(part))
+    else:
+        for part in parts:
+            _chunk(p, monitor, part, today, trigger, run, None)
+            if progress is not None:
+                progress(len(part))
     return run
+
+
+def refresh_workers(env: Mapping[str, str] | None = None) -> int:
+    """Processes computing features for the batch re-evaluation: PUHUI_REFRESH_WORKERS, 1 to
+    64 (default: the machine's cores); anything else is refused."""
+    env = os.environ if env is None else env
+    text = env.get("PUHUI_REFRESH_WORKERS", "").strip()
+    if not text:
+        return max(1, os.cpu_count() or 1)
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise RefreshSettingsError(f"PUHUI_REFRESH_WORKERS must be a whole number from 1 to 64, "
+                             f"got {text!r}")
+    return int(text)
+
+
+class RefreshSettingsError(PuhuiError, ValueError):
+    """A refresh setting out of its bounds."""
+
+
+_POOLS: dict[int, Any] = {}
+
+
+def _pool(workers: int) -> Any:
+    """A pool of `workers` processes kept for the life of this one (started by spawning: the
+    scheduler's process has threads, which forking would copy mid-flight)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = _POOLS.get(workers)
+    if pool is None:
+        pool = _POOLS[workers] = ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn"))
+    return pool
+
+
+def _shared_url(p: Platform) -> str | None:
+    """The database URL another process can open (None for SQLite in memory)."""
+    url = p.engine.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return None
+    return url.render_as_string(hide_password=False)
+
+
+_ENGINES: dict[str, Any] = {}
+
+
+def _features_in_worker(url: str, applicant_ids: list[str], today: date
+                        ) -> dict[str, tuple[dict[str, Any], dict[str, str]]]:
+    """In a worker process: `borrower_features` on its own read engine (kept per URL)."""
+    from puhui.store.db import make_engine, reader_for, reading
+
+    engine = _ENGINES.get(url)
+    if engine is None:
+        engine = _ENGINES[url] = reader_for(make_engine(url))
+    with reading(engine) as session:
+        return borrower_features(session, applicant_ids, today)
+
+
+def borrower_features(session: Any, applicant_ids: Sequence[str], today: date
+                      ) -> dict[str, tuple[dict[str, Any], dict[str, str]]]:
+    """Each borrower's features and monitoring signals on today's data (as `features_for` and
+    `monitoring_features` give them one at a time), and the SHA-256 of its latest payload of
+    each scope: every panel built, then the features of all of them in one pass."""
+    data = _load_sources(session, applicant_ids, today)
+    hashes = repo.latest_payload_hashes_of(session, applicant_ids)
+    with_data = [a for a in applicant_ids if data.get(a)]
+    panel = panels_frame([_keyed(panel_columns(data[a], today), a) for a in with_data])
+    frame = feature_frame(panel, today).join(monitoring_frame(panel, today),
+                                             on="business_id", how="left")
+    names = [*FEATURES, *SIGNALS]
+    features: dict[str, dict[str, Any]] = {
+        row[0]: dict(zip(names, row[1:]))
+        for row in frame.select("business_id", *names).iter_rows()}
+    return {a: (features.get(a, _EMPTY), hashes.get(a, {})) for a in applicant_ids}
+
+
+#: The features of a borrower without data (`features_for` and `monitoring_features` of none).
+_EMPTY = {**{n: (0.0 if n == "months_of_history" else None) for n in FEATURES},
+          **{n: None for n in SIGNALS}}
 
 
 def _lines_of(monitor: LineMonitor, session: Any, applicant_ids: Sequence[str]) -> list[Any]:
@@ -121,15 +218,27 @@ def _lines_of(monitor: LineMonitor, session: Any, applicant_ids: Sequence[str]) 
 
 
 def _behaviour(monitor: LineMonitor, session: Any, lines: Sequence[Any], today: date,
-               since: dict[str, date]) -> dict[str, dict[str, int]]:
+               since: dict[str, date]) -> Mapping[str, Mapping[str, int]]:
     if monitor.behaviour_of is not None:
         return monitor.behaviour_of(session, lines, today, since)
     return {x.line_id: repayment_facts(monitor.repayments_of(session, x), today,
                                        since[x.line_id]) for x in lines}
 
 
+def _chunk(p: Platform, monitor: LineMonitor, part: list[str], today: date, trigger: str,
+           run: RefreshRun, computed: Any) -> None:
+    try:
+        evaluated = _evaluate_chunk(p, monitor, part, today, trigger, run, computed)
+        _write_chunk(p, monitor, evaluated, today, trigger, run)
+    except PuhuiError as exc:
+        run.refused[part[0]] = f"{type(exc).__name__}: {exc}"
+        log.warning("line refresh: borrowers from %s not re-evaluated: %s", part[0], exc)
+    run.applicants += len(part)
+
+
 def _evaluate_chunk(p: Platform, monitor: LineMonitor, applicant_ids: Sequence[str],
-                    today: date, trigger: str, run: RefreshRun) -> list[_Evaluated]:
+                    today: date, trigger: str, run: RefreshRun, computed: Any
+                    ) -> list[_Evaluated]:
     policy = monitor.policy
     t0 = time.perf_counter()
     with p.read() as session:
@@ -137,8 +246,6 @@ def _evaluate_chunk(p: Platform, monitor: LineMonitor, applicant_ids: Sequence[s
         if not lines:
             return []
         holders = sorted({x.applicant_id for x in lines})
-        data = _load_sources(session, holders, today)
-        hashes = repo.latest_payload_hashes_of(session, holders)
         line_ids = [x.line_id for x in lines]
         latest = repo.latest_decisions(session, line_ids)
         repriced = repo.last_repriced(session, line_ids)
@@ -147,24 +254,19 @@ def _evaluate_chunk(p: Platform, monitor: LineMonitor, applicant_ids: Sequence[s
         since = {i: max(d for d in (repriced.get(i), f.opened_on) if d)
                  for i, f in facts_of.items()}
         behaviour = _behaviour(monitor, session, lines, today, since)
-    t0 = run.add_time("read", t0)
-    with_data = [a for a in holders if data.get(a)]
-    panel = panels_frame([_keyed(panel_columns(data[a], today), a) for a in with_data])
-    frame = feature_frame(panel, today).join(monitoring_frame(panel, today),
-                                             on="business_id", how="left")
-    names = [*FEATURES, *SIGNALS]
-    features: dict[str, dict[str, Any]] = {
-        row[0]: dict(zip(names, row[1:]))
-        for row in frame.select("business_id", *names).iter_rows()}
-    empty = {**{n: (0.0 if n == "months_of_history" else None) for n in FEATURES},
-             **{n: None for n in SIGNALS}}
-    t0 = run.add_time("features", t0)
+        t0 = run.add_time("read", t0)
+        if computed is None:
+            by_borrower = borrower_features(session, holders, today)
+            t0 = run.add_time("features", t0)
+    if computed is not None:
+        by_borrower = computed()  # the worker's, waited for
+        t0 = run.add_time("features (waited for)", t0)
     scores: dict[str, Any] = {}
     model_versions: dict[str, dict[str, str]] = {}
     if monitor.scorer is not None:
         for a in holders:
             try:
-                scores[a] = monitor.scorer.score(features.get(a, empty))
+                scores[a] = monitor.scorer.score(by_borrower[a][0])
                 model_versions[a] = dict(scores[a].model_versions)
             except PuhuiError as exc:
                 log.warning("re-evaluating %s: scoring: %s", a, exc)
@@ -177,14 +279,15 @@ def _evaluate_chunk(p: Platform, monitor: LineMonitor, applicant_ids: Sequence[s
         b = behaviour[i]
         history = LineHistory(b["on_time_months"], b["days_past_due"],
                               b["missed_instalments_6m"], engaged)
-        feats, score = features.get(a, empty), scores.get(a)
+        feats, hashes = by_borrower[a]
+        score = scores.get(a)
         decision = evaluate(facts_of[i], feats, score, history, policy, today)
         facts = line_facts(facts_of[i], feats, score, history, today)
         fingerprint = input_sha256(facts_of[i], engaged, facts, policy.sha256, today)
         record = LineDecisionRecord(
             new_id("LD"), i, a, today, trigger, policy.version, policy.sha256,
-            model_versions.get(a, {}), dict(hashes.get(a, {})), facts_of[i], dict(engaged),
-            facts, decision.outcome())
+            model_versions.get(a, {}), dict(hashes), facts_of[i], dict(engaged), facts,
+            decision.outcome())
         out.append(_Evaluated(a, line, decision, _row(record, fingerprint, now), fingerprint))
     run.add_time("policy", t0)
     return out
@@ -197,10 +300,6 @@ def _load_sources(session: Any, applicant_ids: Sequence[str], today: date) -> di
 
 def _keyed(columns: dict[str, Any], applicant_id: str) -> dict[str, Any]:
     """A business's panel keyed by its borrower (the lines' key) instead of its identity."""
-    import numpy as np
-
-    from puhui.risk.panel import ROWS
-
     return {**columns, "business_id": (np.full(ROWS, applicant_id, dtype=object), None)}
 
 
@@ -254,4 +353,5 @@ def _write_chunk(p: Platform, monitor: LineMonitor, evaluated: list[_Evaluated],
     run.add_time("write", t0)
 
 
-__all__ = ["RefreshRun", "reevaluate_applicants", "CHUNK"]
+__all__ = ["RefreshRun", "reevaluate_applicants", "borrower_features", "refresh_workers",
+           "RefreshSettingsError", "CHUNK"]

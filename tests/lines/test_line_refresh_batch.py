@@ -17,6 +17,7 @@ from puhui.errors import InvalidAmount
 from puhui.parties.synthetic import small_business
 from puhui.risk import sme
 from puhui.risk.data.connectors import payload_of
+from puhui.risk.errors import SourceUnavailable
 from puhui.services import applicants as svc
 from puhui.services import line_refresh as batch
 from puhui.services import reevaluation as rv
@@ -57,7 +58,10 @@ def _build(monitored):
         for scope in SCOPES:
             if k % 4 == 2 and scope == "sales":
                 continue  # its own sales only: a collapse in the last month
-            answer = world[scope].fetch(uscc, TODAY) if scope in world else None
+            try:
+                answer = world[scope].fetch(uscc, TODAY)
+            except SourceUnavailable:  # this business has no such source
+                continue
             if answer is not None:
                 payload = payload_of(answer)
                 if payload["records"]:
@@ -103,10 +107,15 @@ def _records(p) -> dict[str, dict]:
     return {r.line_id: {**json.loads(r.record), "_fp": r.input_sha256} for r in rows}
 
 
-def test_the_batch_records_what_one_borrower_at_a_time_would(book, twin) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_batch_records_what_one_borrower_at_a_time_would(book, twin, workers) -> None:
     p, lines, people = book
     q, twin_lines, twin_people = twin
-    run = batch.reevaluate_applicants(p, monitor(lines), people, trigger="feed", chunk=5)
+    run = batch.reevaluate_applicants(p, monitor(lines), people, trigger="feed", chunk=5,
+                                      workers=workers)
+    # in worker processes, the features are waited for; here, computed
+    assert ("features (waited for)" in run.seconds) == (workers > 1 and p.engine.url.database
+                                                        not in (None, "", ":memory:"))
     assert run.lines == len(lines.lines) == 15 and run.recorded == 15 and run.moved == 0
     assert run.refused == {} and run.changed == run.applied == len(lines.calls) > 0
     # the same book, one borrower at a time
@@ -138,7 +147,7 @@ def test_a_decision_recorded_by_the_batch_is_not_recorded_again_one_borrower_at_
         raise InvalidAmount("held for the comparison")
 
     held = monitor(lines, apply_line_change=hold)
-    run = batch.reevaluate_applicants(p, held, people, trigger="feed", chunk=5)
+    run = batch.reevaluate_applicants(p, held, people, trigger="feed", chunk=5, workers=1)
     assert run.changed == len(run.refused) > 0 and run.applied == 0 and lines.calls == []
     recorded = _records(p)
     quiet = [a for a in people
@@ -159,7 +168,8 @@ def test_a_decision_recorded_by_the_batch_is_not_recorded_again_one_borrower_at_
 
 def test_changes_are_applied_once_with_the_recorded_decision(book) -> None:
     p, lines, people = book
-    run = batch.reevaluate_applicants(p, monitor(lines), people, trigger="feed", chunk=4)
+    run = batch.reevaluate_applicants(p, monitor(lines), people, trigger="feed", chunk=4,
+                                      workers=1)
     assert run.refused == {} and run.changed == run.applied == len(lines.calls) > 0
     recorded = _records(p)
     for call in lines.calls:
@@ -173,9 +183,9 @@ def test_changes_are_applied_once_with_the_recorded_decision(book) -> None:
 def test_a_second_run_on_the_same_data_records_and_applies_nothing_new(book) -> None:
     p, lines, people = book
     mon = monitor(lines)
-    batch.reevaluate_applicants(p, mon, people, trigger="feed")
+    batch.reevaluate_applicants(p, mon, people, trigger="feed", workers=1)
     calls, before = len(lines.calls), _records(p)
-    again = batch.reevaluate_applicants(p, mon, people, trigger="feed")
+    again = batch.reevaluate_applicants(p, mon, people, trigger="feed", workers=1)
     # a line changed by the first run has new inputs (its new limit or price, its engaged
     # rule), so it is recorded again, but its new decision holds the line where it is
     changed = {c["line_id"] for c in lines.calls}
@@ -196,7 +206,7 @@ def test_a_line_changed_between_read_and_write_is_reevaluated_as_it_is_now(book)
         return {x.line_id: repayment_facts([], today, since[x.line_id]) for x in read}
 
     mon = monitor(lines, behaviour_of=behaviour_of)
-    run = batch.reevaluate_applicants(p, mon, people, trigger="feed", chunk=100)
+    run = batch.reevaluate_applicants(p, mon, people, trigger="feed", chunk=100, workers=1)
     assert run.moved == 1 and run.lines == 15
     record = _records(p)[target]
     assert record["line"]["drawn"] == lines.lines[target].drawn  # what the line is now
@@ -206,7 +216,7 @@ def test_a_line_changed_between_read_and_write_is_reevaluated_as_it_is_now(book)
 def test_a_refused_change_is_reported_and_the_rest_apply(book) -> None:
     p, lines, people = book
     lines.refuse = InvalidAmount("the line cannot change now")
-    run = batch.reevaluate_applicants(p, monitor(lines), people, trigger="feed")
+    run = batch.reevaluate_applicants(p, monitor(lines), people, trigger="feed", workers=1)
     assert len(run.refused) == 1 and "InvalidAmount" in next(iter(run.refused.values()))
     assert run.applied == run.changed - 1 == len(lines.calls) and run.recorded == 15
 
@@ -215,7 +225,15 @@ def test_borrowers_without_open_lines_cost_nothing_and_bad_chunks_are_refused(bo
     p, lines, people = book
     for line_id in list(lines.lines):
         lines.lines[line_id] = replace(lines.lines[line_id], status="closed")
-    run = batch.reevaluate_applicants(p, monitor(lines), people, trigger="feed")
+    run = batch.reevaluate_applicants(p, monitor(lines), people, trigger="feed", workers=1)
     assert run.lines == run.recorded == 0 and run.applicants == len(people)
     with pytest.raises(ValueError):
         batch.reevaluate_applicants(p, monitor(lines), people, trigger="feed", chunk=0)
+
+
+def test_the_number_of_workers_is_a_bounded_setting() -> None:
+    assert batch.refresh_workers({"PUHUI_REFRESH_WORKERS": "3"}) == 3
+    assert batch.refresh_workers({}) >= 1
+    for bad in ("0", "65", "two", "-1", "1.5"):
+        with pytest.raises(batch.RefreshSettingsError, match="PUHUI_REFRESH_WORKERS"):
+            batch.refresh_workers({"PUHUI_REFRESH_WORKERS": bad})
