@@ -29,6 +29,7 @@ from puhui.lines.policy import InvalidLineFacts
 from puhui.store import line_decision_repo
 from puhui.store import line_repo
 from puhui.store import settlement_repo
+from puhui.store.bulk import collector_paused
 
 
 def settlements_of(session: Session, loan_ids: Sequence[str], *,
@@ -36,21 +37,22 @@ def settlements_of(session: Session, loan_ids: Sequence[str], *,
     """Each loan's encoded (due, settled on) pairs (`puhui.lines.behaviour.encode_dues`), from
     the settlement cache where its row is of the loan's history as it stands, replayed from the
     history otherwise; the replayed rows are written back in the caller's transaction unless
-    `remember` is False or the session is read-only (then they are only used).  A loan that does not exist raises
-    `InvalidEvent`, as replaying it would."""
-    stamped = settlement_repo.read(session, loan_ids)
-    out: dict[str, bytes] = {}
+    `remember` is False or the session is read-only (then they are only used).  A loan that
+    does not exist raises `InvalidEvent`, as replaying it would."""
+    out, stale = settlement_repo.fresh_dues(session, loan_ids)
+    broken = [loan_id for loan_id, blob in out.items() if len(blob) % PAIR_BYTES]
+    for loan_id in broken:  # not whole pairs: not an encoding (the digest should have caught it)
+        del out[loan_id]
+        stale.append(loan_id)
     rows = []
-    for loan_id in dict.fromkeys(loan_ids):
-        now = stamped.get(loan_id)
-        # the digest vouches for the row's content; whole pairs is checked as it costs nothing
-        if now is not None and now.fresh and len(now.cached.dues) % PAIR_BYTES == 0:  # type: ignore[union-attr]
-            out[loan_id] = now.cached.dues  # type: ignore[union-attr]
-            continue
-        record = settlement_record(session, loan_id)  # raises InvalidEvent for no such loan
+    for loan_id in stale:
+        record = settlement_record(session, loan_id)
         dues = encode_dues(record.dues)
         out[loan_id] = dues
         rows.append((loan_id, record.version, record.closed_through, record.awaits_close, dues))
+    for loan_id in loan_ids:
+        if loan_id not in out:
+            settlement_record(session, loan_id)  # no such loan: raises InvalidEvent
     if remember and rows and settlement_repo.writable(session):
         settlement_repo.save(session, rows)
     return out
@@ -76,6 +78,12 @@ def behaviour_of(session: Session, lines: Sequence[Any], today: date,
     if missing:
         raise InvalidLineFacts(f"no `since` given for the lines {missing[:5]}"
                                f"{' and more' if len(missing) > 5 else ''}")
+    with collector_paused():  # hundreds of thousands of small objects, none of them cyclic
+        return _behaviour(session, ids, today, since, remember)
+
+
+def _behaviour(session: Session, ids: list[str], today: date, since: Mapping[str, date | None],
+               remember: bool) -> dict[str, dict[str, int]]:
     loans = line_repo.loans_of_lines(session, ids)
     blobs = settlements_of(session, [loan_id for line_id in ids for loan_id in loans[line_id]],
                            remember=remember)

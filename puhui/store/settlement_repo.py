@@ -30,12 +30,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, LargeBinary, String, select
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from puhui.store.bulk import collector_paused, select_in
 from puhui.store.close_models import LoanPositionRow
 from puhui.store.db import READ_ONLY
 from puhui.store.models import Base, LoanRow
@@ -63,11 +64,14 @@ POSITIONS = LoanPositionRow.__table__
 #: PostgreSQL's (65,535), and long enough that a book of lines is a few dozen statements.
 CHUNK = 5_000
 
-_READ_COLUMNS = (LOANS.c.loan_id, LOANS.c.version, POSITIONS.c.closed_through,
-                 SETTLEMENTS.c.version, SETTLEMENTS.c.closed_through,
-                 SETTLEMENTS.c.awaits_close, SETTLEMENTS.c.dues, SETTLEMENTS.c.digest)
-_READ_FROM = (LOANS.outerjoin(POSITIONS, POSITIONS.c.loan_id == LOANS.c.loan_id)
-              .outerjoin(SETTLEMENTS, SETTLEMENTS.c.loan_id == LOANS.c.loan_id))
+#: Each loan's stamp and cache row, read raw (`bulk.select_in`): the cache's and the position's
+#: `closed_through` come back in the same form (text on SQLite, dates on PostgreSQL), so they
+#: compare as they are.
+_READ_SQL = ("SELECT l.loan_id, l.version, p.closed_through, s.version, s.closed_through, "
+             "s.awaits_close, s.dues, s.digest FROM loans l "
+             "LEFT JOIN loan_positions p ON p.loan_id = l.loan_id "
+             "LEFT JOIN loan_settlements s ON s.loan_id = l.loan_id "
+             "WHERE l.loan_id {values}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,44 +86,69 @@ class Cached:
 
 @dataclass(frozen=True, slots=True)
 class Stamped:
-    """A loan as it stands now (its version and last close applied) and its cache row, None
-    when it has none or the row fails its digest."""
+    """A loan as it stands now (its version and last close applied), its cache row (None when
+    it has none or the row fails its digest) and whether that row is of the loan's history as
+    it stands (the module's doc)."""
 
     version: int
     closed_through: date | None
     cached: Cached | None
-
-    @property
-    def fresh(self) -> bool:
-        """Whether the cache row is of the loan's history as it stands (the module's doc)."""
-        c = self.cached
-        return (c is not None and c.version == self.version
-                and (not c.awaits_close or c.closed_through == self.closed_through))
+    fresh: bool
 
 
-def digest(loan_id: str, version: int, closed_through: date | None, awaits_close: bool,
+def digest(loan_id: str, version: int, closed_through: date | str | None, awaits_close: bool,
            dues: bytes) -> str:
+    """The row's digest; `closed_through` as a date or its ISO text (SQLite's raw form)."""
     head = f"{loan_id}|{version}|{closed_through or ''}|{int(bool(awaits_close))}|"
-    return hashlib.blake2b(head.encode("utf-8") + bytes(dues), digest_size=16).hexdigest()
+    return hashlib.blake2b(head.encode("utf-8") + dues, digest_size=16).hexdigest()
+
+
+def _rows(session: Session, loan_ids: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+    """(loan id, version, closed through, cached dues or None, fresh) of each stored loan of
+    `loan_ids`, values raw; the dues only when the row passes its digest."""
+    conn = session.connection()
+    for loan_id, version, closed, c_version, c_closed, c_awaits, dues, dig in select_in(
+            conn, _READ_SQL, list(dict.fromkeys(loan_ids))):
+        if c_version is None or dues is None:
+            yield loan_id, version, closed, None, None, False
+            continue
+        dues = bytes(dues)
+        if digest(loan_id, c_version, c_closed, c_awaits, dues) != dig:
+            yield loan_id, version, closed, None, None, False
+            continue
+        fresh = c_version == version and (not c_awaits or c_closed == closed)
+        yield loan_id, version, closed, (c_version, c_closed, bool(c_awaits)), dues, fresh
+
+
+def fresh_dues(session: Session, loan_ids: Sequence[str]) -> tuple[dict[str, bytes], list[str]]:
+    """The encoded dues of each of `loan_ids` whose cache row is of its history as it stands,
+    and the stored loans of the rest (no row, a stale one, or one failing its digest), which
+    must be replayed.  A loan that does not exist is in neither."""
+    fresh: dict[str, bytes] = {}
+    stale: list[str] = []
+    with collector_paused():
+        for loan_id, _, _, _, dues, ok in _rows(session, loan_ids):
+            if ok:
+                fresh[loan_id] = dues
+            else:
+                stale.append(loan_id)
+    return fresh, stale
 
 
 def read(session: Session, loan_ids: Sequence[str]) -> dict[str, Stamped]:
-    """Each of `loan_ids` that is a stored loan: its stamp and its cache row (if it passes its
-    digest).  A loan that does not exist is left out."""
+    """Each of `loan_ids` that is a stored loan: its stamp and its cache row, typed (for
+    inspection; `fresh_dues` is the bulk read)."""
     out: dict[str, Stamped] = {}
-    ids = list(dict.fromkeys(loan_ids))
-    for start in range(0, len(ids), CHUNK):
-        stmt = select(*_READ_COLUMNS).select_from(_READ_FROM).where(
-            LOANS.c.loan_id.in_(ids[start:start + CHUNK]))
-        for loan_id, version, closed, c_version, c_closed, c_awaits, dues, dig in \
-                session.execute(stmt):
-            cached = None
-            if c_version is not None and dues is not None:
-                dues = bytes(dues)
-                if digest(loan_id, c_version, c_closed, c_awaits, dues) == dig:
-                    cached = Cached(c_version, c_closed, bool(c_awaits), dues)
-            out[loan_id] = Stamped(version, closed, cached)
+    for loan_id, version, closed, key, dues, ok in _rows(session, loan_ids):
+        cached = None
+        if key is not None:
+            cached = Cached(key[0], _date(key[1]), key[2], dues)
+        out[loan_id] = Stamped(version, _date(closed), cached, ok)
     return out
+
+
+def _date(value: Any) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _upsert(dialect: str) -> Any:
@@ -159,5 +188,6 @@ def forget(session: Session, loan_ids: Sequence[str]) -> None:
             SETTLEMENTS.c.loan_id.in_(ids[start:start + CHUNK])))
 
 
-__all__ = ["CHUNK", "Cached", "LoanSettlementRow", "Stamped", "digest", "forget", "read", "save",
+__all__ = ["CHUNK", "Cached", "LoanSettlementRow", "Stamped", "digest", "forget", "fresh_dues",
+           "read", "save",
            "writable"]
