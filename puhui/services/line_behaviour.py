@@ -15,6 +15,7 @@ used.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -29,7 +30,6 @@ from puhui.lines.policy import InvalidLineFacts
 from puhui.store import line_decision_repo
 from puhui.store import line_repo
 from puhui.store import settlement_repo
-from puhui.store.bulk import collector_paused
 
 
 def settlements_of(session: Session, loan_ids: Sequence[str], *,
@@ -78,8 +78,15 @@ def behaviour_of(session: Session, lines: Sequence[Any], today: date,
     if missing:
         raise InvalidLineFacts(f"no `since` given for the lines {missing[:5]}"
                                f"{' and more' if len(missing) > 5 else ''}")
-    with collector_paused():  # hundreds of thousands of small objects, none of them cyclic
+    # hundreds of thousands of small objects, none of them cyclic: the cyclic collector would
+    # run again and again and find nothing (as `puhui.store.bulk.collector_paused`)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
         return _behaviour(session, ids, today, since, remember)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _behaviour(session: Session, ids: list[str], today: date, since: Mapping[str, date | None],
