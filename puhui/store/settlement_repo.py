@@ -60,8 +60,8 @@ class LoanSettlementRow(Base):
 SETTLEMENTS = LoanSettlementRow.__table__
 LOANS = LoanRow.__table__
 POSITIONS = LoanPositionRow.__table__
-#: Loans per IN list: well under SQLite's bound parameters limit (32,766 since 3.32) and
-#: PostgreSQL's (65,535), and long enough that a book of lines is a few dozen statements.
+#: Rows per upsert batch and loans per IN list of `forget` (under SQLite's bound parameter
+#: limit, 32,766 since 3.32, and PostgreSQL's, 65,535).
 CHUNK = 5_000
 
 #: Each loan's stamp and cache row, read raw (`bulk.select_in`): the cache's and the position's
@@ -164,6 +164,7 @@ def save(session: Session, rows: Sequence[tuple[str, int, date | None, bool, byt
     if not rows:
         return 0
     conn = session.connection()
+    rows = sorted(rows, key=lambda r: r[0])  # one order for every writer: no deadlock between two
     params = [{"loan_id": loan_id, "version": version, "closed_through": closed,
                "awaits_close": bool(awaits), "dues": bytes(dues),
                "digest": digest(loan_id, version, closed, awaits, dues)}
