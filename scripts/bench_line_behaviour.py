@@ -5,7 +5,9 @@ each, 6-12 instalments per loan with random settlement, and a fresh cache row pe
 bulk-inserted (no loan history: every row is fresh, so nothing is replayed), then times
 `behaviour_of` and checks a sample of lines against the pure `repayment_facts`.
 
-    PYTHONPATH=. .venv/bin/python scripts/bench_line_behaviour.py [lines] [db path]
+    PYTHONPATH=. .venv/bin/python scripts/bench_line_behaviour.py [lines] [database URL]
+
+(the database must be empty; default: a SQLite file in a new temporary directory)
 """
 
 from __future__ import annotations
@@ -78,12 +80,12 @@ def build(url: str, n: int, rng: random.Random) -> list[Line]:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
-    path = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(tempfile.mkdtemp()) / "bench.sqlite"
-    url = f"sqlite:///{path}"
+    url = sys.argv[2] if len(sys.argv) > 2 else \
+        f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.sqlite'}"
     rng = random.Random(1)
     t0 = time.perf_counter()
     lines = build(url, n, rng)
-    print(f"built {n} lines in {time.perf_counter() - t0:.1f} s ({path})")
+    print(f"built {n} lines in {time.perf_counter() - t0:.1f} s ({url})")
     engine = make_engine(url)
     since = {line.line_id: (TODAY - timedelta(days=rng.randint(0, 400))
                             if rng.random() < 0.5 else None) for line in lines}

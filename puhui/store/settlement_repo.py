@@ -177,8 +177,13 @@ def save(session: Session, rows: Sequence[tuple[str, int, date | None, bool, byt
 
 def writable(session: Session) -> bool:
     """Whether the session may write: not one of a read-only engine's (`make_engine(read_only=
-    True)`, the platform's readers on SQLite)."""
-    return not session.connection().get_execution_options().get(READ_ONLY)
+    True)`, the platform's readers on SQLite), nor in a read-only PostgreSQL transaction."""
+    conn = session.connection()
+    if conn.get_execution_options().get(READ_ONLY):
+        return False
+    if conn.dialect.name == "postgresql":
+        return conn.exec_driver_sql("SHOW transaction_read_only").scalar() != "on"
+    return True
 
 
 def forget(session: Session, loan_ids: Sequence[str]) -> None:

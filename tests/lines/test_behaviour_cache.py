@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from puhui.book.loan_book import instalment_settlements
+from puhui.errors import InvalidEvent
 from puhui.lines.policy import InvalidLineFacts
 from puhui.lines.signals import Due, repayment_facts
 from puhui.loans.events import PaymentReversal, Reschedule, WriteOff
@@ -229,3 +230,22 @@ def test_behaviour_needs_a_since_for_every_line_and_writes_nothing_without(platf
     assert _row(p, loan_id).cached is None
     with p.unit() as s:
         assert lb.since_of(s, lines) == {line["line_id"]: lines[0].opened_on}
+
+
+def test_a_read_only_session_uses_the_cache_and_writes_nothing(platform) -> None:
+    p = platform
+    line, loan_id = _draw(p, 7, "d")
+    with p.read() as s:
+        if s.connection().dialect.name == "postgresql":
+            s.connection().exec_driver_sql("SET TRANSACTION READ ONLY")
+        assert not settlement_repo.writable(s)
+        [row] = svc.lines_of(s, line["applicant_id"])
+        assert svc.repayments_of(s, row) == _replayed(s, row)
+        assert lb.behaviour_of(s, [row], START, {row.line_id: None}) == \
+            {row.line_id: repayment_facts(_replayed(s, row), START, None)}
+    assert _row(p, loan_id).cached is None
+    with p.unit() as s:
+        assert settlement_repo.writable(s)
+        with pytest.raises(InvalidEvent):
+            lb.settlements_of(s, [loan_id, "no-such-loan"])
+    assert _row(p, loan_id).cached is None  # refused before anything was written
