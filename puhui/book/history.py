@@ -159,6 +159,13 @@ def settled(inst: InstalmentState) -> bool:
 
 def settlement_dates(loan_id: str, product: LoanProduct, events: list[dict],
                      closes: list[tuple[date, int, set[str]]]) -> list[tuple[date, date | None]]:
+    """`settlement_history` without whether a close could still change it."""
+    return settlement_history(loan_id, product, events, closes)[0]
+
+
+def settlement_history(loan_id: str, product: LoanProduct, events: list[dict],
+                       closes: list[tuple[date, int, set[str]]]
+                       ) -> tuple[list[tuple[date, date | None]], bool]:
     """Each instalment's due date and the business date it became fully settled (None while it
     is not), from the loan's history replayed event by event.
 
@@ -167,7 +174,8 @@ def settlement_dates(loan_id: str, product: LoanProduct, events: list[dict],
     it says so, and a later settlement dates it again).  An instalment a reschedule replaced is
     kept when it had fallen due before (its lateness happened), settled on the day it was
     replaced if it was not paid by then; one replaced before its due date never fell due and is
-    left out.  A revolving line has no instalments: nothing."""
+    left out.  A revolving line has no instalments: nothing.  Also whether a later close alone
+    could change them (`awaits_close` of the replayed loan)."""
     seen: dict[tuple[int, date], date | None] = {}
     replaced: dict[tuple[int, date], date | None] = {}
 
@@ -186,10 +194,22 @@ def settlement_dates(loan_id: str, product: LoanProduct, events: list[dict],
             elif seen.get(k) is None:
                 seen[k] = day
 
-    replay_history(loan_id, product, events, closes, observe)
+    done = replay_history(loan_id, product, events, closes, observe)
     out = {**replaced, **seen}
-    return sorted(((due, on) for (_, due), on in out.items()), key=lambda x: x[0])
+    return (sorted(((due, on) for (_, due), on in out.items()), key=lambda x: x[0]),
+            awaits_close(done.account))
 
 
-__all__ = ["Account", "Replayed", "SnapshotCheck", "agrees", "last_per_loan", "new_account",
-           "opened_on", "replay_history", "roll_forward", "same_event", "settled", "settlement_dates"]
+def awaits_close(account: Account) -> bool:
+    """Whether a close with no event before it could still settle one of the loan's
+    instalments: only a close's use of the borrower's credit balance pays an instalment (its
+    accruals and fees change no instalment's principal, interest or fee due), and it uses
+    credit only of an active term loan holding some.  Otherwise the settlement dates stay as
+    they are until the loan's next event."""
+    return (isinstance(account, Loan) and account.status is LoanStatus.ACTIVE
+            and account.credit > 0)
+
+
+__all__ = ["Account", "Replayed", "SnapshotCheck", "agrees", "awaits_close", "last_per_loan",
+           "new_account", "opened_on", "replay_history", "roll_forward", "same_event", "settled",
+           "settlement_dates", "settlement_history"]

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from puhui.batch.close import charge_plain
 from puhui.book.history import (Account, Replayed, SnapshotCheck, agrees, last_per_loan,
                                  new_account, replay_history, roll_forward, same_event,
-                                 settlement_dates)
+                                 settlement_dates, settlement_history)
 from puhui.book.close_record import CLOSE_RECORD, close_record, record_hash
 from puhui.errors import IdempotencyConflict, InvalidBusinessDate, InvalidEvent
 from puhui.ledger.accounts import Acct
@@ -121,6 +121,34 @@ def instalment_settlements(session: Session, loan_id: str) -> list[tuple[date, d
     product = LoanProduct.from_dict(json.loads(row.product))
     return settlement_dates(loan_id, product, loans.events(loan_id),
                             CloseRepository(session).closes_of(loan_id))
+
+
+@dataclass(frozen=True)
+class SettlementRecord:
+    """`instalment_settlements` of a loan with the point of its history it was read at: the
+    loan's version and last close applied (`CloseRepository.load_stamp`, read before the
+    history, so the record is never older than its stamp says), and whether a close alone could
+    still change it (`history.awaits_close`)."""
+
+    dues: list[tuple[date, date | None]]
+    version: int
+    closed_through: date | None
+    awaits_close: bool
+
+
+def settlement_record(session: Session, loan_id: str) -> SettlementRecord:
+    """`instalment_settlements` with its stamp, for a cache of it (`SettlementRecord`)."""
+    stamp = CloseRepository(session).load_stamp(loan_id)
+    if stamp is None:
+        raise InvalidEvent(f"no loan {loan_id!r}")
+    loans = LoanEventRepository(session)
+    row = loans.get_loan(loan_id)
+    if row is None:
+        raise InvalidEvent(f"no loan {loan_id!r}")
+    product = LoanProduct.from_dict(json.loads(row.product))
+    dues, awaits = settlement_history(loan_id, product, loans.events(loan_id),
+                                      CloseRepository(session).closes_of(loan_id))
+    return SettlementRecord(dues, stamp[0], stamp[1], awaits)
 
 
 class LoanBook:

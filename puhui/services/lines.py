@@ -20,7 +20,6 @@ from typing import Any, Sequence
 
 from sqlalchemy.orm import Session
 
-from puhui.book.loan_book import instalment_settlements
 from puhui.errors import (
     ConcurrentModification,
     IdempotencyConflict,
@@ -42,6 +41,7 @@ from puhui.services.applicants import load_account
 from puhui.services.applications import load_contract, load_offer
 from puhui.services.clock import business_date
 from puhui.services.errors import AlreadyDone, NotFound
+from puhui.services.line_behaviour import loan_dues
 from puhui.services.ids import new_id
 from puhui.services.platform import Platform
 from puhui.store import application_repo
@@ -91,9 +91,10 @@ def repayments_of(session: Session, line: CreditLine) -> list[Due]:
     Why from the loans' histories: the line policy rewards repaying on time
     (`ON_TIME_SIX_MONTHS`) and today's state cannot tell an instalment paid on its due date from
     one paid a day late; replaying each loan's events in order can
-    (`instalment_settlements`)."""
-    dues = [Due(due, on) for loan_id in repo.loans_of(session, line.line_id)
-            for due, on in instalment_settlements(session, loan_id)]
+    (`instalment_settlements`), or its row of the settlement cache while that is of the loan's
+    history as it stands (`line_behaviour.loan_dues`, which writes the rows it replays)."""
+    record = loan_dues(session, repo.loans_of(session, line.line_id))
+    dues = [Due(due, on) for pairs in record.values() for due, on in pairs]
     return sorted(dues, key=lambda d: (d.due, d.settled_on is None, d.settled_on or d.due))
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from puhui.store.bulk import select_in
 from puhui.store.models import Base, BigKey, UTCDateTime
 from puhui.store.scoping import Visibility, narrowed
 
@@ -163,6 +164,20 @@ def loans_of(session: Session, line_id: str) -> list[str]:
     return list(session.execute(select(EVENTS.c.loan_id)
                                 .where(EVENTS.c.line_id == line_id, EVENTS.c.kind == "draw")
                                 .order_by(EVENTS.c.seq)).scalars())
+
+
+_LOANS_OF_LINES_SQL = ("SELECT line_id, loan_id FROM line_events WHERE kind = 'draw' "
+                       "AND line_id {values} ORDER BY line_id, seq")
+
+
+def loans_of_lines(session: Session, line_ids: Sequence[str]) -> dict[str, list[str]]:
+    """`loans_of` for many lines at once (`bulk.select_in`: one statement per tens of
+    thousands): every one of `line_ids`, with [] for a line that drew nothing."""
+    ids = list(dict.fromkeys(line_ids))
+    out: dict[str, list[str]] = {line_id: [] for line_id in ids}
+    for line_id, loan_id in select_in(session.connection(), _LOANS_OF_LINES_SQL, ids):
+        out[line_id].append(loan_id)
+    return out
 
 
 def line_of_loan(session: Session, loan_id: str) -> str | None:
