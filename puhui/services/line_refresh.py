@@ -241,7 +241,8 @@ def _evaluate_chunk(p: Platform, monitor: LineMonitor, applicant_ids: Sequence[s
                     ) -> list[_Evaluated]:
     policy = monitor.policy
     t0 = time.perf_counter()
-    with p.read() as session:
+    # a write transaction: the repayment record keeps its settlement cache as it reads it
+    with p.unit() as session:
         lines = _lines_of(monitor, session, applicant_ids)
         if not lines:
             return []
@@ -254,12 +255,20 @@ def _evaluate_chunk(p: Platform, monitor: LineMonitor, applicant_ids: Sequence[s
         since = {i: max(d for d in (repriced.get(i), f.opened_on) if d)
                  for i, f in facts_of.items()}
         behaviour = _behaviour(monitor, session, lines, today, since)
-        t0 = run.add_time("read", t0)
-        if computed is None:
+    t0 = run.add_time("read", t0)
+    if computed is None:
+        with p.read() as session:
             by_borrower = borrower_features(session, holders, today)
-            t0 = run.add_time("features", t0)
-    if computed is not None:
-        by_borrower = computed()  # the worker's, waited for
+        t0 = run.add_time("features", t0)
+    else:
+        try:
+            by_borrower = computed()  # the worker's, waited for
+        except Exception as exc:  # noqa: BLE001 - a worker lost is no reason to stop the cycle
+            log.warning("line refresh: a feature worker failed (%s: %s); computing here",
+                        type(exc).__name__, exc)
+            _POOLS.clear()
+            with p.read() as session:
+                by_borrower = borrower_features(session, holders, today)
         t0 = run.add_time("features (waited for)", t0)
     scores: dict[str, Any] = {}
     model_versions: dict[str, dict[str, str]] = {}

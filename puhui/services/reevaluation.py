@@ -108,12 +108,13 @@ class LineMonitor:
                      **parts: Any) -> "LineMonitor":
         """The monitor wired to the platform's credit lines (`puhui.services.lines`) and
         notifications."""
-        from puhui.services import lines, notifications
+        from puhui.services import line_behaviour, lines, notifications
 
         defaults: dict[str, Any] = {
             "lines_of": lines.lines_of, "lines_of_many": lines.lines_of_applicants,
             "apply_line_change": lines.change_line,
             "repayments_of": lines.repayments_of,
+            "behaviour_of": line_behaviour.behaviour_of,
             "scorer": getattr(p.decider, "scorer", None), "notify": notifications.notify}
         defaults.update(parts)
         return cls(policy or default_line_policy(), **defaults)

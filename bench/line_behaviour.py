@@ -1,11 +1,13 @@
 """How long `line_behaviour.behaviour_of` takes for a book of lines with the settlement cache warm.
 
-Not a test: it builds a SQLite database (migrated to head) with N lines, 0-2 loans drawn under
+Times the repayment-record stage of the line refresh (`services.line_refresh`, which the
+scheduler's `line_refresh` job runs under `make run`) alone, on a SQLite file as `make run` opens
+it; the stage's figure only (bench/lines_refresh.py times the whole cycle).  Not a test: it builds a SQLite database (migrated to head) with N lines, 0-2 loans drawn under
 each, 6-12 instalments per loan with random settlement, and a fresh cache row per loan, all
 bulk-inserted (no loan history: every row is fresh, so nothing is replayed), then times
 `behaviour_of` and checks a sample of lines against the pure `repayment_facts`.
 
-    PYTHONPATH=. .venv/bin/python scripts/bench_line_behaviour.py [lines] [database URL]
+    PYTHONPATH=. .venv/bin/python bench/line_behaviour.py [lines] [database URL]
 
 (the database must be empty; default: a SQLite file in a new temporary directory)
 """
