@@ -286,7 +286,7 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
     _print_serving(console, url, admin.token if admin else None, partner.token if partner else None)
     from puhui.cli.scheduler import scheduler_beside
 
-    with scheduler_beside(db, scheduler):
+    with scheduler_beside(db, scheduler, risk):
         if workers == 1:
             served = create_app(platform)
             tune_collector(os.environ.get(ENV_GC_YOUNG))

@@ -10,6 +10,7 @@ import logging
 import signal
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import Iterator, Optional
 
@@ -17,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from puhui.cli.common import DECIDER_HELP, RISK
 from puhui.errors import PuhuiError
 
 scheduler_app = typer.Typer(
@@ -52,6 +54,9 @@ def _existing(db: Optional[str]) -> str:
 @scheduler_app.callback()
 def scheduler(ctx: typer.Context,
               db: Optional[str] = typer.Option(None, help="database URL"),
+              decider: str = typer.Option("risk", help=DECIDER_HELP),
+              models: Path = typer.Option(RISK["models"], help="model registry directory"),
+              policies: Path = typer.Option(RISK["policies"], help="policy registry directory"),
               once: bool = typer.Option(False, "--once", help="run the jobs due now, then exit "
                                                                "(for cron or a check); exit 1 "
                                                                "if one failed")) -> None:
@@ -60,11 +65,11 @@ def scheduler(ctx: typer.Context,
     attempt is recorded failed)."""
     if ctx.invoked_subcommand is not None:
         return
-    from puhui.services.platform import Platform
+    from puhui.cli.common import _platform, _risk_options
     from puhui.services.scheduler import Scheduler
 
     schedule = _schedule()
-    platform = Platform.open(_existing(db))
+    platform = _platform(_existing(db), _risk_options(decider, models, policies))
     try:
         runner = Scheduler(platform, schedule)
         if once:
@@ -136,12 +141,15 @@ def runs(db: Optional[str] = typer.Option(None, help="database URL"),
 
 
 @contextmanager
-def scheduler_beside(db: Optional[str], enabled: Optional[bool]) -> Iterator[None]:
+def scheduler_beside(db: Optional[str], enabled: Optional[bool],
+                     risk: dict | None = None) -> Iterator[None]:
     """For `puhui serve`: run the scheduler in a thread of the serving process (with several
     workers, the supervisor: one scheduler per `serve`, not one per worker) while the block
-    runs, if `enabled` (None: PUHUI_SCHEDULER decides).  Bad settings exit 2 before the API
-    starts; leaving the block waits for a job in progress to end."""
-    from puhui.services.platform import Platform
+    runs, if `enabled` (None: PUHUI_SCHEDULER decides), on a platform opened as the API's is
+    (`risk`: the decider, models and policies; its data sources, change feeds and line
+    monitor, which the line refresh needs).  Bad settings exit 2 before the API starts;
+    leaving the block waits for a job in progress to end."""
+    from puhui.cli.common import _platform
     from puhui.services.scheduler import scheduler_enabled, start_background
 
     try:
@@ -153,7 +161,7 @@ def scheduler_beside(db: Optional[str], enabled: Optional[bool]) -> Iterator[Non
         yield
         return
     schedule = _schedule()
-    platform = Platform.open(db, run_migrations=False)
+    platform = _platform(db, risk, run_migrations=False)
     console.print(f"scheduler on: {schedule.describe()}")
     stop = start_background(platform, schedule)
     try:
