@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 from puhui.book.loan_book import instalment_settlements, settlement_record
 from puhui.lines.signals import Due, repayment_facts
-from puhui.loans.events import Reschedule
+from puhui.loans.events import PaymentReversal, Reschedule
 from puhui.services import line_behaviour as lb
 from puhui.services import lines as svc
 from puhui.services import loans
@@ -185,3 +185,22 @@ def test_a_cache_row_of_an_earlier_rule_is_not_used(platform, monkeypatch) -> No
     assert _facts(p, line, on + timedelta(days=1)) == expected
     with p.read() as s:
         assert settlement_repo.read(s, [loan_id])[loan_id].fresh
+
+
+def test_a_receipt_before_a_reschedule_bounced_after_it_leaves_the_instalment_taken_over(
+        platform) -> None:
+    p = platform
+    line, loan_id = _draw(p)
+    dues = [i.due for i in _instalments(p, loan_id)]
+    _pay_on_time(p, loan_id, dues[0], "r0")
+    on = dues[1] + timedelta(days=10)
+    _restructure(p, loan_id, on)
+    assert _record(p, line)[:2] == [Due(dues[0], dues[0]), Due(dues[1], on)]
+    bounced = on + timedelta(days=2)
+    p.clock.set(at_business_date(bounced))
+    with p.unit() as s:
+        p.book.apply_in(s, [(loan_id, PaymentReversal("r0-bounced", bounced, "r0", "NSF"))])
+    # the history without the receipt: the reschedule took the first instalment over too
+    assert _record(p, line)[:2] == [Due(dues[0], on), Due(dues[1], on)]
+    assert _facts(p, line, bounced + timedelta(days=1)) == \
+        {"on_time_months": 0, "days_past_due": 0, "missed_instalments_6m": 2}
