@@ -13,7 +13,7 @@ from datetime import date
 from typing import Callable, Optional, Union
 
 from puhui.errors import InvalidEvent
-from puhui.loans.events import EndOfDay, LoanEvent, event_from_content
+from puhui.loans.events import EndOfDay, LoanEvent, Reschedule, event_from_content
 from puhui.loans.product import Component, LoanProduct, RepaymentMethod
 from puhui.loans.revolving import RevolvingLine
 from puhui.loans.servicing import Loan
@@ -103,15 +103,17 @@ def opened_on(account: Account) -> date | None:
 
 def replay_history(loan_id: str, product: LoanProduct, events: list[dict],
                    closes: list[tuple[date, int, set[str]]],
-                   observe: Optional[Callable[[Account, date], None]] = None) -> Replayed:
+                   observe: Optional[Callable[[Account, date, LoanEvent], None]] = None
+                   ) -> Replayed:
     """Fold a loan's stored events and the closes of its range in chain order: each close
     follows the events stored before its partition committed, and applies to the loan when the
     close took it (active, paid out by the day, not reported as failed).  The reference
     definition of a loan's state; snapshots must agree with it.
 
-    `observe(account, day)` is called after each event and each close applied, with its
-    business date: what a question about the loan's past (when was an instalment settled?)
-    needs, read from what happened rather than from today's state."""
+    `observe(account, day, event)` is called after each event and each close applied (the
+    close as its `EndOfDay`), with its business date: what a question about the loan's past
+    (when was an instalment settled?) needs, read from what happened rather than from today's
+    state."""
     account = new_account(loan_id, product)
     summarised: dict[str, int] = {}
     closed_through: date | None = None
@@ -124,7 +126,7 @@ def replay_history(loan_id: str, product: LoanProduct, events: list[dict],
             account.apply(event, replay=True)
             i += 1
             if observe is not None:
-                observe(account, event.on)
+                observe(account, event.on, event)
 
     for day, head, failed in closes:
         upto(head)
@@ -136,10 +138,11 @@ def replay_history(loan_id: str, product: LoanProduct, events: list[dict],
         plain = (day < pos["next_break"] and pos["last_date"] is not None
                  and pos["last_date"] <= day and pos["charged_to"] is not None
                  and pos["charged_to"] < day)
-        drafts = account.apply(EndOfDay(f"eod:{day.isoformat()}", day), replay=True)
+        close = EndOfDay(f"eod:{day.isoformat()}", day)
+        drafts = account.apply(close, replay=True)
         closed_through = day
         if observe is not None:
-            observe(account, day)
+            observe(account, day, close)
         if plain:
             for d in drafts:
                 for p in d.postings:
@@ -163,6 +166,18 @@ def settlement_dates(loan_id: str, product: LoanProduct, events: list[dict],
     return settlement_history(loan_id, product, events, closes)[0]
 
 
+def replaced(inst: InstalmentState) -> bool:
+    """Whether a reschedule took over everything still owed on an instalment: its unpaid
+    principal moved to the new schedule (what is left of it is what was paid) and its unpaid
+    interest and fee capitalised into it.  Nothing is left to pay on it, though it was not paid
+    (`settled`): the new schedule carries the debt, and is judged on its own."""
+    return (inst.paid[Component.PRINCIPAL] >= inst.principal
+            and inst.paid[Component.INTEREST] + inst.capitalised[Component.INTEREST]
+            >= inst.interest
+            and inst.paid[Component.FEE] + inst.written_off[Component.FEE]
+            + inst.capitalised[Component.FEE] >= inst.fee)
+
+
 def settlement_history(loan_id: str, product: LoanProduct, events: list[dict],
                        closes: list[tuple[date, int, set[str]]]
                        ) -> tuple[list[tuple[date, date | None]], bool]:
@@ -171,31 +186,66 @@ def settlement_history(loan_id: str, product: LoanProduct, events: list[dict],
 
     Why the history and not today's state: an instalment paid a day late looks the same today
     as one paid on time.  A receipt reversed later un-settles what it settled (the replay without
-    it says so, and a later settlement dates it again).  An instalment a reschedule replaced is
-    kept when it had fallen due before (its lateness happened), settled on the day it was
-    replaced if it was not paid by then; one replaced before its due date never fell due and is
-    left out.  A revolving line has no instalments: nothing.  Also whether a later close alone
-    could change them (`awaits_close` of the replayed loan)."""
-    seen: dict[tuple[int, date], date | None] = {}
-    replaced: dict[tuple[int, date], date | None] = {}
+    it says so, and a later settlement dates it again).  A revolving line has no instalments:
+    nothing.  Also whether a later close alone could change them (`awaits_close` of the
+    replayed loan).
 
-    def observe(account: Account, day: date) -> None:
+    A reschedule on day D (`puhui.loans.operations.reschedule`) keeps the instalments that fell
+    due by D and moves what is unpaid on them to a new schedule; it ends the running period on
+    D and drops the later ones.  So:
+
+    - an instalment due on or before D and not settled by then is settled on D (`replaced`):
+      its lateness happened and stays (late unless it fell due on D itself), but the debt it
+      was is the new schedule's now, so it does not stay open for ever.  One settled before
+      keeps its date.  One whose arrears the reschedule left owing (`capitalise_arrears`
+      False) is still owed: it is settled when they are paid.
+    - the running period and the later instalments never fell due: they are gone from the
+      record, neither on time nor late (the borrower neither paid nor missed them).  The
+      running period is left out even though the loan keeps it, cut to end on D, unless
+      something stays owed on it (uncapitalised accrued interest): then it is an instalment
+      due on D like any other.
+    - the new schedule's instalments are judged on their own."""
+    seen: dict[tuple[int, date], date | None] = {}
+    gone_keys: dict[tuple[int, date], date | None] = {}
+    moved_on: dict[tuple[int, date], date] = {}  # the reschedule that took the instalment over
+    ended: set[tuple[int, date]] = set()  # running periods a reschedule ended: left out
+    reschedules: list[date] = []
+
+    def moved_day(key: tuple[int, date]) -> date:
+        # known when the reschedule was observed; after a reversal re-ran the history without
+        # a receipt, the first reschedule on or after the due date is the one that took it
+        return moved_on.get(key) or min(d for d in reschedules if d >= key[1])
+
+    def observe(account: Account, day: date, event: LoanEvent) -> None:
         if isinstance(account, RevolvingLine):
             return
         now = {(i.number, i.due): i for i in account.instalments}
+        if isinstance(event, Reschedule):
+            reschedules.append(day)
+            before = {number for number, _ in seen}
+            for k, inst in now.items():
+                if k not in seen and k[0] in before and not inst.in_arrears():
+                    ended.add(k)
+                elif k in seen and k not in moved_on and not settled(inst) and replaced(inst):
+                    moved_on[k] = day
         for k in list(seen):
             if k not in now:
                 gone = seen.pop(k)
                 if k[1] < day:
-                    replaced[k] = gone if gone is not None else day
+                    gone_keys[k] = gone if gone is not None else day
         for k, inst in now.items():
-            if not settled(inst):
+            if k in ended:
+                continue
+            if settled(inst):
+                if seen.get(k) is None:
+                    seen[k] = day
+            elif replaced(inst) and any(d >= k[1] for d in reschedules):
+                seen[k] = moved_day(k)
+            else:
                 seen[k] = None
-            elif seen.get(k) is None:
-                seen[k] = day
 
     done = replay_history(loan_id, product, events, closes, observe)
-    out = {**replaced, **seen}
+    out = {**gone_keys, **seen}
     return (sorted(((due, on) for (_, due), on in out.items()), key=lambda x: x[0]),
             awaits_close(done.account))
 
@@ -211,5 +261,5 @@ def awaits_close(account: Account) -> bool:
 
 
 __all__ = ["Account", "Replayed", "SnapshotCheck", "agrees", "awaits_close", "last_per_loan",
-           "new_account", "opened_on", "replay_history", "roll_forward", "same_event", "settled",
-           "settlement_dates", "settlement_history"]
+           "new_account", "opened_on", "replaced", "replay_history", "roll_forward", "same_event",
+           "settled", "settlement_dates", "settlement_history"]

@@ -30,6 +30,12 @@ NOT_SETTLED = int(np.iinfo(np.int32).min)
 PAIR_BYTES = 8
 _PAIR = np.dtype("<i4")
 FACTS = ("on_time_months", "days_past_due", "missed_instalments_6m")
+#: Which rule a record's settlement dates were derived by (`book.history.settlement_history`):
+#: 2 since an instalment a reschedule took over counts settled on the reschedule's day.  A
+#: stored copy of a record (the settlement cache's row) is of the rule it was computed under,
+#: which the loan's history alone does not say, so the rule is part of the row's digest: a row
+#: of an earlier rule reads as missing and is replayed.  Bump it with any change to that rule.
+RECORD_RULES = 2
 
 
 class InvalidDues(ValueError):
@@ -142,6 +148,6 @@ def as_dicts(facts: dict[str, np.ndarray], lines: int) -> list[dict[str, int]]:
     return [{a: x, b: y, c: z} for x, y, z in zip(*columns)] if lines else []
 
 
-__all__ = ["EPOCH", "FACTS", "InvalidDues", "NOT_SETTLED", "PAIR_BYTES", "as_dicts",
-           "check_dues", "day_number", "decode_dues", "encode_dues", "facts_of_lines",
+__all__ = ["EPOCH", "FACTS", "InvalidDues", "NOT_SETTLED", "PAIR_BYTES", "RECORD_RULES",
+           "as_dicts", "check_dues", "day_number", "decode_dues", "encode_dues", "facts_of_lines",
            "from_day_number", "repayment_facts_many"]

@@ -17,8 +17,9 @@ the row was computed:
   then the row holds only while `closed_through` is unchanged too.  Otherwise every daily
   close would make every active loan's row stale though nothing it holds could change.
 
-`digest` (BLAKE2b over the loan id, the key and the dues) makes a row edited by hand or
-corrupted read as missing, so it is recomputed: it guards against accidents, not an attacker
+`digest` (BLAKE2b over the loan id, the key, the dues and the rule they were derived by,
+`lines.behaviour.RECORD_RULES`) makes a row edited by hand or corrupted, or computed under an
+earlier rule, read as missing, so it is recomputed: it guards against accidents, not an attacker
 who can write the table (who could not forge the loan's hash-chained events anyway).
 
 The dues are `puhui.lines.behaviour.encode_dues`: little-endian int32 (due, settled) day
@@ -36,6 +37,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from puhui.lines.behaviour import RECORD_RULES
 from puhui.store.bulk import collector_paused, select_in
 from puhui.store.close_models import LoanPositionRow
 from puhui.store.db import READ_ONLY
@@ -98,8 +100,10 @@ class Stamped:
 
 def digest(loan_id: str, version: int, closed_through: date | str | None, awaits_close: bool,
            dues: bytes) -> str:
-    """The row's digest; `closed_through` as a date or its ISO text (SQLite's raw form)."""
-    head = f"{loan_id}|{version}|{closed_through or ''}|{int(bool(awaits_close))}|"
+    """The row's digest; `closed_through` as a date or its ISO text (SQLite's raw form).  The
+    rule of the dues (`RECORD_RULES`) is in it: a row of an earlier rule fails it."""
+    head = (f"{loan_id}|{version}|{closed_through or ''}|{int(bool(awaits_close))}|"
+            f"{RECORD_RULES}|")
     return hashlib.blake2b(head.encode("utf-8") + dues, digest_size=16).hexdigest()
 
 

@@ -153,15 +153,18 @@ def test_the_cached_record_is_the_replayed_one_through_a_loans_life(platform) ->
     assert _record(p, line_a)[3].settled_on is None
     assert facts[line_a["line_id"]]["days_past_due"] == 3
 
-    # A rescheduled over six months: the old instalments that had fallen due stay, the rest go
-    _apply(p, a, Reschedule("a-resched", dues[3] + timedelta(days=10), 6))
+    # A rescheduled over six months: the old instalments that had fallen due stay, the unpaid
+    # one settled (late) on the reschedule's day; the running period and the later ones go
+    on = dues[3] + timedelta(days=10)
+    _apply(p, a, Reschedule("a-resched", on, 6))
     assert not _row(p, a).fresh
-    _check(p, applicants, dues[3] + timedelta(days=11))
+    facts = _check(p, applicants, on + timedelta(days=1))
     after = _record(p, line_a)
-    assert [d.due for d in after[:4]] == dues[:4]
-    assert after[3].settled_on is None  # its interest capitalised, never paid
+    assert after[:4] == record_a[:3] + [Due(dues[3], on)]  # its interest capitalised
+    assert facts[line_a["line_id"]]["days_past_due"] == 0
     now = {i.due for i in _instalments(p, a)}
-    assert {d.due for d in after} == now and dues[-1] not in now  # later ones replaced
+    assert on in now  # the loan keeps its running period, cut to end on the day: not the record
+    assert {d.due for d in after} == now - {on} and dues[-1] not in now  # later ones replaced
 
     # B written off: stale, and its unpaid instalments stay unsettled
     _apply(p, b, WriteOff("b-wo", b_dues[2] + timedelta(days=5), "absconded"))
