@@ -42,6 +42,7 @@ from puhui.store import servicing_repo  # noqa: F401  (registers staff servicing
 from puhui.store import notification_models  # noqa: F401  (registers the notifications)
 from puhui.store import line_models  # noqa: F401  (registers the line decision records)
 from puhui.store import collections_repo  # noqa: F401  (registers the collections tables)
+from puhui.store import monitoring_models  # noqa: F401  (registers the merged monitoring data)
 from puhui.store.ledger_repo import LedgerRepository
 from puhui.store.loan_repo import LoanEventRepository, LoanRecord, canonical_json
 
