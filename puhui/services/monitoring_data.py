@@ -89,6 +89,7 @@ class _State:
     as_of: date | None = None
     first_as_of: date | None = None
     in_order: bool = True
+    covers_from: date | None = None
     records: int = 0
     payloads: int = 0
     payload_sha256: str = ""
@@ -103,8 +104,8 @@ class _State:
     @classmethod
     def of_row(cls, row: Any) -> "_State":
         st = cls(row.applicant_id, DataScope(row.scope), row.business_id, row.as_of,
-                 row.first_as_of, row.in_order, row.records, row.payloads, row.payload_sha256,
-                 row.tail, row.tail_sha256, stored=True)
+                 row.first_as_of, row.in_order, row.covers_from, row.records, row.payloads,
+                 row.payload_sha256, row.tail, row.tail_sha256, stored=True)
         if (row.tail or b"") and hashlib.sha256(row.tail).hexdigest() != row.tail_sha256:
             st.broken = True
         elif not row.tail and row.tail_sha256 not in (None, hashlib.sha256(b"").hexdigest()):
@@ -137,7 +138,7 @@ class _State:
         return {"applicant_id": self.applicant_id, "scope": self.scope.value,
                 "business_id": self.business_id, "as_of": self.as_of,
                 "first_as_of": self.first_as_of, "in_order": self.in_order,
-                "records": self.records, "payloads": self.payloads,
+                "covers_from": self.covers_from, "records": self.records, "payloads": self.payloads,
                 "payload_sha256": self.payload_sha256, "updated_at": now}
 
 
@@ -168,16 +169,19 @@ def _merged_from_payloads(scope: DataScope, rows: Sequence[Any]) -> tuple[_State
         st.records = data.record_count
         return st, ms.Segment(scope, raw=orjson.dumps(last, option=orjson.OPT_SORT_KEYS))
     fields = ms.RECORD_KEYS[scope]
-    merged: dict[tuple, tuple[Any, int]] = {}
+    merged: dict[tuple, tuple[Any, int, int]] = {}
     for row, payload in zip(rows, payloads):
         day = row.as_of.toordinal()
         for record in payload.get("records", []):
-            merged[tuple(str(record.get(f)) for f in fields)] = (record, day)
-    records = [r for r, _ in merged.values()]
+            key = tuple(str(record.get(f)) for f in fields)
+            was = merged.get(key)
+            merged[key] = (record, day, day if was is None else was[2])
+    records = [r for r, _, _ in merged.values()]
     data = parse_payload(scope, {"business_id": latest["business_id"],
                                  "as_of": latest["as_of"], "records": records})
     segment = ms.segment_of(data, records)
-    segment.seen[:] = [d for _, d in merged.values()]
+    segment.seen[:] = [d for _, d, _ in merged.values()]
+    segment.first[:] = [d for _, _, d in merged.values()]
     st.records = segment.count
     return st, segment
 
@@ -198,7 +202,8 @@ def _build(session: Session, wanted: set[tuple[str, DataScope]], since: date | N
     out, problems = {}, {}
     for key, its in grouped.items():
         try:
-            out[key] = _merged_from_payloads(key[1], its)
+            st, base = out[key] = _merged_from_payloads(key[1], its)
+            st.covers_from = since
         except (InvalidRecord, PayloadTampered) as exc:
             problems[f"{key[0]}:{key[1].value}"] = str(exc)
     return out, problems
@@ -222,7 +227,7 @@ def _base_of(row: Any) -> ms.Segment:
         raise PayloadTampered(f"the {scope.value} state's tail of {row.applicant_id} does not "
                               f"match its sha256")
     return ms.merge(ms.unpack_base(scope, row.codec, row.blob),
-                    ms.tail_segments(scope, row.tail))
+                    ms.tail_segments(scope, row.tail), owned=True)
 
 
 # -- taking payloads in ------------------------------------------------------------------------------
@@ -367,23 +372,31 @@ def load_data(session: Session, applicant_ids: Sequence[str], today: date, *, sa
             _save_built(session, saved, ids, failed)
     slow: set[tuple[str, DataScope]] = set()
     for (a, scope), (head, segment) in segments.items():
+        if head.covers_from is not None and first < head.covers_from:
+            slow.add((a, scope))  # merged from later payloads than the window asks for
+            continue
         if head.as_of < first:
             continue  # no payload within the window
         if head.first_as_of < first:
-            if not head.in_order:
+            cut = ms.since(segment, first) if head.in_order else None
+            if cut is None:
                 slow.add((a, scope))
                 continue
-            segment = ms.since(segment, first)
+            segment = cut
         data[a][scope] = ms.source_data(segment, head.business_id, max(head.as_of, today))
         hashes[a][scope.value] = head.payload_sha256
-    if slow:  # payloads merged out of date order, some before the window: merged again
+    if slow:  # merged again from the window's payloads, and kept so (the window moves on)
         built, failed = _build(session, slow, since=first)
+        windowed = []
         for (a, scope), (st, base) in built.items():
             data[a][scope] = ms.source_data(base, st.business_id, max(st.as_of, today))
             hashes[a][scope.value] = st.payload_sha256
+            windowed.append(_full_row(st, base, now))  # exact from `first` on
         for key, why in failed.items():
             a, s = key.split(":", 1)
             problems[a].append(f"{s}: {why}")
+        if save and windowed:
+            _save_built(session, windowed, [], {})
     for a in ids:
         data[a] = {s: data[a][s] for s in SOURCES if s in data[a]}
     return data, hashes, problems

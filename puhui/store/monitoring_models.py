@@ -32,6 +32,8 @@ class MonitoringStateRow(Base):
     as_of: Mapped[date] = mapped_column(Date)           # the latest as_of merged
     first_as_of: Mapped[date] = mapped_column(Date)     # the earliest as_of merged
     in_order: Mapped[bool] = mapped_column(Boolean)     # merged in as_of order
+    #: the payloads merged are those describing a day from this one on (None: all of them)
+    covers_from: Mapped[date | None] = mapped_column(Date)
     records: Mapped[int] = mapped_column(Integer)       # base records + tail records
     payloads: Mapped[int] = mapped_column(Integer)      # payloads merged
     payload_sha256: Mapped[str] = mapped_column(CHAR(64))  # of the latest payload merged

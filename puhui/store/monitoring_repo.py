@@ -80,7 +80,8 @@ def save_states(bind: Bind, rows: Sequence[Mapping[str, Any]]) -> None:
         conn.execute(_upsert(conn.dialect.name), [dict(r) for r in rows])
 
 
-_TAIL_COLUMNS = ("business_id", "as_of", "first_as_of", "in_order", "records", "payloads",
+_TAIL_COLUMNS = ("business_id", "as_of", "first_as_of", "in_order", "covers_from", "records",
+                 "payloads",
                  "payload_sha256", "tail_sha256", "tail", "updated_at")
 _UPDATE_TAIL = (update(_STATE)
                 .where(_STATE.c.applicant_id == bindparam("k_applicant_id"),

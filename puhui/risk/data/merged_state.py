@@ -25,6 +25,7 @@ rest) is kept as the latest payload's JSON and read by the record models, one re
 from __future__ import annotations
 
 import struct
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -74,11 +75,29 @@ def _zstd() -> Any:
     return zstandard
 
 
+_CODERS = threading.local()  # a compressor and a decompressor per thread (made once: not free)
+
+
+def _compressor() -> Any:
+    c = getattr(_CODERS, "c", None)
+    if c is None:
+        c = _CODERS.c = _zstd().ZstdCompressor(level=1)
+    return c
+
+
+def _decompressor() -> Any:
+    d = getattr(_CODERS, "d", None)
+    if d is None:
+        d = _CODERS.d = _zstd().ZstdDecompressor()
+    return d
+
+
 @dataclass
 class Segment:
     """Records of one scope in columns (the values `parse_payload` gives), with each record's
-    key digest, the ordinal of the day of the delivery that carried it (`seen`) and whether it
-    left out its optional field (`unset`).  The bureau's holds `raw`, its payload's JSON."""
+    key digest, the ordinal of the day of the deliveries that last and first carried it
+    (`seen`, `first`) and whether it left out its optional field (`unset`).  The bureau's
+    holds `raw`, its payload's JSON."""
 
     scope: DataScope
     columns: dict[str, list] = field(default_factory=dict)
@@ -86,6 +105,8 @@ class Segment:
     seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     unset: frozenset[int] = frozenset()
     raw: bytes | None = None
+    #: the ordinal of the day of the delivery that first carried each record
+    first: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
 
     @property
     def count(self) -> int:
@@ -123,61 +144,94 @@ def segment_of(data: SourceData, records: Sequence[Mapping[str, Any]],
     else:
         unset = data._unset
     seen = np.full(data.record_count, data.as_of.toordinal(), dtype=np.int32)
-    return Segment(scope, columns, key_digests(scope, records), seen, frozenset(unset))
+    return Segment(scope, columns, key_digests(scope, records), seen, frozenset(unset),
+                   first=seen.copy())
 
 
 # -- merging -----------------------------------------------------------------------------------
-def merge(base: Segment, later: Iterable[Segment]) -> Segment:
+def _hits(keys: np.ndarray, incoming: np.ndarray) -> np.ndarray:
+    """Positions in `keys` of any of `incoming` (a few compares beat a sort for a delta)."""
+    if len(incoming) > 16:
+        return np.flatnonzero(np.isin(keys, incoming, kind="sort"))
+    mask = keys == incoming[0]
+    for k in incoming[1:]:
+        mask |= keys == k
+    return np.flatnonzero(mask)
+
+
+def merge(base: Segment, later: Iterable[Segment], *, owned: bool = False) -> Segment:
     """`base` (its keys distinct) with each later segment's records merged in, in order: a
-    record replaces the one of its key where it stands, a new key goes to the end."""
+    record replaces the one of its key where it stands, a new key goes to the end.  `owned`:
+    the base's column lists may be changed in place (a base just decoded)."""
     later = [s for s in later if s.count or s.raw is not None]
     if not later:
         return base
     if base.scope not in RECORD_KEYS:
         return later[-1]
-    names = list(base.columns) or list(later[0].columns)
-    columns = {n: list(base.columns.get(n, ())) for n in names}
+    if base.columns:
+        columns = base.columns if owned else {n: list(v) for n, v in base.columns.items()}
+    else:
+        columns = {n: [] for n in later[0].columns}
+    targets = list(columns.values())
+    names = list(columns)
+    n0 = base.count
     incoming = np.concatenate([s.keys for s in later])
-    hits = np.flatnonzero(np.isin(base.keys, incoming)) if base.count else np.zeros(0, int)
+    hits = _hits(base.keys, incoming) if n0 else np.zeros(0, np.int64)
     where: dict[int, int] = dict(zip(base.keys[hits].tolist(), hits.tolist()))
-    keys = base.keys.tolist()
-    seen = base.seen.tolist()
+    seen = base.seen.copy() if len(hits) else base.seen
+    new_keys: list[int] = []
+    new_seen: list[int] = []
+    new_first: list[int] = []
     unset = set(base.unset)
     for s in later:
         cols = [s.columns[n] for n in names]
+        gaps = s.unset
         for i, (k, day) in enumerate(zip(s.keys.tolist(), s.seen.tolist())):
             at = where.get(k)
             if at is None:
-                at = where[k] = len(keys)
-                keys.append(k)
-                seen.append(day)
-                for target, col in zip(columns.values(), cols):
+                at = where[k] = n0 + len(new_keys)
+                new_keys.append(k)
+                new_seen.append(day)
+                new_first.append(day)
+                for target, col in zip(targets, cols):
                     target.append(col[i])
             else:
-                seen[at] = day
-                for target, col in zip(columns.values(), cols):
+                if at < n0:
+                    seen[at] = day
+                else:
+                    new_seen[at - n0] = day
+                for target, col in zip(targets, cols):
                     target[at] = col[i]
-            if i in s.unset:
+            if i in gaps:
                 unset.add(at)
-            else:
+            elif at in unset:
                 unset.discard(at)
-    return Segment(base.scope, columns, np.array(keys, dtype=np.uint64),
-                   np.array(seen, dtype=np.int32), frozenset(unset))
+    keys = np.concatenate([base.keys, np.array(new_keys, dtype=np.uint64)])
+    seen = np.concatenate([seen, np.array(new_seen, dtype=np.int32)])
+    first = np.concatenate([base.first, np.array(new_first, dtype=np.int32)])
+    return Segment(base.scope, columns, keys, seen, frozenset(unset), first=first)
 
 
-def since(segment: Segment, first_day: date) -> Segment:
-    """Only the records last delivered on or after `first_day`."""
+def since(segment: Segment, first_day: date) -> Segment | None:
+    """Only the records last delivered on or after `first_day`: the merge of the deliveries
+    from that day on when they came in date order -- unless a record first delivered before
+    it was delivered again since (its place in that merge is then its first delivery from
+    that day, which the segment does not know): None."""
     if segment.raw is not None or not segment.count:
         return segment
-    keep = segment.seen >= first_day.toordinal()
-    if keep.all():
+    cut = first_day.toordinal()
+    keep = segment.seen >= cut
+    if keep.all() and (segment.first >= cut).all():
         return segment
+    if (keep & (segment.first < cut)).any():
+        return None
     idx = np.flatnonzero(keep)
     pick = idx.tolist()
     columns = {n: [v[i] for i in pick] for n, v in segment.columns.items()}
     position = {old: new for new, old in enumerate(pick)}
     return Segment(segment.scope, columns, segment.keys[idx], segment.seen[idx],
-                   frozenset(position[i] for i in segment.unset if i in position))
+                   frozenset(position[i] for i in segment.unset if i in position),
+                   first=segment.first[idx])
 
 
 def source_data(segment: Segment, business_id: str, as_of: date) -> SourceData:
@@ -233,7 +287,7 @@ def _decode_column(kind: str, extra: Any, buf: bytes, n: int) -> list:
         dtype = np.uint16 if len(extra) < 65536 else np.uint32
         return np.array(extra, dtype=object)[np.frombuffer(buf, dtype=dtype)].tolist()
     if kind == "s":
-        return buf.decode("utf-8", "surrogatepass").split("\x00") if n else []
+        return str(buf, "utf-8", "surrogatepass").split("\x00") if n else []
     if kind == "t":
         return list(map(datetime.fromisoformat, orjson.loads(buf)))
     if kind == "j":
@@ -262,6 +316,7 @@ def encode(segment: Segment) -> bytes:
         header = {"n": segment.count, "cols": cols,
                   "keys": put(segment.keys.astype(np.uint64).tobytes()),
                   "seen": put(segment.seen.astype(np.int32).tobytes()),
+                  "first": put(segment.first.astype(np.int32).tobytes()),
                   "unset": sorted(segment.unset)}
     head = orjson.dumps(header)
     return b"".join([_MAGIC, _LEN.pack(len(head)), head, *buffers])
@@ -290,9 +345,11 @@ def decode(scope: DataScope, data: bytes | memoryview) -> Segment:
         keys = np.frombuffer(body[a:b], dtype=np.uint64)
         a, b = header["seen"]
         seen = np.frombuffer(body[a:b], dtype=np.int32)
-        if len(keys) != n or len(seen) != n:
+        a, b = header["first"]
+        first = np.frombuffer(body[a:b], dtype=np.int32)
+        if len(keys) != n or len(seen) != n or len(first) != n:
             raise ValueError("keys or days of another length than the records")
-        return Segment(scope, columns, keys, seen, frozenset(header["unset"]))
+        return Segment(scope, columns, keys, seen, frozenset(header["unset"]), first=first)
     except PayloadTampered:
         raise
     except Exception as exc:  # noqa: BLE001 - whatever a damaged blob raises
@@ -305,7 +362,7 @@ BASE_CODEC = "seg1+zstd"
 
 
 def pack_base(segment: Segment) -> bytes:
-    return _zstd().ZstdCompressor(level=1).compress(encode(segment))
+    return _compressor().compress(encode(segment))
 
 
 def unpack_base(scope: DataScope, codec: str, blob: bytes) -> Segment:
@@ -313,7 +370,7 @@ def unpack_base(scope: DataScope, codec: str, blob: bytes) -> Segment:
         raise PayloadTampered(f"unknown monitoring state codec {codec!r}")
     zstd = _zstd()
     try:
-        data = zstd.ZstdDecompressor().decompress(blob)
+        data = _decompressor().decompress(blob)
     except zstd.ZstdError as exc:
         raise PayloadTampered(f"a monitoring state does not decompress: {exc}") from None
     return decode(scope, data)

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("as_of", sa.Date(), nullable=False),
         sa.Column("first_as_of", sa.Date(), nullable=False),
         sa.Column("in_order", sa.Boolean(), nullable=False),
+        sa.Column("covers_from", sa.Date(), nullable=True),
         sa.Column("records", sa.Integer(), nullable=False),
         sa.Column("payloads", sa.Integer(), nullable=False),
         sa.Column("payload_sha256", sa.CHAR(length=64), nullable=False),
