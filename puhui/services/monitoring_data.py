@@ -40,10 +40,10 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
-from puhui.parties.consent import Consent, DataScope, Purpose, require_consent
-from puhui.errors import ConsentError, PuhuiError
+from puhui.errors import PuhuiError
+from puhui.parties.consent import Consent, DataScope, Purpose
 from puhui.risk.data import merged_state as ms
-from puhui.risk.data.feeds import ChangeFeed
+from puhui.risk.data.feeds import ChangeFeed, FeedPage
 from puhui.risk.data.payload import SOURCES, SourceData, parse_payload
 from puhui.risk.errors import InvalidRecord, PayloadTampered, SourceFailed, SourceUnavailable
 from puhui.risk.panel import HISTORY_MONTHS, add_months
@@ -52,6 +52,7 @@ from puhui.services.data import payload_values, received_bytes
 from puhui.services.platform import Platform
 from puhui.store import line_decision_repo
 from puhui.store import monitoring_repo as repo
+from puhui.store.bulk import collector_paused
 
 log = logging.getLogger("puhui.monitoring")
 
@@ -333,9 +334,9 @@ def accept(p: Platform, session: Session, applicant_id: str, scope: DataScope,
 
 
 # -- reading -----------------------------------------------------------------------------------------
-def load_data(session: Session, applicant_ids: Sequence[str], today: date, *, save: bool = True
-          ) -> tuple[dict[str, dict[DataScope, SourceData]], dict[str, dict[str, str]],
-                     dict[str, list[str]]]:
+def _load_data(session: Session, applicant_ids: Sequence[str], today: date, *, save: bool = True
+              ) -> tuple[dict[str, dict[DataScope, SourceData]], dict[str, dict[str, str]],
+                         dict[str, list[str]]]:
     """Per applicant: its data (`load_sources`), the SHA-256 of the latest payload of each
     scope within the window, and the problems met (payloads that do not merge into valid data)."""
     first = window_start(today)
@@ -400,6 +401,16 @@ def load_data(session: Session, applicant_ids: Sequence[str], today: date, *, sa
     for a in ids:
         data[a] = {s: data[a][s] for s in SOURCES if s in data[a]}
     return data, hashes, problems
+
+
+def load_data(session: Session, applicant_ids: Sequence[str], today: date, *, save: bool = True
+              ) -> tuple[dict[str, dict[DataScope, SourceData]], dict[str, dict[str, str]],
+                         dict[str, list[str]]]:
+    """Per applicant: its data (`load_sources`), the SHA-256 of the latest payload of each
+    scope within the window, and the problems met (payloads that do not merge into valid data).
+    `save`: keep the states built on the way (when the session can write)."""
+    with collector_paused():  # millions of small objects made, none of them cyclic garbage
+        return _load_data(session, applicant_ids, today, save=save)
 
 
 def _save_built(session: Session, rows: list[dict[str, Any]], ids: Sequence[str],
@@ -472,12 +483,13 @@ def _monitoring(p: Platform, session: Session, scopes: Sequence[DataScope]
         except PuhuiError as exc:  # erased: nothing of it may be used
             log.info("applicant %s not monitored: %s", row.applicant_id, exc)
     for applicant_id, business in sorted(identities.items()):
+        active = [c for c in held[applicant_id] if c.status(now) == "active"]
         for scope in scopes:
-            try:
-                consent = require_consent(held[applicant_id], applicant_id, scope, _PURPOSE, now)
-            except ConsentError:
-                continue
-            out[scope].setdefault(business, (applicant_id, consent))
+            # the consent `require_consent` would pick: the longest lasting, then the first id
+            covering = sorted((c for c in active if scope in c.scopes),
+                              key=lambda c: (-c.expires_at.timestamp(), c.consent_id))
+            if covering:
+                out[scope].setdefault(business, (applicant_id, covering[0]))
     return out
 
 
@@ -506,46 +518,8 @@ def ingest_feeds(p: Platform, feeds: Mapping[DataScope, ChangeFeed], today: date
                 run.failed[scope.value] = str(exc)
                 break
             t = run._time("feed", t)
-            deliveries: list[_Delivery] = []
-            uses: list[tuple] = []
-            now = p.clock.now()
-            for change in page.changes:
-                whose = watched[scope].get(change.business_id)
-                if whose is None:
-                    run.skipped += 1
-                    continue
-                applicant_id, consent = whose
-                uses.append((applicant_id, consent.consent_id, "used", scope.value,
-                             _PURPOSE.value, None, "{}", now))
-                what = f"{change.business_id}:{scope.value}"
-                payload = change.received.payload
-                try:
-                    parsed = parse_payload(scope, payload)
-                except InvalidRecord as exc:
-                    run.refused[what] = str(exc)
-                    continue
-                if parsed.business_id != change.business_id:
-                    run.refused[what] = "the delta describes another business than the change's"
-                    continue
-                if parsed.as_of > today:
-                    run.refused[what] = (f"dated {parsed.as_of.isoformat()}, after today "
-                                         f"({today.isoformat()})")
-                    continue
-                body = change.received.body
-                deliveries.append(_Delivery(applicant_id, scope, consent.consent_id, body,
-                                            parsed, payload.get("records", []), payload,
-                                            hashlib.sha256(body).hexdigest()))
-            t = run._time("validate", t)
-            with p.unit() as session:
-                if uses:
-                    repo.log_uses(session, uses)
-                stored = _take_in(p, session, deliveries)
-                repo.save_cursor(session, scope.value, page.cursor, now)
-            t = run._time("store", t)
-            run.pages += 1
-            run.payloads_stored += sum(stored)
-            run.unchanged += len(stored) - sum(stored)
-            changed.update(d.applicant_id for d, s in zip(deliveries, stored) if s)
+            with collector_paused():
+                t = _ingest_page(p, run, changed, scope, watched[scope], page, today, t)
             if not page.more:
                 break
             if page.cursor == cursor:
@@ -558,6 +532,53 @@ def ingest_feeds(p: Platform, feeds: Mapping[DataScope, ChangeFeed], today: date
                  "skipped", run.skipped)
     run.changed = sorted(changed)
     return run
+
+
+def _ingest_page(p: Platform, run: FeedRun, changed: set[str], scope: DataScope,
+                 watched: Mapping[str, tuple[str, Consent]], page: FeedPage, today: date,
+                 t: float) -> float:
+    """One page taken in, in one transaction with the feed's new cursor (see `ingest_feeds`)."""
+    deliveries: list[_Delivery] = []
+    uses: list[tuple] = []
+    now = p.clock.now()
+    for change in page.changes:
+        whose = watched.get(change.business_id)
+        if whose is None:
+            run.skipped += 1
+            continue
+        applicant_id, consent = whose
+        uses.append((applicant_id, consent.consent_id, "used", scope.value,
+                     _PURPOSE.value, None, "{}", now))
+        what = f"{change.business_id}:{scope.value}"
+        payload = change.received.payload
+        try:
+            parsed = parse_payload(scope, payload)
+        except InvalidRecord as exc:
+            run.refused[what] = str(exc)
+            continue
+        if parsed.business_id != change.business_id:
+            run.refused[what] = "the delta describes another business than the change's"
+            continue
+        if parsed.as_of > today:
+            run.refused[what] = (f"dated {parsed.as_of.isoformat()}, after today "
+                                 f"({today.isoformat()})")
+            continue
+        body = change.received.body
+        deliveries.append(_Delivery(applicant_id, scope, consent.consent_id, body,
+                                    parsed, payload.get("records", []), payload,
+                                    hashlib.sha256(body).hexdigest()))
+    t = run._time("validate", t)
+    with p.unit() as session:
+        if uses:
+            repo.log_uses(session, uses)
+        stored = _take_in(p, session, deliveries)
+        repo.save_cursor(session, scope.value, page.cursor, now)
+    t = run._time("store", t)
+    run.pages += 1
+    run.payloads_stored += sum(stored)
+    run.unchanged += len(stored) - sum(stored)
+    changed.update(d.applicant_id for d, s in zip(deliveries, stored) if s)
+    return t
 
 
 __all__ = ["accept", "load_sources", "load_data", "ingest_feeds", "FeedRun", "window_start"]

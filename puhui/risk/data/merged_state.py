@@ -120,13 +120,11 @@ def key_text(scope: DataScope, record: Mapping[str, Any]) -> str:
 
 
 def key_digests(scope: DataScope, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """The 64-bit digest of each record's natural key."""
     fields = RECORD_KEYS[scope]
-    out = np.empty(len(records), dtype=np.uint64)
-    for i, record in enumerate(records):
-        text = repr(tuple(str(record.get(f)) for f in fields))
-        out[i] = int.from_bytes(blake2b(text.encode("utf-8", "surrogatepass"),
-                                        digest_size=8).digest(), "little")
-    return out
+    digests = [blake2b(repr(tuple(str(r.get(f)) for f in fields)).encode("utf-8", "surrogatepass"),
+                       digest_size=8).digest() for r in records]
+    return np.frombuffer(b"".join(digests), dtype=np.uint64).copy()
 
 
 def segment_of(data: SourceData, records: Sequence[Mapping[str, Any]],
@@ -168,6 +166,10 @@ def merge(base: Segment, later: Iterable[Segment], *, owned: bool = False) -> Se
         return base
     if base.scope not in RECORD_KEYS:
         return later[-1]
+    if not base.count and len(later) == 1 and len(np.unique(later[0].keys)) == later[0].count:
+        only = later[0]  # a first delivery, its keys distinct: it is the merge
+        return Segment(base.scope, {n: list(v) for n, v in only.columns.items()}, only.keys,
+                       only.seen, only.unset, first=only.first)
     if base.columns:
         columns = base.columns if owned else {n: list(v) for n, v in base.columns.items()}
     else:
@@ -295,8 +297,43 @@ def _decode_column(kind: str, extra: Any, buf: bytes, n: int) -> list:
     raise PayloadTampered(f"unknown column kind {kind!r} in a monitoring state")
 
 
+#: A segment of at most this many records is written as JSON alone (a delta: a few records,
+#: for which NumPy buffers cost more than they save).
+SMALL = 16
+
+
+def _small_column(values: list) -> tuple[str, list]:
+    types = set(map(type, values))
+    if types <= {date, type(None)} and date in types:
+        return "D", [None if v is None else v.toordinal() for v in values]
+    if types == {datetime}:
+        return "T", [v.isoformat() for v in values]
+    return "J", values
+
+
+def _from_small(kind: str, values: list) -> list:
+    if kind == "D":
+        return [None if v is None else date.fromordinal(v) for v in values]
+    if kind == "T":
+        return list(map(datetime.fromisoformat, values))
+    if kind == "J":
+        return values
+    raise PayloadTampered(f"unknown column kind {kind!r} in a monitoring state")
+
+
 def encode(segment: Segment) -> bytes:
-    """The segment as bytes: magic, header length, JSON header, then the buffers."""
+    """The segment as bytes: magic, header length, JSON header, then the buffers (a small
+    segment: the JSON header alone)."""
+    if segment.raw is None and segment.count <= SMALL:
+        try:
+            head = orjson.dumps({
+                "n": segment.count,
+                "small": [[name, *_small_column(v)] for name, v in segment.columns.items()],
+                "keys": segment.keys.tolist(), "seen": segment.seen.tolist(),
+                "first": segment.first.tolist(), "unset": sorted(segment.unset)})
+            return b"".join([_MAGIC, _LEN.pack(len(head)), head])
+        except (orjson.JSONEncodeError, TypeError):
+            pass  # a value JSON cannot hold as it is: the buffers
     buffers: list[bytes] = []
     cols = []
     offset = 0
@@ -335,6 +372,16 @@ def decode(scope: DataScope, data: bytes | memoryview) -> Segment:
             a, b = header["raw"]
             return Segment(scope, raw=bytes(body[a:b]))
         n = header["n"]
+        if "small" in header:
+            columns = {name: _from_small(kind, values) for name, kind, values in header["small"]}
+            if any(len(v) != n for v in columns.values()):
+                raise ValueError(f"columns of another length than {n}")
+            keys = np.array(header["keys"], dtype=np.uint64)
+            seen = np.array(header["seen"], dtype=np.int32)
+            first = np.array(header["first"], dtype=np.int32)
+            if len(keys) != n or len(seen) != n or len(first) != n:
+                raise ValueError("keys or days of another length than the records")
+            return Segment(scope, columns, keys, seen, frozenset(header["unset"]), first=first)
         columns = {}
         for name, kind, a, b, extra in header["cols"]:
             values = _decode_column(kind, extra, body[a:b], n)
