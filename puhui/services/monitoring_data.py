@@ -256,14 +256,31 @@ def _take_in(p: Platform, session: Session, deliveries: Sequence[_Delivery]) -> 
     keys = {(d.applicant_id, d.scope) for d in deliveries}
     if not keys:
         return []
-    rows = repo.states(session, sorted({a for a, _ in keys}), sorted({s.value for _, s in keys}),
-                       base=False, lock=True)
+    applicants = sorted({a for a, _ in keys})
+    rows = repo.states(session, applicants, sorted({s.value for _, s in keys}), base=False,
+                       lock=True)
     states = {(r.applicant_id, DataScope(r.scope)): _State.of_row(r) for r in rows}
     states = {k: v for k, v in states.items() if k in keys}
-    built, _ = _build(session, keys - states.keys())
+    # an applicant met for the first time gets the states of all its scopes with payloads
+    # (and its mark), so that reading it later never has to build any
+    incomplete = sorted(set(applicants) - repo.complete(session, applicants))
+    others: set[tuple[str, DataScope]] = set()
+    if incomplete:
+        held = {(r.applicant_id, DataScope(r.scope))
+                for r in repo.states(session, incomplete, [s.value for s in SOURCES], base=False)}
+        others = {(a, s) for a in incomplete for s in SOURCES} - held - keys
+    built, problems = _build(session, (keys - states.keys()) | others)
     bases: dict[tuple[str, DataScope], ms.Segment] = {}
+    extra: list[dict[str, Any]] = []
     for key, (st, base) in built.items():
-        states[key], bases[key] = st, base
+        if key in keys:
+            states[key], bases[key] = st, base
+        else:
+            extra.append(_full_row(st, base, now))
+    if incomplete:
+        repo.save_states(session, extra)
+        broken = {k.split(":", 1)[0] for k in problems}
+        repo.mark_complete(session, [a for a in incomplete if a not in broken], now)
     stored: list[bool] = []
     payload_rows: list[tuple] = []
     for d in deliveries:
@@ -286,7 +303,8 @@ def _take_in(p: Platform, session: Session, deliveries: Sequence[_Delivery]) -> 
         stored.append(True)
     if payload_rows:
         repo.add_payloads(session, payload_rows)
-    _write_states(session, [s for s in states.values() if s.pending], bases, now)
+    _write_states(session, [s for key, s in states.items() if s.pending or key in bases],
+                  bases, now)  # a state built here is saved even if nothing new came
     return stored
 
 
@@ -500,7 +518,7 @@ def _monitoring(p: Platform, session: Session, scopes: Sequence[DataScope]
         except PuhuiError as exc:  # erased: nothing of it may be used
             log.info("applicant %s not monitored: %s", row.applicant_id, exc)
     for applicant_id, business in sorted(identities.items()):
-        active = [c for c in held[applicant_id] if c.status(now) == "active"]
+        active = held[applicant_id]  # in force at `now`: the store's query says so
         for scope in scopes:
             # the consent `require_consent` would pick: the longest lasting, then the first id
             covering = sorted((c for c in active if scope in c.scopes),

@@ -375,3 +375,31 @@ def test_the_world_feed_delivers_each_record_once_and_the_state_follows_the_worl
                                              "as_of": last.isoformat(), "records": want})
             mine = got[a][scope]
             assert sorted(map(repr, mine.records)) == sorted(map(repr, as_world.records))
+
+
+def test_the_first_payload_taken_in_builds_every_state_of_the_old_payloads(monitored) -> None:
+    """Payloads stored before the states (an application's), then the same answer again: it
+    stores nothing, yet the applicant's states are built and saved, every scope, so reading
+    later needs no write (a read-only session reads them as they are)."""
+    p = monitored
+    [(business, a)] = _applicants(p, 1, seed=21).items()
+    old = {"utility": _bills(business, TODAY - timedelta(days=30), [1, 2, 3]),
+           "sales": _orders(business, TODAY - timedelta(days=30), [1, 2, 3])}
+    with p.unit() as session:
+        consent = svc.consents(session, a)[0]
+        for scope, payload in old.items():
+            line_decision_repo.add_payload(session, {
+                "applicant_id": a, "application_id": None, "scope": scope,
+                "consent_id": consent.consent_id, "fetched_at": p.clock.now(),
+                "as_of": date.fromisoformat(payload["as_of"]), "status": "accepted",
+                "error": None, **payload_values(canonical_bytes(payload))})
+    with p.unit() as session:
+        out = rv.push_data(p, session, ADMIN, a, "utility", old["utility"])
+    assert not out["stored"]
+    with p.read() as session:
+        assert {r.scope for r in monitoring_repo.states(session, [a])} == {"utility", "sales"}
+        assert monitoring_repo.complete(session, [a]) == {a}
+        assert md.load_sources(session, [a], TODAY)[a] == _reference(session, a, TODAY)
+    with p.unit() as session:  # an application's new payloads make them stale: dropped
+        monitoring_repo.drop_states(session, [a], ["sales"])
+        assert md.load_sources(session, [a], TODAY)[a] == _reference(session, a, TODAY)
