@@ -540,7 +540,7 @@ def ingest_feeds(p: Platform, feeds: Mapping[DataScope, ChangeFeed], today: date
     run = FeedRun()
     changed: set[str] = set()
     t = time.perf_counter()
-    with p.read() as session:
+    with p.read() as session, collector_paused():
         watched = _monitoring(p, session, list(feeds))
         cursors = {s: repo.cursor(session, s.value) for s in feeds}
     t = run._time("consents", t)
