@@ -24,6 +24,7 @@ from typing import Any
 import polars as pl
 
 from puhui.parties.consent import DataScope
+from puhui.risk.data.merged_state import RECORD_KEYS as _RECORD_KEYS
 from puhui.risk.data.payload import SourceData
 from puhui.risk.panel import ROWS, add_months, month_index, monthly_panel
 
@@ -39,16 +40,9 @@ SIGNALS: dict[str, str] = {
                                f"available on as_of (1 = last month; {ROWS} = none in the "
                                "panel; None without tax data)",
 }
-#: The natural key of a record of each scope: a later payload's record replaces an earlier one.
-RECORD_KEYS: dict[DataScope, tuple[str, ...]] = {
-    DataScope.UTILITY: ("utility", "period_month"),
-    DataScope.SALES: ("order_id",),
-    DataScope.TAX: ("tax_type", "period_start", "period_end"),
-    DataScope.LOGISTICS: ("waybill_id",),
-    DataScope.BANK_STATEMENT: ("booked_on", "amount_fen", "counterparty_hash",
-                               "balance_after_fen"),
-    DataScope.APP_BEHAVIOUR: ("occurred_at", "event_type", "session_id", "device_id"),
-}
+#: The natural key of a record of each scope: a later payload's record replaces an earlier one
+#: (defined beside the merged state that keeps them: `puhui.risk.data.merged_state`).
+RECORD_KEYS: dict[DataScope, tuple[str, ...]] = _RECORD_KEYS
 
 
 def monitoring_frame(panel: pl.DataFrame, as_of: date) -> pl.DataFrame:

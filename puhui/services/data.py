@@ -31,7 +31,7 @@ from puhui.services import stages
 from puhui.services.applicants import business_identity, use_data_for
 from puhui.services.platform import Platform
 from puhui.services.sources import fetch_all
-from puhui.store import payload_codec, risk_repo
+from puhui.store import monitoring_repo, payload_codec, risk_repo
 
 #: How `collect` reports a source that could not be asked or answered garbage (a data problem:
 #: the application is referred); a provider holding nothing reads "unavailable: ...".
@@ -140,6 +140,8 @@ def collect(p: Platform, session: Session, applicant_id: str, application_id: st
                 "fetched_at": fetched_at, "as_of": as_of,
                 "status": "rejected" if error else "accepted", "error": error,
                 **payload_values(body, parsed=parsed)})
+    if data:  # payloads the merged monitoring states do not hold: built again when next read
+        monitoring_repo.drop_states(session, [applicant_id], [s.value for s in data])
     return CollectedData(data, errors)
 
 

@@ -46,17 +46,18 @@ from puhui.lines.policy import (BEHAVIOUR_FACTS, MICRO, OPEN_STATUSES, LineDecis
                                 LineHistory, LinePolicy, default_line_policy, evaluate,
                                 line_facts)
 from puhui.lines.record import LineDecisionRecord, canonical, input_sha256, replay
-from puhui.lines.signals import Due, merge_payloads, monitoring_features, monitoring_frame, \
+from puhui.lines.signals import Due, monitoring_features, monitoring_frame, \
     repayment_facts
 from puhui.lines.vectorised import engaged_column, evaluate_lines
 from puhui.parties.consent import Consent, DataScope, Purpose
 from puhui.risk.data.payload import SOURCES, parse_payload, source_scope
 from puhui.risk.errors import InvalidRecord, SourceFailed, SourceUnavailable
-from puhui.risk.panel import HISTORY_MONTHS, add_months
 from puhui.services.access import SYSTEM, Perm, Principal
 from puhui.services.applicants import applicant_row, business_identity, use_data, use_data_for
 from puhui.services.clock import business_date
-from puhui.services.data import as_received, canonical_bytes, payload_values, received_bytes
+from puhui.services import monitoring_data
+from puhui.services.data import as_received, canonical_bytes
+from puhui.services.monitoring_data import accept
 from puhui.services.errors import NotFound
 from puhui.services.ids import new_id
 from puhui.services.platform import Platform
@@ -164,7 +165,7 @@ def push_data(p: Platform, session: Session, actor: Principal, applicant_id: str
         raise InvalidRecord(scope.value, None, "as_of",
                             f"{parsed.as_of.isoformat()} is after today ({today.isoformat()})")
     received = canonical_bytes(payload)
-    stored = _store(p, session, applicant_id, scope, consent, parsed.as_of, received)
+    stored = accept(p, session, applicant_id, scope, consent, received, parsed, payload=payload)
     out: dict[str, Any] = {
         "applicant_id": applicant_id, "scope": scope.value, "as_of": parsed.as_of.isoformat(),
         "records": parsed.record_count, "consent_id": consent.consent_id,
@@ -174,22 +175,6 @@ def push_data(p: Platform, session: Session, actor: Principal, applicant_id: str
         out["reevaluated"] = [r.view() for r in reevaluate_applicant(
             p, session, applicant_id, monitor, trigger=f"push:{scope.value}", today=today)]
     return out
-
-
-def _store(p: Platform, session: Session, applicant_id: str, scope: DataScope,
-           consent: Consent, as_of: date, received: bytes,
-           latest: Mapping[str, str] | None = None, parsed: Any = None) -> bool:
-    """Store an accepted monitoring payload; False (nothing stored) when it is the same as the
-    latest payload of its scope (`latest`: scope -> SHA-256, read here when not given)."""
-    if latest is None:
-        latest = repo.latest_payload_hashes(session, applicant_id)
-    if latest.get(scope.value) == hashlib.sha256(received).hexdigest():
-        return False  # checked before packing: an unchanged answer costs a hash, no more
-    repo.add_payload(session, {
-        "applicant_id": applicant_id, "application_id": None, "scope": scope.value,
-        "consent_id": consent.consent_id, "fetched_at": p.clock.now(), "as_of": as_of,
-        "status": "accepted", "error": None, **payload_values(received, parsed=parsed)})
-    return True
 
 
 # -- data pulled on a schedule ---------------------------------------------------------------------
@@ -253,8 +238,8 @@ def refresh_lines(p: Platform, monitor: LineMonitor, connectors: Any = None,
                         summary["failures"][f"{applicant_id}:{scope.value}"] = \
                             "the source answered for another business or a later date"
                         continue
-                    fresh += _store(p, session, applicant_id, scope, consents[scope],
-                                    parsed.as_of, received, latest, trusted)
+                    fresh += accept(p, session, applicant_id, scope, consents[scope],
+                                    received, parsed, payload=payload, trusted=trusted)
                 summary["payloads_stored"] += fresh
                 if fresh:
                     done = reevaluate_applicant(p, session, applicant_id, monitor,
@@ -272,26 +257,10 @@ def applicant_data(session: Session, applicant_id: str, today: date
                    ) -> tuple[dict[DataScope, Any], dict[str, str], list[str]]:
     """The applicant's data known today, per scope (every accepted payload merged, known as of
     today), the SHA-256 of the latest payload of each scope, and the problems met."""
-    # a payload describing a day before the panel's first month holds nothing the features read
-    since = add_months(today.replace(day=1), -(HISTORY_MONTHS + 1))
-    rows = repo.applicant_payloads(session, applicant_id, [s.value for s in SOURCES], since)
-    by_scope: dict[DataScope, list[dict]] = defaultdict(list)
-    hashes: dict[str, str] = {}
-    for row in rows:
-        scope = DataScope(row.scope)
-        by_scope[scope].append(json.loads(received_bytes(row)))
-        hashes[scope.value] = row.payload_sha256
-    data: dict[DataScope, Any] = {}
-    problems: list[str] = []
-    for scope, payloads in by_scope.items():
-        merged = merge_payloads(scope, payloads)
-        if str(merged.get("as_of", "")) <= today.isoformat():
-            merged["as_of"] = today.isoformat()  # what is known today: nothing newer came
-        try:
-            data[scope] = parse_payload(scope, merged)
-        except InvalidRecord as exc:
-            problems.append(f"{scope.value}: {exc}")
-    return data, hashes, problems
+    # kept merged as the payloads arrive (`monitoring_data`): read without merging or
+    # validating them again
+    data, hashes, problems = monitoring_data.load_data(session, [applicant_id], today)
+    return data[applicant_id], hashes[applicant_id], problems[applicant_id]
 
 
 def reevaluate_applicant(p: Platform, session: Session, applicant_id: str, monitor: LineMonitor,

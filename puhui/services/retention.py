@@ -43,7 +43,7 @@ from puhui.risk.errors import InvalidParameter
 from puhui.services.access import Perm, Principal
 from puhui.services.clock import BUSINESS_ZONE, business_date
 from puhui.services.platform import Platform
-from puhui.store import risk_repo
+from puhui.store import monitoring_repo, risk_repo
 
 #: Environment variable: years an application's payloads are kept after its loan closed (or the
 #: application ended without one).
@@ -184,6 +184,8 @@ def _purge(session: Session, actor: Principal, now: datetime, dry_run: bool,
         from puhui.services.privacy import log_access
 
         risk_repo.purge_payloads(session, tombstones)
+        # the merged monitoring states held what was purged: built again from what is left
+        monitoring_repo.drop_states(session, sorted({t["applicant_id"] for t in tombstones}))
         for entry in these.values():
             log_access(session, actor, entry["applicant_id"], "payload_purge", "application",
                        entry["application_id"] or "-",

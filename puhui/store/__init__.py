@@ -43,6 +43,7 @@ from puhui.store import notification_models  # noqa: F401  (registers the notifi
 from puhui.store import line_models  # noqa: F401  (registers the line decision records)
 from puhui.store import collections_repo  # noqa: F401  (registers the collections tables)
 from puhui.store import settlement_repo  # noqa: F401  (registers the settlement cache)
+from puhui.store import monitoring_models  # noqa: F401  (registers the merged monitoring data)
 from puhui.store.ledger_repo import LedgerRepository
 from puhui.store.loan_repo import LoanEventRepository, LoanRecord, canonical_json
 

@@ -28,6 +28,7 @@ revision 0013 as plain text in `payload`.
 from __future__ import annotations
 
 import hashlib
+import threading
 import zlib
 from typing import Any
 
@@ -115,12 +116,22 @@ def from_columns(packed: bytes) -> bytes:
 
 
 # -- compression ----------------------------------------------------------------------------------
+_CODERS = threading.local()  # one compressor per thread: making one costs ten small payloads
+
+
+def _compressor(zstd: Any) -> Any:
+    made = getattr(_CODERS, "zstd", None)
+    if made is None:
+        made = _CODERS.zstd = zstd.ZstdCompressor(level=ZSTD_LEVEL)
+    return made
+
+
 def _compress(data: bytes, method: str) -> bytes:
     if method == "zstd":
         zstd = _zstd()
         if zstd is None:
             raise RiskDataError("the zstd codec needs the 'zstandard' package")
-        return zstd.ZstdCompressor(level=ZSTD_LEVEL).compress(data)
+        return _compressor(zstd).compress(data)
     if method == "zlib":
         return zlib.compress(data, ZLIB_LEVEL)
     raise RiskDataError(f"unknown payload compression {method!r}")

@@ -1,0 +1,124 @@
+"""A source's change feed over HTTP (`puhui.risk.data.feeds.ChangeFeed`).
+
+Why synchronous: a feed is read page after page by one batch job (`monitoring_data.ingest_feeds`),
+each page committed before the next is asked for, so there is nothing to overlap; a plain
+`httpx.Client` with a timeout is all it needs.  Failures read as the connectors' do: no answer
+in time, no connection, a 5xx or a 429 is a transient `SourceFailed`; a 404 means the provider
+has no feed (`SourceUnavailable`); any other non-2xx answer, or a body that is not the feed's
+JSON, a permanent `SourceFailed`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import orjson
+
+from puhui.parties.consent import DataScope
+from puhui.risk.data.connectors import Received
+from puhui.risk.data.feeds import FeedChange, FeedPage
+from puhui.risk.data.payload import source_scope
+from puhui.risk.errors import InvalidParameter, SourceFailed, SourceUnavailable
+
+#: Seconds a page may take (connecting, waiting, reading) before the feed counts as failed.
+DEFAULT_TIMEOUT = 30.0
+
+
+def _canonical(payload: Any) -> bytes:
+    """Sorted keys, no spaces, UTF-8 (`services.data.canonical_bytes`'s form)."""
+    try:
+        return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # integers beyond 64 bits: the standard library's encoder
+        return json.dumps(payload, sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False).encode("utf-8")
+
+
+class HttpChangeFeed:
+    """`GET {url}/changes?since=<cursor>&limit=<n>&as_of=<YYYY-MM-DD>` answering
+    ``{"cursor": str, "more": bool, "changes": [{"business_id": str, "payload": {...}}]}``.
+
+    Each change's payload is kept in its canonical bytes (sorted keys, no spaces: what the
+    payload store packs best), since one response carries many payloads and their own bytes
+    are not delimited in it."""
+
+    def __init__(self, scope: DataScope | str, url: str, *, timeout: float = DEFAULT_TIMEOUT,
+                 headers: dict[str, str] | None = None, client: Any = None,
+                 name: str | None = None) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise InvalidParameter(f"a feed's URL starts with http:// or https://, not {url!r}")
+        if not timeout > 0:
+            raise InvalidParameter(f"a feed's timeout is a positive number of seconds, not "
+                                   f"{timeout!r}")
+        self.scope = source_scope(scope)
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.headers = dict(headers or {})
+        self.name = name or f"{self.scope.value} feed at {self.url}"
+        self._client = client
+
+    def _http(self) -> Any:
+        if self._client is None:
+            import httpx
+            self._client = httpx.Client(timeout=self.timeout)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def changes(self, since: str | None, limit: int, as_of: date) -> FeedPage:
+        import httpx
+
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise InvalidParameter(f"limit must be a positive int, got {limit!r}")
+        params = {"limit": str(limit), "as_of": as_of.isoformat()}
+        if since is not None:
+            params["since"] = since
+        try:
+            response = self._http().get(f"{self.url}/changes", params=params,
+                                        headers=self.headers, timeout=self.timeout)
+        except httpx.TimeoutException as exc:
+            raise SourceFailed(self.name, f"timed out ({type(exc).__name__})",
+                               transient=True) from None
+        except httpx.TransportError as exc:
+            raise SourceFailed(self.name, f"could not be reached ({type(exc).__name__}: {exc})",
+                               transient=True) from None
+        status = response.status_code
+        if status == 404:
+            raise SourceUnavailable(f"{self.name} has no change feed")
+        if status >= 500 or status == 429:
+            raise SourceFailed(self.name, f"answered HTTP {status}", transient=True)
+        if not 200 <= status < 300:
+            raise SourceFailed(self.name, f"refused the request: HTTP {status}", transient=False)
+        return self._page(response.content)
+
+    def _page(self, body: bytes) -> FeedPage:
+        try:
+            page = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise SourceFailed(self.name, f"answered a body that is not JSON ({len(body)} bytes)",
+                               transient=False) from None
+        if not (isinstance(page, dict) and isinstance(page.get("cursor"), str)
+                and isinstance(page.get("more"), bool) and isinstance(page.get("changes"), list)):
+            raise SourceFailed(self.name, "answered JSON that is not a feed page "
+                                          "({cursor: str, more: bool, changes: [...]})",
+                               transient=False)
+        changes = []
+        for i, change in enumerate(page["changes"]):
+            if not (isinstance(change, dict) and isinstance(change.get("business_id"), str)
+                    and "payload" in change):
+                raise SourceFailed(self.name, f"change {i} is not {{business_id: str, payload}}",
+                                   transient=False)
+            payload = change["payload"]
+            changes.append(FeedChange(change["business_id"], Received(_canonical(payload),
+                                                                      payload)))
+        return FeedPage(changes, page["cursor"], page["more"])
+
+    def __repr__(self) -> str:
+        return f"HttpChangeFeed({self.scope.value}, {self.url})"
+
+
+__all__ = ["HttpChangeFeed", "DEFAULT_TIMEOUT"]

@@ -1,0 +1,218 @@
+"""The merged monitoring data, the change feeds' cursors, and the bulk reads and writes that
+taking in a feed page needs (payload rows, consent-log rows, applicants' identities).
+
+Every function works in the caller's session or connection and transaction; none commits.
+Reads of many applicants go in chunks of `_CHUNK` ids (an IN list each); writes of many rows go
+as one statement executed for many (`executemany`) or through `bulk.bulk_insert` (COPY on
+PostgreSQL, multi-row INSERTs on SQLite).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Iterable, Mapping, Sequence
+
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from puhui.store.bulk import bulk_insert
+from puhui.store.monitoring_models import (FeedCursorRow, MonitoredApplicantRow,
+                                           MonitoringStateRow)
+from puhui.store.platform_models import ApplicantRow, ConsentLogRow
+from puhui.store.risk_models import SourcePayloadRow
+
+_STATE = MonitoringStateRow.__table__
+_CURSORS = FeedCursorRow.__table__
+_COMPLETE = MonitoredApplicantRow.__table__
+_PAYLOADS = SourcePayloadRow.__table__
+_LOG = ConsentLogRow.__table__
+_APPLICANTS = ApplicantRow.__table__
+_CHUNK = 500
+
+Bind = Session | Connection
+
+#: The state's columns without the base (what taking in a delta reads).
+_STATE_HEAD = [c for c in _STATE.columns if c.name not in ("blob",)]
+
+
+def _connection(bind: Bind) -> Connection:
+    return bind.connection() if isinstance(bind, Session) else bind
+
+
+def _chunks(ids: Sequence[str]) -> Iterable[list[str]]:
+    ids = list(dict.fromkeys(ids))
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start:start + _CHUNK]
+
+
+# -- states ----------------------------------------------------------------------------------------
+def states(bind: Bind, applicant_ids: Sequence[str], scopes: Iterable[str] | None = None, *,
+           base: bool = True, lock: bool = False) -> list[Any]:
+    """The state rows of these applicants (of `scopes` only, if given); `base=False` leaves the
+    compacted base out (taking in a delta touches only the tail); `lock` takes the rows for
+    update (PostgreSQL; SQLite's writer holds the whole database)."""
+    columns = list(_STATE.columns) if base else _STATE_HEAD
+    wanted = None if scopes is None else list(scopes)
+    out: list[Any] = []
+    for chunk in _chunks(applicant_ids):
+        query = select(*columns).where(_STATE.c.applicant_id.in_(chunk))
+        if wanted is not None:
+            query = query.where(_STATE.c.scope.in_(wanted))
+        if lock:
+            query = query.with_for_update()
+        out += bind.execute(query).all()
+    return out
+
+
+def _upsert(dialect: str) -> Any:
+    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = make(_STATE)
+    keep = {c.name: stmt.excluded[c.name] for c in _STATE.columns
+            if c.name not in ("applicant_id", "scope")}
+    return stmt.on_conflict_do_update(index_elements=["applicant_id", "scope"], set_=keep)
+
+
+def save_states(bind: Bind, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert or replace whole state rows (every column given)."""
+    if rows:
+        conn = _connection(bind)
+        conn.execute(_upsert(conn.dialect.name), [dict(r) for r in rows])
+
+
+_TAIL_COLUMNS = ("business_id", "as_of", "first_as_of", "in_order", "covers_from", "records",
+                 "payloads",
+                 "payload_sha256", "tail_sha256", "tail", "updated_at")
+_UPDATE_TAIL = (update(_STATE)
+                .where(_STATE.c.applicant_id == bindparam("k_applicant_id"),
+                       _STATE.c.scope == bindparam("k_scope"))
+                .values({c: bindparam(c) for c in _TAIL_COLUMNS}))
+
+
+def save_tails(bind: Bind, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Update existing states' tails and heads (`_TAIL_COLUMNS`, keyed by applicant_id and
+    scope), the base left as it is."""
+    if rows:
+        params = [{"k_applicant_id": r["applicant_id"], "k_scope": r["scope"],
+                   **{c: r[c] for c in _TAIL_COLUMNS}} for r in rows]
+        _connection(bind).execute(_UPDATE_TAIL, params)
+
+
+def drop_states(bind: Bind, applicant_ids: Sequence[str],
+                scopes: Iterable[str] | None = None) -> int:
+    """Delete these applicants' states (of `scopes` only, if given) and their mark of complete
+    states: they are rebuilt from the payloads when next read.  The number of states deleted."""
+    wanted = None if scopes is None else list(scopes)
+    deleted = 0
+    for chunk in _chunks(applicant_ids):
+        bind.execute(delete(_COMPLETE).where(_COMPLETE.c.applicant_id.in_(chunk)))
+        stmt = delete(_STATE).where(_STATE.c.applicant_id.in_(chunk))
+        if wanted is not None:
+            stmt = stmt.where(_STATE.c.scope.in_(wanted))
+        deleted += bind.execute(stmt).rowcount or 0
+    return deleted
+
+
+def complete(bind: Bind, applicant_ids: Sequence[str]) -> set[str]:
+    """Those of these applicants whose states cover all their accepted payloads."""
+    out: set[str] = set()
+    for chunk in _chunks(applicant_ids):
+        out.update(bind.execute(select(_COMPLETE.c.applicant_id)
+                                .where(_COMPLETE.c.applicant_id.in_(chunk))).scalars())
+    return out
+
+
+def mark_complete(bind: Bind, applicant_ids: Sequence[str], at: datetime) -> None:
+    """Mark these applicants' states as covering all their payloads (those not marked yet)."""
+    ids = sorted(set(applicant_ids) - complete(bind, list(applicant_ids)))
+    if ids:
+        bind.execute(insert(_COMPLETE), [{"applicant_id": a, "built_at": at} for a in ids])
+
+
+def tamper_state(bind: Bind, applicant_id: str, scope: str, blob: bytes) -> None:
+    """Overwrite a state's base behind its checksum's back (for tests and drills)."""
+    bind.execute(update(_STATE).where(_STATE.c.applicant_id == applicant_id,
+                                      _STATE.c.scope == scope).values(blob=blob))
+
+
+# -- cursors ---------------------------------------------------------------------------------------
+def cursor(bind: Bind, feed: str) -> str | None:
+    return bind.execute(select(_CURSORS.c.cursor).where(_CURSORS.c.feed == feed)).scalar()
+
+
+def save_cursor(bind: Bind, feed: str, value: str, at: datetime) -> None:
+    conn = _connection(bind)
+    make = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = make(_CURSORS).values(feed=feed, cursor=value, updated_at=at)
+    conn.execute(stmt.on_conflict_do_update(
+        index_elements=["feed"], set_={"cursor": stmt.excluded.cursor,
+                                       "updated_at": stmt.excluded.updated_at}))
+
+
+# -- payloads --------------------------------------------------------------------------------------
+def payloads_of(bind: Bind, applicant_ids: Sequence[str], scopes: Iterable[str],
+                since: date | None = None) -> list[Any]:
+    """Every accepted payload of these applicants for these scopes (describing a day from
+    `since` on, if given), oldest first (by id)."""
+    wanted = list(scopes)
+    out: list[Any] = []
+    for chunk in _chunks(applicant_ids):
+        query = select(_PAYLOADS).where(_PAYLOADS.c.applicant_id.in_(chunk),
+                                        _PAYLOADS.c.status == "accepted",
+                                        _PAYLOADS.c.scope.in_(wanted))
+        if since is not None:
+            query = query.where(_PAYLOADS.c.as_of >= since)
+        out += bind.execute(query).all()
+    return sorted(out, key=lambda r: r.id)
+
+
+def latest_hashes(bind: Bind, applicant_ids: Sequence[str]) -> dict[tuple[str, str], str]:
+    """(applicant_id, scope) -> the SHA-256 of the latest accepted payload."""
+    out: dict[tuple[str, str], str] = {}
+    for chunk in _chunks(applicant_ids):
+        newest = (select(func.max(_PAYLOADS.c.id).label("id"))
+                  .where(_PAYLOADS.c.applicant_id.in_(chunk), _PAYLOADS.c.status == "accepted")
+                  .group_by(_PAYLOADS.c.applicant_id, _PAYLOADS.c.scope).subquery())
+        query = select(_PAYLOADS.c.applicant_id, _PAYLOADS.c.scope,
+                       _PAYLOADS.c.payload_sha256).join(newest, newest.c.id == _PAYLOADS.c.id)
+        out.update({(a, s): h for a, s, h in bind.execute(query)})
+    return out
+
+
+#: The payload columns `add_payloads` takes, in table order.
+PAYLOAD_COLUMNS = ("applicant_id", "application_id", "scope", "consent_id", "fetched_at",
+                   "as_of", "status", "error", "payload", "payload_sha256", "payload_codec",
+                   "payload_blob", "payload_bytes")
+
+
+def add_payloads(bind: Bind, rows: Sequence[Sequence[Any]]) -> int:
+    """Store payload rows (tuples in `PAYLOAD_COLUMNS` order), in bulk."""
+    return bulk_insert(_connection(bind), _PAYLOADS, PAYLOAD_COLUMNS, rows)
+
+
+#: The consent-log columns `log_uses` takes, in table order.
+LOG_COLUMNS = ("applicant_id", "consent_id", "action", "scope", "purpose", "application_id",
+               "detail", "at")
+
+
+def log_uses(bind: Bind, rows: Sequence[Sequence[Any]]) -> int:
+    """Append consent-log rows (tuples in `LOG_COLUMNS` order), in bulk."""
+    return bulk_insert(_connection(bind), _LOG, LOG_COLUMNS, rows)
+
+
+# -- applicants ------------------------------------------------------------------------------------
+def applicant_rows(bind: Bind, applicant_ids: Sequence[str]) -> list[Any]:
+    """(applicant_id, data, data_key, owner_id_hash, erased_at) of these applicants."""
+    out: list[Any] = []
+    for chunk in _chunks(applicant_ids):
+        out += bind.execute(select(
+            _APPLICANTS.c.applicant_id, _APPLICANTS.c.data, _APPLICANTS.c.data_key,
+            _APPLICANTS.c.owner_id_hash, _APPLICANTS.c.erased_at)
+            .where(_APPLICANTS.c.applicant_id.in_(chunk))).all()
+    return out
+
+
+__all__ = ["states", "save_states", "save_tails", "drop_states", "complete", "mark_complete",
+           "tamper_state", "cursor",
+           "save_cursor", "payloads_of", "latest_hashes", "PAYLOAD_COLUMNS", "add_payloads",
+           "LOG_COLUMNS", "log_uses", "applicant_rows"]
