@@ -44,6 +44,7 @@ from puhui.risk.features import FEATURES, feature_frame
 from puhui.risk.panel import ROWS, panel_columns, panels_frame
 from puhui.services.clock import business_date
 from puhui.services.ids import new_id
+from puhui.services.monitoring_data import load_data
 from puhui.services.platform import Platform
 from puhui.services.reevaluation import (LineMonitor, _engaged, _row, _status, apply_decision,
                                          line_facts_from, reevaluate_applicant)
@@ -191,8 +192,12 @@ def borrower_features(session: Any, applicant_ids: Sequence[str], today: date
     """Each borrower's features and monitoring signals on today's data (as `features_for` and
     `monitoring_features` give them one at a time), and the SHA-256 of its latest payload of
     each scope: every panel built, then the features of all of them in one pass."""
-    data = _load_sources(session, applicant_ids, today)
-    hashes = repo.latest_payload_hashes_of(session, applicant_ids)
+    # a reader: a state that must be merged again from the payloads is merged, not kept
+    # (the feed's ingest keeps the states of what it takes in)
+    data, hashes, problems = load_data(session, applicant_ids, today, save=False)
+    for a, found in problems.items():
+        if found:
+            log.warning("re-evaluating %s with data problems: %s", a, found)
     with_data = [a for a in applicant_ids if data.get(a)]
     panel = panels_frame([_keyed(panel_columns(data[a], today), a) for a in with_data])
     frame = feature_frame(panel, today).join(monitoring_frame(panel, today),
@@ -300,11 +305,6 @@ def _evaluate_chunk(p: Platform, monitor: LineMonitor, applicant_ids: Sequence[s
         out.append(_Evaluated(a, line, decision, _row(record, fingerprint, now), fingerprint))
     run.add_time("policy", t0)
     return out
-
-
-def _load_sources(session: Any, applicant_ids: Sequence[str], today: date) -> dict:
-    from puhui.services.reevaluation import applicant_data
-    return {a: applicant_data(session, a, today)[0] for a in applicant_ids}
 
 
 def _keyed(columns: dict[str, Any], applicant_id: str) -> dict[str, Any]:

@@ -129,22 +129,6 @@ def latest_payload_hashes(bind: Bind, applicant_id: str) -> dict[str, str]:
     return {scope: digest for scope, digest in bind.execute(query)}
 
 
-def latest_payload_hashes_of(bind: Bind, applicant_ids: Sequence[str]
-                             ) -> dict[str, dict[str, str]]:
-    """`latest_payload_hashes` of many applicants (chunks of 500 per statement)."""
-    ids, out = list(applicant_ids), {}
-    for start in range(0, len(ids), _BATCH):
-        chunk = ids[start:start + _BATCH]
-        newest = (select(func.max(_PAYLOADS.c.id).label("id"))
-                  .where(_PAYLOADS.c.applicant_id.in_(chunk), _PAYLOADS.c.status == "accepted")
-                  .group_by(_PAYLOADS.c.applicant_id, _PAYLOADS.c.scope).subquery())
-        query = select(_PAYLOADS.c.applicant_id, _PAYLOADS.c.scope,
-                       _PAYLOADS.c.payload_sha256).join(newest, newest.c.id == _PAYLOADS.c.id)
-        for applicant_id, scope, digest in bind.execute(query):
-            out.setdefault(applicant_id, {})[scope] = digest
-    return out
-
-
 def add_payload(bind: Bind, values: Mapping[str, Any]) -> int:
     """Store one payload row; its id."""
     return bind.execute(insert(_PAYLOADS).returning(_PAYLOADS.c.id), dict(values)).scalar_one()
@@ -162,7 +146,7 @@ def consents_in_force(bind: Bind, at: datetime) -> list[Any]:
 
 
 __all__ = ["add_decisions", "bulk_add_decisions", "DECISION_COLUMNS", "decision_by_input",
-           "decisions_by_inputs", "latest_payload_hashes_of",
+           "decisions_by_inputs",
            "decision", "decisions_of", "latest_decisions",
            "last_repriced", "applicant_payloads", "latest_payload_hashes", "add_payload",
            "consents_in_force"]
