@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Any
+from typing import Any, Mapping
 
 import orjson
 
@@ -122,3 +122,32 @@ class HttpChangeFeed:
 
 
 __all__ = ["HttpChangeFeed", "DEFAULT_TIMEOUT"]
+
+
+#: Environment: a source's change feed, e.g. PUHUI_FEED_UTILITY_URL=https://grid.example/v1
+#: (`HttpChangeFeed`).
+FEED_URL_ENV = "PUHUI_FEED_{}_URL"
+
+
+def platform_feeds(p: Any, world: Any = None, env: Mapping[str, str] | None = None
+                   ) -> dict[DataScope, Any]:
+    """The change feed of each data scope the line refresh takes in: the HTTP feed
+    `PUHUI_FEED_<SCOPE>_URL` names; else, for a source the synthetic `world` serves (no
+    `PUHUI_SOURCE_<SCOPE>_URL`), the world's feed over the businesses monitored on `p`; a
+    source served over HTTP without a feed has none (the refresh asks it one business at a
+    time)."""
+    import os
+
+    from puhui.risk.data.payload import SOURCES
+    from puhui.services.monitoring_data import monitored_businesses
+    from puhui.services.providers import URL_ENV, WorldFeed
+
+    env = os.environ if env is None else env
+    feeds: dict[DataScope, Any] = {}
+    for scope in SOURCES:
+        url = env.get(FEED_URL_ENV.format(scope.value.upper()), "").strip()
+        if url:
+            feeds[scope] = HttpChangeFeed(scope, url)
+        elif world is not None and not env.get(URL_ENV.format(scope.value.upper()), "").strip():
+            feeds[scope] = WorldFeed(world, scope, lambda: monitored_businesses(p))
+    return feeds

@@ -362,5 +362,43 @@ def _write_chunk(p: Platform, monitor: LineMonitor, evaluated: list[_Evaluated],
     run.add_time("write", t0)
 
 
-__all__ = ["RefreshRun", "reevaluate_applicants", "borrower_features", "refresh_workers",
+def refresh_cycle(p: Platform, monitor: LineMonitor, today: date | None = None, *,
+                  feeds: Mapping[Any, Any] | None = None, connectors: Any = None,
+                  workers: int | None = None) -> dict[str, Any]:
+    """One run of the line refresh (the scheduler's `line_refresh` job): take in what each
+    source's change feed delivered since its cursor (`monitoring_data.ingest_feeds`: a page of
+    businesses per transaction), re-evaluate the lines of every borrower whose data changed
+    (`reevaluate_applicants`, trigger ``feed``), then ask the sources that have no feed about
+    each monitored business one at a time (`reevaluation.refresh_lines`, trigger ``pull``).
+    `feeds` and `connectors` default to the platform's.  Returns the run's summary."""
+    from puhui.services.monitoring_data import ingest_feeds
+    from puhui.services.reevaluation import refresh_lines
+
+    today = today or business_date(p.clock)
+    feeds = p.feeds if feeds is None else feeds
+    connectors = p.connectors if connectors is None else connectors
+    summary: dict[str, Any] = {"business_date": today.isoformat()}
+    if feeds:
+        t0 = time.perf_counter()
+        taken = ingest_feeds(p, feeds, today)
+        done = reevaluate_applicants(p, monitor, taken.changed, trigger="feed", today=today,
+                                     workers=workers)
+        summary["feeds"] = {
+            "scopes": sorted(getattr(s, "value", str(s)) for s in feeds),
+            "pages": taken.pages, "payloads_stored": taken.payloads_stored,
+            "unchanged": taken.unchanged, "not_monitored": taken.skipped,
+            "refused": dict(taken.refused), "failed": dict(taken.failed),
+            "businesses_changed": len(taken.changed), **done.view(),
+            "seconds": {**{f"ingest {k}": round(v, 3) for k, v in taken.seconds.items()},
+                        **{f"reevaluate {k}": round(v, 3) for k, v in done.seconds.items()},
+                        "total": round(time.perf_counter() - t0, 3)}}
+    rest = [s for s in (connectors or ()) if not feeds or s not in feeds]
+    if rest:
+        summary["pull"] = refresh_lines(p, monitor, connectors, today=today, scopes=rest)
+    elif not feeds:
+        summary["skipped"] = "no data sources configured"
+    return summary
+
+
+__all__ = ["RefreshRun", "refresh_cycle", "reevaluate_applicants", "borrower_features", "refresh_workers",
            "RefreshSettingsError", "CHUNK"]

@@ -528,6 +528,14 @@ def _monitoring(p: Platform, session: Session, scopes: Sequence[DataScope]
     return out
 
 
+def monitored_businesses(p: Platform) -> set[str]:
+    """The business identities a `post_loan_monitoring` consent in force covers (for any data
+    scope): the businesses a change feed is asked about."""
+    with p.read() as session, collector_paused():
+        watched = _monitoring(p, session, list(SOURCES))
+    return {business for by in watched.values() for business in by}
+
+
 def ingest_feeds(p: Platform, feeds: Mapping[DataScope, ChangeFeed], today: date, *,
                  page_size: int = 2000) -> FeedRun:
     """Take in what each change feed delivered since its cursor, a page per transaction: the

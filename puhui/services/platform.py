@@ -69,6 +69,10 @@ class Platform:
     #: What re-evaluates credit lines on fresh data (`puhui.services.reevaluation.LineMonitor`);
     #: None stores pushed monitoring data without re-evaluating any line.
     line_monitor: Any = None
+    #: The sources' change feeds (`puhui.risk.data.feeds.ChangeFeed` by data scope) the line
+    #: refresh takes monitoring data from; a scope without one is asked one business at a time
+    #: through `connectors`.
+    feeds: Any = None
 
     read_engine: Engine | None = None
     _refusals: dict[Any, str | None] = field(default_factory=dict, repr=False)

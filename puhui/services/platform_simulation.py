@@ -22,7 +22,7 @@ from puhui.loans.events import WriteOff
 from puhui.loans.state import LoanStatus
 from puhui.parties.consent import DataScope
 from puhui.parties.synthetic import account_for, small_business
-from puhui.services import applicants, applications, collections, lines, loans, reevaluation
+from puhui.services import applicants, applications, collections, line_refresh, lines, loans
 from puhui.services.access import SYSTEM, Perm, Principal, Role
 from puhui.services.clock import ManualClock, at_business_date
 from puhui.services.gateway import SandboxGateway
@@ -126,8 +126,9 @@ def simulate_platform(platform: Platform, businesses: int = 150, days: int = 180
             lines.sync_lines(platform, session, SYSTEM, today)
         if platform.line_monitor is not None and offset % 7 == 6:
             # once a week, the lines follow their businesses' fresh data (docs/line-policy.md)
-            refreshed = reevaluation.refresh_lines(platform, platform.line_monitor, today=today)
-            result.line_changes += refreshed["lines_changed"]
+            refreshed = line_refresh.refresh_cycle(platform, platform.line_monitor, today)
+            result.line_changes += refreshed.get("feeds", {}).get("lines_changed", 0) \
+                + refreshed.get("pull", {}).get("lines_changed", 0)
         if progress:
             progress(1)
     return result

@@ -190,11 +190,13 @@ def monitored_applicants(p: Platform, session: Session) -> dict[str, frozenset[D
 
 
 def refresh_lines(p: Platform, monitor: LineMonitor, connectors: Any = None,
-                  today: date | None = None) -> dict[str, Any]:
+                  today: date | None = None, scopes: Sequence[DataScope] | None = None
+                  ) -> dict[str, Any]:
     """The scheduled pull: ask the data sources, under consent, for every business with a
     monitoring consent in force and an open line, store what is new, and re-evaluate those
     lines.  One transaction per business: a business whose data or decision fails is reported
-    and the others go on.  Returns the run's summary."""
+    and the others go on.  `scopes`: only these (the line refresh asks the sources without a
+    change feed here).  Returns the run's summary."""
     from puhui.services.sources import fetch_all
 
     connectors = connectors if connectors is not None else p.connectors
@@ -207,8 +209,9 @@ def refresh_lines(p: Platform, monitor: LineMonitor, connectors: Any = None,
         return summary
     with p.read() as session:
         watched = monitored_applicants(p, session)
-    for applicant_id, scopes in sorted(watched.items()):
-        wanted = [s for s in scopes if s in set(connectors)]
+    for applicant_id, held in sorted(watched.items()):
+        wanted = [s for s in held if s in set(connectors)
+                  and (scopes is None or s in scopes)]
         try:
             with p.unit() as session:
                 lines = [x for x in monitor.lines_of(session, applicant_id)

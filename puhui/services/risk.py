@@ -122,6 +122,8 @@ class RiskParts:
     connectors: Any
     policies: Any
     models: Mapping[str, str]
+    #: The synthetic world the connectors (and the change feeds) answer from.
+    world: Any = None
 
     def as_platform(self) -> dict[str, Any]:
         return {"decider": self.decider, "connectors": self.connectors, "policies": self.policies}
@@ -194,7 +196,7 @@ def risk_parts(today: date, *, models_root: str | Path = "var/models",
     names = Blacklist.load(listed) if blacklist is not None or listed.is_file() else None
     decider = PolicyDecider(policies.active(), scorer, blacklist=names, rate_cap=rate_cap)
     world = sme.live_world(world_businesses, world_seed, today)
-    return RiskParts(decider, world_connectors(world, sources), policies, versions)
+    return RiskParts(decider, world_connectors(world, sources), policies, versions, world)
 
 
 def record_json(record: Any) -> dict[str, Any]:
@@ -227,4 +229,8 @@ def open_platform(url: str | None, decider: str = "risk", *,
 
     if platform.line_monitor is None:  # credit lines follow fresh data (docs/line-policy.md)
         platform.line_monitor = LineMonitor.for_platform(platform)
+    if platform.feeds is None and decider == "risk":
+        from puhui.services.change_feeds import platform_feeds
+
+        platform.feeds = platform_feeds(platform, built.world)
     return platform

@@ -359,15 +359,16 @@ def send_due_notifications(platform: Platform) -> dict[str, int]:
 
 
 def run_line_refresh(platform: Platform, day: date) -> dict[str, Any]:
-    """The pull of monitoring data and the re-evaluation of the lines it concerns
-    (`services.reevaluation.refresh_lines`), on the platform's line monitor; a platform
+    """The monitoring data taken in from the sources' change feeds (and asked of the sources
+    without one) and the re-evaluation of the lines it concerns
+    (`services.line_refresh.refresh_cycle`), on the platform's line monitor; a platform
     without one (credit lines not installed) has nothing to watch."""
-    from puhui.services.reevaluation import refresh_lines
+    from puhui.services.line_refresh import refresh_cycle
 
     if platform.line_monitor is None:
         return {"business_date": day.isoformat(), "skipped": True,
                 "reason": "no credit lines to watch on this platform"}
-    return refresh_lines(platform, platform.line_monitor, today=day)
+    return refresh_cycle(platform, platform.line_monitor, day)
 
 
 def run_collections(platform: Platform, day: date) -> dict[str, Any]:
