@@ -397,6 +397,9 @@ def refresh_cycle(p: Platform, monitor: LineMonitor, today: date | None = None, 
         summary["pull"] = refresh_lines(p, monitor, connectors, today=today, scopes=rest)
     elif not feeds:
         summary["skipped"] = "no data sources configured"
+    parts = [summary[k] for k in ("feeds", "pull") if k in summary]
+    for total in ("payloads_stored", "lines_reevaluated", "lines_changed"):
+        summary[total] = sum(part.get(total, 0) for part in parts)
     return summary
 
 

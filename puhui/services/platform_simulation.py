@@ -127,8 +127,7 @@ def simulate_platform(platform: Platform, businesses: int = 150, days: int = 180
         if platform.line_monitor is not None and offset % 7 == 6:
             # once a week, the lines follow their businesses' fresh data (docs/line-policy.md)
             refreshed = line_refresh.refresh_cycle(platform, platform.line_monitor, today)
-            result.line_changes += refreshed.get("feeds", {}).get("lines_changed", 0) \
-                + refreshed.get("pull", {}).get("lines_changed", 0)
+            result.line_changes += refreshed["lines_changed"]
         if progress:
             progress(1)
     return result

@@ -161,6 +161,7 @@ def test_sources_without_a_feed_are_pulled_and_a_consent_limits_both(watched) ->
 
 def test_a_platform_without_lines_or_sources_has_nothing_to_refresh(watched) -> None:
     p, _, _ = watched
-    assert run_line_refresh(p, TODAY)["skipped"] == "no data sources configured"
+    nothing = run_line_refresh(p, TODAY)
+    assert nothing["skipped"] == "no data sources configured" and nothing["lines_changed"] == 0
     p.line_monitor = None
     assert run_line_refresh(p, TODAY)["skipped"] is True
