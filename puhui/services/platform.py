@@ -69,6 +69,9 @@ class Platform:
     #: What re-evaluates credit lines on fresh data (`puhui.services.reevaluation.LineMonitor`);
     #: None stores pushed monitoring data without re-evaluating any line.
     line_monitor: Any = None
+    #: The collections policy registry (`puhui.collections.registry.CollectionsPolicyRegistry`)
+    #: whose active version collections run under; None, or none active: the shipped policy.
+    collections_policies: Any = None
 
     read_engine: Engine | None = None
     _refusals: dict[Any, str | None] = field(default_factory=dict, repr=False)

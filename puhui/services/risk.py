@@ -16,6 +16,7 @@ import fcntl
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -33,6 +34,9 @@ from puhui.store import risk_repo
 
 #: How `services.data.collect` reports a provider that holds nothing on the business.
 UNAVAILABLE = "unavailable:"
+#: Where the platform's collections policy registry is (`puhui collections-policy --registry`).
+ENV_COLLECTIONS_POLICIES = "PUHUI_COLLECTIONS_POLICIES"
+DEFAULT_COLLECTIONS_ROOT = "var/collections-policies"
 
 
 def consented_scopes(session: Session, applicant_id: str, scopes: Any,
@@ -227,4 +231,9 @@ def open_platform(url: str | None, decider: str = "risk", *,
 
     if platform.line_monitor is None:  # credit lines follow fresh data (docs/line-policy.md)
         platform.line_monitor = LineMonitor.for_platform(platform)
+    if platform.collections_policies is None:  # collect under the active policy (docs/collections.md)
+        from puhui.collections.registry import CollectionsPolicyRegistry
+
+        platform.collections_policies = CollectionsPolicyRegistry(
+            os.environ.get(ENV_COLLECTIONS_POLICIES) or DEFAULT_COLLECTIONS_ROOT)
     return platform
