@@ -272,8 +272,10 @@ def _stage_problems(stages: list[StageSpec]) -> list[str]:
         if before.to_dpd is None:
             continue
         if after.from_dpd > before.to_dpd + 1:
-            problems.append(f"stages[{i}].from_dpd: a gap: days {before.to_dpd + 1}-"
-                            f"{after.from_dpd - 1} past due fall in no stage")
+            missing = before.to_dpd + 1, after.from_dpd - 1
+            days = f"day {missing[0]} past due falls" if missing[0] == missing[1] else \
+                f"days {missing[0]}-{missing[1]} past due fall"
+            problems.append(f"stages[{i}].from_dpd: a gap: {days} in no stage")
         elif after.from_dpd <= before.to_dpd:
             problems.append(f"stages[{i}].from_dpd: overlaps stages[{i - 1}] (which runs to "
                             f"{before.to_dpd} days past due)")
