@@ -589,7 +589,7 @@ def assign(p: Platform, session: Session, actor: Principal, case_id: str, collec
         repo.audit(session, at=now, actor=actor.key_id, action="case_assigned",
                    case_id=case_id, loan_id=case.loan_id,
                    detail={"from": case.collector, "to": collector})
-    return case_view(_case(session, case_id))
+    return case_view(_case(session, case_id), settings_for(p))
 
 
 def audit_trail(p: Platform, session: Session, actor: Principal, case_id: str
