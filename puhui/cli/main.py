@@ -28,6 +28,7 @@ from puhui.cli.lines import lines_app
 from puhui.cli.notifications import notifications_app, reminders_app
 from puhui.cli.policy import policy_app
 from puhui.cli.line_policy import line_policy_app
+from puhui.cli.collections_policy import collections_policy_app
 from puhui.cli.privacy import privacy_app
 from puhui.cli.portfolio import portfolio_app
 from puhui.cli.risk import risk_app
@@ -81,6 +82,7 @@ app.add_typer(reminders_app, name="reminders")
 app.add_typer(notifications_app, name="notifications")
 app.add_typer(line_policy_app, name="line-policy")
 app.add_typer(collections_app, name="collections")
+app.add_typer(collections_policy_app, name="collections-policy")
 
 
 @app.command()

@@ -19,7 +19,7 @@ import enum
 import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Iterable
+from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
 from puhui.collections.errors import ContactRefused, InvalidCollectionsInput
@@ -77,7 +77,14 @@ class ContactRules:
             raise InvalidCollectionsInput("need 1 <= max_per_day <= max_per_week")
 
 
-DEFAULT_RULES = ContactRules()
+def __getattr__(name: str) -> Any:
+    """`DEFAULT_RULES`: the shipped collections policy's contact rules
+    (`puhui.collections.policy`, read on first use)."""
+    if name == "DEFAULT_RULES":
+        from puhui.collections.policy import shipped_collections_policy
+
+        return shipped_collections_policy().contact_rules
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parse_enum(kind: type[enum.Enum], value: object, what: str) -> enum.Enum:

@@ -13,12 +13,22 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Iterable
+from typing import Any, Iterable
 
 from puhui.collections.errors import InvalidCollectionsInput
 
-#: The furthest ahead a promise may fall due: a promise months out is a restructuring.
-MAX_PROMISE_DAYS = 30
+def __getattr__(name: str) -> Any:
+    """`MAX_PROMISE_DAYS`, the furthest ahead a promise may fall due (a promise months out is
+    a restructuring): the shipped collections policy's (`puhui.collections.policy`)."""
+    if name == "MAX_PROMISE_DAYS":
+        return _shipped_max_days()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _shipped_max_days() -> int:
+    from puhui.collections.policy import shipped_collections_policy
+
+    return shipped_collections_policy().max_promise_days
 
 
 class PromiseStatus(str, enum.Enum):
@@ -34,8 +44,11 @@ class PromiseCheck:
 
 
 def check_new_promise(amount: object, due_on: object, today: date,
-                      max_days: int = MAX_PROMISE_DAYS) -> None:
-    """Refuse a promise that is not a positive amount of fen due today .. `max_days` ahead."""
+                      max_days: int | None = None) -> None:
+    """Refuse a promise that is not a positive amount of fen due today .. `max_days` ahead
+    (default: the shipped policy's `MAX_PROMISE_DAYS`)."""
+    if max_days is None:
+        max_days = _shipped_max_days()
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
         raise InvalidCollectionsInput(f"a promise is a positive whole number of fen, "
                                       f"not {amount!r}")

@@ -96,14 +96,14 @@ class CollectionStrategy:
             raise InvalidCollectionsInput(f"not a collection strategy: {exc}") from None
 
 
-DEFAULT_STRATEGY = CollectionStrategy("default-2026-12", (
-    Stage("reminder", 1, reminder_every_days=3, call_queue=True),
-    Stage("call", 31, reminder_every_days=2, call_queue=True),
-    Stage("field_visit", 61, reminder_every_days=7, call_queue=True, field_visit=True),
-    Stage("legal", 91, reminder_every_days=7, call_queue=True, field_visit=True,
-          legal_letter=True),
-    Stage("agency", 181, reminder_every_days=None, legal_letter=True, agency_handoff=True),
-))
+def __getattr__(name: str) -> Any:
+    """`DEFAULT_STRATEGY`: the shipped collections policy's strategy (`puhui.collections.policy`;
+    read on first use, since the document's model is built from this module's types)."""
+    if name == "DEFAULT_STRATEGY":
+        from puhui.collections.policy import shipped_collections_policy
+
+        return shipped_collections_policy().strategy
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def priority(amount_overdue: int, dpd: int) -> int:

@@ -16,6 +16,7 @@ import bisect
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_FLOOR, Decimal
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,14 @@ class WriteOffRule:
         return self.recovery_rates[i][1] if i >= 0 else Decimal(1)
 
 
-DEFAULT_WRITE_OFF_RULE = WriteOffRule()
+def __getattr__(name: str) -> Any:
+    """`DEFAULT_WRITE_OFF_RULE`: the shipped collections policy's write-off rule
+    (`puhui.collections.policy`, read on first use)."""
+    if name == "DEFAULT_WRITE_OFF_RULE":
+        from puhui.collections.policy import shipped_collections_policy
+
+        return shipped_collections_policy().write_off_rule
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,10 @@ rate cap or beyond the borrower's means) leaves nothing but its refusal in the t
 after the operation rolls back (`keep_on_failure`).
 
 The rules are the core's (`puhui.collections`); the rows are the store's
-(`puhui.store.collections_repo`).
+(`puhui.store.collections_repo`).  Which rules: the collections policy active in the platform's
+registry (`Platform.collections_policies`, a `CollectionsPolicyRegistry`), or the shipped
+document when the platform has none or none is active (`settings_for`); a case records the
+policy version it is collected under, and every act in the trail names it (`policy`).
 
 Restructuring becomes a loan operation through an `ApplyOperation` callable: by default the
 loan core's `Reschedule` event applied at once (`direct_operations`); the staff servicing
@@ -29,7 +32,8 @@ from puhui.collections.contact import (DEFAULT_RULES, ContactChannel, ContactOut
                                        scrub_note, week_window)
 from puhui.collections.errors import (CaseClosed, ContactRefused, InvalidCollectionsInput,
                                       OfferNotOpen, RestructuringRefused)
-from puhui.collections.promises import PromiseStatus, check_new_promise, evaluate
+from puhui.collections.policy import CollectionsPolicy, shipped_collections_policy
+from puhui.collections.promises import MAX_PROMISE_DAYS, PromiseStatus, check_new_promise, evaluate
 from puhui.collections.restructuring import RestructuringKind, RestructuringPlan, plan
 from puhui.collections.strategy import DEFAULT_STRATEGY, CollectionStrategy, priority
 from puhui.collections.writeoff import DEFAULT_WRITE_OFF_RULE, WriteOffRule, advise
@@ -66,14 +70,37 @@ CALLS = (ContactChannel.PHONE_CALL, ContactChannel.FIELD_VISIT)
 
 @dataclass(frozen=True)
 class CollectionsSettings:
-    """The rules a platform collects under (data; the defaults are the documented ones)."""
+    """The rules a platform collects under (data; the defaults are the shipped policy's)."""
 
     strategy: CollectionStrategy = DEFAULT_STRATEGY
     contact: ContactRules = DEFAULT_RULES
     write_off: WriteOffRule = DEFAULT_WRITE_OFF_RULE
+    promise_max_days: int = MAX_PROMISE_DAYS
+
+    @property
+    def version(self) -> str:
+        """The policy version these rules are (the strategy is named by it)."""
+        return self.strategy.version
+
+    @classmethod
+    def from_policy(cls, policy: CollectionsPolicy) -> "CollectionsSettings":
+        return cls(policy.strategy, policy.contact_rules, policy.write_off_rule,
+                   policy.max_promise_days)
 
 
-DEFAULT_SETTINGS = CollectionsSettings()
+DEFAULT_SETTINGS = CollectionsSettings.from_policy(shipped_collections_policy())
+
+
+def settings_for(p: Platform) -> CollectionsSettings:
+    """The rules `p` collects under now: its registry's active collections policy, or the
+    shipped one when it has no registry or none is active (a tampered registry refuses)."""
+    registry = getattr(p, "collections_policies", None)
+    if registry is None:
+        return DEFAULT_SETTINGS
+    policy = registry.active_or_shipped()
+    if policy is shipped_collections_policy():
+        return DEFAULT_SETTINGS
+    return CollectionsSettings.from_policy(policy)
 
 
 class ApplyOperation(Protocol):
@@ -281,7 +308,7 @@ def notifying_reminder(p: Platform, notify: Callable[..., None]) -> Reminder:
 
 
 def run_daily(p: Platform, session: Session, actor: Principal, day: date | None = None, *,
-              settings: CollectionsSettings = DEFAULT_SETTINGS,
+              settings: CollectionsSettings | None = None,
               remind: Reminder | None = None) -> dict[str, Any]:
     """Review the book for `day` (default: today), once or many times with the same result:
 
@@ -296,6 +323,7 @@ def run_daily(p: Platform, session: Session, actor: Principal, day: date | None 
       stage view, key)` (the notifications service; the key makes a second run send nothing).
     """
     require_staff(actor)
+    settings = settings_for(p) if settings is None else settings
     last_closed = BusinessDayRepository(session).last_closed()
     day = check_run_date(day or business_date(p.clock), p.clock, last_closed)
     now = p.clock.now()
@@ -310,7 +338,8 @@ def run_daily(p: Platform, session: Session, actor: Principal, day: date | None 
 
     def audit(action: str, case: repo.CaseRecord, **detail: Any) -> None:
         repo.audit(session, at=now, actor=actor.key_id, action=action, case_id=case.case_id,
-                   loan_id=case.loan_id, detail={"business_date": day.isoformat(), **detail})
+                   loan_id=case.loan_id, detail={"business_date": day.isoformat(),
+                                                 "policy": settings.version, **detail})
 
     def close(case: repo.CaseRecord, reason: str, figures: dict[str, Any]) -> None:
         repo.update_case(session, case.case_id, status=repo.CLOSED, closed_on=day,
@@ -361,6 +390,10 @@ def run_daily(p: Platform, session: Session, actor: Principal, day: date | None 
             close(case, CURED, figures)
             del cases[loan_id]
             continue
+        if case.strategy != settings.version:
+            # the active policy changed: the case is collected under the new one from today
+            repo.update_case(session, case.case_id, strategy=settings.version)
+            audit("policy_changed", case, from_policy=case.strategy, to_policy=settings.version)
         repo.update_case(session, case.case_id, updated_at=now, **figures)
         if figures["stage"] != case.stage:
             audit("stage_changed", case, from_stage=case.stage_name,
@@ -409,7 +442,7 @@ def run_daily(p: Platform, session: Session, actor: Principal, day: date | None 
 
 def escalate(p: Platform, session: Session, actor: Principal, *, loan_id: str, kind: str,
              key: str, reason: str,
-             settings: CollectionsSettings = DEFAULT_SETTINGS) -> dict[str, Any]:
+             settings: CollectionsSettings | None = None) -> dict[str, Any]:
     """The early warning's `call` and `tighten_collection` actions (services/warnings.py
     `ActionHandlers.escalate`), idempotent on the action's key:
 
@@ -425,6 +458,7 @@ def escalate(p: Platform, session: Session, actor: Principal, *, loan_id: str, k
     Each act is in the collections audit trail with the key; an action applied again finds it
     there and changes nothing (`replayed: true`)."""
     require_staff(actor)
+    settings = settings_for(p) if settings is None else settings
     key = _key(key)
     if kind not in (CALL, TIGHTEN):
         raise InvalidCollectionsInput(f"unknown early-warning action {kind!r}; collections "
@@ -448,7 +482,7 @@ def escalate(p: Platform, session: Session, actor: Principal, *, loan_id: str, k
         case = _open_for_warning(p, session, actor, loan_id, account, day, settings)
         opened = True
     detail = {"business_date": day.isoformat(), "key": key, "warning": kind,
-              "reason": reason}
+              "reason": reason, "policy": settings.version}
     dpd = account.days_past_due(day)
     if kind == TIGHTEN and dpd >= 1:
         escalations = case.escalations + 1
@@ -502,10 +536,11 @@ def _open_for_warning(p: Platform, session: Session, actor: Principal, loan_id: 
 
 def queue(p: Platform, session: Session, actor: Principal, collector: str | None = None,
           unassigned: bool = False, limit: int = 50,
-          settings: CollectionsSettings = DEFAULT_SETTINGS) -> list[dict[str, Any]]:
+          settings: CollectionsSettings | None = None) -> list[dict[str, Any]]:
     """Open cases by priority (amount overdue x days past due), highest first: `collector`'s
     ("me": the caller's own), the unassigned ones, or every open case."""
     require_staff(actor)
+    settings = settings_for(p) if settings is None else settings
     if collector == "me":
         collector = actor.key_id
     if not 1 <= limit <= 500:
@@ -515,9 +550,10 @@ def queue(p: Platform, session: Session, actor: Principal, collector: str | None
 
 
 def show_case(p: Platform, session: Session, actor: Principal, case_id: str,
-              settings: CollectionsSettings = DEFAULT_SETTINGS) -> dict[str, Any]:
+              settings: CollectionsSettings | None = None) -> dict[str, Any]:
     """A case with its attempts, promises, offers and the write-off advice."""
     require_staff(actor)
+    settings = settings_for(p) if settings is None else settings
     case = _case(session, case_id)
     view = case_view(case, settings)
     view["attempts"] = [attempt_view(a) for a in repo.attempts_of(session, case_id)]
@@ -528,9 +564,10 @@ def show_case(p: Platform, session: Session, actor: Principal, case_id: str,
 
 
 def cases_of_loan(p: Platform, session: Session, actor: Principal, loan_id: str,
-                  settings: CollectionsSettings = DEFAULT_SETTINGS) -> list[dict[str, Any]]:
+                  settings: CollectionsSettings | None = None) -> list[dict[str, Any]]:
     """A loan's cases, one per delinquency episode (`NotFound` for a loan not in the book)."""
     require_staff(actor)
+    settings = settings_for(p) if settings is None else settings
     try:
         p.book.load_in(session, loan_id)
     except InvalidEvent:
@@ -552,7 +589,7 @@ def assign(p: Platform, session: Session, actor: Principal, case_id: str, collec
         repo.audit(session, at=now, actor=actor.key_id, action="case_assigned",
                    case_id=case_id, loan_id=case.loan_id,
                    detail={"from": case.collector, "to": collector})
-    return case_view(_case(session, case_id))
+    return case_view(_case(session, case_id), settings_for(p))
 
 
 def audit_trail(p: Platform, session: Session, actor: Principal, case_id: str
@@ -567,13 +604,14 @@ def audit_trail(p: Platform, session: Session, actor: Principal, case_id: str
 def record_attempt(p: Platform, session: Session, actor: Principal, case_id: str, *,
                    channel: str, party: str, outcome: str, key: str, note: str = "",
                    promise_amount: int | None = None, promise_due: date | None = None,
-                   settings: CollectionsSettings = DEFAULT_SETTINGS) -> dict[str, Any]:
+                   settings: CollectionsSettings | None = None) -> dict[str, Any]:
     """Record a contact of the borrower, made now by the caller, within the contact rules.
 
     A contact the rules refuse raises `ContactRefused` and records nothing but the refusal in
     the audit trail.  An outcome of promise_to_pay records the promise (amount, due date) with
     it.  Sent again with the same key, the first record is answered."""
     require_staff(actor)
+    settings = settings_for(p) if settings is None else settings
     key = _key(key)
     case = _case(session, case_id)
     done = repo.attempt_by_key(session, case_id, key)
@@ -592,10 +630,11 @@ def record_attempt(p: Platform, session: Session, actor: Principal, case_id: str
                                       "promise_due; other outcomes take neither")
     today = business_date(p.clock)
     if promised:
-        check_new_promise(promise_amount, promise_due, today)
+        check_new_promise(promise_amount, promise_due, today, settings.promise_max_days)
     repo.lock_borrower(session, case.borrower)  # this case among them, always in one order
     now = p.clock.now()
-    detail = {"channel": channel_.value, "party": party_.value, "outcome": outcome_.value}
+    detail = {"channel": channel_.value, "party": party_.value, "outcome": outcome_.value,
+              "policy": settings.version}
     try:
         check_contact(settings.contact, now, party_,  # type: ignore[arg-type]
                       repo.attempt_times(session, case.borrower,
@@ -616,7 +655,7 @@ def record_attempt(p: Platform, session: Session, actor: Principal, case_id: str
                          call_urgent=False, updated_at=now)
     if promised:
         _add_promise(p, session, actor, case, promise_amount, promise_due,  # type: ignore[arg-type]
-                     key, attempt.attempt_id)
+                     key, attempt.attempt_id, settings.version)
     return _attempt_answer(session, attempt)
 
 
@@ -629,7 +668,8 @@ def _attempt_answer(session: Session, attempt: Any) -> dict[str, Any]:
 
 
 def _add_promise(p: Platform, session: Session, actor: Principal, case: repo.CaseRecord,
-                 amount: int, due_on: date, key: str, attempt_id: str | None) -> Any:
+                 amount: int, due_on: date, key: str, attempt_id: str | None,
+                 policy: str) -> Any:
     now = p.clock.now()
     row = repo.add_promise(session, promise_id=new_id("PP"), case_id=case.case_id,
                            loan_id=case.loan_id, attempt_id=attempt_id, amount=amount,
@@ -638,14 +678,17 @@ def _add_promise(p: Platform, session: Session, actor: Principal, case: repo.Cas
                            made_by=actor.key_id, made_at=now, request_key=key)
     repo.audit(session, at=now, actor=actor.key_id, action="promise_made", case_id=case.case_id,
                loan_id=case.loan_id, detail={"promise_id": row.promise_id, "amount": amount,
-                                             "due_on": due_on.isoformat()})
+                                             "due_on": due_on.isoformat(), "policy": policy})
     return row
 
 
 def record_promise(p: Platform, session: Session, actor: Principal, case_id: str, *,
-                   amount: int, due_on: date, key: str) -> dict[str, Any]:
-    """Record the borrower's promise to pay `amount` fen by `due_on` (today .. 30 days)."""
+                   amount: int, due_on: date, key: str,
+                   settings: CollectionsSettings | None = None) -> dict[str, Any]:
+    """Record the borrower's promise to pay `amount` fen by `due_on` (today .. the policy's
+    `promises.max_days`, 30 in the shipped one)."""
     require_staff(actor)
+    settings = settings_for(p) if settings is None else settings
     key = _key(key)
     case = _case(session, case_id, lock=True)
     done = repo.promise_by_key(session, case_id, key)
@@ -653,8 +696,9 @@ def record_promise(p: Platform, session: Session, actor: Principal, case_id: str
         return promise_view(done)
     if case.status != repo.OPEN:
         raise CaseClosed(f"case {case_id} is closed ({case.close_reason})")
-    check_new_promise(amount, due_on, business_date(p.clock))
-    return promise_view(_add_promise(p, session, actor, case, amount, due_on, key, None))
+    check_new_promise(amount, due_on, business_date(p.clock), settings.promise_max_days)
+    return promise_view(_add_promise(p, session, actor, case, amount, due_on, key, None,
+                                     settings.version))
 
 
 # -- restructuring --------------------------------------------------------------------------------
@@ -768,7 +812,7 @@ def accept_offer(p: Platform, session: Session, actor: Principal, offer_id: str,
     if result.get("applied"):
         account = p.book.load_in(session, case.loan_id)
         if account.days_past_due(today) == 0:
-            figures = _figures(DEFAULT_SETTINGS, account, today, case.escalations)
+            figures = _figures(settings_for(p), account, today, case.escalations)
             repo.update_case(session, case.case_id, status=repo.CLOSED, closed_on=today,
                              close_reason=RESTRUCTURED, updated_at=now, **figures)
             repo.audit(session, at=now, actor=actor.key_id, action="case_closed",
@@ -807,12 +851,13 @@ def _advice(session: Session, case: repo.CaseRecord, today: date,
 
 
 def write_off_recommendations(p: Platform, session: Session, actor: Principal,
-                              settings: CollectionsSettings = DEFAULT_SETTINGS
+                              settings: CollectionsSettings | None = None
                               ) -> list[dict[str, Any]]:
     """Open cases recommended for write-off, oldest delinquency first, with the reasons.
 
     Advice for staff: the write-off itself is a servicing operation (maker-checker)."""
     require_staff(actor)
+    settings = settings_for(p) if settings is None else settings
     today = business_date(p.clock)
     out = []
     for case in repo.open_cases(session):
@@ -826,6 +871,7 @@ def write_off_recommendations(p: Platform, session: Session, actor: Principal,
 
 __all__ = [
     "ApplyOperation", "CollectionsSettings", "DEFAULT_SETTINGS", "RestructuringKind",
+    "settings_for",
     "accept_offer", "assign", "audit_trail", "cases_of_loan", "decline_offer",
     "direct_operations", "notifying_reminder", "operations_for", "propose_restructuring",
     "queue", "record_attempt", "record_promise", "run_daily", "show_case",

@@ -73,6 +73,9 @@ class Platform:
     #: refresh takes monitoring data from; a scope without one is asked one business at a time
     #: through `connectors`.
     feeds: Any = None
+    #: The collections policy registry (`puhui.collections.registry.CollectionsPolicyRegistry`)
+    #: whose active version collections run under; None, or none active: the shipped policy.
+    collections_policies: Any = None
 
     read_engine: Engine | None = None
     _refusals: dict[Any, str | None] = field(default_factory=dict, repr=False)

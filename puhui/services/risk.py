@@ -16,6 +16,7 @@ import fcntl
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -33,6 +34,9 @@ from puhui.store import risk_repo
 
 #: How `services.data.collect` reports a provider that holds nothing on the business.
 UNAVAILABLE = "unavailable:"
+#: Where the platform's collections policy registry is (`puhui collections-policy --registry`).
+ENV_COLLECTIONS_POLICIES = "PUHUI_COLLECTIONS_POLICIES"
+DEFAULT_COLLECTIONS_ROOT = "var/collections-policies"
 
 
 def consented_scopes(session: Session, applicant_id: str, scopes: Any,
@@ -233,4 +237,9 @@ def open_platform(url: str | None, decider: str = "risk", *,
         from puhui.services.change_feeds import platform_feeds
 
         platform.feeds = platform_feeds(platform, built.world)
+    if platform.collections_policies is None:  # the active policy (docs/collections.md)
+        from puhui.collections.registry import CollectionsPolicyRegistry
+
+        platform.collections_policies = CollectionsPolicyRegistry(
+            os.environ.get(ENV_COLLECTIONS_POLICIES) or DEFAULT_COLLECTIONS_ROOT)
     return platform
