@@ -89,7 +89,8 @@ def _prototypes(p: Any, rng: random.Random) -> list[str]:
         with p.unit() as s:
             a = applicants.register_applicant(p, s, SYSTEM, business)["applicant_id"]
             applicants.grant_consent(p, s, SYSTEM, a, "credit_assessment",
-                                     ["identity", "bank_account", *SCOPES])
+                                     ["identity", "bank_account", "bureau", "logistics",
+                                      "app_behaviour", *SCOPES])
             applicants.grant_consent(p, s, SYSTEM, a, "post_loan_monitoring", list(SCOPES))
             account = applicants.bind_account(p, s, SYSTEM, a,
                                               account_for(rng, business))["account_id"]
@@ -122,8 +123,9 @@ def build_book(p: Any, n: int, rng: random.Random) -> list[tuple[str, str]]:
     with p.unit() as s:  # the prototypes' states, built from their application payloads
         monitoring_data.load_data(s, holders, TODAY)
     with p.read() as s:
-        states = {a: [r._asdict() for r in s.execute(select(MonitoringStateRow).where(
-            MonitoringStateRow.applicant_id == a))] for a in holders}
+        table = MonitoringStateRow.__table__
+        states = {a: [r._asdict() for r in s.execute(select(table).where(
+            table.c.applicant_id == a))] for a in holders}
     out: list[tuple[str, str]] = []
     t0 = time.perf_counter()
     for start in range(0, n, 2_000):

@@ -138,39 +138,45 @@ def logistics(source: SourceData, as_of: date, top: int) -> Reduced:
 
 
 def bank(source: SourceData, as_of: date, top: int) -> Reduced:
-    records, n = source.rows(), source.record_count
+    """Bank lines known by as_of, in booking order (by day, ties as listed): monthly inflow,
+    outflow, round trips (an inflow from a counterparty the business paid in the same month)
+    and the lowest balance after a line; a quiet month carries the last balance before it, once
+    there is one.  With NumPy over the columns: a statement holds hundreds of lines, and the
+    batch re-evaluation of lines reduces thousands of businesses' statements per chunk."""
+    n = source.record_count
     day = c.days(source.column("booked_on"), n)
     known = int(np.count_nonzero(day <= as_of.toordinal()))
-    order = np.argsort(day, kind="stable")[:known].tolist()  # booking order, ties as listed
-    row = c.rows(day, top).tolist()
-    lines = [(row[k], records[k]) for k in order]
-    inflow, outflow, trip = [0] * ROWS, [0] * ROWS, [0] * ROWS
-    low: list[int | None] = [None] * ROWS
-    # round trip: an inflow from a counterparty the business paid in the same month
-    paid = {(w, r.counterparty_hash) for w, r in lines if r.amount_fen < 0}
-    end: dict[int, int] = {}  # each month's balance after its last line (-1: before the panel)
-    for w, r in lines:
-        end[max(w, -1)] = r.balance_after_fen
-        if not 0 <= w < HISTORY_MONTHS:
-            continue
-        amount = r.amount_fen
-        if amount > 0:
-            inflow[w] += amount
-            if (w, r.counterparty_hash) in paid:
-                trip[w] += amount
-        else:
-            outflow[w] -= amount
-        if low[w] is None or r.balance_after_fen < low[w]:
-            low[w] = r.balance_after_fen
-    carried = end.get(-1)  # a quiet month carries the last balance before it, once there is one
-    for w in range(HISTORY_MONTHS):
-        if low[w] is None:
-            low[w] = carried
-        carried = end.get(w, carried)
-    out = c.monthly(DataScope.BANK_STATEMENT, bank_inflow_fen=c.ints(inflow),
-                    bank_outflow_fen=c.ints(outflow), bank_round_trip_fen=c.ints(trip))
-    valid = np.array([v is not None for v in low]) & c.COMPLETE
-    out["bank_min_balance_fen"] = c.ints([v or 0 for v in low]), valid
+    order = np.argsort(day, kind="stable")[:known]  # booking order, ties as listed
+    w = c.rows(day, top)[order]  # non-decreasing: -1 before the panel, HISTORY_MONTHS in as_of's
+    amount = c.money(source.column("amount_fen"), n, "bank amounts")[order]
+    balance = c.money(source.column("balance_after_fen"), n, "bank balances")[order]
+    party = c.codes(source.column("counterparty_hash"))[order]
+    inside = (w >= 0) & (w < HISTORY_MONTHS)
+    incoming = amount > 0
+    key = (w + 1) * (n + 1) + party  # (month, counterparty), both non-negative
+    paid = np.isin(key, key[amount < 0])
+    inflow, outflow, trip = (np.zeros(ROWS, np.int64) for _ in range(3))
+    np.add.at(inflow, w[inside & incoming], amount[inside & incoming])
+    np.add.at(outflow, w[inside & ~incoming], -amount[inside & ~incoming])
+    np.add.at(trip, w[inside & incoming & paid], amount[inside & incoming & paid])
+    low = np.full(ROWS, _NEVER)
+    np.minimum.at(low, w[inside], balance[inside])
+    lined = np.zeros(ROWS, bool)
+    lined[w[inside]] = True
+    last = np.flatnonzero(np.append(w[1:] != w[:-1], True)) if known else np.array([], int)
+    end = dict(zip(w[last].tolist(), balance[last].tolist()))  # each month's closing balance
+    carried = end.get(-1)
+    valid = np.zeros(ROWS, bool)
+    for m in range(HISTORY_MONTHS):
+        if lined[m]:
+            valid[m] = True
+        elif carried is not None:
+            low[m], valid[m] = carried, True
+        carried = end.get(m, carried)
+    low[~valid] = 0
+    out = c.monthly(DataScope.BANK_STATEMENT, bank_inflow_fen=inflow, bank_outflow_fen=outflow,
+                    bank_round_trip_fen=trip)
+    out["bank_min_balance_fen"] = low, valid & c.COMPLETE
     return out, c.first_month(day, as_of)
 
 
