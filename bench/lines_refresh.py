@@ -171,7 +171,7 @@ def deltas(book: list[tuple[str, str]], day: date, share: float, rng: random.Ran
         if rng.random() >= share:
             continue
         env = {"business_id": business, "as_of": day.isoformat()}
-        usage = rng.randrange(200, 5_000)
+        usage = rng.randrange(200, 2_500) * (3 if rng.random() < 0.05 else 1)  # 5%: a big order
         out["utility"].append((business, {**env, "records": [{
             "utility": "electricity", "period_month": month.strftime("%Y-%m"), "usage": usage,
             "amount_fen": usage * 80, "billed_on": billed.isoformat(),
