@@ -27,8 +27,8 @@ or unfreeze.  What keeps a line from flapping:
 `evaluate(line, features, scores, history, policy, today)` never reads a clock, a database or a
 model: the same inputs give the same `LineDecision`, whose trace says for every rule whether it
 fired, was held (interval, frozen line) or did not apply and why.  Arithmetic is exact integers:
-limits in fen, rates and percentages in millionths, so the vectorised twin
-(`puhui.lines.vectorised`) agrees to the fen.
+limits in fen, rates and percentages in millionths.  A whole book is re-evaluated line by line
+with it (`services.line_refresh`): at ~0.1 ms a line, the policy is a small part of a refresh.
 """
 
 from __future__ import annotations

@@ -528,6 +528,55 @@ def _monitoring(p: Platform, session: Session, scopes: Sequence[DataScope]
     return out
 
 
+class _Watched:
+    """Who a page's businesses are, resolved page by page: the applicants already holding a
+    merged state of a business's data (its identity is stored beside the state) with a
+    monitoring consent in force, read for the page's businesses alone; a business no state
+    names (monitored since the last delivery) sends this run to read every consent in force
+    and every monitored applicant's identity once (`_monitoring`).  Why: opening every
+    monitored applicant's sealed record each run would cost half a minute for 200,000 of
+    them, every 15 minutes, even when no source has news."""
+
+    def __init__(self, p: Platform, scopes: Sequence[DataScope]) -> None:
+        self.p, self.scopes = p, list(scopes)
+        self._everyone: dict[DataScope, dict[str, tuple[str, Consent]]] | None = None
+
+    def of_page(self, session: Session, scope: DataScope, businesses: Sequence[str]
+                ) -> dict[str, tuple[str, Consent]]:
+        """business identity -> (applicant, the consent covering `scope`) for these."""
+        wanted = sorted(set(businesses))
+        holders = repo.holders_of(session, wanted)
+        out: dict[str, tuple[str, Consent]] = {}
+        if holders:
+            applicants = sorted({a for names in holders.values() for a in names})
+            erased = {row.applicant_id for row in repo.applicant_rows(session, applicants)
+                      if row.erased_at is not None}
+            now = self.p.clock.now()
+            held: dict[str, list[Consent]] = defaultdict(list)
+            for applicant_id, text in line_decision_repo.consents_in_force_of(
+                    session, applicants, now):
+                consent = Consent.from_dict(json.loads(text))
+                if consent.purpose is _PURPOSE and scope in consent.scopes:
+                    held[applicant_id].append(consent)
+            for business in wanted:
+                for applicant_id in holders.get(business, ()):
+                    if applicant_id in erased or not held[applicant_id]:
+                        continue
+                    # the consent `require_consent` would pick: the longest lasting, then the
+                    # first id (as `_monitoring` picks)
+                    out[business] = (applicant_id, sorted(
+                        held[applicant_id],
+                        key=lambda c: (-c.expires_at.timestamp(), c.consent_id))[0])
+                    break
+        unknown = [b for b in wanted if b not in holders]
+        if unknown:
+            if self._everyone is None:
+                self._everyone = _monitoring(self.p, session, self.scopes)
+            everyone = self._everyone[scope]
+            out.update({b: everyone[b] for b in unknown if b in everyone})
+        return out
+
+
 def monitored_businesses(p: Platform) -> set[str]:
     """The business identities a `post_loan_monitoring` consent in force covers (for any data
     scope): the businesses a change feed is asked about."""
@@ -548,8 +597,8 @@ def ingest_feeds(p: Platform, feeds: Mapping[DataScope, ChangeFeed], today: date
     run = FeedRun()
     changed: set[str] = set()
     t = time.perf_counter()
-    with p.read() as session, collector_paused():
-        watched = _monitoring(p, session, list(feeds))
+    watched = _Watched(p, list(feeds))
+    with p.read() as session:
         cursors = {s: repo.cursor(session, s.value) for s in feeds}
     t = run._time("consents", t)
     for scope, feed in feeds.items():
@@ -562,7 +611,11 @@ def ingest_feeds(p: Platform, feeds: Mapping[DataScope, ChangeFeed], today: date
                 break
             t = run._time("feed", t)
             with collector_paused():
-                t = _ingest_page(p, run, changed, scope, watched[scope], page, today, t)
+                with p.read() as session:
+                    whose = watched.of_page(session, scope,
+                                            [c.business_id for c in page.changes])
+                t = run._time("consents", t)
+                t = _ingest_page(p, run, changed, scope, whose, page, today, t)
             if not page.more:
                 break
             if page.cursor == cursor:

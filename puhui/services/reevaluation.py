@@ -33,22 +33,19 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any, Callable, Mapping, Sequence
 
-import polars as pl
 from sqlalchemy.orm import Session
 
 from puhui.errors import PuhuiError
-from puhui.lines.policy import (BEHAVIOUR_FACTS, MICRO, OPEN_STATUSES, LineDecision, LineFacts,
+from puhui.lines.policy import (OPEN_STATUSES, LineDecision, LineFacts,
                                 LineHistory, LinePolicy, default_line_policy, evaluate,
                                 line_facts)
 from puhui.lines.record import LineDecisionRecord, canonical, input_sha256, replay
-from puhui.lines.signals import Due, monitoring_features, monitoring_frame, \
-    repayment_facts
-from puhui.lines.vectorised import engaged_column, evaluate_lines
+from puhui.lines.signals import Due, monitoring_features, repayment_facts
 from puhui.parties.consent import Consent, DataScope, Purpose
 from puhui.risk.data.payload import SOURCES, parse_payload, source_scope
 from puhui.risk.errors import InvalidRecord, SourceFailed, SourceUnavailable
@@ -450,207 +447,6 @@ def replay_line_decision(session: Session, actor: Principal, decision_id: str,
             "replayed": decision.to_dict()}
 
 
-# -- a whole book at once --------------------------------------------------------------------------
-@dataclass
-class BookRun:
-    """What `reevaluate_book` did, stage by stage (seconds), and its counts."""
-
-    lines: int = 0
-    recorded: int = 0
-    changed: int = 0
-    applied: int = 0
-    refused: int = 0
-    seconds: dict[str, float] = field(default_factory=dict)
-
-
-def reevaluate_book(p: Platform, monitor: LineMonitor, lines: pl.DataFrame, panel: pl.DataFrame,
-                    today: date, *, trigger: str = "batch", apply: bool = True,
-                    chunk: int = 20_000) -> BookRun:
-    """Re-evaluate a book of lines after a data refresh, vectorised: point-in-time features and
-    monitoring signals over the refreshed monthly panel (`feature_frame`, `monitoring_frame`),
-    scores (`score_frame`), the line policy over the frame (`evaluate_lines`), one decision
-    record per line whose inputs are new, written in bulk, and the changes applied through the
-    monitor (one transaction per 500 changes, each in a savepoint).
-
-    `lines` has one row per line: `business_id` (the panel's), `applicant_id`, the line columns
-    of `puhui.lines.vectorised` (limit, drawn, product_max, rate_micro, cap_micro, status,
-    opened_on, changed_on) and the behaviour facts (on_time_months, days_past_due,
-    missed_instalments_6m); the rules engaged are read from each line's latest record.  The
-    records are those of `reevaluate_applicant` (format `puhui.line-decision-record/1`, each
-    replayable), their JSON written by Polars; the rate cap is recorded as its limit (the
-    book's frame carries no provenance)."""
-    import time
-
-    from puhui.risk.features import feature_frame
-
-    run = BookRun(lines=lines.height)
-    policy = monitor.policy
-    t0 = time.perf_counter()
-    books = lines["business_id"].unique()
-    wanted = panel if books.len() >= panel["business_id"].n_unique() else \
-        panel.filter(pl.col("business_id").is_in(books.implode()))
-    features = feature_frame(wanted, today).join(monitoring_frame(wanted, today),
-                                                 on="business_id", how="left")
-    run.seconds["features"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    model_versions: dict[str, str] = {}
-    if monitor.scorer is not None:
-        features = monitor.scorer.score_frame(features)
-        model_versions = dict(getattr(monitor.scorer, "model_versions", {}))
-    run.seconds["scores"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    with p.read() as session:
-        latest = repo.latest_decisions(session, lines["line_id"].to_list())
-    released = [r.code for r in policy.rules if r.release is not None]
-    frame = lines.join(features, on="business_id", how="left")
-    ids = frame["line_id"].to_list()
-    engaged_by_line = {line_id: _engaged(row) for line_id, row in latest.items()}
-    if released:
-        frame = frame.with_columns(
-            pl.Series(engaged_column(c), [engaged_by_line.get(i, {}).get(c) for i in ids],
-                      dtype=pl.Date) for c in released)
-    run.seconds["history"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    out = evaluate_lines(policy, frame, today)
-    run.seconds["policy"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    rows, changes = _book_records(policy, frame, out, today, trigger, model_versions, latest,
-                                  p.clock.now())
-    run.seconds["records"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for start in range(0, len(rows), chunk):
-        with p.write_connection() as conn:
-            repo.bulk_add_decisions(conn, rows[start:start + chunk])
-    run.recorded = len(rows)
-    run.changed = len(changes)
-    run.seconds["write"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    if apply:
-        for start in range(0, len(changes), 500):
-            with p.unit() as session:
-                for change in changes[start:start + 500]:
-                    try:
-                        with session.begin_nested():
-                            monitor.apply_line_change(p, session, SYSTEM, **change)
-                        run.applied += 1
-                    except PuhuiError as exc:
-                        run.refused += 1
-                        log.warning("line %s: not applied: %s", change["line_id"], exc)
-    run.seconds["apply"] = time.perf_counter() - t0
-    return run
-
-
-def _json_column(frame: pl.DataFrame, fields: dict[str, pl.Expr]) -> list[str]:
-    """Each row's `fields` as a JSON object with its keys sorted (Polars writes it)."""
-    return frame.select(pl.struct([fields[k].alias(k) for k in sorted(fields)])
-                        .struct.json_encode().alias("j"))["j"].to_list()
-
-
-def _book_records(policy: LinePolicy, frame: pl.DataFrame, out: pl.DataFrame, today: date,
-                  trigger: str, model_versions: Mapping[str, str], latest: Mapping[str, Any],
-                  now: Any) -> tuple[list[tuple], list[dict[str, Any]]]:
-    """The decision rows (tuples in `DECISION_COLUMNS` order, one per line whose inputs are
-    new) and the changes to apply."""
-    from puhui.lines.policy import LINE_FACT_KINDS
-    from puhui.lines.record import FORMAT
-    from puhui.lines.vectorised import line_state_exprs
-
-    kinds = policy.kinds
-    state = line_state_exprs(today)
-
-    def fact(name: str) -> pl.Expr:
-        if name in state:
-            return state[name]
-        if name not in frame.columns:
-            return pl.lit(None)
-        col, dtype = pl.col(name), frame.schema[name]
-        if dtype.is_float():  # NaN and infinity are missing: null, as `values.plain` makes them
-            return pl.when(col.is_finite()).then(col)
-        if kinds.get(name) in ("number", "money", "probability") and not dtype.is_numeric():
-            return pl.lit(None)
-        return col
-
-    facts_json = _json_column(frame, {n: fact(n) for n in {**LINE_FACT_KINDS, **policy.facts}})
-    def decimal_text(micro: pl.Expr) -> pl.Expr:  # whole millionths as "0.120000", exactly
-        micro = micro.cast(pl.Int64)
-        return pl.concat_str([(micro // MICRO).cast(pl.String), pl.lit("."),
-                              (micro % MICRO).cast(pl.String).str.zfill(6)])
-
-    rate, cap = decimal_text(pl.col("rate_micro")), decimal_text(pl.col("cap_micro"))
-    line_json = _json_column(frame, {
-        "line_id": pl.col("line_id"), "limit": pl.col("limit").cast(pl.Int64),
-        "drawn": pl.col("drawn").cast(pl.Int64), "annual_rate": rate,
-        "status": pl.col("status").cast(pl.String),
-        "opened_on": pl.col("opened_on").cast(pl.String),
-        "changed_on": pl.col("changed_on").cast(pl.String),
-        "product_max": pl.col("product_max").cast(pl.Int64),
-        "rate_cap": pl.struct(cap.alias("annual_limit"),
-                              pl.lit("rate cap in force").alias("label"),
-                              pl.lit(None).alias("provenance"))})
-    released = [r.code for r in policy.rules if r.release is not None]
-    before = [frame[engaged_column(c)].to_list() for c in released]
-    after = [out[engaged_column(c)].to_list() for c in released]
-    version, sha = policy.identity, policy.sha256
-    day = today.isoformat()
-    constant = (f'"data":{{}},"decided_on":"{day}",', f',"format":"{FORMAT}",',
-                f',"model_versions":{canonical(dict(model_versions))},',
-                f',"policy_sha256":"{sha}","policy_version":{canonical(policy.version)},'
-                f'"trigger":{canonical(trigger)}}}')
-    rows: list[tuple] = []
-    changes: list[dict[str, Any]] = []
-    columns = [out[c].to_list() for c in ("limit_new", "rate_new_micro", "freeze",
-                                          "proposed_limit", "proposed_rate_micro", "fired",
-                                          "released")]
-    line_ids, applicants = frame["line_id"].to_list(), frame["applicant_id"].to_list()
-    for i, (line_id, applicant) in enumerate(zip(line_ids, applicants)):
-        engaged_before = "{}" if not any(v[i] for v in before) else canonical(
-            {c: v[i].isoformat() for c, v in zip(released, before) if v[i] is not None})
-        fingerprint = hashlib.sha256(f"{line_json[i]}|{engaged_before}|{facts_json[i]}|{sha}|"
-                                     f"{day}".encode("utf-8")).hexdigest()
-        previous = latest.get(line_id)
-        if previous is not None and previous.input_sha256 == fingerprint:
-            continue
-        limit_new, rate_new, freeze, proposed_limit, proposed_rate, fired, let_go = \
-            (c[i] for c in columns)
-        engaged = {c: v[i].isoformat() for c, v in zip(released, after) if v[i] is not None}
-        engaged_after = canonical(engaged) if engaged else "{}"
-        annual_rate = None if rate_new is None else str(Decimal(rate_new) / MICRO)
-        outcome = canonical({
-            "line_id": line_id, "decided_on": day, "policy_version": version,
-            "fired": [c for c in fired.split(",") if c],
-            "released": [c for c in let_go.split(",") if c],
-            "proposed_limit": proposed_limit,
-            "proposed_rate": None if proposed_rate is None
-            else str(Decimal(proposed_rate) / MICRO),
-            "limit": limit_new, "annual_rate": annual_rate, "freeze": freeze,
-            "engaged": engaged})
-        decision_id = new_id("LD")
-        text = (f'{{"applicant_id":{canonical(applicant)},{constant[0]}"decision_id":'
-                f'"{decision_id}","engaged_before":{engaged_before},"facts":{facts_json[i]}'
-                f'{constant[1]}"line":{line_json[i]},"line_id":{canonical(line_id)}'
-                f'{constant[2]}"outcome":{outcome}{constant[3]}')
-        changed = limit_new is not None or rate_new is not None or freeze is not None
-        rows.append((decision_id, line_id, applicant, today, now, trigger[:40], version, sha,
-                     changed, limit_new, annual_rate, freeze, engaged_after, fingerprint, text,
-                     hashlib.sha256(text.encode("utf-8")).hexdigest()))
-        if changed:
-            codes = [c for c in (fired + "," + let_go).split(",") if c]
-            changes.append({"line_id": line_id, "key": f"line-decision:{decision_id}",
-                            "reason": "re-evaluated under " + version + ": "
-                            + (", ".join(codes) or "RATE_ABOVE_CAP"),
-                            "limit": limit_new,
-                            "annual_rate": None if rate_new is None
-                            else Decimal(rate_new) / MICRO,
-                            "freeze": freeze, "decision_id": decision_id})
-    return rows, changes
-
-
-def behaviour_columns() -> list[str]:
-    """The repayment-behaviour columns a book's frame carries (`reevaluate_book`)."""
-    return list(BEHAVIOUR_FACTS)
-
-
-__all__ = ["LineMonitor", "Reevaluated", "BookRun", "push_data", "refresh_lines",
-           "reevaluate_applicant", "reevaluate_book", "replay_line_decision",
-           "stored_line_decision", "line_decisions", "monitored_applicants", "NOTICE_KIND",
-           "behaviour_columns"]
+__all__ = ["LineMonitor", "Reevaluated", "push_data", "refresh_lines", "reevaluate_applicant",
+           "apply_decision", "replay_line_decision", "stored_line_decision", "line_decisions",
+           "monitored_applicants", "NOTICE_KIND"]

@@ -145,8 +145,21 @@ def consents_in_force(bind: Bind, at: datetime) -> list[Any]:
     return list(bind.execute(query).all())
 
 
+def consents_in_force_of(bind: Bind, applicant_ids: Sequence[str], at: datetime) -> list[Any]:
+    """`consents_in_force` of these applicants only (chunks of 500 per statement)."""
+    ids, out = list(applicant_ids), []
+    for start in range(0, len(ids), _BATCH):
+        out += bind.execute(
+            select(_CONSENTS.c.applicant_id, _CONSENTS.c.data)
+            .where(_CONSENTS.c.applicant_id.in_(ids[start:start + _BATCH]),
+                   _CONSENTS.c.granted_at <= at, _CONSENTS.c.expires_at > at,
+                   or_(_CONSENTS.c.revoked_at.is_(None), _CONSENTS.c.revoked_at > at))
+            .order_by(_CONSENTS.c.applicant_id, _CONSENTS.c.consent_id)).all()
+    return out
+
+
 __all__ = ["add_decisions", "bulk_add_decisions", "DECISION_COLUMNS", "decision_by_input",
            "decisions_by_inputs",
            "decision", "decisions_of", "latest_decisions",
            "last_repriced", "applicant_payloads", "latest_payload_hashes", "add_payload",
-           "consents_in_force"]
+           "consents_in_force", "consents_in_force_of"]

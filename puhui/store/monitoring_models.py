@@ -28,7 +28,7 @@ class MonitoringStateRow(Base):
 
     applicant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     scope: Mapped[str] = mapped_column(String(32), primary_key=True)
-    business_id: Mapped[str] = mapped_column(String(128))
+    business_id: Mapped[str] = mapped_column(String(128), index=True)
     as_of: Mapped[date] = mapped_column(Date)           # the latest as_of merged
     first_as_of: Mapped[date] = mapped_column(Date)     # the earliest as_of merged
     in_order: Mapped[bool] = mapped_column(Boolean)     # merged in as_of order

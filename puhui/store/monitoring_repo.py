@@ -201,6 +201,18 @@ def log_uses(bind: Bind, rows: Sequence[Sequence[Any]]) -> int:
 
 
 # -- applicants ------------------------------------------------------------------------------------
+def holders_of(bind: Bind, business_ids: Sequence[str]) -> dict[str, list[str]]:
+    """business identity -> the applicants (sorted) holding a merged state of its data."""
+    out: dict[str, set[str]] = {}
+    table = MonitoringStateRow.__table__
+    for chunk in _chunks(business_ids):
+        for business, applicant in bind.execute(
+                select(table.c.business_id, table.c.applicant_id).distinct()
+                .where(table.c.business_id.in_(chunk))):
+            out.setdefault(business, set()).add(applicant)
+    return {b: sorted(a) for b, a in out.items()}
+
+
 def applicant_rows(bind: Bind, applicant_ids: Sequence[str]) -> list[Any]:
     """(applicant_id, data, data_key, owner_id_hash, erased_at) of these applicants."""
     out: list[Any] = []

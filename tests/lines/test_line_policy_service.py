@@ -5,14 +5,11 @@ recorder here), decisions recorded once and replayable, the pull and the book.""
 from __future__ import annotations
 
 from datetime import date, timedelta
-from decimal import Decimal
 
-import polars as pl
 import pytest
 from sqlalchemy import func, select
 
 from puhui.errors import ConsentMissing, ConsentRevoked, InvalidAmount
-from puhui.lines.record import LineDecisionRecord
 from puhui.lines.signals import Due
 from puhui.risk.errors import InvalidRecord
 from puhui.services import applicants as svc
@@ -268,53 +265,6 @@ def test_the_pull_asks_the_sources_for_monitored_lines_only(monitored, as_sent) 
         with monitored.read() as session:
             _, hashes, _ = rv.applicant_data(session, watched, today)
         assert hashes["utility"] == hashlib.sha256(sent).hexdigest()
-
-
-def test_a_book_is_reevaluated_in_one_pass_and_each_record_replays(monitored) -> None:
-    from puhui.lines.signals import monitoring_frame  # noqa: F401 (the book path's signals)
-    from puhui.risk.data.world import SyntheticWorld
-
-    as_of = date(2025, 11, 12)
-    world = SyntheticWorld(300, seed=5)
-    panel = world.panel(as_of)
-    ids = panel["business_id"].unique(maintain_order=True).to_list()
-    n = len(ids)
-    book = pl.DataFrame({
-        "business_id": ids, "applicant_id": [f"AP{i}" for i in range(n)],
-        "line_id": [f"LN{i}" for i in range(n)], "limit": [10_000_000] * n,
-        "drawn": [2_000_000] * n, "product_max": [50_000_000] * n, "rate_micro": [120_000] * n,
-        "cap_micro": [240_000] * n, "status": ["active"] * n,
-        "opened_on": [date(2025, 1, 5)] * n, "changed_on": [None] * n,
-        "on_time_months": [i % 8 for i in range(n)], "days_past_due": [0] * n,
-        "missed_instalments_6m": [0] * n},
-        schema_overrides={"changed_on": pl.Date})
-    lines = LineRecorder()
-    for row in book.iter_rows(named=True):
-        lines.add(FakeLine(row["line_id"], row["applicant_id"], opened_on=row["opened_on"]))
-    mon = monitor(lines)
-    run = rv.reevaluate_book(monitored, mon, book, panel, as_of)
-    assert run.recorded == n and run.changed == run.applied == len(lines.calls) > 0
-    assert {c["line_id"] for c in lines.calls} <= set(book["line_id"])
-    with monitored.read() as session:
-        rows = session.execute(select(LineDecisionRow.decision_id, LineDecisionRow.applicant_id)
-                               ).all()
-    assert len(rows) == n
-    # every record replays to its recorded outcome
-    from puhui.lines.policy import default_line_policy
-    from puhui.lines.record import replay
-    with monitored.read() as session:
-        texts = session.execute(select(LineDecisionRow.record)).scalars().all()
-    policy = default_line_policy()
-    for text in texts:
-        record = LineDecisionRecord.from_json(text)
-        assert replay(record, policy).outcome() == record.outcome
-    fired = [c for c in lines.calls if c["annual_rate"] is not None]
-    assert fired and all(c["annual_rate"] == Decimal("0.115") for c in fired)
-    engaged = sum(1 for t in texts if LineDecisionRecord.from_json(t).outcome["engaged"])
-    again = rv.reevaluate_book(monitored, mon, book, panel, as_of)
-    # the same inputs record nothing new; a line with a rule engaged has new inputs (its
-    # engaged rules), and is recorded again with the rule waiting for its release
-    assert again.recorded == engaged
 
 
 def test_the_monitor_is_wired_to_the_platform_s_credit_lines_and_notifications(

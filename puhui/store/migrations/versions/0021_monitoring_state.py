@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("tail", sa.LargeBinary(), nullable=True),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("applicant_id", "scope", name=op.f("pk_monitoring_state")))
+    op.create_index(op.f("ix_monitoring_state_business_id"), "monitoring_state", ["business_id"])
     op.create_table(
         "monitoring_applicants",
         sa.Column("applicant_id", sa.String(length=32), nullable=False),
@@ -57,6 +58,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_monitoring_state_business_id"), table_name="monitoring_state")
     op.drop_table("feed_cursors")
     op.drop_table("monitoring_applicants")
     op.drop_table("monitoring_state")
