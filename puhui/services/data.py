@@ -29,6 +29,7 @@ from puhui.risk.data.payload import SourceData, parse_payload, source_scope
 from puhui.risk.errors import InvalidRecord, PayloadTampered, SourceFailed, SourceUnavailable
 from puhui.services import stages
 from puhui.services.applicants import business_identity, use_data_for
+from puhui.services.planned import write_at_commit
 from puhui.services.platform import Platform
 from puhui.services.sources import fetch_all
 from puhui.store import monitoring_repo, payload_codec, risk_repo
@@ -141,7 +142,9 @@ def collect(p: Platform, session: Session, applicant_id: str, application_id: st
                 "status": "rejected" if error else "accepted", "error": error,
                 **payload_values(body, parsed=parsed)})
     if data:  # payloads the merged monitoring states do not hold: built again when next read
-        monitoring_repo.drop_states(session, [applicant_id], [s.value for s in data])
+        dropped = [s.value for s in data]
+        write_at_commit(session, lambda writer: monitoring_repo.drop_states(
+            writer, [applicant_id], dropped))
     return CollectedData(data, errors)
 
 

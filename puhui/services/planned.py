@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 
 from puhui.services.platform import _EVIDENCE, Platform
 from puhui.store import planned as _store
-from puhui.store.planned import Plan, UnplannableWrite, Writer, check_at_commit
+from puhui.store.planned import Plan, UnplannableWrite, Writer, check_at_commit, write_at_commit
 
-__all__ = ["Plan", "UnplannableWrite", "Writer", "check_at_commit", "planned"]
+__all__ = ["Plan", "UnplannableWrite", "Writer", "check_at_commit", "planned",
+           "write_at_commit"]
 
 
 def planned(platform: Platform) -> AbstractContextManager[tuple[Session, Plan]]:

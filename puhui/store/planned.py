@@ -76,6 +76,18 @@ def check_at_commit(session: Session, check: Callable[[Writer], None]) -> None:
         plan.checks.append(check)
 
 
+def write_at_commit(session: Session, write: Callable[[Writer], None]) -> None:
+    """Run `write` in the transaction that writes the unit: at once in an ordinary unit, and in
+    a planned one just before its INSERTs (with its checks, under the write lock).  For a write
+    whose outcome does not depend on what the reads found, such as dropping derived rows the
+    unit's INSERTs make stale (a planned unit can plan only INSERTs)."""
+    plan = session.info.get(_PLAN)
+    if plan is not None:
+        plan.checks.append(write)
+    else:
+        write(session)
+
+
 @contextmanager
 def planned(engine: Engine, evidence_key: str,
             write_evidence: Callable[[list[Callable[[Session], None]]], None]

@@ -195,3 +195,22 @@ def test_two_requests_with_one_key_decided_at_once_store_one_and_answer_alike(
     assert answers[0].body == answers[1].body
     assert sorted(a.headers.get("Idempotent-Replayed", "") for a in answers) == ["", "true"]
     assert count(platform, ApplicationRow) == 1
+
+
+def test_a_write_at_commit_waits_for_the_plan_and_runs_at_once_otherwise(
+        platform: Platform) -> None:
+    """A delete of rows the unit's INSERTs make stale (an application's payloads drop the
+    merged monitoring states) cannot be planned as such: it runs with the plan's writes, under
+    the lock, and never in the read phase."""
+    from puhui.services.planned import write_at_commit
+
+    done: list[str] = []
+    with planned(platform) as (session, plan):
+        write_at_commit(session, lambda writer: done.append("planned"))
+        assert done == []  # not in the read phase
+    with platform.unit() as session:
+        plan.write(session)
+    assert done == ["planned"]
+    with platform.unit() as session:
+        write_at_commit(session, lambda writer: done.append(f"unit:{writer is session}"))
+        assert done == ["planned", "unit:True"]
