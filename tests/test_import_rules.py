@@ -25,7 +25,7 @@ PACKAGE = Path(puhui.__file__).resolve().parent
 #: must be placed here, or `test_every_top_level_package_has_a_layer` fails.
 LAYERS = {
     # the pure core: rules and arithmetic, no database, no I/O framework
-    "errors": "core", "money": "core", "calendar": "core", "json_text": "core",
+    "errors": "core", "money": "core", "calendar": "core", "json_text": "core", "runtime": "core",
     "artefacts": "core", "demo": "core", "loans": "core", "ledger": "core", "risk": "core",
     "decision": "core", "origination": "core", "parties": "core", "lines": "core",
     "notify": "core", "collections": "core",

@@ -15,7 +15,6 @@ used.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -27,6 +26,7 @@ from puhui.book.loan_book import settlement_record
 from puhui.lines.behaviour import (NOT_SETTLED, PAIR_BYTES, as_dicts, day_number, decode_dues,
                                    encode_dues, facts_of_lines)
 from puhui.lines.policy import InvalidLineFacts
+from puhui.runtime import collector_paused
 from puhui.store import line_decision_repo
 from puhui.store import line_repo
 from puhui.store import settlement_repo
@@ -78,15 +78,8 @@ def behaviour_of(session: Session, lines: Sequence[Any], today: date,
     if missing:
         raise InvalidLineFacts(f"no `since` given for the lines {missing[:5]}"
                                f"{' and more' if len(missing) > 5 else ''}")
-    # hundreds of thousands of small objects, none of them cyclic: the cyclic collector would
-    # run again and again and find nothing (as `puhui.store.bulk.collector_paused`)
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():  # hundreds of thousands of small objects, none of them cyclic
         return _behaviour(session, ids, today, since, remember)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _behaviour(session: Session, ids: list[str], today: date, since: Mapping[str, date | None],

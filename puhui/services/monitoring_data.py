@@ -27,14 +27,12 @@ again from the window's payloads once one of them leaves it.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
@@ -49,6 +47,7 @@ from puhui.risk.data.feeds import ChangeFeed, FeedPage
 from puhui.risk.data.payload import SOURCES, SourceData, parse_payload
 from puhui.risk.errors import InvalidRecord, PayloadTampered, SourceFailed, SourceUnavailable
 from puhui.risk.panel import HISTORY_MONTHS, add_months
+from puhui.runtime import collector_paused
 from puhui.services.applicants import identity_of
 from puhui.services.data import payload_values, received_bytes
 from puhui.services.platform import Platform
@@ -62,20 +61,6 @@ _PURPOSE = Purpose.POST_LOAN_MONITORING
 _TAIL_BYTES = 64 * 1024
 
 
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector held off for the block: merging and loading states
-    make millions of small objects, none of them cyclic garbage, and the collector's passes
-    over them cost more than the work (`store.bulk.collector_paused` does the same for bulk
-    writes)."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def window_start(today: date) -> date:

@@ -13,8 +13,6 @@ through the models unchanged.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 from datetime import date
 from functools import lru_cache
@@ -25,6 +23,7 @@ from typing import Any, Callable, Collection, Iterable, Iterator, Sequence
 from sqlalchemy import Connection, Dialect, Table, insert
 from sqlalchemy.exc import DBAPIError
 
+from puhui.runtime import collector_paused  # noqa: F401  (re-exported)
 from puhui.store import faults
 
 #: Bound parameters per SQLite statement at most: far below SQLite's own limit (32,766 since
@@ -76,22 +75,6 @@ def select_in(conn: Connection, sql: str, values: Sequence[Any],
         yield from conn.exec_driver_sql(statement, (pack(list(values[start:start + chunk])),))
 
 
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Hold Python's cyclic garbage collector off for the block (restored as it was after).
-
-    A bulk write allocates several small tuples per row and keeps every one of them until the
-    batch is written, so the collector would run again and again and find nothing to free;
-    measured, that is about a tenth of a bulk append.  Reference counting still frees as usual.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def bound_values(conn: Connection, table: Table, column: str,
