@@ -110,17 +110,21 @@ def _sqlite_writer_lock(engine: Engine) -> SqliteWriterLock:
                             else os.path.abspath(database))
 
 
-def instalment_settlements(session: Session, loan_id: str) -> list[tuple[date, date | None]]:
-    """Each instalment's due date and the day it was fully settled (None while it is not),
-    from the loan's history (`settlement_dates`): what on-time repayment is judged by.  Needs
-    no cache, so no book: any session on the book's database will do."""
+def _history(session: Session, loan_id: str) -> tuple[LoanProduct, list, list]:
+    """A loan's product, events and the closes of its range: what its history replays from."""
     loans = LoanEventRepository(session)
     row = loans.get_loan(loan_id)
     if row is None:
         raise InvalidEvent(f"no loan {loan_id!r}")
-    product = LoanProduct.from_dict(json.loads(row.product))
-    return settlement_dates(loan_id, product, loans.events(loan_id),
-                            CloseRepository(session).closes_of(loan_id))
+    return (LoanProduct.from_dict(json.loads(row.product)), loans.events(loan_id),
+            CloseRepository(session).closes_of(loan_id))
+
+
+def instalment_settlements(session: Session, loan_id: str) -> list[tuple[date, date | None]]:
+    """Each instalment's due date and the day it was fully settled (None while it is not),
+    from the loan's history (`settlement_dates`): what on-time repayment is judged by.  Needs
+    no cache, so no book: any session on the book's database will do."""
+    return settlement_dates(loan_id, *_history(session, loan_id))
 
 
 @dataclass(frozen=True)
@@ -141,13 +145,7 @@ def settlement_record(session: Session, loan_id: str) -> SettlementRecord:
     stamp = CloseRepository(session).load_stamp(loan_id)
     if stamp is None:
         raise InvalidEvent(f"no loan {loan_id!r}")
-    loans = LoanEventRepository(session)
-    row = loans.get_loan(loan_id)
-    if row is None:
-        raise InvalidEvent(f"no loan {loan_id!r}")
-    product = LoanProduct.from_dict(json.loads(row.product))
-    dues, awaits = settlement_history(loan_id, product, loans.events(loan_id),
-                                      CloseRepository(session).closes_of(loan_id))
+    dues, awaits = settlement_history(loan_id, *_history(session, loan_id))
     return SettlementRecord(dues, stamp[0], stamp[1], awaits)
 
 
@@ -257,17 +255,7 @@ class LoanBook:
     def replay(self, session: Session, loan_id: str) -> "Replayed":
         """The loan rebuilt from nothing: its events and the closes of its range, in chain
         order (`replay_history`), with the full history a reversal needs."""
-        loans = LoanEventRepository(session)
-        row = loans.get_loan(loan_id)
-        if row is None:
-            raise InvalidEvent(f"no loan {loan_id!r}")
-        product = LoanProduct.from_dict(json.loads(row.product))
-        return replay_history(loan_id, product, loans.events(loan_id),
-                              CloseRepository(session).closes_of(loan_id))
-
-    def settlements(self, session: Session, loan_id: str) -> list[tuple[date, date | None]]:
-        """`instalment_settlements` in the caller's transaction."""
-        return instalment_settlements(session, loan_id)
+        return replay_history(loan_id, *_history(session, loan_id))
 
     def apply(self, loan_id: str, event: LoanEvent) -> list[JournalEntry]:
         """Apply one event durably; a replayed event (same key, same content) posts nothing."""

@@ -20,7 +20,8 @@ from puhui.parties.consent import DataScope
 from puhui.risk.data.connectors import Received
 from puhui.risk.data.feeds import FeedChange, FeedPage
 from puhui.risk.data.payload import source_scope
-from puhui.risk.errors import InvalidParameter, SourceFailed, SourceUnavailable
+from puhui.risk.errors import InvalidParameter, SourceFailed
+from puhui.services.sources import check_status, transport_failure
 
 #: Seconds a page may take (connecting, waiting, reading) before the feed counts as failed.
 DEFAULT_TIMEOUT = 30.0
@@ -80,19 +81,9 @@ class HttpChangeFeed:
         try:
             response = self._http().get(f"{self.url}/changes", params=params,
                                         headers=self.headers, timeout=self.timeout)
-        except httpx.TimeoutException as exc:
-            raise SourceFailed(self.name, f"timed out ({type(exc).__name__})",
-                               transient=True) from None
         except httpx.TransportError as exc:
-            raise SourceFailed(self.name, f"could not be reached ({type(exc).__name__}: {exc})",
-                               transient=True) from None
-        status = response.status_code
-        if status == 404:
-            raise SourceUnavailable(f"{self.name} has no change feed")
-        if status >= 500 or status == 429:
-            raise SourceFailed(self.name, f"answered HTTP {status}", transient=True)
-        if not 200 <= status < 300:
-            raise SourceFailed(self.name, f"refused the request: HTTP {status}", transient=False)
+            raise transport_failure(self.name, exc) from None
+        check_status(self.name, response.status_code, f"{self.name} has no change feed")
         return self._page(response.content)
 
     def _page(self, body: bytes) -> FeedPage:

@@ -31,6 +31,27 @@ from puhui.risk.errors import InvalidParameter, SourceFailed, SourceUnavailable
 T = TypeVar("T")
 
 
+def transport_failure(name: str, exc: Exception) -> SourceFailed:
+    """A source that timed out or could not be reached: worth asking again."""
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        return SourceFailed(name, f"timed out ({type(exc).__name__})", transient=True)
+    return SourceFailed(name, f"could not be reached ({type(exc).__name__}: {exc})",
+                        transient=True)
+
+
+def check_status(name: str, status: int, absent: str) -> None:
+    """What a source's HTTP status says: 404 holds nothing (`SourceUnavailable(absent)`), 5xx
+    and 429 are worth asking again, any other non-2xx refused the request."""
+    if status == 404:
+        raise SourceUnavailable(absent)
+    if status >= 500 or status == 429:
+        raise SourceFailed(name, f"answered HTTP {status}", transient=True)
+    if not 200 <= status < 300:
+        raise SourceFailed(name, f"refused the request: HTTP {status}", transient=False)
+
+
 class HttpConnector:
     """A provider's HTTP API: `GET {base_url}/{scope}/{business_id}?as_of=YYYY-MM-DD`, whose
     JSON body is the payload.
@@ -82,20 +103,10 @@ class HttpConnector:
         try:
             response = await self._http().get(self.url(business_id), headers=self.headers,
                                                params={"as_of": as_of.isoformat()})
-        except httpx.TimeoutException as exc:
-            raise SourceFailed(self.name, f"timed out ({type(exc).__name__})",
-                               transient=True) from None
         except httpx.TransportError as exc:
-            raise SourceFailed(self.name, f"could not be reached ({type(exc).__name__}: "
-                                          f"{exc})", transient=True) from None
-        status = response.status_code
-        if status == 404:
-            raise SourceUnavailable(f"{self.name} holds nothing on {business_id}")
-        if status >= 500 or status == 429:
-            raise SourceFailed(self.name, f"answered HTTP {status}", transient=True)
-        if not 200 <= status < 300:
-            raise SourceFailed(self.name, f"refused the request: HTTP {status}",
-                               transient=False)
+            raise transport_failure(self.name, exc) from None
+        check_status(self.name, response.status_code,
+                     f"{self.name} holds nothing on {business_id}")
         try:  # a JSONDecodeError is a ValueError
             return Received(response.content, orjson.loads(response.content))
         except ValueError:

@@ -106,19 +106,6 @@ def last_repriced(bind: Bind, line_ids: Iterable[str]) -> dict[str, date]:
 
 
 # -- monitoring payloads ---------------------------------------------------------------------------
-def applicant_payloads(bind: Bind, applicant_id: str, scopes: Iterable[str],
-                       since: date | None = None) -> list[Any]:
-    """Every accepted payload of the applicant for these scopes (those fetched for its
-    applications and those pushed or pulled since), describing a day from `since` on, oldest
-    first."""
-    query = select(_PAYLOADS).where(
-        _PAYLOADS.c.applicant_id == applicant_id, _PAYLOADS.c.status == "accepted",
-        _PAYLOADS.c.scope.in_(list(scopes)))
-    if since is not None:
-        query = query.where(_PAYLOADS.c.as_of >= since)
-    return list(bind.execute(query.order_by(_PAYLOADS.c.id)).all())
-
-
 def latest_payload_hashes(bind: Bind, applicant_id: str) -> dict[str, str]:
     """scope -> the SHA-256 of the applicant's latest accepted payload of that scope."""
     newest = (select(_PAYLOADS.c.scope, func.max(_PAYLOADS.c.id).label("id"))
@@ -161,5 +148,5 @@ def consents_in_force_of(bind: Bind, applicant_ids: Sequence[str], at: datetime)
 __all__ = ["add_decisions", "bulk_add_decisions", "DECISION_COLUMNS", "decision_by_input",
            "decisions_by_inputs",
            "decision", "decisions_of", "latest_decisions",
-           "last_repriced", "applicant_payloads", "latest_payload_hashes", "add_payload",
+           "last_repriced", "latest_payload_hashes", "add_payload",
            "consents_in_force", "consents_in_force_of"]

@@ -129,12 +129,6 @@ def mark_complete(bind: Bind, applicant_ids: Sequence[str], at: datetime) -> Non
         bind.execute(insert(_COMPLETE), [{"applicant_id": a, "built_at": at} for a in ids])
 
 
-def tamper_state(bind: Bind, applicant_id: str, scope: str, blob: bytes) -> None:
-    """Overwrite a state's base behind its checksum's back (for tests and drills)."""
-    bind.execute(update(_STATE).where(_STATE.c.applicant_id == applicant_id,
-                                      _STATE.c.scope == scope).values(blob=blob))
-
-
 # -- cursors ---------------------------------------------------------------------------------------
 def cursor(bind: Bind, feed: str) -> str | None:
     return bind.execute(select(_CURSORS.c.cursor).where(_CURSORS.c.feed == feed)).scalar()
@@ -225,6 +219,6 @@ def applicant_rows(bind: Bind, applicant_ids: Sequence[str]) -> list[Any]:
 
 
 __all__ = ["states", "save_states", "save_tails", "drop_states", "complete", "mark_complete",
-           "tamper_state", "cursor",
+           "cursor",
            "save_cursor", "payloads_of", "latest_hashes", "PAYLOAD_COLUMNS", "add_payloads",
            "LOG_COLUMNS", "log_uses", "applicant_rows"]

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from puhui.lines.signals import RECORD_KEYS, merge_payloads
 from puhui.parties.consent import DataScope
@@ -30,6 +30,7 @@ from puhui.services import reevaluation as rv
 from puhui.services.data import canonical_bytes, payload_values, received_bytes
 from puhui.services.providers import WorldFeed, world_business, world_feeds
 from puhui.store import line_decision_repo, monitoring_repo
+from puhui.store.monitoring_models import MonitoringStateRow
 from puhui.store.platform_models import ConsentLogRow
 from puhui.store.risk_models import SourcePayloadRow
 
@@ -56,8 +57,8 @@ def _reference(session, applicant_id: str, today: date) -> dict[DataScope, Any]:
     """What `applicant_data` computed before the states: every accepted payload in the window
     read back, merged with `merge_payloads` and validated."""
     since = md.window_start(today)
-    rows = line_decision_repo.applicant_payloads(session, applicant_id,
-                                                 [s.value for s in SOURCES], since)
+    rows = monitoring_repo.payloads_of(session, [applicant_id],
+                                       [s.value for s in SOURCES], since)
     by_scope: dict[DataScope, list[dict]] = defaultdict(list)
     for row in rows:
         by_scope[DataScope(row.scope)].append(json.loads(received_bytes(row)))
@@ -167,7 +168,7 @@ def test_a_run_killed_between_or_inside_pages_resumes_with_nothing_lost_or_doubl
     # one payload per business, each delivered once: nothing lost, nothing doubled
     with p.read() as session:
         for business, a in ids.items():
-            rows = line_decision_repo.applicant_payloads(session, a, ["utility"])
+            rows = monitoring_repo.payloads_of(session, [a], ["utility"])
             assert len(rows) == 1, business
         got = md.load_sources(session, list(ids.values()), TODAY)
         for business, a in ids.items():
@@ -315,7 +316,10 @@ def test_a_damaged_state_is_rebuilt_from_the_payloads(monitored, caplog) -> None
     md.ingest_feeds(p, world_feeds(WORLD, set(ids), [DataScope.SALES]), TODAY)
     a = sorted(ids.values())[0]
     with p.unit() as session:
-        monitoring_repo.tamper_state(session, a, "sales", b"\x28\xb5\x2f\xfd garbage")
+        # the base overwritten behind its checksum's back
+        state = MonitoringStateRow.__table__
+        session.execute(update(state).where(state.c.applicant_id == a, state.c.scope == "sales")
+                        .values(blob=b"\x28\xb5\x2f\xfd garbage"))
     with caplog.at_level(logging.WARNING, logger="puhui.monitoring"):
         with p.unit() as session:
             got = md.load_sources(session, [a], TODAY)[a]
