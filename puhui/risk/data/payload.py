@@ -9,15 +9,17 @@ stored with an error an operator can act on.
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from puhui.parties.consent import DataScope
 from puhui.risk.data import columnar
+from puhui.risk.data.typed import TypedColumn
 from puhui.risk.data.records import (
     AppEvent, BankTransaction, BureauReport, Day, Ident, Record, SalesOrder, TaxFiling,
     UtilityBill, Waybill,
@@ -63,11 +65,11 @@ class SourceData:
     """
 
     __slots__ = ("scope", "business_id", "as_of", "_records", "_columns", "_count", "_unset",
-                 "_rows")
+                 "_rows", "_typed")
 
     def __init__(self, scope: DataScope, business_id: str, as_of: date,
                  records: Sequence[Record] | None = None, *,
-                 columns: Mapping[str, list] | None = None, count: int = 0,
+                 columns: Mapping[str, "list | TypedColumn"] | None = None, count: int = 0,
                  unset: frozenset[int] = frozenset()) -> None:
         if (records is None) == (columns is None):
             raise TypeError("SourceData holds either records or columns")
@@ -80,6 +82,7 @@ class SourceData:
         put(self, "_count", count if records is None else len(records))
         put(self, "_unset", unset)
         put(self, "_rows", None)
+        put(self, "_typed", {})
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"SourceData is read-only (cannot set {name})")
@@ -97,7 +100,7 @@ class SourceData:
             built = tuple(
                 schema.model_construct(set(required if i in self._unset else given),
                                        **dict(zip(names, values)))
-                for i, values in enumerate(zip(*self._columns.values())))
+                for i, values in enumerate(zip(*map(self.column, names))))
             object.__setattr__(self, "_records", built)
         return self._records
 
@@ -108,7 +111,40 @@ class SourceData:
             if name not in SCHEMAS[self.scope].model_fields:
                 raise KeyError(f"{self.scope.value} records have no field {name!r}")
             values = self._columns[name] = list(map(attrgetter(name), self._records))
+        elif isinstance(values, TypedColumn):
+            return values.to_list()
         return values
+
+    def typed(self, name: str) -> TypedColumn:
+        """One field's values as a `TypedColumn` (the stored form of a merged monitoring state,
+        or the list wrapped): what the panel's reducers read, as arrays."""
+        found = self._typed.get(name)
+        if found is None:
+            values = self._columns.get(name)
+            found = values if isinstance(values, TypedColumn) else \
+                TypedColumn("L", self.column(name))
+            self._typed[name] = found
+        return found
+
+    def days(self, name: str) -> np.ndarray:
+        """A date (or UTC timestamp) field as proleptic ordinals, int64; 0 where None."""
+        return self.typed(name).days()
+
+    def ints(self, name: str) -> np.ndarray:
+        """An integer field as int64 (`RiskDataError` if a value does not fit)."""
+        return self.typed(name).ints()
+
+    def flags(self, name: str) -> np.ndarray:
+        """A boolean field as a bool array."""
+        return self.typed(name).flags()
+
+    def codes(self, name: str) -> np.ndarray:
+        """A field as equality codes: equal values, equal codes, each in [0, record_count)."""
+        return self.typed(name).codes()
+
+    def among(self, name: str, wanted: Iterable[Any]) -> np.ndarray:
+        """Which records' field is one of `wanted`."""
+        return self.typed(name).among(wanted)
 
     def rows(self) -> Sequence[Any]:
         """The records as objects with their fields as attributes: the models when they are
@@ -118,7 +154,7 @@ class SourceData:
         if self._rows is None:
             row = _ROWS[self.scope]
             object.__setattr__(self, "_rows", tuple(map(row._make, zip(*(
-                self._columns[name] for name in row._fields)))))
+                self.column(name) for name in row._fields)))))
         return self._rows
 
     def __eq__(self, other: object) -> bool:
