@@ -12,8 +12,9 @@ path does the same work per chunk of borrowers, with each step done once for the
    the lines' repayment record (`LineMonitor.behaviour_of`);
 2. **compute**: every business's panel (`panel_columns`, assembled by `panels_frame`), the
    point-in-time features (`feature_frame`) and monitoring signals (`monitoring_frame`) over
-   the chunk in one pass, each business's scores (`scorer.score`, as the one-borrower path
-   scores), and the line policy's decision on each line (`policy.evaluate`), with its record;
+   the chunk in one pass and each business's scores (`scorer.score`, as the one-borrower path
+   scores): in worker processes when there are several, each a chunk ahead; then, here, the
+   line policy's decision on each line (`policy.evaluate`), with its record;
 3. **write** (one write transaction): lines changed since they were read (a draw, a
    repayment, a staff operation in between) are set aside and re-evaluated one borrower at a
    time in the same transaction, on what they are now; the others' records are inserted in
@@ -97,7 +98,7 @@ def reevaluate_applicants(p: Platform, monitor: LineMonitor, applicant_ids: Sequ
     """Re-evaluate every open line of these borrowers on today's data (see the module's doc).
 
     `workers` processes (default `refresh_workers()`, from PUHUI_REFRESH_WORKERS) read the
-    borrowers' data and compute their features, a chunk each at a time, while this process
+    borrowers' data, compute their features and score them, a chunk each at a time, while this process
     decides and writes the chunks in order; with one worker, or a database other processes
     cannot open (SQLite in memory), or a single chunk, all of it happens here.  A chunk whose
     write fails is reported under `refused` by its first borrower and the others go on;
@@ -113,12 +114,14 @@ def reevaluate_applicants(p: Platform, monitor: LineMonitor, applicant_ids: Sequ
     if workers > 1 and len(parts) > 1 and url is not None:
         pool = _pool(workers)
         # at most `workers` chunks ahead of the one being written: memory stays bounded
-        pending = [pool.submit(_features_in_worker, url, part, today)
+        scorer = _packed(monitor.scorer)
+        pending = [pool.submit(_features_in_worker, url, part, today, scorer)
                    for part in parts[:workers]]
         for k, part in enumerate(parts):
             computed = pending[k]
             if k + workers < len(parts):
-                pending.append(pool.submit(_features_in_worker, url, parts[k + workers], today))
+                pending.append(pool.submit(_features_in_worker, url, parts[k + workers], today,
+                                           scorer))
             _chunk(p, monitor, part, today, trigger, run, computed.result)
             pending[k] = None  # type: ignore[call-overload]
             if progress is not None:
@@ -173,18 +176,55 @@ def _shared_url(p: Platform) -> str | None:
 
 
 _ENGINES: dict[str, Any] = {}
+_SCORERS: dict[bytes, Any] = {}
 
 
-def _features_in_worker(url: str, applicant_ids: list[str], today: date
-                        ) -> dict[str, tuple[dict[str, Any], dict[str, str]]]:
-    """In a worker process: `borrower_features` on its own read engine (kept per URL)."""
+def _packed(scorer: Any) -> bytes | None:
+    """The scorer as the workers receive it (pickled once per run: a quarter of a megabyte)."""
+    import pickle
+
+    if scorer is None:
+        return None
+    try:
+        return pickle.dumps(scorer, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # noqa: BLE001 - a scorer that cannot travel scores here
+        log.info("line refresh: the scorer stays in this process (%s: %s)",
+                 type(exc).__name__, exc)
+        return None
+
+
+def _features_in_worker(url: str, applicant_ids: list[str], today: date,
+                        scorer: bytes | None = None) -> dict[str, tuple[Any, ...]]:
+    """In a worker process: `borrower_features` on its own read engine (kept per URL), and each
+    borrower's scores when given the scorer (unpickled once per worker and scorer)."""
+    import hashlib
+    import pickle
+
     from puhui.store.db import make_engine, reader_for, reading
 
     engine = _ENGINES.get(url)
     if engine is None:
         engine = _ENGINES[url] = reader_for(make_engine(url))
     with reading(engine) as session:
-        return borrower_features(session, applicant_ids, today)
+        computed = borrower_features(session, applicant_ids, today)
+    if scorer is None:
+        return computed
+    key = hashlib.sha256(scorer).digest()
+    model = _SCORERS.get(key)
+    if model is None:
+        _SCORERS.clear()
+        model = _SCORERS[key] = pickle.loads(scorer)  # noqa: S301 - this process's own bytes
+    return {a: (feats, hashes, _scored(model, a, feats))
+            for a, (feats, hashes) in computed.items()}
+
+
+def _scored(scorer: Any, applicant_id: str, features: Mapping[str, Any]) -> Any:
+    """The borrower's scores, or None (and a warning) when the models refuse its features."""
+    try:
+        return scorer.score(features)
+    except PuhuiError as exc:
+        log.warning("re-evaluating %s: scoring: %s", applicant_id, exc)
+        return None
 
 
 def borrower_features(session: Any, applicant_ids: Sequence[str], today: date
@@ -276,14 +316,11 @@ def _evaluate_chunk(p: Platform, monitor: LineMonitor, applicant_ids: Sequence[s
                 by_borrower = borrower_features(session, holders, today)
         t0 = run.add_time("features (waited for)", t0)
     scores: dict[str, Any] = {}
-    model_versions: dict[str, dict[str, str]] = {}
-    if monitor.scorer is not None:
+    if monitor.scorer is not None:  # scored by the workers, or here
         for a in holders:
-            try:
-                scores[a] = monitor.scorer.score(by_borrower[a][0])
-                model_versions[a] = dict(scores[a].model_versions)
-            except PuhuiError as exc:
-                log.warning("re-evaluating %s: scoring: %s", a, exc)
+            found = by_borrower[a]
+            scores[a] = found[2] if len(found) > 2 else _scored(monitor.scorer, a, found[0])
+    model_versions = {a: dict(s.model_versions) for a, s in scores.items() if s is not None}
     t0 = run.add_time("scores", t0)
     now = p.clock.now()
     out: list[_Evaluated] = []
@@ -293,7 +330,7 @@ def _evaluate_chunk(p: Platform, monitor: LineMonitor, applicant_ids: Sequence[s
         b = behaviour[i]
         history = LineHistory(b["on_time_months"], b["days_past_due"],
                               b["missed_instalments_6m"], engaged)
-        feats, hashes = by_borrower[a]
+        feats, hashes = by_borrower[a][:2]
         score = scores.get(a)
         decision = evaluate(facts_of[i], feats, score, history, policy, today)
         facts = line_facts(facts_of[i], feats, score, history, today)

@@ -90,6 +90,23 @@ class LineRecorder:
         return self.answers[key]
 
 
+class FeatureScorer:
+    """A stand-in for the models that can travel to worker processes (it pickles): a PD read
+    off the features, so a batch scored in workers compares with one borrower scored here.
+    `calls` counts the borrowers scored by this very object."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def score(self, features: Any) -> Any:
+        from puhui.decision.scoring import ModelScores
+
+        self.calls += 1
+        months = features.get("months_of_history") or 0.0
+        return ModelScores(round(0.02 + 0.001 * months, 6), 600.0 - 5 * months, 0.03,
+                           {"champion": "sc-test", "challenger": "gbm-test"})
+
+
 def monitor(recorder: LineRecorder, **over: Any) -> LineMonitor:
     parts: dict[str, Any] = dict(policy=default_line_policy(), lines_of=recorder.lines_of,
                                  apply_line_change=recorder.change_line)

@@ -25,7 +25,8 @@ from puhui.services.providers import world_connectors
 from puhui.store.line_models import LineDecisionRow
 
 from line_policy_samples import TODAY
-from line_service_samples import ADMIN, FakeLine, LineRecorder, electricity, monitor, sales
+from line_service_samples import (ADMIN, FakeLine, FeatureScorer, LineRecorder, electricity,
+                                  monitor, sales)
 
 SCOPES = ("utility", "sales", "tax", "bank_statement")
 
@@ -107,21 +108,27 @@ def _records(p) -> dict[str, dict]:
     return {r.line_id: {**json.loads(r.record), "_fp": r.input_sha256} for r in rows}
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_the_batch_records_what_one_borrower_at_a_time_would(book, twin, workers) -> None:
+@pytest.mark.parametrize("workers,scored", [(1, False), (2, False), (1, True), (2, True)])
+def test_the_batch_records_what_one_borrower_at_a_time_would(book, twin, workers,
+                                                             scored) -> None:
     p, lines, people = book
     q, twin_lines, twin_people = twin
-    run = batch.reevaluate_applicants(p, monitor(lines), people, trigger="feed", chunk=5,
-                                      workers=workers)
-    # in worker processes, the features are waited for; here, computed
-    assert ("features (waited for)" in run.seconds) == (workers > 1 and p.engine.url.database
-                                                        not in (None, "", ":memory:"))
+    scorer, twin_scorer = (FeatureScorer(), FeatureScorer()) if scored else (None, None)
+    run = batch.reevaluate_applicants(p, monitor(lines, scorer=scorer), people, trigger="feed",
+                                      chunk=5, workers=workers)
+    # in worker processes, the features are waited for (and the borrowers scored); here,
+    # computed
+    in_workers = workers > 1 and p.engine.url.database not in (None, "", ":memory:")
+    assert ("features (waited for)" in run.seconds) == in_workers
+    if scored:
+        assert scorer.calls == (0 if in_workers else len(people))
     assert run.lines == len(lines.lines) == 15 and run.recorded == 15 and run.moved == 0
     assert run.refused == {} and run.changed == run.applied == len(lines.calls) > 0
     # the same book, one borrower at a time
     for a in twin_people:
         with q.unit() as session:
-            rv.reevaluate_applicant(q, session, a, monitor(twin_lines), trigger="feed")
+            rv.reevaluate_applicant(q, session, a, monitor(twin_lines, scorer=twin_scorer),
+                                    trigger="feed")
     ours, theirs = _records(p), _records(q)
     assert set(ours) == set(theirs) == set(lines.lines)
     fired = {code for r in ours.values() for code in r["outcome"]["fired"]}

@@ -24,12 +24,12 @@ rest) is kept as the latest payload's JSON and read by the record models, one re
 
 from __future__ import annotations
 
+import json
 import struct
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import lru_cache
 from hashlib import blake2b
 from typing import Any
 
@@ -38,6 +38,7 @@ import orjson
 
 from puhui.parties.consent import DataScope
 from puhui.risk.data.payload import SCHEMAS, SourceData, parse_records
+from puhui.risk.data.typed import TypedColumn
 from puhui.risk.errors import PayloadTampered
 
 #: Natural keys (kept here, in the core, as `lines.signals.RECORD_KEYS` re-exports them).
@@ -58,16 +59,7 @@ TAIL_SEGMENTS = 32
 _MAGIC = b"PMS1"
 _LEN = struct.Struct("<I")
 _DAY0 = date(1900, 1, 1).toordinal()
-_DAYS_SPAN = date(2200, 1, 1).toordinal() - _DAY0
-
-
-@lru_cache(maxsize=1)
-def _day_table() -> np.ndarray:
-    """Index 0: None; index k: the day of ordinal _DAY0 + k - 1 (date objects made once)."""
-    table = np.empty(_DAYS_SPAN + 1, dtype=object)
-    table[0] = None
-    table[1:] = [date.fromordinal(_DAY0 + k) for k in range(_DAYS_SPAN)]
-    return table
+_MAX_ORDINAL = date.max.toordinal()
 
 
 def _zstd() -> Any:
@@ -157,36 +149,38 @@ def _hits(keys: np.ndarray, incoming: np.ndarray) -> np.ndarray:
     return np.flatnonzero(mask)
 
 
+def _values(column: "list | TypedColumn") -> list:
+    return column.to_list() if isinstance(column, TypedColumn) else column
+
+
+def _typed(column: "list | TypedColumn") -> TypedColumn:
+    return column if isinstance(column, TypedColumn) else TypedColumn.of(column)
+
+
 def merge(base: Segment, later: Iterable[Segment], *, owned: bool = False) -> Segment:
     """`base` (its keys distinct) with each later segment's records merged in, in order: a
-    record replaces the one of its key where it stands, a new key goes to the end.  `owned`:
-    the base's column lists may be changed in place (a base just decoded)."""
+    record replaces the one of its key where it stands, a new key goes to the end.  Nothing
+    given is changed (`owned` is accepted for callers that once let the base be changed)."""
     later = [s for s in later if s.count or s.raw is not None]
     if not later:
         return base
     if base.scope not in RECORD_KEYS:
         return later[-1]
     if not base.count and len(later) == 1 and len(np.unique(later[0].keys)) == later[0].count:
-        only = later[0]  # a first delivery, its keys distinct: it is the merge
-        return Segment(base.scope, {n: list(v) for n, v in only.columns.items()}, only.keys,
-                       only.seen, only.unset, first=only.first)
-    if base.columns:
-        columns = base.columns if owned else {n: list(v) for n, v in base.columns.items()}
-    else:
-        columns = {n: [] for n in later[0].columns}
-    targets = list(columns.values())
-    names = list(columns)
+        return later[0]  # a first delivery, its keys distinct: it is the merge
+    names = list(base.columns) if base.columns else list(later[0].columns)
     n0 = base.count
     incoming = np.concatenate([s.keys for s in later])
     hits = _hits(base.keys, incoming) if n0 else np.zeros(0, np.int64)
     where: dict[int, int] = dict(zip(base.keys[hits].tolist(), hits.tolist()))
     seen = base.seen.copy() if len(hits) else base.seen
+    replaced: dict[int, tuple[int, int]] = {}  # base position -> (segment, record) now there
+    added: list[tuple[int, int]] = []
     new_keys: list[int] = []
     new_seen: list[int] = []
     new_first: list[int] = []
     unset = set(base.unset)
-    for s in later:
-        cols = [s.columns[n] for n in names]
+    for k_seg, s in enumerate(later):
         gaps = s.unset
         for i, (k, day) in enumerate(zip(s.keys.tolist(), s.seen.tolist())):
             at = where.get(k)
@@ -195,19 +189,28 @@ def merge(base: Segment, later: Iterable[Segment], *, owned: bool = False) -> Se
                 new_keys.append(k)
                 new_seen.append(day)
                 new_first.append(day)
-                for target, col in zip(targets, cols):
-                    target.append(col[i])
+                added.append((k_seg, i))
+            elif at < n0:
+                seen[at] = day
+                replaced[at] = (k_seg, i)
             else:
-                if at < n0:
-                    seen[at] = day
-                else:
-                    new_seen[at - n0] = day
-                for target, col in zip(targets, cols):
-                    target[at] = col[i]
+                new_seen[at - n0] = day
+                added[at - n0] = (k_seg, i)
             if i in gaps:
                 unset.add(at)
             elif at in unset:
                 unset.discard(at)
+    at_list = list(replaced)
+    columns: dict[str, Any] = {}
+    for name in names:
+        sources = [_values(s.columns[name]) for s in later]
+        now = [sources[g][i] for g, i in replaced.values()]
+        more = [sources[g][i] for g, i in added]
+        column = base.columns.get(name) if base.columns else None
+        if column is None:
+            columns[name] = TypedColumn.of(more)
+        else:
+            columns[name] = _typed(column).merged(at_list, now, more)
     keys = np.concatenate([base.keys, np.array(new_keys, dtype=np.uint64)])
     seen = np.concatenate([seen, np.array(new_seen, dtype=np.int32)])
     first = np.concatenate([base.first, np.array(new_first, dtype=np.int32)])
@@ -228,9 +231,8 @@ def since(segment: Segment, first_day: date) -> Segment | None:
     if (keep & (segment.first < cut)).any():
         return None
     idx = np.flatnonzero(keep)
-    pick = idx.tolist()
-    columns = {n: [v[i] for i in pick] for n, v in segment.columns.items()}
-    position = {old: new for new, old in enumerate(pick)}
+    columns = {n: _typed(v).take(idx) for n, v in segment.columns.items()}
+    position = {old: new for new, old in enumerate(idx.tolist())}
     return Segment(segment.scope, columns, segment.keys[idx], segment.seen[idx],
                    frozenset(position[i] for i in segment.unset if i in position),
                    first=segment.first[idx])
@@ -247,53 +249,76 @@ def source_data(segment: Segment, business_id: str, as_of: date) -> SourceData:
 
 
 # -- the binary layout -------------------------------------------------------------------------
-def _encode_column(values: list) -> tuple[str, Any, bytes]:
-    """(kind, extra, buffer) of one column."""
+def _encode_column(values: "list | TypedColumn") -> tuple[str, Any, bytes]:
+    """(kind, extra, buffer) of one column, from its typed form where it has one."""
+    column = _typed(values)
+    k, data = column.kind, column.data
+    if k == "i":
+        return "i", None, data.astype(np.int64, copy=False).tobytes()
+    if k == "b":
+        return "b", None, data.astype(np.uint8).tobytes()
+    if k == "d":
+        return "o", None, data.astype(np.int64, copy=False).tobytes()
+    if k == "t":
+        return "T", None, data.astype(np.int64, copy=False).tobytes()
+    if k == "u":
+        dtype = np.uint16 if len(column.uniques) < 65536 else np.uint32
+        return "u", list(column.uniques), data.astype(dtype).tobytes()
+    if k == "f":
+        return "F", data.dtype.itemsize, data.tobytes()
+    if k == "s":
+        return "s", None, data
+    values = column.to_list()
     n = len(values)
-    types = set(map(type, values))
-    if types == {int}:
-        try:
-            return "i", None, np.array(values, dtype=np.int64).tobytes()
-        except OverflowError:
-            pass
-    elif types == {bool}:
-        return "b", None, np.array(values, dtype=np.uint8).tobytes()
-    elif types <= {date, type(None)} and n:
-        ordinals = [0 if v is None else v.toordinal() - _DAY0 + 1 for v in values]
-        if 0 <= min(ordinals) and max(ordinals) <= _DAYS_SPAN:
-            return "d", None, np.array(ordinals, dtype=np.int32).tobytes()
-    elif types == {datetime}:
-        return "t", None, orjson.dumps([v.isoformat() for v in values])
-    elif types == {str}:
-        uniques = list(dict.fromkeys(values))
-        if len(uniques) <= max(16, n // 4):
-            code = {v: i for i, v in enumerate(uniques)}
-            dtype = np.uint16 if len(uniques) < 65536 else np.uint32
-            return "u", uniques, np.array([code[v] for v in values], dtype=dtype).tobytes()
+    if set(map(type, values)) == {str}:
         joined = "\x00".join(values)
         if joined.count("\x00") == n - 1:
             return "s", None, joined.encode("utf-8", "surrogatepass")
     if not n:
         return "j", None, b"[]"
-    return "j", None, orjson.dumps(values)
+    try:
+        return "j", None, orjson.dumps(values)
+    except (orjson.JSONEncodeError, TypeError):  # integers beyond 64 bits: Python's own JSON
+        return "J", None, json.dumps(values).encode()
 
 
-def _decode_column(kind: str, extra: Any, buf: bytes, n: int) -> list:
+def _decode_column(kind: str, extra: Any, buf: bytes | memoryview, n: int) -> TypedColumn:
     if kind == "i":
-        return np.frombuffer(buf, dtype=np.int64).tolist()
+        return TypedColumn("i", np.frombuffer(buf, dtype=np.int64))
     if kind == "b":
-        return np.frombuffer(buf, dtype=np.uint8).astype(bool).tolist()
+        return TypedColumn("b", np.frombuffer(buf, dtype=np.uint8).astype(bool))
     if kind == "d":
-        return _day_table()[np.frombuffer(buf, dtype=np.int32)].tolist()
+        stored = np.frombuffer(buf, dtype=np.int32).astype(np.int64)
+        return TypedColumn("d", np.where(stored == 0, 0, stored + (_DAY0 - 1)))
+    if kind == "o":
+        ordinals = np.frombuffer(buf, dtype=np.int64)
+        if len(ordinals) and (int(ordinals.min()) < 0 or int(ordinals.max()) > _MAX_ORDINAL):
+            raise PayloadTampered("a day beyond the calendar")
+        return TypedColumn("d", ordinals)
+    if kind == "T":
+        return TypedColumn("t", np.frombuffer(buf, dtype=np.int64))
     if kind == "u":
+        if not isinstance(extra, list) or not all(isinstance(u, str) for u in extra):
+            raise PayloadTampered("a dictionary column without its words")
         dtype = np.uint16 if len(extra) < 65536 else np.uint32
-        return np.array(extra, dtype=object)[np.frombuffer(buf, dtype=dtype)].tolist()
-    if kind == "s":
-        return str(buf, "utf-8", "surrogatepass").split("\x00") if n else []
+        codes = np.frombuffer(buf, dtype=dtype).astype(np.int64)
+        if len(codes) and int(codes.max()) >= len(extra):
+            raise PayloadTampered("a dictionary column's code beyond its words")
+        return TypedColumn("u", codes, extra)
+    if kind == "F":
+        if not isinstance(extra, int) or extra < 1:
+            raise PayloadTampered("a fixed-width column without its width")
+        return TypedColumn("f", np.frombuffer(buf, dtype=f"S{extra}"))
+    if kind == "s":  # split only when read: most text columns are ids no reducer reads
+        if n and bytes(buf).count(b"\x00") != n - 1:
+            raise PayloadTampered(f"a text column of another length than {n}")
+        return TypedColumn.joined(bytes(buf), n)
     if kind == "t":
-        return list(map(datetime.fromisoformat, orjson.loads(buf)))
+        return TypedColumn("L", list(map(datetime.fromisoformat, orjson.loads(buf))))
     if kind == "j":
-        return orjson.loads(buf)
+        return TypedColumn("L", orjson.loads(buf))
+    if kind == "J":
+        return TypedColumn("L", json.loads(bytes(buf)))
     raise PayloadTampered(f"unknown column kind {kind!r} in a monitoring state")
 
 
@@ -328,7 +353,8 @@ def encode(segment: Segment) -> bytes:
         try:
             head = orjson.dumps({
                 "n": segment.count,
-                "small": [[name, *_small_column(v)] for name, v in segment.columns.items()],
+                "small": [[name, *_small_column(_values(v))]
+                          for name, v in segment.columns.items()],
                 "keys": segment.keys.tolist(), "seen": segment.seen.tolist(),
                 "first": segment.first.tolist(), "unset": sorted(segment.unset)})
             return b"".join([_MAGIC, _LEN.pack(len(head)), head])

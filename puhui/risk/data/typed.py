@@ -12,6 +12,7 @@ Forms (`kind`):
 - ``i``: int64 values; ``b``: booleans; ``d``: dates as proleptic ordinals, 0 for None;
 - ``t``: UTC timestamps as int64 microseconds since the epoch (every validated timestamp is UTC);
 - ``u``: text by dictionary: int codes into `uniques`; ``f``: ASCII text of one width (hashes);
+- ``s``: other text, as UTF-8 joined by NUL and split only when read (ids no reducer reads);
 - ``L``: anything else, kept as the Python list it came as.
 A column that cannot take a value in its form (an int beyond int64, a date in a nullable
 column's gap) falls back to ``L``: correctness first, speed where the data allows.
@@ -31,16 +32,16 @@ from puhui.risk.errors import RiskDataError
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
 _US_PER_DAY = 86_400_000_000
-_MAX_ORDINAL = date.max.toordinal()
+_TABLE_START = date(1900, 1, 1).toordinal()
 
 
 @lru_cache(maxsize=1)
 def _day_table() -> np.ndarray:
     """Index k: the date of ordinal k (None at 0), made once: dates for `to_list`."""
-    start, end = date(1900, 1, 1).toordinal(), date(2200, 1, 1).toordinal()
+    end = date(2200, 1, 1).toordinal()
     table = np.empty(end, dtype=object)
-    table[:start] = None
-    table[start:] = [date.fromordinal(k) for k in range(start, end)]
+    table[:_TABLE_START] = None
+    table[_TABLE_START:] = [date.fromordinal(k) for k in range(_TABLE_START, end)]
     return table
 
 
@@ -48,8 +49,8 @@ def _dates_of(ordinals: np.ndarray) -> list:
     if not len(ordinals):
         return []
     table = _day_table()
-    if int(ordinals.max()) < len(table) and (int(ordinals.min()) == 0 or
-                                             int(ordinals.min()) >= date(1900, 1, 1).toordinal()):
+    real = ordinals[ordinals != 0]
+    if not len(real) or (int(real.min()) >= _TABLE_START and int(real.max()) < len(table)):
         return table[ordinals].tolist()
     return [None if k == 0 else date.fromordinal(k) for k in ordinals.tolist()]
 
@@ -57,11 +58,13 @@ def _dates_of(ordinals: np.ndarray) -> list:
 class TypedColumn:
     """One field's values in record order (see the module doc)."""
 
-    __slots__ = ("kind", "data", "uniques", "_list")
+    __slots__ = ("kind", "data", "uniques", "_list", "_n")
 
-    def __init__(self, kind: str, data: Any, uniques: Sequence[str] | None = None) -> None:
+    def __init__(self, kind: str, data: Any, uniques: Sequence[str] | None = None, *,
+                 count: int | None = None) -> None:
         self.kind, self.data, self.uniques = kind, data, uniques
         self._list: list | None = data if kind == "L" else None
+        self._n = len(data) if count is None else count
 
     # -- making ------------------------------------------------------------------------------
     @classmethod
@@ -92,16 +95,24 @@ class TypedColumn:
                 if width and all(len(v) == width and v.isascii() and not v.endswith("\x00")
                                  for v in values):  # NumPy's bytes drop trailing NULs
                     return cls("f", np.array(values, dtype=f"S{width}"))
+                if not any("\x00" in v for v in values):
+                    return cls.joined("\x00".join(values).encode("utf-8", "surrogatepass"),
+                                      len(values))
         except OverflowError:
             pass
         return cls("L", values)
 
+    @classmethod
+    def joined(cls, text: bytes, count: int) -> "TypedColumn":
+        """`count` texts stored as UTF-8 joined by NUL (read with `to_list`)."""
+        return cls("s", text, count=count)
+
     @property
     def n(self) -> int:
-        return len(self.data)
+        return self._n
 
     def __len__(self) -> int:
-        return len(self.data)
+        return self._n
 
     # -- reading -----------------------------------------------------------------------------
     def to_list(self) -> list:
@@ -121,6 +132,10 @@ class TypedColumn:
                     if len(self.data) else []
             elif k == "f":
                 out = [v.decode("ascii") for v in self.data.tolist()]
+            elif k == "s":
+                out = str(self.data, "utf-8", "surrogatepass").split("\x00") if self._n else []
+                if len(out) != self._n:
+                    raise RiskDataError(f"a text column holds {len(out)} values, not {self._n}")
             else:
                 raise RiskDataError(f"unknown column kind {k!r}")
             self._list = out
@@ -180,64 +195,75 @@ class TypedColumn:
     # -- reshaping ---------------------------------------------------------------------------
     def take(self, index: np.ndarray) -> "TypedColumn":
         """The values at `index`, in that order."""
-        if self.kind == "L":
-            return TypedColumn("L", [self.data[i] for i in index.tolist()])
+        if self.kind in ("L", "s"):
+            values = self.to_list()
+            return TypedColumn("L", [values[i] for i in index.tolist()])
         return TypedColumn(self.kind, self.data[index], self.uniques)
 
     def merged(self, at: Sequence[int], replaced: Sequence[Any], added: Sequence[Any]
                ) -> "TypedColumn":
         """This column with the values at positions `at` replaced by `replaced`, then `added`
-        appended (a merge of later deliveries: `merged_state.merge`)."""
+        appended (a merge of later deliveries: `merged_state.merge`).  Nothing is changed in
+        place: the arrays may be read-only views of stored bytes."""
         if not at and not added:
             return self
-        incoming = TypedColumn.of([*replaced, *added]) if (replaced or added) else None
-        fits = incoming is not None and self._fits(incoming)
-        if not fits:
+        incoming = [*replaced, *added]
+        if self.kind == "s" and not at and all(type(v) is str and "\x00" not in v
+                                               for v in added):
+            more = "\x00".join(added).encode("utf-8", "surrogatepass")
+            return TypedColumn.joined(self.data + b"\x00" + more if self._n else more,
+                                      self._n + len(added))
+        new = self._convert(incoming)
+        if new is None:  # a value this form cannot hold: the tightest form of them all
             values = list(self.to_list())
             for i, v in zip(at, replaced):
                 values[i] = v
             values.extend(added)
+            if self.kind in ("L", "s") and self._n:
+                return TypedColumn("L", values)  # text no form holds: as it was
             return TypedColumn.of(values)
-        new = self._convert(incoming)
+        new, uniques = new
         k = len(at)
-        data = self.data.copy() if k else self.data
+        data = self.data
+        if self.kind == "f" and new.dtype.itemsize > data.dtype.itemsize:
+            data = data.astype(new.dtype)  # wider text: padded with NULs, read back the same
         if k:
+            data = data.copy()
             data[np.asarray(at, dtype=np.int64)] = new[:k]
         if len(new) > k:
             data = np.concatenate([data, new[k:]])
-        return TypedColumn(self.kind, data, self._uniques_with(incoming))
+        return TypedColumn(self.kind, data, uniques)
 
-    def _fits(self, other: "TypedColumn") -> bool:
-        if self.kind == "L":
-            return False
-        if self.kind == "u":
-            return other.kind in ("u", "f", "L") and all(
-                isinstance(v, str) for v in other.to_list())
-        if self.kind == "f":
-            return other.kind == "f" and other.data.dtype.itemsize == self.data.dtype.itemsize
-        if self.kind == "d":
-            return other.kind == "d" or (other.kind == "L" and all(v is None
-                                                                   for v in other.to_list()))
-        return other.kind == self.kind
-
-    def _uniques_with(self, other: "TypedColumn") -> Sequence[str] | None:
-        if self.kind != "u":
-            return self.uniques
-        known = list(self.uniques or ())
-        seen = set(known)
-        for v in other.to_list():
-            if v not in seen:
-                seen.add(v)
-                known.append(v)
-        return known
-
-    def _convert(self, other: "TypedColumn") -> np.ndarray:
-        if self.kind == "u":
-            code = {v: i for i, v in enumerate(self._uniques_with(other) or ())}
-            return np.fromiter(map(code.__getitem__, other.to_list()), np.int64, other.n)
-        if self.kind == "d" and other.kind == "L":
-            return np.zeros(other.n, np.int64)
-        return other.data
+    def _convert(self, values: list) -> "tuple[np.ndarray, Sequence[str] | None] | None":
+        """`values` in this column's form (and the dictionary's words then), or None."""
+        k = self.kind
+        try:
+            if k == "i" and all(type(v) is int for v in values):
+                return np.array(values, dtype=np.int64), None
+            if k == "b" and all(type(v) is bool for v in values):
+                return np.array(values, dtype=bool), None
+            if k == "d" and all(v is None or type(v) is date for v in values):
+                return np.array([0 if v is None else v.toordinal() for v in values],
+                                dtype=np.int64), None
+            if k == "t" and all(type(v) is datetime and v.utcoffset() == timedelta(0)
+                                for v in values):
+                return np.array([(v - _EPOCH) // timedelta(microseconds=1) for v in values],
+                                dtype=np.int64), None
+            if k == "u" and all(type(v) is str for v in values):
+                words = list(self.uniques or ())
+                code = {w: i for i, w in enumerate(words)}
+                for v in values:
+                    if v not in code:
+                        code[v] = len(words)
+                        words.append(v)
+                return np.fromiter(map(code.__getitem__, values), np.int64, len(values)), words
+            if k == "f" and all(type(v) is str and v.isascii() and not v.endswith("\x00")
+                                for v in values):
+                width = max(self.data.dtype.itemsize, *map(len, values))
+                return np.array(values, dtype=f"S{width}"), None
+        except OverflowError:
+            return None
+        return None
 
 
 __all__ = ["TypedColumn"]
