@@ -525,6 +525,17 @@ class _Watched:
     def __init__(self, p: Platform, scopes: Sequence[DataScope]) -> None:
         self.p, self.scopes = p, list(scopes)
         self._everyone: dict[DataScope, dict[str, tuple[str, Consent]]] | None = None
+        self._parsed: dict[str, Consent] = {}  # a consent's stored text -> the consent
+
+    def _consent(self, text: str) -> Consent:
+        """The consent stored as `text`, parsed once per run (each feed's pages name the same
+        businesses, so the same consents)."""
+        consent = self._parsed.get(text)
+        if consent is None:
+            if len(self._parsed) >= 1_000_000:
+                self._parsed.clear()
+            consent = self._parsed[text] = Consent.from_dict(json.loads(text))
+        return consent
 
     def of_page(self, session: Session, scope: DataScope, businesses: Sequence[str]
                 ) -> dict[str, tuple[str, Consent]]:
@@ -540,7 +551,7 @@ class _Watched:
             held: dict[str, list[Consent]] = defaultdict(list)
             for applicant_id, text in line_decision_repo.consents_in_force_of(
                     session, applicants, now):
-                consent = Consent.from_dict(json.loads(text))
+                consent = self._consent(text)
                 if consent.purpose is _PURPOSE and scope in consent.scopes:
                     held[applicant_id].append(consent)
             for business in wanted:
