@@ -65,11 +65,13 @@ def by_row(row_indices: np.ndarray, weights: np.ndarray | int = 1) -> np.ndarray
     return out[1:ROWS + 1]
 
 
-def summable(values: np.ndarray, what: str) -> np.ndarray:
-    """`values` (int64), refused when a total of them could overflow int64: NumPy's sums wrap
-    silently, so every total is bounded first by the largest magnitude times the count."""
-    n = len(values)
-    if n and max(int(values.max()), -int(values.min())) * n >= _LIMIT:
+def summable(values: np.ndarray, what: str, where: np.ndarray | None = None) -> np.ndarray:
+    """`values` (int64), refused when a total of them (of those `where` says, if given) could
+    overflow int64: NumPy's sums wrap silently, so every total is bounded first by the largest
+    magnitude times the count."""
+    summed = values if where is None else values[where]
+    n = len(summed)
+    if n and max(int(summed.max()), -int(summed.min())) * n >= _LIMIT:
         raise RiskDataError(f"{what} too large to total exactly in int64")
     return values
 

@@ -27,7 +27,8 @@ from puhui.risk.panel import (
 Reduced = c.Reduced
 _NEVER = np.iinfo(np.int64).max
 _ONLINE, _LOGIN = frozenset({"ecommerce"}), frozenset({"login"})
-_VAT, _ELECTRICITY = frozenset({"vat"}), frozenset({"electricity"})
+_VAT, _WATER = frozenset({"vat"}), frozenset({"water"})
+_PANEL = np.arange(HISTORY_MONTHS)
 
 
 def sales(source: SourceData, as_of: date, top: int) -> Reduced:
@@ -67,43 +68,34 @@ def tax(source: SourceData, as_of: date, top: int) -> Reduced:
     filing for the same months (an amendment) replaces the earlier one month by month, its
     revenue and tax spread evenly over its period's months, the remainder in the last; a
     filing of any tax type after its deadline (`panel.filing_deadline`) is late in the row
-    of its period's end."""
-    filed_on = source.days("filed_on")
-    known = np.flatnonzero(filed_on <= as_of.toordinal())
-    known = known[np.argsort(filed_on[known], kind="stable")]
-    if not len(known):
+    of its period's end.  Few records: the work is kept to few NumPy calls over all of them."""
+    n = source.record_count
+    filed = source.days("filed_on")
+    known = filed <= as_of.toordinal()
+    if not n or not known.any():
         return c.monthly(DataScope.TAX), []
-    filed = filed_on[known]
-    start = c.months(source.days("period_start")[known])
-    end = c.months(source.days("period_end")[known])
-    lo = top - HISTORY_MONTHS
+    end = source.days("period_end")
+    first, last = c.months(np.stack((source.days("period_start"), end)))
     # the deadline (`panel.filing_deadline`): 31 May of the next year for an annual return,
-    # else the 15th of the month after the period
-    deadline = np.where(end - start >= 11, c.month_firsts((end // 12 + 1) * 12 + 4) + 30,
-                        c.month_firsts(end + 1) + 14)
-    late = c.by_row(np.clip(end[filed > deadline] - lo, -1, ROWS))
-    vat = source.among("tax_type", _VAT)[known]
-    month = lo + np.arange(HISTORY_MONTHS)
-    covers = (start[vat, None] <= month) & (end[vat, None] >= month)  # filing x panel month
-    covered = covers.any(axis=0)
-    # each month's winner: the last VAT filing covering it (0 where none does)
-    winner = np.flatnonzero(vat)[len(covers) - 1 - np.argmax(covers[::-1], axis=0)] \
-        if len(covers) else np.zeros(HISTORY_MONTHS, np.int64)
-    first, last = start[winner], end[winner]
-    spread = last - first + 1
-    columns = {}
-    for name, field in (("tax_vat_revenue_fen", "declared_revenue_fen"),
-                        ("tax_vat_paid_fen", "tax_paid_fen")):
-        total = source.ints(field)[known][winner]
-        share = total // spread  # spread evenly, the remainder in the period's last month
-        out = np.zeros(ROWS, np.int64)
-        out[:HISTORY_MONTHS] = np.where(covered, share + np.where(month == last,
-                                                                  total - share * spread, 0), 0)
-        columns[name] = out
-    flag = np.zeros(ROWS, np.int64)
-    flag[:HISTORY_MONTHS] = covered
-    return c.monthly(DataScope.TAX, tax_vat_covered=flag, tax_late_filings=late, **columns), \
-        [int(start.min())]
+    # else the 15th of the month after the period (which ends on its month's last day)
+    deadline = np.where(last - first >= 11, c.month_firsts(last // 12 * 12 + 16) + 30, end + 15)
+    late = c.by_row(c.rows(end[known & (filed > deadline)], top))
+    # each panel month's VAT filing: the latest covering it by (filed_on, position), -1 if none
+    order = np.where(known & source.among("tax_type", _VAT), filed * (n + 1) + np.arange(n), -1)
+    month = top - HISTORY_MONTHS + _PANEL
+    best = np.where((first[:, None] <= month) & (last[:, None] >= month), order[:, None],
+                    -1).max(axis=0)
+    covered = best >= 0
+    winner = np.maximum(best, 0) % (n + 1)
+    spread = (last - first + 1)[winner]
+    total = np.stack((source.ints("declared_revenue_fen"), source.ints("tax_paid_fen")))[:, winner]
+    share = total // spread  # spread evenly, the remainder in the period's last month
+    out = np.zeros((3, ROWS), np.int64)
+    out[0, :HISTORY_MONTHS] = covered
+    out[1:, :HISTORY_MONTHS] = np.where(
+        covered, share + np.where(month == last[winner], total - share * spread, 0), 0)
+    return c.monthly(DataScope.TAX, tax_vat_covered=out[0], tax_vat_revenue_fen=out[1],
+                     tax_vat_paid_fen=out[2], tax_late_filings=late), [int(first[known].min())]
 
 
 def utility(source: SourceData, as_of: date, top: int) -> Reduced:
@@ -113,20 +105,22 @@ def utility(source: SourceData, as_of: date, top: int) -> Reduced:
     end = as_of.toordinal()
     billed = source.days("billed_on") <= end
     period = source.days("period_month")
-    row = c.rows(period, top)
-    take = billed & c.complete(row)
-    r = row[take]
-    elec = source.among("utility", _ELECTRICITY)[take]
-    usage = c.summable(source.ints("usage")[take], "utility usage")
-    due, paid = source.days("due_on")[take], source.days("paid_on")[take]  # paid: 0 if unpaid
-    settled = (paid > 0) & (paid <= end)
-    late = np.where(settled, paid > due, end > due)
-    return c.monthly(DataScope.UTILITY, elec_billed=(c.by_row(r[elec]) > 0).astype(np.int64),
-                     elec_kwh=c.by_row(r[elec], usage[elec]),
-                     water_m3=c.by_row(r[~elec], usage[~elec]),
-                     utility_fen=c.by_row(r, c.summable(source.ints("amount_fen")[take],
-                                                        "utility amounts")),
-                     utility_late=c.by_row(r[late])), c.first_month(period[billed], as_of)
+    row = np.where(billed, c.rows(period, top), -1)  # a bill not known yet: never counted
+    inside = c.complete(row)
+    water = source.among("utility", _WATER)
+    paid = source.days("paid_on")  # 0 if unpaid
+    late = np.where((paid > 0) & (paid <= end), paid > source.days("due_on"),
+                    end > source.days("due_on"))
+    # (kind, row) cells: 0 electricity, 1 water; the amounts by row alone
+    cells = np.zeros((2, ROWS + 2), np.int64)
+    np.add.at(cells, (water.astype(np.int64), row + 1), c.summable(source.ints("usage"), "utility usage", inside))
+    billed_elec = c.by_row(row[~water]) > 0
+    cells[:, HISTORY_MONTHS + 1:] = 0
+    return c.monthly(DataScope.UTILITY, elec_billed=billed_elec.astype(np.int64),
+                     elec_kwh=cells[0, 1:ROWS + 1], water_m3=cells[1, 1:ROWS + 1],
+                     utility_fen=c.by_row(row, c.summable(source.ints("amount_fen"),
+                                                          "utility amounts", inside)),
+                     utility_late=c.by_row(row[late])), c.first_month(period[billed], as_of)
 
 
 def logistics(source: SourceData, as_of: date, top: int) -> Reduced:
