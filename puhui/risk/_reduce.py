@@ -75,10 +75,13 @@ def tax(source: SourceData, as_of: date, top: int) -> Reduced:
     if not n or not known.any():
         return c.monthly(DataScope.TAX), []
     end = source.days("period_end")
-    first, last = c.months(np.stack((source.days("period_start"), end)))
-    # the deadline (`panel.filing_deadline`): 31 May of the next year for an annual return,
-    # else the 15th of the month after the period (which ends on its month's last day)
-    deadline = np.where(last - first >= 11, c.month_firsts(last // 12 * 12 + 16) + 30, end + 15)
+    first, last = c.months(np.concatenate((source.days("period_start"), end)).reshape(2, n))
+    # the deadline (`panel.filing_deadline`): the 15th of the month after the period (which
+    # ends on its month's last day); 31 May of the next year for an annual return
+    deadline = end + 15
+    annual = last - first >= 11
+    if annual.any():
+        deadline = np.where(annual, c.month_firsts(last // 12 * 12 + 16) + 30, deadline)
     late = c.by_row(c.rows(end[known & (filed > deadline)], top))
     # each panel month's VAT filing: the latest covering it by (filed_on, position), -1 if none
     order = np.where(known & source.among("tax_type", _VAT), filed * (n + 1) + np.arange(n), -1)
@@ -88,7 +91,8 @@ def tax(source: SourceData, as_of: date, top: int) -> Reduced:
     covered = best >= 0
     winner = np.maximum(best, 0) % (n + 1)
     spread = (last - first + 1)[winner]
-    total = np.stack((source.ints("declared_revenue_fen"), source.ints("tax_paid_fen")))[:, winner]
+    total = np.concatenate((source.ints("declared_revenue_fen"), source.ints("tax_paid_fen"))
+                           ).reshape(2, n)[:, winner]
     share = total // spread  # spread evenly, the remainder in the period's last month
     out = np.zeros((3, ROWS), np.int64)
     out[0, :HISTORY_MONTHS] = covered
@@ -108,14 +112,14 @@ def utility(source: SourceData, as_of: date, top: int) -> Reduced:
     row = np.where(billed, c.rows(period, top), -1)  # a bill not known yet: never counted
     inside = c.complete(row)
     water = source.among("utility", _WATER)
-    paid = source.days("paid_on")  # 0 if unpaid
-    late = np.where((paid > 0) & (paid <= end), paid > source.days("due_on"),
-                    end > source.days("due_on"))
-    # (kind, row) cells: 0 electricity, 1 water; the amounts by row alone
+    paid, due = source.days("paid_on"), source.days("due_on")  # paid: 0 if unpaid
+    late = np.where((paid > 0) & (paid <= end), paid > due, end > due)
+    # usage per (kind, row) as `c.by_row` places it: kind 0 electricity (kWh), 1 water (m3)
     cells = np.zeros((2, ROWS + 2), np.int64)
-    np.add.at(cells, (water.astype(np.int64), row + 1), c.summable(source.ints("usage"), "utility usage", inside))
-    billed_elec = c.by_row(row[~water]) > 0
+    np.add.at(cells, (water.astype(np.int64), row + 1),
+              c.summable(source.ints("usage"), "utility usage", inside))
     cells[:, HISTORY_MONTHS + 1:] = 0
+    billed_elec = c.by_row(row[~water]) > 0
     return c.monthly(DataScope.UTILITY, elec_billed=billed_elec.astype(np.int64),
                      elec_kwh=cells[0, 1:ROWS + 1], water_m3=cells[1, 1:ROWS + 1],
                      utility_fen=c.by_row(row, c.summable(source.ints("amount_fen"),

@@ -294,7 +294,8 @@ day_offsets = st.one_of(
 def orders(draw):
     ordered = draw(day_offsets)
     refunded = draw(st.booleans())
-    record = {"order_id": f"o{draw(st.integers(0, 10**6))}", "ordered_on": _day(ordered).isoformat(),
+    record = {"order_id": f"o{draw(st.integers(0, 10**6))}",
+              "ordered_on": _day(ordered).isoformat(),
               "channel": draw(st.sampled_from(["pos", "ecommerce"])),
               "amount_fen": draw(st.one_of(st.integers(1, 10**6), st.integers(1, 10**13))),
               "customer_hash": draw(st.sampled_from(CUSTOMERS)), "refunded": refunded}
