@@ -89,7 +89,7 @@ def month_firsts(month_indices: np.ndarray) -> np.ndarray:
 
 
 def ints(values: list[int]) -> np.ndarray:
-    """Totals kept as Python ints (the small sources) as int64, refused if they do not fit."""
+    """Values kept as Python ints (the bureau's) as int64, refused if they do not fit."""
     try:
         return np.array(values, np.int64)
     except OverflowError:
