@@ -27,6 +27,8 @@ from puhui.risk.errors import RiskDataError
 from puhui.risk.panel import (
     HISTORY_MONTHS, ROWS, filing_deadline, month_index, month_of, window_starts,
 )
+from risk_data_samples import AS_OF as SAMPLE_AS_OF
+from risk_data_samples import fetched, world
 
 PAYLOAD_AS_OF = date(2026, 11, 20)
 BUSINESS = "91310000MA1FL0000X"
@@ -486,3 +488,20 @@ def test_a_total_that_could_overflow_int64_is_refused() -> None:
     for source in _forms(DataScope.SALES, beyond):
         with pytest.raises(RiskDataError):
             _reduce.sales(source, PAYLOAD_AS_OF, top)
+
+
+def test_the_synthetic_worlds_businesses_reduce_as_the_reference() -> None:
+    """Realistic data: a few businesses of the sample world, each source in both forms."""
+    w = world()
+    observed = [str(b) for b in w.ids[w.observed(SAMPLE_AS_OF)]][:8]
+    for business_id in observed:
+        for scope, parsed in fetched(w, business_id, SAMPLE_AS_OF, list(REFERENCE)).items():
+            for as_of in (SAMPLE_AS_OF, SAMPLE_AS_OF - timedelta(days=40)):
+                top = month_index(as_of)
+                for source in (parsed, _typed(parsed)):
+                    expected, expected_active = REFERENCE[scope](source, as_of, top)
+                    got, active = _reduce.REDUCERS[scope](source, as_of, top)
+                    for name, (values, valid) in expected.items():
+                        assert np.array_equal(got[name][1], valid), name
+                        assert np.array_equal(got[name][0][valid], values[valid]), name
+                    assert _earliest(active, top) == _earliest(expected_active, top)
