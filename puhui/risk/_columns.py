@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from datetime import date
 from functools import lru_cache
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -26,6 +25,7 @@ from puhui.risk.panel import HISTORY_MONTHS, MONTHLY, ROWS, Column, month_of
 
 Reduced = tuple[dict[str, Column], list[int]]
 _LIMIT = 2 ** 63
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -44,11 +44,6 @@ def month_starts(top: int) -> np.ndarray:
     """Ordinals of the first days of the panel's months and of the month after as_of's."""
     first = top - HISTORY_MONTHS
     return _readonly(np.array([month_of(i).toordinal() for i in range(first, top + 2)]))
-
-
-def days(dates: Iterable[date], n: int) -> np.ndarray:
-    """Proleptic ordinals of `n` dates (of a datetime, its own date)."""
-    return np.fromiter(map(date.toordinal, dates), np.int64, n)
 
 
 def rows(ordinals: np.ndarray, top: int) -> np.ndarray:
@@ -70,30 +65,35 @@ def by_row(row_indices: np.ndarray, weights: np.ndarray | int = 1) -> np.ndarray
     return out[1:ROWS + 1]
 
 
-def money(values: Iterable[int], n: int, what: str) -> np.ndarray:
-    """`n` amounts as int64, refused when a total of them could overflow int64."""
-    try:
-        out = np.fromiter(values, np.int64, n)
-    except OverflowError:
-        out = None
-    if out is None or (n and max(int(out.max()), -int(out.min())) * n >= _LIMIT):
+def summable(values: np.ndarray, what: str, where: np.ndarray | None = None) -> np.ndarray:
+    """`values` (int64), refused when a total of them (of those `where` says, if given) could
+    overflow int64: NumPy's sums wrap silently, so every total is bounded first by the largest
+    magnitude times the count."""
+    summed = values if where is None else values[where]
+    n = len(summed)
+    if n and max(int(summed.max()), -int(summed.min())) * n >= _LIMIT:
         raise RiskDataError(f"{what} too large to total exactly in int64")
-    return out
+    return values
+
+
+def months(ordinals: np.ndarray) -> np.ndarray:
+    """The month index (`panel.month_index`) of each day given as a proleptic ordinal."""
+    return (ordinals - _EPOCH_DAY).astype("datetime64[D]").astype("datetime64[M]") \
+        .astype(np.int64) + 1970 * 12
+
+
+def month_firsts(month_indices: np.ndarray) -> np.ndarray:
+    """The proleptic ordinal of the first day of each month index."""
+    return (month_indices - 1970 * 12).astype("datetime64[M]").astype("datetime64[D]") \
+        .astype(np.int64) + _EPOCH_DAY
 
 
 def ints(values: list[int]) -> np.ndarray:
-    """Totals kept as Python ints (the small sources) as int64, refused if they do not fit."""
+    """Values kept as Python ints (the bureau's) as int64, refused if they do not fit."""
     try:
         return np.array(values, np.int64)
     except OverflowError:
         raise RiskDataError("amounts too large to total exactly in int64") from None
-
-
-def codes(keys: Sequence[str]) -> np.ndarray:
-    """The same integer for equal keys (customers, devices, counterparties): the index of each
-    key's last occurrence, found by C-level dict building rather than a Python loop."""
-    last = dict(zip(keys, range(len(keys))))
-    return np.fromiter(map(last.__getitem__, keys), np.int64, len(keys))
 
 
 def monthly(scope: DataScope, **values: np.ndarray) -> dict[str, Column]:

@@ -25,7 +25,7 @@ def reference(source, as_of: date, top: int):
     from puhui.risk import _columns as c
 
     records, n = source.rows(), source.record_count
-    day = c.days(source.column("booked_on"), n)
+    day = np.fromiter(map(date.toordinal, source.column("booked_on")), np.int64, n)
     known = int(np.count_nonzero(day <= as_of.toordinal()))
     order = np.argsort(day, kind="stable")[:known].tolist()
     row = c.rows(day, top).tolist()
