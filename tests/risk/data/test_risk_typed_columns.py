@@ -141,3 +141,15 @@ def test_an_amount_beyond_int64_is_refused_as_an_array() -> None:
 def test_a_damaged_column_is_refused(kind, extra, buf, n) -> None:
     with pytest.raises(PayloadTampered):
         ms._decode_column(kind, extra, buf, n)
+
+
+def test_hashes_that_mix_to_one_number_are_still_told_apart(monkeypatch) -> None:
+    """The fixed-width codes group by a 64-bit mix of the text, checked exactly: with a mix
+    that sends everything to one number, the check sees it and the text itself is sorted."""
+    from puhui.risk.data import typed
+
+    values = [f"{i % 25:064x}" for i in range(80)]
+    monkeypatch.setattr(typed, "_MIX", np.uint64(0))
+    column = TypedColumn.of(values)
+    assert column.kind == "f" and typed._text_codes(column.data) is None
+    assert _partition(column.codes()) == [i % 25 for i in range(80)]
