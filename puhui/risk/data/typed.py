@@ -175,8 +175,11 @@ class TypedColumn:
         if self.kind == "t":
             return self.data // _US_PER_DAY + _EPOCH_DAY
         values = self.to_list()
-        return np.fromiter((0 if v is None else v.toordinal() for v in values), np.int64,
-                           len(values))
+        try:  # no None among them (most date fields): at C speed
+            return np.fromiter(map(date.toordinal, values), np.int64, len(values))
+        except TypeError:
+            return np.fromiter((0 if v is None else v.toordinal() for v in values), np.int64,
+                               len(values))
 
     def ints(self) -> np.ndarray:
         """The values as int64 (`RiskDataError` if one does not fit)."""
