@@ -8,8 +8,9 @@ shipped line policy, the platform's credit lines, settlement cache and notificat
 PUHUI_REFRESH_WORKERS unset: one feature worker per core): taking in each source's change feed
 (a page of 2,000 businesses per transaction: consent, validation, payload stored, merged state
 kept, cursor saved), then re-evaluating the lines of every business whose data changed
-(merged states read, panels and features, both models' scores, the line policy, one record per
-line, each change applied through `change_line` and told to the borrower).
+(merged states read as typed columns, panels and features, both models' scores -- these in the
+worker processes -- then the line policy, one record per line, each change applied through
+`change_line` and told to the borrower).
 Three cycles are timed: every business with news from three sources at once (the worst case:
 a month's bills, a day's sales and bank lines for the whole book in one slot), one with news
 for one business in fifty (a busy slot), and one with nothing new.
