@@ -54,7 +54,8 @@ from puhui.services.ids import new_id
 from puhui.services.risk import open_platform
 from puhui.services.scheduler import run_line_refresh
 from puhui.store.line_repo import EVENTS, LINES
-from puhui.store.monitoring_models import MonitoredApplicantRow, MonitoringStateRow
+from puhui.store.monitoring_models import (MonitoredApplicantRow, MonitoringBaseRow,
+                                           MonitoringStateRow)
 
 TODAY = date(2026, 12, 7)
 CYCLE_S = 15 * 60
@@ -124,9 +125,11 @@ def build_book(p: Any, n: int, rng: random.Random) -> list[tuple[str, str]]:
     with p.unit() as s:  # the prototypes' states, built from their application payloads
         monitoring_data.load_data(s, holders, TODAY)
     with p.read() as s:
-        table = MonitoringStateRow.__table__
+        table, bases = MonitoringStateRow.__table__, MonitoringBaseRow.__table__
         states = {a: [r._asdict() for r in s.execute(select(table).where(
             table.c.applicant_id == a))] for a in holders}
+        base_rows = {a: [r._asdict() for r in s.execute(select(bases).where(
+            bases.c.applicant_id == a))] for a in holders}
     out: list[tuple[str, str]] = []
     t0 = time.perf_counter()
     for start in range(0, n, 2_000):
@@ -137,7 +140,7 @@ def build_book(p: Any, n: int, rng: random.Random) -> list[tuple[str, str]]:
                 a = applicants.register_applicant(p, s, SYSTEM, business)["applicant_id"]
                 applicants.grant_consent(p, s, SYSTEM, a, "post_loan_monitoring", list(SCOPES))
                 made.append((a, applicants.business_identity(s, a)))
-        new_lines, new_events, new_states, complete = [], [], [], []
+        new_lines, new_events, new_states, new_bases, complete = [], [], [], [], []
         now = p.clock.now()
         for a, business in made:
             k = rng.randrange(len(protos))
@@ -148,11 +151,13 @@ def build_book(p: Any, n: int, rng: random.Random) -> list[tuple[str, str]]:
                               for e in proto_events[protos[k]])
             new_states.extend({**st, "applicant_id": a, "business_id": business}
                               for st in states[holders[k]])
+            new_bases.extend({**b, "applicant_id": a} for b in base_rows[holders[k]])
             complete.append({"applicant_id": a, "built_at": now})
         with p.write_connection() as conn:
             _copy_rows(conn, LINES, new_lines)
             _copy_rows(conn, EVENTS, new_events)
             _copy_rows(conn, MonitoringStateRow.__table__, new_states)
+            _copy_rows(conn, MonitoringBaseRow.__table__, new_bases)
             _copy_rows(conn, MonitoredApplicantRow.__table__, complete)
         out.extend(made)
         print(f"\r  setup: {len(out):,} of {n:,} borrowers ({time.perf_counter() - t0:.0f} s)",

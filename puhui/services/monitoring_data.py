@@ -223,6 +223,8 @@ def _full_row(st: _State, base: ms.Segment, now: datetime) -> dict[str, Any]:
 def _base_of(row: Any) -> ms.Segment:
     """A stored state's base and tail merged (`PayloadTampered` if either fails its hash)."""
     scope = DataScope(row.scope)
+    if row.blob is None:
+        raise PayloadTampered(f"the {scope.value} state of {row.applicant_id} has lost its base")
     if hashlib.sha256(row.blob).hexdigest() != row.sha256:
         raise PayloadTampered(f"the {scope.value} state of {row.applicant_id} does not match "
                               f"its sha256")

@@ -33,7 +33,7 @@ from puhui.notify.channels import (Channel, ChannelName, Delivery, Envelope, Inv
 from puhui.notify.rules import retry_delay
 from puhui.notify.settings import NotifySettings, whole_setting
 from puhui.services.access import Perm, Principal
-from puhui.services.applicants import applicant_data, applicant_row, sealed, unsealed
+from puhui.services.applicants import applicant_row, owner_mobile, sealed, unsealed
 from puhui.services.clock import BUSINESS_ZONE
 from puhui.services.errors import AccessDenied, InvalidRequest, NotFound, PersonalDataErased
 from puhui.services.ids import new_id
@@ -125,7 +125,7 @@ def notify(p: Platform, session: Session, *, applicant_id: str, kind: str, key: 
     mobile: str | None = None
     if row.erased_at is None:
         try:
-            mobile = applicant_data(session, row).owner.mobile
+            mobile = owner_mobile(session, row)
         except PersonalDataErased:
             mobile = None
     payload = _context_text(context)

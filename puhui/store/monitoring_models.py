@@ -4,8 +4,8 @@ each change feed was read up to.
 Why a table of merged data beside the payloads: the payloads (`source_payloads`) are the record
 of truth, kept as received; re-evaluating a line needs them merged and validated, which costs
 milliseconds a business when redone from the payloads each time.  `monitoring_state` keeps that
-merge (`puhui.risk.data.merged_state`): a compacted, compressed base and a tail of the deltas
-taken in since, each with its SHA-256 (a state that fails it is rebuilt from the payloads), and
+merge (`puhui.risk.data.merged_state`): a compacted, compressed base (`monitoring_bases`) and a
+tail of the deltas taken in since, each with its SHA-256 (a state that fails it is rebuilt from the payloads), and
 what the window of the features needs to cut it (the first and latest `as_of` merged, whether
 they came in date order).  `feed_cursors` holds each feed's cursor, written in the transaction
 that stores what the page delivered.
@@ -37,12 +37,26 @@ class MonitoringStateRow(Base):
     records: Mapped[int] = mapped_column(Integer)       # base records + tail records
     payloads: Mapped[int] = mapped_column(Integer)      # payloads merged
     payload_sha256: Mapped[str] = mapped_column(CHAR(64))  # of the latest payload merged
-    codec: Mapped[str] = mapped_column(String(16))
-    sha256: Mapped[str] = mapped_column(CHAR(64))       # of `blob`
-    blob: Mapped[bytes] = mapped_column(LargeBinary)
     tail_sha256: Mapped[str | None] = mapped_column(CHAR(64))
     tail: Mapped[bytes | None] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MonitoringBaseRow(Base):
+    """The compacted base of a state, in a table of its own.  Why not a column of the state:
+    taking in a delta rewrites the state's head and tail, and a database rewrites a row whole,
+    so a base beside them (tens of kilobytes for a shop's orders) would be rewritten with every
+    delta, and read past to reach the tail: 40 times the cost of updating a head alone.  The
+    store writes and deletes a state's two rows together (`monitoring_repo`); a state whose
+    base is missing reads as damaged and is rebuilt from its payloads, as any damaged one."""
+
+    __tablename__ = "monitoring_bases"
+
+    applicant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    codec: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str] = mapped_column(CHAR(64))       # of `blob`
+    blob: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class MonitoredApplicantRow(Base):
@@ -66,4 +80,5 @@ class FeedCursorRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-MONITORING_TABLES = ("monitoring_state", "monitoring_applicants", "feed_cursors")
+MONITORING_TABLES = ("monitoring_state", "monitoring_bases", "monitoring_applicants",
+                     "feed_cursors")

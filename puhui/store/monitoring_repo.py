@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session
 
 from puhui.store.bulk import bulk_insert
 from puhui.store.monitoring_models import (FeedCursorRow, MonitoredApplicantRow,
-                                           MonitoringStateRow)
+                                           MonitoringBaseRow, MonitoringStateRow)
 from puhui.store.platform_models import ApplicantRow, ConsentLogRow
 from puhui.store.risk_models import SourcePayloadRow
 
 _STATE = MonitoringStateRow.__table__
+_BASES = MonitoringBaseRow.__table__
 _CURSORS = FeedCursorRow.__table__
 _COMPLETE = MonitoredApplicantRow.__table__
 _PAYLOADS = SourcePayloadRow.__table__
@@ -32,8 +33,8 @@ _CHUNK = 500
 
 Bind = Session | Connection
 
-#: The state's columns without the base (what taking in a delta reads).
-_STATE_HEAD = [c for c in _STATE.columns if c.name not in ("blob",)]
+#: The base's own columns (kept in `monitoring_bases`: see `MonitoringBaseRow`).
+_BASE_COLUMNS = ("codec", "sha256", "blob")
 
 
 def _connection(bind: Bind) -> Connection:
@@ -49,35 +50,46 @@ def _chunks(ids: Sequence[str]) -> Iterable[list[str]]:
 # -- states ----------------------------------------------------------------------------------------
 def states(bind: Bind, applicant_ids: Sequence[str], scopes: Iterable[str] | None = None, *,
            base: bool = True, lock: bool = False) -> list[Any]:
-    """The state rows of these applicants (of `scopes` only, if given); `base=False` leaves the
-    compacted base out (taking in a delta touches only the tail); `lock` takes the rows for
-    update (PostgreSQL; SQLite's writer holds the whole database)."""
-    columns = list(_STATE.columns) if base else _STATE_HEAD
+    """The state rows of these applicants (of `scopes` only, if given), with their base's
+    `codec`, `sha256` and `blob` (None where a base is missing); `base=False` leaves the
+    compacted base out (taking in a delta touches only the head and tail); `lock` takes the
+    rows for update (PostgreSQL; SQLite's writer holds the whole database)."""
     wanted = None if scopes is None else list(scopes)
     out: list[Any] = []
     for chunk in _chunks(applicant_ids):
-        query = select(*columns).where(_STATE.c.applicant_id.in_(chunk))
+        if base:
+            query = select(*_STATE.columns, *(_BASES.c[c] for c in _BASE_COLUMNS)).outerjoin(
+                _BASES, (_BASES.c.applicant_id == _STATE.c.applicant_id)
+                & (_BASES.c.scope == _STATE.c.scope))
+        else:
+            query = select(*_STATE.columns)
+        query = query.where(_STATE.c.applicant_id.in_(chunk))
         if wanted is not None:
             query = query.where(_STATE.c.scope.in_(wanted))
         if lock:
-            query = query.with_for_update()
+            query = query.with_for_update(of=_STATE)
         out += bind.execute(query).all()
     return out
 
 
-def _upsert(dialect: str) -> Any:
+def _upsert(dialect: str, table: Any) -> Any:
     make = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = make(_STATE)
-    keep = {c.name: stmt.excluded[c.name] for c in _STATE.columns
+    stmt = make(table)
+    keep = {c.name: stmt.excluded[c.name] for c in table.columns
             if c.name not in ("applicant_id", "scope")}
     return stmt.on_conflict_do_update(index_elements=["applicant_id", "scope"], set_=keep)
 
 
 def save_states(bind: Bind, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert or replace whole state rows (every column given)."""
+    """Insert or replace whole states: each row gives the state's columns and its base's
+    (`codec`, `sha256`, `blob`), written to their two tables."""
     if rows:
         conn = _connection(bind)
-        conn.execute(_upsert(conn.dialect.name), [dict(r) for r in rows])
+        heads = [{c.name: r[c.name] for c in _STATE.columns} for r in rows]
+        bases = [{"applicant_id": r["applicant_id"], "scope": r["scope"],
+                  **{c: r[c] for c in _BASE_COLUMNS}} for r in rows]
+        conn.execute(_upsert(conn.dialect.name, _STATE), heads)
+        conn.execute(_upsert(conn.dialect.name, _BASES), bases)
 
 
 _TAIL_COLUMNS = ("business_id", "as_of", "first_as_of", "in_order", "covers_from", "records",
@@ -106,9 +118,12 @@ def drop_states(bind: Bind, applicant_ids: Sequence[str],
     deleted = 0
     for chunk in _chunks(applicant_ids):
         bind.execute(delete(_COMPLETE).where(_COMPLETE.c.applicant_id.in_(chunk)))
+        bases = delete(_BASES).where(_BASES.c.applicant_id.in_(chunk))
         stmt = delete(_STATE).where(_STATE.c.applicant_id.in_(chunk))
         if wanted is not None:
+            bases = bases.where(_BASES.c.scope.in_(wanted))
             stmt = stmt.where(_STATE.c.scope.in_(wanted))
+        bind.execute(bases)  # first: a base names its state
         deleted += bind.execute(stmt).rowcount or 0
     return deleted
 

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from puhui.lines.signals import RECORD_KEYS, merge_payloads
 from puhui.parties.consent import DataScope
@@ -30,7 +30,7 @@ from puhui.services import reevaluation as rv
 from puhui.services.data import canonical_bytes, payload_values, received_bytes
 from puhui.services.providers import WorldFeed, world_business, world_feeds
 from puhui.store import line_decision_repo, monitoring_repo
-from puhui.store.monitoring_models import MonitoringStateRow
+from puhui.store.monitoring_models import MonitoringBaseRow
 from puhui.store.platform_models import ConsentLogRow
 from puhui.store.risk_models import SourcePayloadRow
 
@@ -317,8 +317,8 @@ def test_a_damaged_state_is_rebuilt_from_the_payloads(monitored, caplog) -> None
     a = sorted(ids.values())[0]
     with p.unit() as session:
         # the base overwritten behind its checksum's back
-        state = MonitoringStateRow.__table__
-        session.execute(update(state).where(state.c.applicant_id == a, state.c.scope == "sales")
+        base = MonitoringBaseRow.__table__
+        session.execute(update(base).where(base.c.applicant_id == a, base.c.scope == "sales")
                         .values(blob=b"\x28\xb5\x2f\xfd garbage"))
     with caplog.at_level(logging.WARNING, logger="puhui.monitoring"):
         with p.unit() as session:
@@ -407,3 +407,21 @@ def test_the_first_payload_taken_in_builds_every_state_of_the_old_payloads(monit
     with p.unit() as session:  # an application's new payloads make them stale: dropped
         monitoring_repo.drop_states(session, [a], ["sales"])
         assert md.load_sources(session, [a], TODAY)[a] == _reference(session, a, TODAY)
+
+
+def test_a_state_whose_base_is_gone_is_rebuilt_from_the_payloads(monitored, caplog) -> None:
+    p = monitored
+    ids = _applicants(p, 2, seed=4)
+    md.ingest_feeds(p, world_feeds(WORLD, set(ids), [DataScope.SALES]), TODAY)
+    a = sorted(ids.values())[0]
+    with p.unit() as session:
+        base = MonitoringBaseRow.__table__
+        session.execute(delete(base).where(base.c.applicant_id == a, base.c.scope == "sales"))
+    with caplog.at_level(logging.WARNING, logger="puhui.monitoring"):
+        with p.unit() as session:
+            got = md.load_sources(session, [a], TODAY)[a]
+            assert got == _reference(session, a, TODAY) and DataScope.SALES in got
+    assert "has lost its base" in caplog.text
+    with p.read() as session:
+        [row] = monitoring_repo.states(session, [a], ["sales"])
+        assert row.blob is not None and md._base_of(row) is not None

@@ -130,7 +130,7 @@ def test_checks_never_raise_for_bad_input(text):
     for check in (check_resident_id(text, on=ON), check_uscc(text), check_bank_card(text),
                   check_mobile(text)):
         assert isinstance(check.passed, bool)
-        if len(text) >= 11:
+        if len(text) >= 11 and "*" not in text:  # a text masked already may show as itself
             assert check.subject != text.strip() or not text.strip()
 
 
