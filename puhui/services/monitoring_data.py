@@ -31,8 +31,9 @@ import hashlib
 import json
 import logging
 import time
+import weakref
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
@@ -45,6 +46,8 @@ from puhui.parties.consent import Consent, DataScope, Purpose
 from puhui.risk.data import merged_state as ms
 from puhui.risk.data.feeds import ChangeFeed, FeedPage
 from puhui.risk.data.payload import SOURCES, SourceData, parse_payload
+from puhui.risk.data.resilience import (CircuitBreaker, SourcePolicy, SourceSettings,
+                                        guarded_call)
 from puhui.risk.errors import InvalidRecord, PayloadTampered, SourceFailed, SourceUnavailable
 from puhui.risk.panel import HISTORY_MONTHS, add_months
 from puhui.runtime import collector_paused
@@ -583,15 +586,35 @@ def monitored_businesses(p: Platform) -> set[str]:
     return {business for by in watched.values() for business in by}
 
 
+_FEED_BREAKERS: "weakref.WeakKeyDictionary[Any, CircuitBreaker]" = weakref.WeakKeyDictionary()
+
+
+def _breaker_of(feed: Any, policy: SourcePolicy) -> CircuitBreaker:
+    """The feed's circuit breaker, kept for the life of the feed object (so across runs)."""
+    try:
+        found = _FEED_BREAKERS.get(feed)
+        if found is None:
+            found = _FEED_BREAKERS[feed] = CircuitBreaker(policy.breaker_failures,
+                                                          policy.breaker_cooldown)
+        return found
+    except TypeError:  # an object that cannot be weakly referenced: a breaker of this run
+        return CircuitBreaker(policy.breaker_failures, policy.breaker_cooldown)
+
+
 def ingest_feeds(p: Platform, feeds: Mapping[DataScope, ChangeFeed], today: date, *,
-                 page_size: int = 2000) -> FeedRun:
+                 page_size: int = 2000, settings: SourceSettings | None = None,
+                 sleep: Callable[[float], Any] = time.sleep) -> FeedRun:
     """Take in what each change feed delivered since its cursor, a page per transaction: the
     deltas of businesses monitored under a consent in force (the use logged), validated, stored
     as payloads (an unchanged one stores nothing) and merged into their states, with the
     feed's new cursor.  A delta that fails validation, is about another business or is dated
     after today is refused and reported, the page's others go on; a business nobody monitors
-    is skipped.  A feed that fails stops there (reported in `failed`); the pages before stay
-    taken in, and the next run resumes from the last cursor saved."""
+    is skipped.  Each page is asked as the sources are (`settings`, default from the
+    environment's `PUHUI_SOURCE_*`): a transient failure retried with backoff, a circuit
+    breaker per feed that stops asking a feed that keeps failing.  A feed that still fails
+    stops there (reported in `failed`); the pages before stay taken in, and the next run
+    resumes from the last cursor saved."""
+    settings = settings or SourceSettings.from_env()
     run = FeedRun()
     changed: set[str] = set()
     t = time.perf_counter()
@@ -602,8 +625,11 @@ def ingest_feeds(p: Platform, feeds: Mapping[DataScope, ChangeFeed], today: date
     for scope, feed in feeds.items():
         cursor = cursors[scope]
         while True:
+            policy = settings.policy(scope)
             try:
-                page = feed.changes(cursor, page_size, today)
+                page = guarded_call(
+                    f"{scope.value} feed", lambda: feed.changes(cursor, page_size, today),
+                    policy, _breaker_of(feed, policy), sleep=sleep)
             except (SourceFailed, SourceUnavailable) as exc:
                 run.failed[scope.value] = str(exc)
                 break

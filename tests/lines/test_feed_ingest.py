@@ -23,7 +23,9 @@ from puhui.parties.synthetic import small_business
 from puhui.risk.data.connectors import Received
 from puhui.risk.data.feeds import FeedChange, FeedPage
 from puhui.risk.data.payload import SOURCES, parse_payload
+from puhui.risk.data.resilience import SourcePolicy, SourceSettings
 from puhui.risk.data.world import SyntheticWorld
+from puhui.risk.errors import SourceFailed
 from puhui.services import applicants as svc
 from puhui.services import monitoring_data as md
 from puhui.services import reevaluation as rv
@@ -95,6 +97,10 @@ class ListFeed:
                          for b, pl in self.pages[i]], str(i + 1), i + 1 < len(self.pages))
 
 
+class Killed(BaseException):
+    """The job's process killed (not an error of the feed: nothing catches it)."""
+
+
 class Failing:
     """A feed that raises on its n-th page asked for (a crash of the job, not of the feed)."""
 
@@ -104,7 +110,21 @@ class Failing:
     def changes(self, since, limit, as_of):
         self.n -= 1
         if self.n == 0:
-            raise RuntimeError("killed")
+            raise Killed("killed")
+        return self.feed.changes(since, limit, as_of)
+
+
+class Flaky:
+    """A feed whose first `failures` pages asked for fail with `error`."""
+
+    def __init__(self, feed: Any, failures: int, error: Exception) -> None:
+        self.feed, self.failures, self.error, self.scope = feed, failures, error, feed.scope
+        self.asked = 0
+
+    def changes(self, since, limit, as_of):
+        self.asked += 1
+        if self.asked <= self.failures:
+            raise self.error
         return self.feed.changes(since, limit, as_of)
 
 
@@ -141,7 +161,7 @@ def test_a_run_killed_between_or_inside_pages_resumes_with_nothing_lost_or_doubl
     p = monitored
     ids = _applicants(p, 5)
     feeds = world_feeds(WORLD, set(ids), [DataScope.UTILITY])
-    with pytest.raises(RuntimeError):  # the job dies asking for its second page
+    with pytest.raises(Killed):  # the job dies asking for its second page
         md.ingest_feeds(p, {DataScope.UTILITY: Failing(feeds[DataScope.UTILITY], 2)}, TODAY,
                         page_size=2)
     with p.read() as session:
@@ -425,3 +445,55 @@ def test_a_state_whose_base_is_gone_is_rebuilt_from_the_payloads(monitored, capl
     with p.read() as session:
         [row] = monitoring_repo.states(session, [a], ["sales"])
         assert row.blob is not None and md._base_of(row) is not None
+
+
+# -- a feed that fails: retries, backoff and its circuit breaker --------------------------------------
+def _policy(**over: Any) -> SourceSettings:
+    return SourceSettings(default=SourcePolicy(**{"retries": 2, "backoff": 0.5,
+                                                  "backoff_max": 4.0, **over}))
+
+
+def test_a_transient_failure_is_asked_again_after_a_backoff(monitored) -> None:
+    p = monitored
+    ids = _applicants(p, 2, seed=6)
+    feed = Flaky(world_feeds(WORLD, set(ids), [DataScope.UTILITY])[DataScope.UTILITY], 2,
+                 SourceFailed("utility feed", "answered 503", transient=True))
+    waits: list[float] = []
+    run = md.ingest_feeds(p, {DataScope.UTILITY: feed}, TODAY, settings=_policy(),
+                          sleep=waits.append)
+    assert run.failed == {} and run.payloads_stored == 2 and feed.asked == 3
+    # exponential with jitter: the n-th wait between half and all of 0.5 x 2^(n-1) seconds
+    assert len(waits) == 2 and 0.25 <= waits[0] <= 0.5 and 0.5 <= waits[1] <= 1.0
+
+
+def test_a_feed_that_keeps_failing_is_given_up_and_its_circuit_opens(monitored) -> None:
+    p = monitored
+    ids = _applicants(p, 2, seed=7)
+    inner = world_feeds(WORLD, set(ids), [DataScope.UTILITY])[DataScope.UTILITY]
+    down = Flaky(inner, 10**6, SourceFailed("utility feed", "no answer", transient=True))
+    settings = _policy(retries=1, breaker_failures=3, breaker_cooldown=600)
+    first = md.ingest_feeds(p, {DataScope.UTILITY: down}, TODAY, settings=settings,
+                            sleep=lambda s: None)
+    assert down.asked == 2 and "(2 attempts)" in first.failed["utility"]
+    assert first.payloads_stored == 0
+    second = md.ingest_feeds(p, {DataScope.UTILITY: down}, TODAY, settings=settings,
+                             sleep=lambda s: None)  # the third failure opens the circuit
+    assert down.asked == 3 and "circuit open" in second.failed["utility"]
+    third = md.ingest_feeds(p, {DataScope.UTILITY: down}, TODAY, settings=settings,
+                            sleep=lambda s: None)
+    assert down.asked == 3 and "circuit open" in third.failed["utility"]  # not asked at all
+    with p.read() as session:
+        assert monitoring_repo.cursor(session, "utility") is None  # nothing taken in
+
+
+def test_a_permanent_failure_or_a_broken_feed_is_not_asked_again(monitored) -> None:
+    p = monitored
+    ids = _applicants(p, 2, seed=8)
+    inner = world_feeds(WORLD, set(ids), [DataScope.UTILITY])[DataScope.UTILITY]
+    for error, says in ((SourceFailed("utility feed", "answered 400", transient=False),
+                         "answered 400"), (ValueError("a bug in the feed"), "ValueError")):
+        feed = Flaky(inner, 1, error)
+        run = md.ingest_feeds(p, {DataScope.UTILITY: feed}, TODAY, settings=_policy(),
+                              sleep=lambda s: pytest.fail("no retry for a permanent failure"))
+        assert feed.asked == 1 and says in run.failed["utility"]
+

@@ -278,3 +278,43 @@ async def guarded(source: str, attempt: Callable[[], Awaitable[T]], policy: Sour
             raise SourceFailed(source, f"{last.problem}; no time left to retry before the "
                                        f"deadline", transient=True, attempts=tries)
         await sleep(wait)
+
+
+def guarded_call(source: str, attempt: Callable[[], T], policy: SourcePolicy,
+                 breaker: CircuitBreaker, *, sleep: Callable[[float], Any] = time.sleep,
+                 rng: random.Random | None = None) -> T:
+    """`attempt()` under `policy` and `breaker`, for a caller that asks one page at a time (a
+    change feed read by a batch job): the rules of `guarded` -- transient failures retried
+    with backoff, the breaker consulted before each attempt and told the outcome, anything
+    else the attempt raises reported as a permanent `SourceFailed` -- without its per-attempt
+    timeout and deadline, which the caller's client holds."""
+    rng = rng or random.Random()
+    tries = 0
+    last: SourceFailed | None = None
+    while True:
+        if not breaker.allow():
+            detail = (f"circuit open after repeated failures (next try in "
+                      f"{breaker.retry_in():.0f} s)")
+            raise SourceFailed(source, detail if last is None else f"{last.problem}; {detail}",
+                               transient=True, attempts=tries)
+        tries += 1
+        try:
+            result = attempt()
+        except SourceUnavailable:
+            breaker.success()  # the provider answered: it is up
+            raise
+        except SourceFailed as exc:
+            last = exc
+        except Exception as exc:  # noqa: BLE001 - a feed's own bug: reported, not raised
+            last = SourceFailed(source, f"{type(exc).__name__}: {exc}", transient=False)
+        else:
+            breaker.success()
+            return result
+        if last.transient:
+            breaker.failure()
+        else:
+            breaker.success()  # it answered, wrongly: asking again would not help
+        if not last.transient or tries > policy.retries:
+            raise SourceFailed(source, last.problem, transient=last.transient, attempts=tries)
+        sleep(policy.delay(tries, rng))
+
