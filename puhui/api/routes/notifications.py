@@ -24,7 +24,8 @@ _ID = Query(None, max_length=64, pattern=CURSOR_PATTERN)
     description="Reminders and notices per channel, oldest first, recipients masked. A "
                 "borrower or partner key naming an applicant outside its scope gets 404."))
 def list_notifications(
-        applicant_id: Optional[str] = Query(None, max_length=64, description="one applicant"),
+        applicant_id: Optional[str] = Query(None, max_length=64, pattern=CURSOR_PATTERN,
+                                            description="one applicant"),
         status: Optional[Literal["pending", "sending", "sent", "failed", "abandoned",
                                  "not_configured", "capped", "no_address"]] = Query(None),
         page: Page = Depends(), c: Call = Depends(read_call)):
@@ -37,7 +38,8 @@ def list_notifications(
     "listNotificationDeliveries", R.NotificationDeliveryPage, 400, 403,
     summary="The delivery log: every attempt, its outcome and error (staff keys only)"))
 def list_deliveries(notification_id: Optional[str] = _ID,
-                    applicant_id: Optional[str] = Query(None, max_length=64),
+                    applicant_id: Optional[str] = Query(None, max_length=64,
+                                                        pattern=CURSOR_PATTERN),
                     page: Page = Depends(), c: Call = Depends(read_call)):
     return listing(c, page, "delivery_id",
                    lambda s, after, limit: svc.list_deliveries(s, c.actor, after, limit,

@@ -225,6 +225,25 @@ class CircuitBreaker:
 
 
 # -- one source, asked under its policy --------------------------------------------------------
+def _circuit_open(source: str, breaker: CircuitBreaker, last: SourceFailed | None,
+                  tries: int) -> SourceFailed:
+    detail = f"circuit open after repeated failures (next try in {breaker.retry_in():.0f} s)"
+    return SourceFailed(source, detail if last is None else f"{last.problem}; {detail}",
+                        transient=True, attempts=tries)
+
+
+def _settle(source: str, last: SourceFailed, tries: int, policy: SourcePolicy,
+            breaker: CircuitBreaker) -> None:
+    """A failed attempt told to the breaker; `SourceFailed` when it is not to be tried again
+    (a permanent failure, or the retries spent)."""
+    if last.transient:
+        breaker.failure()
+    else:
+        breaker.success()  # it answered, wrongly: asking again would not help
+    if not last.transient or tries > policy.retries:
+        raise SourceFailed(source, last.problem, transient=last.transient, attempts=tries)
+
+
 async def guarded(source: str, attempt: Callable[[], Awaitable[T]], policy: SourcePolicy,
                   breaker: CircuitBreaker, *, until: float | None = None,
                   clock: Callable[[], float] = time.monotonic,
@@ -244,10 +263,7 @@ async def guarded(source: str, attempt: Callable[[], Awaitable[T]], policy: Sour
             raise SourceFailed(source, detail if last is None else f"{last.problem}; {detail}",
                                transient=True, attempts=tries)
         if not breaker.allow():
-            detail = (f"circuit open after repeated failures (next try in "
-                      f"{breaker.retry_in():.0f} s)")
-            raise SourceFailed(source, detail if last is None else f"{last.problem}; {detail}",
-                               transient=True, attempts=tries)
+            raise _circuit_open(source, breaker, last, tries)
         tries += 1
         try:
             result = await asyncio.wait_for(attempt(), timeout)
@@ -267,12 +283,7 @@ async def guarded(source: str, attempt: Callable[[], Awaitable[T]], policy: Sour
         else:
             breaker.success()
             return result
-        if last.transient:
-            breaker.failure()
-        else:
-            breaker.success()  # it answered, wrongly: asking again would not help
-        if not last.transient or tries > policy.retries:
-            raise SourceFailed(source, last.problem, transient=last.transient, attempts=tries)
+        _settle(source, last, tries, policy, breaker)
         wait = policy.delay(tries, rng)
         if until is not None and clock() + wait >= until:
             raise SourceFailed(source, f"{last.problem}; no time left to retry before the "
@@ -293,10 +304,7 @@ def guarded_call(source: str, attempt: Callable[[], T], policy: SourcePolicy,
     last: SourceFailed | None = None
     while True:
         if not breaker.allow():
-            detail = (f"circuit open after repeated failures (next try in "
-                      f"{breaker.retry_in():.0f} s)")
-            raise SourceFailed(source, detail if last is None else f"{last.problem}; {detail}",
-                               transient=True, attempts=tries)
+            raise _circuit_open(source, breaker, last, tries)
         tries += 1
         try:
             result = attempt()
@@ -310,11 +318,6 @@ def guarded_call(source: str, attempt: Callable[[], T], policy: SourcePolicy,
         else:
             breaker.success()
             return result
-        if last.transient:
-            breaker.failure()
-        else:
-            breaker.success()  # it answered, wrongly: asking again would not help
-        if not last.transient or tries > policy.retries:
-            raise SourceFailed(source, last.problem, transient=last.transient, attempts=tries)
+        _settle(source, last, tries, policy, breaker)
         sleep(policy.delay(tries, rng))
 

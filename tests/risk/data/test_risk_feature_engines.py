@@ -9,6 +9,7 @@ portfolios (fraudsters, young businesses, absent sources) and on random panels.
 from __future__ import annotations
 
 import math
+from typing import Any
 from datetime import date, timedelta
 
 import numpy as np
@@ -102,7 +103,18 @@ def test_aggregations_of_a_group_match_polars_group_by(rows):
     for k, key in enumerate(theirs["g"].to_list()):
         mine = program(vectors(frame.filter(pl.col("g") == key)))
         for e in exprs:
-            assert same(mine[e.name], theirs[e.name][k]), (e, rows, mine[e.name])
+            got, want = mine[e.name], theirs[e.name][k]
+            if _extreme_of_zeros(e, got, want):
+                continue
+            assert same(got, want), (e, rows, got)
+
+
+def _extreme_of_zeros(e: Any, got: Any, want: Any) -> bool:
+    """A min or max whose answer is zero: of 0.0 and -0.0, equal values, which one Polars
+    returns depends on its kernel (a group with NaN takes another path than one without), so
+    only the value is held equal there, not the sign."""
+    return ("min()" in repr(e) or "max()" in repr(e)) and isinstance(got, float) \
+        and isinstance(want, float) and got == 0.0 and want == 0.0
 
 
 @settings(max_examples=150, deadline=None)
