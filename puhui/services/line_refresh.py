@@ -194,9 +194,12 @@ def _packed(scorer: Any) -> bytes | None:
 
 
 def _features_in_worker(url: str, applicant_ids: list[str], today: date,
-                        scorer: bytes | None = None) -> dict[str, tuple[Any, ...]]:
+                        scorer: bytes | None = None
+                        ) -> tuple[dict[str, tuple[dict[str, Any], dict[str, str]]],
+                                   dict[str, Any] | None]:
     """In a worker process: `borrower_features` on its own read engine (kept per URL), and each
-    borrower's scores when given the scorer (unpickled once per worker and scorer)."""
+    borrower's scores when given the scorer (unpickled once per worker and scorer; None
+    without it)."""
     import hashlib
     import pickle
 
@@ -208,14 +211,13 @@ def _features_in_worker(url: str, applicant_ids: list[str], today: date,
     with reading(engine) as session:
         computed = borrower_features(session, applicant_ids, today)
     if scorer is None:
-        return computed
+        return computed, None
     key = hashlib.sha256(scorer).digest()
     model = _SCORERS.get(key)
     if model is None:
         _SCORERS.clear()
         model = _SCORERS[key] = pickle.loads(scorer)  # noqa: S301 - this process's own bytes
-    return {a: (feats, hashes, _scored(model, a, feats))
-            for a, (feats, hashes) in computed.items()}
+    return computed, {a: _scored(model, a, feats) for a, (feats, _) in computed.items()}
 
 
 def _scored(scorer: Any, applicant_id: str, features: Mapping[str, Any]) -> Any:
@@ -301,13 +303,14 @@ def _evaluate_chunk(p: Platform, monitor: LineMonitor, applicant_ids: Sequence[s
                  for i, f in facts_of.items()}
         behaviour = _behaviour(monitor, session, lines, today, since)
     t0 = run.add_time("read", t0)
+    scored: dict[str, Any] | None = None  # the workers' scores
     if computed is None:
         with p.read() as session:
             by_borrower = borrower_features(session, holders, today)
         t0 = run.add_time("features", t0)
     else:
         try:
-            by_borrower = computed()  # the worker's, waited for
+            by_borrower, scored = computed()  # the worker's, waited for
         except Exception as exc:  # noqa: BLE001 - a worker lost is no reason to stop the cycle
             log.warning("line refresh: a feature worker failed (%s: %s); computing here",
                         type(exc).__name__, exc)
@@ -317,9 +320,8 @@ def _evaluate_chunk(p: Platform, monitor: LineMonitor, applicant_ids: Sequence[s
         t0 = run.add_time("features (waited for)", t0)
     scores: dict[str, Any] = {}
     if monitor.scorer is not None:  # scored by the workers, or here
-        for a in holders:
-            found = by_borrower[a]
-            scores[a] = found[2] if len(found) > 2 else _scored(monitor.scorer, a, found[0])
+        scores = {a: scored[a] if scored is not None else
+                  _scored(monitor.scorer, a, by_borrower[a][0]) for a in holders}
     model_versions = {a: dict(s.model_versions) for a, s in scores.items() if s is not None}
     t0 = run.add_time("scores", t0)
     now = p.clock.now()
@@ -330,7 +332,7 @@ def _evaluate_chunk(p: Platform, monitor: LineMonitor, applicant_ids: Sequence[s
         b = behaviour[i]
         history = LineHistory(b["on_time_months"], b["days_past_due"],
                               b["missed_instalments_6m"], engaged)
-        feats, hashes = by_borrower[a][:2]
+        feats, hashes = by_borrower[a]
         score = scores.get(a)
         decision = evaluate(facts_of[i], feats, score, history, policy, today)
         facts = line_facts(facts_of[i], feats, score, history, today)

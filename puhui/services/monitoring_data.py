@@ -235,7 +235,7 @@ def _base_of(row: Any) -> ms.Segment:
         raise PayloadTampered(f"the {scope.value} state's tail of {row.applicant_id} does not "
                               f"match its sha256")
     return ms.merge(ms.unpack_base(scope, row.codec, row.blob),
-                    ms.tail_segments(scope, row.tail), owned=True)
+                    ms.tail_segments(scope, row.tail))
 
 
 # -- taking payloads in ------------------------------------------------------------------------------

@@ -157,10 +157,10 @@ def _typed(column: "list | TypedColumn") -> TypedColumn:
     return column if isinstance(column, TypedColumn) else TypedColumn.of(column)
 
 
-def merge(base: Segment, later: Iterable[Segment], *, owned: bool = False) -> Segment:
+def merge(base: Segment, later: Iterable[Segment]) -> Segment:
     """`base` (its keys distinct) with each later segment's records merged in, in order: a
     record replaces the one of its key where it stands, a new key goes to the end.  Nothing
-    given is changed (`owned` is accepted for callers that once let the base be changed)."""
+    given is changed."""
     later = [s for s in later if s.count or s.raw is not None]
     if not later:
         return base

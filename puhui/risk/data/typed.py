@@ -82,6 +82,11 @@ def _text_codes(data: np.ndarray) -> np.ndarray | None:
     return codes
 
 
+#: An empty column of each form with arrays (what `TypedColumn.of` converts values into).
+_EMPTY = {"i": np.zeros(0, np.int64), "b": np.zeros(0, bool), "d": np.zeros(0, np.int64),
+          "t": np.zeros(0, np.int64), "u": np.zeros(0, np.int64), "f": np.zeros(0, "S1")}
+
+
 class TypedColumn:
     """One field's values in record order (see the module doc)."""
 
@@ -102,31 +107,27 @@ class TypedColumn:
             return values
         values = list(values)
         types = set(map(type, values))
-        try:
-            if types == {int}:
-                return cls("i", np.array(values, dtype=np.int64))
-            if types == {bool}:
-                return cls("b", np.array(values, dtype=bool))
-            if types <= {date, type(None)} and date in types:
-                return cls("d", np.array([0 if v is None else v.toordinal() for v in values],
-                                         dtype=np.int64))
-            if types == {datetime} and all(v.utcoffset() == timedelta(0) for v in values):
-                return cls("t", np.array([(v - _EPOCH) // timedelta(microseconds=1)
-                                          for v in values], dtype=np.int64))
-            if types == {str}:
-                uniques = list(dict.fromkeys(values))
-                if len(uniques) <= max(16, len(values) // 4):
-                    code = {v: i for i, v in enumerate(uniques)}
-                    return cls("u", np.array([code[v] for v in values], dtype=np.int64), uniques)
-                width = len(values[0])
-                if width and all(len(v) == width and v.isascii() and not v.endswith("\x00")
-                                 for v in values):  # NumPy's bytes drop trailing NULs
-                    return cls("f", np.array(values, dtype=f"S{width}"))
-                if not any("\x00" in v for v in values):
-                    return cls.joined("\x00".join(values).encode("utf-8", "surrogatepass"),
-                                      len(values))
-        except OverflowError:
-            pass
+        kind = None
+        if types == {int}:
+            kind = "i"
+        elif types == {bool}:
+            kind = "b"
+        elif types <= {date, type(None)} and date in types:
+            kind = "d"
+        elif types == {datetime}:
+            kind = "t"
+        elif types == {str}:
+            if len(dict.fromkeys(values)) <= max(16, len(values) // 4):
+                kind = "u"
+            elif len({len(v) for v in values}) == 1:
+                kind = "f"
+            elif not any("\x00" in v for v in values):
+                return cls.joined("\x00".join(values).encode("utf-8", "surrogatepass"),
+                                  len(values))
+        if kind is not None:  # the form's own conversion (None: a value it cannot hold)
+            converted = cls(kind, _EMPTY[kind], [] if kind == "u" else None)._convert(values)
+            if converted is not None:
+                return cls(kind, converted[0], converted[1])
         return cls("L", values)
 
     @classmethod
@@ -146,9 +147,7 @@ class TypedColumn:
         """The values as `parse_payload` gives them (made once)."""
         if self._list is None:
             k = self.kind
-            if k == "i":
-                out = self.data.tolist()
-            elif k == "b":
+            if k in ("i", "b"):
                 out = self.data.tolist()
             elif k == "d":
                 out = _dates_of(self.data)

@@ -86,7 +86,7 @@ def _stored(scope: DataScope, sent: list[dict], cut: int) -> ms.Segment:
     for segment in segments[cut:]:
         tail = ms.append_tail(tail, segment)
     read = ms.unpack_base(scope, ms.BASE_CODEC, ms.pack_base(base))
-    return ms.merge(read, ms.tail_segments(scope, tail), owned=True)
+    return ms.merge(read, ms.tail_segments(scope, tail))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
