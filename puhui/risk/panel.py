@@ -129,15 +129,24 @@ def panel_columns(data: Mapping[DataScope, SourceData], as_of: date) -> dict[str
 
     business_id = _check(data, as_of)
     top = month_index(as_of)
+    return panel_from(business_id, as_of, {
+        scope: _reduce.REDUCERS[scope](data[scope], as_of, top)
+        for scope in MONTHLY if scope in data})
+
+
+def panel_from(business_id: str, as_of: date,
+               reduced: "Mapping[DataScope, tuple[dict[str, Column], list[int]]]"
+               ) -> dict[str, Column]:
+    """The panel of one business from each present source's reduction on `as_of` (what its
+    reducer in `_reduce` gives, or a summary's equal: `puhui.risk.summaries`)."""
+    top = month_index(as_of)
     columns: dict[str, Column] = {}
     activity: list[int] = []
     for scope in MONTHLY:
-        source = data.get(scope)
-        if source is None:
-            continue
-        reduced, active = _reduce.REDUCERS[scope](source, as_of, top)
-        columns.update(reduced)
-        activity.extend(active)
+        if scope in reduced:
+            found, active = reduced[scope]
+            columns.update(found)
+            activity.extend(active)
     first = [i for i in activity if i <= top]
     months, as_of_column, absent = _fixed_columns(as_of)
     out: dict[str, Column] = {

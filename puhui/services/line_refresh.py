@@ -38,18 +38,19 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from puhui.errors import PuhuiError
-from puhui.lines.policy import OPEN_STATUSES, LineHistory, evaluate, line_facts
+from puhui.lines.policy import OPEN_STATUSES, LineHistory, decide, line_facts
 from puhui.lines.record import LineDecisionRecord, input_sha256
 from puhui.lines.signals import SIGNALS, monitoring_frame, repayment_facts
 from puhui.risk.features import FEATURES, feature_frame
 from puhui.risk.panel import ROWS, panel_columns, panels_frame
 from puhui.services.clock import business_date
 from puhui.services.ids import new_id
-from puhui.services.monitoring_data import load_data
+from puhui.services.monitoring_panels import load_panels
 from puhui.services.platform import Platform
 from puhui.services.reevaluation import (LineMonitor, _engaged, _row, _status, apply_decision,
                                          line_facts_from, reevaluate_applicant)
 from puhui.store import line_decision_repo as repo
+from puhui.store import monitoring_repo
 
 log = logging.getLogger("puhui.lines")
 
@@ -68,6 +69,7 @@ class RefreshRun:
     applied: int = 0
     refused: dict[str, str] = field(default_factory=dict)
     moved: int = 0
+    summaries: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
     def add_time(self, stage: str, since: float) -> float:
@@ -79,7 +81,7 @@ class RefreshRun:
         return {"applicants": self.applicants, "lines_reevaluated": self.lines,
                 "decisions_recorded": self.recorded, "lines_changed": self.changed,
                 "changes_applied": self.applied, "changes_refused": dict(self.refused),
-                "lines_moved_meanwhile": self.moved,
+                "lines_moved_meanwhile": self.moved, "summaries_made": self.summaries,
                 "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
 
 
@@ -196,10 +198,10 @@ def _packed(scorer: Any) -> bytes | None:
 def _features_in_worker(url: str, applicant_ids: list[str], today: date,
                         scorer: bytes | None = None
                         ) -> tuple[dict[str, tuple[dict[str, Any], dict[str, str]]],
-                                   dict[str, Any] | None]:
-    """In a worker process: `borrower_features` on its own read engine (kept per URL), and each
+                                   dict[str, Any] | None, list[dict[str, Any]]]:
+    """In a worker process: `borrower_features` on its own read engine (kept per URL), each
     borrower's scores when given the scorer (unpickled once per worker and scorer; None
-    without it)."""
+    without it) and the summaries made on the way."""
     import hashlib
     import pickle
 
@@ -209,15 +211,16 @@ def _features_in_worker(url: str, applicant_ids: list[str], today: date,
     if engine is None:
         engine = _ENGINES[url] = reader_for(make_engine(url))
     with reading(engine) as session:
-        computed = borrower_features(session, applicant_ids, today)
+        computed, summaries = borrower_features(session, applicant_ids, today)
     if scorer is None:
-        return computed, None
+        return computed, None, summaries
     key = hashlib.sha256(scorer).digest()
     model = _SCORERS.get(key)
     if model is None:
         _SCORERS.clear()
         model = _SCORERS[key] = pickle.loads(scorer)  # noqa: S301 - this process's own bytes
-    return computed, {a: _scored(model, a, feats) for a, (feats, _) in computed.items()}
+    return (computed, {a: _scored(model, a, feats) for a, (feats, _) in computed.items()},
+            summaries)
 
 
 def _scored(scorer: Any, applicant_id: str, features: Mapping[str, Any]) -> Any:
@@ -230,25 +233,27 @@ def _scored(scorer: Any, applicant_id: str, features: Mapping[str, Any]) -> Any:
 
 
 def borrower_features(session: Any, applicant_ids: Sequence[str], today: date
-                      ) -> dict[str, tuple[dict[str, Any], dict[str, str]]]:
+                      ) -> tuple[dict[str, tuple[dict[str, Any], dict[str, str]]],
+                                 list[dict[str, Any]]]:
     """Each borrower's features and monitoring signals on today's data (as `features_for` and
-    `monitoring_features` give them one at a time), and the SHA-256 of its latest payload of
-    each scope: every panel built, then the features of all of them in one pass."""
-    # a reader: a state that must be merged again from the payloads is merged, not kept
-    # (the feed's ingest keeps the states of what it takes in)
-    data, hashes, problems = load_data(session, applicant_ids, today, save=False)
-    for a, found in problems.items():
+    `monitoring_features` give them one at a time) and the SHA-256 of its latest payload of
+    each scope: every panel built (`monitoring_panels.load_panels`: the large sources from
+    their summaries), then the features of all of them in one pass.  Also the summaries made
+    on the way, for the writer to keep (this session only reads)."""
+    loaded = load_panels(session, applicant_ids, today)
+    for a, found in loaded.problems.items():
         if found:
             log.warning("re-evaluating %s with data problems: %s", a, found)
-    with_data = [a for a in applicant_ids if data.get(a)]
-    panel = panels_frame([_keyed(panel_columns(data[a], today), a) for a in with_data])
+    with_data = [a for a in applicant_ids if a in loaded.panels]
+    panel = panels_frame([_keyed(loaded.panels[a], a) for a in with_data])
     frame = feature_frame(panel, today).join(monitoring_frame(panel, today),
                                              on="business_id", how="left")
     names = [*FEATURES, *SIGNALS]
     features: dict[str, dict[str, Any]] = {
         row[0]: dict(zip(names, row[1:]))
         for row in frame.select("business_id", *names).iter_rows()}
-    return {a: (features.get(a, _EMPTY), hashes.get(a, {})) for a in applicant_ids}
+    return ({a: (features.get(a, _EMPTY), loaded.hashes.get(a, {})) for a in applicant_ids},
+            loaded.summaries)
 
 
 #: The features of a borrower without data (`features_for` and `monitoring_features` of none).
@@ -275,8 +280,8 @@ def _behaviour(monitor: LineMonitor, session: Any, lines: Sequence[Any], today: 
 def _chunk(p: Platform, monitor: LineMonitor, part: list[str], today: date, trigger: str,
            run: RefreshRun, computed: Any) -> None:
     try:
-        evaluated = _evaluate_chunk(p, monitor, part, today, trigger, run, computed)
-        _write_chunk(p, monitor, evaluated, today, trigger, run)
+        evaluated, summaries = _evaluate_chunk(p, monitor, part, today, trigger, run, computed)
+        _write_chunk(p, monitor, evaluated, today, trigger, run, summaries)
     except PuhuiError as exc:
         run.refused[part[0]] = f"{type(exc).__name__}: {exc}"
         log.warning("line refresh: borrowers from %s not re-evaluated: %s", part[0], exc)
@@ -285,14 +290,14 @@ def _chunk(p: Platform, monitor: LineMonitor, part: list[str], today: date, trig
 
 def _evaluate_chunk(p: Platform, monitor: LineMonitor, applicant_ids: Sequence[str],
                     today: date, trigger: str, run: RefreshRun, computed: Any
-                    ) -> list[_Evaluated]:
+                    ) -> tuple[list[_Evaluated], list[dict[str, Any]]]:
     policy = monitor.policy
     t0 = time.perf_counter()
     # a write transaction: the repayment record keeps its settlement cache as it reads it
     with p.unit() as session:
         lines = _lines_of(monitor, session, applicant_ids)
         if not lines:
-            return []
+            return [], []
         holders = sorted({x.applicant_id for x in lines})
         line_ids = [x.line_id for x in lines]
         latest = repo.latest_decisions(session, line_ids)
@@ -306,17 +311,17 @@ def _evaluate_chunk(p: Platform, monitor: LineMonitor, applicant_ids: Sequence[s
     scored: dict[str, Any] | None = None  # the workers' scores
     if computed is None:
         with p.read() as session:
-            by_borrower = borrower_features(session, holders, today)
+            by_borrower, summaries = borrower_features(session, holders, today)
         t0 = run.add_time("features", t0)
     else:
         try:
-            by_borrower, scored = computed()  # the worker's, waited for
+            by_borrower, scored, summaries = computed()  # the worker's, waited for
         except Exception as exc:  # noqa: BLE001 - a worker lost is no reason to stop the cycle
             log.warning("line refresh: a feature worker failed (%s: %s); computing here",
                         type(exc).__name__, exc)
             _POOLS.clear()
             with p.read() as session:
-                by_borrower = borrower_features(session, holders, today)
+                by_borrower, summaries = borrower_features(session, holders, today)
         t0 = run.add_time("features (waited for)", t0)
     scores: dict[str, Any] = {}
     if monitor.scorer is not None:  # scored by the workers, or here
@@ -334,8 +339,8 @@ def _evaluate_chunk(p: Platform, monitor: LineMonitor, applicant_ids: Sequence[s
                               b["missed_instalments_6m"], engaged)
         feats, hashes = by_borrower[a]
         score = scores.get(a)
-        decision = evaluate(facts_of[i], feats, score, history, policy, today)
         facts = line_facts(facts_of[i], feats, score, history, today)
+        decision = decide(policy, facts, facts_of[i], history.engaged, today)  # = evaluate
         fingerprint = input_sha256(facts_of[i], engaged, facts, policy.sha256, today)
         record = LineDecisionRecord(
             new_id("LD"), i, a, today, trigger, policy.version, policy.sha256,
@@ -343,7 +348,7 @@ def _evaluate_chunk(p: Platform, monitor: LineMonitor, applicant_ids: Sequence[s
             decision.outcome())
         out.append(_Evaluated(a, line, decision, _row(record, fingerprint, now), fingerprint))
     run.add_time("policy", t0)
-    return out
+    return out, summaries
 
 
 def _keyed(columns: dict[str, Any], applicant_id: str) -> dict[str, Any]:
@@ -358,11 +363,13 @@ def _same_line(read: Any, now: Any) -> bool:
 
 
 def _write_chunk(p: Platform, monitor: LineMonitor, evaluated: list[_Evaluated], today: date,
-                 trigger: str, run: RefreshRun) -> None:
-    if not evaluated:
+                 trigger: str, run: RefreshRun, summaries: Sequence[dict[str, Any]] = ()) -> None:
+    if not evaluated and not summaries:
         return
     t0 = time.perf_counter()
     with p.unit() as session:
+        monitoring_repo.save_summaries(session, summaries)  # made by the readers on the way
+        run.summaries += len(summaries)
         holders = sorted({e.applicant_id for e in evaluated})
         current = {x.line_id: x for x in _lines_of(monitor, session, holders)}
         moved = sorted({e.applicant_id for e in evaluated

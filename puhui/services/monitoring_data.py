@@ -359,14 +359,17 @@ def accept(p: Platform, session: Session, applicant_id: str, scope: DataScope,
 
 
 # -- reading -----------------------------------------------------------------------------------------
-def _load_data(session: Session, applicant_ids: Sequence[str], today: date, *, save: bool = True
-              ) -> tuple[dict[str, dict[DataScope, SourceData]], dict[str, dict[str, str]],
-                         dict[str, list[str]]]:
+def _load_data(session: Session, applicant_ids: Sequence[str], today: date, *, save: bool = True,
+               only: Sequence[DataScope] | None = None
+               ) -> tuple[dict[str, dict[DataScope, SourceData]], dict[str, dict[str, str]],
+                          dict[str, list[str]]]:
     """Per applicant: its data (`load_sources`), the SHA-256 of the latest payload of each
-    scope within the window, and the problems met (payloads that do not merge into valid data)."""
+    scope within the window, and the problems met (payloads that do not merge into valid data).
+    `only`: these scopes alone (the others left out of the answer)."""
     first = window_start(today)
     ids = list(dict.fromkeys(applicant_ids))
-    scopes = [s.value for s in SOURCES]
+    sources = SOURCES if only is None else tuple(s for s in SOURCES if s in only)
+    scopes = [s.value for s in sources]
     data: dict[str, dict[DataScope, SourceData]] = {a: {} for a in ids}
     hashes: dict[str, dict[str, str]] = {a: {} for a in ids}
     problems: dict[str, list[str]] = {a: [] for a in ids}
@@ -376,7 +379,7 @@ def _load_data(session: Session, applicant_ids: Sequence[str], today: date, *, s
     bad: set[tuple[str, DataScope]] = set()
     for a in ids:
         if a not in complete:
-            wanted |= {(a, s) for s in SOURCES if (a, s) not in rows}
+            wanted |= {(a, s) for s in sources if (a, s) not in rows}
     segments: dict[tuple[str, DataScope], tuple[Any, ms.Segment]] = {}
     for key, row in rows.items():
         try:
@@ -424,18 +427,20 @@ def _load_data(session: Session, applicant_ids: Sequence[str], today: date, *, s
         if save and windowed:
             _save_built(session, windowed, [], {})
     for a in ids:
-        data[a] = {s: data[a][s] for s in SOURCES if s in data[a]}
+        data[a] = {s: data[a][s] for s in sources if s in data[a]}
     return data, hashes, problems
 
 
-def load_data(session: Session, applicant_ids: Sequence[str], today: date, *, save: bool = True
+def load_data(session: Session, applicant_ids: Sequence[str], today: date, *, save: bool = True,
+              only: Sequence[DataScope] | None = None
               ) -> tuple[dict[str, dict[DataScope, SourceData]], dict[str, dict[str, str]],
                          dict[str, list[str]]]:
     """Per applicant: its data (`load_sources`), the SHA-256 of the latest payload of each
     scope within the window, and the problems met (payloads that do not merge into valid data).
-    `save`: keep the states built on the way (when the session can write)."""
+    `save`: keep the states built on the way (when the session can write); `only`: these
+    scopes alone."""
     with collector_paused():  # millions of small objects made, none of them cyclic garbage
-        return _load_data(session, applicant_ids, today, save=save)
+        return _load_data(session, applicant_ids, today, save=save, only=only)
 
 
 def _save_built(session: Session, rows: list[dict[str, Any]], ids: Sequence[str],

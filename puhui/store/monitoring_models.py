@@ -59,6 +59,21 @@ class MonitoringBaseRow(Base):
     blob: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class MonitoringSummaryRow(Base):
+    """The summary of a state's base (`puhui.risk.summaries`): what the panel needs of the
+    records merged, so that a refresh reads a few kilobytes instead of the whole base.  It
+    names the base it summarises (`base_sha256`) and the window it was cut to (`window_from`):
+    a summary of another base or window is not used, only replaced.  Deleted with its state."""
+
+    __tablename__ = "monitoring_summaries"
+
+    applicant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    base_sha256: Mapped[str] = mapped_column(CHAR(64))
+    window_from: Mapped[date] = mapped_column(Date)
+    blob: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class MonitoredApplicantRow(Base):
     """An applicant whose states cover every accepted payload stored for it (a scope with
     payloads and no state row is then one to build); a new payload stored outside the states'
@@ -80,5 +95,6 @@ class FeedCursorRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-MONITORING_TABLES = ("monitoring_state", "monitoring_bases", "monitoring_applicants",
+MONITORING_TABLES = ("monitoring_state", "monitoring_bases", "monitoring_summaries",
+                     "monitoring_applicants",
                      "feed_cursors")

@@ -18,12 +18,14 @@ from sqlalchemy.orm import Session
 
 from puhui.store.bulk import bulk_insert
 from puhui.store.monitoring_models import (FeedCursorRow, MonitoredApplicantRow,
-                                           MonitoringBaseRow, MonitoringStateRow)
+                                           MonitoringBaseRow, MonitoringStateRow,
+                                           MonitoringSummaryRow)
 from puhui.store.platform_models import ApplicantRow, ConsentLogRow
 from puhui.store.risk_models import SourcePayloadRow
 
 _STATE = MonitoringStateRow.__table__
 _BASES = MonitoringBaseRow.__table__
+_SUMMARIES = MonitoringSummaryRow.__table__
 _CURSORS = FeedCursorRow.__table__
 _COMPLETE = MonitoredApplicantRow.__table__
 _PAYLOADS = SourcePayloadRow.__table__
@@ -123,9 +125,51 @@ def drop_states(bind: Bind, applicant_ids: Sequence[str],
         if wanted is not None:
             bases = bases.where(_BASES.c.scope.in_(wanted))
             stmt = stmt.where(_STATE.c.scope.in_(wanted))
+        summaries = delete(_SUMMARIES).where(_SUMMARIES.c.applicant_id.in_(chunk))
+        if wanted is not None:
+            summaries = summaries.where(_SUMMARIES.c.scope.in_(wanted))
+        bind.execute(summaries)
         bind.execute(bases)  # first: a base names its state
         deleted += bind.execute(stmt).rowcount or 0
     return deleted
+
+
+# -- summaries ---------------------------------------------------------------------------------------
+def states_with_summaries(bind: Bind, applicant_ids: Sequence[str],
+                          scopes: Iterable[str]) -> list[Any]:
+    """The state rows (head and tail) of these applicants and scopes, each with its base's
+    `sha256` and its summary's `summary_base`, `summary_window` and `summary` (None where there
+    is none): what a refresh reads instead of the bases."""
+    wanted = list(scopes)
+    out: list[Any] = []
+    for chunk in _chunks(applicant_ids):
+        query = (select(*_STATE.columns, _BASES.c.sha256,
+                        _SUMMARIES.c.base_sha256.label("summary_base"),
+                        _SUMMARIES.c.window_from.label("summary_window"),
+                        _SUMMARIES.c.blob.label("summary"))
+                 .outerjoin(_BASES, (_BASES.c.applicant_id == _STATE.c.applicant_id)
+                            & (_BASES.c.scope == _STATE.c.scope))
+                 .outerjoin(_SUMMARIES, (_SUMMARIES.c.applicant_id == _STATE.c.applicant_id)
+                            & (_SUMMARIES.c.scope == _STATE.c.scope))
+                 .where(_STATE.c.applicant_id.in_(chunk), _STATE.c.scope.in_(wanted)))
+        out += bind.execute(query).all()
+    return out
+
+
+def save_summaries(bind: Bind, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert or replace summaries (applicant_id, scope, base_sha256, window_from, blob) of
+    states that still stand: a summary whose state was deleted meanwhile is not written."""
+    if not rows:
+        return
+    conn = _connection(bind)
+    standing: set[tuple[str, str]] = set()
+    for chunk in _chunks([r["applicant_id"] for r in rows]):
+        standing.update((a, s) for a, s in conn.execute(
+            select(_STATE.c.applicant_id, _STATE.c.scope).where(
+                _STATE.c.applicant_id.in_(chunk))).all())
+    keep = [dict(r) for r in rows if (r["applicant_id"], r["scope"]) in standing]
+    if keep:
+        conn.execute(_upsert(conn.dialect.name, _SUMMARIES), keep)
 
 
 def complete(bind: Bind, applicant_ids: Sequence[str]) -> set[str]:
@@ -233,7 +277,7 @@ def applicant_rows(bind: Bind, applicant_ids: Sequence[str]) -> list[Any]:
     return out
 
 
-__all__ = ["states", "save_states", "save_tails", "drop_states", "complete", "mark_complete",
-           "cursor",
+__all__ = ["states", "states_with_summaries", "save_summaries", "save_states", "save_tails",
+           "drop_states", "complete", "mark_complete", "cursor",
            "save_cursor", "payloads_of", "latest_hashes", "PAYLOAD_COLUMNS", "add_payloads",
            "LOG_COLUMNS", "log_uses", "applicant_rows"]

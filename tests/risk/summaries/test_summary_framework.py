@@ -1,0 +1,107 @@
+"""The summaries' frame (`puhui.risk.summaries`): the key filter never forgets a key, the stored
+form round-trips and refuses damage, and an extension that could replace a summarised record is
+refused rather than added."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from puhui.parties.consent import DataScope
+from puhui.risk import summaries as sm
+from puhui.risk.data import merged_state as ms
+from puhui.risk.data.payload import parse_payload
+from puhui.risk.errors import PayloadTampered, RiskDataError
+
+KEYS = st.lists(st.integers(0, 2 ** 64 - 1), max_size=300, unique=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(KEYS, KEYS)
+def test_the_filter_holds_every_key_put_in(first, later) -> None:
+    f = sm.KeyFilter.of(np.array(first, np.uint64))
+    for k in first:
+        assert f.might_hold(np.array([k], np.uint64))
+    g = f.with_keys(np.array(later, np.uint64))
+    for k in first + later:
+        assert g.might_hold(np.array([k], np.uint64))
+    assert g.count == len(first) + len(later)
+    assert not sm.KeyFilter.of(np.zeros(0, np.uint64)).might_hold(np.array([1], np.uint64))
+
+
+def test_the_filter_rarely_holds_a_key_never_put_in() -> None:
+    rng = np.random.default_rng(7)
+    keys = rng.integers(0, 2 ** 63, 3_000, dtype=np.int64).astype(np.uint64)
+    f = sm.KeyFilter.of(keys)
+    others = rng.integers(0, 2 ** 63, 5_000, dtype=np.int64).astype(np.uint64)
+    false = sum(f.might_hold(others[i:i + 1]) for i in range(len(others)))
+    assert false < 25  # 0.5%: a false hit only costs the full path
+    assert not f.full and f.with_keys(others[:3_001]).full
+
+
+def _summary() -> sm.Summary:
+    return sm.Summary(DataScope.SALES, {"months": np.array([24_300, 24_301], np.int64),
+                                        "flags": np.array([True, False]),
+                                        "ids": np.array([5, 2 ** 64 - 1], np.uint64),
+                                        "small": np.array([1, -2], np.int32)},
+                      sm.KeyFilter.of(np.array([1, 2, 3], np.uint64)), 3)
+
+
+def test_the_stored_form_round_trips() -> None:
+    s = _summary()
+    back = sm.decode(sm.encode(s))
+    assert back.scope is s.scope and back.records == 3
+    assert back.keys.count == 3 and back.keys.capacity == s.keys.capacity
+    assert np.array_equal(back.keys.bits, s.keys.bits)
+    assert list(back.body) == list(s.body)
+    for name, array in s.body.items():
+        assert back.body[name].dtype == array.dtype and np.array_equal(back.body[name], array)
+
+
+@pytest.mark.parametrize("damage", [
+    lambda b: b"XXXX" + b[4:], lambda b: b[:10], lambda b: b[:-3],
+    lambda b: b[:8] + b"{" + b[9:]])
+def test_damaged_bytes_are_refused(damage) -> None:
+    with pytest.raises(PayloadTampered):
+        sm.decode(damage(sm.encode(_summary())))
+
+
+def test_a_summary_of_other_rules_is_not_read() -> None:
+    data = sm.encode(_summary()).replace(b'"v":1', b'"v":0')
+    assert sm.decode(data) is None
+
+
+def _orders(ids: list[str], day: str = "2026-10-03") -> tuple:
+    records = [{"order_id": i, "ordered_on": day, "channel": "pos", "amount_fen": 1_000,
+                "customer_hash": "a" * 64, "refunded": False} for i in ids]
+    data = parse_payload(DataScope.SALES, {"business_id": "B", "as_of": "2026-12-01",
+                                           "records": records})
+    return data, ms.key_digests(DataScope.SALES, records)
+
+
+def test_an_extension_that_may_replace_a_record_is_refused() -> None:
+    base, keys = _orders(["o1", "o2", "o3"])
+    s = sm.summarise(base, keys)
+    assert s is not None and s.records == 3
+    again, again_keys = _orders(["o2"])  # a record of the summary delivered anew
+    assert sm.extended(s, again, again_keys) is None
+    twice, twice_keys = _orders(["o9", "o9"])  # the same key twice: not distinct
+    assert sm.extended(s, twice, twice_keys) is None
+    new, new_keys = _orders(["o4", "o5"])
+    grown = sm.extended(s, new, new_keys)
+    assert grown is not None and grown.records == 5
+    assert grown.keys.might_hold(new_keys[:1]) and not s.keys.might_hold(new_keys[:1])
+    assert sm.extended(s, *_orders([])) is s
+    with pytest.raises(RiskDataError):
+        sm.extended(s, new, new_keys[:1])
+    assert sm.panel_of(grown, date(2026, 12, 7), 2026 * 12 + 11) is not None
+
+
+def test_small_sources_are_not_summarised() -> None:
+    data = parse_payload(DataScope.UTILITY, {"business_id": "B", "as_of": "2026-12-01",
+                                             "records": []})
+    assert sm.summarise(data, np.zeros(0, np.uint64)) is None
