@@ -27,55 +27,65 @@ from puhui.risk import _columns as c
 from puhui.risk._reduce import Reduced
 from puhui.risk.data.payload import SourceData
 from puhui.risk.panel import HISTORY_MONTHS, ROWS, month_index, window_starts
-from puhui.risk.summaries.bank import _merged, _upsert, digests
+from puhui.risk.summaries.bank import _merged, _upsert, word_digests
 
 Body = dict[str, np.ndarray]
 _LOGIN = frozenset({"login"})
+_NEVER = np.iinfo(np.int64).max
 
 
-def _events(source: SourceData) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(sorted distinct login days, their counts, sorted distinct devices, their first days)."""
+def _events(source: SourceData) -> tuple[np.ndarray, ...]:
+    """(every event's day, sorted distinct login days, their counts, sorted distinct devices,
+    their first days)."""
     day = source.days("occurred_at")  # UTC timestamps: their UTC date
-    login_days, counts = np.unique(day[source.among("event_type", _LOGIN)],
-                                   return_counts=True)
-    device = digests(source.typed("device_id"))
-    by = np.lexsort((day, device))  # by device, its earliest day first
-    d = device[by]
-    first = np.flatnonzero(np.concatenate(([True], d[1:] != d[:-1]))) if len(d) else by
-    return login_days, counts.astype(np.int64), d[first], day[by][first]
+    login = np.sort(day[source.among("event_type", _LOGIN)])
+    last = _lasts(login)
+    # each device's first day: per word of the column, then per digest (words may repeat)
+    words, index = word_digests(source.typed("device_id"))
+    first = np.full(len(words), _NEVER)
+    np.minimum.at(first, index, day)
+    seen = first != _NEVER
+    words, first = words[seen], first[seen]
+    by = np.lexsort((first, words))
+    words, first = words[by], first[by]
+    once = np.concatenate(([True], words[1:] != words[:-1])) if len(words) else seen[:0]
+    return day, login[last], last - np.concatenate(([-1], last[:-1])), words[once], first[once]
+
+
+def _lasts(ordered: np.ndarray) -> np.ndarray:
+    """The position of the last of each run of equal values."""
+    return np.flatnonzero(np.append(ordered[1:] != ordered[:-1], True)) if len(ordered) \
+        else np.zeros(0, np.int64)
 
 
 def build(source: SourceData) -> Body:
     """The summary of all of `source`'s events (independent of any as_of)."""
-    n = source.record_count
-    login_days, counts, device, first = _events(source)
-    earliest = int(source.days("occurred_at").min()) if n else 0
-    return {"head": np.array([n, earliest], np.int64), "login_days": login_days,
-            "login_counts": counts, "device": device, "device_first": first,
-            "first_days": np.sort(first)}
+    day, login_days, counts, device, first = _events(source)
+    return {"head": np.array([len(day), int(day.min()) if len(day) else 0], np.int64),
+            "login_days": login_days, "login_counts": counts, "device": device,
+            "device_first": first, "first_days": np.sort(first)}
 
 
 def extend(body: Body, added: SourceData) -> Body:
     """`body`'s events followed by `added`'s.  `body` is not changed."""
-    k = added.record_count
-    if not k:
+    if not added.record_count:
         return dict(body)
-    login_days, counts, device, first = _events(added)
+    day, login_days, counts, device, first = _events(added)
     n0, earliest0 = body["head"].tolist()
-    earliest = int(added.days("occurred_at").min())
-    out: Body = {"head": np.array([n0 + k, min(earliest0, earliest) if n0 else earliest],
+    earliest = int(day.min())
+    out: Body = {"head": np.array([n0 + len(day), min(earliest0, earliest) if n0 else earliest],
                                   np.int64)}
-    missing, before, at = _upsert(body["login_days"], login_days)
-    out["login_days"] = _merged(body["login_days"], before, login_days[missing])
-    out["login_counts"] = _merged(body["login_counts"], before, 0)
+    missing, at, old = _upsert(body["login_days"], login_days)
+    out["login_days"] = _merged(body["login_days"], old, login_days[missing], copy=False)
+    out["login_counts"] = _merged(body["login_counts"], old, 0)
     out["login_counts"][at] += counts
-    missing, before, at = _upsert(body["device"], device)
-    old = body["device_first"]
-    if not len(before) and (first >= old[at]).all():  # no new device, no earlier first day
-        out.update(device=body["device"], device_first=old, first_days=body["first_days"])
+    missing, at, old = _upsert(body["device"], device)
+    if old is None and (first >= body["device_first"][at]).all():  # no new device, and
+        out.update(device=body["device"], device_first=body["device_first"],  # no earlier
+                   first_days=body["first_days"])  # first day: the devices' arrays as they are
         return out
-    out["device"] = _merged(body["device"], before, device[missing])
-    firsts = out["device_first"] = _merged(old, before, np.iinfo(np.int64).max)
+    out["device"] = _merged(body["device"], old, device[missing], copy=False)
+    firsts = out["device_first"] = _merged(body["device_first"], old, np.iinfo(np.int64).max)
     firsts[at] = np.minimum(firsts[at], first)
     out["first_days"] = np.sort(firsts)
     return out

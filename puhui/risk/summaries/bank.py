@@ -54,42 +54,43 @@ _PAIRS = ("pair_key", "pair_month", "pair_in", "pair_paid")
 
 # -- text ids ------------------------------------------------------------------------------------
 def digests(column: TypedColumn) -> np.ndarray:
-    """`text_digests` of each value, the same for the same text whatever else its column holds.
+    """`text_digests` of each value, the same for the same text whatever else its column holds
+    (see `word_digests`)."""
+    words, index = word_digests(column)
+    return words[index] if len(index) else np.zeros(0, np.uint64)
 
-    `text_digests` digests a column of one width of ASCII text lane by lane and any other
-    column by BLAKE2b, so the same text gets two digests in two columns that mix widths
-    differently (and a fixed-width column padded to a wider value digests its padding).  Here
-    the distinct values are digested in groups of one (length, ASCII) each, which gives every
-    text the digest it has alone in a column."""
-    if column.kind == "f" and len(column.data):
-        if (np.char.str_len(column.data) == column.data.dtype.itemsize).all():
-            return text_digests(column)  # one width, ASCII: lanes, as for each value alone
-        values = column.to_list()
-        words = list(dict.fromkeys(values))
-        index = _positions(values, words)
-    elif column.kind == "u":
+
+def word_digests(column: TypedColumn) -> tuple[np.ndarray, np.ndarray]:
+    """The digests of the column's words and each value's word (its index among them): the
+    same digest for the same text whatever else its column holds.
+
+    Why not `text_digests` alone: it digests a column of one width of ASCII text lane by lane
+    and any other column by BLAKE2b, so the same text gets two digests in two columns that mix
+    widths differently (and a fixed-width column holding a shorter value digests its
+    padding).  Here the words are digested in groups of one (length, ASCII) each, which gives
+    every text the digest it has alone in a column.  (Words may repeat: a fixed-width column's
+    values are its words.)"""
+    if column.kind == "f" and len(column.data) and \
+            (np.char.str_len(column.data) == column.data.dtype.itemsize).all():
+        return text_digests(column), np.arange(len(column.data))  # lanes, as for each alone
+    if column.kind == "u":
         words, index = list(column.uniques), column.data
     else:
         values = column.to_list()
-        if not values:
-            return np.zeros(0, np.uint64)
         words = list(dict.fromkeys(values))
-        index = _positions(values, words)
+        at = dict(zip(words, range(len(words))))
+        index = np.fromiter(map(at.__getitem__, values), np.int64, len(values))
+    if not words:
+        return np.zeros(0, np.uint64), index
     groups: dict[object, list[int]] = {}
     for i, w in enumerate(words):
         groups.setdefault((len(w), w.isascii()) if type(w) is str else None, []).append(i)
     if len(groups) == 1:
-        out = text_digests(TypedColumn("L", words))
-    else:
-        out = np.zeros(len(words), np.uint64)
-        for members in groups.values():
-            out[members] = text_digests(TypedColumn("L", [words[i] for i in members]))
-    return out[index] if len(index) else np.zeros(0, np.uint64)
-
-
-def _positions(values: list, words: list) -> np.ndarray:
-    at = {w: i for i, w in enumerate(words)}
-    return np.fromiter(map(at.__getitem__, values), np.int64, len(values))
+        return text_digests(TypedColumn("L", words)), index
+    out = np.zeros(len(words), np.uint64)
+    for members in groups.values():
+        out[members] = text_digests(TypedColumn("L", [words[i] for i in members]))
+    return out, index
 
 
 # -- building --------------------------------------------------------------------------------------
@@ -162,22 +163,33 @@ def build(source: SourceData) -> Body | None:
 
 
 # -- extending -------------------------------------------------------------------------------------
-def _upsert(keys: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _upsert(keys: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Where the sorted distinct `new` keys go among the sorted distinct `keys`: which of them
-    are missing, the positions before which those are to be inserted (`np.insert`), and each
-    new key's position among the merged keys."""
+    are missing, each new key's position among the merged keys, and which merged positions
+    hold the old keys (None when none is missing: the positions are the old ones)."""
     pos = np.searchsorted(keys, new)
-    hit = pos < len(keys)
-    hit[hit] = keys[pos[hit]] == new[hit]
-    missing = ~hit
-    if not missing.any():
-        return missing, pos[:0], pos
-    return missing, pos[missing], pos + np.cumsum(missing) - missing
+    if not len(keys):
+        missing = np.ones(len(new), bool)
+    else:
+        missing = keys[np.minimum(pos, len(keys) - 1)] != new
+        if not missing.any():
+            return missing, pos, None
+    at = pos + np.cumsum(missing) - missing
+    old = np.ones(len(keys) + int(np.count_nonzero(missing)), bool)
+    old[at[missing]] = False
+    return missing, at, old
 
 
-def _merged(old: np.ndarray, before: np.ndarray, values: np.ndarray | int) -> np.ndarray:
-    """A copy of `old` with `values` inserted before positions `before` (none if none)."""
-    return np.insert(old, before, values) if len(before) else old.copy()
+def _merged(values: np.ndarray, old: np.ndarray | None, fill: np.ndarray | int,
+            copy: bool = True) -> np.ndarray:
+    """`values` spread to the merged positions `old` (`_upsert`), `fill` in the new ones; a
+    copy (or `values` itself, not to be changed, when nothing is inserted and not `copy`)."""
+    if old is None:
+        return values.copy() if copy else values
+    out = np.empty(len(old), values.dtype)
+    out[old] = values
+    out[~old] = fill
+    return out
 
 
 def extend(body: Body, added: SourceData) -> Body | None:
@@ -195,31 +207,41 @@ def extend(body: Body, added: SourceData) -> Body | None:
     if max(a_peak, b_peak) * n >= _LIMIT:
         return None
     first = int(day.min()) if not n0 else min(first0, int(day.min()))
-    more = _summarise(day, amount, balance, party, [0, 0, 0, 0])
     out: Body = {"head": np.array([n, a_peak, b_peak, first], np.int64)}
+    order = np.argsort(day, kind="stable")  # the new lines in booking order
+    day, amount, balance, party = day[order], amount[order], balance[order], party[order]
+    month = c.months(day)
     # months: add the new lines' totals, keep the lower low, move the close when the month's
     # last new line is booked on or after its last summarised one (a tie: added later)
-    missing, before, at = _upsert(body["months"], more["months"])
-    out["months"] = _merged(body["months"], before, more["months"][missing])
+    last = np.flatnonzero(np.append(month[1:] != month[:-1], True))  # each month's last line
+    missing, _, old = _upsert(body["months"], month[last])
+    months = out["months"] = _merged(body["months"], old, month[last][missing], copy=False)
     for name, fill in _FILLS.items():
-        out[name] = _merged(body[name], before, fill)
-    out["inflow"][at] += more["inflow"]
-    out["outflow"][at] += more["outflow"]
-    np.minimum.at(out["low"], at, more["low"])
-    later = more["close_day"] >= out["close_day"][at]
-    out["close"][at[later]] = more["close"][later]
-    out["close_day"][at[later]] = more["close_day"][later]
+        out[name] = _merged(body[name], old, fill)
+    at = np.searchsorted(months, month)
+    incoming = amount > 0
+    np.add.at(out["inflow"], at[incoming], amount[incoming])
+    np.add.at(out["outflow"], at[~incoming], -amount[~incoming])
+    np.minimum.at(out["low"], at, balance)
+    at, day, balance = at[last], day[last], balance[last]
+    later = day >= out["close_day"][at]
+    out["close"][at[later]] = balance[later]
+    out["close_day"][at[later]] = day[later]
     # pairs: a pair's round trips are its inflow once it is paid; its month's total changes
     # by the difference
-    missing, before, at = _upsert(body["pair_key"], more["pair_key"])
-    for name in ("pair_key", "pair_month"):
-        out[name] = _merged(body[name], before, more[name][missing])
-    pair_in = out["pair_in"] = _merged(body["pair_in"], before, 0)
-    paid = out["pair_paid"] = _merged(body["pair_paid"], before, False)
+    key, first_line, line_pair = np.unique(_pair_keys(party, month), return_index=True,
+                                           return_inverse=True)
+    missing, at, old = _upsert(body["pair_key"], key)
+    out["pair_key"] = _merged(body["pair_key"], old, key[missing], copy=False)
+    pair_month = month[first_line]
+    out["pair_month"] = _merged(body["pair_month"], old, pair_month[missing], copy=False)
+    pair_in = out["pair_in"] = _merged(body["pair_in"], old, 0)
+    paid = out["pair_paid"] = _merged(body["pair_paid"], old, False)
     was = np.where(paid[at], pair_in[at], 0)
-    pair_in[at] += more["pair_in"]
-    paid[at] |= more["pair_paid"]
-    np.add.at(out["trip"], np.searchsorted(out["months"], more["pair_month"]),
+    line_pair = at[line_pair.reshape(-1)]
+    np.add.at(pair_in, line_pair[incoming], amount[incoming])
+    paid[line_pair[~incoming]] = True
+    np.add.at(out["trip"], np.searchsorted(months, pair_month),
               np.where(paid[at], pair_in[at], 0) - was)
     return out
 

@@ -137,7 +137,7 @@ def _check(records: list[dict], cut: int, back: int) -> None:
             _same(app.panel(longer, as_of, top), merged)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(events(), max_size=40), st.integers(0, 40), AS_OF_BACK)
 def test_the_summary_gives_the_reducers_panel(records, cut, back) -> None:
     _check(records, cut, back)
@@ -157,3 +157,17 @@ def test_an_added_event_before_its_devices_first_moves_the_device_back() -> None
     body = app.extend(app.build(_forms(base)[1]), _forms(added)[0])
     assert sorted(body["first_days"].tolist()) == [date(2026, 10, 1).toordinal()] + \
         [date(2026, 11, 18).toordinal()] * 2
+
+
+def test_many_devices_of_one_width_a_fixed_width_column() -> None:
+    """Forty devices of one width (the typed form keeps them as fixed-width text, each value
+    its own word), each seen on two days, the later one listed first."""
+    devices = [f"device-{i:09d}" for i in range(40)]
+    records = [_event(f"2026-{10 - i % 3:02d}-{1 + i % 27:02d}T12:00:00+00:00", "login", d)
+               for i, d in enumerate(devices)] + \
+        [_event(f"2026-06-{1 + i % 27:02d}T12:00:00+00:00", "repay", d)
+         for i, d in enumerate(devices[::2])]
+    assert _forms(records)[1].typed("device_id").kind == "f"
+    for cut in (0, 20, 40, 60):
+        for back in (0, 60, 150):
+            _check(records[::-1], cut, back)

@@ -162,7 +162,7 @@ def _check(records: list[dict], cut: int, back: int) -> None:
             _same(bank.panel(longer, as_of, month_index(as_of)), merged)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(bank_lines(), max_size=30), st.integers(0, 30), AS_OF_BACK)
 def test_the_summary_gives_the_reducers_panel(records, cut, back) -> None:
     _check(records, cut, back)
@@ -220,3 +220,14 @@ def test_a_counterparty_has_one_digest_whatever_its_column_holds() -> None:
         got = bank.digests(column)
         assert got[column.to_list().index(HASHES[0])] == alone[0]
         assert len(set(got.tolist())) == len(set(column.to_list()))
+
+
+def test_many_counterparties_of_one_width_a_fixed_width_column() -> None:
+    parties = [f"{i:064x}" for i in range(40)]
+    records = [_line(f"2026-{9 + i % 2:02d}-{1 + i % 27:02d}", (-1) ** i * (i + 1), p, i)
+               for i, p in enumerate(parties)] + \
+        [_line(f"2026-{9 + i % 2:02d}-28", 1_000 + i, p, -i) for i, p in enumerate(parties)]
+    assert _forms(records)[1].typed("counterparty_hash").kind == "f"
+    for cut in (0, 20, 40, 60):
+        for back in (0, 60):
+            _check(records, cut, back)
