@@ -187,6 +187,8 @@ def decode(data: bytes | memoryview) -> Summary | None:
         body_bytes = memoryview(data)[8 + size:]
         arrays: dict[str, np.ndarray] = {}
         for name, code, a, b in head["cols"]:
+            if not 0 <= a <= b <= len(body_bytes):
+                raise ValueError(f"{name} lies beyond the bytes")
             arrays[name] = np.frombuffer(body_bytes[a:b], dtype=_DTYPES[code])
         bits = arrays.pop("\x00bits")
         if not len(bits) or len(bits) & (len(bits) - 1):

@@ -64,7 +64,7 @@ def test_the_stored_form_round_trips() -> None:
 
 @pytest.mark.parametrize("damage", [
     lambda b: b"XXXX" + b[4:], lambda b: b[:10], lambda b: b[:-3],
-    lambda b: b[:8] + b"{" + b[9:]])
+    lambda b: b[:9] + b"#" + b[10:], lambda b: b[:-8]])
 def test_damaged_bytes_are_refused(damage) -> None:
     with pytest.raises(PayloadTampered):
         sm.decode(damage(sm.encode(_summary())))
