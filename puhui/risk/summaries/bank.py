@@ -19,7 +19,8 @@ Body (every array 1-D):
 - per month with lines: ``months`` (month indexes, sorted), ``inflow``, ``outflow``, ``trip``,
   ``low``, ``close``, ``close_day`` (int64);
 - per (month, counterparty): ``pair_key`` (uint64, sorted; the counterparty's digest mixed with
-  the month), ``pair_month`` (int64), ``pair_in`` (int64), ``pair_paid`` (bool).
+  the month: two pairs share one as unlikely as two texts share a digest), ``pair_month``
+  (int64), ``pair_in`` (int64), ``pair_paid`` (bool).
 
 When None: `build` and `extend` where the reducer raises `RiskDataError` (an amount or balance
 beyond int64, or totals that could overflow it: the guard depends on the count of all lines, so
@@ -82,6 +83,9 @@ def word_digests(column: TypedColumn) -> tuple[np.ndarray, np.ndarray]:
         index = np.fromiter(map(at.__getitem__, values), np.int64, len(values))
     if not words:
         return np.zeros(0, np.uint64), index
+    if set(map(type, words)) == {str} and len(set(map(len, words))) == 1 and \
+            all(map(str.isascii, words)):  # one group (the usual case: hashes)
+        return text_digests(TypedColumn("L", words)), index
     groups: dict[object, list[int]] = {}
     for i, w in enumerate(words):
         groups.setdefault((len(w), w.isascii()) if type(w) is str else None, []).append(i)
