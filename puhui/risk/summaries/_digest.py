@@ -39,29 +39,43 @@ def _lanes(data: np.ndarray) -> np.ndarray:
     return h
 
 
-def _blake(values: list[str]) -> np.ndarray:
-    distinct = list(dict.fromkeys(values))
-    digest = {v: int.from_bytes(blake2b(v.encode("utf-8", "surrogatepass"), digest_size=8,
-                                        person=b"puhui-sum").digest(), "little")
-              for v in distinct}
-    return np.fromiter((digest[v] for v in values), np.uint64, len(values))
+def _blake(value: str) -> int:
+    return int.from_bytes(blake2b(value.encode("utf-8", "surrogatepass"), digest_size=8,
+                                  person=b"puhui-sum").digest(), "little")
+
+
+def _each(values: list[str]) -> np.ndarray:
+    """The digest of each distinct text as it would be alone: ASCII texts of a width of whole
+    lanes by their lanes (grouped by width), every other text by BLAKE2b."""
+    out = np.zeros(len(values), np.uint64)
+    widths: dict[int, list[int]] = {}
+    for k, v in enumerate(values):
+        if v and len(v) % 8 == 0 and v.isascii():
+            widths.setdefault(len(v), []).append(k)
+        else:
+            out[k] = _blake(v)
+    for w, at in widths.items():
+        out[at] = _lanes(np.array([values[k] for k in at], dtype=f"S{w}"))
+    return out
 
 
 def text_digests(column: TypedColumn) -> np.ndarray:
-    """Each value's 64-bit digest (uint64), equal for equal text in any column."""
+    """Each value's 64-bit digest (uint64): a function of the text alone, so equal for equal
+    text in any column, whatever else the column holds."""
     if column.kind == "f" and len(column.data) and column.data.dtype.itemsize % 8 == 0:
-        return _lanes(column.data)
+        return _lanes(column.data)  # one width, ASCII: every value's own lanes
     if column.kind == "u":  # by dictionary: each distinct word digested once
-        words = text_digests(TypedColumn("L", list(column.uniques)))
+        words = _each([u if type(u) is str else repr(u) for u in column.uniques])
         return words[column.data] if len(column.data) else np.zeros(0, np.uint64)
-    values = column.to_list()
+    values = [v if type(v) is str else repr(v) for v in column.to_list()]
     if not values:
         return np.zeros(0, np.uint64)
-    if all(type(v) is str for v in values):
-        width = {len(v) for v in values}
-        if len(width) == 1 and (w := width.pop()) % 8 == 0 and w and all(v.isascii() for v in values):
-            return _lanes(np.array(values, dtype=f"S{w}"))
-    return _blake([v if type(v) is str else repr(v) for v in values])
+    distinct = list(dict.fromkeys(values))
+    digests = _each(distinct)
+    if len(distinct) == len(values):
+        return digests
+    at = dict(zip(distinct, range(len(distinct))))
+    return digests[np.fromiter(map(at.__getitem__, values), np.int64, len(values))]
 
 
 __all__ = ["text_digests"]

@@ -105,3 +105,23 @@ def test_small_sources_are_not_summarised() -> None:
     data = parse_payload(DataScope.UTILITY, {"business_id": "B", "as_of": "2026-12-01",
                                              "records": []})
     assert sm.summarise(data, np.zeros(0, np.uint64)) is None
+
+
+TEXTS = st.lists(st.one_of(st.text(min_size=0, max_size=20),
+                           st.text("0123456789abcdef", min_size=8, max_size=8),
+                           st.text("0123456789abcdef", min_size=16, max_size=16),
+                           st.text("0123456789abcdef", min_size=64, max_size=64)),
+                 min_size=1, max_size=40)
+
+
+@settings(max_examples=80, deadline=None)
+@given(TEXTS)
+def test_a_text_digests_the_same_whatever_else_its_column_holds(values) -> None:
+    from puhui.risk.data.typed import TypedColumn
+    from puhui.risk.summaries._digest import text_digests
+
+    alone = [int(text_digests(TypedColumn("L", [v]))[0]) for v in values]
+    for column in (TypedColumn("L", values), TypedColumn.of(values),
+                   TypedColumn.of(values * 5)):
+        found = text_digests(column).tolist()
+        assert found == (alone if len(found) == len(values) else alone * 5)
