@@ -10,12 +10,14 @@ ids each platform drew replaced by the line's place in the book."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+from lines_samples import START, granted_line, signed_contract
 from sqlalchemy import event, select
 
 from puhui.errors import PuhuiError
@@ -31,8 +33,6 @@ from puhui.services.platform import Platform
 from puhui.store.ledger_repo import LedgerRepository
 from puhui.store.line_repo import EVENTS, LINES
 from puhui.store.notification_models import NotificationRow
-
-from lines_samples import START, granted_line, signed_contract
 
 #: The day the requests are made: line 7 has expired by then, line 6's loan was repaid in part.
 TODAY = START + timedelta(days=30)
@@ -284,3 +284,86 @@ def test_the_statements_do_not_grow_with_the_requests(twins) -> None:
                       + [replace(raise_(k, 20 + k), limit=13_000_000 + k) for k in (1, 2)])
     assert many <= few + 2, (few, many)  # (+2: a first and a later journal append differ)
     assert many < 40
+
+
+def _decisions(made: list[dict]) -> list[tuple[str, Any, str]]:
+    """Line policy decisions (applicant, decision, decision id) as the refresh applies them:
+    raise, re-price, freeze, unfreeze, a price above the cap, a cut after a repayment."""
+    from puhui.lines.policy import LineDecision
+
+    def decided(k: int, limit=None, rate=None, freeze=None) -> tuple[str, Any, str]:
+        d = LineDecision(made[k]["line_id"], TODAY, "test", ("TEST",), (), limit, rate, limit,
+                         rate, freeze, {}, (), (f"decision on line {k}",))
+        return made[k]["applicant_id"], d, f"LDp{k}"
+
+    return [decided(1, limit=12_500_000), decided(2, rate=Decimal("0.099")),
+            decided(3, freeze=True), decided(4, freeze=False),
+            decided(5, rate=Decimal("0.36")), decided(6, limit=5_000_000)]
+
+
+def test_the_refresh_applies_decisions_in_bulk_as_one_at_a_time(twins) -> None:
+    from puhui.services import reevaluation as rv
+
+    (p, made_p), (q, made_q) = twins
+    bulk = rv.LineMonitor.for_platform(p)
+    single = rv.LineMonitor.for_platform(q, apply_line_changes=None)
+    assert bulk.apply_line_changes is svc.change_lines
+    with p.unit() as s:
+        ours = rv.apply_decisions(p, s, bulk, _decisions(made_p))
+    with q.unit() as s:
+        theirs = rv.apply_decisions(q, s, single, _decisions(made_q))
+    assert _plain(ours, _ids(p, made_p)) == _plain(theirs, _ids(q, made_q))
+    assert [w is None for _, w in ours] == [True, True, True, True, False, True]
+    assert _stored(p, made_p) == _stored(q, made_q)
+    told = [n for n in _stored(p, made_p)["notices"] if n["kind"] == rv.NOTICE_KIND]
+    assert {n["key"] for n in told} == {f"line-decision:LDp{k}" for k in (1, 2, 3, 4, 6)}
+    _sound(p)
+
+
+def test_a_bulk_call_that_fails_whole_leaves_nothing_and_each_applies_alone(twins) -> None:
+    from puhui.errors import ConcurrentModification
+    from puhui.services import reevaluation as rv
+
+    (p, made_p), (q, made_q) = twins
+
+    def half_then_fail(p, session, actor, requests):
+        svc.change_lines(p, session, actor, requests)  # written, then undone
+        raise ConcurrentModification("a line moved under the bulk change")
+
+    failing = rv.LineMonitor.for_platform(p, apply_line_changes=half_then_fail)
+    with p.unit() as s:
+        ours = rv.apply_decisions(p, s, failing, _decisions(made_p))
+    with q.unit() as s:
+        theirs = rv.apply_decisions(q, s, rv.LineMonitor.for_platform(q),
+                                    _decisions(made_q))
+    assert _plain(ours, _ids(p, made_p)) == _plain(theirs, _ids(q, made_q))
+    assert _stored(p, made_p) == _stored(q, made_q)
+    # a monitor given its own notify or change does not take the bulk form behind its back
+    assert rv.LineMonitor.for_platform(p, notify=lambda *a, **k: None).apply_line_changes \
+        is None
+
+
+def test_notices_in_bulk_are_capped_and_deduplicated_as_one_at_a_time(twins) -> None:
+    (p, made_p), (q, made_q) = twins
+
+    def notices(made: list[dict]) -> list[Notice]:
+        a, b = made[1]["applicant_id"], made[2]["applicant_id"]
+        return [Notice(a, "reminder", "rem-1", "due soon", "pay"),
+                Notice(a, "line_changed", "chg-1", "changed", "raised", {"n": Decimal("1.5")}),
+                Notice(a, "reminder.sms", "rem-2", "due soon", "pay"),
+                Notice(b, "reminder", "rem-3", "due soon", "pay"),
+                Notice(a, "reminder", "rem-4", "due soon", "pay"),
+                Notice(a, "reminder", "rem-1", "due soon", "again"),
+                Notice(a, "collection", "col-1", "overdue", "pay now")]
+
+    with p.unit() as s:
+        notifications.notify_many(p, s, notices(made_p))
+    with q.unit() as s:
+        for n in notices(made_q):
+            notifications.notify(q, s, applicant_id=n.applicant_id, kind=n.kind, key=n.key,
+                                 subject=n.subject, body=n.body, context=n.context)
+    ours, theirs = _stored(p, made_p)["notices"], _stored(q, made_q)["notices"]
+    assert ours == theirs
+    assert {n["status"] for n in ours if n["key"] in ("rem-4", "col-1")} == {"capped"}
+    with p.unit() as s, pytest.raises(notifications.InvalidRequest):
+        notifications.notify_many(p, s, [Notice(made_p[1]["applicant_id"], "x", "k", "s", "")])
