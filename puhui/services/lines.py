@@ -587,6 +587,8 @@ def change_lines(p: Platform, session: Session, actor: Principal,
     per_line = {r.line_id: 0 for r in requests}
     for r in requests:
         per_line[r.line_id] += 1
+    # the notices to look for: the requests' own and those their events may bring (the event
+    # seqs the requests may take); any other is looked for on its own
     notices = NoticeBatch(p, session, [r.notice for r in requests if r.notice is not None] + [
         Notice(h.row.applicant_id, "line.changed", f"line:{line_id}:{v}", "-", "-")
         for line_id, h in held.items()

@@ -496,5 +496,5 @@ def replay_line_decision(session: Session, actor: Principal, decision_id: str,
 
 
 __all__ = ["LineMonitor", "Reevaluated", "push_data", "refresh_lines", "reevaluate_applicant",
-           "apply_decision", "apply_decisions", "replay_line_decision", "stored_line_decision", "line_decisions",
-           "monitored_applicants", "NOTICE_KIND"]
+           "apply_decision", "apply_decisions", "replay_line_decision", "stored_line_decision",
+           "line_decisions", "monitored_applicants", "NOTICE_KIND"]
