@@ -54,6 +54,30 @@ def applicant_key(session: Session | Connection, applicant_id: str) -> bytes | N
     return keyring_of(session).unwrap(row.data_key, applicant_id)
 
 
+def key_of_row(bind: Session | Connection, row: Any) -> bytes | None:
+    """`applicant_key` from the applicant's row already read (a bulk reader has it): the
+    same key, or the same refusal, without reading the row again."""
+    if row.erased_at is not None:
+        raise PersonalDataErased(f"the personal data of applicant {row.applicant_id} was erased")
+    if row.data_key is None:
+        return None
+    return keyring_of(bind).unwrap(row.data_key, row.applicant_id)
+
+
+def sealed_with(key: bytes | None, text: str, where: str) -> str:
+    """`sealed` under a key already unwrapped (`key_of_row`)."""
+    return text if key is None else seal(key, text, where)
+
+
+def unsealed_with(key: bytes | None, applicant_id: str, stored: str, where: str) -> str:
+    """`unsealed` under a key already unwrapped (`key_of_row`)."""
+    if not is_sealed(stored):
+        return stored
+    if key is None:
+        raise PersonalDataErased(f"applicant {applicant_id} has no data key for {where}")
+    return open_sealed(key, stored, where)
+
+
 def sealed(session: Session | Connection, applicant_id: str, text: str, where: str) -> str:
     """`text` sealed under the applicant's data key (as is for a pre-encryption applicant)."""
     key = applicant_key(session, applicant_id)

@@ -18,8 +18,11 @@ path does the same work per chunk of borrowers, with each step done once for the
 3. **write** (one write transaction): lines changed since they were read (a draw, a
    repayment, a staff operation in between) are set aside and re-evaluated one borrower at a
    time in the same transaction, on what they are now; the others' records are inserted in
-   bulk (a record whose inputs were recorded already is not recorded again) and each change is
-   applied and told to the borrower (`reevaluation.apply_decision`), each in a savepoint.
+   bulk (a record whose inputs were recorded already is not recorded again) and the changes
+   are applied and told to the borrowers together (`reevaluation.apply_decisions`: the
+   monitor's `apply_line_changes`, `lines.change_lines`, in a few statements for the chunk,
+   exactly as one `apply_decision` each in a savepoint would; one at a time when the monitor
+   has no bulk form).
 
 The records are those of the one-borrower path, field for field (the same facts, the same
 fingerprint, the same payload hashes): a borrower re-evaluated by either path on the same day
@@ -47,7 +50,7 @@ from puhui.services.clock import business_date
 from puhui.services.ids import new_id
 from puhui.services.monitoring_panels import load_panels
 from puhui.services.platform import Platform
-from puhui.services.reevaluation import (LineMonitor, _engaged, _row, _status, apply_decision,
+from puhui.services.reevaluation import (LineMonitor, _engaged, _row, _status, apply_decisions,
                                          line_facts_from, reevaluate_applicant)
 from puhui.store import line_decision_repo as repo
 from puhui.store import monitoring_repo
@@ -381,18 +384,16 @@ def _write_chunk(p: Platform, monitor: LineMonitor, evaluated: list[_Evaluated],
         repo.add_decisions(session, [e.record_row for e in fresh])
         run.recorded += len(fresh)
         run.lines += len(keep)
-        for e in keep:
-            if not e.decision.changes:
-                continue
-            decision_id = known.get((e.line.line_id, e.fingerprint),
-                                    e.record_row["decision_id"])
-            run.changed += 1
-            _, refused = apply_decision(p, session, monitor, e.applicant_id, e.decision,
-                                        decision_id)
+        changing = [(e.applicant_id, e.decision,
+                     known.get((e.line.line_id, e.fingerprint), e.record_row["decision_id"]))
+                    for e in keep if e.decision.changes]
+        run.changed += len(changing)
+        for (_, decision, _), (_, refused) in zip(
+                changing, apply_decisions(p, session, monitor, changing), strict=True):
             if refused is None:
                 run.applied += 1
             else:
-                run.refused[e.line.line_id] = refused
+                run.refused[decision.line_id] = refused
         for applicant_id in moved:  # re-read and re-evaluated as they are now
             run.moved += 1
             for r in reevaluate_applicant(p, session, applicant_id, monitor, trigger=trigger,

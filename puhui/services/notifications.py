@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from sqlalchemy.orm import Session
 
@@ -33,7 +33,8 @@ from puhui.notify.channels import (Channel, ChannelName, Delivery, Envelope, Inv
 from puhui.notify.rules import retry_delay
 from puhui.notify.settings import NotifySettings, whole_setting
 from puhui.services.access import Perm, Principal
-from puhui.services.applicants import applicant_row, owner_mobile, sealed, unsealed
+from puhui.services.applicants import (applicant_row, key_of_row, owner_mobile, sealed,
+                                       sealed_with, unsealed, unsealed_with)
 from puhui.services.clock import BUSINESS_ZONE
 from puhui.services.errors import AccessDenied, InvalidRequest, NotFound, PersonalDataErased
 from puhui.services.ids import new_id
@@ -88,6 +89,19 @@ def _text(name: str, value: Any, longest: int) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class Notice:
+    """One notification to record (`notify`'s arguments), for `NoticeBatch`."""
+
+    applicant_id: str
+    kind: str
+    key: str
+    subject: str
+    body: str
+    context: Mapping[str, Any] | None = None
+    loan_id: str | None = None
+
+
 def notify(p: Platform, session: Session, *, applicant_id: str, kind: str, key: str,
            subject: str, body: str, context: Mapping[str, Any] | None = None,
            loan_id: str | None = None) -> None:
@@ -101,9 +115,8 @@ def notify(p: Platform, session: Session, *, applicant_id: str, kind: str, key: 
     would exceed it is recorded `capped` and never sent.  A second call with the same key
     records and sends nothing.
     """
-    key, kind = _text("key", key, 200), _text("kind", kind, 64)
-    subject, body = _text("subject", subject, 1000), _text("body", body, 20000)
-    if repo.keys_recorded(session, key):
+    notice = _checked(Notice(applicant_id, kind, key, subject, body, context, loan_id))
+    if repo.keys_recorded(session, notice.key):
         return
     n = notifier_of(p)
     row = applicant_repo.read(session, applicant_id)
@@ -112,23 +125,60 @@ def notify(p: Platform, session: Session, *, applicant_id: str, kind: str, key: 
     now = p.clock.now()
     not_before = n.settings.quiet.next_allowed(now)
     status = repo.PENDING
-    if n.settings.is_capped(kind):
-        day = not_before.astimezone(BUSINESS_ZONE).date()
-        start, end = n.settings.cap.window(day, BUSINESS_ZONE)
-        seen: dict[str, datetime] = {}
-        for other_key, other_kind, at in repo.scheduled_in(session, applicant_id, start, end):
-            if n.settings.is_capped(other_kind):
-                seen.setdefault(other_key, at)
-        days = [at.astimezone(BUSINESS_ZONE).date() for at in seen.values()]
-        if not n.settings.cap.admits(days, day):
-            status = repo.CAPPED
-    mobile: str | None = None
-    if row.erased_at is None:
-        try:
-            mobile = owner_mobile(session, row)
-        except PersonalDataErased:
-            mobile = None
+    if n.settings.is_capped(notice.kind):
+        status = _capped_status(n, session, applicant_id, not_before)
+    mobile = _mobile(session, row)
     payload = _context_text(context)
+
+    def address_of(channel: str) -> str | None:
+        found = repo.contact(session, applicant_id, channel)
+        return None if found is None else unsealed(
+            session, applicant_id, found.address,
+            sealed_context("notification_contacts", f"{applicant_id}:{channel}"))
+
+    repo.add(session, _outbox_rows(
+        n, notice, row, mobile, payload, status, now, not_before, address_of,
+        lambda text, where: sealed(session, applicant_id, text, where)))
+
+
+def _checked(notice: Notice) -> Notice:
+    """The notice with its texts checked (`InvalidRequest` naming the first bad one)."""
+    key, kind = _text("key", notice.key, 200), _text("kind", notice.kind, 64)
+    subject, body = _text("subject", notice.subject, 1000), _text("body", notice.body, 20000)
+    return Notice(notice.applicant_id, kind, key, subject, body, notice.context,
+                  notice.loan_id)
+
+
+def _capped_status(n: Notifier, session: Session, applicant_id: str,
+                   not_before: datetime) -> str:
+    """`capped` if one more notice of a capped kind to the applicant would exceed the cap on
+    the day it may go out, else `pending`."""
+    day = not_before.astimezone(BUSINESS_ZONE).date()
+    start, end = n.settings.cap.window(day, BUSINESS_ZONE)
+    seen: dict[str, datetime] = {}
+    for other_key, other_kind, at in repo.scheduled_in(session, applicant_id, start, end):
+        if n.settings.is_capped(other_kind):
+            seen.setdefault(other_key, at)
+    days = [at.astimezone(BUSINESS_ZONE).date() for at in seen.values()]
+    return repo.PENDING if n.settings.cap.admits(days, day) else repo.CAPPED
+
+
+def _mobile(session: Session, row: Any) -> str | None:
+    if row.erased_at is not None:
+        return None
+    try:
+        return owner_mobile(session, row)
+    except PersonalDataErased:
+        return None
+
+
+def _outbox_rows(n: Notifier, notice: Notice, row: Any, mobile: str | None, payload: str,
+                 status: str, now: datetime, not_before: datetime,
+                 address_of: Callable[[str], str | None],
+                 seal: Callable[[str, str], str]) -> list[dict[str, Any]]:
+    """The outbox rows of one notice: one per channel with an address (`address_of` a contact
+    channel's, opened; `seal` seals an address for its row), else one `no_address` row."""
+    applicant_id, loan_id = notice.applicant_id, notice.loan_id
     rows = []
     for channel in n.settings.channels:
         nid = new_id("NT")
@@ -138,33 +188,133 @@ def notify(p: Platform, session: Session, *, applicant_id: str, kind: str, key: 
         if channel in _MOBILE_CHANNELS and mobile:
             address = mobile
         elif channel in CONTACT_CHANNELS and mobile is not None:
-            found = repo.contact(session, applicant_id, channel)
-            if found is not None:
-                address = unsealed(session, applicant_id, found.address,
-                                   sealed_context("notification_contacts",
-                                                  f"{applicant_id}:{channel}"))
+            address = address_of(channel)
         elif channel == ChannelName.WEBHOOK.value and row.partner_id:
             stored = row.partner_id  # not personal: the partner the borrower came through
             masked = f"partner {row.partner_id}"
         if address is not None:
-            stored = sealed(session, applicant_id, address, where)
+            stored = seal(address, where)
             masked = mask_recipient(channel, address)
         if stored is None:
             continue
-        rows.append(dict(notification_id=nid, key=key, channel=channel,
+        rows.append(dict(notification_id=nid, key=notice.key, channel=channel,
                          applicant_id=applicant_id, partner_id=row.partner_id, loan_id=loan_id,
-                         kind=kind, subject=subject, body=body, context=payload,
-                         recipient=stored, recipient_masked=masked, status=status, attempts=0,
-                         created_at=now, not_before=not_before, claimed_at=None, sent_at=None,
-                         channel_message_id=None, last_error=None))
+                         kind=notice.kind, subject=notice.subject, body=notice.body,
+                         context=payload, recipient=stored, recipient_masked=masked,
+                         status=status, attempts=0, created_at=now, not_before=not_before,
+                         claimed_at=None, sent_at=None, channel_message_id=None,
+                         last_error=None))
     if not rows:
-        rows.append(dict(notification_id=new_id("NT"), key=key, channel=n.settings.channels[0],
-                         applicant_id=applicant_id, partner_id=row.partner_id, loan_id=loan_id,
-                         kind=kind, subject=subject, body=body, context=payload, recipient=None,
-                         recipient_masked="", status=repo.NO_ADDRESS, attempts=0,
-                         created_at=now, not_before=not_before, claimed_at=None, sent_at=None,
-                         channel_message_id=None, last_error="no address on any channel"))
-    repo.add(session, rows)
+        rows.append(dict(notification_id=new_id("NT"), key=notice.key,
+                         channel=n.settings.channels[0], applicant_id=applicant_id,
+                         partner_id=row.partner_id, loan_id=loan_id, kind=notice.kind,
+                         subject=notice.subject, body=notice.body, context=payload,
+                         recipient=None, recipient_masked="", status=repo.NO_ADDRESS,
+                         attempts=0, created_at=now, not_before=not_before, claimed_at=None,
+                         sent_at=None, channel_message_id=None,
+                         last_error="no address on any channel"))
+    return rows
+
+
+class NoticeBatch:
+    """Many `notify` calls in a few statements, with what each would have recorded or refused.
+
+    Why: the line refresh tells every borrower whose line changed, a hundred or more per
+    chunk, and `notify` reads the key, the applicant, each contact and the data key once per
+    notice.  A batch reads the keys already recorded and the applicants of every notice it may
+    be given (`expected`) at once; `check` raises what `notify` would for notices taken so far
+    plus the ones checked (so a caller can refuse a change whose notice would fail before
+    anything is written); `add` takes them; `write` records all taken notices in order, the
+    contacts read and each data key unwrapped once.  Identical to `notify` called for each in
+    the order taken: the same rows (fresh ids), the same keys skipped; a kind under the cap is
+    recorded through `notify` itself, in turn, so the cap counts exactly the same notices."""
+
+    def __init__(self, p: Platform, session: Session, expected: Sequence[Notice]) -> None:
+        self.p, self.session = p, session
+        self.read = {x.key for x in expected if isinstance(x.key, str)}
+        self.recorded = repo.keys_recorded_among(session, list(self.read))
+        self.applicants = applicant_repo.read_many(session, [x.applicant_id for x in expected])
+        self.taken: list[Notice] = []
+
+    def check(self, notices: Sequence[Notice]) -> list[Notice]:
+        """The notices `add` would record (checked), in order; raises what `notify` would for
+        the first one refused.  Takes nothing."""
+        out, keys = [], set()
+        for notice in notices:
+            notice = _checked(notice)
+            if notice.key not in self.read:  # not foreseen: asked on its own
+                self.read.add(notice.key)
+                if repo.keys_recorded(self.session, notice.key):
+                    self.recorded.add(notice.key)
+            if notice.key in self.recorded or notice.key in keys:
+                continue
+            if notice.applicant_id not in self.applicants:
+                row = applicant_repo.read(self.session, notice.applicant_id)
+                if row is None:
+                    raise NotFound(f"no applicant {notice.applicant_id!r}")
+                self.applicants[notice.applicant_id] = row
+            _context_text(notice.context)
+            keys.add(notice.key)
+            out.append(notice)
+        return out
+
+    def add(self, notices: Sequence[Notice]) -> None:
+        """Take the notices (`check`ed: raises as it does, taking none of them)."""
+        for notice in self.check(notices):
+            self.recorded.add(notice.key)
+            self.taken.append(notice)
+
+    def write(self) -> int:
+        """Record every notice taken, in order; how many."""
+        if not self.taken:
+            return 0
+        p, session, n = self.p, self.session, notifier_of(self.p)
+        now = p.clock.now()
+        not_before = n.settings.quiet.next_allowed(now)
+        told = {x.applicant_id for x in self.taken}
+        mobiles = {a: _mobile(session, self.applicants[a]) for a in told}
+        wanted = [c for c in CONTACT_CHANNELS if c in n.settings.channels]
+        contacts = repo.contacts_of(session, [a for a in told if mobiles[a] is not None],
+                                    wanted)
+        keys: dict[str, bytes | None] = {}
+
+        def key_of(applicant_id: str) -> bytes | None:
+            if applicant_id not in keys:
+                keys[applicant_id] = key_of_row(session, self.applicants[applicant_id])
+            return keys[applicant_id]
+
+        rows: list[dict[str, Any]] = []
+        for notice in self.taken:
+            a = notice.applicant_id
+            if n.settings.is_capped(notice.kind):  # the cap counts what went before: in turn
+                repo.add(session, rows)
+                rows = []
+                notify(p, session, applicant_id=a, kind=notice.kind, key=notice.key,
+                       subject=notice.subject, body=notice.body, context=notice.context,
+                       loan_id=notice.loan_id)
+                continue
+
+            def address_of(channel: str, a: str = a) -> str | None:
+                found = contacts.get((a, channel))
+                return None if found is None else unsealed_with(
+                    key_of(a), a, found.address,
+                    sealed_context("notification_contacts", f"{a}:{channel}"))
+
+            rows.extend(_outbox_rows(
+                n, notice, self.applicants[a], mobiles[a], _context_text(notice.context),
+                repo.PENDING, now, not_before, address_of,
+                lambda text, where, a=a: sealed_with(key_of(a), text, where)))
+        repo.add(session, rows)
+        count, self.taken = len(self.taken), []
+        return count
+
+
+def notify_many(p: Platform, session: Session, notices: Sequence[Notice]) -> None:
+    """`notify` for each notice, in order, in a few statements (`NoticeBatch`); raises what
+    `notify` would for the first notice refused, recording none of them."""
+    batch = NoticeBatch(p, session, notices)
+    batch.add(notices)
+    batch.write()
 
 
 # -- sending ---------------------------------------------------------------------------------------

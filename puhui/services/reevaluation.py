@@ -88,7 +88,11 @@ class LineMonitor:
     - `lines_of_many(session, applicant_ids)`: the lines of many applicants in one read
       (optional: `lines_of` for each, else);
     - `behaviour_of(session, lines, today, since)`: line id -> `signals.repayment_facts` of
-      many lines at once (optional: `repayments_of` for each, else).
+      many lines at once (optional: `repayments_of` for each, else);
+    - `apply_line_changes(p, session, actor, requests) -> results`: `apply_line_change` for
+      many `lines.LineChange` requests at once, each carrying the notice to record once it
+      applies (`lines.change_lines`, which records it through the platform's notifications,
+      not through `notify`); optional: `apply_line_change` and `notify` for each, else.
     """
 
     policy: LinePolicy
@@ -100,6 +104,7 @@ class LineMonitor:
     policies: Any = None
     lines_of_many: Callable[[Session, Sequence[str]], Sequence[Any]] | None = None
     behaviour_of: Callable[..., Mapping[str, Mapping[str, int]]] | None = None
+    apply_line_changes: Callable[..., Sequence[Any]] | None = None
 
     @classmethod
     def for_platform(cls, p: Platform, policy: LinePolicy | None = None,
@@ -113,7 +118,11 @@ class LineMonitor:
             "apply_line_change": lines.change_line,
             "repayments_of": lines.repayments_of,
             "behaviour_of": line_behaviour.behaviour_of,
-            "scorer": getattr(p.decider, "scorer", None), "notify": notifications.notify}
+            "scorer": getattr(p.decider, "scorer", None), "notify": notifications.notify,
+            "apply_line_changes": lines.change_lines}
+        if ("apply_line_change" in parts or "notify" in parts) \
+                and "apply_line_changes" not in parts:
+            defaults["apply_line_changes"] = None  # the bulk form would bypass the one given
         defaults.update(parts)
         return cls(policy or default_line_policy(), **defaults)
 
@@ -379,6 +388,45 @@ def apply_decision(p: Platform, session: Session, monitor: LineMonitor, applican
     return applied, None
 
 
+def apply_decisions(p: Platform, session: Session, monitor: LineMonitor,
+                    decisions: Sequence[tuple[str, LineDecision, str]]
+                    ) -> list[tuple[dict | None, str | None]]:
+    """`apply_decision` for each (applicant id, decision, decision id), in order: the same
+    answers and the same lines, events, postings and notices, through the monitor's bulk
+    `apply_line_changes` when it has one (in a few statements for all of them).  Should the
+    bulk call itself fail (a line moved under it), it leaves nothing and each decision is
+    applied on its own instead."""
+    if monitor.apply_line_changes is None or not decisions:
+        return [apply_decision(p, session, monitor, a, d, i) for a, d, i in decisions]
+    from puhui.services.lines import LineChange
+    from puhui.services.notifications import Notice
+
+    requests = []
+    for applicant_id, d, decision_id in decisions:
+        key = f"line-decision:{decision_id}"
+        notice = None if monitor.notify is None else Notice(
+            applicant_id, NOTICE_KIND, key, "Your credit line has changed", d.reason,
+            {"line_id": d.line_id, "decision_id": decision_id, "limit": d.limit,
+             "annual_rate": None if d.annual_rate is None else str(d.annual_rate),
+             "freeze": d.freeze})
+        requests.append(LineChange(d.line_id, key, d.reason, d.limit, d.annual_rate, d.freeze,
+                                   decision_id, notice=notice))
+    try:
+        with session.begin_nested():
+            results = monitor.apply_line_changes(p, session, SYSTEM, requests)
+    except PuhuiError as exc:
+        log.warning("%s line decisions not applied together (%s: %s); one at a time instead",
+                    len(decisions), type(exc).__name__, exc)
+        return [apply_decision(p, session, monitor, a, d, i) for a, d, i in decisions]
+    out: list[tuple[dict | None, str | None]] = []
+    for (_, d, decision_id), result in zip(decisions, results, strict=True):
+        if result.refused is not None:
+            log.warning("line %s: decision %s not applied: %s", d.line_id, decision_id,
+                        result.refused)
+        out.append((result.applied, result.why))
+    return out
+
+
 def _row(record: LineDecisionRecord, fingerprint: str, now: Any) -> dict[str, Any]:
     text = record.to_json()
     o = record.outcome
@@ -448,5 +496,5 @@ def replay_line_decision(session: Session, actor: Principal, decision_id: str,
 
 
 __all__ = ["LineMonitor", "Reevaluated", "push_data", "refresh_lines", "reevaluate_applicant",
-           "apply_decision", "replay_line_decision", "stored_line_decision", "line_decisions",
-           "monitored_applicants", "NOTICE_KIND"]
+           "apply_decision", "apply_decisions", "replay_line_decision", "stored_line_decision",
+           "line_decisions", "monitored_applicants", "NOTICE_KIND"]

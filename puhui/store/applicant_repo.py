@@ -52,6 +52,16 @@ def read(bind: Bind, applicant_id: str) -> Any | None:
     return _GET_APPLICANT.first(bind, {"id": applicant_id})
 
 
+def read_many(bind: Bind, applicant_ids: Sequence[str]) -> dict[str, Any]:
+    """`read` of many applicants at once (chunks of 500 ids per statement): id -> row, for
+    those that exist."""
+    ids, out = sorted(set(applicant_ids)), {}
+    for start in range(0, len(ids), 500):
+        out.update((row.applicant_id, row) for row in bind.execute(
+            select(_APPLICANTS).where(_APPLICANTS.c.applicant_id.in_(ids[start:start + 500]))))
+    return out
+
+
 def add_applicant(session: Session, **values: Any) -> ApplicantRow:
     """Write a new applicant (flushed at once) and return its row."""
     row = ApplicantRow(**values)

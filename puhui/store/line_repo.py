@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     insert,
     or_,
     select,
@@ -101,6 +102,20 @@ def read(session: Session, line_id: str, lock: bool = False) -> Any | None:
     return session.execute(query).first()
 
 
+def read_many(session: Session, line_ids: Sequence[str], lock: bool = False) -> dict[str, Any]:
+    """`read` of many lines at once (chunks of 500 ids per statement): line id -> row, for the
+    lines that exist.  Locked in line id order, as every bulk change locks them, so two bulk
+    changes never wait on each other crosswise."""
+    ids, out = sorted(set(line_ids)), {}
+    for start in range(0, len(ids), 500):
+        query = (select(LINES).where(LINES.c.line_id.in_(ids[start:start + 500]))
+                 .order_by(LINES.c.line_id))
+        if lock:
+            query = query.with_for_update()
+        out.update((row.line_id, row) for row in session.execute(query))
+    return out
+
+
 def for_application(session: Session, application_id: str) -> Any | None:
     return session.execute(select(LINES).where(LINES.c.application_id == application_id)).first()
 
@@ -146,6 +161,21 @@ def update_line(session: Session, line_id: str, stored_version: int,
     return int(result.rowcount or 0)
 
 
+def update_lines(session: Session,
+                 changes: Sequence[tuple[str, int, Mapping[str, Any]]]) -> int:
+    """`update_line` of many lines in one statement executed for each (line id, stored
+    version, values); the number of rows changed (fewer than given: one moved meanwhile)."""
+    if not changes:
+        return 0
+    statement = (update(LINES).where(LINES.c.line_id == bindparam("b_line_id"),
+                                     LINES.c.version == bindparam("b_version"))
+                 .values({k: bindparam(k) for k in MUTABLE}))
+    result = session.execute(statement, [{"b_line_id": line_id, "b_version": version,
+                                          **{k: values[k] for k in MUTABLE}}
+                                         for line_id, version, values in changes])
+    return int(result.rowcount or 0)
+
+
 def insert_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     if rows:
         session.execute(insert(EVENTS), [dict(r) for r in rows])
@@ -157,6 +187,26 @@ def events(session: Session, line_id: str, request_key: str | None = None) -> li
     if request_key is not None:
         query = query.where(EVENTS.c.request_key == request_key)
     return list(session.execute(query))
+
+
+def events_of_requests(session: Session,
+                       requests: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[Any]]:
+    """`events(session, line_id, request_key)` for many (line id, request key) pairs at once
+    (chunks of 400 pairs per statement): each pair that has events -> its events, oldest
+    first."""
+    pairs = sorted(set(requests))
+    out: dict[tuple[str, str], list[Any]] = {}
+    for start in range(0, len(pairs), 400):
+        chunk = pairs[start:start + 400]
+        wanted = set(chunk)
+        query = (select(EVENTS)
+                 .where(EVENTS.c.line_id.in_(sorted({line for line, _ in chunk})),
+                        EVENTS.c.request_key.in_(sorted({key for _, key in chunk})))
+                 .order_by(EVENTS.c.line_id, EVENTS.c.seq))
+        for row in session.execute(query):
+            if (row.line_id, row.request_key) in wanted:
+                out.setdefault((row.line_id, row.request_key), []).append(row)
+    return out
 
 
 def loans_of(session: Session, line_id: str) -> list[str]:

@@ -33,6 +33,16 @@ def keys_recorded(session: Session, key: str) -> bool:
                            .where(NotificationRow.key == key).limit(1)).first() is not None
 
 
+def keys_recorded_among(session: Session, keys: Sequence[str]) -> set[str]:
+    """Those of `keys` under which some notification was recorded (chunks of 500 keys per
+    statement): `keys_recorded` for many keys at once."""
+    wanted, out = sorted(set(keys)), set()
+    for start in range(0, len(wanted), 500):
+        out.update(session.execute(select(NotificationRow.key).distinct().where(
+            NotificationRow.key.in_(wanted[start:start + 500]))).scalars())
+    return out
+
+
 def add(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     if rows:
         session.execute(insert(NotificationRow), list(rows))
@@ -207,6 +217,21 @@ def reminder_candidates(session: Session, disbursed: str, horizon: date) -> list
 # -- contacts --------------------------------------------------------------------------------------
 def contact(session: Session, applicant_id: str, channel: str) -> NotificationContactRow | None:
     return session.get(NotificationContactRow, (applicant_id, channel))
+
+
+def contacts_of(session: Session, applicant_ids: Sequence[str],
+                channels: Sequence[str]) -> dict[tuple[str, str], NotificationContactRow]:
+    """`contact` for many applicants and channels at once: (applicant id, channel) -> row,
+    for those that have one."""
+    ids, out = sorted(set(applicant_ids)), {}
+    if not channels:
+        return out
+    for start in range(0, len(ids), 500):
+        for row in session.execute(select(NotificationContactRow).where(
+                NotificationContactRow.applicant_id.in_(ids[start:start + 500]),
+                NotificationContactRow.channel.in_(list(channels)))).scalars():
+            out[(row.applicant_id, row.channel)] = row
+    return out
 
 
 def set_contact(session: Session, applicant_id: str, channel: str, address: str,
