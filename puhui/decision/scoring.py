@@ -14,13 +14,14 @@ both models score as missing (the scorecard's missing bin, LightGBM's missing br
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import polars as pl
 
 from puhui.decision import values
 from puhui.decision.errors import InvalidScorer
+from puhui.errors import PuhuiError
 from puhui.risk.reasons import ReasonCode
 
 if TYPE_CHECKING:
@@ -112,6 +113,16 @@ class ModelScorer:
             found = self.__dict__["_categorical_inputs"] = frozenset(names)
         return found
 
+    def _inputs(self) -> tuple[list[str], list[str]]:
+        """`features` split into numeric inputs and categorical ones (worked out once)."""
+        found = self.__dict__.get("_split_inputs")
+        if found is None:
+            categorical = self._categorical()
+            found = self.__dict__["_split_inputs"] = (
+                [name for name in self.features if name not in categorical],
+                [name for name in self.features if name in categorical])
+        return found
+
     @property
     def features(self) -> list[str]:
         """Every input the models read, the champion's first, each once."""
@@ -123,16 +134,58 @@ class ModelScorer:
     def score(self, features: Mapping[str, float | None]) -> ModelScores:
         """One applicant, through the models' one-row paths (`Scorecard.assess`,
         `GradientBoostingModel.pd_of`): the same numbers as `score_frame`, in a fraction of
-        the time, because the live decision has a latency budget."""
-        if not isinstance(features, Mapping):
-            raise InvalidScorer(f"features must be a mapping, got {type(features).__name__}")
-        categorical = self._categorical()
-        row = {name: _plain_input(features.get(name), name in categorical)
-               for name in self.features}
-        champion = self.champion.assess(row, top=self.top_reasons)
-        challenger = None if self.challenger is None else self.challenger.pd_of(row)
-        return ModelScores(champion.pd, champion.points, challenger, dict(self.model_versions),
-                           champion.reasons)
+        the time, because the live decision has a latency budget.  It is `score_many` of one
+        row, raising what that puts in the row's place."""
+        found = self.score_many([features])[0]
+        if isinstance(found, PuhuiError):
+            raise found
+        return found
+
+    def score_many(self, features_list: Sequence[Mapping[str, float | None]]
+                   ) -> list[ModelScores | PuhuiError]:
+        """`score` of each mapping, the same numbers bit for bit, the models run once over all
+        of them (`Scorecard.assess_many`, `GradientBoostingModel.pd_many`): what a batch of
+        thousands of borrowers needs.  Where `score` would raise a `PuhuiError` for a row,
+        that error is returned in the row's place and the other rows are scored."""
+        names, texts = self._inputs()
+        out: list[ModelScores | PuhuiError | None] = [None] * len(features_list)
+        rows, where = [], []
+        for i, features in enumerate(features_list):
+            if not isinstance(features, Mapping):
+                out[i] = InvalidScorer(f"features must be a mapping, got "
+                                       f"{type(features).__name__}")
+                continue
+            try:
+                get = features.get
+                # a finite float is read as itself (`values.read`), without the call
+                row = {name: v if type(v) is float and v - v == 0.0 else _plain_input(v, False)
+                       for name, v in zip(names, map(get, names))}
+                row.update((name, _plain_input(get(name), True)) for name in texts)
+                rows.append(row)
+            except PuhuiError as exc:
+                out[i] = exc
+                continue
+            where.append(i)
+        try:
+            scored: list[ModelScores | PuhuiError] = list(self._scores(rows))
+        except PuhuiError:  # a row the models refuse: each row on its own, to know which
+            scored = []
+            for row in rows:
+                try:
+                    scored += self._scores([row])
+                except PuhuiError as exc:
+                    scored.append(exc)
+        for i, found in zip(where, scored):
+            out[i] = found
+        return out  # type: ignore[return-value]
+
+    def _scores(self, rows: list[dict[str, Any]]) -> list[ModelScores]:
+        """The models' scores of rows already read as they expect them (`_plain_input`)."""
+        champion = self.champion.assess_many(rows, top=self.top_reasons)
+        challenger = ([None] * len(rows) if self.challenger is None
+                      else self.challenger.pd_many(rows).tolist())
+        return [ModelScores(c.pd, c.points, p, dict(self.model_versions), c.reasons)
+                for c, p in zip(champion, challenger)]
 
     def score_frame(self, frame: pl.DataFrame) -> pl.DataFrame:
         """`frame` with ``pd``, ``score`` and ``pd_challenger`` (null without a challenger)."""

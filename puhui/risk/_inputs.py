@@ -8,7 +8,7 @@ errors, before any fitting starts.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -102,3 +102,28 @@ def read_artefact(text: str | bytes, fmt: str, what: str) -> tuple[Mapping, dict
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtefactError(f"malformed {what} artefact: {exc!r}") from None
     return doc, params
+
+
+#: Value types a float64 array takes exactly as `float(value)` does (None becoming NaN): a
+#: column holding only these converts in one step; any other type is read value by value.
+PLAIN_NUMBERS = frozenset({float, int, type(None), np.float64})
+
+
+def mapping_values(rows: Any, names: Sequence[str], what: str = "applicant"
+                   ) -> list[list[Any]]:
+    """Each row's values of `names` (a missing key is None): the batch scoring paths' input.
+    Every row must be a mapping, as the one-row paths require."""
+    if isinstance(rows, (Mapping, str, bytes)) or not isinstance(rows, Iterable):
+        raise RiskDataError(f"{what}s must be a sequence of mappings, got {type(rows).__name__}")
+    out = []
+    for row in rows:
+        if not isinstance(row, Mapping):
+            raise RiskDataError(f"{what} must be a mapping, got {type(row).__name__}")
+        get = row.get
+        out.append([get(name) for name in names])
+    return out
+
+
+def plain_numbers(values: Iterable[Any]) -> bool:
+    """Whether every value is of a `PLAIN_NUMBERS` type."""
+    return set(map(type, values)) <= PLAIN_NUMBERS

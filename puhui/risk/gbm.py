@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import lightgbm as lgb
 import numpy as np
@@ -163,28 +163,55 @@ class GradientBoostingModel(ClassifierMixin, BaseEstimator):
     def pd_of(self, applicant: Mapping[str, Any]) -> float:
         """Calibrated probability of default of one applicant given as a mapping of inputs (a
         missing key is a missing value): `predict_proba` without building a frame, for the
-        live decision."""
+        live decision.  It is `pd_many` of one row."""
         self._fitted()
         if not isinstance(applicant, Mapping):
             raise RiskDataError(f"applicant must be a mapping, got {type(applicant).__name__}")
-        row = np.empty((1, len(self.feature_names_in_)), dtype=np.float64)
-        for j, name in enumerate(self.feature_names_in_):
-            value = applicant.get(name)
+        return float(self.pd_many([applicant])[0])
+
+    def pd_many(self, applicants: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """`pd_of` of each applicant: one matrix, one booster call, one calibration (each row's
+        trees are walked on their own and the calibration is elementwise, so a row's PD does
+        not depend on the batch it is in).  A value `pd_of` would refuse fails the whole call."""
+        self._fitted()
+        names = self.__dict__.get("_names")
+        if names is None or names[0] is not self.feature_names_in_:
+            names = self.__dict__["_names"] = (self.feature_names_in_,
+                                               [str(c) for c in self.feature_names_in_])
+        names = names[1]
+        values = check.mapping_values(applicants, names)
+        if not values:
+            return np.empty(0, dtype=np.float64)
+        if not self.categories_ and check.plain_numbers(v for row in values for v in row):
+            matrix = np.array(values, dtype=np.float64)  # None as NaN: float(v) otherwise
+        else:
+            matrix = np.empty((len(values), len(names)), dtype=np.float64)
+            for j, name in enumerate(names):
+                matrix[:, j] = self._column(name, [row[j] for row in values])
+        raw = self.booster_.predict(matrix, num_threads=1,
+                                    raw_score=self.calibrator_["input"] == "raw_score")
+        return _calibrate(self.calibrator_, np.asarray(raw, dtype=np.float64))
+
+    def _column(self, name: str, column: list[Any]) -> np.ndarray | list[float]:
+        """One input of many applicants as the booster reads it: a category's code, a number,
+        NaN for missing (and for a category not seen in training)."""
+        if name not in self.categories_ and check.plain_numbers(column):
+            return np.array(column, dtype=np.float64)
+        codes = self.__dict__.setdefault("_codes", {})
+        if name in self.categories_ and name not in codes:
+            codes[name] = {c: float(i) for i, c in enumerate(self.categories_[name])}
+        out = []
+        for value in column:
             if value is None or (isinstance(value, float) and math.isnan(value)):
-                row[0, j] = math.nan
+                out.append(math.nan)
             elif name in self.categories_:
-                codes = self.__dict__.setdefault("_codes", {})
-                if name not in codes:
-                    codes[name] = {c: float(i) for i, c in enumerate(self.categories_[name])}
-                row[0, j] = codes[name].get(str(value), math.nan)
+                out.append(codes[name].get(str(value), math.nan))
             else:
                 try:
-                    row[0, j] = float(value)
+                    out.append(float(value))
                 except (TypeError, ValueError):
                     raise RiskDataError(f"{name} must be numeric, got {value!r}") from None
-        raw = self.booster_.predict(row, num_threads=1,
-                                    raw_score=self.calibrator_["input"] == "raw_score")
-        return float(_calibrate(self.calibrator_, np.asarray(raw, dtype=np.float64))[0])
+        return out
 
     def reason_codes(self, X_row: Any, top: int = 4) -> list[ReasonCode]:
         """The features whose SHAP values raise this applicant's log-odds of default most."""

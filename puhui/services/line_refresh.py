@@ -222,7 +222,7 @@ def _features_in_worker(url: str, applicant_ids: list[str], today: date,
     if model is None:
         _SCORERS.clear()
         model = _SCORERS[key] = pickle.loads(scorer)  # noqa: S301 - this process's own bytes
-    return (computed, {a: _scored(model, a, feats) for a, (feats, _) in computed.items()},
+    return (computed, _scored_many(model, {a: feats for a, (feats, _) in computed.items()}),
             summaries)
 
 
@@ -233,6 +233,21 @@ def _scored(scorer: Any, applicant_id: str, features: Mapping[str, Any]) -> Any:
     except PuhuiError as exc:
         log.warning("re-evaluating %s: scoring: %s", applicant_id, exc)
         return None
+
+
+def _scored_many(scorer: Any, features: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """`_scored` of each borrower: the whole chunk in one call when the scorer has `score_many`
+    (`ModelScorer`: the same scores, several times faster), else one borrower at a time."""
+    many = getattr(scorer, "score_many", None)
+    if many is None:
+        return {a: _scored(scorer, a, f) for a, f in features.items()}
+    out = {}
+    for a, found in zip(features, many(list(features.values())), strict=True):
+        if isinstance(found, PuhuiError):
+            log.warning("re-evaluating %s: scoring: %s", a, found)
+            found = None
+        out[a] = found
+    return out
 
 
 def borrower_features(session: Any, applicant_ids: Sequence[str], today: date
@@ -328,8 +343,9 @@ def _evaluate_chunk(p: Platform, monitor: LineMonitor, applicant_ids: Sequence[s
         t0 = run.add_time("features (waited for)", t0)
     scores: dict[str, Any] = {}
     if monitor.scorer is not None:  # scored by the workers, or here
-        scores = {a: scored[a] if scored is not None else
-                  _scored(monitor.scorer, a, by_borrower[a][0]) for a in holders}
+        if scored is None:
+            scored = _scored_many(monitor.scorer, {a: by_borrower[a][0] for a in holders})
+        scores = {a: scored[a] for a in holders}
     model_versions = {a: dict(s.model_versions) for a, s in scores.items() if s is not None}
     t0 = run.add_time("scores", t0)
     now = p.clock.now()
