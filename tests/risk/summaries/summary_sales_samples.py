@@ -162,3 +162,10 @@ def check_source(scope: DataScope, module: Any, records: list[dict], cuts: list[
         assert (again is None) == (got is None)
         if got is not None:
             assert_same(again, expected)
+
+
+def check_many(scope: DataScope, module: Any, records: list[dict], cuts: list[int]) -> None:
+    """`check_source` on many records (the paths taken for long columns), for as_ofs from
+    before the records to after them."""
+    for back in (-40, 0, 1, 20, 51, 140, 300, 590, 700):
+        check_source(scope, module, records, cuts, back, lambda _: True)

@@ -18,6 +18,7 @@ from summary_sales_samples import (
     PAYLOAD_AS_OF,
     SPAN,
     assert_same,
+    check_many,
     check_source,
     day,
     day_offsets,
@@ -172,3 +173,33 @@ def test_totals_at_the_overflow_bound_and_refunds_of_older_orders() -> None:
         for source in forms(SCOPE, records):
             got = sales.panel(sales.build(source), as_of, month_index(as_of))
             assert (got is None) == (i != 1), i
+
+
+def _many(seed: int, n: int, customers: list[str]) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        ordered = int(rng.integers(0, SPAN + 1))
+        refunded = bool(rng.random() < 0.2)
+        back = day(min(SPAN, ordered + int(rng.integers(0, 60)))).isoformat() \
+            if refunded else None
+        out.append({"order_id": f"o{i}", "ordered_on": day(ordered).isoformat(),
+                    "channel": "ecommerce" if rng.random() < 0.4 else "pos",
+                    "amount_fen": int(rng.integers(1, 10**9)),
+                    "customer_hash": customers[int(rng.integers(0, len(customers)))],
+                    "refunded": refunded, "refunded_on": back})
+    return out
+
+
+def test_many_orders_of_many_customers() -> None:
+    """Long columns (read by NumPy as fixed-width hashes), customers of several widths (read
+    as they are), and orders a century apart (months tallied by their distinct values)."""
+    hashes = [f"{i:016x}" for i in range(300)]
+    varied = [h + "0" * (i % 3) for i, h in enumerate(hashes)]
+    old = _many(3, 40, hashes[:50])
+    old = [{**r, "order_id": f"x{i}", "ordered_on": f"19{i % 50:02d}-0{1 + i % 9}-1{i % 10}",
+            "refunded": False, "refunded_on": None} for i, r in enumerate(old)]
+    for records, cuts in ((_many(1, 400, hashes), [250, 330, 395]),
+                          (_many(2, 200, varied), [100]),
+                          (old + _many(4, 100, hashes[:50]), [70, 120])):
+        check_many(SCOPE, sales, records, cuts)
