@@ -27,6 +27,7 @@ from puhui.risk.panel import HISTORY_MONTHS
 
 _LIMIT = 2 ** 63
 NO_MONTHS = np.zeros(0, np.int64)
+NO_MONTHS.flags.writeable = False
 _DENSE = 1200  # months: a wider span is tallied by its distinct months, not densely
 _FIELD = np.arange(16)[:, None]
 

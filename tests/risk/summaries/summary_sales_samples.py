@@ -100,7 +100,12 @@ def assert_body(body: dict[str, np.ndarray]) -> None:
 
 
 def frozen(body: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {name: a.copy() for name, a in body.items()}
+    """A copy of the body, whose own arrays are made read-only (as stored bytes would be):
+    extending must neither write into them nor change them."""
+    copy = {name: a.copy() for name, a in body.items()}
+    for a in body.values():
+        a.flags.writeable = False
+    return copy
 
 
 def assert_unchanged(body: dict[str, np.ndarray], copy: dict[str, np.ndarray]) -> None:

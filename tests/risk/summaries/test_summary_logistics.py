@@ -53,7 +53,7 @@ def _summable(records: list[dict]) -> bool:
     return not n or max(max(r["weight_g"], r["fee_fen"]) for r in records) * n < _LIMIT
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(waybills(), max_size=40), st.data(), BACKS)
 def test_the_summary_gives_the_reducers_columns(records, data, back) -> None:
     records = _keyed(records)
@@ -61,7 +61,7 @@ def test_the_summary_gives_the_reducers_columns(records, data, back) -> None:
     check_source(SCOPE, logistics, records, cuts, back, _summable)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(waybills(HUGE.filter(bool), HUGE), max_size=6), st.data(),
        st.integers(-30, 500))
 def test_where_the_reducer_refuses_a_total_the_summary_gives_none(records, data, back) -> None:

@@ -65,7 +65,7 @@ def _summable(records: list[dict]) -> bool:
     return not amounts or max(amounts) * len(amounts) < _LIMIT
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(orders(), max_size=60), st.data(), BACKS)
 def test_the_summary_gives_the_reducers_columns(records, data, back) -> None:
     records = _keyed(records)
@@ -73,7 +73,7 @@ def test_the_summary_gives_the_reducers_columns(records, data, back) -> None:
     check_source(SCOPE, sales, records, cuts, back, _summable)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(orders(st.integers(1, 10**6), CUSTOMERS[:4]), min_size=1, max_size=30),
        st.data(), st.sampled_from([0, 30, 200, 400]))
 def test_customers_met_again_and_going_back_in_time(records, data, back) -> None:
@@ -85,7 +85,7 @@ def test_customers_met_again_and_going_back_in_time(records, data, back) -> None
     check_source(SCOPE, sales, records, cuts, back, _summable)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(orders(HUGE), max_size=6), st.data(), st.integers(-30, 500))
 def test_where_the_reducer_refuses_a_total_the_summary_gives_none(records, data, back) -> None:
     records = _keyed(records)
