@@ -125,12 +125,13 @@ def test_an_older_order_turns_the_customers_first_month_into_repeats() -> None:
 
 
 def test_refunds_count_in_their_own_month_once_made() -> None:
+    """...and the activity starts on the first order's day (as_of on it, or the day before)."""
     records = [_order(0, "2026-08-31", 0, 500, "2026-10-01"),
                _order(1, "2026-09-01", 0, 70, "2026-11-20")]
     for source in forms(SCOPE, records):
         body = sales.build(source)
-        for as_of in (date(2026, 9, 30), date(2026, 10, 1), date(2026, 11, 1),
-                      date(2026, 12, 1), date(2027, 1, 1)):
+        for as_of in (date(2026, 8, 30), date(2026, 8, 31), date(2026, 9, 30),
+                      date(2026, 10, 1), date(2026, 11, 1), date(2026, 12, 1), date(2027, 1, 1)):
             assert_same(sales.panel(body, as_of, month_index(as_of)),
                         reduced(SCOPE, source, as_of))
 
