@@ -157,21 +157,20 @@ def extend(body: Body, added: SourceData) -> Body | None:
     n = len(customers)
     at = np.searchsorted(customers, digest)
     if n:
-        here = np.minimum(at, n - 1)
-        known = customers[here] == digest
-        old = np.where(known, body["customer_month"][here], _NEVER)
-        old_count = np.where(known, body["customer_orders"][here], 0)
+        known = customers.take(at, mode="clip") == digest
+        old = np.where(known, body["customer_month"].take(at, mode="clip"), _NEVER)
+        old_count = np.where(known, body["customer_orders"].take(at, mode="clip"), 0)
     else:
         known, old = np.zeros(len(digest), bool), np.full(len(digest), _NEVER)
         old_count = np.zeros(len(digest), np.int64)
     first = np.minimum(old, np.minimum.reduceat(month, starts))
     at_first = month == first[run]
-    count = np.where(first == old, old_count, 0) + np.add.reduceat(at_first, starts,
-                                                                   dtype=np.int64)
+    back = first < old  # a first order older than the customer's first one so far (if any)
+    count = np.where(back, 0, old_count) + np.add.reduceat(at_first, starts, dtype=np.int64)
     repeat = np.empty(len(month), bool)
     repeat[order] = ~at_first
     # these customers' orders of their old first month become repeats
-    earlier = np.flatnonzero(known & (first < old))
+    earlier = np.flatnonzero(back & known)
     months, table, at_month = t.widened(body["months"], body["monthly"], _FIELDS, np.concatenate(
         (orders.month, orders.back, old[earlier])))
     orders.add(table, at_month, repeat, old_count[earlier])
