@@ -8,10 +8,12 @@ reducer's `_columns.summable` would (largest magnitude times count over the pane
 A month's total may wrap when that bound is passed; the panel then never reads it, since every
 window holding that month is refused.
 
-A table is a `(fields, months)` int64 array whose first `sums` fields are added and the rest
-maxed when records are gathered; in a summary it is stored flat (`ravel`), with its sorted month
-indexes (`panel.month_index`) beside it.  Values gathered must be non-negative (record
-validation guarantees it for amounts, weights and fees), so a field's max is its magnitude.
+A table is a `(fields, months)` int64 array, stored flat in a summary (`ravel`) beside its
+sorted month indexes (`panel.month_index`).  Records are added into it (`add`) at their months'
+positions: over a dense range of months when building (then the months without records are
+dropped), into a copy of the table when extending.  Values
+maxed must be non-negative (record validation guarantees it for amounts, weights and fees),
+so a field's max is its magnitude.
 """
 
 from __future__ import annotations
@@ -20,57 +22,86 @@ from datetime import date
 
 import numpy as np
 
+from puhui.risk import _columns as c
 from puhui.risk.panel import HISTORY_MONTHS
 
 _LIMIT = 2 ** 63
 NO_MONTHS = np.zeros(0, np.int64)
+NO_MONTHS.flags.writeable = False
+_DENSE = 1200  # months: a wider span is tallied by its distinct months, not densely
+_FIELD = np.arange(16)[:, None]
 
 
-def tally(month: np.ndarray, values: np.ndarray, sums: int) -> tuple[np.ndarray, np.ndarray]:
-    """The sorted distinct months and, per month, `values`' columns (one per record) added
-    (the first `sums` fields) or maxed (the rest)."""
-    fields = len(values)
-    if not len(month):
-        return NO_MONTHS, np.zeros((fields, 0), np.int64)
-    if len(month) > 1 and (month[1:] < month[:-1]).any():
-        order = np.argsort(month, kind="stable")
-        month, values = month[order], values[:, order]
-    starts = np.flatnonzero(np.concatenate(([True], month[1:] != month[:-1])))
-    out = np.empty((fields, len(starts)), np.int64)
-    out[:sums] = np.add.reduceat(values[:sums], starts, axis=1)
-    out[sums:] = np.maximum.reduceat(values[sums:], starts, axis=1)
-    return month[starts], out
+def months_of(days: np.ndarray) -> np.ndarray:
+    """`_columns.months` of proleptic ordinals; for many days, one binary search over the
+    first days of their few months (NumPy's datetime casts cost more than the search)."""
+    if len(days) < 32:
+        return c.months(days)
+    lo, hi = c.months(np.array((days.min(), days.max())))
+    if hi - lo > _DENSE:
+        return c.months(days)
+    return np.searchsorted(c.month_firsts(np.arange(lo, hi + 1)), days, side="right") + (lo - 1)
 
 
-def combine(months: np.ndarray, table: np.ndarray, more_months: np.ndarray,
-            more: np.ndarray, sums: int) -> tuple[np.ndarray, np.ndarray]:
-    """Two tallies as one (new arrays: neither given is changed); `more_months` distinct."""
-    if not len(more_months):
-        return months, table
-    at = np.searchsorted(months, more_months)
-    if at[-1] < len(months) and np.array_equal(months[at], more_months):
-        out = table.copy()
-    else:  # a month not tallied yet
-        union = np.union1d(months, more_months)
-        out = np.zeros((len(table), len(union)), np.int64)
-        out[:, np.searchsorted(union, months)] = table
-        months, at = union, np.searchsorted(union, more_months)
-    out[:sums, at] += more[:sums]
-    out[sums:, at] = np.maximum(out[sums:, at], more[sums:])
-    return months, out
+def dense(fields: int, months: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A zero table over the range of `months` (non-empty), its months, and the positions of
+    `months` in it (a range too wide: over the distinct months instead)."""
+    lo, hi = int(months.min()), int(months.max())
+    if hi - lo <= _DENSE:
+        return np.zeros((fields, hi - lo + 1), np.int64), np.arange(lo, hi + 1), months - lo
+    span = np.unique(months)
+    return np.zeros((fields, len(span)), np.int64), span, np.searchsorted(span, months)
 
 
-def window(months: np.ndarray, table: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
+def compact(table: np.ndarray, span: np.ndarray, present: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Only the months `present` says have records."""
+    if present.all():
+        return span, table
+    keep = np.flatnonzero(present)
+    return span[keep], table[:, keep]
+
+
+def widened(months: np.ndarray, flat: np.ndarray, fields: int, more: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A copy of the stored table, with columns for any of the months `more` (non-empty) it
+    lacks; the months, the table and the positions of `more` in it."""
+    k = len(months)
+    at = np.searchsorted(months, more)
+    if k and (months.take(at, mode="clip") == more).all():
+        return months, flat.reshape(fields, k).copy(), at
+    union = np.union1d(months, more)
+    table = np.zeros((fields, len(union)), np.int64)
+    table[:, np.searchsorted(union, months)] = flat.reshape(fields, k)
+    return union, table, np.searchsorted(union, more)
+
+
+def add(table: np.ndarray, at: np.ndarray, values: np.ndarray, sums: int) -> None:
+    """Add records into `table` (contiguous): record i's `values[:, i]` at column `at[i]`, its
+    first `sums` fields added, the rest maxed.  Two `ufunc.at` calls over the flat table,
+    whatever the number of fields: on a delta of a few records each NumPy call counts."""
+    fields, k = table.shape
+    flat = table.reshape(-1)
+    assert flat.base is table, "a table is added into in place (contiguous)"
+    where = (_FIELD[:fields] * k + at).ravel()
+    cut = sums * len(at)
+    np.add.at(flat, where[:cut], values[:sums].ravel())
+    np.maximum.at(flat, where[cut:], values[sums:].ravel())
+
+
+def window(months: np.ndarray, flat: np.ndarray, fields: int, top: int
+           ) -> tuple[np.ndarray, np.ndarray]:
     """The panel rows (0..14) of the complete months before month `top`, and their columns."""
     lo = top - HISTORY_MONTHS
     a, b = np.searchsorted(months, (lo, top))
-    return months[a:b] - lo, table[:, a:b]
+    return months[a:b] - lo, flat.reshape(fields, len(months))[:, a:b]
 
 
-def fits(count: int, largest: int) -> bool:
-    """Whether `_columns.summable` accepts `count` values whose largest magnitude is
-    `largest`."""
-    return largest * count < _LIMIT
+def fits(counts: np.ndarray, largest: np.ndarray) -> bool:
+    """Whether `_columns.summable` accepts the values counted by month in `counts` whose
+    largest magnitude by month is `largest` (read as Python ints: exact, and cheaper than
+    NumPy's reductions over a few months)."""
+    return max(largest.tolist(), default=0) * sum(counts.tolist()) < _LIMIT
 
 
 def first_month(first_day: np.ndarray, as_of: date) -> list[int]:
@@ -85,5 +116,5 @@ def earliest(first_day: np.ndarray, days: np.ndarray) -> np.ndarray:
     """The earliest day of both, as a summary keeps it (empty when there is none)."""
     if not len(days):
         return first_day
-    low = days.min()
-    return np.array([min(low, first_day[0]) if len(first_day) else low], np.int64)
+    low = int(days.min())
+    return np.array([min(low, int(first_day[0])) if len(first_day) else low], np.int64)

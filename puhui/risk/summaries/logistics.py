@@ -4,7 +4,7 @@ totals (waybills, weight, fees), so a refresh need not reduce the whole merged h
 Body:
 - ``months``: int64, the sorted month indexes (`panel.month_index`) holding waybills;
 - ``monthly``: int64, the flat `(5, len(months))` table (`_month_table`) of, per month, the
-  waybills, the total weight and fee, then the largest weight and fee (for the overflow rule);
+  waybills, the total weight and fee, and the largest weight and fee (for the overflow rule);
 - ``first_day``: int64, the earliest `shipped_on` ordinal (empty: no waybills).
 
 Every column is a total by month of the shipping day, so nothing depends on as_of but which
@@ -29,62 +29,64 @@ from puhui.risk.summaries import _month_table as t
 
 Body = dict[str, np.ndarray]
 SCOPE = DataScope.LOGISTICS
-_FIELDS, _SUMS = 5, 3  # waybills, weight, fee | largest weight, largest fee
+_FIELDS = 5  # waybills, weight, fee, largest weight, largest fee
 
 
-def _tally(source: SourceData) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """(months, table, shipping days) of the source's waybills; None if a value is not int64."""
+def _read(source: SourceData) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(shipping days, weights, fees); None if a weight or fee is not an int64."""
     try:
         weight, fee = source.ints("weight_g"), source.ints("fee_fen")
     except RiskDataError:
         return None
-    day = source.days("shipped_on")
-    values = np.empty((_FIELDS, len(day)), np.int64)
+    return source.days("shipped_on"), weight, fee
+
+
+def _add(table: np.ndarray, at: np.ndarray, weight: np.ndarray, fee: np.ndarray) -> None:
+    values = np.empty((_FIELDS, len(at)), np.int64)
     values[0] = 1
     values[1] = values[3] = weight
     values[2] = values[4] = fee
-    months, table = t.tally(c.months(day), values, _SUMS)
-    return months, table, day
-
-
-def _body(months: np.ndarray, table: np.ndarray, first_day: np.ndarray) -> Body:
-    return {"months": months, "monthly": table.ravel(), "first_day": first_day}
+    t.add(table, at, values, 3)
 
 
 def build(source: SourceData) -> Body | None:
     """The summary of all of `source`'s waybills (as_of-free)."""
-    tallied = _tally(source)
-    if tallied is None:
+    if not source.record_count:
+        return {"months": t.NO_MONTHS, "monthly": t.NO_MONTHS, "first_day": t.NO_MONTHS}
+    read = _read(source)
+    if read is None:
         return None
-    months, table, day = tallied
-    return _body(months, table, t.earliest(np.zeros(0, np.int64), day))
+    day, weight, fee = read
+    table, span, at = t.dense(_FIELDS, t.months_of(day))
+    _add(table, at, weight, fee)
+    months, table = t.compact(table, span, table[0] > 0)
+    return {"months": months, "monthly": table.ravel(),
+            "first_day": t.earliest(t.NO_MONTHS, day)}
 
 
 def extend(body: Body, added: SourceData) -> Body | None:
     """`body`'s waybills followed by `added`'s (new keys): totals simply add up."""
     if not added.record_count:
         return dict(body)
-    tallied = _tally(added)
-    if tallied is None:
+    read = _read(added)
+    if read is None:
         return None
-    more_months, more, day = tallied
-    months = body["months"]
-    table = body["monthly"].reshape(_FIELDS, len(months))
-    months, table = t.combine(months, table, more_months, more, _SUMS)
-    return _body(months, table, t.earliest(body["first_day"], day))
+    day, weight, fee = read
+    months, table, at = t.widened(body["months"], body["monthly"], _FIELDS, t.months_of(day))
+    _add(table, at, weight, fee)
+    return {"months": months, "monthly": table.ravel(),
+            "first_day": t.earliest(body["first_day"], day)}
 
 
 def panel(body: Body, as_of: date, top: int) -> Reduced | None:
     """`_reduce.logistics` on the summarised waybills; None where it would refuse a total
     (a weight or fee total of the 15 months that could overflow int64)."""
-    months = body["months"]
-    rows, w = t.window(months, body["monthly"].reshape(_FIELDS, len(months)), top)
-    out = np.zeros((_SUMS, ROWS), np.int64)
+    rows, w = t.window(body["months"], body["monthly"], _FIELDS, top)
+    out = np.zeros((3, ROWS), np.int64)
     if len(rows):
-        n = int(w[0].sum())
-        if not (t.fits(n, int(w[3].max())) and t.fits(n, int(w[4].max()))):
+        if not (t.fits(w[0], w[3]) and t.fits(w[0], w[4])):
             return None
-        out[:, rows] = w[:_SUMS]
+        out[:, rows] = w[:3]
     return c.monthly(SCOPE, waybills=out[0], shipped_weight_g=out[1],
                      logistics_fee_fen=out[2]), t.first_month(body["first_day"], as_of)
 

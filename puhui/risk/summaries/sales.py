@@ -13,7 +13,7 @@ Body:
 - ``months``: int64, the sorted month indexes holding orders or refunds;
 - ``monthly``: int64, the flat `(8, len(months))` table (`_month_table`) of, per month, the
   orders, gross, e-commerce amount, repeat orders, refunded amount and refunds (by month of
-  refund), then the largest order amount and the largest refund (for the overflow rule);
+  refund), and the largest order amount and the largest refund (for the overflow rule);
 - ``customers``: uint64, the sorted digests (`_digest.text_digests`) of the customers;
 - ``customer_month``, ``customer_orders``: int64, each customer's first month and its number
   of orders in that month;
@@ -34,6 +34,7 @@ from puhui.parties.consent import DataScope
 from puhui.risk import _columns as c
 from puhui.risk._reduce import Reduced
 from puhui.risk.data.payload import SourceData
+from puhui.risk.data.typed import TypedColumn
 from puhui.risk.errors import RiskDataError
 from puhui.risk.panel import ROWS
 from puhui.risk.summaries import _month_table as t
@@ -42,24 +43,28 @@ from puhui.risk.summaries._digest import text_digests
 Body = dict[str, np.ndarray]
 SCOPE = DataScope.SALES
 _ONLINE = frozenset({"ecommerce"})
-# the table's fields: added, then maxed
+# the table's fields (the first five are the panel's columns)
 _ORDERS, _GROSS, _ONLINE_FEN, _REPEAT, _REFUNDED, _REFUNDS, _LARGEST, _LARGEST_REFUND = range(8)
-_FIELDS, _SUMS, _COLUMNS = 8, 6, 5  # the first _COLUMNS fields are the panel's columns
+_FIELDS, _SUMS, _COLUMNS = 8, 6, 5  # fields added (the rest maxed), panel columns
 _NEVER = np.iinfo(np.int64).max
 
 
 class _Orders:
-    """The fields of a source's orders the summary reads (None: an amount not in int64)."""
+    """The fields of a source's orders the summary reads."""
 
-    __slots__ = ("amount", "back", "customer", "day", "month", "online")
+    __slots__ = ("amount", "back", "customer", "day", "month", "online", "refunded")
 
     def __init__(self, source: SourceData) -> None:
-        self.amount = source.ints("amount_fen")
+        self.amount = source.ints("amount_fen")  # RiskDataError: an amount not in int64
         self.day = source.days("ordered_on")
-        self.month = c.months(self.day)
+        back = source.days("refunded_on")  # 0: not refunded
+        made = back > 0
+        n = len(self.day)
+        months = t.months_of(np.concatenate((self.day, back[made])))
+        self.month, self.back = months[:n], months[n:]  # the orders' and refunds' months
         self.online = source.among("channel", _ONLINE)
-        self.back = source.days("refunded_on")  # 0: not refunded
-        self.customer = text_digests(source.typed("customer_hash"))
+        self.refunded = self.amount[made]
+        self.customer = text_digests(_hashes(source.typed("customer_hash")))
 
     @classmethod
     def of(cls, source: SourceData) -> _Orders | None:
@@ -68,34 +73,48 @@ class _Orders:
         except RiskDataError:
             return None
 
-    def tally(self, repeat: np.ndarray, again: tuple[np.ndarray, np.ndarray] | None = None
-              ) -> tuple[np.ndarray, np.ndarray]:
-        """The orders' and refunds' table, `repeat` marking repeat orders; `again`: (months,
-        counts) of earlier orders that became repeats."""
-        made = self.back > 0
-        refunded = self.amount[made]
-        n, m = len(self.amount), len(refunded)
-        k = n + m + (0 if again is None else len(again[0]))
-        values = np.zeros((_FIELDS, k), np.int64)
+    def add(self, table: np.ndarray, at: np.ndarray, repeat: np.ndarray,
+            again: np.ndarray | None = None) -> None:
+        """Add the orders and their refunds into `table`, at the positions `at` of their
+        months then their refunds' months (then of `again`'s: counts of earlier orders that
+        became repeats), `repeat` marking repeat orders."""
+        n, m = len(self.amount), len(self.refunded)
+        values = np.zeros((_FIELDS, len(at)), np.int64)
         values[_ORDERS, :n] = 1
         values[_GROSS, :n] = values[_LARGEST, :n] = self.amount
-        values[_ONLINE_FEN, :n] = np.where(self.online, self.amount, 0)
+        values[_ONLINE_FEN, :n] = self.amount * self.online
         values[_REPEAT, :n] = repeat
-        values[_REFUNDED, n:n + m] = values[_LARGEST_REFUND, n:n + m] = refunded
+        values[_REFUNDED, n:n + m] = values[_LARGEST_REFUND, n:n + m] = self.refunded
         values[_REFUNDS, n:n + m] = 1
-        month = [self.month, c.months(self.back[made])]
         if again is not None:
-            month.append(again[0])
-            values[_REPEAT, n + m:] = again[1]
-        return t.tally(np.concatenate(month), values, _SUMS)
+            values[_REPEAT, n + m:] = again
+        t.add(table, at, values, _SUMS)
+
+
+def _hashes(column: TypedColumn) -> TypedColumn:
+    """The customers as one fixed-width byte string each when they are given as a long list
+    of ASCII texts of one width (hex hashes): the same texts, so the same digests, but read
+    by NumPy rather than by a Python check of each value."""
+    if column.kind != "L" or len(column) < 64:
+        return column
+    try:
+        data = np.array(column.to_list(), dtype="S")
+    except (UnicodeEncodeError, TypeError, ValueError):
+        return column
+    width = data.dtype.itemsize
+    if data.ndim != 1 or not width or not data.view(np.uint8).reshape(-1, width)[:, -1].all():
+        return column  # of several widths (the shorter padded with NULs), or not texts
+    return TypedColumn("f", data)
 
 
 def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(order sorting `keys`, the start of each run of equal keys in it, each sorted key's
+    """(an order sorting `keys`, the start of each run of equal keys in it, each sorted key's
     run number)."""
-    order = np.argsort(keys, kind="stable")
+    order = np.argsort(keys)
     k = keys[order]
-    head = np.concatenate(([True], k[1:] != k[:-1]))
+    head = np.empty(len(k), bool)
+    head[:1] = True
+    np.not_equal(k[1:], k[:-1], out=head[1:])
     return order, np.flatnonzero(head), np.cumsum(head) - 1
 
 
@@ -114,10 +133,12 @@ def build(source: SourceData) -> Body | None:
     at_first = month == first[run]
     repeat = np.empty(len(month), bool)
     repeat[order] = ~at_first
-    months, table = orders.tally(repeat)
+    table, span, at = t.dense(_FIELDS, np.concatenate((orders.month, orders.back)))
+    orders.add(table, at, repeat)
+    months, table = t.compact(table, span, (table[_ORDERS] > 0) | (table[_REFUNDS] > 0))
     return {"months": months, "monthly": table.ravel(),
-            "customers": orders.customer[order][starts], "customer_month": first,
-            "customer_orders": np.add.reduceat(at_first.astype(np.int64), starts),
+            "customers": orders.customer[order[starts]], "customer_month": first,
+            "customer_orders": np.add.reduceat(at_first, starts, dtype=np.int64),
             "first_day": t.earliest(t.NO_MONTHS, orders.day)}
 
 
@@ -131,50 +152,56 @@ def extend(body: Body, added: SourceData) -> Body | None:
         return None
     order, starts, run = _groups(orders.customer)
     month = orders.month[order]
-    digest = orders.customer[order][starts]
+    digest = orders.customer[order[starts]]
     customers = body["customers"]
-    was_month, was_orders = body["customer_month"], body["customer_orders"]
+    n = len(customers)
     at = np.searchsorted(customers, digest)
-    known = at < len(customers)
-    known[known] = customers[at[known]] == digest[known]
-    here = np.where(known, at, 0)
-    old = np.where(known, was_month[here] if len(customers) else 0, _NEVER)
+    if n:
+        known = customers.take(at, mode="clip") == digest
+        old = np.where(known, body["customer_month"].take(at, mode="clip"), _NEVER)
+        old_count = np.where(known, body["customer_orders"].take(at, mode="clip"), 0)
+    else:
+        known, old = np.zeros(len(digest), bool), np.full(len(digest), _NEVER)
+        old_count = np.zeros(len(digest), np.int64)
     first = np.minimum(old, np.minimum.reduceat(month, starts))
     at_first = month == first[run]
-    count = np.where(first == old, np.where(known, was_orders[here] if len(customers) else 0, 0),
-                     0) + np.add.reduceat(at_first.astype(np.int64), starts)
+    back = first < old  # a first order older than the customer's first one so far (if any)
+    count = np.where(back, 0, old_count) + np.add.reduceat(at_first, starts, dtype=np.int64)
     repeat = np.empty(len(month), bool)
     repeat[order] = ~at_first
-    earlier = known & (first < old)  # these customers' orders of their old first month repeat
-    again = (old[earlier], was_orders[here[earlier]]) if earlier.any() else None
-    more_months, more = orders.tally(repeat, again)
-    months = body["months"]
-    months, table = t.combine(months, body["monthly"].reshape(_FIELDS, len(months)),
-                              more_months, more, _SUMS)
+    # these customers' orders of their old first month become repeats
+    earlier = np.flatnonzero(back & known)
+    months, table, at_month = t.widened(body["months"], body["monthly"], _FIELDS, np.concatenate(
+        (orders.month, orders.back, old[earlier])))
+    orders.add(table, at_month, repeat, old_count[earlier])
+    # the customers: new ones inserted in order, each added one's first month and count set
     new = ~known
     if new.any():
-        customers = np.insert(customers, at[new], digest[new])
-        was_month = np.insert(was_month, at[new], 0)
-        was_orders = np.insert(was_orders, at[new], 0)
+        fresh = at[new]
+        fresh += np.arange(len(fresh))  # the i-th new one (in digest order) lands i further
+        size = n + len(fresh)
+        kept = np.ones(size, bool)
+        kept[fresh] = False
+        customers = np.empty(size, np.uint64)
+        customers[kept], customers[fresh] = body["customers"], digest[new]
+        month_of, count_of = np.empty(size, np.int64), np.empty(size, np.int64)
+        month_of[kept], count_of[kept] = body["customer_month"], body["customer_orders"]
+        at = np.searchsorted(customers, digest)
     else:
-        was_month, was_orders = was_month.copy(), was_orders.copy()
-    where = np.searchsorted(customers, digest)
-    was_month[where] = first
-    was_orders[where] = count
+        month_of, count_of = body["customer_month"].copy(), body["customer_orders"].copy()
+    month_of[at], count_of[at] = first, count
     return {"months": months, "monthly": table.ravel(), "customers": customers,
-            "customer_month": was_month, "customer_orders": was_orders,
+            "customer_month": month_of, "customer_orders": count_of,
             "first_day": t.earliest(body["first_day"], orders.day)}
 
 
 def panel(body: Body, as_of: date, top: int) -> Reduced | None:
     """`_reduce.sales` on the summarised orders; None where it would refuse a total (the
     orders' or the refunds' amounts of the 15 months could overflow int64)."""
-    months = body["months"]
-    rows, w = t.window(months, body["monthly"].reshape(_FIELDS, len(months)), top)
+    rows, w = t.window(body["months"], body["monthly"], _FIELDS, top)
     out = np.zeros((_COLUMNS, ROWS), np.int64)
     if len(rows):
-        if not (t.fits(int(w[_ORDERS].sum()), int(w[_LARGEST].max()))
-                and t.fits(int(w[_REFUNDS].sum()), int(w[_LARGEST_REFUND].max()))):
+        if not (t.fits(w[_ORDERS], w[_LARGEST]) and t.fits(w[_REFUNDS], w[_LARGEST_REFUND])):
             return None
         out[:, rows] = w[:_COLUMNS]
     return c.monthly(SCOPE, sales_orders=out[_ORDERS], sales_gross_fen=out[_GROSS],

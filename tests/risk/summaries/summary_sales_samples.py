@@ -100,7 +100,12 @@ def assert_body(body: dict[str, np.ndarray]) -> None:
 
 
 def frozen(body: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {name: a.copy() for name, a in body.items()}
+    """A copy of the body, whose own arrays are made read-only (as stored bytes would be):
+    extending must neither write into them nor change them."""
+    copy = {name: a.copy() for name, a in body.items()}
+    for a in body.values():
+        a.flags.writeable = False
+    return copy
 
 
 def assert_unchanged(body: dict[str, np.ndarray], copy: dict[str, np.ndarray]) -> None:
@@ -162,3 +167,10 @@ def check_source(scope: DataScope, module: Any, records: list[dict], cuts: list[
         assert (again is None) == (got is None)
         if got is not None:
             assert_same(again, expected)
+
+
+def check_many(scope: DataScope, module: Any, records: list[dict], cuts: list[int]) -> None:
+    """`check_source` on many records (the paths taken for long columns), for as_ofs from
+    before the records to after them."""
+    for back in (-40, 0, 1, 20, 51, 140, 300, 590, 700):
+        check_source(scope, module, records, cuts, back, lambda _: True)

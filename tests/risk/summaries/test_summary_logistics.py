@@ -5,6 +5,7 @@ the reducer refuses a total, never in the common case; the body extended is left
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from summary_sales_samples import (
@@ -12,6 +13,7 @@ from summary_sales_samples import (
     PAYLOAD_AS_OF,
     SPAN,
     assert_same,
+    check_many,
     check_source,
     day,
     day_offsets,
@@ -51,7 +53,7 @@ def _summable(records: list[dict]) -> bool:
     return not n or max(max(r["weight_g"], r["fee_fen"]) for r in records) * n < _LIMIT
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(waybills(), max_size=40), st.data(), BACKS)
 def test_the_summary_gives_the_reducers_columns(records, data, back) -> None:
     records = _keyed(records)
@@ -59,7 +61,7 @@ def test_the_summary_gives_the_reducers_columns(records, data, back) -> None:
     check_source(SCOPE, logistics, records, cuts, back, _summable)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(waybills(HUGE.filter(bool), HUGE), max_size=6), st.data(),
        st.integers(-30, 500))
 def test_where_the_reducer_refuses_a_total_the_summary_gives_none(records, data, back) -> None:
@@ -104,3 +106,14 @@ def test_totals_at_the_overflow_bound() -> None:
             got = logistics.panel(logistics.build(source), PAYLOAD_AS_OF,
                                   month_index(PAYLOAD_AS_OF))
             assert (got is None) == (i != 2), i
+
+
+def test_many_waybills() -> None:
+    """Long columns, and waybills a century apart (months tallied by their distinct values)."""
+    rng = np.random.default_rng(5)
+    records = [_waybill(i, day(int(rng.integers(0, SPAN + 1))).isoformat(),
+                        int(rng.integers(1, 10**7)), int(rng.integers(0, 10**8)))
+               for i in range(300)]
+    old = [_waybill(1000 + i, f"19{i:02d}-0{1 + i % 9}-15", 3, 4) for i in range(40)]
+    check_many(SCOPE, logistics, records, [200, 290])
+    check_many(SCOPE, logistics, old + records[:60], [30, 50, 90])

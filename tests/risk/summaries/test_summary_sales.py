@@ -18,6 +18,7 @@ from summary_sales_samples import (
     PAYLOAD_AS_OF,
     SPAN,
     assert_same,
+    check_many,
     check_source,
     day,
     day_offsets,
@@ -64,7 +65,7 @@ def _summable(records: list[dict]) -> bool:
     return not amounts or max(amounts) * len(amounts) < _LIMIT
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(orders(), max_size=60), st.data(), BACKS)
 def test_the_summary_gives_the_reducers_columns(records, data, back) -> None:
     records = _keyed(records)
@@ -72,7 +73,7 @@ def test_the_summary_gives_the_reducers_columns(records, data, back) -> None:
     check_source(SCOPE, sales, records, cuts, back, _summable)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(orders(st.integers(1, 10**6), CUSTOMERS[:4]), min_size=1, max_size=30),
        st.data(), st.sampled_from([0, 30, 200, 400]))
 def test_customers_met_again_and_going_back_in_time(records, data, back) -> None:
@@ -84,7 +85,7 @@ def test_customers_met_again_and_going_back_in_time(records, data, back) -> None
     check_source(SCOPE, sales, records, cuts, back, _summable)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(orders(HUGE), max_size=6), st.data(), st.integers(-30, 500))
 def test_where_the_reducer_refuses_a_total_the_summary_gives_none(records, data, back) -> None:
     records = _keyed(records)
@@ -124,12 +125,13 @@ def test_an_older_order_turns_the_customers_first_month_into_repeats() -> None:
 
 
 def test_refunds_count_in_their_own_month_once_made() -> None:
+    """...and the activity starts on the first order's day (as_of on it, or the day before)."""
     records = [_order(0, "2026-08-31", 0, 500, "2026-10-01"),
                _order(1, "2026-09-01", 0, 70, "2026-11-20")]
     for source in forms(SCOPE, records):
         body = sales.build(source)
-        for as_of in (date(2026, 9, 30), date(2026, 10, 1), date(2026, 11, 1),
-                      date(2026, 12, 1), date(2027, 1, 1)):
+        for as_of in (date(2026, 8, 30), date(2026, 8, 31), date(2026, 9, 30),
+                      date(2026, 10, 1), date(2026, 11, 1), date(2026, 12, 1), date(2027, 1, 1)):
             assert_same(sales.panel(body, as_of, month_index(as_of)),
                         reduced(SCOPE, source, as_of))
 
@@ -172,3 +174,33 @@ def test_totals_at_the_overflow_bound_and_refunds_of_older_orders() -> None:
         for source in forms(SCOPE, records):
             got = sales.panel(sales.build(source), as_of, month_index(as_of))
             assert (got is None) == (i != 1), i
+
+
+def _many(seed: int, n: int, customers: list[str]) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        ordered = int(rng.integers(0, SPAN + 1))
+        refunded = bool(rng.random() < 0.2)
+        back = day(min(SPAN, ordered + int(rng.integers(0, 60)))).isoformat() \
+            if refunded else None
+        out.append({"order_id": f"o{i}", "ordered_on": day(ordered).isoformat(),
+                    "channel": "ecommerce" if rng.random() < 0.4 else "pos",
+                    "amount_fen": int(rng.integers(1, 10**9)),
+                    "customer_hash": customers[int(rng.integers(0, len(customers)))],
+                    "refunded": refunded, "refunded_on": back})
+    return out
+
+
+def test_many_orders_of_many_customers() -> None:
+    """Long columns (read by NumPy as fixed-width hashes), customers of several widths (read
+    as they are), and orders a century apart (months tallied by their distinct values)."""
+    hashes = [f"{i:016x}" for i in range(300)]
+    varied = [h + "0" * (i % 3) for i, h in enumerate(hashes)]
+    old = _many(3, 40, hashes[:50])
+    old = [{**r, "order_id": f"x{i}", "ordered_on": f"19{i % 50:02d}-0{1 + i % 9}-1{i % 10}",
+            "refunded": False, "refunded_on": None} for i, r in enumerate(old)]
+    for records, cuts in ((_many(1, 400, hashes), [250, 330, 395]),
+                          (_many(2, 200, varied), [100]),
+                          (old + _many(4, 100, hashes[:50]), [70, 120])):
+        check_many(SCOPE, sales, records, cuts)
