@@ -10,9 +10,9 @@ device's first day, the closing balance of each month) -- and is extended by the
 The panel is then made from it for any as_of, equal to the reducer's on the whole records: each
 source's module holds that equality (tests/risk/summaries).
 
-A summary also holds a Bloom filter of its records' natural-key digests (`KeyFilter`): a new
-record may *replace* one already summarised (a refund rewriting its order), which a summary of
-totals cannot undo; a delivery whose keys the filter might hold is refused (`extended` answers
+A summary also holds a fingerprint of each record's natural key (`KeyFilter`): a new record may
+*replace* one already summarised (a refund rewriting its order), which a summary of totals
+cannot undo; a delivery with a key whose fingerprint is held is refused (`extended` answers
 None) and the caller takes the full path, which is exact either way.  Every "cannot know" is a
 None, never a guess.
 
@@ -37,13 +37,11 @@ from puhui.risk.data.payload import SourceData
 from puhui.risk.errors import PayloadTampered, RiskDataError
 
 #: Raised when the rules of a summary change: a stored summary of another version is not used.
-VERSION = 1
+VERSION = 2
 _MAGIC = b"PSM1"
 _LEN = struct.Struct("<I")
-_DTYPES = {"i8": np.int64, "i4": np.int32, "u8": np.uint64, "b1": np.bool_}
-#: Bits of filter per record a summary is built with; it refuses to grow past half of that.
-_BITS_PER_KEY = 32
-_PROBES = 4
+_DTYPES = {"i8": np.int64, "i4": np.int32, "u8": np.uint64, "u4": np.uint32, "b1": np.bool_}
+_I4 = np.iinfo(np.int32)
 
 
 def _modules() -> dict[DataScope, ModuleType]:
@@ -57,51 +55,43 @@ SUMMARISED = frozenset({DataScope.SALES, DataScope.LOGISTICS, DataScope.BANK_STA
                         DataScope.APP_BEHAVIOUR})
 
 
-# -- the key filter --------------------------------------------------------------------------------
+# -- the keys' fingerprints ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class KeyFilter:
-    """A Bloom filter over 64-bit key digests: `bits` (uint64 words, a power of two of them),
-    how many keys went in and how many it was sized for."""
+    """The 32-bit fingerprints (each key digest's high half) of the records summarised, sorted:
+    a key not among them is certainly new; one among them may be a record delivered again.
+    Why not the digests: half the bytes, read on every refresh; why not a Bloom filter: at the
+    same size a fingerprint is wrong for one key in about 2^32 / n, a Bloom filter for one in a
+    few thousand, and a tail of a few hundred new records asks about each of them."""
 
-    bits: np.ndarray
-    count: int
-    capacity: int
+    prints: np.ndarray
+
+    @staticmethod
+    def _of(keys: np.ndarray) -> np.ndarray:
+        return (keys.astype(np.uint64, copy=False) >> np.uint64(32)).astype(np.uint32)
 
     @classmethod
-    def of(cls, keys: np.ndarray) -> "KeyFilter":
-        capacity = max(64, 2 * len(keys))
-        words = 1 << max(1, int(np.ceil(np.log2(capacity * _BITS_PER_KEY / 2 / 64))))
-        empty = cls(np.zeros(words, np.uint64), 0, capacity)
-        return empty.with_keys(keys)
-
-    def _probes(self, keys: np.ndarray) -> np.ndarray:
-        m = np.uint64(len(self.bits) * 64)
-        keys = keys.astype(np.uint64, copy=False)
-        h1, h2 = keys, (keys >> np.uint64(32)) | np.uint64(1)
-        with np.errstate(over="ignore"):
-            return np.stack([(h1 + np.uint64(i) * h2) % m for i in range(_PROBES)])
-
-    def might_hold(self, keys: np.ndarray) -> bool:
-        """Whether any of `keys` may be among the filter's (False: none of them is)."""
-        if not len(keys) or not self.count:
-            return False
-        probes = self._probes(keys)
-        hit = (self.bits[probes >> np.uint64(6)] >> (probes & np.uint64(63))) & np.uint64(1)
-        return bool(hit.all(axis=0).any())
-
-    def with_keys(self, keys: np.ndarray) -> "KeyFilter":
-        """The filter with `keys` added (a new filter), or None past its capacity."""
-        if not len(keys):
-            return self
-        probes = self._probes(keys).reshape(-1)
-        bits = self.bits.copy()
-        np.bitwise_or.at(bits, (probes >> np.uint64(6)).astype(np.int64),
-                         np.left_shift(np.uint64(1), probes & np.uint64(63)))
-        return KeyFilter(bits, self.count + len(keys), self.capacity)
+    def of(cls, keys: np.ndarray) -> KeyFilter:
+        return cls(np.sort(cls._of(keys)))
 
     @property
-    def full(self) -> bool:
-        return self.count > self.capacity
+    def count(self) -> int:
+        return len(self.prints)
+
+    def might_hold(self, keys: np.ndarray) -> bool:
+        """Whether any of `keys` may be among the summarised (False: none of them is)."""
+        if not len(keys) or not len(self.prints):
+            return False
+        wanted = self._of(keys)
+        at = np.searchsorted(self.prints, wanted)
+        return bool((self.prints[np.minimum(at, len(self.prints) - 1)] == wanted).any())
+
+    def with_keys(self, keys: np.ndarray) -> KeyFilter:
+        """The fingerprints with `keys`' added (a new filter)."""
+        if not len(keys):
+            return self
+        more = np.sort(self._of(keys))
+        return KeyFilter(np.insert(self.prints, np.searchsorted(self.prints, more), more))
 
 
 # -- a summary -------------------------------------------------------------------------------------
@@ -132,8 +122,7 @@ def summarise(source: SourceData, keys: np.ndarray) -> Summary | None:
 def extended(summary: Summary, added: SourceData, keys: np.ndarray) -> Summary | None:
     """The summary with `added`'s records (distinct keys, `keys` their digests) merged after
     its own, or None when that cannot be made exactly: a key the summary may hold already
-    (the record would replace one, not add to it), a filter grown past its size, or the
-    source's own rule."""
+    (the record would replace one, not add to it) or the source's own rule."""
     if added.scope is not summary.scope or len(keys) != added.record_count:
         raise RiskDataError("a summary extended with another scope's data or keys")
     if not len(keys):
@@ -141,8 +130,6 @@ def extended(summary: Summary, added: SourceData, keys: np.ndarray) -> Summary |
     if len(np.unique(keys)) != len(keys) or summary.keys.might_hold(keys):
         return None
     grown = summary.keys.with_keys(keys)
-    if grown.full:
-        return None
     body = _modules()[summary.scope].extend(summary.body, added)
     if body is None:
         return None
@@ -159,16 +146,18 @@ def panel_of(summary: Summary, as_of: date, top: int) -> Any:
 def encode(summary: Summary) -> bytes:
     """The summary as bytes: magic, header length, JSON header, then the arrays' buffers."""
     buffers, cols, at = [], [], 0
-    for name, array in (*summary.body.items(), ("\x00bits", summary.keys.bits)):
+    for name, array in (*summary.body.items(), ("\x00prints", summary.keys.prints)):
         code = array.dtype.kind + str(array.dtype.itemsize)
         if code not in _DTYPES:
             raise RiskDataError(f"a summary array of dtype {array.dtype} cannot be stored")
+        if code == "i8" and len(array) and _I4.min <= int(array.min()) \
+                and int(array.max()) <= _I4.max:
+            code, array = "w4", array.astype(np.int32)  # stored narrow, read back as int64
         buf = np.ascontiguousarray(array).tobytes()
         cols.append([name, code, at, at + len(buf)])
         buffers.append(buf)
         at += len(buf)
     head = orjson.dumps({"v": VERSION, "scope": summary.scope.value, "cols": cols,
-                         "count": summary.keys.count, "capacity": summary.keys.capacity,
                          "records": summary.records})
     return b"".join([_MAGIC, _LEN.pack(len(head)), head, *buffers])
 
@@ -189,12 +178,14 @@ def decode(data: bytes | memoryview) -> Summary | None:
         for name, code, a, b in head["cols"]:
             if not 0 <= a <= b <= len(body_bytes):
                 raise ValueError(f"{name} lies beyond the bytes")
-            arrays[name] = np.frombuffer(body_bytes[a:b], dtype=_DTYPES[code])
-        bits = arrays.pop("\x00bits")
-        if not len(bits) or len(bits) & (len(bits) - 1):
-            raise ValueError("a key filter of another size than a power of two")
-        return Summary(DataScope(head["scope"]), arrays,
-                       KeyFilter(bits, int(head["count"]), int(head["capacity"])),
+            if code == "w4":
+                arrays[name] = np.frombuffer(body_bytes[a:b], dtype=np.int32).astype(np.int64)
+            else:
+                arrays[name] = np.frombuffer(body_bytes[a:b], dtype=_DTYPES[code])
+        prints = arrays.pop("\x00prints")
+        if prints.dtype != np.uint32 or (len(prints) > 1 and (prints[1:] < prints[:-1]).any()):
+            raise ValueError("key fingerprints out of order")
+        return Summary(DataScope(head["scope"]), arrays, KeyFilter(prints),
                        int(head["records"]))
     except Exception as exc:  # noqa: BLE001 - whatever damaged bytes raise
         raise PayloadTampered(f"a monitoring summary does not decode: "
