@@ -8,20 +8,25 @@ shipped line policy, the platform's credit lines, settlement cache and notificat
 PUHUI_REFRESH_WORKERS unset: one feature worker per core): taking in each source's change feed
 (a page of 2,000 businesses per transaction: consent, validation, payload stored, merged state
 kept, cursor saved), then re-evaluating the lines of every business whose data changed
-(merged states read as typed columns, panels and features, both models' scores -- these in the
-worker processes -- then the line policy, one record per line, each change applied through
-`change_line` and told to the borrower).
-Three cycles are timed: every business with news from three sources at once (the worst case:
+(merged states read -- the large sources as their bases' summaries extended with the tails --
+panels and features, both models' scores for the chunk in one call -- these in the worker
+processes -- then the line policy, one record per line, and the chunk's changes applied in
+bulk through `change_lines` and told to the borrowers).
+Four cycles are timed: every business with news from three sources at once (the worst case:
 a month's bills, a day's sales and bank lines for the whole book in one slot), one with news
-for one business in fifty (a busy slot), and one with nothing new.
+for one business in fifty (a busy slot), one with nothing new, and again every business with
+news on a day of the next month, when the features' window has moved and every business's
+summaries are made again from their bases (once a month; the same happens to one business
+each time its base is compacted, every 32 deliveries).
 
 Not timed (the setup, printed with its own time): the models trained; 60 prototype borrowers
 made through the product eight days before the cycles (registered, applied for the revolving product under the risk
 decider with the synthetic world's data, contract signed, line granted, monitoring consent,
-their merged states built from their application payloads); then N borrowers registered and
-consented through the product (each a business of its own), each given a copy of a
-prototype's line and merged state under its own ids (rows copied in bulk: what the product
-would hold for them); and the feeds' pages (the providers' side).
+their merged states built from their application payloads and their summaries made as a
+refresh makes and keeps them); then N borrowers registered and consented through the product
+(each a business of its own), each given a copy of a prototype's line, merged state and
+summaries under its own ids (rows copied in bulk: what the product would hold for them after
+earlier refreshes); and the feeds' pages (the providers' side).
 Left out, and said so: the lines have no loans drawn (`bench/line_behaviour.py` times the
 repayment record of 200,000 lines with loans); the providers' time to build their pages.
 
@@ -47,17 +52,21 @@ from puhui.parties.consent import DataScope
 from puhui.parties.synthetic import account_for, small_business
 from puhui.risk.data.connectors import Received
 from puhui.risk.data.feeds import FeedChange, FeedPage
-from puhui.services import applicants, applications, lines, monitoring_data
+from puhui.services import (applicants, applications, lines, monitoring_data,
+                            monitoring_panels)
 from puhui.services.access import SYSTEM
 from puhui.services.clock import ManualClock, at_business_date
 from puhui.services.ids import new_id
 from puhui.services.risk import open_platform
 from puhui.services.scheduler import run_line_refresh
+from puhui.store import monitoring_repo
 from puhui.store.line_repo import EVENTS, LINES
 from puhui.store.monitoring_models import (MonitoredApplicantRow, MonitoringBaseRow,
-                                           MonitoringStateRow)
+                                           MonitoringStateRow, MonitoringSummaryRow)
 
 TODAY = date(2026, 12, 7)
+#: A day in the next month: the features' window has moved, so every summary is made again.
+NEXT_MONTH = date(2027, 1, 4)
 CYCLE_S = 15 * 60
 SCOPES = ("utility", "sales", "tax", "bank_statement")
 PROTOTYPES = 60
@@ -124,12 +133,19 @@ def build_book(p: Any, n: int, rng: random.Random) -> list[tuple[str, str]]:
     holders = [x["applicant_id"] for x in proto_lines]
     with p.unit() as s:  # the prototypes' states, built from their application payloads
         monitoring_data.load_data(s, holders, TODAY)
+    with p.read() as s:  # and their summaries, as an earlier refresh made and kept them
+        made = monitoring_panels.load_panels(s, holders, TODAY).summaries
+    with p.unit() as s:
+        monitoring_repo.save_summaries(s, made)
     with p.read() as s:
         table, bases = MonitoringStateRow.__table__, MonitoringBaseRow.__table__
+        sums = MonitoringSummaryRow.__table__
         states = {a: [r._asdict() for r in s.execute(select(table).where(
             table.c.applicant_id == a))] for a in holders}
         base_rows = {a: [r._asdict() for r in s.execute(select(bases).where(
             bases.c.applicant_id == a))] for a in holders}
+        summary_rows = {a: [r._asdict() for r in s.execute(select(sums).where(
+            sums.c.applicant_id == a))] for a in holders}
     out: list[tuple[str, str]] = []
     t0 = time.perf_counter()
     for start in range(0, n, 2_000):
@@ -141,6 +157,7 @@ def build_book(p: Any, n: int, rng: random.Random) -> list[tuple[str, str]]:
                 applicants.grant_consent(p, s, SYSTEM, a, "post_loan_monitoring", list(SCOPES))
                 made.append((a, applicants.business_identity(s, a)))
         new_lines, new_events, new_states, new_bases, complete = [], [], [], [], []
+        new_summaries = []
         now = p.clock.now()
         for a, business in made:
             k = rng.randrange(len(protos))
@@ -152,12 +169,14 @@ def build_book(p: Any, n: int, rng: random.Random) -> list[tuple[str, str]]:
             new_states.extend({**st, "applicant_id": a, "business_id": business}
                               for st in states[holders[k]])
             new_bases.extend({**b, "applicant_id": a} for b in base_rows[holders[k]])
+            new_summaries.extend({**x, "applicant_id": a} for x in summary_rows[holders[k]])
             complete.append({"applicant_id": a, "built_at": now})
         with p.write_connection() as conn:
             _copy_rows(conn, LINES, new_lines)
             _copy_rows(conn, EVENTS, new_events)
             _copy_rows(conn, MonitoringStateRow.__table__, new_states)
             _copy_rows(conn, MonitoringBaseRow.__table__, new_bases)
+            _copy_rows(conn, MonitoringSummaryRow.__table__, new_summaries)
             _copy_rows(conn, MonitoredApplicantRow.__table__, complete)
         out.extend(made)
         print(f"\r  setup: {len(out):,} of {n:,} borrowers ({time.perf_counter() - t0:.0f} s)",
@@ -231,7 +250,8 @@ def main(n: int = 200_000) -> None:
             p.feeds, p.connectors = feeds, None  # every source here has a feed
             for what, day, share in (("every business", TODAY, 1.0),
                                      ("one in fifty", TODAY + timedelta(days=1), 0.02),
-                                     ("nothing new", TODAY + timedelta(days=1), 0.0)):
+                                     ("nothing new", TODAY + timedelta(days=1), 0.0),
+                                     ("every business, month", NEXT_MONTH, 1.0)):
                 p.clock.set(at_business_date(day))
                 for scope, delivered in deltas(book, day, share, rng).items():
                     feeds[DataScope(scope)].deliver(delivered)
