@@ -19,39 +19,28 @@ from hypothesis import strategies as st
 from puhui.parties.consent import DataScope
 from puhui.risk import _reduce
 from puhui.risk.data import merged_state as ms
-from puhui.risk.data.payload import SCHEMAS, SourceData, parse_payload
-from puhui.risk.data.records import month_end
+from puhui.risk.data.payload import SourceData
 from puhui.risk.data.typed import TypedColumn
 from puhui.risk.errors import RiskDataError
-from puhui.risk.panel import ROWS, month_index, month_of
+from puhui.risk.panel import month_index
 from puhui.risk.summaries import bank
 
+from summary_samples import PAYLOAD_AS_OF, SPAN, START, day_offsets, forms, merged
+from summary_samples import assert_same as _same
+from summary_samples import day as _day
+from summary_samples import frozen as _frozen
+
 SCOPE = DataScope.BANK_STATEMENT
-PAYLOAD_AS_OF = date(2026, 11, 20)
-BUSINESS = "91310000MA1FL0000X"
 #: Counterparties of several widths (a digest must not depend on the other values of a column).
 HASHES = ["a" * 16, "b" * 64, "0123456789abcdef", "f" * 32, "c" * 17]
-START = PAYLOAD_AS_OF - timedelta(days=600)
-SPAN = (PAYLOAD_AS_OF - START).days
-
-
-# -- the two forms of the same lines (as tests/risk/data/test_risk_reducers_typed.py) ------------
-def _typed(source: SourceData) -> SourceData:
-    return SourceData(source.scope, source.business_id, source.as_of,
-                      columns={n: TypedColumn.of(source.column(n))
-                               for n in SCHEMAS[source.scope].model_fields},
-                      count=source.record_count, unset=source._unset)
 
 
 def _forms(records: list[dict]) -> list[SourceData]:
-    payload = {"business_id": BUSINESS, "as_of": PAYLOAD_AS_OF.isoformat(), "records": records}
-    return [parse_payload(SCOPE, payload), _typed(parse_payload(SCOPE, payload))]
+    return forms(SCOPE, records)
 
 
 def _merged(base: list[dict], added: list[dict]) -> SourceData:
-    d_base, d_added = (_forms(r)[0] for r in (base, added))
-    merged = ms.merge(ms.segment_of(d_base, base), [ms.segment_of(d_added, added)])
-    out = ms.source_data(merged, BUSINESS, PAYLOAD_AS_OF)
+    out = merged(SCOPE, [(forms(SCOPE, r)[0], r) for r in (base, added)])
     assert out.record_count == len(base) + len(added)  # the added keys were fresh
     return out
 
@@ -63,41 +52,6 @@ def _reduced(source: SourceData, as_of: date):
         return None
 
 
-def _same(got, expected) -> None:
-    columns, active = got
-    want, want_active = expected
-    assert set(columns) == set(want)
-    for name, (values, valid) in want.items():
-        got_values, got_valid = columns[name]
-        assert got_values.dtype == np.int64 and got_values.shape == (ROWS,), name
-        assert np.array_equal(got_values, values), name
-        everywhere = np.ones(ROWS, bool)
-        assert np.array_equal(everywhere if got_valid is None else got_valid,
-                              everywhere if valid is None else valid), name
-    assert active == want_active
-
-
-def _frozen(body: dict) -> dict:
-    """A deep copy of `body`, whose own arrays are made read-only (a write into them raises)."""
-    copy = {k: v.copy() for k, v in body.items()}
-    for v in body.values():
-        v.flags.writeable = False
-    return copy
-
-
-# -- random lines ---------------------------------------------------------------------------------
-def _day(offset: int) -> date:
-    return START + timedelta(days=offset)
-
-
-#: Any day; days of the last months (where as_of falls); the last days of months (a month's
-#: closing line, a line in one month or the next); a few fixed days (ties in a day).
-day_offsets = st.one_of(
-    st.integers(0, SPAN), st.integers(SPAN - 125, SPAN),
-    st.builds(lambda m, d: min(SPAN, max(0, (month_end(month_of(month_index(START) + m))
-                                             - START).days + d)),
-              st.integers(0, 20), st.integers(-1, 1)),
-    st.sampled_from([100, 101, 400, SPAN - 40, SPAN - 39]))
 AMOUNTS = st.sampled_from([-50_000, -1, 1, 70_000, 123_456, 10**12])
 
 

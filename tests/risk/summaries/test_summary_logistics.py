@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from summary_sales_samples import (
+from summary_samples import (
     BACKS,
     PAYLOAD_AS_OF,
     SPAN,

@@ -11,7 +11,7 @@ from datetime import date
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from summary_sales_samples import (
+from summary_samples import (
     BACKS,
     BUSINESS,
     CUSTOMERS,

@@ -1,4 +1,4 @@
-"""Shared helpers of the sales and logistics summary tests: the two forms of the same records,
+"""Shared helpers of the summary tests: the two forms of the same records,
 the merged data a summary extended by a delta stands for, and the comparison with a reducer.
 
 The record strategies follow tests/risk/data/test_risk_reducers_typed.py (days anywhere in 600
