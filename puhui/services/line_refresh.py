@@ -6,15 +6,17 @@ transaction, a dozen queries and a monthly panel frame of its own per business; 
 must re-evaluate up to the whole book (200,000 businesses) in minutes cannot pay that.  This
 path does the same work per chunk of borrowers, with each step done once for the chunk:
 
-1. **read** (one read transaction): the borrowers' open lines, their data known today
-   (`monitoring_data.load_sources`: the merged state, not re-validated), the latest payload
-   of each scope, the lines' latest decisions and last re-pricing, the rate cap in force and
-   the lines' repayment record (`LineMonitor.behaviour_of`);
-2. **compute**: every business's panel (`panel_columns`, assembled by `panels_frame`), the
+1. **read** (one short write transaction: the settlement cache is kept as it is read): the
+   borrowers' open lines, the lines' latest decisions and last re-pricing, the rate cap in
+   force and the lines' repayment record (`LineMonitor.behaviour_of`);
+2. **compute**: every business's panel (`monitoring_panels.load_panels`: the large sources
+   from their bases' summaries extended with the states' tails, the small ones reduced from
+   their merged records; the same columns `panel_columns` gives on the whole data), the
    point-in-time features (`feature_frame`) and monitoring signals (`monitoring_frame`) over
-   the chunk in one pass and each business's scores (`scorer.score`, as the one-borrower path
-   scores): in worker processes when there are several, each a chunk ahead; then, here, the
-   line policy's decision on each line (`policy.evaluate`), with its record;
+   the chunk in one pass and the chunk's scores in one call (`scorer.score_many`, the same
+   numbers as `score` one borrower at a time): in worker processes when there are several,
+   each a chunk ahead; then, here, the line policy's decision on each line (`decide` on the
+   facts gathered once), with its record;
 3. **write** (one write transaction): lines changed since they were read (a draw, a
    repayment, a staff operation in between) are set aside and re-evaluated one borrower at a
    time in the same transaction, on what they are now; the others' records are inserted in
@@ -22,7 +24,7 @@ path does the same work per chunk of borrowers, with each step done once for the
    are applied and told to the borrowers together (`reevaluation.apply_decisions`: the
    monitor's `apply_line_changes`, `lines.change_lines`, in a few statements for the chunk,
    exactly as one `apply_decision` each in a savepoint would; one at a time when the monitor
-   has no bulk form).
+   has no bulk form); the summaries the workers made on the way are kept.
 
 The records are those of the one-borrower path, field for field (the same facts, the same
 fingerprint, the same payload hashes): a borrower re-evaluated by either path on the same day
