@@ -389,8 +389,7 @@ def _write_chunk(p: Platform, monitor: LineMonitor, evaluated: list[_Evaluated],
         return
     t0 = time.perf_counter()
     with p.unit() as session:
-        monitoring_repo.save_summaries(session, summaries)  # made by the readers on the way
-        run.summaries += len(summaries)
+        _keep_summaries(session, summaries, run)
         holders = sorted({e.applicant_id for e in evaluated})
         current = {x.line_id: x for x in _lines_of(monitor, session, holders)}
         moved = sorted({e.applicant_id for e in evaluated
@@ -425,6 +424,20 @@ def _write_chunk(p: Platform, monitor: LineMonitor, evaluated: list[_Evaluated],
                     else:
                         run.refused[r.decision.line_id] = r.refused
     run.add_time("write", t0)
+
+
+def _keep_summaries(session: Any, summaries: Sequence[dict[str, Any]], run: RefreshRun) -> None:
+    """Keep the summaries the readers made on the way, in a savepoint: they only save the next
+    refresh time, so a failure to write them is logged and the chunk's decisions go on."""
+    if not summaries:
+        return
+    try:
+        with session.begin_nested():
+            monitoring_repo.save_summaries(session, summaries)
+        run.summaries += len(summaries)
+    except Exception as exc:  # noqa: BLE001 - whatever the database answers, decisions first
+        log.warning("line refresh: %d summaries not kept (%s: %s)", len(summaries),
+                    type(exc).__name__, exc)
 
 
 def refresh_cycle(p: Platform, monitor: LineMonitor, today: date | None = None, *,

@@ -162,3 +162,28 @@ def test_summaries_go_with_their_states(monitored, erase) -> None:
             "applicant_id": ids[0], "scope": "sales", "base_sha256": "0" * 64,
             "window_from": TODAY, "blob": b"x"}])  # of a state no longer there: not written
         assert session.execute(select(SUMMARY)).all() == []
+
+
+def test_summaries_that_cannot_be_kept_do_not_stop_the_decisions(monitored, monkeypatch) -> None:
+    """The refresh's writer keeps the summaries its readers made in a savepoint of the chunk's
+    transaction: a failure there is logged and the lines' decisions are written all the same."""
+    from line_service_samples import LineRecorder, FakeLine, monitor
+    from puhui.services import line_refresh as batch
+
+    p = monitored
+    people = _people(p, 3)
+    lines = LineRecorder()
+    for k, (a, _) in enumerate(people):
+        lines.add(FakeLine(f"LN{k}", a))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(monitoring_repo, "save_summaries", broken)
+    run = batch.reevaluate_applicants(p, monitor(lines), [a for a, _ in people],
+                                      trigger="feed", workers=1)
+    assert run.summaries == 0 and run.recorded == 3 and run.refused == {}
+    monkeypatch.undo()
+    again = batch.reevaluate_applicants(p, monitor(lines), [a for a, _ in people],
+                                        trigger="feed", workers=1)
+    assert again.summaries >= 4  # made again, kept this time
