@@ -390,6 +390,7 @@ def _write_chunk(p: Platform, monitor: LineMonitor, evaluated: list[_Evaluated],
     t0 = time.perf_counter()
     with p.unit() as session:
         _keep_summaries(session, summaries, run)
+        t0 = run.add_time("keep summaries", t0) if summaries else t0
         holders = sorted({e.applicant_id for e in evaluated})
         current = {x.line_id: x for x in _lines_of(monitor, session, holders)}
         moved = sorted({e.applicant_id for e in evaluated
