@@ -139,8 +139,8 @@ def _parsed(parse: Callable[[list], list], optional: bool = False,
         _types(values, allowed)
         texts = set(values)
         texts.discard(None)
-        if memo is not None:
-            texts.difference_update(memo)
+        if memo is not None:  # (not `difference_update(memo)`: that walks the whole memo)
+            texts = {t for t in texts if t not in memo}
         try:
             table = dict(zip(texts, parse(list(texts))))
         except (ValueError, OverflowError):
