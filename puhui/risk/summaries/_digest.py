@@ -82,23 +82,46 @@ def _each(values: list[str]) -> np.ndarray:
     return out
 
 
+def _whole(data: np.ndarray) -> bool:
+    """Whether a fixed-width byte column holds texts of its full width, a whole number of
+    lanes (a shorter value would be digested with its padding)."""
+    w = data.dtype.itemsize
+    return bool(w) and w % 8 == 0 and bool(data.view(np.uint8).reshape(-1, w)[:, -1].all())
+
+
+def _fixed(values: list[str]) -> np.ndarray | None:
+    """Many ASCII texts of one width of whole lanes (hex hashes given as a list) as one
+    fixed-width array, read by NumPy rather than checked one by one; None otherwise."""
+    if len(values) < 64:
+        return None
+    try:
+        data = np.array(values, dtype="S")
+    except (UnicodeEncodeError, TypeError, ValueError):
+        return None
+    return data if data.ndim == 1 and _whole(data) else None
+
+
+def word_digests(column: TypedColumn) -> tuple[np.ndarray, np.ndarray]:
+    """The digests of the column's words and each value's word (its index among them); words
+    may repeat (a fixed-width column's words are its values)."""
+    if column.kind == "f" and len(column.data) and _whole(column.data):
+        return _lanes(column.data), np.arange(len(column.data))
+    if column.kind == "u":  # by dictionary: each distinct word digested once
+        return _each([u if type(u) is str else repr(u) for u in column.uniques]), column.data
+    values = [v if type(v) is str else repr(v) for v in column.to_list()]
+    fixed = _fixed(values)
+    if fixed is not None:
+        return _lanes(fixed), np.arange(len(values))
+    distinct = list(dict.fromkeys(values))
+    at = dict(zip(distinct, range(len(distinct))))
+    return _each(distinct), np.fromiter(map(at.__getitem__, values), np.int64, len(values))
+
+
 def text_digests(column: TypedColumn) -> np.ndarray:
     """Each value's 64-bit digest (uint64): a function of the text alone, so equal for equal
     text in any column, whatever else the column holds."""
-    if column.kind == "f" and len(column.data) and column.data.dtype.itemsize % 8 == 0:
-        return _lanes(column.data)  # one width, ASCII: every value's own lanes
-    if column.kind == "u":  # by dictionary: each distinct word digested once
-        words = _each([u if type(u) is str else repr(u) for u in column.uniques])
-        return words[column.data] if len(column.data) else np.zeros(0, np.uint64)
-    values = [v if type(v) is str else repr(v) for v in column.to_list()]
-    if not values:
-        return np.zeros(0, np.uint64)
-    distinct = list(dict.fromkeys(values))
-    digests = _each(distinct)
-    if len(distinct) == len(values):
-        return digests
-    at = dict(zip(distinct, range(len(distinct))))
-    return digests[np.fromiter(map(at.__getitem__, values), np.int64, len(values))]
+    words, index = word_digests(column)
+    return words[index] if len(index) else np.zeros(0, np.uint64)
 
 
-__all__ = ["text_digests"]
+__all__ = ["text_digests", "word_digests"]

@@ -27,7 +27,8 @@ from puhui.risk import _columns as c
 from puhui.risk._reduce import Reduced
 from puhui.risk.data.payload import SourceData
 from puhui.risk.panel import HISTORY_MONTHS, ROWS, month_index, window_starts
-from puhui.risk.summaries.bank import _merged, _upsert, word_digests
+from puhui.risk.summaries._digest import word_digests
+from puhui.risk.summaries.bank import _merged, _upsert
 
 Body = dict[str, np.ndarray]
 _LOGIN = frozenset({"login"})

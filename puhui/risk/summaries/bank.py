@@ -40,7 +40,6 @@ from puhui.parties.consent import DataScope
 from puhui.risk import _columns as c
 from puhui.risk._reduce import Reduced
 from puhui.risk.data.payload import SourceData
-from puhui.risk.data.typed import TypedColumn
 from puhui.risk.errors import RiskDataError
 from puhui.risk.panel import HISTORY_MONTHS, ROWS, month_index
 from puhui.risk.summaries._digest import text_digests
@@ -51,50 +50,6 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 _PANEL = np.arange(HISTORY_MONTHS)
 _MONTHLY = ("inflow", "outflow", "trip", "low", "close", "close_day")
 _PAIRS = ("pair_key", "pair_month", "pair_in", "pair_paid")
-
-
-# -- text ids ------------------------------------------------------------------------------------
-def digests(column: TypedColumn) -> np.ndarray:
-    """`text_digests` of each value, the same for the same text whatever else its column holds
-    (see `word_digests`)."""
-    words, index = word_digests(column)
-    return words[index] if len(index) else np.zeros(0, np.uint64)
-
-
-def word_digests(column: TypedColumn) -> tuple[np.ndarray, np.ndarray]:
-    """The digests of the column's words and each value's word (its index among them): the
-    same digest for the same text whatever else its column holds.
-
-    Why not `text_digests` alone: it digests a column of one width of ASCII text lane by lane
-    and any other column by BLAKE2b, so the same text gets two digests in two columns that mix
-    widths differently (and a fixed-width column holding a shorter value digests its
-    padding).  Here the words are digested in groups of one (length, ASCII) each, which gives
-    every text the digest it has alone in a column.  (Words may repeat: a fixed-width column's
-    values are its words.)"""
-    if column.kind == "f" and len(column.data) and \
-            (np.char.str_len(column.data) == column.data.dtype.itemsize).all():
-        return text_digests(column), np.arange(len(column.data))  # lanes, as for each alone
-    if column.kind == "u":
-        words, index = list(column.uniques), column.data
-    else:
-        values = column.to_list()
-        words = list(dict.fromkeys(values))
-        at = dict(zip(words, range(len(words))))
-        index = np.fromiter(map(at.__getitem__, values), np.int64, len(values))
-    if not words:
-        return np.zeros(0, np.uint64), index
-    if set(map(type, words)) == {str} and len(set(map(len, words))) == 1 and \
-            all(map(str.isascii, words)):  # one group (the usual case: hashes)
-        return text_digests(TypedColumn("L", words)), index
-    groups: dict[object, list[int]] = {}
-    for i, w in enumerate(words):
-        groups.setdefault((len(w), w.isascii()) if type(w) is str else None, []).append(i)
-    if len(groups) == 1:
-        return text_digests(TypedColumn("L", words)), index
-    out = np.zeros(len(words), np.uint64)
-    for members in groups.values():
-        out[members] = text_digests(TypedColumn("L", [words[i] for i in members]))
-    return out, index
 
 
 # -- building --------------------------------------------------------------------------------------
@@ -111,7 +66,7 @@ def _lines(source: SourceData) -> tuple | None:
     except RiskDataError:
         return None
     return (source.days("booked_on"), amount, balance,
-            digests(source.typed("counterparty_hash")), _peak(amount), _peak(balance))
+            text_digests(source.typed("counterparty_hash")), _peak(amount), _peak(balance))
 
 
 def _pair_keys(party: np.ndarray, month: np.ndarray) -> np.ndarray:

@@ -34,7 +34,6 @@ from puhui.parties.consent import DataScope
 from puhui.risk import _columns as c
 from puhui.risk._reduce import Reduced
 from puhui.risk.data.payload import SourceData
-from puhui.risk.data.typed import TypedColumn
 from puhui.risk.errors import RiskDataError
 from puhui.risk.panel import ROWS
 from puhui.risk.summaries import _month_table as t
@@ -64,7 +63,7 @@ class _Orders:
         self.month, self.back = months[:n], months[n:]  # the orders' and refunds' months
         self.online = source.among("channel", _ONLINE)
         self.refunded = self.amount[made]
-        self.customer = text_digests(_hashes(source.typed("customer_hash")))
+        self.customer = text_digests(source.typed("customer_hash"))
 
     @classmethod
     def of(cls, source: SourceData) -> _Orders | None:
@@ -89,22 +88,6 @@ class _Orders:
         if again is not None:
             values[_REPEAT, n + m:] = again
         t.add(table, at, values, _SUMS)
-
-
-def _hashes(column: TypedColumn) -> TypedColumn:
-    """The customers as one fixed-width byte string each when they are given as a long list
-    of ASCII texts of one width (hex hashes): the same texts, so the same digests, but read
-    by NumPy rather than by a Python check of each value."""
-    if column.kind != "L" or len(column) < 64:
-        return column
-    try:
-        data = np.array(column.to_list(), dtype="S")
-    except (UnicodeEncodeError, TypeError, ValueError):
-        return column
-    width = data.dtype.itemsize
-    if data.ndim != 1 or not width or not data.view(np.uint8).reshape(-1, width)[:, -1].all():
-        return column  # of several widths (the shorter padded with NULs), or not texts
-    return TypedColumn("f", data)
 
 
 def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

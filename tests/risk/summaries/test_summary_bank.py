@@ -24,6 +24,7 @@ from puhui.risk.data.typed import TypedColumn
 from puhui.risk.errors import RiskDataError
 from puhui.risk.panel import month_index
 from puhui.risk.summaries import bank
+from puhui.risk.summaries._digest import text_digests
 
 from summary_samples import PAYLOAD_AS_OF, SPAN, START, day_offsets, forms, merged
 from summary_samples import assert_same as _same
@@ -179,10 +180,10 @@ def test_overflow_is_refused_on_the_merged_count() -> None:
 
 
 def test_a_counterparty_has_one_digest_whatever_its_column_holds() -> None:
-    alone = bank.digests(TypedColumn("L", [HASHES[0]]))
+    alone = text_digests(TypedColumn("L", [HASHES[0]]))
     for column in (TypedColumn.of([HASHES[0], HASHES[1]]), TypedColumn.of(HASHES * 10),
                    TypedColumn.of([f"{i:064x}" for i in range(40)] + [HASHES[0]])):
-        got = bank.digests(column)
+        got = text_digests(column)
         assert got[column.to_list().index(HASHES[0])] == alone[0]
         assert len(set(got.tolist())) == len(set(column.to_list()))
 

@@ -130,3 +130,14 @@ def test_a_text_digests_the_same_whatever_else_its_column_holds(values) -> None:
                    TypedColumn.of(values * 5)):
         found = text_digests(column).tolist()
         assert found == (alone if len(found) == len(values) else alone * 5)
+
+
+def test_a_fixed_width_column_holding_a_shorter_text_digests_it_as_alone() -> None:
+    from puhui.risk.data.typed import TypedColumn
+    from puhui.risk.summaries._digest import text_digests
+
+    padded = TypedColumn("f", np.array(["a" * 16, "b" * 8], dtype="S16"))  # b.. padded
+    listed = ["%064x" % i for i in range(100)]  # many hashes as a list: read by NumPy
+    for column, values in ((padded, ["a" * 16, "b" * 8]), (TypedColumn("L", listed), listed)):
+        alone = [int(text_digests(TypedColumn("L", [v]))[0]) for v in values]
+        assert text_digests(column).tolist() == alone
