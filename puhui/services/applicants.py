@@ -47,21 +47,21 @@ def applicant_key(session: Session | Connection, applicant_id: str) -> bytes | N
     row = repo.data_key(session, applicant_id)
     if row is None:
         raise NotFound(f"no applicant {applicant_id!r}")
-    if row.erased_at is not None:
-        raise PersonalDataErased(f"the personal data of applicant {applicant_id} was erased")
-    if row.data_key is None:
-        return None
-    return keyring_of(session).unwrap(row.data_key, applicant_id)
+    return _key(session, applicant_id, row)
 
 
 def key_of_row(bind: Session | Connection, row: Any) -> bytes | None:
     """`applicant_key` from the applicant's row already read (a bulk reader has it): the
     same key, or the same refusal, without reading the row again."""
+    return _key(bind, row.applicant_id, row)
+
+
+def _key(bind: Session | Connection, applicant_id: str, row: Any) -> bytes | None:
     if row.erased_at is not None:
-        raise PersonalDataErased(f"the personal data of applicant {row.applicant_id} was erased")
+        raise PersonalDataErased(f"the personal data of applicant {applicant_id} was erased")
     if row.data_key is None:
         return None
-    return keyring_of(bind).unwrap(row.data_key, row.applicant_id)
+    return keyring_of(bind).unwrap(row.data_key, applicant_id)
 
 
 def sealed_with(key: bytes | None, text: str, where: str) -> str:
@@ -80,18 +80,14 @@ def unsealed_with(key: bytes | None, applicant_id: str, stored: str, where: str)
 
 def sealed(session: Session | Connection, applicant_id: str, text: str, where: str) -> str:
     """`text` sealed under the applicant's data key (as is for a pre-encryption applicant)."""
-    key = applicant_key(session, applicant_id)
-    return text if key is None else seal(key, text, where)
+    return sealed_with(applicant_key(session, applicant_id), text, where)
 
 
 def unsealed(session: Session | Connection, applicant_id: str, stored: str, where: str) -> str:
     """The plaintext of a stored field (a pre-encryption value comes back as it is)."""
     if not is_sealed(stored):
         return stored
-    key = applicant_key(session, applicant_id)
-    if key is None:
-        raise PersonalDataErased(f"applicant {applicant_id} has no data key for {where}")
-    return open_sealed(key, stored, where)
+    return unsealed_with(applicant_key(session, applicant_id), applicant_id, stored, where)
 
 
 def lookup_hashes(ring: Keyring, applicant: Applicant) -> dict[str, str]:

@@ -28,6 +28,7 @@ from typing import Any
 from puhui.errors import PuhuiError
 from puhui.parties.consent import DataScope
 from puhui.risk import summaries as sm
+from puhui.risk._reduce import REDUCERS
 from puhui.risk.data import merged_state as ms
 from puhui.risk.data.payload import SOURCES
 from puhui.risk.errors import PayloadTampered
@@ -111,7 +112,6 @@ def _load_panels(session: Any, applicant_ids: Sequence[str], today: date) -> Pan
             continue
         mixed = dict(reduced[a])
         if data[a]:
-            from puhui.risk._reduce import REDUCERS
             mixed.update({s: REDUCERS[s](source, today, top) for s, source in data[a].items()})
         out.panels[a] = panel_from(owners[a].pop(), today, mixed)
         out.summarised += len(reduced[a])
