@@ -15,11 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
+import polars as pl
 
 from puhui.parties.consent import DataScope
-from puhui.risk.panel import MONTHLY, ROWS, SNAPSHOT
+from puhui.risk.panel import (
+    MONTHLY,
+    PANEL_SCHEMA,
+    ROWS,
+    SNAPSHOT,
+    Column,
+    month_index,
+    month_of,
+)
 
 #: A business's first activity month when it has none on or before the panel's as_of month.
 NO_MONTH = np.iinfo(np.int64).max
@@ -59,6 +69,16 @@ class Stacked:
     def __len__(self) -> int:
         return len(self.ok)
 
+    def spread(self, rows: np.ndarray, count: int) -> Stacked:
+        """This stack's businesses placed at `rows` of a stack of `count`; the others not ok."""
+        out = Stacked.empty(self.scope, count)
+        for name, (values, valid) in self.columns.items():
+            out.columns[name][0][rows], out.columns[name][1][rows] = values, valid
+        out.first_month[rows] = self.first_month
+        out.ok[:] = False
+        out.ok[rows] = self.ok
+        return out
+
 
 def stack(scope: DataScope, results: Sequence[tuple[dict, list[int]] | None], top: int
           ) -> Stacked:
@@ -80,4 +100,76 @@ def stack(scope: DataScope, results: Sequence[tuple[dict, list[int]] | None], to
     return out
 
 
-__all__ = ["NO_MONTH", "Stacked", "scope_columns", "stack"]
+@dataclass
+class PanelBlocks:
+    """The panels of N businesses: per source column of `PANEL_SCHEMA` an ``(N, ROWS)`` block of
+    values and of validity (a source a business lacks: all invalid), and each business's first
+    activity month (`NO_MONTH`: none)."""
+
+    values: dict[str, np.ndarray]
+    valid: dict[str, np.ndarray]
+    first_month: np.ndarray
+
+    @classmethod
+    def of(cls, count: int, parts: Sequence[tuple[np.ndarray, Stacked]]) -> PanelBlocks:
+        """The blocks from each source's `Stacked` and, for each of its rows, the business's
+        place among the `count` (-1: not one of them)."""
+        names = [n for n in PANEL_SCHEMA if n not in _FIXED]
+        values = {n: np.zeros((count, ROWS), np.int64) for n in names}
+        valid = {n: np.zeros((count, ROWS), bool) for n in names}
+        first = np.full(count, NO_MONTH, np.int64)
+        for places, part in parts:
+            mine = places >= 0
+            at = places[mine]
+            for name, (v, m) in part.columns.items():
+                values[name][at], valid[name][at] = v[mine], m[mine]
+            np.minimum.at(first, at, part.first_month[mine])
+        return cls(values, valid, first)
+
+    def frame(self, keys: Sequence[str], as_of: date) -> pl.DataFrame:
+        """The panels as one frame in `PANEL_SCHEMA` (`business_id` = `keys`), the rows
+        `panel.panels_frame` gives for the same panels."""
+        n = len(keys)
+        if not n:
+            return pl.DataFrame(schema=PANEL_SCHEMA)
+        top = month_index(as_of)
+        months = (np.arange(top - ROWS + 1, top + 1) - 1970 * 12).astype("datetime64[M]")
+        first = self.first_month
+        has_first = first != NO_MONTH
+        first_day = np.where(has_first, first, 0) - 1970 * 12
+        series = [pl.Series("business_id", np.repeat(np.asarray(keys, dtype=object), ROWS),
+                            dtype=pl.String),
+                  pl.Series("as_of", np.full(n * ROWS, np.datetime64(as_of, "D"))),
+                  pl.Series("month", np.tile(months.astype("datetime64[D]"), n)),
+                  pl.Series("first_activity_month",
+                            np.repeat(first_day.astype("datetime64[M]").astype("datetime64[D]"),
+                                      ROWS))]
+        masks = [pl.Series("__valid_first_activity_month", np.repeat(has_first, ROWS))]
+        for name, block in self.values.items():
+            series.append(pl.Series(name, block.reshape(-1)).cast(PANEL_SCHEMA[name]))
+            masks.append(pl.Series(f"__valid_{name}", self.valid[name].reshape(-1)))
+        frame = pl.DataFrame(series + masks)
+        return frame.select(pl.when(pl.col(f"__valid_{name}")).then(pl.col(name)).alias(name)
+                            if f"__valid_{name}" in frame.columns else pl.col(name)
+                            for name in PANEL_SCHEMA)
+
+    def columns(self, b: int, business_id: str, as_of: date) -> dict[str, Column]:
+        """Business `b`'s panel as `panel.panel_from` gives it."""
+        from puhui.risk.panel import _fixed_columns
+
+        months, as_of_column, absent = _fixed_columns(as_of)
+        first = int(self.first_month[b])
+        out: dict[str, Column] = {
+            "business_id": (np.full(ROWS, business_id, dtype=object), None),
+            "as_of": as_of_column, "month": months,
+            "first_activity_month": (np.full(ROWS, np.datetime64(month_of(first), "D")), None)
+            if first != NO_MONTH else (np.full(ROWS, np.datetime64(0, "D")), absent[1])}
+        for name, block in self.values.items():
+            valid = self.valid[name][b]
+            out[name] = (block[b], valid) if valid.any() else absent
+        return out
+
+
+_FIXED = ("business_id", "as_of", "month", "first_activity_month")
+
+__all__ = ["NO_MONTH", "PanelBlocks", "Stacked", "scope_columns", "stack"]

@@ -40,14 +40,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Mapping, Sequence
 
-import numpy as np
-
 from puhui.errors import PuhuiError
 from puhui.lines.policy import OPEN_STATUSES, LineHistory, decide, line_facts
 from puhui.lines.record import LineDecisionRecord, input_sha256
 from puhui.lines.signals import SIGNALS, monitoring_frame, repayment_facts
 from puhui.risk.features import FEATURES, feature_frame
-from puhui.risk.panel import ROWS, panel_columns, panels_frame
 from puhui.services.clock import business_date
 from puhui.services.ids import new_id
 from puhui.services.monitoring_panels import load_panels
@@ -260,12 +257,11 @@ def borrower_features(session: Any, applicant_ids: Sequence[str], today: date
     each scope: every panel built (`monitoring_panels.load_panels`: the large sources from
     their summaries), then the features of all of them in one pass.  Also the summaries made
     on the way, for the writer to keep (this session only reads)."""
-    loaded = load_panels(session, applicant_ids, today)
+    loaded = load_panels(session, applicant_ids, today, as_frame=True)
     for a, found in loaded.problems.items():
         if found:
             log.warning("re-evaluating %s with data problems: %s", a, found)
-    with_data = [a for a in applicant_ids if a in loaded.panels]
-    panel = panels_frame([_keyed(loaded.panels[a], a) for a in with_data])
+    panel = loaded.frame
     frame = feature_frame(panel, today).join(monitoring_frame(panel, today),
                                              on="business_id", how="left")
     names = [*FEATURES, *SIGNALS]
@@ -370,11 +366,6 @@ def _evaluate_chunk(p: Platform, monitor: LineMonitor, applicant_ids: Sequence[s
         out.append(_Evaluated(a, line, decision, _row(record, fingerprint, now), fingerprint))
     run.add_time("policy", t0)
     return out, summaries
-
-
-def _keyed(columns: dict[str, Any], applicant_id: str) -> dict[str, Any]:
-    """A business's panel keyed by its borrower (the lines' key) instead of its identity."""
-    return {**columns, "business_id": (np.full(ROWS, applicant_id, dtype=object), None)}
 
 
 def _same_line(read: Any, now: Any) -> bool:

@@ -25,14 +25,18 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import numpy as np
+import polars as pl
+
 from puhui.errors import PuhuiError
 from puhui.parties.consent import DataScope
 from puhui.risk import summaries as sm
 from puhui.risk._reduce import REDUCERS
 from puhui.risk.data import merged_state as ms
 from puhui.risk.data.payload import SOURCES
-from puhui.risk.errors import PayloadTampered
-from puhui.risk.panel import Column, month_index, panel_columns, panel_from
+from puhui.risk.errors import PayloadTampered, RiskDataError
+from puhui.risk.panel import ROWS, Column, month_index, panel_columns, panels_frame
+from puhui.risk.stacked import PanelBlocks, Stacked, stack
 from puhui.runtime import collector_paused
 from puhui.services.monitoring_data import load_data, window_start
 from puhui.store import monitoring_repo as repo
@@ -50,7 +54,8 @@ class Panels:
     """Each borrower's panel on the day asked (borrowers with no data at all have none), the
     SHA-256 of the latest payload of each scope, the problems met, the summaries made on the
     way (rows for `monitoring_repo.save_summaries`) and how many scopes came from summaries
-    and how many borrowers took the full path."""
+    and how many borrowers took the full path.  The panels are either per borrower
+    (`panels`) or, for the refresh, one frame keyed by borrower (`frame`, `as_frame=True`)."""
 
     panels: dict[str, dict[str, Column]] = field(default_factory=dict)
     hashes: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -58,16 +63,20 @@ class Panels:
     summaries: list[dict[str, Any]] = field(default_factory=list)
     summarised: int = 0
     full_path: int = 0
+    frame: pl.DataFrame | None = None
 
 
-def load_panels(session: Any, applicant_ids: Sequence[str], today: date) -> Panels:
+def load_panels(session: Any, applicant_ids: Sequence[str], today: date, *,
+                as_frame: bool = False) -> Panels:
     """The panels of these borrowers on `today` from their monitoring data (see the module
-    doc); the session only reads."""
+    doc); the session only reads.  `as_frame`: as one frame in `PANEL_SCHEMA` whose
+    `business_id` is the borrower (what the refresh's features read), not per borrower."""
     with collector_paused():
-        return _load_panels(session, applicant_ids, today)
+        return _load_panels(session, applicant_ids, today, as_frame)
 
 
-def _load_panels(session: Any, applicant_ids: Sequence[str], today: date) -> Panels:
+def _load_panels(session: Any, applicant_ids: Sequence[str], today: date,
+                 as_frame: bool) -> Panels:
     ids = list(dict.fromkeys(applicant_ids))
     first = window_start(today)
     top = month_index(today)
@@ -78,7 +87,8 @@ def _load_panels(session: Any, applicant_ids: Sequence[str], today: date) -> Pan
     kept = {(r.applicant_id, r.scope): _kept_summary(r, first) for r in rows
             if r.applicant_id not in slow}
     bases = _bases(session, [k for k, v in kept.items() if v is None])
-    reduced: dict[str, dict[DataScope, Any]] = defaultdict(dict)
+    # per summarised scope: (borrower, summary, (tail, its keys)) of those that have one
+    grown: dict[DataScope, list[tuple[str, sm.Summary, Any]]] = defaultdict(list)
     owners: dict[str, set[str]] = defaultdict(set)
     for row in rows:
         a = row.applicant_id
@@ -87,7 +97,7 @@ def _load_panels(session: Any, applicant_ids: Sequence[str], today: date) -> Pan
         scope = DataScope(row.scope)
         try:
             found, made = _from_summary(row, kept[(a, row.scope)], bases.get((a, row.scope)),
-                                        first, today, top)
+                                        first, today)
         except (PayloadTampered, PuhuiError) as exc:
             log.info("the %s summary of %s not used: %s", scope.value, a, exc)
             found, made = _SLOW, None
@@ -96,7 +106,7 @@ def _load_panels(session: Any, applicant_ids: Sequence[str], today: date) -> Pan
         if found is _SLOW:
             slow.add(a)
         elif found is not _ABSENT:
-            reduced[a][scope] = found
+            grown[scope].append((a, *found))
             owners[a].add(row.business_id)
             out.hashes[a][scope.value] = row.payload_sha256
     fast = [a for a in ids if a not in slow]
@@ -105,25 +115,72 @@ def _load_panels(session: Any, applicant_ids: Sequence[str], today: date) -> Pan
         owners[a].update(source.business_id for source in data[a].values())
         if len(owners[a]) > 1:  # the full path refuses it in its own words
             slow.add(a)
-            continue
-        out.hashes[a].update(hashes[a])
-        out.problems[a].extend(problems[a])
-        if not reduced[a] and not data[a]:
-            continue
-        mixed = dict(reduced[a])
-        if data[a]:
-            mixed.update({s: REDUCERS[s](source, today, top) for s, source in data[a].items()})
-        out.panels[a] = panel_from(owners[a].pop(), today, mixed)
-        out.summarised += len(reduced[a])
+    # every source of the chunk reduced at once; a borrower any of them cannot do exactly
+    # takes the full path
+    parts: list[tuple[list[str], Stacked]] = []
+    for scope, items in grown.items():
+        items = [x for x in items if x[0] not in slow]
+        if items:
+            parts.append(([x[0] for x in items], sm.panels_many(
+                scope, [x[1] for x in items], [x[2] for x in items], today, top)))
+    for scope in _SMALL:
+        mine = [a for a in fast if a not in slow and scope in data[a]]
+        if mine:
+            parts.append((mine, _reduced_many(scope, [data[a][scope] for a in mine], today,
+                                              top)))
+    for who, part in parts:
+        slow.update(a for a, ok in zip(who, part.ok.tolist()) if not ok)
+    done = [a for a in fast if a not in slow and (owners[a] or data[a])]
+    place = {a: k for k, a in enumerate(done)}
+    blocks = PanelBlocks.of(len(done), [
+        (np.array([place.get(a, -1) for a in who], np.int64), part) for who, part in parts])
+    for a in fast:
+        if a not in slow:
+            out.hashes[a].update(hashes[a])
+            out.problems[a].extend(problems[a])
+    out.summarised = sum(1 for who, part in parts if part.scope in sm.SUMMARISED
+                         for a in who if a in place)
     again = [a for a in ids if a in slow]
+    later: dict[str, dict[str, Column]] = {}
     if again:
         data, hashes, problems = load_data(session, again, today, save=False)
         for a in again:
             out.hashes[a], out.problems[a] = hashes[a], problems[a]
             if data[a]:
-                out.panels[a] = panel_columns(data[a], today)
+                later[a] = panel_columns(data[a], today)
         out.full_path += len(again)
+    if as_frame:
+        frames = [blocks.frame(done, today)]
+        if later:
+            frames.append(panels_frame([{**c, "business_id": (np.full(ROWS, a, dtype=object),
+                                                              None)}
+                                        for a, c in later.items()]))
+        out.frame = pl.concat(frames) if len(frames) > 1 else frames[0]
+    else:
+        out.panels = {a: blocks.columns(k, next(iter(owners[a])), today)
+                      for k, a in enumerate(done)}
+        out.panels.update(later)
     return out
+
+
+def _reduced_many(scope: DataScope, sources: list[Any], today: date, top: int) -> Stacked:
+    """A small source's reductions of many borrowers: chunk-wide where `_reduce_many` has the
+    source's form, else one at a time (a reducer's refusal marks the borrower not ok: the full
+    path then refuses it in its own words)."""
+    many = _MANY.get(scope)
+    if many is not None:
+        return many(sources, today, top)
+    results = []
+    for source in sources:
+        try:
+            results.append(REDUCERS[scope](source, today, top))
+        except RiskDataError:
+            results.append(None)
+    return stack(scope, results, top)
+
+
+#: The small sources' chunk-wide reducers (`risk._reduce_many`), where there are.
+_MANY: dict[DataScope, Any] = {}
 
 
 def _kept_summary(row: Any, first: date) -> sm.Summary | None:
@@ -148,9 +205,10 @@ def _bases(session: Any, wanted: Sequence[tuple[str, str]]) -> dict[tuple[str, s
     return {(r.applicant_id, r.scope): r for r in found if (r.applicant_id, r.scope) in wanted}
 
 
-def _from_summary(row: Any, summary: sm.Summary | None, base_row: Any, first: date, today: date,
-                  top: int) -> tuple[Any, dict[str, Any] | None]:
-    """(this scope's reduction on `today`, `_ABSENT` or `_SLOW`; a summary made on the way)."""
+def _from_summary(row: Any, summary: sm.Summary | None, base_row: Any, first: date, today: date
+                  ) -> tuple[Any, dict[str, Any] | None]:
+    """((the summary, (the tail's data, its keys)), `_ABSENT` or `_SLOW`; a summary made on
+    the way)."""
     scope = DataScope(row.scope)
     if row.covers_from is not None and first < row.covers_from:
         return _SLOW, None  # merged from later payloads than the window asks for
@@ -181,11 +239,7 @@ def _from_summary(row: Any, summary: sm.Summary | None, base_row: Any, first: da
     tail = ms.merge(ms.empty(scope), ms.tail_segments(scope, row.tail))
     if tail.count and int(tail.seen.min()) < first.toordinal():
         return _SLOW, made  # a delivery the window cuts away
-    grown = sm.extended(summary, ms.source_data(tail, row.business_id, today), tail.keys)
-    if grown is None:
-        return _SLOW, made
-    found = sm.panel_of(grown, today, top)
-    return (_SLOW if found is None else found), made
+    return (summary, (ms.source_data(tail, row.business_id, today), tail.keys)), made
 
 
 __all__ = ["Panels", "load_panels"]

@@ -16,7 +16,9 @@ from puhui.parties.synthetic import small_business
 from puhui.risk import sme
 from puhui.risk.data.connectors import payload_of
 from puhui.risk.errors import SourceUnavailable
-from puhui.risk.panel import panel_columns
+from polars.testing import assert_frame_equal
+
+from puhui.risk.panel import ROWS, panel_columns, panels_frame
 from puhui.services import applicants as svc
 from puhui.services import reevaluation as rv
 from puhui.services.clock import at_business_date
@@ -84,6 +86,16 @@ def _check(p, ids: list[str], today: date):
             assert a not in loaded.panels
             continue
         _same(loaded.panels[a], panel_columns(data[a], today))
+    # the refresh's form: one frame keyed by borrower, the rows of the borrowers' panels
+    with p.read() as session:
+        framed = load_panels(session, ids, today, as_frame=True)
+    expected = panels_frame([{**loaded.panels[a],
+                              "business_id": (np.full(ROWS, a, dtype=object), None)}
+                             for a in ids if a in loaded.panels])
+    assert_frame_equal(framed.frame.sort("business_id", "month"),
+                       expected.sort("business_id", "month"))
+    assert framed.hashes == loaded.hashes and framed.full_path == loaded.full_path
+    assert framed.summarised == loaded.summarised
     with p.unit() as session:
         monitoring_repo.save_summaries(session, loaded.summaries)
     return loaded

@@ -24,6 +24,7 @@ records.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from types import ModuleType
@@ -35,6 +36,7 @@ import orjson
 from puhui.parties.consent import DataScope
 from puhui.risk.data.payload import SourceData
 from puhui.risk.errors import PayloadTampered, RiskDataError
+from puhui.risk.stacked import Stacked, stack
 
 #: Raised when the rules of a summary change: a stored summary of another version is not used.
 VERSION = 2
@@ -142,6 +144,33 @@ def panel_of(summary: Summary, as_of: date, top: int) -> Any:
     return _modules()[summary.scope].panel(summary.body, as_of, top)
 
 
+def panels_many(scope: DataScope, summaries: Sequence[Summary],
+                tails: Sequence[tuple[SourceData, np.ndarray]], as_of: date, top: int
+                ) -> Stacked:
+    """`panel_of(extended(summary, *tail))` of many businesses of one scope at once, as a
+    `Stacked` whose `ok` is False where that would be None: chunk-wide where the source has a
+    `panel_many` form, else one business at a time.  The keys are checked here, the same way
+    `extended` checks them."""
+    module = _modules()[scope]
+    fresh = np.ones(len(summaries), bool)
+    for b, (summary, (added, keys)) in enumerate(zip(summaries, tails, strict=True)):
+        if summary.scope is not scope or added.scope is not scope \
+                or len(keys) != added.record_count:
+            raise RiskDataError("a summary extended with another scope's data or keys")
+        if len(keys) and (len(np.unique(keys)) != len(keys) or summary.keys.might_hold(keys)):
+            fresh[b] = False
+    many = getattr(module, "panel_many", None)
+    if many is None:
+        return stack(scope, [panel_of(grown, as_of, top)
+                             if ok and (grown := extended(s, *t)) is not None else None
+                             for ok, s, t in zip(fresh, summaries, tails)], top)
+    if fresh.all():
+        return many([s.body for s in summaries], [t[0] for t in tails], as_of, top)
+    chosen = np.flatnonzero(fresh)
+    inner = many([summaries[b].body for b in chosen], [tails[b][0] for b in chosen], as_of, top)
+    return inner.spread(chosen, len(summaries))
+
+
 # -- stored form -------------------------------------------------------------------------------------
 def encode(summary: Summary) -> bytes:
     """The summary as bytes: magic, header length, JSON header, then the arrays' buffers."""
@@ -192,5 +221,15 @@ def decode(data: bytes | memoryview) -> Summary | None:
                               f"{type(exc).__name__}: {exc}") from None
 
 
-__all__ = ["VERSION", "SUMMARISED", "KeyFilter", "Summary", "summarise", "extended", "panel_of",
-           "encode", "decode"]
+__all__ = [
+    "SUMMARISED",
+    "VERSION",
+    "KeyFilter",
+    "Summary",
+    "decode",
+    "encode",
+    "extended",
+    "panel_of",
+    "panels_many",
+    "summarise",
+]
