@@ -136,7 +136,11 @@ class _State:
 
     def tail_too_long(self) -> bool:
         """Whether the tail, with what is pending, is due to be compacted into the base."""
-        return (len(self.pending) + _segments(self.tail) > ms.TAIL_SEGMENTS
+        try:
+            held = ms.tail_deliveries(self.tail)
+        except PayloadTampered:
+            return True  # compacted: the base and tail are read again (or rebuilt)
+        return (len(self.pending) + held > ms.TAIL_SEGMENTS
                 or sum(s.count for s in self.pending) > ms.TAIL_RECORDS
                 or len(self.tail or b"") > _TAIL_BYTES)
 
@@ -146,15 +150,6 @@ class _State:
                 "first_as_of": self.first_as_of, "in_order": self.in_order,
                 "covers_from": self.covers_from, "records": self.records, "payloads": self.payloads,
                 "payload_sha256": self.payload_sha256, "updated_at": now}
-
-
-def _segments(tail: bytes | None) -> int:
-    """How many segments a tail holds (counted by their length prefixes)."""
-    n, at = 0, 0
-    while tail and at + 4 <= len(tail):
-        at += 4 + int.from_bytes(tail[at:at + 4], "little")
-        n += 1
-    return n
 
 
 # -- building states from the payloads -------------------------------------------------------------
@@ -310,9 +305,12 @@ def _write_states(session: Session, touched: Sequence[_State],
         elif st.broken or st.tail_too_long():
             compact.append(st)
         else:
-            tail = st.tail or b""
-            for segment in st.pending:
-                tail = ms.append_tail(tail, segment)
+            try:
+                tail = ms.merged_tail(st.scope, st.tail, st.pending)
+            except PayloadTampered:  # a tail that does not decode: compacted (or rebuilt)
+                st.broken = True
+                compact.append(st)
+                continue
             tails.append({**st.head(now), "tail": tail,
                           "tail_sha256": hashlib.sha256(tail).hexdigest()})
     if compact:

@@ -221,6 +221,35 @@ def test_a_page_delivered_again_is_merged_again_to_the_same_state(monitored) -> 
         assert md.load_sources(session, list(ids.values()), TODAY) == before
 
 
+def test_the_tail_is_kept_as_one_merged_segment_until_it_is_compacted(monitored) -> None:
+    """A delivery a run for one business: its tail stays one segment that says how many
+    deliveries it merges; past `TAIL_SEGMENTS` the tail is compacted into the base; and the
+    data read back is always the merge of every payload (orders delivered again included)."""
+    from puhui.risk.data import merged_state as ms
+
+    p = monitored
+    ids = _applicants(p, 1, seed=4)
+    business, a = next(iter(ids.items()))
+    pages = [[(business, _orders(business, TODAY, [k, k + 1, (k * 7) % 40]))]
+             for k in range(ms.TAIL_SEGMENTS + 4)]
+    held = []
+    for k in range(len(pages)):
+        feed = ListFeed(DataScope.SALES, pages[:k + 1])  # up to this run's page
+        run = md.ingest_feeds(p, {DataScope.SALES: feed}, TODAY)
+        assert run.pages == 1
+        assert run.refused == {} and run.failed == {}
+        with p.read() as session:
+            (row,) = monitoring_repo.states(session, [a], ["sales"], base=False)
+            held.append(ms.tail_deliveries(row.tail))
+            assert len(ms.tail_segments(DataScope.SALES, row.tail)) == (1 if held[-1] else 0)
+            if k % 6 == 0 or k == len(pages) - 1:
+                got = md.load_sources(session, [a], TODAY)[a][DataScope.SALES]
+                assert got == _reference(session, a, TODAY)[DataScope.SALES]
+    # the first delivery builds the state (no tail); then one more a run until compacted
+    assert held[:3] == [0, 1, 2] and max(held) == ms.TAIL_SEGMENTS
+    assert held[ms.TAIL_SEGMENTS + 1] == 0 and held[-1] == 2
+
+
 # -- consent and refusals ------------------------------------------------------------------------------
 def test_a_business_without_a_monitoring_consent_in_force_is_skipped_and_logged(
         monitored, caplog) -> None:

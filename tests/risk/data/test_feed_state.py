@@ -78,13 +78,24 @@ def _segments(scope: DataScope, sent: list[dict]) -> list[ms.Segment]:
     return [ms.segment_of(parse_payload(scope, p), p["records"]) for p in sent]
 
 
-def _stored(scope: DataScope, sent: list[dict], cut: int) -> ms.Segment:
-    """The first `cut` payloads compacted into a base, the rest as a tail, stored and read."""
+def _stored(scope: DataScope, sent: list[dict], cut: int, merged: bool = False,
+            step: int = 1) -> ms.Segment:
+    """The first `cut` payloads compacted into a base, the rest as a tail (a segment per
+    payload, or `merged` as the writer keeps it, `step` payloads taken in at a time), stored
+    and read."""
     segments = _segments(scope, sent)
     base = ms.merge(ms.empty(scope), segments[:cut])
     tail = None
-    for segment in segments[cut:]:
-        tail = ms.append_tail(tail, segment)
+    rest = segments[cut:]
+    for at in range(0, len(rest), step):
+        if merged:
+            tail = ms.merged_tail(scope, tail, rest[at:at + step])
+        else:
+            for segment in rest[at:at + step]:
+                tail = ms.append_tail(tail, segment)
+    if merged:
+        assert ms.tail_deliveries(tail) == len(rest)
+        assert len(ms.tail_segments(scope, tail)) == (1 if rest else 0)
     read = ms.unpack_base(scope, ms.BASE_CODEC, ms.pack_base(base))
     return ms.merge(read, ms.tail_segments(scope, tail))
 
@@ -103,13 +114,37 @@ def test_a_stored_state_reads_back_as_the_validated_merge_of_every_payload(data,
     assert got.to_payload() == want.to_payload()
 
 
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), scope=st.sampled_from([DataScope.SALES, DataScope.UTILITY]))
+def test_a_merged_tail_reads_back_as_the_tail_of_its_deliveries(data, scope) -> None:
+    """The writer's tail, one segment merging every delivery since the base, taken in one or
+    a few at a time: the same state as a segment per delivery, every field of it (the days
+    each record was first and last delivered included), and the same window cuts."""
+    sent = data.draw(payloads(scope))
+    cut = data.draw(st.integers(0, len(sent)))
+    step = data.draw(st.integers(1, 3))
+    ours, theirs = _stored(scope, sent, cut, True, step), _stored(scope, sent, cut)
+    assert ours.keys.tolist() == theirs.keys.tolist()
+    assert ours.seen.tolist() == theirs.seen.tolist()
+    assert ours.first.tolist() == theirs.first.tolist()
+    assert ours.unset == theirs.unset
+    as_of = max(date.fromisoformat(p["as_of"]) for p in sent)
+    assert ms.source_data(ours, BUSINESS, as_of) == ms.source_data(theirs, BUSINESS, as_of)
+    for p in sent:
+        day = date.fromisoformat(p["as_of"])
+        a, b = ms.since(ours, day), ms.since(theirs, day)
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert ms.source_data(a, BUSINESS, as_of) == ms.source_data(b, BUSINESS, as_of)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), scope=st.sampled_from([DataScope.SALES, DataScope.UTILITY]))
 def test_payloads_in_date_order_cut_to_a_window_are_the_merge_of_the_window(data, scope) -> None:
     sent = sorted(data.draw(payloads(scope)), key=lambda p: p["as_of"])
     days = sorted({date.fromisoformat(p["as_of"]) for p in sent})
     first = data.draw(st.sampled_from(days))  # a payload's own day: the edge of the window
-    whole = _stored(scope, sent, data.draw(st.integers(0, len(sent))))
+    whole = _stored(scope, sent, data.draw(st.integers(0, len(sent))), data.draw(st.booleans()))
     state = ms.since(whole, first)
     inside = [p for p in sent if date.fromisoformat(p["as_of"]) >= first]
     if state is None:  # only when a record delivered before the window came again in it
