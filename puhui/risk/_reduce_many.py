@@ -73,6 +73,34 @@ def _concat(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
     return np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.zeros(0, dtype)
 
 
+def _among(sources: Sequence[SourceData], name: str, wanted: frozenset[str]) -> np.ndarray:
+    """`source.among(name, wanted)` of each business, concatenated.  A dictionary column
+    (kind ``u``, a merged state's usual form) is answered from its codes: each distinct
+    dictionary's words are looked up once per chunk, not once per business."""
+    hits: list[bool] = []  # the answers, each business's codes index them from its offset
+    tables: dict[tuple[str, ...], int] = {}  # a dictionary -> its words' offset in `hits`
+    codes: list[np.ndarray] = []
+    offsets: list[int] = []
+    for source in sources:
+        column = source.typed(name)
+        if column.kind == "u":
+            words = tuple(column.uniques)
+            at = tables.get(words)
+            if at is None:
+                at = tables[words] = len(hits)
+                hits.extend(w in wanted for w in words)
+            codes.append(column.data)
+        else:
+            found = source.among(name, wanted)
+            at = len(hits)
+            hits.extend(found.tolist())
+            codes.append(np.arange(len(found)))
+        offsets.append(at)
+    lengths = np.fromiter(map(len, codes), np.int64, len(codes))
+    index = _concat(codes, np.int64) + np.repeat(np.array(offsets, np.int64), lengths)
+    return np.array(hits, bool)[index]
+
+
 def _ints(sources: Sequence[SourceData], names: tuple[str, ...], wanted: np.ndarray,
           ok: np.ndarray) -> list[np.ndarray]:
     """Each int field of the businesses `wanted` (zeros for the others, which the reducer
@@ -125,7 +153,7 @@ def tax_many(sources: Sequence[SourceData], as_of: date, top: int) -> Stacked:
     filed = _concat([s.days("filed_on") for s in sources], np.int64)
     start = _concat([s.days("period_start") for s in sources], np.int64)
     end = _concat([s.days("period_end") for s in sources], np.int64)
-    vat = _concat([s.among("tax_type", _VAT) for s in sources], bool)
+    vat = _among(sources, "tax_type", _VAT)
     known = filed <= as_of.toordinal()
     reduced = np.bincount(owners.of[known], minlength=count) > 0  # the others: zeros, no activity
     revenue, paid = _ints(sources, ("declared_revenue_fen", "tax_paid_fen"), reduced, out.ok)
@@ -172,7 +200,7 @@ def utility_many(sources: Sequence[SourceData], as_of: date, top: int) -> Stacke
     day = as_of.toordinal()
     billed = _concat([s.days("billed_on") for s in sources], np.int64) <= day
     period = _concat([s.days("period_month") for s in sources], np.int64)
-    water = _concat([s.among("utility", _WATER) for s in sources], bool)
+    water = _among(sources, "utility", _WATER)
     paid = _concat([s.days("paid_on") for s in sources], np.int64)  # 0 if unpaid
     due = _concat([s.days("due_on") for s in sources], np.int64)
     row = np.where(billed, c.rows(period, top), -1)  # a bill not known yet: never counted
