@@ -18,16 +18,16 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent / "data"))  # the reducer tests' strategies
 
-from puhui.parties.consent import DataScope  # noqa: E402
-from puhui.risk import _reduce  # noqa: E402
-from puhui.risk._reduce_many import MANY, tax_many, utility_many  # noqa: E402
-from puhui.risk.data.payload import SourceData  # noqa: E402
-from puhui.risk.errors import RiskDataError  # noqa: E402
-from puhui.risk.panel import HISTORY_MONTHS, month_index  # noqa: E402
-from puhui.risk.stacked import Stacked, stack  # noqa: E402
-from risk_data_samples import AS_OF as SAMPLE_AS_OF  # noqa: E402
-from risk_data_samples import bill, filing, fetched, world  # noqa: E402
-from test_risk_reducers_typed import (  # noqa: E402
+from puhui.parties.consent import DataScope
+from puhui.risk import _reduce
+from puhui.risk._reduce_many import MANY, tax_many, utility_many
+from puhui.risk.data.payload import SourceData
+from puhui.risk.errors import RiskDataError
+from puhui.risk.panel import HISTORY_MONTHS, month_index
+from puhui.risk.stacked import Stacked, stack
+from risk_data_samples import AS_OF as SAMPLE_AS_OF
+from risk_data_samples import bill, filing, fetched, world
+from test_risk_reducers_typed import (
     BACKS, PAYLOAD_AS_OF, _forms, _typed, bills, filings,
 )
 
@@ -100,6 +100,7 @@ def test_a_deterministic_chunk_of_a_few_hundred_businesses(scope) -> None:
     def collect(found) -> None:
         drawn.append(found)
     collect()
+    assert len(drawn) >= 200
     sources = _chunk(scope, drawn, list(rng.integers(0, 2, len(drawn)).astype(bool)))
     for back in (0, 20, 51, 120):
         check(scope, sources, PAYLOAD_AS_OF - timedelta(days=back))
