@@ -32,6 +32,7 @@ from puhui.errors import PuhuiError
 from puhui.parties.consent import DataScope
 from puhui.risk import summaries as sm
 from puhui.risk._reduce import REDUCERS
+from puhui.risk._reduce_many import MANY
 from puhui.risk.data import merged_state as ms
 from puhui.risk.data.payload import SOURCES
 from puhui.risk.errors import PayloadTampered, RiskDataError
@@ -179,8 +180,8 @@ def _reduced_many(scope: DataScope, sources: list[Any], today: date, top: int) -
     return stack(scope, results, top)
 
 
-#: The small sources' chunk-wide reducers (`risk._reduce_many`), where there are.
-_MANY: dict[DataScope, Any] = {}
+#: The small sources' chunk-wide reducers, where there are (`risk._reduce_many`).
+_MANY: dict[DataScope, Any] = dict(MANY)
 
 
 def _kept_summary(row: Any, first: date) -> sm.Summary | None:
