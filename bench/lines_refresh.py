@@ -20,10 +20,12 @@ summaries are made again from their bases (once a month; the same happens to one
 each time its base is compacted, every 32 deliveries).
 
 Not timed (the setup, printed with its own time): the models trained; 60 prototype borrowers
-made through the product eight days before the cycles (registered, applied for the revolving product under the risk
-decider with the synthetic world's data, contract signed, line granted, monitoring consent,
-their merged states built from their application payloads and their summaries made as a
-refresh makes and keeps them); then N borrowers registered and consented through the product
+made through the product three weeks before the cycles (registered, applied for the revolving
+product under the risk decider with the synthetic world's data, contract signed, line granted,
+monitoring consent, their merged states built from their application payloads and their
+summaries made as a refresh makes and keeps them), then a fortnight of their daily orders and
+bank lines taken in through the feeds (so each state's tail holds 14 deliveries, as a tail
+stands half-way between two compactions, not the one delivery of a slot); then N borrowers registered and consented through the product
 (each a business of its own), each given a copy of a prototype's line, merged state and
 summaries under its own ids (rows copied in bulk: what the product would hold for them after
 earlier refreshes); and the feeds' pages (the providers' side).
@@ -56,7 +58,7 @@ from puhui.risk.data.feeds import FeedChange, FeedPage
 from puhui.services import (applicants, applications, lines, monitoring_data,
                             monitoring_panels)
 from puhui.services.access import SYSTEM
-from puhui.services.clock import ManualClock, at_business_date
+from puhui.services.clock import ManualClock, at_business_date, business_date
 from puhui.services.ids import new_id
 from puhui.services.risk import open_platform
 from puhui.services.scheduler import run_line_refresh
@@ -66,6 +68,11 @@ from puhui.store.monitoring_models import (MonitoredApplicantRow, MonitoringBase
                                            MonitoringStateRow, MonitoringSummaryRow)
 
 TODAY = date(2026, 12, 7)
+#: Days of daily deliveries in the states' tails before the cycles (a tail is compacted after
+#: 32 deliveries: 14 is about its average).
+HISTORY_DAYS = 14
+#: When the prototypes were made: the line granted, the history delivered after.
+GRANTED = TODAY - timedelta(days=8 + HISTORY_DAYS)
 #: A day in the next month: the features' window has moved, so every summary is made again.
 NEXT_MONTH = date(2027, 1, 4)
 CYCLE_S = 15 * 60
@@ -121,12 +128,27 @@ def _prototypes(p: Any, rng: random.Random) -> list[str]:
     return made
 
 
+def _recent_history(p: Any, pairs: list[tuple[str, str]], rng: random.Random,
+                    feeds: dict[DataScope, BenchFeed]) -> None:
+    """`HISTORY_DAYS` days of the prototypes' daily orders and bank lines, taken in through
+    the feeds day by day (the states' tails: one merged segment of those deliveries)."""
+    feeds = {s: feeds[s] for s in (DataScope.SALES, DataScope.BANK_STATEMENT)}
+    for k in range(HISTORY_DAYS):
+        day = GRANTED + timedelta(days=k + 1)
+        p.clock.set(at_business_date(day))
+        for scope, delivered in deltas(pairs, day, 1.0, rng).items():
+            if DataScope(scope) in feeds:
+                feeds[DataScope(scope)].deliver(delivered)
+        monitoring_data.ingest_feeds(p, feeds, day)
+
+
 def _copy_rows(conn: Any, table: Any, rows: list[dict]) -> None:
     for start in range(0, len(rows), 5_000):
         conn.execute(insert(table), rows[start:start + 5_000])
 
 
-def build_book(p: Any, n: int, rng: random.Random) -> list[tuple[str, str]]:
+def build_book(p: Any, n: int, rng: random.Random, feeds: dict[DataScope, BenchFeed]
+               ) -> list[tuple[str, str]]:
     """N borrowers with a line and merged states: (applicant id, business identity)."""
     protos = _prototypes(p, rng)
     with p.read() as s:
@@ -136,7 +158,9 @@ def build_book(p: Any, n: int, rng: random.Random) -> list[tuple[str, str]]:
             EVENTS.c.line_id == i))] for i in protos}
     holders = [x["applicant_id"] for x in proto_lines]
     with p.unit() as s:  # the prototypes' states, built from their application payloads
-        monitoring_data.load_data(s, holders, TODAY)
+        monitoring_data.load_data(s, holders, business_date(p.clock))
+        pairs = [(a, applicants.business_identity(s, a)) for a in holders]
+    _recent_history(p, pairs, rng, feeds)
     with p.read() as s:  # and their summaries, as an earlier refresh made and kept them
         made = monitoring_panels.load_panels(s, holders, TODAY).summaries
     with p.unit() as s:
@@ -246,7 +270,7 @@ def cycle(p: Any, feeds: dict, what: str, day: date, n: int) -> None:
 def main(n: int = 200_000) -> None:
     rng = random.Random(5)
     with tempfile.TemporaryDirectory() as tmp:
-        start = at_business_date(TODAY - timedelta(days=8))
+        start = at_business_date(GRANTED)
         t0 = time.perf_counter()
         p = open_platform(f"sqlite:///{os.path.join(tmp, 'puhui.sqlite')}", "risk",
                           models_root=os.path.join(tmp, "models"),
@@ -254,10 +278,10 @@ def main(n: int = 200_000) -> None:
                           clock=ManualClock(start))
         try:
             print(f"  setup: platform and models ready in {time.perf_counter() - t0:.0f} s")
-            book = build_book(p, n, rng)  # the lines granted eight days ago
-            p.clock.set(at_business_date(TODAY))
             feeds = {DataScope(s): BenchFeed(DataScope(s))
                      for s in ("utility", "sales", "bank_statement")}
+            book = build_book(p, n, rng, feeds)  # the lines granted three weeks ago
+            p.clock.set(at_business_date(TODAY))
             p.feeds, p.connectors = feeds, None  # every source here has a feed
             for what, day, share in (("every business", TODAY, 1.0),
                                      ("one in fifty", TODAY + timedelta(days=1), 0.02),
