@@ -10,6 +10,7 @@ is as unlikely as two natural keys sharing one (`merged_state` compares keys the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from hashlib import blake2b
 
 import numpy as np
@@ -124,4 +125,30 @@ def text_digests(column: TypedColumn) -> np.ndarray:
     return words[index] if len(index) else np.zeros(0, np.uint64)
 
 
-__all__ = ["text_digests", "word_digests"]
+def text_digests_many(columns: Sequence[TypedColumn]) -> np.ndarray:
+    """`text_digests` of each column, end to end.  Why: a chunk's tails hold a few values each,
+    and digesting them column by column costs a pass of Python and NumPy per column; here each
+    distinct text of all of them is digested once, in one pass per width (a long column of
+    fixed-width hashes is still digested by its lanes)."""
+    parts: list[np.ndarray | None] = []
+    texts: list[str] = []
+    for column in columns:
+        if column.kind == "f" and len(column.data) >= 64 and _whole(column.data):
+            parts.append(_lanes(column.data))
+        else:
+            parts.append(None)
+            texts += [v if type(v) is str else repr(v) for v in column.to_list()]
+    distinct = list(dict.fromkeys(texts))
+    at = dict(zip(distinct, range(len(distinct))))
+    few = _each(distinct)[np.fromiter(map(at.__getitem__, texts), np.int64, len(texts))]
+    if all(p is None for p in parts):
+        return few
+    out, k = [], 0
+    for column, part in zip(columns, parts):
+        if part is None:
+            part, k = few[k:k + len(column)], k + len(column)
+        out.append(part)
+    return np.concatenate(out)
+
+
+__all__ = ["text_digests", "text_digests_many", "word_digests"]
