@@ -4,12 +4,16 @@ body extended by its tail, its panel, stacked) and the comparison the contract d
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
+from hypothesis import strategies as st
+from summary_samples import PAYLOAD_AS_OF, forms
 
 from puhui.risk.data.payload import SourceData
+from puhui.risk.panel import month_index
 from puhui.risk.stacked import Stacked, stack
 from puhui.risk.summaries import KeyFilter, Summary, decode, encode
 
@@ -61,3 +65,42 @@ def stored(scope: Any, body: dict) -> dict:
     """The body as read back from its stored bytes (read-only arrays, int64 widened from
     int32)."""
     return decode(encode(Summary(scope, body, KeyFilter.of(np.zeros(0, np.uint64)), 0))).body
+
+
+def summary_of(module: Any, parts: list[list[dict]], form: int, kept: bool) -> dict:
+    """The summary of the deliveries `parts` (the first built, the others added, the forms
+    alternating from `form`), as built (`kept`) or read back from its bytes; None replaced by
+    an empty body (a body beyond int64 is never stored)."""
+    scope = module.SCOPE
+    body = module.build(forms(scope, parts[0])[form])
+    for part in parts[1:]:
+        if body is None:
+            break
+        body = module.extend(body, forms(scope, part)[1 - form])
+    if body is None:
+        body = module.build(forms(scope, [])[0])
+    return body if kept else stored(scope, body)
+
+
+@st.composite
+def businesses(draw, module: Any, records: st.SearchStrategy, keyed: Any, dated: str,
+               size: int = 25, tail: int = 8):
+    """A business's (body, tail): its records (`keyed` gives them distinct keys) cut into
+    deliveries summarised, the last ones (up to `tail`) its tail, possibly none; sometimes
+    latest first (by their field `dated`)."""
+    found = draw(st.lists(records, max_size=size))
+    if draw(st.booleans()):
+        found.sort(key=lambda r: r[dated], reverse=True)
+    found = keyed(found)
+    cut = len(found) - draw(st.integers(0, min(len(found), tail)))
+    bounds = [0, *sorted(draw(st.lists(st.integers(0, cut), max_size=2))), cut]
+    parts = [found[a:b] for a, b in pairwise(bounds)]
+    body = summary_of(module, parts, draw(st.integers(0, 1)), draw(st.booleans()))
+    return body, forms(module.SCOPE, found[cut:])[draw(st.integers(0, 1))]
+
+
+def check_chunk(module: Any, chunk: list, back: int) -> Stacked:
+    """`check_many` on (body, tail) pairs, as_of `back` days before the payloads'."""
+    as_of = PAYLOAD_AS_OF - timedelta(days=back)
+    return check_many(module, [b for b, _ in chunk], [a for _, a in chunk], as_of,
+                      month_index(as_of))

@@ -7,13 +7,12 @@ after the orders."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from itertools import pairwise
+from datetime import date
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from many_samples import check_many, stored
+from many_samples import businesses, check_chunk, stored, summary_of
 from summary_samples import BACKS, CUSTOMERS, PAYLOAD_AS_OF, forms
 from test_summary_sales import HUGE, NORMAL, _keyed, _many, _order, orders
 
@@ -29,51 +28,26 @@ EMPTY = forms(SCOPE, [])
 HEX = [f"{i:016x}" for i in range(100)]
 
 
-def _body(parts: list[list[dict]], form: int, keep: bool) -> dict:
-    """The summary of the deliveries `parts` (the first built, the others added), None
-    replaced by an empty body (a body too large for int64 is never stored)."""
-    body = sales.build(forms(SCOPE, parts[0])[form])
-    for part in parts[1:]:
-        if body is None:
-            break
-        body = sales.extend(body, forms(SCOPE, part)[1 - form])
-    if body is None:
-        body = sales.build(EMPTY[0])
-    return body if keep else stored(SCOPE, body)
+def _body(parts: list[list[dict]], form: int, kept: bool) -> dict:
+    return summary_of(sales, parts, form, kept)
 
 
-@st.composite
-def businesses(draw, amounts=NORMAL, customers=CUSTOMERS, size=25):
-    """A business's (body, tail): its orders cut into deliveries summarised, the last ones
-    its tail (possibly none), sometimes latest first (customers going back in time)."""
-    records = draw(st.lists(orders(amounts, customers), max_size=size))
-    if draw(st.booleans()):
-        records.sort(key=lambda r: r["ordered_on"], reverse=True)
-    records = _keyed(records)
-    cut = len(records) - draw(st.integers(0, min(len(records), 8)))
-    cuts = sorted(draw(st.lists(st.integers(0, cut), max_size=2)))
-    bounds = [0, *cuts, cut]
-    parts = [records[a:b] for a, b in pairwise(bounds)]
-    form = draw(st.integers(0, 1))
-    body = _body(parts, form, draw(st.booleans()))
-    return body, forms(SCOPE, records[cut:])[draw(st.integers(0, 1))]
+def _business(amounts=NORMAL, customers=CUSTOMERS, size=25):
+    return businesses(sales, orders(amounts, customers), _keyed, "ordered_on", size)
 
 
 def _check(chunk: list, back: int):
-    as_of = PAYLOAD_AS_OF - timedelta(days=back)
-    bodies = [b for b, _ in chunk]
-    added = [a for _, a in chunk]
-    return check_many(sales, bodies, added, as_of, month_index(as_of))
+    return check_chunk(sales, chunk, back)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(businesses(), max_size=8), BACKS)
+@given(st.lists(_business(), max_size=8), BACKS)
 def test_panel_many_equals_each_business_extended_then_its_panel(chunk, back) -> None:
     _check(chunk, back)
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(businesses(st.integers(1, 10**6), CUSTOMERS[:4], 20), min_size=1, max_size=8),
+@given(st.lists(_business(st.integers(1, 10**6), CUSTOMERS[:4], 20), min_size=1, max_size=8),
        st.sampled_from([0, 30, 200, 400]))
 def test_customers_met_again_across_the_tail(chunk, back) -> None:
     """Few customers: tails mostly hold known customers, often older than their first month
@@ -82,7 +56,7 @@ def test_customers_met_again_across_the_tail(chunk, back) -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(businesses(HUGE, size=6), max_size=8), st.integers(-30, 500))
+@given(st.lists(_business(HUGE, size=6), max_size=8), st.integers(-30, 500))
 def test_the_same_businesses_are_refused(chunk, back) -> None:
     """Amounts at and beyond the overflow bound: refused exactly where the one-business path
     refuses (an amount beyond int64 in the tail, a window's orders or refunds too large)."""
