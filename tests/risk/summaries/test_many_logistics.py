@@ -69,6 +69,14 @@ def test_a_refused_business_between_two_fine_ones() -> None:
     got = _check([(body, tail), (body, beyond), (body, tail), (large, at_bound),
                   (less, below), (large, EMPTY[0])], 0)
     assert got.ok.tolist() == [True, False, True, False, True, True]
+    # the bound is the largest value times the count, the largest of a month a max, not a
+    # total: three of 2**61 in one month (stored, then two in the tail) fit, four do not
+    big = logistics.build(forms(SCOPE, [_waybill(0, "2026-07-02", 2**61, 2**61)])[0])
+    two = forms(SCOPE, [_waybill(8, "2026-07-03", 2**61, 1), _waybill(9, "2026-07-31", 1, 2**61)])
+    three = forms(SCOPE, [_waybill(7, "2026-07-03", 2**61, 1), *[
+        _waybill(i, "2026-07-04", 1, 2**61) for i in (8, 9)]])
+    got = _check([(big, two[0]), (big, two[1]), (big, three[0]), (big, three[1])], 0)
+    assert got.ok.tolist() == [True, True, False, False]
 
 
 def test_a_few_hundred_realistic_businesses() -> None:

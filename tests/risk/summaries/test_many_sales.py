@@ -101,6 +101,14 @@ def test_a_refused_business_between_two_fine_ones() -> None:
     assert got.ok.tolist() == [True, False, True]
     # as_of in June 2026: its window holds the first refund only
     assert _check([(old, refund)], 158).ok.tolist() == [True]
+    # the largest of a month is a max, not a total: three of 2**61 in one month fit, four not
+    big = sales.build(forms(SCOPE, [_order(0, "2026-07-02", 1, 2**61, "2026-08-01")])[0])
+    two = forms(SCOPE, [_order(8, "2026-07-03", 2, 2**61, "2026-08-02"),
+                        _order(9, "2026-07-31", 1, 2**61, "2026-08-03")])
+    three = forms(SCOPE, [_order(i, "2026-07-04", 3, 2**61) for i in (7, 8, 9)])
+    refunds = forms(SCOPE, [_order(i, "2026-01-04", 3, 2**61, "2026-08-20") for i in (7, 8, 9)])
+    got = _check([(big, two[0]), (big, two[1]), (big, three[0]), (big, refunds[1])], 0)
+    assert got.ok.tolist() == [True, True, False, False]
 
 
 def test_an_older_tail_order_turns_the_first_month_into_repeats() -> None:
