@@ -39,7 +39,7 @@ from puhui.risk.errors import RiskDataError
 from puhui.risk.panel import HISTORY_MONTHS, ROWS
 from puhui.risk.stacked import Stacked
 from puhui.risk.summaries import _month_table as t
-from puhui.risk.summaries._digest import text_digests, text_digests_many
+from puhui.risk.summaries._digest import column_words, text_digests, text_digests_many
 
 Body = dict[str, np.ndarray]
 SCOPE = DataScope.SALES
@@ -221,9 +221,10 @@ def _found(runs: np.ndarray, start: np.ndarray, end: np.ndarray, wanted: np.ndar
 def _tails(added: Sequence[SourceData], ok: np.ndarray
            ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
     """The tails' order fields read per business with `_Orders`' accessors (a business whose
-    amount is not an int64 is marked not `ok`, as `extend` refuses it): the businesses read,
-    the fields laid end to end (amount, ordered day, refund day, online, customer digest),
-    and each order's business."""
+    amount is not an int64 is marked not `ok`, as `extend` refuses it), the text ones
+    (`among`, the digests) answered for all the tails at once: the businesses read, the
+    fields laid end to end (amount, ordered day, refund day, online, customer digest), and
+    each order's business."""
     who, fields, customers = [], ([], [], [], []), []
     for b, source in enumerate(added):
         if not source.record_count:
@@ -235,8 +236,7 @@ def _tails(added: Sequence[SourceData], ok: np.ndarray
             continue
         who.append(b)
         for into, value in zip(fields, (amount, source.days("ordered_on"),
-                                        source.days("refunded_on"),
-                                        source.among("channel", _ONLINE))):
+                                        source.days("refunded_on"), source.typed("channel"))):
             into.append(value)
         customers.append(source.typed("customer_hash"))
     businesses = np.array(who, np.int64)
@@ -244,8 +244,11 @@ def _tails(added: Sequence[SourceData], ok: np.ndarray
         empty = [np.zeros(0, d) for d in (np.int64, np.int64, np.int64, bool, np.uint64)]
         return businesses, empty, np.zeros(0, np.int64)
     lengths = np.fromiter(map(len, fields[0]), np.int64, len(who))
-    return businesses, [*(np.concatenate(f) for f in fields), text_digests_many(customers)], \
-        np.repeat(businesses, lengths)
+    # `among` and `text_digests` asked once per word of all the tails' columns
+    words, index = column_words(fields[3])
+    online = np.fromiter(map(_ONLINE.__contains__, words), bool, len(words))[index]
+    return businesses, [*(np.concatenate(f) for f in fields[:3]), online,
+                        text_digests_many(customers)], np.repeat(businesses, lengths)
 
 
 def _repeats(bodies: Sequence[Body], who: np.ndarray, owner: np.ndarray,
