@@ -10,6 +10,7 @@ is as unlikely as two natural keys sharing one (`merged_state` compares keys the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from hashlib import blake2b
 
 import numpy as np
@@ -124,4 +125,50 @@ def text_digests(column: TypedColumn) -> np.ndarray:
     return words[index] if len(index) else np.zeros(0, np.uint64)
 
 
-__all__ = ["text_digests", "word_digests"]
+def column_words(columns: Sequence[TypedColumn]) -> tuple[list, np.ndarray]:
+    """The columns' values as words and each value's word (an index into them), end to end:
+    a dictionary column's words are its distinct values, any other's its values.  Why: a
+    question about the values of many small columns (a chunk's tails) is then asked once per
+    word, in one pass, rather than column by column."""
+    words: list = []
+    codes, starts = [], []
+    for column in columns:
+        starts.append(len(words))
+        if column.kind == "u":
+            words += column.uniques
+            codes.append(column.data)
+        else:
+            values = column.to_list()
+            words += values
+            codes.append(np.arange(len(values)))
+    if not codes:
+        return words, np.zeros(0, np.int64)
+    sizes = np.fromiter(map(len, codes), np.int64, len(codes))
+    return words, np.concatenate(codes).astype(np.int64, copy=False) \
+        + np.repeat(np.array(starts, np.int64), sizes)
+
+
+def text_digests_many(columns: Sequence[TypedColumn]) -> np.ndarray:
+    """`text_digests` of each column, end to end.  Why: a chunk's tails hold a few values each,
+    and digesting them column by column costs a pass of Python and NumPy per column; here the
+    words of all of them are digested in one pass per width (a long column of fixed-width
+    hashes is still digested by its lanes)."""
+    lanes = [column.kind == "f" and len(column.data) >= 64 and _whole(column.data)
+             for column in columns]
+    words, index = column_words([c for c, by_lanes in zip(columns, lanes) if not by_lanes])
+    # a word met in several columns is digested once per column: the same number
+    digests = _each([v if type(v) is str else repr(v) for v in words])
+    few = digests[index] if len(index) else np.zeros(0, np.uint64)
+    if not any(lanes):
+        return few
+    out, k = [], 0
+    for column, by_lanes in zip(columns, lanes):
+        if by_lanes:
+            out.append(_lanes(column.data))
+        else:
+            out.append(few[k:k + len(column)])
+            k += len(column)
+    return np.concatenate(out)
+
+
+__all__ = ["column_words", "text_digests", "text_digests_many", "word_digests"]

@@ -18,18 +18,21 @@ so a field's max is its magnitude.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 import numpy as np
 
 from puhui.risk import _columns as c
 from puhui.risk.panel import HISTORY_MONTHS
+from puhui.risk.stacked import NO_MONTH
 
 _LIMIT = 2 ** 63
 NO_MONTHS = np.zeros(0, np.int64)
 NO_MONTHS.flags.writeable = False
 _DENSE = 1200  # months: a wider span is tallied by its distinct months, not densely
 _FIELD = np.arange(16)[:, None]
+_MAX = np.iinfo(np.int64).max
 
 
 def months_of(days: np.ndarray) -> np.ndarray:
@@ -118,3 +121,54 @@ def earliest(first_day: np.ndarray, days: np.ndarray) -> np.ndarray:
         return first_day
     low = int(days.min())
     return np.array([min(low, int(first_day[0])) if len(first_day) else low], np.int64)
+
+
+# -- many businesses at once (the chunk-wide panels) -------------------------------------------------
+def windows(months: Sequence[np.ndarray], flats: Sequence[np.ndarray], fields: int, top: int
+            ) -> np.ndarray:
+    """`window` of many stored tables at once: a `(fields, B * HISTORY_MONTHS)` block, business
+    b's panel row r at column `b * HISTORY_MONTHS + r` (zero where it has no month).  Why one
+    gather over the tables laid end to end: its NumPy calls do not grow with B."""
+    count = len(months)
+    out = np.zeros((fields, count * HISTORY_MONTHS), np.int64)
+    if not count:
+        return out
+    k = np.fromiter(map(len, months), np.int64, count)
+    every = np.concatenate(months)
+    lo = top - HISTORY_MONTHS
+    at = np.flatnonzero((every >= lo) & (every < top))
+    if not len(at):
+        return out
+    start = np.cumsum(k) - k  # each table's first month among all of them
+    owner = np.searchsorted(start, at, side="right") - 1
+    # field f of a table's month j lies at fields * start + f * k + j in the tables end to end
+    base = (fields - 1) * start[owner] + at
+    out[:, owner * HISTORY_MONTHS + (every[at] - lo)] = \
+        np.concatenate(flats)[base + _FIELD[:fields] * k[owner]]
+    return out
+
+
+def fits_many(counts: np.ndarray, largest: np.ndarray) -> np.ndarray:
+    """`fits` of each business's row of `(B, HISTORY_MONTHS)` blocks (months without values
+    zero): largest x count < 2**63 as largest <= (2**63 - 1) // count, exact in int64."""
+    n = counts.sum(axis=1)
+    return (n == 0) | (largest.max(axis=1, initial=0) <= _MAX // np.maximum(n, 1))
+
+
+def first_months(first_days: Sequence[np.ndarray], more: np.ndarray, owner: np.ndarray,
+                 as_of: date, top: int) -> np.ndarray:
+    """Each business's `first_month` of its summary's `first_day` and the days `more` added
+    (`owner`: each day's business), as `stacked.stack` keeps it (`NO_MONTH`: none by top)."""
+    count = len(first_days)
+    day = np.full(count, _MAX, np.int64)
+    if count:
+        has = np.fromiter(map(len, first_days), np.int64, count) > 0
+        if has.any():
+            day[has] = np.concatenate(first_days)
+    np.minimum.at(day, owner, more)
+    out = np.full(count, NO_MONTH, np.int64)
+    seen = np.flatnonzero(day <= as_of.toordinal())
+    month = c.months(day[seen])
+    keep = month <= top
+    out[seen[keep]] = month[keep]
+    return out

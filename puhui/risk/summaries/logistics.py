@@ -15,6 +15,7 @@ the reducer's overflow rule refuses the totals of its 15 months.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 import numpy as np
@@ -24,7 +25,8 @@ from puhui.risk import _columns as c
 from puhui.risk._reduce import Reduced
 from puhui.risk.data.payload import SourceData
 from puhui.risk.errors import RiskDataError
-from puhui.risk.panel import ROWS
+from puhui.risk.panel import HISTORY_MONTHS, ROWS
+from puhui.risk.stacked import Stacked
 from puhui.risk.summaries import _month_table as t
 
 Body = dict[str, np.ndarray]
@@ -91,4 +93,54 @@ def panel(body: Body, as_of: date, top: int) -> Reduced | None:
                      logistics_fee_fen=out[2]), t.first_month(body["first_day"], as_of)
 
 
-__all__ = ["build", "extend", "panel"]
+def panel_many(bodies: Sequence[Body], added: Sequence[SourceData], as_of: date, top: int
+               ) -> Stacked:
+    """`panel` of each `extend(bodies[b], added[b])` (of the body alone when the tail is
+    empty), stacked (`stacked.stack`): equal to it, refusals included, with NumPy calls whose
+    number does not grow with the number of businesses.  Why no extended body is made: the
+    panel reads the 15 months before `top` of the stored table plus the tail's waybills, so
+    the stored windows are gathered at once and the tails' waybills added into them."""
+    count = len(bodies)
+    out = Stacked.empty(SCOPE, count)
+    if not count:
+        return out
+    ok = out.ok
+    who, days, weights, fees = [], [], [], []
+    for b, source in enumerate(added):
+        if not source.record_count:
+            continue
+        read = _read(source)
+        if read is None:
+            ok[b] = False  # `extend` refuses a weight or fee beyond int64
+            continue
+        who.append(b)
+        days.append(read[0])
+        weights.append(read[1])
+        fees.append(read[2])
+    win = t.windows([body["months"] for body in bodies], [body["monthly"] for body in bodies],
+                    _FIELDS, top)
+    day = np.concatenate(days) if who else t.NO_MONTHS
+    owner = np.repeat(np.array(who, np.int64), np.fromiter(map(len, days), np.int64, len(who)))
+    if who:
+        month = t.months_of(day)
+        lo = top - HISTORY_MONTHS
+        inside = np.flatnonzero((month >= lo) & (month < top))
+        cell = owner[inside] * HISTORY_MONTHS + (month[inside] - lo)
+        weight, fee = np.concatenate(weights)[inside], np.concatenate(fees)[inside]
+        for field, values in ((0, 1), (1, weight), (2, fee)):
+            np.add.at(win[field], cell, values)
+        np.maximum.at(win[3], cell, weight)
+        np.maximum.at(win[4], cell, fee)
+    blocks = win.reshape(_FIELDS, count, HISTORY_MONTHS)
+    ok &= t.fits_many(blocks[0], blocks[3])
+    ok &= t.fits_many(blocks[0], blocks[4])
+    for name, field in (("waybills", 0), ("shipped_weight_g", 1), ("logistics_fee_fen", 2)):
+        values, valid = out.columns[name]
+        values[:, :HISTORY_MONTHS] = blocks[field]
+        valid[:, :HISTORY_MONTHS] = ok[:, None]
+    out.first_month[:] = t.first_months([body["first_day"] for body in bodies], day, owner,
+                                        as_of, top)
+    return out
+
+
+__all__ = ["build", "extend", "panel", "panel_many"]

@@ -26,6 +26,7 @@ refuses the order or refund totals of its 15 months.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 import numpy as np
@@ -35,9 +36,10 @@ from puhui.risk import _columns as c
 from puhui.risk._reduce import Reduced
 from puhui.risk.data.payload import SourceData
 from puhui.risk.errors import RiskDataError
-from puhui.risk.panel import ROWS
+from puhui.risk.panel import HISTORY_MONTHS, ROWS
+from puhui.risk.stacked import Stacked
 from puhui.risk.summaries import _month_table as t
-from puhui.risk.summaries._digest import text_digests
+from puhui.risk.summaries._digest import column_words, text_digests, text_digests_many
 
 Body = dict[str, np.ndarray]
 SCOPE = DataScope.SALES
@@ -192,4 +194,162 @@ def panel(body: Body, as_of: date, top: int) -> Reduced | None:
                      sales_refunded_fen=out[_REFUNDED]), t.first_month(body["first_day"], as_of)
 
 
-__all__ = ["build", "extend", "panel"]
+# -- many businesses at once -----------------------------------------------------------------------
+_H = HISTORY_MONTHS
+_PANEL_FIELDS = {"sales_orders": _ORDERS, "sales_gross_fen": _GROSS,
+                 "sales_refunded_fen": _REFUNDED, "sales_ecommerce_fen": _ONLINE_FEN,
+                 "sales_repeat_orders": _REPEAT}
+
+
+def _found(runs: np.ndarray, start: np.ndarray, end: np.ndarray, wanted: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """For each `wanted[i]` searched in the sorted run `runs[start[i]:end[i]]`: whether it is
+    there, and where it is (or would be inserted).  One binary search of all of them in step,
+    a pass per halving of the longest run: `searchsorted` takes one sorted array, not runs."""
+    lo, hi = start.copy(), end.copy()
+    if not len(runs):
+        return np.zeros(len(wanted), bool), lo
+    for _ in range(int((end - start).max(initial=0)).bit_length()):
+        mid = (lo + hi) >> 1
+        less = runs.take(mid, mode="clip") < wanted
+        active = lo < hi
+        lo = np.where(active & less, mid + 1, lo)
+        hi = np.where(active & ~less, mid, hi)
+    return (lo < end) & (runs.take(lo, mode="clip") == wanted), lo
+
+
+def _tails(added: Sequence[SourceData], ok: np.ndarray
+           ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """The tails' order fields read per business with `_Orders`' accessors (a business whose
+    amount is not an int64 is marked not `ok`, as `extend` refuses it), the text ones
+    (`among`, the digests) answered for all the tails at once: the businesses read, the
+    fields laid end to end (amount, ordered day, refund day, online, customer digest), and
+    each order's business."""
+    who, fields, customers = [], ([], [], [], []), []
+    for b, source in enumerate(added):
+        if not source.record_count:
+            continue
+        try:
+            amount = source.ints("amount_fen")
+        except RiskDataError:
+            ok[b] = False
+            continue
+        who.append(b)
+        for into, value in zip(fields, (amount, source.days("ordered_on"),
+                                        source.days("refunded_on"), source.typed("channel"))):
+            into.append(value)
+        customers.append(source.typed("customer_hash"))
+    businesses = np.array(who, np.int64)
+    if not who:
+        empty = [np.zeros(0, d) for d in (np.int64, np.int64, np.int64, bool, np.uint64)]
+        return businesses, empty, np.zeros(0, np.int64)
+    lengths = np.fromiter(map(len, fields[0]), np.int64, len(who))
+    # `among` and `text_digests` asked once per word of all the tails' columns
+    words, index = column_words(fields[3])
+    online = np.fromiter(map(_ONLINE.__contains__, words), bool, len(words))[index]
+    return businesses, [*(np.concatenate(f) for f in fields[:3]), online,
+                        text_digests_many(customers)], np.repeat(businesses, lengths)
+
+
+def _repeats(bodies: Sequence[Body], who: np.ndarray, owner: np.ndarray,
+             customer: np.ndarray, month: np.ndarray
+             ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """`extend`'s repeat rule for all the tails at once: which tail orders are repeats, and
+    (month, business, count) of the stored first-month orders that become repeats (of the
+    customers a tail order takes back to an earlier month)."""
+    # the tails' customers, per business, each with its earliest month in the tail
+    order = np.lexsort((customer, owner))
+    o, d, m = owner[order], customer[order], month[order]
+    head = np.empty(len(o), bool)
+    head[:1] = True
+    np.not_equal(o[1:], o[:-1], out=head[1:])
+    head[1:] |= d[1:] != d[:-1]
+    starts = np.flatnonzero(head)
+    run = np.cumsum(head) - 1
+    group_owner, digest = o[starts], d[starts]
+    # ...and its first month and orders in it so far: the stored customers of the businesses
+    # with a tail laid end to end, each looked up in its own business's run
+    held = [bodies[b]["customers"] for b in who.tolist()]
+    sizes = np.fromiter(map(len, held), np.int64, len(held))
+    end = np.cumsum(sizes)
+    run_of = np.zeros(int(who.max()) + 1, np.int64)
+    run_of[who] = np.arange(len(who))
+    r = run_of[group_owner]
+    known, at = _found(np.concatenate(held), (end - sizes)[r], end[r], digest)
+    old = np.full(len(starts), _NEVER)
+    old_count = np.zeros(len(starts), np.int64)
+    if known.any():
+        at = at[known]
+        old[known] = np.concatenate([bodies[b]["customer_month"] for b in who.tolist()])[at]
+        old_count[known] = np.concatenate(
+            [bodies[b]["customer_orders"] for b in who.tolist()])[at]
+    first = np.minimum(old, np.minimum.reduceat(m, starts))
+    repeat = np.empty(len(m), np.int64)
+    repeat[order] = m != first[run]
+    earlier = np.flatnonzero((first < old) & known)
+    return repeat, (old[earlier], group_owner[earlier], old_count[earlier])
+
+
+def _into(win: np.ndarray, top: int, months: np.ndarray, owners: np.ndarray,
+          *values: tuple[int, np.ndarray | int]) -> None:
+    """Add records into the windows (`t.windows`' block) as `t.add` adds them into a table:
+    record i's value of each (field, values) at its month's row of its business's window
+    (the records of months outside the window skipped), the first `_SUMS` fields added, the
+    rest maxed."""
+    lo = top - _H
+    inside = np.flatnonzero((months >= lo) & (months < top))
+    cell = owners[inside] * _H + (months[inside] - lo)
+    flat = win.reshape(-1)
+    cells = win.shape[1]
+    for field, value in values:
+        v = value if np.isscalar(value) else value[inside]
+        if field < _SUMS:
+            np.add.at(flat, field * cells + cell, v)
+        else:
+            np.maximum.at(flat, field * cells + cell, v)
+
+
+def panel_many(bodies: Sequence[Body], added: Sequence[SourceData], as_of: date, top: int
+               ) -> Stacked:
+    """`panel` of each `extend(bodies[b], added[b])` (of the body alone when the tail is
+    empty), stacked (`stacked.stack`): equal to it, refusals included, with NumPy calls whose
+    number does not grow with the number of businesses.
+
+    Why it needs no extended body: the panel reads the 15 months before `top` of the extended
+    table, which is the stored table plus the tail's orders and refunds, plus -- per customer
+    of the tail whose first month moves earlier -- its orders of its old first month turned
+    repeats.  So the stored windows are gathered at once, and the tails' additions, found with
+    each customer looked up in its own business's sorted customers, are added into them."""
+    count = len(bodies)
+    out = Stacked.empty(SCOPE, count)
+    if not count:
+        return out
+    ok = out.ok
+    who, (amount, day, back, online, customer), owner = _tails(added, ok)
+    win = t.windows([body["months"] for body in bodies], [body["monthly"] for body in bodies],
+                    _FIELDS, top)
+    if len(who):
+        made = back > 0
+        months = t.months_of(np.concatenate((day, back[made])))
+        month, refund_month = months[:len(day)], months[len(day):]
+        repeat, (again, again_owner, again_count) = _repeats(bodies, who, owner, customer,
+                                                             month)
+        _into(win, top, month, owner, (_ORDERS, 1), (_GROSS, amount),
+              (_ONLINE_FEN, amount * online), (_REPEAT, repeat), (_LARGEST, amount))
+        refunded = amount[made]
+        _into(win, top, refund_month, owner[made], (_REFUNDED, refunded), (_REFUNDS, 1),
+              (_LARGEST_REFUND, refunded))
+        _into(win, top, again, again_owner, (_REPEAT, again_count))
+    blocks = win.reshape(_FIELDS, count, _H)
+    ok &= t.fits_many(blocks[_ORDERS], blocks[_LARGEST])
+    ok &= t.fits_many(blocks[_REFUNDS], blocks[_LARGEST_REFUND])
+    for name, field in _PANEL_FIELDS.items():
+        values, valid = out.columns[name]
+        values[:, :_H] = blocks[field]
+        valid[:, :_H] = ok[:, None]
+    out.first_month[:] = t.first_months([body["first_day"] for body in bodies], day, owner,
+                                        as_of, top)
+    return out
+
+
+__all__ = ["build", "extend", "panel", "panel_many"]
