@@ -471,8 +471,13 @@ def merged_tail(scope: DataScope, tail: bytes | None, pending: Sequence[Segment]
     average; merged once here, when the delivery is taken in, it is one segment to read.
     `merge(base, [merged])` is `merge(base, deliveries)`: a record keeps its place (its first
     delivery's), its latest values and the days it was first and last delivered."""
-    segments = [*tail_segments(scope, tail), *pending]
-    data = encode(merge(empty(scope), segments), tail_deliveries(tail) + len(pending))
+    held = tail_segments(scope, tail)
+    if len(held) == 1 and held[0].raw is None \
+            and len(np.unique(held[0].keys)) == held[0].count:  # its keys distinct: a base
+        merged = merge(held[0], pending)
+    else:
+        merged = merge(empty(scope), [*held, *pending])
+    data = encode(merged, tail_deliveries(tail) + len(pending))
     return _LEN.pack(len(data)) + data
 
 
