@@ -41,6 +41,7 @@ from puhui.parties.consent import DataScope
 from puhui.risk import _columns as c
 from puhui.risk._reduce import Reduced
 from puhui.risk.data.payload import SourceData
+from puhui.risk.data.typed import TypedColumn
 from puhui.risk.errors import RiskDataError
 from puhui.risk.panel import HISTORY_MONTHS, ROWS, month_index
 from puhui.risk.stacked import NO_MONTH, Stacked
@@ -263,23 +264,23 @@ def _cat(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
     return np.concatenate(arrays) if arrays else np.zeros(0, dtype)
 
 
-def _found(keys: np.ndarray, owner: np.ndarray, q_key: np.ndarray, q_owner: np.ndarray
+def _found(keys: np.ndarray, start: np.ndarray, end: np.ndarray, wanted: np.ndarray
            ) -> tuple[np.ndarray, np.ndarray]:
-    """Where each query (owner, key) is among the (owner, key) pairs, sorted by owner and then
-    key, and whether it is there.  One binary search over owner and the key's high half (one
-    sortable uint64); the rare queries whose high half several keys share are settled one by
-    one, exactly."""
-    hi = np.uint64(32)
-    flat = (owner.astype(np.uint64) << hi) | (keys >> hi)
-    q = (q_owner.astype(np.uint64) << hi) | (q_key >> hi)
-    left = np.searchsorted(flat, q, side="left")
-    right = np.searchsorted(flat, q, side="right")
-    at = np.minimum(left, max(len(keys) - 1, 0))
-    hit = (right - left == 1) & (keys[at] == q_key) if len(keys) else np.zeros(len(q), bool)
-    for i in np.flatnonzero(right - left > 1).tolist():
-        lo, up = int(left[i]), int(right[i])
-        j = lo + int(np.searchsorted(keys[lo:up], q_key[i]))
-        at[i], hit[i] = min(j, up - 1), j < up and keys[j] == q_key[i]
+    """Where each wanted key is in its own sorted run `keys[start:end]` (each wanted key its
+    run), and whether it is there: one binary search of all of them at once, a step a halving
+    of the longest run."""
+    lo, hi = start.copy(), end.copy()
+    last = max(len(keys) - 1, 0)
+    while True:
+        open_ = lo < hi
+        if not open_.any():
+            break
+        mid = (lo + hi) >> 1
+        below = open_ & (keys.take(np.minimum(mid, last)) < wanted) if len(keys) else open_
+        lo = np.where(below, mid + 1, lo)
+        hi = np.where(open_ & ~below, mid, hi)
+    at = np.minimum(lo, last)
+    hit = (lo < end) & (keys.take(at) == wanted) if len(keys) else np.zeros(len(wanted), bool)
     return at, hit
 
 
@@ -300,39 +301,31 @@ def panel_many(bodies: Sequence[Body | None], added: Sequence[SourceData], as_of
     ok = out.ok
     lo = top - HISTORY_MONTHS
     # -- collect: each business's body arrays and its tail's lines -----------------------------
-    heads, months, inflow, outflow, trip, low, close, close_day = ([] for _ in range(8))
+    if any(body is None for body in bodies):
+        ok[[body is None for body in bodies]] = False
+        bodies = [_EMPTY if body is None else body for body in bodies]
+    fine = ok.tolist()
     t_owner, t_day, t_amount, t_balance, t_party = [], [], [], [], []
-    for b, (body, tail) in enumerate(zip(bodies, added)):
-        if body is None:
-            ok[b] = False
-            body = _EMPTY
-        heads.append(body["head"])
-        months.append(body["months"])
-        inflow.append(body["inflow"])
-        outflow.append(body["outflow"])
-        trip.append(body["trip"])
-        low.append(body["low"])
-        close.append(body["close"])
-        close_day.append(body["close_day"])
-        if tail.record_count and ok[b]:
+    for b, tail in enumerate(added):
+        if tail.record_count and fine[b]:
             try:
-                t_amount.append(tail.ints("amount_fen"))
-                t_balance.append(tail.ints("balance_after_fen"))
+                amounts, balances = tail.ints("amount_fen"), tail.ints("balance_after_fen")
             except RiskDataError:
                 ok[b] = False
-                if len(t_amount) > len(t_balance):
-                    t_amount.pop()
                 continue
+            t_amount.append(amounts)
+            t_balance.append(balances)
             t_day.append(tail.days("booked_on"))
-            t_party.append(text_digests(tail.typed("counterparty_hash")))
+            t_party.extend(tail.column("counterparty_hash"))
             t_owner.append(b)
-    head = np.concatenate(heads).reshape(count, 4)
+    head = np.concatenate([body["head"] for body in bodies]).reshape(count, 4)
     n0, first0 = head[:, 0], head[:, 3]
     # -- the tail's lines: the merged head and its overflow guard ------------------------------
     t_lengths = np.array([len(d) for d in t_day], np.int64)
     owner = np.repeat(np.array(t_owner, np.int64), t_lengths)
     day, amount = _cat(t_day, np.int64), _cat(t_amount, np.int64)
-    balance, party = _cat(t_balance, np.int64), _cat(t_party, np.uint64)
+    balance = _cat(t_balance, np.int64)
+    party = text_digests(TypedColumn("L", t_party))  # a text's digest is the text's alone
     n = n0.copy()
     np.add.at(n, owner, 1)
     peak = np.maximum(head[:, 1], head[:, 2]).astype(np.uint64)
@@ -346,10 +339,12 @@ def panel_many(bodies: Sequence[Body | None], added: Sequence[SourceData], as_of
     keep = ok[owner]
     owner, day, amount, balance, party = (a[keep] for a in (owner, day, amount, balance, party))
     # -- the body's months into a block: slot 0 the latest month before the panel -------------
+    months = [body["months"] for body in bodies]
     lengths = np.array([len(m) for m in months], np.int64)
     b_owner, b_start = _runs(lengths)
     b_month = _cat(months, np.int64)
-    b_close, b_close_day = _cat(close, np.int64), _cat(close_day, np.int64)
+    b_close = _cat([body["close"] for body in bodies], np.int64)
+    b_close_day = _cat([body["close_day"] for body in bodies], np.int64)
     before = np.bincount(b_owner[b_month < lo], minlength=count)
     carry = np.maximum(b_start + before - 1, 0)
     has = before > 0
@@ -366,11 +361,10 @@ def panel_many(bodies: Sequence[Body | None], added: Sequence[SourceData], as_of
         inside = (b_month >= lo) & (b_month < top)
         at = b_owner[inside] * _SLOTS + (b_month[inside] - lo + 1)
         present.reshape(-1)[at] = True
-        for name, values in (("inflow", inflow), ("outflow", outflow), ("trip", trip),
-                             ("low", low), ("close", close), ("close_day", close_day)):
-            got = b_close if name == "close" else b_close_day if name == "close_day" else \
-                _cat(values, np.int64)
-            block[name].reshape(-1)[at] = got[inside]
+        for name in ("inflow", "outflow", "trip", "low"):
+            block[name].reshape(-1)[at] = _cat([body[name] for body in bodies], np.int64)[inside]
+        block["close"].reshape(-1)[at] = b_close[inside]
+        block["close_day"].reshape(-1)[at] = b_close_day[inside]
     # -- the tail's lines merged into the block ------------------------------------------------
     month = c.months(day)
     order = np.lexsort((day, owner))  # by business, then booking order (ties as listed)
@@ -414,15 +408,17 @@ def panel_many(bodies: Sequence[Body | None], added: Sequence[SourceData], as_of
         g_owner, g_where, g_key = p_owner[starts], p_where[starts], key[starts]
         g_in = np.add.reduceat(p_in, starts)
         g_paid = np.logical_or.reduceat(p_out, starts)
-        touched = np.unique(g_owner).tolist()
-        keys = [bodies[b]["pair_key"] for b in touched]
-        k_lengths = np.array([len(k) for k in keys], np.int64)
-        k_owner = np.repeat(np.array(touched, np.int64), k_lengths)
+        touched, run = np.unique(g_owner, return_inverse=True)
+        keys = [bodies[b]["pair_key"] for b in touched.tolist()]
+        k_end = np.cumsum([len(k) for k in keys], dtype=np.int64).reshape(-1)
+        k_start = k_end - [len(k) for k in keys]
         all_keys = _cat(keys, np.uint64)
-        at, hit = _found(all_keys, k_owner, g_key, g_owner)
+        run = run.reshape(-1)
+        at, hit = _found(all_keys, k_start[run], k_end[run], g_key)
         if len(all_keys):
-            old_in = np.where(hit, _cat([bodies[b]["pair_in"] for b in touched], np.int64)[at], 0)
-            old_paid = hit & _cat([bodies[b]["pair_paid"] for b in touched], bool)[at]
+            old_in = np.where(hit, _cat([bodies[b]["pair_in"] for b in touched.tolist()],
+                                        np.int64)[at], 0)
+            old_paid = hit & _cat([bodies[b]["pair_paid"] for b in touched.tolist()], bool)[at]
         else:
             old_in, old_paid = np.zeros(len(g_key), np.int64), np.zeros(len(g_key), bool)
         now_in, now_paid = old_in + g_in, old_paid | g_paid
