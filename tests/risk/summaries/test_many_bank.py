@@ -204,3 +204,18 @@ def test_a_few_hundred_random_businesses() -> None:
     for back in (-40, 0, 1, 20, 51, 140, 300, 590, 700):
         got = check(bodies, tails, PAYLOAD_AS_OF - timedelta(days=back))
         assert got.ok.all()
+
+
+def test_the_overflow_guard_at_its_bound_on_the_merged_count() -> None:
+    """Three lines whose largest magnitude times three is just below 2**63, and one more."""
+    below = (2**63 - 1) // 3  # * 3 == 2**63 - 2
+    for peak, fits in ((below, True), (below + 1, False)):
+        for where in ("body", "tail"):
+            big = _line("2026-05-03", 7, HASHES[1], peak if where == "tail" else 1)
+            lines = [_line("2026-05-02", 5, HASHES[0], peak if where == "body" else 2),
+                     _line("2026-05-01", -5, HASHES[2], 3)]
+            body = bank.build(forms(SCOPE, lines)[1])
+            assert body is not None
+            got = check([body, body], [forms(SCOPE, [big])[1], forms(SCOPE, [])[1]],
+                        PAYLOAD_AS_OF)
+            assert got.ok.tolist() == [fits, True]
