@@ -10,18 +10,17 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
+import test_summary_app as samples
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from summary_samples import PAYLOAD_AS_OF, SPAN, forms
+from test_many_bank import assert_stacked
 
 from puhui.parties.consent import DataScope
 from puhui.risk.data.payload import SourceData
 from puhui.risk.panel import month_index
 from puhui.risk.stacked import Stacked, stack
 from puhui.risk.summaries import app
-
-import test_summary_app as samples
-from summary_samples import PAYLOAD_AS_OF, SPAN, forms
-from test_many_bank import assert_stacked
 
 SCOPE = DataScope.APP_BEHAVIOUR
 

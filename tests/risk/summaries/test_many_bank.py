@@ -12,15 +12,14 @@ from datetime import date, timedelta
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from summary_samples import PAYLOAD_AS_OF, SPAN, day, forms
+from test_summary_bank import AS_OF_BACK, HASHES, ONE_MONTH, _split, bank_lines
 
 from puhui.parties.consent import DataScope
 from puhui.risk.data.payload import SourceData
 from puhui.risk.panel import month_index
 from puhui.risk.stacked import Stacked, stack
 from puhui.risk.summaries import bank
-
-from summary_samples import PAYLOAD_AS_OF, SPAN, day, forms
-from test_summary_bank import AS_OF_BACK, HASHES, ONE_MONTH, _split, bank_lines
 
 SCOPE = DataScope.BANK_STATEMENT
 
