@@ -163,6 +163,8 @@ def panel_many(bodies: Sequence[Body | None], added: Sequence[SourceData], as_of
     counts from its first tail day, one seen earlier in the tail than in the body moves from
     its body first day to its tail one."""
     count = len(bodies)
+    if len(added) != count:
+        raise ValueError(f"{count} bodies but {len(added)} tails")
     out = Stacked.empty(DataScope.APP_BEHAVIOUR, count)
     if not count:
         return out

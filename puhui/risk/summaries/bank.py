@@ -240,7 +240,8 @@ def panel(body: Body, as_of: date, top: int) -> Reduced:
 
 
 # -- many businesses at once -----------------------------------------------------------------------
-_SLOTS = HISTORY_MONTHS + 1  # a chunk's month block: slot 0 the months before the panel, then its
+#: A chunk's block of months per business: slot 0 the months before the panel, then its months.
+_SLOTS = HISTORY_MONTHS + 1
 _MAX = np.iinfo(np.int64).max
 _EMPTY: Body = _summarise(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
                           np.zeros(0, np.uint64), [0, 0, 0, 0])
@@ -295,6 +296,8 @@ def panel_many(bodies: Sequence[Body | None], added: Sequence[SourceData], as_of
     carried into quiet rows), the head, and the (month, counterparty) pairs the tail's lines
     in the panel's months touch.  The per-business loop only collects arrays."""
     count = len(bodies)
+    if len(added) != count:
+        raise ValueError(f"{count} bodies but {len(added)} tails")
     out = Stacked.empty(DataScope.BANK_STATEMENT, count)
     if not count:
         return out

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import test_summary_app as samples
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from summary_samples import PAYLOAD_AS_OF, SPAN, forms
 from test_many_bank import assert_stacked
@@ -136,3 +136,10 @@ def test_a_few_hundred_random_businesses() -> None:
     for back in (-40, 0, 1, 20, 29, 30, 31, 51, 140, 300, 590, 700):
         got = check(bodies, tails, PAYLOAD_AS_OF - timedelta(days=back))
         assert got.ok.all()
+
+
+@settings(max_examples=4, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+@given(st.lists(businesses(most=6), min_size=200, max_size=200), st.sampled_from([0, 30, 300]))
+def test_two_hundred_businesses_of_the_sample_strategy(many, back) -> None:
+    check([b for b, _ in many], [a for _, a in many], PAYLOAD_AS_OF - timedelta(days=back))

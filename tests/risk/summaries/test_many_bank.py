@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from summary_samples import PAYLOAD_AS_OF, SPAN, day, forms
 from test_summary_bank import AS_OF_BACK, HASHES, ONE_MONTH, _split, bank_lines
@@ -218,3 +218,11 @@ def test_the_overflow_guard_at_its_bound_on_the_merged_count() -> None:
             got = check([body, body], [forms(SCOPE, [big])[1], forms(SCOPE, [])[1]],
                         PAYLOAD_AS_OF)
             assert got.ok.tolist() == [fits, True]
+
+
+@settings(max_examples=4, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+@given(st.lists(businesses(bank_lines(), most=6), min_size=200, max_size=200),
+       st.sampled_from([0, 51, 300]))
+def test_two_hundred_businesses_of_the_sample_strategy(many, back) -> None:
+    _run(many, back)
