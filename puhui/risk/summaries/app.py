@@ -18,6 +18,7 @@ event) only moves days in these arrays.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 import numpy as np
@@ -26,9 +27,11 @@ from puhui.parties.consent import DataScope
 from puhui.risk import _columns as c
 from puhui.risk._reduce import Reduced
 from puhui.risk.data.payload import SourceData
+from puhui.risk.data.typed import TypedColumn
 from puhui.risk.panel import HISTORY_MONTHS, ROWS, month_index, window_starts
-from puhui.risk.summaries._digest import word_digests
-from puhui.risk.summaries.bank import _merged, _upsert
+from puhui.risk.stacked import NO_MONTH, Stacked
+from puhui.risk.summaries._digest import text_digests, word_digests
+from puhui.risk.summaries.bank import _cat, _found, _merged, _upsert
 
 Body = dict[str, np.ndarray]
 _LOGIN = frozenset({"login"})
@@ -127,3 +130,104 @@ def _at_as_of(value: int) -> tuple[np.ndarray, np.ndarray]:
     out = np.zeros(ROWS, np.int64)
     out[HISTORY_MONTHS] = value
     return out, c.AT_AS_OF
+
+
+# -- many businesses at once -----------------------------------------------------------------------
+_DAY_BITS = 23  # an ordinal (up to 9999-12-31: 3,652,059) below 2**23: owner and day in one int64
+_EMPTY: Body = {"head": np.zeros(2, np.int64), "login_days": np.zeros(0, np.int64),
+                "login_counts": np.zeros(0, np.int64), "device": np.zeros(0, np.uint64),
+                "device_first": np.zeros(0, np.int64), "first_days": np.zeros(0, np.int64)}
+
+
+def _before(days: list[np.ndarray], bounds: np.ndarray) -> np.ndarray:
+    """For each business's sorted `days` and each of `bounds`, the position among all the days
+    concatenated of the business's first day not before the bound, (B, len(bounds)): the
+    difference of two of a business's positions is its count of days between the two bounds.
+    One binary search over owner and day as one sortable int64."""
+    owner = np.repeat(np.arange(len(days)), [len(d) for d in days])
+    flat = (owner << _DAY_BITS) + _cat(days, np.int64)
+    return np.searchsorted(flat, (np.arange(len(days))[:, None] << _DAY_BITS) + bounds)
+
+
+def panel_many(bodies: Sequence[Body | None], added: Sequence[SourceData], as_of: date,
+               top: int) -> Stacked:
+    """`panel(extend(body, tail))` (the body itself for an empty tail) of every business at
+    once, stacked (`stacked.stack`; refused only where the body is None: `extend` never is).
+    Counts are kept as positions among all the businesses' days: only their differences are
+    read.
+
+    Why: the refresh extends and reads thousands of businesses' summaries per chunk; this
+    costs a number of NumPy calls that does not grow with them.  Every column is a count of
+    days before a bound (the panel's months' first days, the 30-day window's two ends), so the
+    body's counts and the tail's are found apart and added; a tail device new to the body
+    counts from its first tail day, one seen earlier in the tail than in the body moves from
+    its body first day to its tail one."""
+    count = len(bodies)
+    if len(added) != count:
+        raise ValueError(f"{count} bodies but {len(added)} tails")
+    out = Stacked.empty(DataScope.APP_BEHAVIOUR, count)
+    if not count:
+        return out
+    if any(body is None for body in bodies):
+        out.ok[[body is None for body in bodies]] = False
+        bodies = [_EMPTY if body is None else body for body in bodies]
+    end = as_of.toordinal()
+    start = window_starts(as_of)["30d"].toordinal()
+    bounds = np.append(c.month_starts(top)[:ROWS], (start + 1, end + 1)).astype(np.int64)
+    # -- collect the tails' events ---------------------------------------------------------------
+    t_owner, t_day, t_login, t_device = [], [], [], []
+    for b, tail in enumerate(added):
+        if tail.record_count:
+            t_owner.append(b)
+            t_day.append(tail.days("occurred_at"))  # UTC timestamps: their UTC date
+            t_login.append(tail.among("event_type", _LOGIN))
+            t_device.extend(tail.column("device_id"))
+    lengths = np.array([len(d) for d in t_day], np.int64)
+    owner = np.repeat(np.array(t_owner, np.int64), lengths)
+    day, login = _cat(t_day, np.int64), _cat(t_login, bool)
+    device = text_digests(TypedColumn("L", [v if type(v) is str else repr(v) for v in t_device]))
+    head = np.concatenate([body["head"] for body in bodies]).reshape(count, 2)
+    n = head[:, 0].copy()
+    np.add.at(n, owner, 1)
+    earliest = np.where(head[:, 0] > 0, head[:, 1], _NEVER)
+    np.minimum.at(earliest, owner, day)
+    # -- logins before each bound: the body's by its cumulative counts, the tail's by its days --
+    cum = np.concatenate(([0], np.cumsum(_cat([body["login_counts"] for body in bodies],
+                                              np.int64))))
+    logins = cum[_before([body["login_days"] for body in bodies], bounds)]
+    flat = np.sort((owner[login] << _DAY_BITS) + day[login])
+    logins += np.searchsorted(flat, (np.arange(count)[:, None] << _DAY_BITS) + bounds)
+    # -- devices new before each bound: the body's first days, moved or added by the tail's -----
+    news = _before([body["first_days"] for body in bodies], bounds)
+    by = np.lexsort((day, device, owner))  # a tail device's first event first
+    owner, device, day = owner[by], device[by], day[by]
+    if len(by):
+        once = np.flatnonzero(np.concatenate(
+            ([True], (owner[1:] != owner[:-1]) | (device[1:] != device[:-1]))))
+        owner, device, day = owner[once], device[once], day[once]
+        touched, run = np.unique(owner, return_inverse=True)
+        keys = [bodies[b]["device"] for b in touched.tolist()]
+        k_end = np.cumsum([len(k) for k in keys], dtype=np.int64).reshape(-1)
+        k_start = k_end - [len(k) for k in keys]
+        run = run.reshape(-1)
+        at, hit = _found(_cat(keys, np.uint64), k_start[run], k_end[run], device)
+        if hit.any():
+            was = _cat([bodies[b]["device_first"] for b in touched.tolist()], np.int64)[at]
+            was = np.where(hit, was, _NEVER)
+        else:
+            was = np.full(len(device), _NEVER)
+        moved = day < was  # the device's merged first day is the tail's
+        change = (day[moved, None] < bounds).astype(np.int64) - (was[moved, None] < bounds)
+        np.add.at(news, owner[moved], change)
+    # -- the columns ---------------------------------------------------------------------------
+    for column, counts in (("app_logins", logins), ("app_new_devices", news)):
+        values, validity = out.columns[column]
+        values[:, :HISTORY_MONTHS] = np.diff(counts[:, :ROWS], axis=1)
+        validity[:] = c.COMPLETE
+        values, validity = out.columns[column + "_30d"]
+        values[:, HISTORY_MONTHS] = counts[:, ROWS + 1] - counts[:, ROWS]
+        validity[:] = c.AT_AS_OF
+    active = (n > 0) & (earliest <= end)
+    month = c.months(np.where(active, earliest, 1))
+    out.first_month[:] = np.where(active & (month <= top), month, NO_MONTH)
+    return out

@@ -32,6 +32,7 @@ order.  `panel` is never None.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 import numpy as np
@@ -40,8 +41,10 @@ from puhui.parties.consent import DataScope
 from puhui.risk import _columns as c
 from puhui.risk._reduce import Reduced
 from puhui.risk.data.payload import SourceData
+from puhui.risk.data.typed import TypedColumn
 from puhui.risk.errors import RiskDataError
 from puhui.risk.panel import HISTORY_MONTHS, ROWS, month_index
+from puhui.risk.stacked import NO_MONTH, Stacked
 from puhui.risk.summaries._digest import text_digests
 
 Body = dict[str, np.ndarray]
@@ -234,3 +237,212 @@ def panel(body: Body, as_of: date, top: int) -> Reduced:
     if not n or first > as_of.toordinal():
         return out, []
     return out, [month_index(date.fromordinal(first))]
+
+
+# -- many businesses at once -----------------------------------------------------------------------
+#: A chunk's block of months per business: slot 0 the months before the panel, then its months.
+_SLOTS = HISTORY_MONTHS + 1
+_MAX = np.iinfo(np.int64).max
+_EMPTY: Body = _summarise(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
+                          np.zeros(0, np.uint64), [0, 0, 0, 0])
+
+
+def _magnitude(values: np.ndarray) -> np.ndarray:
+    """|values| as uint64 (exact for -2**63 too)."""
+    bits = values.view(np.uint64)
+    with np.errstate(over="ignore"):
+        return np.where(values < 0, np.uint64(0) - bits, bits)
+
+
+def _runs(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each element's owner and each owner's start, for owners' runs of `lengths`."""
+    starts = np.zeros(len(lengths), np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    return np.repeat(np.arange(len(lengths)), lengths), starts
+
+
+def _cat(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
+    return np.concatenate(arrays) if arrays else np.zeros(0, dtype)
+
+
+def _found(keys: np.ndarray, start: np.ndarray, end: np.ndarray, wanted: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Where each wanted key is in its own sorted run `keys[start:end]` (each wanted key its
+    run), and whether it is there: one binary search of all of them at once, a step a halving
+    of the longest run."""
+    lo, hi = start.copy(), end.copy()
+    last = max(len(keys) - 1, 0)
+    while True:
+        open_ = lo < hi
+        if not open_.any():
+            break
+        mid = (lo + hi) >> 1
+        below = open_ & (keys.take(np.minimum(mid, last)) < wanted) if len(keys) else open_
+        lo = np.where(below, mid + 1, lo)
+        hi = np.where(open_ & ~below, mid, hi)
+    at = np.minimum(lo, last)
+    hit = (lo < end) & (keys.take(at) == wanted) if len(keys) else np.zeros(len(wanted), bool)
+    return at, hit
+
+
+def panel_many(bodies: Sequence[Body | None], added: Sequence[SourceData], as_of: date,
+               top: int) -> Stacked:
+    """`panel(extend(body, tail))` (the body itself for an empty tail) of every business at
+    once, stacked (`stacked.stack`; refused where `extend` gives None, or the body is None).
+
+    Why: the refresh extends and reads thousands of businesses' summaries per chunk; this
+    costs a number of NumPy calls that does not grow with them.  Only what the panel reads is
+    merged: the months of the panel, the latest month before it (its closing balance is
+    carried into quiet rows), the head, and the (month, counterparty) pairs the tail's lines
+    in the panel's months touch.  The per-business loop only collects arrays."""
+    count = len(bodies)
+    if len(added) != count:
+        raise ValueError(f"{count} bodies but {len(added)} tails")
+    out = Stacked.empty(DataScope.BANK_STATEMENT, count)
+    if not count:
+        return out
+    ok = out.ok
+    lo = top - HISTORY_MONTHS
+    # -- collect: each business's body arrays and its tail's lines -----------------------------
+    if any(body is None for body in bodies):
+        ok[[body is None for body in bodies]] = False
+        bodies = [_EMPTY if body is None else body for body in bodies]
+    fine = ok.tolist()
+    t_owner, t_day, t_amount, t_balance, t_party = [], [], [], [], []
+    for b, tail in enumerate(added):
+        if tail.record_count and fine[b]:
+            try:
+                amounts, balances = tail.ints("amount_fen"), tail.ints("balance_after_fen")
+            except RiskDataError:
+                ok[b] = False
+                continue
+            t_amount.append(amounts)
+            t_balance.append(balances)
+            t_day.append(tail.days("booked_on"))
+            t_party.extend(tail.column("counterparty_hash"))
+            t_owner.append(b)
+    head = np.concatenate([body["head"] for body in bodies]).reshape(count, 4)
+    n0, first0 = head[:, 0], head[:, 3]
+    # -- the tail's lines: the merged head and its overflow guard ------------------------------
+    t_lengths = np.array([len(d) for d in t_day], np.int64)
+    owner = np.repeat(np.array(t_owner, np.int64), t_lengths)
+    day, amount = _cat(t_day, np.int64), _cat(t_amount, np.int64)
+    balance = _cat(t_balance, np.int64)
+    party = text_digests(TypedColumn("L", t_party))  # a text's digest is the text's alone
+    n = n0.copy()
+    np.add.at(n, owner, 1)
+    peak = np.maximum(head[:, 1], head[:, 2]).astype(np.uint64)
+    np.maximum.at(peak, owner, np.maximum(_magnitude(amount), _magnitude(balance)))
+    tailed = n > n0
+    limit = np.uint64(_LIMIT)
+    safe_n = np.maximum(n, 1).astype(np.uint64)
+    ok &= ~(tailed & (peak >= (limit + safe_n - np.uint64(1)) // safe_n))  # peak * n >= 2**63
+    first = np.where(n0 > 0, first0, _MAX)
+    np.minimum.at(first, owner, day)
+    keep = ok[owner]
+    owner, day, amount, balance, party = (a[keep] for a in (owner, day, amount, balance, party))
+    # -- the body's months into a block: slot 0 the latest month before the panel -------------
+    months = [body["months"] for body in bodies]
+    lengths = np.array([len(m) for m in months], np.int64)
+    b_owner, b_start = _runs(lengths)
+    b_month = _cat(months, np.int64)
+    b_close = _cat([body["close"] for body in bodies], np.int64)
+    b_close_day = _cat([body["close_day"] for body in bodies], np.int64)
+    before = np.bincount(b_owner[b_month < lo], minlength=count)
+    carry = np.maximum(b_start + before - 1, 0)
+    has = before > 0
+    shape = (count, _SLOTS)
+    present = np.zeros(shape, bool)
+    block = {name: np.zeros(shape, np.int64) for name in ("inflow", "outflow", "trip")}
+    block["low"] = np.full(shape, _MAX)
+    block["close"] = np.zeros(shape, np.int64)
+    block["close_day"] = np.full(shape, -1, np.int64)
+    if len(b_month):
+        present[:, 0] = has
+        block["close"][:, 0] = np.where(has, b_close[carry], 0)
+        block["close_day"][:, 0] = np.where(has, b_close_day[carry], -1)
+        inside = (b_month >= lo) & (b_month < top)
+        at = b_owner[inside] * _SLOTS + (b_month[inside] - lo + 1)
+        present.reshape(-1)[at] = True
+        for name in ("inflow", "outflow", "trip", "low"):
+            block[name].reshape(-1)[at] = _cat([body[name] for body in bodies], np.int64)[inside]
+        block["close"].reshape(-1)[at] = b_close[inside]
+        block["close_day"].reshape(-1)[at] = b_close_day[inside]
+    # -- the tail's lines merged into the block ------------------------------------------------
+    month = c.months(day)
+    order = np.lexsort((day, owner))  # by business, then booking order (ties as listed)
+    owner, day, amount, balance, party, month = (
+        a[order] for a in (owner, day, amount, balance, party, month))
+    slot = np.clip(month - lo + 1, 0, _SLOTS)  # 0: before the panel, _SLOTS: as_of's or later
+    used = slot < _SLOTS
+    owner, day, amount, balance, party, month, slot = (
+        a[used] for a in (owner, day, amount, balance, party, month, slot))
+    # each slot's last line (slot 0's is the latest month before the panel's last line)
+    cell = owner * _SLOTS + slot
+    last = np.flatnonzero(np.append(cell[1:] != cell[:-1], True)) if len(cell) else owner
+    lw, lm, ld, lb = cell[last], month[last], day[last], balance[last]
+    # slot 0: a later month than the body's latest before the panel closes it; the same month
+    # as the body's closes it on or after its closing day
+    zero = slot[last] == 0
+    b_latest = np.where(has, b_month[carry] if len(b_month) else 0, -1)[owner[last]]
+    flat_day = block["close_day"].reshape(-1)
+    later = np.where(zero, (lm > b_latest) | ((lm == b_latest) & (ld >= flat_day[lw])),
+                     ld >= flat_day[lw])
+    block["close"].reshape(-1)[lw[later]] = lb[later]
+    flat_day[lw[later]] = ld[later]
+    present.reshape(-1)[lw] = True
+    panel_line = slot > 0
+    incoming = amount > 0
+    np.add.at(block["inflow"].reshape(-1), cell[panel_line & incoming],
+              amount[panel_line & incoming])
+    np.add.at(block["outflow"].reshape(-1), cell[panel_line & ~incoming],
+              -amount[panel_line & ~incoming])
+    np.minimum.at(block["low"].reshape(-1), cell[panel_line], balance[panel_line])
+    # -- round trips: the tail's (month, counterparty) pairs of the panel's months -------------
+    p_owner, p_where = owner[panel_line], cell[panel_line]
+    p_in = np.where(incoming, amount, 0)[panel_line]
+    p_out = ~incoming[panel_line]
+    key = _pair_keys(party[panel_line], month[panel_line])
+    by = np.lexsort((key, p_owner))
+    p_owner, p_where, p_in, p_out, key = (a[by] for a in (p_owner, p_where, p_in, p_out, key))
+    if len(key):
+        starts = np.flatnonzero(np.concatenate(
+            ([True], (p_owner[1:] != p_owner[:-1]) | (key[1:] != key[:-1]))))
+        g_owner, g_where, g_key = p_owner[starts], p_where[starts], key[starts]
+        g_in = np.add.reduceat(p_in, starts)
+        g_paid = np.logical_or.reduceat(p_out, starts)
+        touched, run = np.unique(g_owner, return_inverse=True)
+        keys = [bodies[b]["pair_key"] for b in touched.tolist()]
+        k_end = np.cumsum([len(k) for k in keys], dtype=np.int64).reshape(-1)
+        k_start = k_end - [len(k) for k in keys]
+        all_keys = _cat(keys, np.uint64)
+        run = run.reshape(-1)
+        at, hit = _found(all_keys, k_start[run], k_end[run], g_key)
+        if len(all_keys):
+            old_in = np.where(hit, _cat([bodies[b]["pair_in"] for b in touched.tolist()],
+                                        np.int64)[at], 0)
+            old_paid = hit & _cat([bodies[b]["pair_paid"] for b in touched.tolist()], bool)[at]
+        else:
+            old_in, old_paid = np.zeros(len(g_key), np.int64), np.zeros(len(g_key), bool)
+        now_in, now_paid = old_in + g_in, old_paid | g_paid
+        np.add.at(block["trip"].reshape(-1), g_where,
+                  np.where(now_paid, now_in, 0) - np.where(old_paid, old_in, 0))
+    # -- the panel: a quiet month carries the latest earlier month's closing balance -----------
+    latest = np.maximum.accumulate(np.where(present, np.arange(_SLOTS), -1), axis=1)
+    valid = latest[:, 1:] >= 0
+    carried = np.take_along_axis(block["close"], np.maximum(latest[:, 1:], 0), axis=1)
+    lined = present[:, 1:]
+    for name, column in (("inflow", "bank_inflow_fen"), ("outflow", "bank_outflow_fen"),
+                         ("trip", "bank_round_trip_fen")):
+        values, validity = out.columns[column]
+        values[:, :HISTORY_MONTHS] = np.where(lined, block[name][:, 1:], 0)
+        validity[:, :HISTORY_MONTHS] = True
+    values, validity = out.columns["bank_min_balance_fen"]
+    values[:, :HISTORY_MONTHS] = np.where(lined, block["low"][:, 1:],
+                                          np.where(valid, carried, 0))
+    validity[:, :HISTORY_MONTHS] = valid
+    # -- activity: the earliest line's month, if it is booked by as_of -------------------------
+    active = (n > 0) & (first <= as_of.toordinal())
+    first_month = c.months(np.where(active, first, 1))
+    out.first_month[:] = np.where(active & (first_month <= top), first_month, NO_MONTH)
+    return out
