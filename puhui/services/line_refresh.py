@@ -45,16 +45,18 @@ import numpy as np
 from puhui.errors import PuhuiError
 from puhui.lines.policy import (OPEN_STATUSES, LineFacts, LineHistory, LinePolicy, decide,
                                 line_facts)
-from puhui.lines.record import LineDecisionRecord, input_sha256
+from puhui.lines.record import canonical, input_sha256, record_dict
 from puhui.lines.signals import SIGNALS, monitoring_frame, repayment_facts
+from puhui.loans.caps import cap_to_dict
 from puhui.risk.features import FEATURES, feature_frame
 from puhui.risk.panel import ROWS, panel_columns, panels_frame
 from puhui.services.clock import business_date
 from puhui.services.ids import new_id
 from puhui.services.monitoring_panels import load_panels
 from puhui.services.platform import Platform
-from puhui.services.reevaluation import (LineMonitor, _engaged, _row, _status, apply_decisions,
-                                         line_facts_from, reevaluate_applicant)
+from puhui.services.reevaluation import (LineMonitor, _engaged, _record_row, _status,
+                                         apply_decisions, line_facts_from,
+                                         reevaluate_applicant)
 from puhui.store import line_decision_repo as repo
 from puhui.store import monitoring_repo
 
@@ -464,19 +466,28 @@ def _decide_lines(policy: LinePolicy, plans: Sequence[_Plan],
     `reevaluation.reevaluate_applicant` records for it, field for field."""
     scores = {} if scored is None else scored
     model_versions = {a: dict(s.model_versions) for a, s in scores.items() if s is not None}
+    version, policy_sha256 = policy.version, policy.sha256
+    caps: dict[int, tuple[Any, dict[str, Any]]] = {}  # the lines' cap (one a chunk), as JSON
     out: list[_Decided] = []
     for plan in plans:
         a, line, engaged = plan.applicant_id, plan.facts, plan.engaged
         feats, hashes = by_borrower[a]
         facts = line_facts(line, feats, scores.get(a), plan.history, today)
         decision = decide(policy, facts, line, engaged, today)  # = evaluate
-        fingerprint = input_sha256(line, engaged, facts, policy.sha256, today)
-        record = LineDecisionRecord(
-            new_id("LD"), line.line_id, a, today, trigger, policy.version, policy.sha256,
-            model_versions.get(a, {}), dict(hashes), line, dict(engaged), facts,
-            decision.outcome())
-        out.append((decision if decision.changes else None, _row(record, fingerprint, now),
-                    fingerprint))
+        cap = caps.get(id(line.rate_cap))
+        if cap is None or cap[0] is not line.rate_cap:
+            cap = caps[id(line.rate_cap)] = (line.rate_cap, cap_to_dict(line.rate_cap))
+        line_dict = line.to_dict(cap[1])
+        fingerprint = input_sha256(line_dict, engaged, facts, policy_sha256, today)
+        outcome = decision.outcome()
+        decision_id = new_id("LD")
+        # the record's `to_json`, without making the record (`LineDecisionRecord`)
+        text = canonical(record_dict(decision_id, line.line_id, a, today, trigger, version,
+                                     policy_sha256, model_versions.get(a, {}), dict(hashes),
+                                     line_dict, engaged, facts, outcome))
+        out.append((decision if decision.changes else None,
+                    _record_row(text, decision_id, line.line_id, a, today, trigger, version,
+                                policy_sha256, outcome, fingerprint, now), fingerprint))
     return out
 
 

@@ -428,12 +428,21 @@ def apply_decisions(p: Platform, session: Session, monitor: LineMonitor,
 
 
 def _row(record: LineDecisionRecord, fingerprint: str, now: Any) -> dict[str, Any]:
-    text = record.to_json()
-    o = record.outcome
-    return {"decision_id": record.decision_id, "line_id": record.line_id,
-            "applicant_id": record.applicant_id, "decided_on": record.decided_on,
-            "recorded_at": now, "trigger": record.trigger[:40],
-            "policy_version": record.policy_version, "policy_sha256": record.policy_sha256,
+    return _record_row(record.to_json(), record.decision_id, record.line_id,
+                       record.applicant_id, record.decided_on, record.trigger,
+                       record.policy_version, record.policy_sha256, record.outcome,
+                       fingerprint, now)
+
+
+def _record_row(text: str, decision_id: str, line_id: str, applicant_id: str, decided_on: date,
+                trigger: str, policy_version: str, policy_sha256: str, o: Mapping[str, Any],
+                fingerprint: str, now: Any) -> dict[str, Any]:
+    """A line decision row from its record's JSON and parts (`_row`, for a batch that makes
+    the JSON without the record object: `record.record_dict`)."""
+    return {"decision_id": decision_id, "line_id": line_id,
+            "applicant_id": applicant_id, "decided_on": decided_on,
+            "recorded_at": now, "trigger": trigger[:40],
+            "policy_version": policy_version, "policy_sha256": policy_sha256,
             "changes": o["limit"] is not None or o["annual_rate"] is not None
             or o["freeze"] is not None,
             "limit_after": o["limit"], "rate_after": o["annual_rate"], "freeze": o["freeze"],
