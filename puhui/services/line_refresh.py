@@ -55,7 +55,7 @@ from puhui.services.ids import new_id
 from puhui.services.monitoring_panels import load_panels
 from puhui.services.platform import Platform
 from puhui.services.reevaluation import (LineMonitor, _engaged, _record_row, _status,
-                                         apply_decisions, line_facts_from,
+                                         apply_decisions, line_facts_from, line_state,
                                          reevaluate_applicant)
 from puhui.store import line_decision_repo as repo
 from puhui.store import monitoring_repo
@@ -496,12 +496,6 @@ def _keyed(columns: dict[str, Any], applicant_id: str) -> dict[str, Any]:
     return {**columns, "business_id": (np.full(ROWS, applicant_id, dtype=object), None)}
 
 
-def _same_line(read: Any, now: Any) -> bool:
-    return now is not None and all(
-        str(getattr(read, k)) == str(getattr(now, k))
-        for k in ("limit", "drawn", "annual_rate", "status", "changed_on"))
-
-
 def _write_chunk(p: Platform, monitor: LineMonitor, evaluated: list[_Evaluated], today: date,
                  trigger: str, run: RefreshRun, summaries: Sequence[dict[str, Any]] = ()) -> None:
     if not evaluated and not summaries:
@@ -511,9 +505,13 @@ def _write_chunk(p: Platform, monitor: LineMonitor, evaluated: list[_Evaluated],
         _keep_summaries(session, summaries, run)
         t0 = run.add_time("keep summaries", t0) if summaries else t0
         holders = sorted({e.applicant_id for e in evaluated})
-        current = {x.line_id: x for x in _lines_of(monitor, session, holders)}
+        # the lines that moved since they were read (a draw, a repayment, a staff operation)
+        if monitor.line_states_of is not None:
+            current = monitor.line_states_of(session, holders)
+        else:
+            current = {x.line_id: line_state(x) for x in _lines_of(monitor, session, holders)}
         moved = sorted({e.applicant_id for e in evaluated
-                        if not _same_line(e.line, current.get(e.line.line_id))})
+                        if current.get(e.line.line_id) != line_state(e.line)})
         keep = [e for e in evaluated if e.applicant_id not in moved]
         known = repo.decisions_by_inputs(session, [(e.line.line_id, e.fingerprint)
                                                    for e in keep])

@@ -92,7 +92,11 @@ class LineMonitor:
     - `apply_line_changes(p, session, actor, requests) -> results`: `apply_line_change` for
       many `lines.LineChange` requests at once, each carrying the notice to record once it
       applies (`lines.change_lines`, which records it through the platform's notifications,
-      not through `notify`); optional: `apply_line_change` and `notify` for each, else.
+      not through `notify`); optional: `apply_line_change` and `notify` for each, else;
+    - `line_states_of(session, applicant_ids)`: line id -> (limit, drawn, annual rate, status,
+      changed on) as text (`line_state` of each line) of those applicants' lines as stored
+      now, without the rest of each line: how the batch finds the lines that moved between
+      its read and its write (optional: `lines_of_many` or `lines_of`, else).
     """
 
     policy: LinePolicy
@@ -105,6 +109,8 @@ class LineMonitor:
     lines_of_many: Callable[[Session, Sequence[str]], Sequence[Any]] | None = None
     behaviour_of: Callable[..., Mapping[str, Mapping[str, int]]] | None = None
     apply_line_changes: Callable[..., Sequence[Any]] | None = None
+    line_states_of: Callable[[Session, Sequence[str]], Mapping[str, tuple[str, ...]]] | None \
+        = None
 
     @classmethod
     def for_platform(cls, p: Platform, policy: LinePolicy | None = None,
@@ -119,10 +125,12 @@ class LineMonitor:
             "repayments_of": lines.repayments_of,
             "behaviour_of": line_behaviour.behaviour_of,
             "scorer": getattr(p.decider, "scorer", None), "notify": notifications.notify,
-            "apply_line_changes": lines.change_lines}
+            "apply_line_changes": lines.change_lines, "line_states_of": repo.line_states}
         if ("apply_line_change" in parts or "notify" in parts) \
                 and "apply_line_changes" not in parts:
             defaults["apply_line_changes"] = None  # the bulk form would bypass the one given
+        if ("lines_of" in parts or "lines_of_many" in parts) and "line_states_of" not in parts:
+            defaults["line_states_of"] = None  # the stored lines may not be the ones given
         defaults.update(parts)
         return cls(policy or default_line_policy(), **defaults)
 
@@ -328,6 +336,14 @@ def line_facts_from(p: Platform, line: Any, cap: Any) -> LineFacts:
                      _status(line), line.opened_on, line.changed_on, product_max, cap)
 
 
+def line_state(line: Any) -> tuple[str, str, str, str, str]:
+    """What a line's re-evaluation depends on that a draw, a repayment or a staff operation
+    changes, as text (`LineMonitor.line_states_of`'s form): limit, drawn, annual rate,
+    status, changed on."""
+    return (str(line.limit), str(line.drawn), str(line.annual_rate), _status(line),
+            str(line.changed_on))
+
+
 def _status(line: Any) -> str:
     status = line.status
     return str(getattr(status, "value", status))
@@ -506,4 +522,4 @@ def replay_line_decision(session: Session, actor: Principal, decision_id: str,
 
 __all__ = ["LineMonitor", "Reevaluated", "push_data", "refresh_lines", "reevaluate_applicant",
            "apply_decision", "apply_decisions", "replay_line_decision", "stored_line_decision",
-           "line_decisions", "monitored_applicants", "NOTICE_KIND"]
+           "line_decisions", "monitored_applicants", "line_state", "NOTICE_KIND"]
