@@ -137,9 +137,16 @@ def reevaluate_applicants(p: Platform, monitor: LineMonitor, applicant_ids: Sequ
             except PuhuiError as exc:
                 slots[k] = exc
                 return
-            future = None if not read.lines else pool.submit(
-                _chunk_in_worker, url, read.holders, today, scorer, policy,
-                read.plans if policy is not None else None, trigger, read.now)
+            future = None
+            if read.lines:
+                try:
+                    future = pool.submit(_chunk_in_worker, url, read.holders, today, scorer,
+                                         policy, read.plans if policy is not None else None,
+                                         trigger, read.now)
+                except Exception as exc:  # noqa: BLE001 - a pool lost: this chunk is done here
+                    log.warning("line refresh: no worker for a chunk (%s: %s); computing here",
+                                type(exc).__name__, exc)
+                    _POOLS.pop(workers, None)
             slots[k] = (read, future)
 
         for k in range(min(workers, len(parts))):
