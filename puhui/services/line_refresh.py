@@ -8,17 +8,21 @@ path does the same work per chunk of borrowers, with each step done once for the
 
 1. **read** (one short write transaction: the settlement cache is kept as it is read): the
    borrowers' open lines, the lines' latest decisions and last re-pricing, the rate cap in
-   force and the lines' repayment record (`LineMonitor.behaviour_of`);
+   force and the lines' repayment record (`LineMonitor.behaviour_of`), gathered per line into
+   what deciding it needs (its `LineFacts`, engaged rules and `LineHistory`);
 2. **compute**: every business's panel (`monitoring_panels.load_panels`: the large sources
    from their bases' summaries extended with the states' tails, the small ones reduced from
    their merged records; the same columns `panel_columns` gives on the whole data), the
    point-in-time features (`feature_frame`) and monitoring signals (`monitoring_frame`) over
-   the chunk in one pass and the chunk's scores in one call (`scorer.score_many`, the same
-   numbers as `score` one borrower at a time): in worker processes when there are several,
-   each a chunk ahead; then, here, the line policy's decision on each line (`decide` on the
-   facts gathered once), with its record;
+   the chunk in one pass, the chunk's scores in one call (`scorer.score_many`, the same
+   numbers as `score` one borrower at a time), then the line policy's decision on each line
+   (`decide` on the facts gathered once) with its record's row: in worker processes when
+   there are several (each chunk read here first and handed out with what its lines need,
+   at most one chunk per worker ahead of the one being written; the policy and the scorer
+   pickled once per run), else here;
 3. **write** (one write transaction): lines changed since they were read (a draw, a
-   repayment, a staff operation in between) are set aside and re-evaluated one borrower at a
+   repayment, a staff operation in between; found from their stored state alone,
+   `LineMonitor.line_states_of`) are set aside and re-evaluated one borrower at a
    time in the same transaction, on what they are now; the others' records are inserted in
    bulk (a record whose inputs were recorded already is not recorded again) and the changes
    are applied and told to the borrowers together (`reevaluation.apply_decisions`: the
