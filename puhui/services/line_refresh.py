@@ -58,7 +58,7 @@ from puhui.services.clock import business_date
 from puhui.services.ids import new_id
 from puhui.services.monitoring_panels import load_panels
 from puhui.services.platform import Platform
-from puhui.services.reevaluation import (LineMonitor, _engaged, _record_row, _status,
+from puhui.services.reevaluation import (LineMonitor, _engaged, _record_values, _status,
                                          apply_decisions, line_facts_from, line_state,
                                          reevaluate_applicant)
 from puhui.store import line_decision_repo as repo
@@ -102,7 +102,7 @@ class _Evaluated:
     applicant_id: str
     line: Any  # the line as read
     decision: Any  # None when it changes nothing
-    record_row: dict[str, Any]
+    record_values: tuple[Any, ...]  # the record's row, in `repo.DECISION_COLUMNS` order
     fingerprint: str
 
 
@@ -364,7 +364,7 @@ class _Plan:
 
 
 #: One line decided: (the decision when it changes the line, else None: its trace need not
-#: travel back), the record's row, its inputs' fingerprint.
+#: travel back), the record's row (`repo.DECISION_COLUMNS` values), its inputs' fingerprint.
 _Decided = tuple[Any, dict[str, Any], str]
 
 
@@ -497,8 +497,9 @@ def _decide_lines(policy: LinePolicy, plans: Sequence[_Plan],
                                      policy_sha256, model_versions.get(a, {}), dict(hashes),
                                      line_dict, engaged, facts, outcome))
         out.append((decision if decision.changes else None,
-                    _record_row(text, decision_id, line.line_id, a, today, trigger, version,
-                                policy_sha256, outcome, fingerprint, now), fingerprint))
+                    _record_values(text, decision_id, line.line_id, a, today, trigger,
+                                   version, policy_sha256, outcome, fingerprint, now),
+                    fingerprint))
     return out
 
 
@@ -527,11 +528,11 @@ def _write_chunk(p: Platform, monitor: LineMonitor, evaluated: list[_Evaluated],
         known = repo.decisions_by_inputs(session, [(e.line.line_id, e.fingerprint)
                                                    for e in keep])
         fresh = [e for e in keep if (e.line.line_id, e.fingerprint) not in known]
-        repo.add_decisions(session, [e.record_row for e in fresh])
+        repo.bulk_add_decisions(session.connection(), [e.record_values for e in fresh])
         run.recorded += len(fresh)
         run.lines += len(keep)
         changing = [(e.applicant_id, e.decision,
-                     known.get((e.line.line_id, e.fingerprint), e.record_row["decision_id"]))
+                     known.get((e.line.line_id, e.fingerprint), e.record_values[0]))
                     for e in keep if e.decision is not None]
         run.changed += len(changing)
         for (_, decision, _), (_, refused) in zip(

@@ -444,26 +444,23 @@ def apply_decisions(p: Platform, session: Session, monitor: LineMonitor,
 
 
 def _row(record: LineDecisionRecord, fingerprint: str, now: Any) -> dict[str, Any]:
-    return _record_row(record.to_json(), record.decision_id, record.line_id,
-                       record.applicant_id, record.decided_on, record.trigger,
-                       record.policy_version, record.policy_sha256, record.outcome,
-                       fingerprint, now)
+    return dict(zip(repo.DECISION_COLUMNS, _record_values(
+        record.to_json(), record.decision_id, record.line_id, record.applicant_id,
+        record.decided_on, record.trigger, record.policy_version, record.policy_sha256,
+        record.outcome, fingerprint, now)))
 
 
-def _record_row(text: str, decision_id: str, line_id: str, applicant_id: str, decided_on: date,
-                trigger: str, policy_version: str, policy_sha256: str, o: Mapping[str, Any],
-                fingerprint: str, now: Any) -> dict[str, Any]:
-    """A line decision row from its record's JSON and parts (`_row`, for a batch that makes
-    the JSON without the record object: `record.record_dict`)."""
-    return {"decision_id": decision_id, "line_id": line_id,
-            "applicant_id": applicant_id, "decided_on": decided_on,
-            "recorded_at": now, "trigger": trigger[:40],
-            "policy_version": policy_version, "policy_sha256": policy_sha256,
-            "changes": o["limit"] is not None or o["annual_rate"] is not None
-            or o["freeze"] is not None,
-            "limit_after": o["limit"], "rate_after": o["annual_rate"], "freeze": o["freeze"],
-            "engaged": canonical(o["engaged"]), "input_sha256": fingerprint, "record": text,
-            "record_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+def _record_values(text: str, decision_id: str, line_id: str, applicant_id: str,
+                   decided_on: date, trigger: str, policy_version: str, policy_sha256: str,
+                   o: Mapping[str, Any], fingerprint: str, now: Any) -> tuple[Any, ...]:
+    """A line decision row (`repo.DECISION_COLUMNS`, in order) from its record's JSON and
+    parts: `_row`'s values, for a batch that makes the JSON without the record object
+    (`record.record_dict`) and sends its rows between processes as tuples."""
+    return (decision_id, line_id, applicant_id, decided_on, now, trigger[:40], policy_version,
+            policy_sha256,
+            o["limit"] is not None or o["annual_rate"] is not None or o["freeze"] is not None,
+            o["limit"], o["annual_rate"], o["freeze"], canonical(o["engaged"]), fingerprint,
+            text, hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
 # -- reading and replaying the records -------------------------------------------------------------

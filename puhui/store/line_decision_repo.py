@@ -59,13 +59,16 @@ def decision_by_input(bind: Bind, line_id: str, input_sha256: str) -> Any | None
 def decisions_by_inputs(bind: Bind, pairs: Iterable[tuple[str, str]]
                         ) -> dict[tuple[str, str], str]:
     """(line_id, input_sha256) -> the decision recorded for those inputs, for the pairs that
-    have one (chunks of 500 lines per statement)."""
+    have one (chunks of 500 pairs per statement; only the decisions with one of the
+    fingerprints asked are read, not every decision of the lines)."""
     wanted = set(pairs)
-    lines = sorted({line_id for line_id, _ in wanted})
+    asked = sorted(wanted)
     out: dict[tuple[str, str], str] = {}
-    for start in range(0, len(lines), _BATCH):
+    for start in range(0, len(asked), _BATCH):
+        part = asked[start:start + _BATCH]
         query = select(_LINES.c.line_id, _LINES.c.input_sha256, _LINES.c.decision_id).where(
-            _LINES.c.line_id.in_(lines[start:start + _BATCH]))
+            _LINES.c.line_id.in_(sorted({line_id for line_id, _ in part})),
+            _LINES.c.input_sha256.in_(sorted({fingerprint for _, fingerprint in part})))
         for line_id, fingerprint, decision_id in bind.execute(query):
             if (line_id, fingerprint) in wanted:
                 out[(line_id, fingerprint)] = decision_id
@@ -85,9 +88,15 @@ def line_states(bind: Bind, applicant_ids: Sequence[str]
     without the rest of each line and without SQLAlchemy's row processing (a day reads back
     as its ISO text on SQLite, a date on PostgreSQL: the same text)."""
     conn = bind.connection() if isinstance(bind, Session) else bind
-    return {line_id: (str(limit), str(drawn), str(parse_rate(rate)), status, str(changed_on))
-            for line_id, limit, drawn, rate, status, changed_on
-            in select_in(conn, _LINE_STATES_SQL, list(applicant_ids))}
+    rates: dict[Any, str] = {}  # a book has few distinct prices
+    out = {}
+    for line_id, limit, drawn, rate, status, changed_on in select_in(
+            conn, _LINE_STATES_SQL, list(applicant_ids)):
+        text = rates.get(rate)
+        if text is None:
+            text = rates[rate] = str(parse_rate(rate))
+        out[line_id] = (str(limit), str(drawn), text, status, str(changed_on))
+    return out
 
 
 def decision(bind: Bind, decision_id: str) -> Any | None:

@@ -89,3 +89,19 @@ def test_decisions_added_in_bulk_are_stored_as_an_executemany_stored_them(engine
         repo.add_decisions(s, [one])
         assert repo.decision_by_input(s, one["line_id"], one["input_sha256"]).decision_id \
             == "LD9999"
+
+
+def test_decisions_are_found_by_their_inputs_in_chunks(engine) -> None:
+    rows = [_decision(k) for k in range(1, 1200)]  # seven lines, many decisions each
+    with Session(engine) as s, s.begin():
+        repo.add_decisions(s, rows)
+        pairs = [(r["line_id"], r["input_sha256"]) for r in rows[::2]]
+        # a line's fingerprint asked for another line, and inputs never recorded
+        pairs += [(rows[1]["line_id"], rows[2]["input_sha256"]), ("L1", "f" * 64),
+                  ("L9", rows[3]["input_sha256"])] + pairs[:3]
+        found = repo.decisions_by_inputs(s, pairs)
+        assert found == {(r["line_id"], r["input_sha256"]): r["decision_id"]
+                         for r in rows[::2]}
+        assert all(repo.decision_by_input(s, *pair) is None
+                   for pair in set(pairs) - set(found))
+        assert repo.decisions_by_inputs(s, []) == {}
