@@ -38,10 +38,10 @@ import json
 import string
 from dataclasses import dataclass, field
 from functools import cached_property
-from math import isfinite
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal
 from importlib import resources
+from math import isfinite
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping
 
