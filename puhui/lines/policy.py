@@ -41,6 +41,7 @@ from functools import cached_property
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal
 from importlib import resources
+from math import isfinite
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping
 
@@ -225,6 +226,15 @@ class LinePolicy(_Strict):
     def codes(self) -> tuple[str, ...]:
         return tuple(r.code for r in self.rules)
 
+    @cached_property
+    def rule_reads(self) -> tuple[tuple[tuple[str, ...], tuple[str, ...], str], ...]:
+        """Per rule, what every decision under this policy asks of it again and again: the
+        facts its condition reads, those its release reads (none without one) and its
+        action's description (worked out once, not once a line)."""
+        return tuple((tuple(r.when.facts()),
+                      () if r.release is None else tuple(r.release.facts()),
+                      r.action.describe()) for r in self.rules)
+
 
 def load_line_policy(source: LinePolicy | Mapping[str, Any] | str | bytes) -> LinePolicy:
     """A validated line policy from a document (a mapping, or JSON text); `InvalidLinePolicy`
@@ -289,13 +299,17 @@ class LineFacts:
         """The cap in whole millionths, rounded down (as `loans.caps.clip_rate`)."""
         return int((self.rate_cap.annual_limit * MICRO).to_integral_value(ROUND_FLOOR))
 
-    def to_dict(self) -> dict[str, Any]:
-        from puhui.loans.caps import cap_to_dict
+    def to_dict(self, cap: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The line as plain JSON; `cap`: its rate cap as `loans.caps.cap_to_dict` gives it,
+        when the caller has it already (a chunk's lines share one cap)."""
+        if cap is None:
+            from puhui.loans.caps import cap_to_dict
+            cap = cap_to_dict(self.rate_cap)
         return {"line_id": self.line_id, "limit": self.limit, "drawn": self.drawn,
                 "annual_rate": str(self.annual_rate), "status": self.status,
                 "opened_on": self.opened_on.isoformat(),
                 "changed_on": None if self.changed_on is None else self.changed_on.isoformat(),
-                "product_max": self.product_max, "rate_cap": cap_to_dict(self.rate_cap)}
+                "product_max": self.product_max, "rate_cap": cap}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "LineFacts":
@@ -385,18 +399,16 @@ class LineDecision:
     def outcome(self) -> dict[str, Any]:
         """What the decision does, without its trace: what a line decision record keeps (the
         trace is re-derived by replaying the record's facts)."""
-        d = self.to_dict()
-        del d["trace"], d["notes"]
-        return d
-
-    def to_dict(self) -> dict[str, Any]:
         return {"line_id": self.line_id, "decided_on": self.decided_on.isoformat(),
                 "policy_version": self.policy_version, "fired": list(self.fired),
                 "released": list(self.released), "proposed_limit": self.proposed_limit,
                 "proposed_rate": _text(self.proposed_rate), "limit": self.limit,
                 "annual_rate": _text(self.annual_rate), "freeze": self.freeze,
-                "engaged": {k: v.isoformat() for k, v in sorted(self.engaged.items())},
-                "trace": [t.to_dict() for t in self.trace], "notes": list(self.notes)}
+                "engaged": {k: v.isoformat() for k, v in sorted(self.engaged.items())}}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.outcome(), "trace": [t.to_dict() for t in self.trace],
+                "notes": list(self.notes)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "LineDecision":
@@ -417,16 +429,20 @@ def line_facts(line: LineFacts, features: Mapping[str, Any] | None, scores: Any,
     """Every fact of one line decision, as plain JSON scalars (what the record keeps and a
     replay reads): the line's state, the features (standard and monitoring; any other feature
     is kept too), the scores (a `ModelScores` or a mapping) and the repayment behaviour."""
-    facts: dict[str, Any] = {name: None for name in LINE_FACT_KINDS}
+    facts: dict[str, Any] = dict(_NO_FACTS)
     for name, value in (features or {}).items():
-        if isinstance(name, str) and name not in LINE_STATE_FACTS and name not in SCORE_FACTS \
-                and name not in BEHAVIOUR_FACTS:
-            facts[name] = values.plain(value)
+        if (type(name) is str or isinstance(name, str)) and name not in _NOT_FEATURES:
+            # `values.plain`, the usual Python float and None answered inline
+            if type(value) is float:
+                facts[name] = value if isfinite(value) else None
+            else:
+                facts[name] = None if value is None else _plain(value)
     if scores is not None:
+        mapping = isinstance(scores, Mapping)
         for name in SCORE_FACTS:
-            value = scores.get(name) if isinstance(scores, Mapping) else getattr(scores, name)
-            facts[name] = values.plain(value)
-    facts.update({k: values.plain(v) for k, v in history.facts().items()})
+            value = scores.get(name) if mapping else getattr(scores, name)
+            facts[name] = _plain(value)
+    facts.update({k: _plain(v) for k, v in history.facts().items()})
     since = line.changed_on or line.opened_on
     facts.update({
         "line_limit_fen": line.limit, "line_drawn_fen": line.drawn,
@@ -434,6 +450,21 @@ def line_facts(line: LineFacts, features: Mapping[str, Any] | None, scores: Any,
         "line_annual_rate": float(line.annual_rate), "line_status": line.status,
         "days_since_change": (today - since).days, "line_age_days": (today - line.opened_on).days})
     return facts
+
+
+_NO_FACTS = dict.fromkeys(LINE_FACT_KINDS)
+_NOT_FEATURES = frozenset(LINE_STATE_FACTS) | frozenset(SCORE_FACTS) | frozenset(BEHAVIOUR_FACTS)
+
+
+def _plain(value: Any) -> Any:
+    """`values.plain`, with the values features mostly are (Python floats, None) answered
+    without its general checks: a book's re-evaluation makes some forty of these a line."""
+    kind = type(value)
+    if kind is float:
+        return value if isfinite(value) else None
+    if value is None or kind is int or kind is str or kind is bool:
+        return value
+    return values.plain(value)
 
 
 def evaluate(line: LineFacts, features: Mapping[str, Any] | None, scores: Any,
@@ -475,11 +506,13 @@ def decide(policy: LinePolicy, facts: Mapping[str, Any], line: LineFacts,
     waited = (today - since).days
     too_soon = waited < policy.min_days_between_changes
     candidates: list[_Candidate] = []
+    reads = policy.rule_reads
     for index, rule in enumerate(policy.rules):
-        read = {f: facts.get(f) for f in rule.when.facts()}
+        when_reads, release_reads, described = reads[index]
+        read = {f: facts.get(f) for f in when_reads}
         if rule.code in engaged:
             assert rule.release is not None
-            read.update({f: facts.get(f) for f in rule.release.facts()})
+            read.update({f: facts.get(f) for f in release_reads})
             released = rule.release.test(facts, kinds)
             since_on = engaged[rule.code].isoformat()
             if released is None:
@@ -499,10 +532,10 @@ def decide(policy: LinePolicy, facts: Mapping[str, Any], line: LineFacts,
             continue
         fired = rule.when.test(facts, kinds)
         if fired is None:
-            trace.append(RuleTrace(rule.code, "missing", read, rule.action.describe(),
+            trace.append(RuleTrace(rule.code, "missing", read, described,
                                    "not applied: a fact it reads is missing"))
         elif not fired:
-            trace.append(RuleTrace(rule.code, "not_fired", read, rule.action.describe(),
+            trace.append(RuleTrace(rule.code, "not_fired", read, described,
                                    "its condition does not hold"))
         else:
             trace.append(None)

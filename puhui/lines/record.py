@@ -56,14 +56,10 @@ class LineDecisionRecord:
                             self.decided_on)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, "decision_id": self.decision_id, "line_id": self.line_id,
-                "applicant_id": self.applicant_id, "decided_on": self.decided_on.isoformat(),
-                "trigger": self.trigger, "policy_version": self.policy_version,
-                "policy_sha256": self.policy_sha256, "model_versions": dict(self.model_versions),
-                "data": dict(self.data), "line": self.line.to_dict(),
-                "engaged_before": {k: v.isoformat()
-                                   for k, v in sorted(self.engaged_before.items())},
-                "facts": dict(self.facts), "outcome": dict(self.outcome)}
+        return record_dict(self.decision_id, self.line_id, self.applicant_id, self.decided_on,
+                           self.trigger, self.policy_version, self.policy_sha256,
+                           dict(self.model_versions), dict(self.data), self.line.to_dict(),
+                           self.engaged_before, dict(self.facts), dict(self.outcome))
 
     def to_json(self) -> str:
         """Canonical JSON: keys sorted, no spaces, UTF-8 kept."""
@@ -105,6 +101,23 @@ class LineDecisionRecord:
             raise
         except ValueError as exc:
             raise InvalidLineDecision(f"a line decision record is JSON: {exc}") from None
+
+
+def record_dict(decision_id: str, line_id: str, applicant_id: str, decided_on: date,
+                trigger: str, policy_version: str, policy_sha256: str,
+                model_versions: dict[str, str], data: dict[str, str], line: dict[str, Any],
+                engaged_before: Mapping[str, date], facts: dict[str, Any],
+                outcome: dict[str, Any]) -> dict[str, Any]:
+    """`LineDecisionRecord.to_dict` from its parts, the line already as `LineFacts.to_dict`:
+    what the batch re-evaluation writes without making the record object (its `canonical`
+    JSON is the record's `to_json`, byte for byte).  The dicts are taken as they are."""
+    return {"format": FORMAT, "decision_id": decision_id, "line_id": line_id,
+            "applicant_id": applicant_id, "decided_on": decided_on.isoformat(),
+            "trigger": trigger, "policy_version": policy_version,
+            "policy_sha256": policy_sha256, "model_versions": model_versions,
+            "data": data, "line": line,
+            "engaged_before": {k: v.isoformat() for k, v in sorted(engaged_before.items())},
+            "facts": facts, "outcome": outcome}
 
 
 def canonical(value: Any) -> str:

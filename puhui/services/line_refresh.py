@@ -8,17 +8,21 @@ path does the same work per chunk of borrowers, with each step done once for the
 
 1. **read** (one short write transaction: the settlement cache is kept as it is read): the
    borrowers' open lines, the lines' latest decisions and last re-pricing, the rate cap in
-   force and the lines' repayment record (`LineMonitor.behaviour_of`);
+   force and the lines' repayment record (`LineMonitor.behaviour_of`), gathered per line into
+   what deciding it needs (its `LineFacts`, engaged rules and `LineHistory`);
 2. **compute**: every business's panel (`monitoring_panels.load_panels`: the large sources
    from their bases' summaries extended with the states' tails, the small ones reduced from
    their merged records; the same columns `panel_columns` gives on the whole data), the
    point-in-time features (`feature_frame`) and monitoring signals (`monitoring_frame`) over
-   the chunk in one pass and the chunk's scores in one call (`scorer.score_many`, the same
-   numbers as `score` one borrower at a time): in worker processes when there are several,
-   each a chunk ahead; then, here, the line policy's decision on each line (`decide` on the
-   facts gathered once), with its record;
+   the chunk in one pass, the chunk's scores in one call (`scorer.score_many`, the same
+   numbers as `score` one borrower at a time), then the line policy's decision on each line
+   (`decide` on the facts gathered once) with its record's row: in worker processes when
+   there are several (each chunk read here first and handed out with what its lines need,
+   at most one chunk per worker ahead of the one being written; the policy and the scorer
+   pickled once per run), else here;
 3. **write** (one write transaction): lines changed since they were read (a draw, a
-   repayment, a staff operation in between) are set aside and re-evaluated one borrower at a
+   repayment, a staff operation in between; found from their stored state alone,
+   `LineMonitor.line_states_of`) are set aside and re-evaluated one borrower at a
    time in the same transaction, on what they are now; the others' records are inserted in
    bulk (a record whose inputs were recorded already is not recorded again) and the changes
    are applied and told to the borrowers together (`reevaluation.apply_decisions`: the
@@ -41,16 +45,19 @@ from datetime import date
 from typing import Any, Mapping, Sequence
 
 from puhui.errors import PuhuiError
-from puhui.lines.policy import OPEN_STATUSES, LineHistory, decide, line_facts
-from puhui.lines.record import LineDecisionRecord, input_sha256
+from puhui.lines.policy import (OPEN_STATUSES, LineFacts, LineHistory, LinePolicy, decide,
+                                line_facts)
+from puhui.lines.record import canonical, input_sha256, record_dict
 from puhui.lines.signals import SIGNALS, monitoring_frame, repayment_facts
+from puhui.loans.caps import cap_to_dict
 from puhui.risk.features import FEATURES, feature_frame
 from puhui.services.clock import business_date
 from puhui.services.ids import new_id
 from puhui.services.monitoring_panels import load_panels
 from puhui.services.platform import Platform
-from puhui.services.reevaluation import (LineMonitor, _engaged, _row, _status, apply_decisions,
-                                         line_facts_from, reevaluate_applicant)
+from puhui.services.reevaluation import (LineMonitor, _engaged, _record_values, _status,
+                                         apply_decisions, line_facts_from, line_state,
+                                         reevaluate_applicant)
 from puhui.store import line_decision_repo as repo
 from puhui.store import monitoring_repo
 
@@ -91,8 +98,8 @@ class RefreshRun:
 class _Evaluated:
     applicant_id: str
     line: Any  # the line as read
-    decision: Any
-    record_row: dict[str, Any]
+    decision: Any  # None when it changes nothing
+    record_values: tuple[Any, ...]  # the record's row, in `repo.DECISION_COLUMNS` order
     fingerprint: str
 
 
@@ -101,12 +108,13 @@ def reevaluate_applicants(p: Platform, monitor: LineMonitor, applicant_ids: Sequ
                           workers: int | None = None, progress: Any = None) -> RefreshRun:
     """Re-evaluate every open line of these borrowers on today's data (see the module's doc).
 
-    `workers` processes (default `refresh_workers()`, from PUHUI_REFRESH_WORKERS) read the
-    borrowers' data, compute their features and score them, a chunk each at a time, while this process
-    decides and writes the chunks in order; with one worker, or a database other processes
-    cannot open (SQLite in memory), or a single chunk, all of it happens here.  A chunk whose
-    write fails is reported under `refused` by its first borrower and the others go on;
-    `progress(n)` is called with each chunk's number of borrowers done."""
+    `workers` processes (default `refresh_workers()`, from PUHUI_REFRESH_WORKERS) compute the
+    borrowers' features, score them and decide their lines, a chunk each at a time, while this
+    process reads each chunk before handing it out and writes the chunks in order; with one
+    worker, or a database other processes cannot open (SQLite in memory), or a single chunk,
+    all of it happens here.  A chunk whose read or write fails is reported under `refused` by
+    its first borrower and the others go on; `progress(n)` is called with each chunk's number
+    of borrowers done."""
     if chunk < 1:
         raise ValueError("chunk must be at least 1")
     today = today or business_date(p.clock)
@@ -117,17 +125,40 @@ def reevaluate_applicants(p: Platform, monitor: LineMonitor, applicant_ids: Sequ
     url = _shared_url(p)
     if workers > 1 and len(parts) > 1 and url is not None:
         pool = _pool(workers)
-        # at most `workers` chunks ahead of the one being written: memory stays bounded
         scorer = _packed(monitor.scorer)
-        pending = [pool.submit(_features_in_worker, url, part, today, scorer)
-                   for part in parts[:workers]]
+        # the policy travels only with the scores: a scorer kept here means deciding here
+        policy = _packed(monitor.policy, "policy") \
+            if monitor.scorer is None or scorer is not None else None
+        slots: list[Any] = [None] * len(parts)
+
+        def start(k: int) -> None:
+            """Read chunk k (here, in order) and hand it to a worker."""
+            try:
+                read = _read_chunk(p, monitor, parts[k], today, run)
+            except PuhuiError as exc:
+                slots[k] = exc
+                return
+            future = None
+            if read.lines:
+                try:
+                    future = pool.submit(_chunk_in_worker, url, read.holders, today, scorer,
+                                         policy, read.plans if policy is not None else None,
+                                         trigger, read.now)
+                except Exception as exc:  # noqa: BLE001 - a pool lost: this chunk is done here
+                    log.warning("line refresh: no worker for a chunk (%s: %s); computing here",
+                                type(exc).__name__, exc)
+                    _POOLS.pop(workers, None)
+            slots[k] = (read, future)
+
+        for k in range(min(workers, len(parts))):
+            start(k)
         for k, part in enumerate(parts):
-            computed = pending[k]
+            # at most `workers` chunks ahead of the one being written: memory stays bounded;
+            # the next one is read while the workers compute
             if k + workers < len(parts):
-                pending.append(pool.submit(_features_in_worker, url, parts[k + workers], today,
-                                           scorer))
-            _chunk(p, monitor, part, today, trigger, run, computed.result)
-            pending[k] = None  # type: ignore[call-overload]
+                start(k + workers)
+            slot, slots[k] = slots[k], None
+            _chunk(p, monitor, part, today, trigger, run, slot)
             if progress is not None:
                 progress(len(part))
     else:
@@ -180,21 +211,36 @@ def _shared_url(p: Platform) -> str | None:
 
 
 _ENGINES: dict[str, Any] = {}
-_SCORERS: dict[bytes, Any] = {}
+_UNPACKED: dict[str, dict[bytes, Any]] = {"scorer": {}, "policy": {}}
 
 
-def _packed(scorer: Any) -> bytes | None:
-    """The scorer as the workers receive it (pickled once per run: a quarter of a megabyte)."""
+def _packed(thing: Any, what: str = "scorer") -> bytes | None:
+    """The scorer (or the line policy) as the workers receive it: pickled once per run (the
+    scorer is a quarter of a megabyte); None when it cannot travel (it is used here then)."""
     import pickle
 
-    if scorer is None:
+    if thing is None:
         return None
     try:
-        return pickle.dumps(scorer, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:  # noqa: BLE001 - a scorer that cannot travel scores here
-        log.info("line refresh: the scorer stays in this process (%s: %s)",
+        return pickle.dumps(thing, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # noqa: BLE001 - what cannot travel is used in this process
+        log.info("line refresh: the %s stays in this process (%s: %s)", what,
                  type(exc).__name__, exc)
         return None
+
+
+def _unpacked(packed: bytes, what: str) -> Any:
+    """`_packed`'s object again, unpickled once per worker process and object."""
+    import hashlib
+    import pickle
+
+    key = hashlib.sha256(packed).digest()
+    kept = _UNPACKED[what]
+    found = kept.get(key)
+    if found is None:
+        kept.clear()
+        found = kept[key] = pickle.loads(packed)  # noqa: S301 - this process's own bytes
+    return found
 
 
 def _features_in_worker(url: str, applicant_ids: list[str], today: date,
@@ -204,9 +250,6 @@ def _features_in_worker(url: str, applicant_ids: list[str], today: date,
     """In a worker process: `borrower_features` on its own read engine (kept per URL), each
     borrower's scores when given the scorer (unpickled once per worker and scorer; None
     without it) and the summaries made on the way."""
-    import hashlib
-    import pickle
-
     from puhui.store.db import make_engine, reader_for, reading
 
     engine = _ENGINES.get(url)
@@ -216,13 +259,24 @@ def _features_in_worker(url: str, applicant_ids: list[str], today: date,
         computed, summaries = borrower_features(session, applicant_ids, today)
     if scorer is None:
         return computed, None, summaries
-    key = hashlib.sha256(scorer).digest()
-    model = _SCORERS.get(key)
-    if model is None:
-        _SCORERS.clear()
-        model = _SCORERS[key] = pickle.loads(scorer)  # noqa: S301 - this process's own bytes
+    model = _unpacked(scorer, "scorer")
     return (computed, _scored_many(model, {a: feats for a, (feats, _) in computed.items()}),
             summaries)
+
+
+def _chunk_in_worker(url: str, holders: list[str], today: date, scorer: bytes | None,
+                     policy: bytes | None, plans: list[_Plan] | None, trigger: str, now: Any
+                     ) -> tuple[Any, Any, list[dict[str, Any]], list[_Decided] | None]:
+    """In a worker process: the chunk's features and scores (`_features_in_worker`), then,
+    given the policy and the lines' plans, every line's decision and record (`_decide_lines`):
+    (None, None, summaries, decided).  Without the policy: (features, scores, summaries,
+    None), for this process to decide."""
+    computed, scored, summaries = _features_in_worker(url, holders, today, scorer)
+    if policy is None or plans is None:
+        return computed, scored, summaries, None
+    decided = _decide_lines(_unpacked(policy, "policy"), plans, computed, scored, today,
+                            trigger, now)
+    return None, None, summaries, decided
 
 
 def _scored(scorer: Any, applicant_id: str, features: Mapping[str, Any]) -> Any:
@@ -293,10 +347,45 @@ def _behaviour(monitor: LineMonitor, session: Any, lines: Sequence[Any], today: 
                                        since[x.line_id]) for x in lines}
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What deciding one line needs beyond its borrower's features and scores (the read
+    stage's, sent to a worker): the line's facts, the rules engaged by its latest decision
+    and its repayment history."""
+
+    applicant_id: str
+    facts: LineFacts
+    engaged: dict[str, date]
+    history: LineHistory
+
+
+#: One line decided: (the decision when it changes the line, else None: its trace need not
+#: travel back), the record's row (`repo.DECISION_COLUMNS` values), its inputs' fingerprint.
+_Decided = tuple[Any, dict[str, Any], str]
+
+
+@dataclass
+class _Read:
+    """A chunk as read: its borrowers with open lines, the lines (they stay in this process:
+    the write compares them with the lines then), each line's plan and the records' time."""
+
+    holders: list[str]
+    lines: list[Any]
+    plans: list[_Plan]
+    now: Any
+
+
 def _chunk(p: Platform, monitor: LineMonitor, part: list[str], today: date, trigger: str,
-           run: RefreshRun, computed: Any) -> None:
+           run: RefreshRun, slot: Any) -> None:
+    """Read (unless `slot` holds the chunk as read and its worker's future, or the read's
+    failure), compute, decide and write one chunk."""
     try:
-        evaluated, summaries = _evaluate_chunk(p, monitor, part, today, trigger, run, computed)
+        if isinstance(slot, PuhuiError):
+            raise slot
+        read, future = slot if slot is not None else (
+            _read_chunk(p, monitor, part, today, run), None)
+        evaluated, summaries = _evaluate_chunk(p, monitor, read, today, trigger, run,
+                                               None if future is None else future.result)
         _write_chunk(p, monitor, evaluated, today, trigger, run, summaries)
     except PuhuiError as exc:
         run.refused[part[0]] = f"{type(exc).__name__}: {exc}"
@@ -304,17 +393,17 @@ def _chunk(p: Platform, monitor: LineMonitor, part: list[str], today: date, trig
     run.applicants += len(part)
 
 
-def _evaluate_chunk(p: Platform, monitor: LineMonitor, applicant_ids: Sequence[str],
-                    today: date, trigger: str, run: RefreshRun, computed: Any
-                    ) -> tuple[list[_Evaluated], list[dict[str, Any]]]:
-    policy = monitor.policy
+def _read_chunk(p: Platform, monitor: LineMonitor, applicant_ids: Sequence[str], today: date,
+                run: RefreshRun) -> _Read:
+    """The read stage: the borrowers' open lines and, per line, its facts, engaged rules and
+    repayment history."""
     t0 = time.perf_counter()
     # a write transaction: the repayment record keeps its settlement cache as it reads it
     with p.unit() as session:
         lines = _lines_of(monitor, session, applicant_ids)
         if not lines:
-            return [], []
-        holders = sorted({x.applicant_id for x in lines})
+            run.add_time("read", t0)
+            return _Read([], [], [], None)
         line_ids = [x.line_id for x in lines]
         latest = repo.latest_decisions(session, line_ids)
         repriced = repo.last_repriced(session, line_ids)
@@ -323,15 +412,37 @@ def _evaluate_chunk(p: Platform, monitor: LineMonitor, applicant_ids: Sequence[s
         since = {i: max(d for d in (repriced.get(i), f.opened_on) if d)
                  for i, f in facts_of.items()}
         behaviour = _behaviour(monitor, session, lines, today, since)
-    t0 = run.add_time("read", t0)
+    plans = []
+    for x in lines:
+        i = x.line_id
+        engaged = _engaged(latest.get(i))
+        b = behaviour[i]
+        plans.append(_Plan(x.applicant_id, facts_of[i], engaged,
+                           LineHistory(b["on_time_months"], b["days_past_due"],
+                                       b["missed_instalments_6m"], engaged)))
+    run.add_time("read", t0)
+    return _Read(sorted({x.applicant_id for x in lines}), lines, plans, p.clock.now())
+
+
+def _evaluate_chunk(p: Platform, monitor: LineMonitor, read: _Read, today: date, trigger: str,
+                    run: RefreshRun, computed: Any) -> tuple[list[_Evaluated],
+                                                             list[dict[str, Any]]]:
+    """The chunk's lines decided, with their records: by its worker (`computed`, the worker's
+    answer to wait for), or here on what the worker computed, or all here (None, or the
+    worker lost)."""
+    if not read.lines:
+        return [], []
+    holders = read.holders
+    t0 = time.perf_counter()
     scored: dict[str, Any] | None = None  # the workers' scores
+    decided: list[_Decided] | None = None  # the workers' decisions
     if computed is None:
         with p.read() as session:
             by_borrower, summaries = borrower_features(session, holders, today)
         t0 = run.add_time("features", t0)
     else:
         try:
-            by_borrower, scored, summaries = computed()  # the worker's, waited for
+            by_borrower, scored, summaries, decided = computed()  # the worker's, waited for
         except Exception as exc:  # noqa: BLE001 - a worker lost is no reason to stop the cycle
             log.warning("line refresh: a feature worker failed (%s: %s); computing here",
                         type(exc).__name__, exc)
@@ -339,39 +450,53 @@ def _evaluate_chunk(p: Platform, monitor: LineMonitor, applicant_ids: Sequence[s
             with p.read() as session:
                 by_borrower, summaries = borrower_features(session, holders, today)
         t0 = run.add_time("features (waited for)", t0)
-    scores: dict[str, Any] = {}
-    if monitor.scorer is not None:  # scored by the workers, or here
-        if scored is None:
+    if decided is None:
+        if monitor.scorer is not None and scored is None:  # scored here
             scored = _scored_many(monitor.scorer, {a: by_borrower[a][0] for a in holders})
-        scores = {a: scored[a] for a in holders}
-    model_versions = {a: dict(s.model_versions) for a, s in scores.items() if s is not None}
-    t0 = run.add_time("scores", t0)
-    now = p.clock.now()
-    out: list[_Evaluated] = []
-    for line in lines:
-        a, i = line.applicant_id, line.line_id
-        engaged = _engaged(latest.get(i))
-        b = behaviour[i]
-        history = LineHistory(b["on_time_months"], b["days_past_due"],
-                              b["missed_instalments_6m"], engaged)
-        feats, hashes = by_borrower[a]
-        score = scores.get(a)
-        facts = line_facts(facts_of[i], feats, score, history, today)
-        decision = decide(policy, facts, facts_of[i], history.engaged, today)  # = evaluate
-        fingerprint = input_sha256(facts_of[i], engaged, facts, policy.sha256, today)
-        record = LineDecisionRecord(
-            new_id("LD"), i, a, today, trigger, policy.version, policy.sha256,
-            model_versions.get(a, {}), dict(hashes), facts_of[i], dict(engaged), facts,
-            decision.outcome())
-        out.append(_Evaluated(a, line, decision, _row(record, fingerprint, now), fingerprint))
+        t0 = run.add_time("scores", t0)
+        decided = _decide_lines(monitor.policy, read.plans, by_borrower,
+                                scored if monitor.scorer is not None else None, today,
+                                trigger, read.now)
+    out = [_Evaluated(plan.applicant_id, line, decision, row, fingerprint)
+           for line, plan, (decision, row, fingerprint)
+           in zip(read.lines, read.plans, decided, strict=True)]
     run.add_time("policy", t0)
     return out, summaries
 
 
-def _same_line(read: Any, now: Any) -> bool:
-    return now is not None and all(
-        str(getattr(read, k)) == str(getattr(now, k))
-        for k in ("limit", "drawn", "annual_rate", "status", "changed_on"))
+def _decide_lines(policy: LinePolicy, plans: Sequence[_Plan],
+                  by_borrower: Mapping[str, tuple[Mapping[str, Any], Mapping[str, str]]],
+                  scored: Mapping[str, Any] | None, today: date, trigger: str, now: Any
+                  ) -> list[_Decided]:
+    """Each line's decision under `policy` (`decide` on the facts gathered once, as
+    `evaluate` does), its record's row and its inputs' fingerprint: what
+    `reevaluation.reevaluate_applicant` records for it, field for field."""
+    scores = {} if scored is None else scored
+    model_versions = {a: dict(s.model_versions) for a, s in scores.items() if s is not None}
+    version, policy_sha256 = policy.version, policy.sha256
+    caps: dict[int, tuple[Any, dict[str, Any]]] = {}  # the lines' cap (one a chunk), as JSON
+    out: list[_Decided] = []
+    for plan in plans:
+        a, line, engaged = plan.applicant_id, plan.facts, plan.engaged
+        feats, hashes = by_borrower[a]
+        facts = line_facts(line, feats, scores.get(a), plan.history, today)
+        decision = decide(policy, facts, line, engaged, today)  # = evaluate
+        cap = caps.get(id(line.rate_cap))
+        if cap is None or cap[0] is not line.rate_cap:
+            cap = caps[id(line.rate_cap)] = (line.rate_cap, cap_to_dict(line.rate_cap))
+        line_dict = line.to_dict(cap[1])
+        fingerprint = input_sha256(line_dict, engaged, facts, policy_sha256, today)
+        outcome = decision.outcome()
+        decision_id = new_id("LD")
+        # the record's `to_json`, without making the record (`LineDecisionRecord`)
+        text = canonical(record_dict(decision_id, line.line_id, a, today, trigger, version,
+                                     policy_sha256, model_versions.get(a, {}), dict(hashes),
+                                     line_dict, engaged, facts, outcome))
+        out.append((decision if decision.changes else None,
+                    _record_values(text, decision_id, line.line_id, a, today, trigger,
+                                   version, policy_sha256, outcome, fingerprint, now),
+                    fingerprint))
+    return out
 
 
 def _write_chunk(p: Platform, monitor: LineMonitor, evaluated: list[_Evaluated], today: date,
@@ -383,19 +508,23 @@ def _write_chunk(p: Platform, monitor: LineMonitor, evaluated: list[_Evaluated],
         _keep_summaries(session, summaries, run)
         t0 = run.add_time("keep summaries", t0) if summaries else t0
         holders = sorted({e.applicant_id for e in evaluated})
-        current = {x.line_id: x for x in _lines_of(monitor, session, holders)}
+        # the lines that moved since they were read (a draw, a repayment, a staff operation)
+        if monitor.line_states_of is not None:
+            current = monitor.line_states_of(session, holders)
+        else:
+            current = {x.line_id: line_state(x) for x in _lines_of(monitor, session, holders)}
         moved = sorted({e.applicant_id for e in evaluated
-                        if not _same_line(e.line, current.get(e.line.line_id))})
+                        if current.get(e.line.line_id) != line_state(e.line)})
         keep = [e for e in evaluated if e.applicant_id not in moved]
         known = repo.decisions_by_inputs(session, [(e.line.line_id, e.fingerprint)
                                                    for e in keep])
         fresh = [e for e in keep if (e.line.line_id, e.fingerprint) not in known]
-        repo.add_decisions(session, [e.record_row for e in fresh])
+        repo.bulk_add_decisions(session.connection(), [e.record_values for e in fresh])
         run.recorded += len(fresh)
         run.lines += len(keep)
         changing = [(e.applicant_id, e.decision,
-                     known.get((e.line.line_id, e.fingerprint), e.record_row["decision_id"]))
-                    for e in keep if e.decision.changes]
+                     known.get((e.line.line_id, e.fingerprint), e.record_values[0]))
+                    for e in keep if e.decision is not None]
         run.changed += len(changing)
         for (_, decision, _), (_, refused) in zip(
                 changing, apply_decisions(p, session, monitor, changing), strict=True):

@@ -92,7 +92,11 @@ class LineMonitor:
     - `apply_line_changes(p, session, actor, requests) -> results`: `apply_line_change` for
       many `lines.LineChange` requests at once, each carrying the notice to record once it
       applies (`lines.change_lines`, which records it through the platform's notifications,
-      not through `notify`); optional: `apply_line_change` and `notify` for each, else.
+      not through `notify`); optional: `apply_line_change` and `notify` for each, else;
+    - `line_states_of(session, applicant_ids)`: line id -> (limit, drawn, annual rate, status,
+      changed on) as text (`line_state` of each line) of those applicants' lines as stored
+      now, without the rest of each line: how the batch finds the lines that moved between
+      its read and its write (optional: `lines_of_many` or `lines_of`, else).
     """
 
     policy: LinePolicy
@@ -105,6 +109,8 @@ class LineMonitor:
     lines_of_many: Callable[[Session, Sequence[str]], Sequence[Any]] | None = None
     behaviour_of: Callable[..., Mapping[str, Mapping[str, int]]] | None = None
     apply_line_changes: Callable[..., Sequence[Any]] | None = None
+    line_states_of: Callable[[Session, Sequence[str]], Mapping[str, tuple[str, ...]]] | None \
+        = None
 
     @classmethod
     def for_platform(cls, p: Platform, policy: LinePolicy | None = None,
@@ -119,10 +125,12 @@ class LineMonitor:
             "repayments_of": lines.repayments_of,
             "behaviour_of": line_behaviour.behaviour_of,
             "scorer": getattr(p.decider, "scorer", None), "notify": notifications.notify,
-            "apply_line_changes": lines.change_lines}
+            "apply_line_changes": lines.change_lines, "line_states_of": repo.line_states}
         if ("apply_line_change" in parts or "notify" in parts) \
                 and "apply_line_changes" not in parts:
             defaults["apply_line_changes"] = None  # the bulk form would bypass the one given
+        if ("lines_of" in parts or "lines_of_many" in parts) and "line_states_of" not in parts:
+            defaults["line_states_of"] = None  # the stored lines may not be the ones given
         defaults.update(parts)
         return cls(policy or default_line_policy(), **defaults)
 
@@ -328,6 +336,14 @@ def line_facts_from(p: Platform, line: Any, cap: Any) -> LineFacts:
                      _status(line), line.opened_on, line.changed_on, product_max, cap)
 
 
+def line_state(line: Any) -> tuple[str, str, str, str, str]:
+    """What a line's re-evaluation depends on that a draw, a repayment or a staff operation
+    changes, as text (`LineMonitor.line_states_of`'s form): limit, drawn, annual rate,
+    status, changed on."""
+    return (str(line.limit), str(line.drawn), str(line.annual_rate), _status(line),
+            str(line.changed_on))
+
+
 def _status(line: Any) -> str:
     status = line.status
     return str(getattr(status, "value", status))
@@ -428,17 +444,23 @@ def apply_decisions(p: Platform, session: Session, monitor: LineMonitor,
 
 
 def _row(record: LineDecisionRecord, fingerprint: str, now: Any) -> dict[str, Any]:
-    text = record.to_json()
-    o = record.outcome
-    return {"decision_id": record.decision_id, "line_id": record.line_id,
-            "applicant_id": record.applicant_id, "decided_on": record.decided_on,
-            "recorded_at": now, "trigger": record.trigger[:40],
-            "policy_version": record.policy_version, "policy_sha256": record.policy_sha256,
-            "changes": o["limit"] is not None or o["annual_rate"] is not None
-            or o["freeze"] is not None,
-            "limit_after": o["limit"], "rate_after": o["annual_rate"], "freeze": o["freeze"],
-            "engaged": canonical(o["engaged"]), "input_sha256": fingerprint, "record": text,
-            "record_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+    return dict(zip(repo.DECISION_COLUMNS, _record_values(
+        record.to_json(), record.decision_id, record.line_id, record.applicant_id,
+        record.decided_on, record.trigger, record.policy_version, record.policy_sha256,
+        record.outcome, fingerprint, now)))
+
+
+def _record_values(text: str, decision_id: str, line_id: str, applicant_id: str,
+                   decided_on: date, trigger: str, policy_version: str, policy_sha256: str,
+                   o: Mapping[str, Any], fingerprint: str, now: Any) -> tuple[Any, ...]:
+    """A line decision row (`repo.DECISION_COLUMNS`, in order) from its record's JSON and
+    parts: `_row`'s values, for a batch that makes the JSON without the record object
+    (`record.record_dict`) and sends its rows between processes as tuples."""
+    return (decision_id, line_id, applicant_id, decided_on, now, trigger[:40], policy_version,
+            policy_sha256,
+            o["limit"] is not None or o["annual_rate"] is not None or o["freeze"] is not None,
+            o["limit"], o["annual_rate"], o["freeze"], canonical(o["engaged"]), fingerprint,
+            text, hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
 # -- reading and replaying the records -------------------------------------------------------------
@@ -497,4 +519,4 @@ def replay_line_decision(session: Session, actor: Principal, decision_id: str,
 
 __all__ = ["LineMonitor", "Reevaluated", "push_data", "refresh_lines", "reevaluate_applicant",
            "apply_decision", "apply_decisions", "replay_line_decision", "stored_line_decision",
-           "line_decisions", "monitored_applicants", "NOTICE_KIND"]
+           "line_decisions", "monitored_applicants", "line_state", "NOTICE_KIND"]
