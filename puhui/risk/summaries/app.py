@@ -34,6 +34,7 @@ from puhui.risk.summaries._digest import text_digests, word_digests
 from puhui.risk.summaries.bank import _cat, _found, _merged, _upsert
 
 Body = dict[str, np.ndarray]
+SCOPE = DataScope.APP_BEHAVIOUR
 _LOGIN = frozenset({"login"})
 _NEVER = np.iinfo(np.int64).max
 

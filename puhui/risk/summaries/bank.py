@@ -48,6 +48,7 @@ from puhui.risk.stacked import NO_MONTH, Stacked
 from puhui.risk.summaries._digest import text_digests
 
 Body = dict[str, np.ndarray]
+SCOPE = DataScope.BANK_STATEMENT
 _LIMIT = 2 ** 63
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _PANEL = np.arange(HISTORY_MONTHS)

@@ -18,13 +18,13 @@ from puhui.risk.stacked import Stacked, stack
 from puhui.risk.summaries import KeyFilter, Summary, decode, encode
 
 
-def reference(module: Any, bodies: Sequence[dict], added: Sequence[SourceData], as_of: date,
-              top: int) -> Stacked:
+def reference(module: Any, bodies: Sequence[dict | None], added: Sequence[SourceData],
+              as_of: date, top: int) -> Stacked:
     """What `panel_many` stands for: per business `extend` (when the tail has records) then
-    `panel`, stacked."""
+    `panel`, stacked (a None body: refused)."""
     results = []
     for body, tail in zip(bodies, added, strict=True):
-        if tail.record_count:
+        if body is not None and tail.record_count:
             body = module.extend(body, tail)
         results.append(None if body is None else module.panel(body, as_of, top))
     return stack(module.SCOPE, results, top)
@@ -49,15 +49,16 @@ def assert_stacked(got: Stacked, want: Stacked) -> None:
         assert np.array_equal(got_values[where], values[where]), (name, got_values, values)
 
 
-def check_many(module: Any, bodies: Sequence[dict], added: Sequence[SourceData], as_of: date,
-               top: int) -> Stacked:
+def check_many(module: Any, bodies: Sequence[dict | None], added: Sequence[SourceData],
+               as_of: date, top: int) -> Stacked:
     """`panel_many` equals the reference, and leaves the bodies as they were."""
-    copies = [{k: a.copy() for k, a in body.items()} for body in bodies]
+    copies = [None if body is None else {k: a.copy() for k, a in body.items()}
+              for body in bodies]
     want = reference(module, bodies, added, as_of, top)
     got = module.panel_many(bodies, added, as_of, top)
     assert_stacked(got, want)
     for body, copy in zip(bodies, copies):
-        assert all(np.array_equal(body[k], copy[k]) for k in copy)
+        assert copy is None or all(np.array_equal(body[k], copy[k]) for k in copy)
     return got
 
 

@@ -9,17 +9,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
+import many_samples
 import numpy as np
 import test_summary_app as samples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from summary_samples import PAYLOAD_AS_OF, SPAN, forms
-from test_many_bank import assert_stacked
 
 from puhui.parties.consent import DataScope
 from puhui.risk.data.payload import SourceData
 from puhui.risk.panel import month_index
-from puhui.risk.stacked import Stacked, stack
+from puhui.risk.stacked import Stacked
 from puhui.risk.summaries import app
 
 SCOPE = DataScope.APP_BEHAVIOUR
@@ -27,23 +27,13 @@ SCOPE = DataScope.APP_BEHAVIOUR
 
 def reference(bodies: Sequence[app.Body | None], added: Sequence[SourceData], as_of: date,
               top: int) -> Stacked:
-    results = []
-    for body, tail in zip(bodies, added):
-        if body is not None and tail.record_count:
-            body = app.extend(body, tail)
-        results.append(None if body is None else app.panel(body, as_of, top))
-    return stack(SCOPE, results, top)
+    """The contract, one business at a time."""
+    return many_samples.reference(app, bodies, added, as_of, top)
 
 
 def check(bodies: list, added: list, as_of: date) -> Stacked:
-    top = month_index(as_of)
-    kept = [None if b is None else {k: v.copy() for k, v in b.items()} for b in bodies]
-    got = app.panel_many(bodies, added, as_of, top)
-    assert_stacked(got, reference(bodies, added, as_of, top))
-    for body, copy in zip(bodies, kept):
-        if body is not None:
-            assert all(np.array_equal(body[k], copy[k]) for k in copy)
-    return got
+    """`panel_many` equals the reference and leaves the bodies as they were."""
+    return many_samples.check_many(app, bodies, added, as_of, month_index(as_of))
 
 
 def business(records: list[dict], cut: int, mid: int, picks: tuple[int, int, int]

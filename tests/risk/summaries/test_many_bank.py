@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, timedelta
 
+import many_samples
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,49 +19,21 @@ from test_summary_bank import AS_OF_BACK, HASHES, ONE_MONTH, _split, bank_lines
 from puhui.parties.consent import DataScope
 from puhui.risk.data.payload import SourceData
 from puhui.risk.panel import month_index
-from puhui.risk.stacked import Stacked, stack
+from puhui.risk.stacked import Stacked
 from puhui.risk.summaries import bank
 
 SCOPE = DataScope.BANK_STATEMENT
 
 
-def assert_stacked(got: Stacked, want: Stacked) -> None:
-    """SPEC_MANY's equality: `ok` exactly; on ok rows the first month, and every column's
-    validity and its values where valid."""
-    assert got.scope is want.scope and list(got.columns) == list(want.columns)
-    assert got.ok.dtype == bool and np.array_equal(got.ok, want.ok), (got.ok, want.ok)
-    rows = want.ok
-    assert got.first_month.dtype == np.int64
-    assert np.array_equal(got.first_month[rows], want.first_month[rows]), \
-        (got.first_month, want.first_month)
-    for name, (values, valid) in want.columns.items():
-        got_values, got_valid = got.columns[name]
-        assert got_values.dtype == np.int64 and got_values.shape == values.shape, name
-        assert np.array_equal(got_valid[rows], valid[rows]), name
-        shown = valid & rows[:, None]
-        assert np.array_equal(got_values[shown], values[shown]), (name, got_values, values)
-
-
 def reference(bodies: Sequence[bank.Body | None], added: Sequence[SourceData], as_of: date,
               top: int) -> Stacked:
     """The contract, one business at a time."""
-    results = []
-    for body, tail in zip(bodies, added):
-        if body is not None and tail.record_count:
-            body = bank.extend(body, tail)
-        results.append(None if body is None else bank.panel(body, as_of, top))
-    return stack(SCOPE, results, top)
+    return many_samples.reference(bank, bodies, added, as_of, top)
 
 
 def check(bodies: list, added: list, as_of: date) -> Stacked:
-    top = month_index(as_of)
-    kept = [None if b is None else {k: v.copy() for k, v in b.items()} for b in bodies]
-    got = bank.panel_many(bodies, added, as_of, top)
-    assert_stacked(got, reference(bodies, added, as_of, top))
-    for body, copy in zip(bodies, kept):  # the bodies are not changed
-        if body is not None:
-            assert all(np.array_equal(body[k], copy[k]) for k in copy)
-    return got
+    """`panel_many` equals the reference and leaves the bodies as they were."""
+    return many_samples.check_many(bank, bodies, added, as_of, month_index(as_of))
 
 
 def business(records: list[dict], cut: int, mid: int, base_form: int, mid_form: int,
