@@ -173,6 +173,8 @@ def merge(base: Segment, later: Iterable[Segment]) -> Segment:
     n0 = base.count
     incoming = np.concatenate([s.keys for s in later])
     hits = _hits(base.keys, incoming) if n0 else np.zeros(0, np.int64)
+    if not len(hits) and len(np.unique(incoming)) == len(incoming):
+        return _appended(base, later, names)  # every record new: the common delivery
     where: dict[int, int] = dict(zip(base.keys[hits].tolist(), hits.tolist()))
     seen = base.seen.copy() if len(hits) else base.seen
     replaced: dict[int, tuple[int, int]] = {}  # base position -> (segment, record) now there
@@ -217,6 +219,26 @@ def merge(base: Segment, later: Iterable[Segment]) -> Segment:
     seen = np.concatenate([seen, np.array(new_seen, dtype=np.int32)])
     first = np.concatenate([base.first, np.array(new_first, dtype=np.int32)])
     return Segment(base.scope, columns, keys, seen, frozenset(unset), first=first)
+
+
+def _appended(base: Segment, later: Sequence[Segment], names: Sequence[str]) -> Segment:
+    """`merge` when no later record's key is in `base` or in another later record: each is
+    appended in order, with the days of its delivery (what the general loop gives then,
+    without a Python step per record)."""
+    columns: dict[str, Any] = {}
+    for name in names:
+        more = [v for s in later for v in _values(s.columns[name])]
+        column = base.columns.get(name) if base.columns else None
+        columns[name] = TypedColumn.of(more) if column is None \
+            else _typed(column).merged((), (), more)
+    unset, at = set(base.unset), base.count
+    for s in later:
+        unset.update(at + i for i in s.unset)
+        at += s.count
+    return Segment(base.scope, columns, np.concatenate([base.keys, *(s.keys for s in later)]),
+                   np.concatenate([base.seen, *(s.seen for s in later)]).astype(np.int32),
+                   frozenset(unset),
+                   first=np.concatenate([base.first, *(s.first for s in later)]).astype(np.int32))
 
 
 def since(segment: Segment, first_day: date) -> Segment | None:
