@@ -5,13 +5,15 @@ Times exactly what the scheduler's `line_refresh` job runs (`scheduler.run_line_
 `services.line_refresh.refresh_cycle`), on a platform opened as `make run` serves it
 (`services.risk.open_platform`: SQLite file, the risk decider with the registered models, the
 shipped line policy, the platform's credit lines, settlement cache and notifications,
-PUHUI_REFRESH_WORKERS unset: one feature worker per core): taking in each source's change feed
-(a page of 2,000 businesses per transaction: consent, validation, payload stored, merged state
-kept, cursor saved), then re-evaluating the lines of every business whose data changed
-(merged states read -- the large sources as their bases' summaries extended with the tails --
-panels and features, both models' scores for the chunk in one call -- these in the worker
-processes -- then the line policy, one record per line, and the chunk's changes applied in
-bulk through `change_lines` and told to the borrowers).
+PUHUI_REFRESH_WORKERS unset: one worker process per core): taking in each source's change feed
+(a page of 2,000 businesses per transaction: consent, validation, payload stored, merged into
+the state's tail, cursor saved), then re-evaluating the lines of every business whose data
+changed, a chunk of 2,000 at a time (this process reads the chunk's lines and repayment record;
+a worker reads the merged states -- the large sources as their bases' summaries extended with
+the tails --, makes the chunk's panels a source at a time over all its businesses, the
+features, both models' scores in one call, and each line's policy decision and record; this
+process writes the records and applies the changes in bulk through `change_lines`, told to the
+borrowers).
 Four cycles are timed: every business with news from three sources at once (the worst case:
 a month's bills, a day's sales and bank lines for the whole book in one slot), one with news
 for one business in fifty (a busy slot), one with nothing new, and again every business with
