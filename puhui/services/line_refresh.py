@@ -10,9 +10,10 @@ path does the same work per chunk of borrowers, with each step done once for the
    borrowers' open lines, the lines' latest decisions and last re-pricing, the rate cap in
    force and the lines' repayment record (`LineMonitor.behaviour_of`), gathered per line into
    what deciding it needs (its `LineFacts`, engaged rules and `LineHistory`);
-2. **compute**: every business's panel (`monitoring_panels.load_panels`: the large sources
-   from their bases' summaries extended with the states' tails, the small ones reduced from
-   their merged records; the same columns `panel_columns` gives on the whole data), the
+2. **compute**: every business's panel (`monitoring_panels.load_panels`, a source at a time
+   over the chunk's businesses: the large sources from their bases' summaries extended with
+   the states' tails, the small ones from their merged records; the same columns
+   `panel_columns` gives on the whole data, one frame for the chunk), the
    point-in-time features (`feature_frame`) and monitoring signals (`monitoring_frame`) over
    the chunk in one pass, the chunk's scores in one call (`scorer.score_many`, the same
    numbers as `score` one borrower at a time), then the line policy's decision on each line

@@ -5,8 +5,12 @@ panel is then reduced from thousands of them per business on every refresh (deco
 reduce: most of a re-evaluation's cost).  Here each large source (sales, logistics, bank
 statement, app behaviour) is read as its base's summary (`puhui.risk.summaries`, a few kB kept
 in `monitoring_summaries`) extended with the state's tail -- the deliveries since the base was
-compacted, a few records each -- and the panel columns are made from that.  The small sources
-(tax, utility, the bureau's report) are read and reduced as before.
+compacted -- and the panel columns are made from that.  The small sources (tax, utility, the
+bureau's report) are read and reduced from their records.  Both are done a source at a time
+over all the borrowers asked for (`summaries.panels_many`, `_reduce_many`: the same numbers as
+one borrower at a time, with a number of NumPy calls that does not grow with the borrowers),
+and the panels are assembled from the sources' `(borrowers, months)` blocks
+(`risk.stacked.PanelBlocks`): per borrower, or as one frame for the refresh's features.
 
 The answer is the one `load_data` + `panel.panel_columns` give, column for column; wherever a
 summary cannot know it (a delivery replacing a record it summarised, a state to rebuild, a
