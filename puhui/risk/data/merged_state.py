@@ -293,6 +293,9 @@ def _encode_column(values: "list | TypedColumn") -> tuple[str, Any, bytes]:
     if k == "s":
         return "s", None, data
     values = column.to_list()
+    tight = TypedColumn.of(values)
+    if tight.kind != "L":  # a list that a form holds (days and None merged from small segments)
+        return _encode_column(tight)
     n = len(values)
     if set(map(type, values)) == {str}:
         joined = "\x00".join(values)

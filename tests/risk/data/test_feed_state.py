@@ -181,3 +181,23 @@ def test_a_damaged_blob_is_refused() -> None:
     tail = ms.append_tail(None, _segments(DataScope.SALES, sent)[0])
     with pytest.raises(PayloadTampered):
         ms.tail_segments(DataScope.SALES, tail[:-3])
+
+
+def test_a_tail_grown_past_the_small_form_keeps_its_days() -> None:
+    """Deliveries of a few orders each, none refunded and then one refunded, merged into one
+    tail segment past the size kept in the JSON header: the refund's day reads back as a
+    day (a list of days and None once went to JSON, and came back as text)."""
+    sent = [{"business_id": BUSINESS, "as_of": f"2026-11-{d:02d}",
+             "records": [_sale(d * 10 + k, date(2026, 11, d), 100 + k, None, False)
+                         for k in range(3)]} for d in range(1, 8)]
+    sent.append({"business_id": BUSINESS, "as_of": "2026-11-09",
+                 "records": [_sale(999, date(2026, 11, 8), 500, 1, False)]})
+    tail = None
+    for segment in _segments(DataScope.SALES, sent):
+        tail = ms.merged_tail(DataScope.SALES, tail, [segment])
+    (merged,) = ms.tail_segments(DataScope.SALES, tail)
+    got = ms.source_data(ms.merge(ms.empty(DataScope.SALES), [merged]), BUSINESS,
+                         date(2026, 11, 9))
+    assert merged.count > ms.SMALL
+    assert got == _reference(DataScope.SALES, sent, date(2026, 11, 9))
+    assert got.days("refunded_on")[-1] == date(2026, 11, 9).toordinal()
