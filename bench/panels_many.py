@@ -1,9 +1,11 @@
 """The chunk-wide panel of a large source (`<summary>.panel_many`) against the per-business
-path it replaces (`extend` then `panel`, stacked): microseconds per business.
+path it replaced (`extend` then `panel`, stacked): microseconds per business
+(`bench/summary_panel_many.py` does the same for the bank and app summaries).  Left out:
+reading and decoding the summaries and tails (timed with the rest in `bench/lines_refresh.py`).
 
-Product path timed: what `services.monitoring_panels.load_panels` does per business and large
-source on a refresh (the stored summary decoded, extended by the state's tail, its panel read),
-for a chunk of businesses.  Bodies are built from typed columns (as a merged state holds them)
+Product path timed: the step of `services.monitoring_panels.load_panels` that extends a chunk's
+summaries of a large source by their tails and reads the panels off them
+(`summaries.panels_many`), against the one-business form it ran before.  Bodies are built from typed columns (as a merged state holds them)
 of a few hundred to a few thousand records each (log-uniform), read back from their stored
 bytes; each business has a tail of 1 to 10 new records (typed), some of its customers known.
 Both forms are run on the same inputs, interleaved, `rounds` times; the best round is shown

@@ -1,10 +1,12 @@
 """The bank and app summaries' chunk-wide extend+panel (`panel_many`) against the
-per-business `extend` then `panel` the refresh runs today, on one chunk of businesses of
-realistic size.
+per-business `extend` then `panel` it replaced, on one chunk of businesses of realistic size
+(`bench/panels_many.py` does the same for sales and logistics).
 
 Product path timed: `services.monitoring_panels.load_panels` extends each business's stored
-summary with its state's tail and reads the panel off it, one business at a time; the
-chunk-wide form gives the same `Stacked` for the whole chunk.  Synthetic businesses (typed
+summary with its state's tail and reads the panel off it, for a chunk at a time, with
+`panel_many` (through `summaries.panels_many`); the one-business form, which it ran before,
+gives the same `Stacked`.  Left out: reading and decoding the summaries and tails (timed with
+the rest in `bench/lines_refresh.py`).  Synthetic businesses (typed
 columns, the merged state's form): bank, a body of 200 to 3,000 lines over two years with 30
 counterparties, 1 to 6 tail lines in the last 40 days; app, a body of 200 to 3,000 events over
 two years on 1 to 4 devices, 1 to 8 tail events in the last 40 days (a new device at times).
