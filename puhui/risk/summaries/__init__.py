@@ -36,7 +36,7 @@ import orjson
 from puhui.parties.consent import DataScope
 from puhui.risk.data.payload import SourceData
 from puhui.risk.errors import PayloadTampered, RiskDataError
-from puhui.risk.stacked import Stacked, stack
+from puhui.risk.stacked import Stacked
 
 #: Raised when the rules of a summary change: a stored summary of another version is not used.
 VERSION = 2
@@ -148,27 +148,46 @@ def panels_many(scope: DataScope, summaries: Sequence[Summary],
                 tails: Sequence[tuple[SourceData, np.ndarray]], as_of: date, top: int
                 ) -> Stacked:
     """`panel_of(extended(summary, *tail))` of many businesses of one scope at once, as a
-    `Stacked` whose `ok` is False where that would be None: chunk-wide where the source has a
-    `panel_many` form, else one business at a time.  The keys are checked here, the same way
-    `extended` checks them."""
-    module = _modules()[scope]
-    fresh = np.ones(len(summaries), bool)
-    for b, (summary, (added, keys)) in enumerate(zip(summaries, tails, strict=True)):
+    `Stacked` whose `ok` is False where that would be None: the keys checked as `extended`
+    checks them, for every business at once, then the source's `panel_many`."""
+    for summary, (added, keys) in zip(summaries, tails, strict=True):
         if summary.scope is not scope or added.scope is not scope \
                 or len(keys) != added.record_count:
             raise RiskDataError("a summary extended with another scope's data or keys")
-        if len(keys) and (len(np.unique(keys)) != len(keys) or summary.keys.might_hold(keys)):
-            fresh[b] = False
-    many = getattr(module, "panel_many", None)
-    if many is None:
-        return stack(scope, [panel_of(grown, as_of, top)
-                             if ok and (grown := extended(s, *t)) is not None else None
-                             for ok, s, t in zip(fresh, summaries, tails)], top)
+    fresh = ~_keys_refused([s.keys for s in summaries], [t[1] for t in tails])
+    many = _modules()[scope].panel_many
     if fresh.all():
         return many([s.body for s in summaries], [t[0] for t in tails], as_of, top)
     chosen = np.flatnonzero(fresh)
     inner = many([summaries[b].body for b in chosen], [tails[b][0] for b in chosen], as_of, top)
     return inner.spread(chosen, len(summaries))
+
+
+def _keys_refused(filters: Sequence[KeyFilter], keys: Sequence[np.ndarray]) -> np.ndarray:
+    """For each business, whether its new keys repeat among themselves or may be among its
+    summary's (`KeyFilter.might_hold`): the businesses' keys and fingerprints laid end to
+    end, each tagged with its business in the high half, so one sort and one search do all."""
+    count = len(filters)
+    refused = np.zeros(count, bool)
+    sizes = np.fromiter(map(len, keys), np.int64, count)
+    if not sizes.sum():
+        return refused
+    owner = np.repeat(np.arange(count, dtype=np.uint64), sizes)
+    new = np.concatenate(keys).astype(np.uint64, copy=False)
+    order = np.lexsort((new, owner))
+    same = (new[order][1:] == new[order][:-1]) & (owner[order][1:] == owner[order][:-1])
+    refused[owner[order][1:][same].astype(np.int64)] = True
+    held = [f.prints for f in filters]
+    held_owner = np.repeat(np.arange(count, dtype=np.uint64),
+                           np.fromiter(map(len, held), np.int64, count))
+    if len(held_owner):
+        tag = np.uint64(32)
+        stored = (held_owner << tag) | np.concatenate(held).astype(np.uint64)  # sorted
+        wanted = (owner << tag) | (new >> tag)
+        at = np.searchsorted(stored, wanted)
+        hit = stored.take(at, mode="clip") == wanted
+        refused[owner[hit].astype(np.int64)] = True
+    return refused
 
 
 # -- stored form -------------------------------------------------------------------------------------

@@ -106,6 +106,35 @@ def test_an_extension_that_may_replace_a_record_is_refused() -> None:
     assert sm.panel_of(grown, date(2026, 12, 7), 2026 * 12 + 11) is not None
 
 
+def test_a_chunk_refuses_exactly_the_extensions_one_at_a_time_refuses() -> None:
+    """`panels_many` checks every business's keys at once: a record of its own summary
+    delivered anew or a key twice refuses that business alone, and a key of *another*
+    business's summary refuses nobody (the businesses' keys are kept apart)."""
+    base, keys = _orders(["o1", "o2", "o3"])
+    other, other_keys = _orders(["p1", "p2"])
+    s, t = sm.summarise(base, keys), sm.summarise(other, other_keys)
+    tails = [_orders(["o2"]), _orders(["p1"]), _orders(["o9", "o9"]), _orders(["o4"]),
+             _orders([]), _orders(["o1", "o7"])]
+    owners = [s, s, t, t, s, t]  # the second: a key of the other summary, new to its own
+    as_of = date(2026, 12, 7)
+    got = sm.panels_many(DataScope.SALES, owners, tails, as_of, 2026 * 12 + 11)
+    alone = [sm.extended(o, *tail) is not None for o, tail in zip(owners, tails)]
+    assert got.ok.tolist() == alone == [False, True, False, True, True, True]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.integers(0, 30), max_size=6, unique=True),
+                          st.lists(st.integers(0, 30), max_size=4)), max_size=6))
+def test_the_chunk_key_check_is_extended_s(businesses) -> None:
+    owners, tails = [], []
+    for held, added in businesses:
+        base, keys = _orders([f"o{i}" for i in held])
+        owners.append(sm.summarise(base, keys))
+        tails.append(_orders([f"o{i}" for i in added]))
+    got = sm.panels_many(DataScope.SALES, owners, tails, date(2026, 12, 7), 2026 * 12 + 11)
+    assert got.ok.tolist() == [sm.extended(o, *t) is not None for o, t in zip(owners, tails)]
+
+
 def test_small_sources_are_not_summarised() -> None:
     data = parse_payload(DataScope.UTILITY, {"business_id": "B", "as_of": "2026-12-01",
                                              "records": []})
