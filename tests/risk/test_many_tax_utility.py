@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent / "data"))  # the reducer tests' strategies
+sys.path.insert(0, str(Path(__file__).parent / "summaries"))  # the contract's comparison
 
 from puhui.parties.consent import DataScope
 from puhui.risk import _reduce
@@ -25,6 +26,7 @@ from puhui.risk.data.payload import SourceData
 from puhui.risk.errors import RiskDataError
 from puhui.risk.panel import HISTORY_MONTHS, month_index
 from puhui.risk.stacked import Stacked, stack
+from many_samples import assert_stacked
 from risk_data_samples import AS_OF as SAMPLE_AS_OF
 from risk_data_samples import bill, filing, fetched, world
 from test_risk_reducers_typed import (
@@ -45,27 +47,11 @@ def reference(scope: DataScope, sources: list[SourceData], as_of: date, top: int
     return stack(scope, results, top)
 
 
-def assert_stacked_equal(got: Stacked, expected: Stacked) -> None:
-    """SPEC_MANY's equality: `ok` exactly; on ok rows the first month, each column's validity,
-    and its values where valid."""
-    assert got.scope == expected.scope
-    assert set(got.columns) == set(expected.columns)
-    assert np.array_equal(got.ok, expected.ok), (got.ok, expected.ok)
-    ok = expected.ok
-    assert np.array_equal(got.first_month[ok], expected.first_month[ok])
-    for name, (values, valid) in expected.columns.items():
-        got_values, got_valid = got.columns[name]
-        assert got_values.dtype == np.int64 and got_values.shape == values.shape, name
-        assert np.array_equal(got_valid[ok], valid[ok]), name
-        mask = valid & ok[:, None]
-        assert np.array_equal(got_values[mask], values[mask]), name
-
-
 def check(scope: DataScope, sources: list[SourceData], as_of: date) -> None:
     top = month_index(as_of)
     got = MANY[scope](sources, as_of, top)
     assert len(got) == len(sources)
-    assert_stacked_equal(got, reference(scope, sources, as_of, top))
+    assert_stacked(got, reference(scope, sources, as_of, top))
 
 
 def _chunk(scope: DataScope, businesses: list[list[dict]], typed: list[bool]

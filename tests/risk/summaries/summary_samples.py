@@ -1,16 +1,18 @@
 """Shared helpers of the summary tests: the two forms of the same records,
 the merged data a summary extended by a delta stands for, and the comparison with a reducer.
 
-The record strategies follow tests/risk/data/test_risk_reducers_typed.py (days anywhere in 600
-days, near month ends and near the as_of drawn); copied, as that directory's modules are not
-importable from here.
+The record strategies and the two forms are the reducer tests' own
+(tests/risk/data/test_risk_reducers_typed.py: days anywhere in 600 days, near month ends and near
+the as_of drawn).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import date, timedelta
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,49 +21,24 @@ from hypothesis import strategies as st
 from puhui.parties.consent import DataScope
 from puhui.risk import _reduce
 from puhui.risk.data import merged_state as ms
-from puhui.risk.data.payload import SCHEMAS, SourceData, parse_payload
-from puhui.risk.data.records import month_end
-from puhui.risk.data.typed import TypedColumn
+from puhui.risk.data.payload import SourceData
 from puhui.risk.errors import RiskDataError
-from puhui.risk.panel import ROWS, month_index, month_of
+from puhui.risk.panel import ROWS, month_index
 
-PAYLOAD_AS_OF = date(2026, 11, 20)
-BUSINESS = "91310000MA1FL0000X"
-START = PAYLOAD_AS_OF - timedelta(days=600)
-SPAN = (PAYLOAD_AS_OF - START).days
-CUSTOMERS = [f"{i:016x}" for i in range(40)]
+sys.path.insert(0, str(Path(__file__).parents[1] / "data"))  # the reducer tests' strategies
+
+from test_risk_reducers_typed import (  # noqa: E402, F401 - shared with the summary tests
+    BUSINESS, CUSTOMERS, PAYLOAD_AS_OF, SPAN, START, _day, _forms, _typed, day_offsets,
+)
+
+#: The reducer tests' names for the same things.
+day, typed, forms = _day, _typed, _forms
 ALLOWED = {np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.uint64), np.dtype(bool)}
-
-
-def day(offset: int) -> date:
-    return START + timedelta(days=offset)
-
-
-day_offsets = st.one_of(
-    st.integers(0, SPAN), st.integers(SPAN - 125, SPAN),
-    st.builds(lambda m, d: min(SPAN, max(0, (month_end(month_of(month_index(START) + m))
-                                             - START).days + d)),
-              st.integers(0, 20), st.integers(-1, 1)))
 
 #: How far as_of is from the payload's: after every record, on it, a month boundary or so
 #: before it, inside the records' span, before all of them.
 BACKS = st.one_of(st.just(0), st.integers(-70, 0), st.integers(0, 120),
                   st.sampled_from([19, 20, 21, 50, 51]), st.integers(120, 700))
-
-
-def typed(source: SourceData) -> SourceData:
-    """The same data with every field as a `TypedColumn` (a merged monitoring state's form)."""
-    return SourceData(source.scope, source.business_id, source.as_of,
-                      columns={n: TypedColumn.of(source.column(n))
-                               for n in SCHEMAS[source.scope].model_fields},
-                      count=source.record_count, unset=source._unset)
-
-
-def forms(scope: DataScope, records: list[dict]) -> list[SourceData]:
-    """The records as parsed (lists) and as typed columns."""
-    parsed = parse_payload(scope, {"business_id": BUSINESS, "as_of": PAYLOAD_AS_OF.isoformat(),
-                                   "records": records})
-    return [parsed, typed(parsed)]
 
 
 def merged(scope: DataScope, deliveries: list[tuple[SourceData, list[dict]]]) -> SourceData:
