@@ -80,6 +80,17 @@ class Stacked:
         return out
 
 
+def begun(scope: DataScope, bodies: Sequence[dict | None], added: Sequence[object],
+          empty: dict) -> tuple[Stacked, list[dict]]:
+    """The start of a summary's chunk-wide form: the bodies and tails checked to pair up, the
+    answer's empty stack, and a refused (None) body marked not ok and read as `empty`."""
+    if len(added) != len(bodies):
+        raise ValueError(f"{len(bodies)} bodies but {len(added)} tails")
+    out = Stacked.empty(scope, len(bodies))
+    out.ok[:] = [body is not None for body in bodies]
+    return out, [empty if body is None else body for body in bodies]
+
+
 def stack(scope: DataScope, results: Sequence[tuple[dict, list[int]] | None], top: int
           ) -> Stacked:
     """One-business reductions (each a reducer's `(columns, activity months)`, or None where
@@ -172,4 +183,4 @@ class PanelBlocks:
 
 _FIXED = ("business_id", "as_of", "month", "first_activity_month")
 
-__all__ = ["NO_MONTH", "PanelBlocks", "Stacked", "scope_columns", "stack"]
+__all__ = ["NO_MONTH", "PanelBlocks", "Stacked", "begun", "scope_columns", "stack"]

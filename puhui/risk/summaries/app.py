@@ -29,7 +29,7 @@ from puhui.risk._reduce import Reduced
 from puhui.risk.data.payload import SourceData
 from puhui.risk.data.typed import TypedColumn
 from puhui.risk.panel import HISTORY_MONTHS, ROWS, month_index, window_starts
-from puhui.risk.stacked import NO_MONTH, Stacked
+from puhui.risk.stacked import NO_MONTH, Stacked, begun
 from puhui.risk.summaries._digest import text_digests, word_digests
 from puhui.risk.summaries.bank import _cat, _found, _merged, _upsert
 
@@ -163,15 +163,10 @@ def panel_many(bodies: Sequence[Body | None], added: Sequence[SourceData], as_of
     body's counts and the tail's are found apart and added; a tail device new to the body
     counts from its first tail day, one seen earlier in the tail than in the body moves from
     its body first day to its tail one."""
+    out, bodies = begun(SCOPE, bodies, added, _EMPTY)
     count = len(bodies)
-    if len(added) != count:
-        raise ValueError(f"{count} bodies but {len(added)} tails")
-    out = Stacked.empty(DataScope.APP_BEHAVIOUR, count)
     if not count:
         return out
-    if any(body is None for body in bodies):
-        out.ok[[body is None for body in bodies]] = False
-        bodies = [_EMPTY if body is None else body for body in bodies]
     end = as_of.toordinal()
     start = window_starts(as_of)["30d"].toordinal()
     bounds = np.append(c.month_starts(top)[:ROWS], (start + 1, end + 1)).astype(np.int64)

@@ -44,7 +44,7 @@ from puhui.risk.data.payload import SourceData
 from puhui.risk.data.typed import TypedColumn
 from puhui.risk.errors import RiskDataError
 from puhui.risk.panel import HISTORY_MONTHS, ROWS, month_index
-from puhui.risk.stacked import NO_MONTH, Stacked
+from puhui.risk.stacked import NO_MONTH, Stacked, begun
 from puhui.risk.summaries._digest import text_digests
 
 Body = dict[str, np.ndarray]
@@ -296,18 +296,13 @@ def panel_many(bodies: Sequence[Body | None], added: Sequence[SourceData], as_of
     merged: the months of the panel, the latest month before it (its closing balance is
     carried into quiet rows), the head, and the (month, counterparty) pairs the tail's lines
     in the panel's months touch.  The per-business loop only collects arrays."""
+    out, bodies = begun(SCOPE, bodies, added, _EMPTY)
     count = len(bodies)
-    if len(added) != count:
-        raise ValueError(f"{count} bodies but {len(added)} tails")
-    out = Stacked.empty(DataScope.BANK_STATEMENT, count)
     if not count:
         return out
     ok = out.ok
     lo = top - HISTORY_MONTHS
     # -- collect: each business's body arrays and its tail's lines -----------------------------
-    if any(body is None for body in bodies):
-        ok[[body is None for body in bodies]] = False
-        bodies = [_EMPTY if body is None else body for body in bodies]
     fine = ok.tolist()
     t_owner, t_day, t_amount, t_balance, t_party = [], [], [], [], []
     for b, tail in enumerate(added):
