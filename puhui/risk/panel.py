@@ -148,7 +148,7 @@ def panel_from(business_id: str, as_of: date,
             columns.update(found)
             activity.extend(active)
     first = [i for i in activity if i <= top]
-    months, as_of_column, absent = _fixed_columns(as_of)
+    months, as_of_column, absent = fixed_columns(as_of)
     out: dict[str, Column] = {
         "business_id": (np.full(ROWS, business_id, dtype=object), None),
         "as_of": as_of_column, "month": months,
@@ -162,7 +162,7 @@ def panel_from(business_id: str, as_of: date,
 
 
 @lru_cache(maxsize=64)
-def _fixed_columns(as_of: date) -> tuple[Column, Column, Column]:
+def fixed_columns(as_of: date) -> tuple[Column, Column, Column]:
     """The columns that depend on as_of alone (the months, as_of) and an absent source's,
     read-only and shared by every business's panel."""
     top = month_index(as_of)

@@ -27,7 +27,7 @@ from puhui.risk.panel import (
     ROWS,
     SNAPSHOT,
     Column,
-    month_index,
+    fixed_columns,
     month_of,
 )
 
@@ -143,15 +143,14 @@ class PanelBlocks:
         n = len(keys)
         if not n:
             return pl.DataFrame(schema=PANEL_SCHEMA)
-        top = month_index(as_of)
-        months = (np.arange(top - ROWS + 1, top + 1) - 1970 * 12).astype("datetime64[M]")
+        (months, _), (as_of_days, _), _ = fixed_columns(as_of)
         first = self.first_month
         has_first = first != NO_MONTH
         first_day = np.where(has_first, first, 0) - 1970 * 12
         series = [pl.Series("business_id", np.repeat(np.asarray(keys, dtype=object), ROWS),
                             dtype=pl.String),
-                  pl.Series("as_of", np.full(n * ROWS, np.datetime64(as_of, "D"))),
-                  pl.Series("month", np.tile(months.astype("datetime64[D]"), n)),
+                  pl.Series("as_of", np.tile(as_of_days, n)),
+                  pl.Series("month", np.tile(months, n)),
                   pl.Series("first_activity_month",
                             np.repeat(first_day.astype("datetime64[M]").astype("datetime64[D]"),
                                       ROWS))]
@@ -166,9 +165,7 @@ class PanelBlocks:
 
     def columns(self, b: int, business_id: str, as_of: date) -> dict[str, Column]:
         """Business `b`'s panel as `panel.panel_from` gives it."""
-        from puhui.risk.panel import _fixed_columns
-
-        months, as_of_column, absent = _fixed_columns(as_of)
+        months, as_of_column, absent = fixed_columns(as_of)
         first = int(self.first_month[b])
         out: dict[str, Column] = {
             "business_id": (np.full(ROWS, business_id, dtype=object), None),
