@@ -106,6 +106,7 @@ class _State:
     pending: list[ms.Segment] = field(default_factory=list)
     pending_tail: list[bytes] = field(default_factory=list)
     broken: bool = False               # its tail failed its checksum: rebuild
+    held: int | None = None            # deliveries in the stored tail, once counted
 
     @classmethod
     def of_row(cls, row: Any) -> "_State":
@@ -137,10 +138,11 @@ class _State:
     def tail_too_long(self) -> bool:
         """Whether the tail, with what is pending, is due to be compacted into the base."""
         try:
-            held = ms.tail_deliveries(self.tail)
+            if self.held is None:
+                self.held = ms.tail_deliveries(self.tail)
         except PayloadTampered:
             return True  # compacted: the base and tail are read again (or rebuilt)
-        return (len(self.pending) + held > ms.TAIL_SEGMENTS
+        return (len(self.pending) + self.held > ms.TAIL_SEGMENTS
                 or sum(s.count for s in self.pending) > ms.TAIL_RECORDS
                 or len(self.tail or b"") > _TAIL_BYTES)
 
@@ -306,7 +308,7 @@ def _write_states(session: Session, touched: Sequence[_State],
             compact.append(st)
         else:
             try:
-                tail = ms.merged_tail(st.scope, st.tail, st.pending)
+                tail = ms.merged_tail(st.scope, st.tail, st.pending, st.held)
             except PayloadTampered:  # a tail that does not decode: compacted (or rebuilt)
                 st.broken = True
                 compact.append(st)

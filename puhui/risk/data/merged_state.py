@@ -487,7 +487,8 @@ def append_tail(tail: bytes | None, segment: Segment) -> bytes:
     return (tail or b"") + _LEN.pack(len(data)) + data
 
 
-def merged_tail(scope: DataScope, tail: bytes | None, pending: Sequence[Segment]) -> bytes:
+def merged_tail(scope: DataScope, tail: bytes | None, pending: Sequence[Segment],
+                deliveries: int | None = None) -> bytes:
     """The tail with `pending` deliveries merged in, kept as ONE segment (the merge of every
     delivery since the base, in order), with the number of deliveries it merges.
 
@@ -502,7 +503,9 @@ def merged_tail(scope: DataScope, tail: bytes | None, pending: Sequence[Segment]
         merged = merge(held[0], pending)
     else:
         merged = merge(empty(scope), [*held, *pending])
-    data = encode(merged, tail_deliveries(tail) + len(pending))
+    if deliveries is None:  # the deliveries the tail holds, unless the caller counted them
+        deliveries = tail_deliveries(tail)
+    data = encode(merged, deliveries + len(pending))
     return _LEN.pack(len(data)) + data
 
 
