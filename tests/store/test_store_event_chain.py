@@ -245,12 +245,12 @@ def test_a_checkpoint_must_be_this_books_and_signed_by_the_given_key(engine: Eng
         verify(engine, other)
 
 
-def test_migration_chains_the_events_of_an_existing_book(db_url: str) -> None:
+def test_migration_chains_the_events_of_an_existing_book(empty_db_url: str) -> None:
     """A book stored before events were chained verifies once migrated, in stored order."""
     from puhui.store.db import make_engine
 
-    migrate(db_url, "0006")
-    engine = make_engine(db_url)
+    migrate(empty_db_url, "0006")
+    engine = make_engine(empty_db_url)
     try:
         with engine.begin() as conn:
             conn.execute(text("INSERT INTO loans (loan_id, currency, product, status, created_at,"
@@ -266,7 +266,7 @@ def test_migration_chains_the_events_of_an_existing_book(db_url: str) -> None:
                     {"l": loan, "s": seq, "k": f"k{n}", "on": DAY, "p": body,
                      "h": payload_hash(body),
                      "at": datetime(2024, 3, 1, 8, n, 0, 250_000)})
-        migrate(db_url)
+        migrate(empty_db_url)
         verified = verify(engine)
         assert verified.events.seq == 5 and len(verified.book_id) == 32
         with engine.connect() as conn:

@@ -11,9 +11,9 @@ from puhui.store import monitoring_repo
 from puhui.store.db import make_engine, migrate
 
 
-def test_the_bases_move_to_their_own_table(db_url: str) -> None:
-    migrate(db_url, "0022")
-    engine = make_engine(db_url)
+def test_the_bases_move_to_their_own_table(empty_db_url: str) -> None:
+    migrate(empty_db_url, "0022")
+    engine = make_engine(empty_db_url)
     try:
         with engine.begin() as conn:
             for scope, blob in (("sales", b"\x01" * 50_000), ("utility", b"\x02\x03")):
@@ -24,7 +24,7 @@ def test_the_bases_move_to_their_own_table(db_url: str) -> None:
                     "'B1', :d, :d, :t, NULL, 3, 1, :h, 'seg1+zstd', :bh, :b, NULL, NULL, :u)"),
                     {"s": scope, "d": date(2026, 12, 1), "t": True, "h": "a" * 64,
                      "bh": "b" * 64, "b": blob, "u": datetime(2026, 12, 1, 8)})
-        migrate(db_url)
+        migrate(empty_db_url)
         with engine.connect() as conn:
             rows = {r.scope: r for r in monitoring_repo.states(conn, ["AP1"])}
             heads = {r.scope: r for r in monitoring_repo.states(conn, ["AP1"], base=False)}

@@ -19,9 +19,9 @@ ROW = ("INSERT INTO source_payloads (applicant_id, application_id, scope, consen
 AT, ON = datetime(2026, 3, 2, 2, tzinfo=timezone.utc), date(2026, 3, 2)
 
 
-def test_text_rows_survive_the_upgrade_and_packed_rows_the_downgrade(db_url) -> None:
-    migrate(db_url, "0012")
-    engine = make_engine(db_url)
+def test_text_rows_survive_the_upgrade_and_packed_rows_the_downgrade(empty_db_url) -> None:
+    migrate(empty_db_url, "0012")
+    engine = make_engine(empty_db_url)
     try:
         with engine.begin() as conn:
             conn.execute(text(

@@ -31,10 +31,10 @@ from puhui.store.loan_repo import LoanEventRepository
 from puhui.store.models import TRIGGER_CHECKED_ON_POSTGRESQL, Base, table_names
 
 
-def test_migrate_builds_the_schema_and_is_idempotent(db_url: str) -> None:
-    migrate(db_url)
-    migrate(db_url)  # a second run is a no-op
-    engine = make_engine(db_url)
+def test_migrate_builds_the_schema_and_is_idempotent(empty_db_url: str) -> None:
+    migrate(empty_db_url)
+    migrate(empty_db_url)  # a second run is a no-op
+    engine = make_engine(empty_db_url)
     try:
         assert current_revision(engine) == head_revision() is not None
         assert set(table_names()) <= set(inspect(engine).get_table_names())
@@ -48,9 +48,9 @@ def test_migrate_builds_the_schema_and_is_idempotent(db_url: str) -> None:
         engine.dispose()
 
 
-def test_downgrade_and_upgrade_again(db_url: str) -> None:
-    migrate(db_url)
-    engine = make_engine(db_url)
+def test_downgrade_and_upgrade_again(empty_db_url: str) -> None:
+    migrate(empty_db_url)
+    engine = make_engine(empty_db_url)
     try:
         cfg = alembic_config()
         with engine.begin() as conn:
@@ -69,10 +69,10 @@ def _pg_triggers(conn) -> set[str]:
         "AND tgrelid IN ('journal_postings'::regclass, 'accounts'::regclass)")).scalars())
 
 
-def test_statement_checks_downgrade_to_the_row_checks_and_back(db_url: str) -> None:
+def test_statement_checks_downgrade_to_the_row_checks_and_back(empty_db_url: str) -> None:
     """0002 down restores 0001's deferred per-row trigger and foreign keys; up replaces them."""
-    migrate(db_url)
-    engine = make_engine(db_url)
+    migrate(empty_db_url)
+    engine = make_engine(empty_db_url)
     try:
         post = EntryDraft(date(2024, 1, 2), "funding", (Posting("1001", 5), Posting("3001", -5)))
         with session_factory(engine).begin() as session:
@@ -113,12 +113,12 @@ def test_statement_checks_downgrade_to_the_row_checks_and_back(db_url: str) -> N
         engine.dispose()
 
 
-def test_concurrent_migrations_take_turns(db_url: str) -> None:
+def test_concurrent_migrations_take_turns(empty_db_url: str) -> None:
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            migrate(db_url)
+            migrate(empty_db_url)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -128,7 +128,7 @@ def test_concurrent_migrations_take_turns(db_url: str) -> None:
     for t in threads:
         t.join(timeout=60)
     assert errors == []
-    engine = make_engine(db_url)
+    engine = make_engine(empty_db_url)
     try:
         assert current_revision(engine) == head_revision()
     finally:
