@@ -231,8 +231,7 @@ def _base_of(row: Any) -> ms.Segment:
     if row.tail and hashlib.sha256(row.tail).hexdigest() != row.tail_sha256:
         raise PayloadTampered(f"the {scope.value} state's tail of {row.applicant_id} does not "
                               f"match its sha256")
-    return ms.merge(ms.unpack_base(scope, row.codec, row.blob),
-                    ms.tail_segments(scope, row.tail))
+    return ms.load(scope, row.codec, row.blob, row.tail)
 
 
 # -- taking payloads in ------------------------------------------------------------------------------
