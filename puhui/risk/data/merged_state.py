@@ -559,36 +559,50 @@ def _fast_load(scope: DataScope, data: bytes, t: dict | None) -> Segment | None:
         word_parts: list[bytes] = []
         plan: list[tuple[str, str, int, list | None]] = []  # name, form, row, words
         limits: list[int] = []
+        eights = f"<{k}q"
         for j, (name, kind, a, b, extra) in enumerate(cols):
             buf = body[a:b]
-            t_kind, values = tails[j] if tails is not None else ("J", [])
-            if len(values) != k:
-                return None
             if kind == "o":
                 if len(buf) != 8 * n:
                     return None
-                if t_kind == "D":
-                    if not all(v is None or (type(v) is int and 0 < v <= _MAX_ORDINAL)
-                               for v in values):
+                plan.append((name, "d", len(day_parts), None))
+                day_parts.append(buf)
+                if k:
+                    t_kind, values = tails[j]
+                    if len(values) != k:
                         return None
-                elif t_kind != "J" or any(v is not None for v in values):
-                    return None
-                plan.append((name, "d", len(day_parts) // 2, None))
-                day_parts += [buf, struct.pack(f"<{k}q", *[0 if v is None else v
-                                                          for v in values])]
+                    if t_kind == "D":
+                        if not all(v is None or (type(v) is int and 0 < v <= _MAX_ORDINAL)
+                                   for v in values):
+                            return None
+                    elif t_kind != "J" or any(v is not None for v in values):
+                        return None
+                    day_parts.append(struct.pack(eights, *[0 if v is None else v
+                                                           for v in values]))
             elif kind == "i":
-                if len(buf) != 8 * n or t_kind != "J" \
-                        or not all(type(v) is int for v in values):
+                if len(buf) != 8 * n:
                     return None
-                plan.append((name, "i", len(int_parts) // 2, None))
-                int_parts += [buf, struct.pack(f"<{k}q", *values)]
+                plan.append((name, "i", len(int_parts), None))
+                int_parts.append(buf)
+                if k:
+                    t_kind, values = tails[j]
+                    if len(values) != k or t_kind != "J" \
+                            or not all(type(v) is int for v in values):
+                        return None
+                    int_parts.append(struct.pack(eights, *values))
             elif kind == "u":
-                if len(buf) != 2 * n or t_kind != "J" or type(extra) is not list \
-                        or len(extra) >= 65536 or not all(type(w) is str for w in extra) \
-                        or not all(type(v) is str for v in values):
+                if len(buf) != 2 * n or type(extra) is not list or len(extra) >= 65536 \
+                        or not all(type(w) is str for w in extra):
                     return None
                 words = extra
+                plan.append((name, "u", len(word_parts), words))
+                limits.append(len(extra))
+                word_parts.append(buf)
                 if k:
+                    t_kind, values = tails[j]
+                    if len(values) != k or t_kind != "J" \
+                            or not all(type(v) is str for v in values):
+                        return None
                     words = list(extra)
                     code = {w: i for i, w in enumerate(words)}
                     for v in values:
@@ -597,26 +611,26 @@ def _fast_load(scope: DataScope, data: bytes, t: dict | None) -> Segment | None:
                             words.append(v)
                     if len(words) >= 65536:
                         return None
-                    more = struct.pack(f"<{k}H", *map(code.__getitem__, values))
-                else:
-                    more = b""
-                plan.append((name, "u", len(word_parts) // 2, words))
-                limits.append(len(extra))
-                word_parts += [buf, more]
+                    plan[-1] = (name, "u", plan[-1][2], words)
+                    word_parts.append(struct.pack(f"<{k}H", *map(code.__getitem__, values)))
             else:
                 return None
+        step = 2 if k else 1  # parts a column: its stored buffer, and its tail's values
         width = n + k
         a, b = header["keys"]
         buf = body[a:b]
         if len(buf) != 8 * n:
             return None
         # the days' rows first, then the integers', then the keys: one block of int64
-        block = np.frombuffer(b"".join([*day_parts, *int_parts, buf,
-                                        struct.pack(f"<{k}Q", *t_keys)]),
-                              dtype=np.int64).reshape(-1, width)
-        n_days = len(day_parts) // 2
-        if n_days and int(block[:n_days].view(np.uint64).max()) > _MAX_ORDINAL:
+        n_days = len(day_parts) // step
+        if k:
+            block = np.frombuffer(b"".join([*day_parts, *int_parts, buf,
+                                            struct.pack(f"<{k}Q", *t_keys)]), dtype=np.int64)
+        else:
+            block = np.frombuffer(b"".join([*day_parts, *int_parts, buf]), dtype=np.int64)
+        if n_days and int(block[:n_days * width].view(np.uint64).max()) > _MAX_ORDINAL:
             return None
+        block = block.reshape(-1, width)
         keys = block[-1].view(np.uint64)
         if k and not set(keys[:n].tolist()).isdisjoint(t_keys):
             return None
@@ -625,26 +639,38 @@ def _fast_load(scope: DataScope, data: bytes, t: dict | None) -> Segment | None:
         seen_buf, first_buf = body[a:b], body[c:d]
         if len(seen_buf) != 4 * n or len(first_buf) != 4 * n:
             return None
-        days = np.frombuffer(b"".join([seen_buf, struct.pack(f"<{k}i", *t_seen), first_buf,
-                                       struct.pack(f"<{k}i", *t_first)]),
-                             dtype=np.int32).reshape(2, width)
+        if k:
+            fours = f"<{k}i"
+            days = np.frombuffer(b"".join([seen_buf, struct.pack(fours, *t_seen), first_buf,
+                                           struct.pack(fours, *t_first)]), dtype=np.int32)
+        else:
+            days = np.frombuffer(seen_buf + first_buf, dtype=np.int32)
+        seen, first = days[:width], days[width:]
         codes = None
-        if word_parts:
+        if len(limits) == 1:  # one dictionary column (most scopes): no block to reshape
+            codes = np.frombuffer(b"".join(word_parts), dtype=np.uint16)
+            if int(codes[:n].max()) >= limits[0]:
+                return None
+            codes = codes.astype(np.int64).reshape(1, width)
+        elif limits:
             codes = np.frombuffer(b"".join(word_parts), dtype=np.uint16
                                   ).reshape(-1, width).astype(np.int64)
             if any(m >= lim for m, lim in zip(codes[:, :n].max(axis=1).tolist(), limits)):
                 return None
         columns: dict[str, TypedColumn] = {}
-        for name, form, row, words in plan:
+        for name, form, at, words in plan:
+            row = at // step
             if form == "d":
                 columns[name] = TypedColumn("d", block[row])
             elif form == "i":
                 columns[name] = TypedColumn("i", block[n_days + row])
             else:
                 columns[name] = TypedColumn("u", codes[row], words)
-        unset = set(header["unset"])
-        unset.update(n + i for i in t_unset)
-        return Segment(scope, columns, keys, days[0], frozenset(unset), first=days[1])
+        if k:
+            unset = set(header["unset"])
+            unset.update(n + i for i in t_unset)
+            return Segment(scope, columns, keys, seen, frozenset(unset), first=first)
+        return Segment(scope, columns, keys, seen, frozenset(header["unset"]), first=first)
     except Exception:  # noqa: BLE001 - the general path decodes it, or words its refusal
         return None
 
