@@ -250,10 +250,11 @@ def decode(data: bytes | memoryview) -> Summary | None:
     """`encode`'s bytes back (None when they are of another version; `PayloadTampered` when
     they do not decode).
 
-    Each array is a view read straight from the bytes at its offset (no slice of a
-    memoryview per column): a refresh decodes a few summaries per business, ~15 arrays each,
-    so the per-array steps are most of its cost.  The checks are the same: each array within
-    the bytes and a whole number of its items, the fingerprints sorted."""
+    The arrays of one code laid end to end (as `encode` lays them) are read straight from the
+    bytes as one and widened at once, each array a part of it (no slice of a memoryview and no
+    widening per array): a refresh decodes a few summaries per business, ~13 arrays each, so
+    the per-array steps are most of its cost.  The checks are the same: each array within the
+    bytes and a whole number of its items, the fingerprints sorted."""
     try:
         if type(data) is not bytes:
             data = bytes(data)
@@ -266,15 +267,29 @@ def decode(data: bytes | memoryview) -> Summary | None:
         start = 8 + size
         total = len(data) - start
         arrays: dict[str, np.ndarray] = {}
-        for name, code, a, b in head["cols"]:
-            if not 0 <= a <= b <= total:
-                raise ValueError(f"{name} lies beyond the bytes")
+        cols = head["cols"]
+        k, n = 0, len(cols)
+        while k < n:  # a run of arrays of one code laid end to end is read (widened) at once
+            code, first, end = cols[k][1], cols[k][2], cols[k][2]
             dtype, wide = _READ[code]
-            items, rest = divmod(b - a, dtype.itemsize)
-            if rest:
-                raise ValueError("buffer size must be a multiple of element size")
-            array = np.frombuffer(data, dtype, items, start + a)
-            arrays[name] = array.astype(np.int64) if wide else array
+            size_of = dtype.itemsize
+            j = k
+            while j < n:
+                name, code_j, a, b = cols[j]
+                if code_j != code or a != end:
+                    break
+                if not 0 <= a <= b <= total:
+                    raise ValueError(f"{name} lies beyond the bytes")
+                if (b - a) % size_of:
+                    raise ValueError("buffer size must be a multiple of element size")
+                end = b
+                j += 1
+            run = np.frombuffer(data, dtype, (end - first) // size_of, start + first)
+            if wide:
+                run = run.astype(np.int64)
+            for name, _, a, b in cols[k:j]:
+                arrays[name] = run[(a - first) // size_of:(b - first) // size_of]
+            k = j
         prints = arrays.pop("\x00prints")
         if prints.dtype != np.uint32 or (len(prints) > 1 and (prints[1:] < prints[:-1]).any()):
             raise ValueError("key fingerprints out of order")
