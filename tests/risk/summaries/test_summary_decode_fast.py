@@ -110,3 +110,16 @@ def test_crafted_headers_are_refused_by_both(cols) -> None:
     head = orjson.dumps({"v": VERSION, "scope": "sales", "cols": cols, "records": 0})
     data = _MAGIC + _LEN.pack(len(head)) + head + bytes(16)
     assert _outcome(sm.decode, data) == _outcome(_plain, data) == "refused"
+
+
+@pytest.mark.parametrize("cols", [
+    [["a", "i8", 8, 16], ["b", "i8", 0, 8], ["\x00prints", "u4", 16, 16]],   # laid backwards
+    [["a", "i8", 0, 16], ["b", "i8", 8, 24], ["\x00prints", "u4", 0, 0]],    # overlapping
+    [["a", "w4", 0, 8], ["b", "w4", 16, 24], ["c", "w4", 24, 24],
+     ["\x00prints", "u4", 28, 32]],                                          # with a gap
+    [["a", "w4", 4, 8], ["b", "i4", 8, 16], ["c", "w4", 16, 20],
+     ["\x00prints", "u4", 32, 32]]])                                         # codes alternate
+def test_arrays_laid_out_of_encode_order_read_as_plainly(cols) -> None:
+    head = orjson.dumps({"v": VERSION, "scope": "sales", "cols": cols, "records": 0})
+    data = _MAGIC + _LEN.pack(len(head)) + head + bytes(range(1, 33))
+    assert _outcome(sm.decode, data) == _outcome(_plain, data) != "refused"
