@@ -50,6 +50,8 @@ log = logging.getLogger("puhui.monitoring")
 
 #: The sources read and reduced record by record (a few dozen records each).
 _SMALL = tuple(s for s in SOURCES if s not in sm.SUMMARISED)
+_SCOPES = {s.value: s for s in sm.SUMMARISED}
+_NOTHING_SHA256 = hashlib.sha256(b"").hexdigest()
 _SLOW = object()  # this (applicant, scope) needs the full path
 _ABSENT = object()  # no payload of this scope within the window
 
@@ -99,7 +101,7 @@ def _load_panels(session: Any, applicant_ids: Sequence[str], today: date,
         a = row.applicant_id
         if a in slow:
             continue
-        scope = DataScope(row.scope)
+        scope = _SCOPES.get(row.scope) or DataScope(row.scope)
         try:
             found, made = _from_summary(row, kept[(a, row.scope)], bases.get((a, row.scope)),
                                         first, today)
@@ -214,7 +216,7 @@ def _from_summary(row: Any, summary: sm.Summary | None, base_row: Any, first: da
                   ) -> tuple[Any, dict[str, Any] | None]:
     """((the summary, (the tail's data, its keys)), `_ABSENT` or `_SLOW`; a summary made on
     the way)."""
-    scope = DataScope(row.scope)
+    scope = _SCOPES.get(row.scope) or DataScope(row.scope)
     if row.covers_from is not None and first < row.covers_from:
         return _SLOW, None  # merged from later payloads than the window asks for
     if row.as_of < first:
@@ -223,7 +225,7 @@ def _from_summary(row: Any, summary: sm.Summary | None, base_row: Any, first: da
         return _SLOW, None  # the base is lost: rebuilt by the full path
     if row.tail and hashlib.sha256(row.tail).hexdigest() != row.tail_sha256:
         return _SLOW, None
-    if not row.tail and row.tail_sha256 not in (None, hashlib.sha256(b"").hexdigest()):
+    if not row.tail and row.tail_sha256 not in (None, _NOTHING_SHA256):
         return _SLOW, None
     if row.first_as_of < first and not row.in_order:
         return _SLOW, None  # the window cannot be cut from the merge

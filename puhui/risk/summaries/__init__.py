@@ -165,29 +165,65 @@ def panels_many(scope: DataScope, summaries: Sequence[Summary],
 
 def _keys_refused(filters: Sequence[KeyFilter], keys: Sequence[np.ndarray]) -> np.ndarray:
     """For each business, whether its new keys repeat among themselves or may be among its
-    summary's (`KeyFilter.might_hold`): the businesses' keys and fingerprints laid end to
-    end, each tagged with its business in the high half, so one sort and one search do all."""
+    summary's (`KeyFilter.might_hold`), for all the businesses at once.
+
+    Why this shape: a chunk's app summaries hold millions of fingerprints for ~100,000 new
+    keys, so only the fingerprints of businesses with new keys are laid end to end (as they
+    are stored, 32 bits) and each new key is searched in its own business's run, all in step
+    (`_in_runs`); the repeats are found by one plain sort of the keys mixed with their
+    business, the few that mix alike then told apart exactly."""
     count = len(filters)
     refused = np.zeros(count, bool)
     sizes = np.fromiter(map(len, keys), np.int64, count)
     if not sizes.sum():
         return refused
-    owner = np.repeat(np.arange(count, dtype=np.uint64), sizes)
+    owner = np.repeat(np.arange(count, dtype=np.int64), sizes)
     new = np.concatenate(keys).astype(np.uint64, copy=False)
-    order = np.lexsort((new, owner))
-    same = (new[order][1:] == new[order][:-1]) & (owner[order][1:] == owner[order][:-1])
-    refused[owner[order][1:][same].astype(np.int64)] = True
-    held = [f.prints for f in filters]
-    held_owner = np.repeat(np.arange(count, dtype=np.uint64),
-                           np.fromiter(map(len, held), np.int64, count))
-    if len(held_owner):
-        tag = np.uint64(32)
-        stored = (held_owner << tag) | np.concatenate(held).astype(np.uint64)  # sorted
-        wanted = (owner << tag) | (new >> tag)
-        at = np.searchsorted(stored, wanted)
-        hit = stored.take(at, mode="clip") == wanted
-        refused[owner[hit].astype(np.int64)] = True
+    # each key mixed with its business (odd multiplier: a repeat within a business mixes to
+    # the same value, two different pairs only by chance), one plain sort, and the pairs that
+    # mix alike told apart exactly
+    mixed = new ^ (owner.astype(np.uint64) * _MIX)
+    order = np.argsort(mixed)
+    ranked = mixed[order]
+    alike = np.flatnonzero(ranked[1:] == ranked[:-1])
+    if len(alike):
+        among = np.union1d(order[alike], order[alike + 1])
+        o, k = owner[among], new[among]
+        order = np.lexsort((k, o))
+        same = (k[order][1:] == k[order][:-1]) & (o[order][1:] == o[order][:-1])
+        refused[o[order][1:][same]] = True
+    with_keys = np.flatnonzero(sizes)
+    held = [filters[b].prints for b in with_keys.tolist()]
+    lengths = np.fromiter(map(len, held), np.int64, len(held))
+    if lengths.sum():
+        end = np.cumsum(lengths)
+        run = np.zeros(count, np.int64)
+        run[with_keys] = np.arange(len(with_keys))
+        r = run[owner]
+        wanted = (new >> np.uint64(32)).astype(np.uint32)
+        hit = _in_runs(np.concatenate(held).astype(np.uint32, copy=False),
+                       (end - lengths)[r], end[r], wanted)
+        refused[owner[hit]] = True
     return refused
+
+
+#: Odd, so that a key mixed with different businesses' numbers rarely mixes alike.
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _in_runs(runs: np.ndarray, start: np.ndarray, end: np.ndarray, wanted: np.ndarray
+             ) -> np.ndarray:
+    """Whether each `wanted[i]` is in the sorted run `runs[start[i]:end[i]]`: one binary
+    search of all of them in step, a pass per halving of the longest run (`searchsorted`
+    takes one sorted array, not runs)."""
+    lo, hi = start.copy(), end.copy()
+    for _ in range(int((end - start).max(initial=0)).bit_length()):
+        mid = (lo + hi) >> 1
+        less = runs.take(mid, mode="clip") < wanted
+        active = lo < hi
+        lo = np.where(active & less, mid + 1, lo)
+        hi = np.where(active & ~less, mid, hi)
+    return (lo < end) & (runs.take(lo, mode="clip") == wanted)
 
 
 # -- stored form -------------------------------------------------------------------------------------
@@ -212,24 +248,48 @@ def encode(summary: Summary) -> bytes:
 
 def decode(data: bytes | memoryview) -> Summary | None:
     """`encode`'s bytes back (None when they are of another version; `PayloadTampered` when
-    they do not decode)."""
+    they do not decode).
+
+    The arrays of one code laid end to end (as `encode` lays them) are read straight from the
+    bytes as one and widened at once, each array a part of it (no slice of a memoryview and no
+    widening per array): a refresh decodes a few summaries per business, ~13 arrays each, so
+    the per-array steps are most of its cost.  The checks are the same: each array within the
+    bytes and a whole number of its items, the fingerprints sorted."""
     try:
-        data = bytes(data)
+        if type(data) is not bytes:
+            data = bytes(data)
         if data[:4] != _MAGIC:
             raise ValueError("not a summary")
         (size,) = _LEN.unpack_from(data, 4)
         head = orjson.loads(data[8:8 + size])
         if head.get("v") != VERSION:
             return None
-        body_bytes = memoryview(data)[8 + size:]
+        start = 8 + size
+        total = len(data) - start
         arrays: dict[str, np.ndarray] = {}
-        for name, code, a, b in head["cols"]:
-            if not 0 <= a <= b <= len(body_bytes):
-                raise ValueError(f"{name} lies beyond the bytes")
-            if code == "w4":
-                arrays[name] = np.frombuffer(body_bytes[a:b], dtype=np.int32).astype(np.int64)
-            else:
-                arrays[name] = np.frombuffer(body_bytes[a:b], dtype=_DTYPES[code])
+        cols = head["cols"]
+        k, n = 0, len(cols)
+        while k < n:  # a run of arrays of one code laid end to end is read (widened) at once
+            code, first, end = cols[k][1], cols[k][2], cols[k][2]
+            dtype, wide = _READ[code]
+            size_of = dtype.itemsize
+            j = k
+            while j < n:
+                name, code_j, a, b = cols[j]
+                if code_j != code or a != end:
+                    break
+                if not 0 <= a <= b <= total:
+                    raise ValueError(f"{name} lies beyond the bytes")
+                if (b - a) % size_of:
+                    raise ValueError("buffer size must be a multiple of element size")
+                end = b
+                j += 1
+            run = np.frombuffer(data, dtype, (end - first) // size_of, start + first)
+            if wide:
+                run = run.astype(np.int64)
+            for name, _, a, b in cols[k:j]:
+                arrays[name] = run[(a - first) // size_of:(b - first) // size_of]
+            k = j
         prints = arrays.pop("\x00prints")
         if prints.dtype != np.uint32 or (len(prints) > 1 and (prints[1:] < prints[:-1]).any()):
             raise ValueError("key fingerprints out of order")
@@ -238,6 +298,12 @@ def decode(data: bytes | memoryview) -> Summary | None:
     except Exception as exc:  # noqa: BLE001 - whatever damaged bytes raise
         raise PayloadTampered(f"a monitoring summary does not decode: "
                               f"{type(exc).__name__}: {exc}") from None
+
+
+#: How each stored code is read: its dtype, and whether it is widened to int64 ("w4").
+_READ: dict[str, tuple[np.dtype, bool]] = {
+    **{code: (np.dtype(t), False) for code, t in _DTYPES.items()},
+    "w4": (np.dtype(np.int32), True)}
 
 
 __all__ = [

@@ -156,8 +156,17 @@ def text_digests_many(columns: Sequence[TypedColumn]) -> np.ndarray:
     lanes = [column.kind == "f" and len(column.data) >= 64 and _whole(column.data)
              for column in columns]
     words, index = column_words([c for c, by_lanes in zip(columns, lanes) if not by_lanes])
-    # a word met in several columns is digested once per column: the same number
-    digests = _each([v if type(v) is str else repr(v) for v in words])
+    # by lanes when they are all hashes of one width (read by NumPy at once), else each
+    # distinct text digested once (a chunk's tails repeat their customers): a digest is a
+    # function of the text alone
+    texts = [v if type(v) is str else repr(v) for v in words]
+    fixed = _fixed(texts)
+    if fixed is not None:
+        digests = _lanes(fixed)
+    else:
+        at: dict[str, int] = {}
+        which = np.fromiter((at.setdefault(v, len(at)) for v in texts), np.int64, len(texts))
+        digests = _each(list(at))[which]
     few = digests[index] if len(index) else np.zeros(0, np.uint64)
     if not any(lanes):
         return few
