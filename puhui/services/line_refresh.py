@@ -52,6 +52,7 @@ from puhui.lines.record import canonical, input_sha256, record_dict
 from puhui.lines.signals import SIGNALS, monitoring_frame, repayment_facts
 from puhui.loans.caps import cap_to_dict
 from puhui.risk.features import FEATURES, feature_frame
+from puhui.runtime import collector_paused
 from puhui.services.clock import business_date
 from puhui.services.ids import new_id
 from puhui.services.monitoring_panels import load_panels
@@ -295,8 +296,10 @@ def _scored_many(scorer: Any, features: Mapping[str, Mapping[str, Any]]) -> dict
     many = getattr(scorer, "score_many", None)
     if many is None:
         return {a: _scored(scorer, a, f) for a, f in features.items()}
+    with collector_paused():  # thousands of objects kept to the end: nothing cyclic to free
+        scored = many(list(features.values()))
     out = {}
-    for a, found in zip(features, many(list(features.values())), strict=True):
+    for a, found in zip(features, scored, strict=True):
         if isinstance(found, PuhuiError):
             log.warning("re-evaluating %s: scoring: %s", a, found)
             found = None
@@ -471,7 +474,18 @@ def _decide_lines(policy: LinePolicy, plans: Sequence[_Plan],
                   ) -> list[_Decided]:
     """Each line's decision under `policy` (`decide` on the facts gathered once, as
     `evaluate` does), its record's row and its inputs' fingerprint: what
-    `reevaluation.reevaluate_applicant` records for it, field for field."""
+    `reevaluation.reevaluate_applicant` records for it, field for field.  The cyclic collector
+    is held off meanwhile: every object made is kept to the end (or freed by reference
+    counting), and in a worker holding a chunk's data its passes cost more than the work."""
+    with collector_paused():
+        return _decided(policy, plans, by_borrower, scored, today, trigger, now)
+
+
+def _decided(policy: LinePolicy, plans: Sequence[_Plan],
+             by_borrower: Mapping[str, tuple[Mapping[str, Any], Mapping[str, str]]],
+             scored: Mapping[str, Any] | None, today: date, trigger: str, now: Any
+             ) -> list[_Decided]:
+    """`_decide_lines`' work."""
     scores = {} if scored is None else scored
     model_versions = {a: dict(s.model_versions) for a, s in scores.items() if s is not None}
     version, policy_sha256 = policy.version, policy.sha256

@@ -34,6 +34,8 @@ from test_risk_reducers_typed import (
 )
 
 REDUCER = {DataScope.TAX: _reduce.tax, DataScope.UTILITY: _reduce.utility}
+#: The scopes of this file (`MANY` has others, tested in their own files).
+SCOPES = tuple(REDUCER)
 
 
 def reference(scope: DataScope, sources: list[SourceData], as_of: date, top: int) -> Stacked:
@@ -74,7 +76,7 @@ test_tax_many_equals_the_reducer_stacked = _property(DataScope.TAX, filings())
 test_utility_many_equals_the_reducer_stacked = _property(DataScope.UTILITY, bills())
 
 
-@pytest.mark.parametrize("scope", list(MANY))
+@pytest.mark.parametrize("scope", SCOPES)
 def test_a_deterministic_chunk_of_a_few_hundred_businesses(scope) -> None:
     strategy = {DataScope.TAX: filings(), DataScope.UTILITY: bills()}[scope]
     records = st.lists(strategy, max_size=10)
@@ -161,7 +163,7 @@ def test_an_amendment_and_late_filings_across_businesses() -> None:
     assert [revenue[2, month_index(date(2026, m, 1)) - lo] for m in (4, 5, 6)] == [666, 666, 668]
 
 
-@pytest.mark.parametrize("scope", list(MANY))
+@pytest.mark.parametrize("scope", SCOPES)
 def test_empty_chunks_and_empty_businesses(scope) -> None:
     top = month_index(PAYLOAD_AS_OF)
     none = MANY[scope]([], PAYLOAD_AS_OF, top)
@@ -175,7 +177,7 @@ def test_empty_chunks_and_empty_businesses(scope) -> None:
     check(scope, [empties[0], _one(scope, [record]), empties[1]], date(2026, 4, 1))
 
 
-@pytest.mark.parametrize("scope", list(MANY))
+@pytest.mark.parametrize("scope", SCOPES)
 def test_the_sample_worlds_businesses(scope) -> None:
     """Realistic data: the sample world's businesses, in both forms, at two as_of dates."""
     w = world()

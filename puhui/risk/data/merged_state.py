@@ -38,7 +38,8 @@ import numpy as np
 import orjson
 
 from puhui.parties.consent import DataScope
-from puhui.risk.data.payload import SCHEMAS, SourceData, parse_records
+from puhui.risk.data.bureau_read import bureau_data
+from puhui.risk.data.payload import SCHEMAS, SourceData
 from puhui.risk.data.typed import TypedColumn
 from puhui.risk.errors import PayloadTampered
 
@@ -264,10 +265,8 @@ def since(segment: Segment, first_day: date) -> Segment | None:
 
 def source_data(segment: Segment, business_id: str, as_of: date) -> SourceData:
     """The segment as the `SourceData` `parse_payload` gives for its records on `as_of`."""
-    if segment.raw is not None:  # the bureau: one report, read by its models
-        payload = orjson.loads(segment.raw)
-        return parse_records(segment.scope, {**payload, "business_id": business_id,
-                                             "as_of": as_of.isoformat()})
+    if segment.raw is not None:  # the bureau: one report, typed (its models' answer)
+        return bureau_data(segment.raw, business_id, as_of)
     return SourceData(segment.scope, business_id, as_of, columns=segment.columns,
                       count=segment.count, unset=segment.unset)
 
