@@ -6,6 +6,7 @@ Every function works in the caller's session and transaction; none commits.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from datetime import date, datetime
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -24,6 +25,10 @@ _CONSENTS = ConsentRow.__table__
 _BATCH = 500
 
 Bind = Session | Connection
+
+
+def _connection(bind: Bind) -> Connection:
+    return bind.connection() if isinstance(bind, Session) else bind
 
 
 # -- line decision records -------------------------------------------------------------------------
@@ -111,7 +116,25 @@ def decisions_of(bind: Bind, line_id: str, limit: int = 50) -> list[Any]:
 
 def latest_decisions(bind: Bind, line_ids: Iterable[str]) -> dict[str, Any]:
     """(decision_id, line_id, input_sha256, engaged) of the newest decision of each of these
-    lines that has one (the record itself left out: a book reads 200,000 of these)."""
+    lines that has one (the record itself left out: a book reads 200,000 of these), in one
+    statement through the driver (`bulk.select_in`; text columns only, nothing to convert)."""
+    conn = _connection(bind)
+    return {row[1]: LatestDecision._make(row)
+            for row in select_in(conn, _LATEST_SQL, list(line_ids))}
+
+
+#: A line's newest decision as `latest_decisions` gives it.
+LatestDecision = namedtuple("LatestDecision", "decision_id line_id input_sha256 engaged")
+_LATEST_SQL = ("SELECT d.decision_id, d.line_id, d.input_sha256, d.engaged FROM line_decisions d "
+               "JOIN (SELECT max(id) AS id FROM line_decisions WHERE line_id {values} "
+               "GROUP BY line_id) newest ON newest.id = d.id")
+_REPRICED_SQL = ("SELECT line_id, max(decided_on) FROM line_decisions WHERE line_id {values} "
+                 "AND rate_after IS NOT NULL GROUP BY line_id")
+
+
+def latest_decisions_core(bind: Bind, line_ids: Iterable[str]) -> dict[str, Any]:
+    """`latest_decisions` through SQLAlchemy Core: the plain form the raw read is held equal
+    to."""
     ids = list(line_ids)
     out: dict[str, Any] = {}
     for start in range(0, len(ids), _BATCH):
@@ -126,7 +149,16 @@ def latest_decisions(bind: Bind, line_ids: Iterable[str]) -> dict[str, Any]:
 
 
 def last_repriced(bind: Bind, line_ids: Iterable[str]) -> dict[str, date]:
-    """The day of each line's latest decision that changed its price."""
+    """The day of each line's latest decision that changed its price (one statement through
+    the driver; SQLite's ISO text made a date)."""
+    conn = _connection(bind)
+    text = conn.dialect.name == "sqlite"
+    return {line_id: date.fromisoformat(day) if text and day is not None else day
+            for line_id, day in select_in(conn, _REPRICED_SQL, list(line_ids))}
+
+
+def last_repriced_core(bind: Bind, line_ids: Iterable[str]) -> dict[str, date]:
+    """`last_repriced` through SQLAlchemy Core: the plain form the raw read is held equal to."""
     ids = list(line_ids)
     out: dict[str, date] = {}
     for start in range(0, len(ids), _BATCH):
