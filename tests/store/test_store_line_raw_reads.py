@@ -78,3 +78,7 @@ def test_the_raw_line_reads_equal_the_core_reads(engine: Engine, lines: list,
         repriced = line_decision_repo.last_repriced(session, ids)
         assert repriced == line_decision_repo.last_repriced_core(session, ids)
         assert all(type(d) is date for d in repriced.values())
+        pairs = [(i, f"{k:064d}") for i in ids for k in range(5)] + [("L999", "0" * 64)]
+        assert (line_decision_repo.decisions_by_inputs(session, pairs)
+                == line_decision_repo.decisions_by_inputs_core(session, pairs))
+        assert line_decision_repo.decisions_by_inputs(session, []) == {}
