@@ -20,8 +20,16 @@ from itertools import chain
 from operator import itemgetter
 from typing import Any, Callable, Collection, Iterable, Iterator, Sequence
 
-from sqlalchemy import (Boolean, Connection, Date, DateTime, Dialect, LargeBinary, Table,
-                        insert)
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Date,
+    DateTime,
+    Dialect,
+    LargeBinary,
+    Table,
+    insert,
+)
 from sqlalchemy.exc import DBAPIError
 
 from puhui.runtime import collector_paused  # noqa: F401  (re-exported)

@@ -10,17 +10,21 @@ PostgreSQL, multi-row INSERTs on SQLite).
 from __future__ import annotations
 
 from collections import namedtuple
-from datetime import date, datetime, timezone
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any, Iterable, Mapping, Sequence
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from puhui.store.bulk import bulk_insert
-from puhui.store.monitoring_models import (FeedCursorRow, MonitoredApplicantRow,
-                                           MonitoringBaseRow, MonitoringStateRow,
-                                           MonitoringSummaryRow)
+from puhui.store.bulk import bulk_insert, result_converters, typed_rows
+from puhui.store.monitoring_models import (
+    FeedCursorRow,
+    MonitoredApplicantRow,
+    MonitoringBaseRow,
+    MonitoringStateRow,
+    MonitoringSummaryRow,
+)
 from puhui.store.platform_models import ApplicantRow, ConsentLogRow
 from puhui.store.risk_models import SourcePayloadRow
 
@@ -57,15 +61,17 @@ def _chunks(ids: Sequence[str]) -> Iterable[list[str]]:
 # same values as the Core rows (held equal by tests/store/test_store_monitoring_raw_reads.py).
 # The SQL is the one the Core select compiles to, so the database plans and orders it alike.
 _STATE_NAMES = tuple(c.name for c in _STATE.columns)
-_DATES = frozenset(("as_of", "first_as_of", "covers_from", "summary_window"))
-_FLAGS = frozenset(("in_order",))
-_STAMPS = frozenset(("updated_at",))
 _QUALIFIED = {**{n: f"monitoring_state.{n}" for n in _STATE_NAMES},
               "codec": "monitoring_bases.codec", "sha256": "monitoring_bases.sha256",
               "blob": "monitoring_bases.blob",
               "summary_base": "monitoring_summaries.base_sha256 AS summary_base",
               "summary_window": "monitoring_summaries.window_from AS summary_window",
               "summary": "monitoring_summaries.blob AS summary"}
+#: The table column behind each name a raw read selects (its type says how to convert it).
+_COLUMN = {**{n: _STATE.c[n] for n in _STATE_NAMES}, "codec": _BASES.c.codec,
+           "sha256": _BASES.c.sha256, "blob": _BASES.c.blob,
+           "summary_base": _SUMMARIES.c.base_sha256, "summary_window": _SUMMARIES.c.window_from,
+           "summary": _SUMMARIES.c.blob}
 _JOIN_BASES = (" LEFT OUTER JOIN monitoring_bases ON monitoring_bases.applicant_id = "
                "monitoring_state.applicant_id AND monitoring_bases.scope = monitoring_state.scope")
 _JOIN_SUMMARIES = (" LEFT OUTER JOIN monitoring_summaries ON monitoring_summaries.applicant_id = "
@@ -80,49 +86,6 @@ StateRow = namedtuple("StateRow", _STATE_NAMES)  # type: ignore[misc]
 BasedStateRow = namedtuple("BasedStateRow", _STATE_NAMES + _BASE_COLUMNS)  # type: ignore[misc]
 
 
-def _sqlite_date(v: Any) -> date | None:
-    return None if v is None else date.fromisoformat(v)
-
-
-def _sqlite_flag(v: Any) -> bool | None:
-    return None if v is None else bool(v)
-
-
-def _sqlite_stamp(v: Any) -> datetime | None:
-    return None if v is None else datetime.fromisoformat(v).replace(tzinfo=timezone.utc)
-
-
-def _pg_stamp(v: Any) -> datetime | None:
-    if v is None:
-        return None
-    return v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v.astimezone(timezone.utc)
-
-
-def _pg_bytes(v: Any) -> Any:
-    return bytes(v) if isinstance(v, memoryview) else v
-
-
-def _converters(dialect: str, names: Sequence[str]) -> list[tuple[int, Callable[[Any], Any]]]:
-    """(position, conversion) of the columns whose DBAPI value is not yet the Core value."""
-    out: list[tuple[int, Callable[[Any], Any]]] = []
-    for i, n in enumerate(names):
-        if dialect == "sqlite":
-            if n in _DATES:
-                out.append((i, _sqlite_date))
-            elif n in _FLAGS:
-                out.append((i, _sqlite_flag))
-            elif n in _STAMPS:
-                out.append((i, _sqlite_stamp))
-        elif dialect == "postgresql":
-            if n in _STAMPS:
-                out.append((i, _pg_stamp))
-            elif n in ("tail", "blob", "summary"):
-                out.append((i, _pg_bytes))
-        else:  # pragma: no cover - only SQLite and PostgreSQL are run
-            raise NotImplementedError(dialect)
-    return out
-
-
 def _raw_states(bind: Bind, applicant_ids: Sequence[str], scopes: Sequence[str] | None,
                 names: Sequence[str], joins: str, make: Any) -> list[Any]:
     """The rows (`make`, a named tuple of `names`) of the states of these applicants (and
@@ -130,9 +93,8 @@ def _raw_states(bind: Bind, applicant_ids: Sequence[str], scopes: Sequence[str] 
     if scopes is not None and not scopes:
         return []  # an empty IN list: no state (the Core read's answer too)
     conn = _connection(bind)
-    dialect = conn.dialect.name
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    convert = _converters(dialect, names)
+    convert = result_converters(conn, [_COLUMN[n] for n in names])
     head = ("SELECT " + ", ".join(_QUALIFIED[n] for n in names) + " FROM monitoring_state"
             + joins + " WHERE monitoring_state.applicant_id IN (")
     out: list[Any] = []
@@ -142,15 +104,7 @@ def _raw_states(bind: Bind, applicant_ids: Sequence[str], scopes: Sequence[str] 
         if scopes is not None:
             sql += " AND monitoring_state.scope IN (" + ", ".join([mark] * len(scopes)) + ")"
             params += scopes
-        found = conn.exec_driver_sql(sql, tuple(params)).fetchall()
-        if convert:
-            for row in found:
-                cells = list(row)
-                for i, f in convert:
-                    cells[i] = f(cells[i])
-                out.append(make._make(cells))
-        else:
-            out += [make._make(row) for row in found]
+        out += typed_rows(conn.exec_driver_sql(sql, tuple(params)), make, convert)
     return out
 
 
