@@ -14,17 +14,27 @@ through the models unchanged.
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime, timezone
 from functools import lru_cache
 from itertools import chain
 from operator import itemgetter
 from typing import Any, Callable, Collection, Iterable, Iterator, Sequence
 
-from sqlalchemy import Connection, Dialect, Table, insert
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Date,
+    DateTime,
+    Dialect,
+    LargeBinary,
+    Table,
+    insert,
+)
 from sqlalchemy.exc import DBAPIError
 
 from puhui.runtime import collector_paused  # noqa: F401  (re-exported)
 from puhui.store import faults
+from puhui.store.models import UTCDateTime
 
 #: Bound parameters per SQLite statement at most: far below SQLite's own limit (32,766 since
 #: 3.32), and past a few hundred more rows per execution gain nothing.
@@ -75,6 +85,67 @@ def select_in(conn: Connection, sql: str, values: Sequence[Any],
         yield from conn.exec_driver_sql(statement, (pack(list(values[start:start + chunk])),))
 
 
+
+
+def _sqlite_date(v: Any) -> date | None:
+    return None if v is None else date.fromisoformat(v)
+
+
+def _sqlite_flag(v: Any) -> bool | None:
+    return None if v is None else bool(v)
+
+
+def _utc_stamp(v: Any) -> datetime | None:
+    if v is None:
+        return None
+    if isinstance(v, str):  # SQLite's text, naive UTC
+        v = datetime.fromisoformat(v)
+    return v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v.astimezone(timezone.utc)
+
+
+def _bytes(v: Any) -> Any:
+    return bytes(v) if isinstance(v, memoryview) else v
+
+
+def result_converters(conn: Connection, columns: Sequence[Any]
+                      ) -> list[tuple[int, Callable[[Any], Any]]]:
+    """(position, conversion) of the selected `columns` (table columns, in select order) whose
+    driver value is not what SQLAlchemy's row processing would give: SQLite's dates as ISO
+    text and flags as 0/1, UTC timestamps (`UTCDateTime`) naive or in the session's zone, a
+    driver's memoryview of a binary.  What `typed_rows` applies to a raw read's rows."""
+    sqlite = conn.dialect.name == "sqlite"
+    out: list[tuple[int, Callable[[Any], Any]]] = []
+    for i, column in enumerate(columns):
+        kind = column.type
+        if isinstance(kind, UTCDateTime):
+            out.append((i, _utc_stamp))
+        elif isinstance(kind, DateTime):
+            raise NotImplementedError(f"a raw read of {column}: only UTCDateTime stamps")
+        elif isinstance(kind, Date):
+            if sqlite:
+                out.append((i, _sqlite_date))
+        elif isinstance(kind, Boolean):
+            if sqlite:
+                out.append((i, _sqlite_flag))
+        elif isinstance(kind, LargeBinary):
+            if not sqlite:
+                out.append((i, _bytes))
+    return out
+
+
+def typed_rows(rows: Iterable[Sequence[Any]], make: Any,
+               convert: Sequence[tuple[int, Callable[[Any], Any]]]) -> list[Any]:
+    """The driver's `rows` as `make` (a named tuple class) with `convert`'s columns converted:
+    the values and types SQLAlchemy's rows would carry, without its per-row processing."""
+    if not convert:
+        return [make._make(row) for row in rows]
+    out = []
+    for row in rows:
+        cells = list(row)
+        for i, f in convert:
+            cells[i] = f(cells[i])
+        out.append(make._make(cells))
+    return out
 
 
 def bound_values(conn: Connection, table: Table, column: str,

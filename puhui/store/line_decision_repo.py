@@ -6,6 +6,8 @@ Every function works in the caller's session and transaction; none commits.
 
 from __future__ import annotations
 
+import json
+from collections import namedtuple
 from datetime import date, datetime
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -13,7 +15,7 @@ from sqlalchemy import Connection, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from puhui.calendar import parse_rate
-from puhui.store.bulk import bulk_insert, select_in
+from puhui.store.bulk import SELECT_IN_CHUNK, bulk_insert, select_in
 from puhui.store.line_models import LineDecisionRow
 from puhui.store.platform_models import ConsentRow
 from puhui.store.risk_models import SourcePayloadRow
@@ -24,6 +26,10 @@ _CONSENTS = ConsentRow.__table__
 _BATCH = 500
 
 Bind = Session | Connection
+
+
+def _connection(bind: Bind) -> Connection:
+    return bind.connection() if isinstance(bind, Session) else bind
 
 
 # -- line decision records -------------------------------------------------------------------------
@@ -59,8 +65,42 @@ def decision_by_input(bind: Bind, line_id: str, input_sha256: str) -> Any | None
 def decisions_by_inputs(bind: Bind, pairs: Iterable[tuple[str, str]]
                         ) -> dict[tuple[str, str], str]:
     """(line_id, input_sha256) -> the decision recorded for those inputs, for the pairs that
-    have one (chunks of 500 pairs per statement; only the decisions with one of the
-    fingerprints asked are read, not every decision of the lines)."""
+    have one: one statement through the driver, one index lookup per pair (only the decisions
+    asked are read, not every decision of the lines)."""
+    wanted = set(pairs)
+    if not wanted:
+        return {}
+    conn = _connection(bind)
+    asked = sorted(wanted)
+    out: dict[tuple[str, str], str] = {}
+    for start in range(0, len(asked), SELECT_IN_CHUNK):
+        part = asked[start:start + SELECT_IN_CHUNK]
+        if conn.dialect.name == "postgresql":
+            found = conn.exec_driver_sql(_BY_INPUTS_PG, ([a for a, _ in part],
+                                                         [f for _, f in part]))
+        else:
+            found = conn.exec_driver_sql(_BY_INPUTS_SQLITE, (json.dumps(part),))
+        out.update(((line_id, fingerprint), decision_id)
+                   for line_id, fingerprint, decision_id in found)
+    return out
+
+
+# `decisions_by_inputs`' statements: the pairs one bound parameter (a JSON array of pairs, two
+# arrays), each pair one lookup in the (line_id, input_sha256) unique index; not a line IN list
+# and a fingerprint IN list, whose every combination is looked up.
+_BY_INPUTS_SQLITE = ("SELECT d.line_id, d.input_sha256, d.decision_id FROM json_each(?) j "
+                     "CROSS JOIN line_decisions d ON d.line_id = json_extract(j.value, '$[0]') "
+                     "AND d.input_sha256 = json_extract(j.value, '$[1]')")
+_BY_INPUTS_PG = ("SELECT d.line_id, d.input_sha256, d.decision_id FROM "
+                 "unnest(%s::text[], %s::text[]) AS j(line_id, input_sha256) "
+                 "JOIN line_decisions d ON d.line_id = j.line_id "
+                 "AND d.input_sha256 = j.input_sha256")
+
+
+def decisions_by_inputs_core(bind: Bind, pairs: Iterable[tuple[str, str]]
+                             ) -> dict[tuple[str, str], str]:
+    """`decisions_by_inputs` through SQLAlchemy Core (chunks of 500 pairs, IN lists): the
+    plain form the raw read is held equal to."""
     wanted = set(pairs)
     asked = sorted(wanted)
     out: dict[tuple[str, str], str] = {}
@@ -111,7 +151,25 @@ def decisions_of(bind: Bind, line_id: str, limit: int = 50) -> list[Any]:
 
 def latest_decisions(bind: Bind, line_ids: Iterable[str]) -> dict[str, Any]:
     """(decision_id, line_id, input_sha256, engaged) of the newest decision of each of these
-    lines that has one (the record itself left out: a book reads 200,000 of these)."""
+    lines that has one (the record itself left out: a book reads 200,000 of these), in one
+    statement through the driver (`bulk.select_in`; text columns only, nothing to convert)."""
+    conn = _connection(bind)
+    return {row[1]: LatestDecision._make(row)
+            for row in select_in(conn, _LATEST_SQL, list(line_ids))}
+
+
+#: A line's newest decision as `latest_decisions` gives it.
+LatestDecision = namedtuple("LatestDecision", "decision_id line_id input_sha256 engaged")
+_LATEST_SQL = ("SELECT d.decision_id, d.line_id, d.input_sha256, d.engaged FROM line_decisions d "
+               "JOIN (SELECT max(id) AS id FROM line_decisions WHERE line_id {values} "
+               "GROUP BY line_id) newest ON newest.id = d.id")
+_REPRICED_SQL = ("SELECT line_id, max(decided_on) FROM line_decisions WHERE line_id {values} "
+                 "AND rate_after IS NOT NULL GROUP BY line_id")
+
+
+def latest_decisions_core(bind: Bind, line_ids: Iterable[str]) -> dict[str, Any]:
+    """`latest_decisions` through SQLAlchemy Core: the plain form the raw read is held equal
+    to."""
     ids = list(line_ids)
     out: dict[str, Any] = {}
     for start in range(0, len(ids), _BATCH):
@@ -126,7 +184,16 @@ def latest_decisions(bind: Bind, line_ids: Iterable[str]) -> dict[str, Any]:
 
 
 def last_repriced(bind: Bind, line_ids: Iterable[str]) -> dict[str, date]:
-    """The day of each line's latest decision that changed its price."""
+    """The day of each line's latest decision that changed its price (one statement through
+    the driver; SQLite's ISO text made a date)."""
+    conn = _connection(bind)
+    text = conn.dialect.name == "sqlite"
+    return {line_id: date.fromisoformat(day) if text and day is not None else day
+            for line_id, day in select_in(conn, _REPRICED_SQL, list(line_ids))}
+
+
+def last_repriced_core(bind: Bind, line_ids: Iterable[str]) -> dict[str, date]:
+    """`last_repriced` through SQLAlchemy Core: the plain form the raw read is held equal to."""
     ids = list(line_ids)
     out: dict[str, date] = {}
     for start in range(0, len(ids), _BATCH):

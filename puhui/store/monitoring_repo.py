@@ -9,6 +9,7 @@ PostgreSQL, multi-row INSERTs on SQLite).
 
 from __future__ import annotations
 
+from collections import namedtuple
 from datetime import date, datetime
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -16,10 +17,14 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from puhui.store.bulk import bulk_insert
-from puhui.store.monitoring_models import (FeedCursorRow, MonitoredApplicantRow,
-                                           MonitoringBaseRow, MonitoringStateRow,
-                                           MonitoringSummaryRow)
+from puhui.store.bulk import bulk_insert, result_converters, typed_rows
+from puhui.store.monitoring_models import (
+    FeedCursorRow,
+    MonitoredApplicantRow,
+    MonitoringBaseRow,
+    MonitoringStateRow,
+    MonitoringSummaryRow,
+)
 from puhui.store.platform_models import ApplicantRow, ConsentLogRow
 from puhui.store.risk_models import SourcePayloadRow
 
@@ -49,6 +54,60 @@ def _chunks(ids: Sequence[str]) -> Iterable[list[str]]:
         yield ids[start:start + _CHUNK]
 
 
+# -- raw reads -------------------------------------------------------------------------------------
+# The refresh reads states of thousands of borrowers a chunk: the SQLAlchemy result (a Row and a
+# Python type processor a cell) costs more than the fetch, so these reads run one SQL text through
+# the DBAPI cursor and convert the few typed columns themselves into light named tuples, with the
+# same values as the Core rows (held equal by tests/store/test_store_monitoring_raw_reads.py).
+# The SQL is the one the Core select compiles to, so the database plans and orders it alike.
+_STATE_NAMES = tuple(c.name for c in _STATE.columns)
+_QUALIFIED = {**{n: f"monitoring_state.{n}" for n in _STATE_NAMES},
+              "codec": "monitoring_bases.codec", "sha256": "monitoring_bases.sha256",
+              "blob": "monitoring_bases.blob",
+              "summary_base": "monitoring_summaries.base_sha256 AS summary_base",
+              "summary_window": "monitoring_summaries.window_from AS summary_window",
+              "summary": "monitoring_summaries.blob AS summary"}
+#: The table column behind each name a raw read selects (its type says how to convert it).
+_COLUMN = {**{n: _STATE.c[n] for n in _STATE_NAMES}, "codec": _BASES.c.codec,
+           "sha256": _BASES.c.sha256, "blob": _BASES.c.blob,
+           "summary_base": _SUMMARIES.c.base_sha256, "summary_window": _SUMMARIES.c.window_from,
+           "summary": _SUMMARIES.c.blob}
+_JOIN_BASES = (" LEFT OUTER JOIN monitoring_bases ON monitoring_bases.applicant_id = "
+               "monitoring_state.applicant_id AND monitoring_bases.scope = monitoring_state.scope")
+_JOIN_SUMMARIES = (" LEFT OUTER JOIN monitoring_summaries ON monitoring_summaries.applicant_id = "
+                   "monitoring_state.applicant_id AND monitoring_summaries.scope = "
+                   "monitoring_state.scope")
+#: The panels' read of a state with its summary: only the columns the panels use.
+SUMMARY_ROW_NAMES = ("applicant_id", "scope", "business_id", "as_of", "first_as_of", "in_order",
+                     "covers_from", "payload_sha256", "tail_sha256", "tail", "sha256",
+                     "summary_base", "summary_window", "summary")
+SummaryStateRow = namedtuple("SummaryStateRow", SUMMARY_ROW_NAMES)  # type: ignore[misc]
+StateRow = namedtuple("StateRow", _STATE_NAMES)  # type: ignore[misc]
+BasedStateRow = namedtuple("BasedStateRow", _STATE_NAMES + _BASE_COLUMNS)  # type: ignore[misc]
+
+
+def _raw_states(bind: Bind, applicant_ids: Sequence[str], scopes: Sequence[str] | None,
+                names: Sequence[str], joins: str, make: Any) -> list[Any]:
+    """The rows (`make`, a named tuple of `names`) of the states of these applicants (and
+    scopes), read a chunk a query through the DBAPI cursor."""
+    if scopes is not None and not scopes:
+        return []  # an empty IN list: no state (the Core read's answer too)
+    conn = _connection(bind)
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    convert = result_converters(conn, [_COLUMN[n] for n in names])
+    head = ("SELECT " + ", ".join(_QUALIFIED[n] for n in names) + " FROM monitoring_state"
+            + joins + " WHERE monitoring_state.applicant_id IN (")
+    out: list[Any] = []
+    for chunk in _chunks(applicant_ids):
+        sql = head + ", ".join([mark] * len(chunk)) + ")"
+        params = list(chunk)
+        if scopes is not None:
+            sql += " AND monitoring_state.scope IN (" + ", ".join([mark] * len(scopes)) + ")"
+            params += scopes
+        out += typed_rows(conn.exec_driver_sql(sql, tuple(params)), make, convert)
+    return out
+
+
 # -- states ----------------------------------------------------------------------------------------
 def states(bind: Bind, applicant_ids: Sequence[str], scopes: Iterable[str] | None = None, *,
            base: bool = True, lock: bool = False) -> list[Any]:
@@ -56,6 +115,19 @@ def states(bind: Bind, applicant_ids: Sequence[str], scopes: Iterable[str] | Non
     `codec`, `sha256` and `blob` (None where a base is missing); `base=False` leaves the
     compacted base out (taking in a delta touches only the head and tail); `lock` takes the
     rows for update (PostgreSQL; SQLite's writer holds the whole database)."""
+    wanted = None if scopes is None else list(scopes)
+    if not lock:
+        if base:
+            return _raw_states(bind, applicant_ids, wanted, _STATE_NAMES + _BASE_COLUMNS,
+                               _JOIN_BASES, BasedStateRow)
+        return _raw_states(bind, applicant_ids, wanted, _STATE_NAMES, "", StateRow)
+    return states_core(bind, applicant_ids, wanted, base=base, lock=lock)
+
+
+def states_core(bind: Bind, applicant_ids: Sequence[str], scopes: Iterable[str] | None = None,
+                *, base: bool = True, lock: bool = False) -> list[Any]:
+    """`states` through SQLAlchemy Core: what a locking read takes (FOR UPDATE), and the plain
+    form the raw read is held equal to."""
     wanted = None if scopes is None else list(scopes)
     out: list[Any] = []
     for chunk in _chunks(applicant_ids):
@@ -139,7 +211,16 @@ def states_with_summaries(bind: Bind, applicant_ids: Sequence[str],
                           scopes: Iterable[str]) -> list[Any]:
     """The state rows (head and tail) of these applicants and scopes, each with its base's
     `sha256` and its summary's `summary_base`, `summary_window` and `summary` (None where there
-    is none): what a refresh reads instead of the bases."""
+    is none): what a refresh reads instead of the bases.  Only the columns the panels use
+    (`SUMMARY_ROW_NAMES`; no `records`, `payloads`, `updated_at`)."""
+    return _raw_states(bind, applicant_ids, list(scopes), SUMMARY_ROW_NAMES,
+                       _JOIN_BASES + _JOIN_SUMMARIES, SummaryStateRow)
+
+
+def states_with_summaries_core(bind: Bind, applicant_ids: Sequence[str],
+                               scopes: Iterable[str]) -> list[Any]:
+    """`states_with_summaries` through SQLAlchemy Core (all the state's columns): the plain
+    form the raw read is held equal to."""
     wanted = list(scopes)
     out: list[Any] = []
     for chunk in _chunks(applicant_ids):
@@ -174,10 +255,13 @@ def save_summaries(bind: Bind, rows: Sequence[Mapping[str, Any]]) -> None:
 
 def complete(bind: Bind, applicant_ids: Sequence[str]) -> set[str]:
     """Those of these applicants whose states cover all their accepted payloads."""
+    conn = _connection(bind)
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     out: set[str] = set()
     for chunk in _chunks(applicant_ids):
-        out.update(bind.execute(select(_COMPLETE.c.applicant_id)
-                                .where(_COMPLETE.c.applicant_id.in_(chunk))).scalars())
+        sql = ("SELECT monitoring_applicants.applicant_id FROM monitoring_applicants WHERE "
+               "monitoring_applicants.applicant_id IN (" + ", ".join([mark] * len(chunk)) + ")")
+        out.update(a for (a,) in conn.exec_driver_sql(sql, tuple(chunk)).fetchall())
     return out
 
 
