@@ -21,7 +21,7 @@ import re
 from collections import namedtuple
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import Any, get_args
 
 import orjson
 
@@ -36,10 +36,24 @@ from puhui.risk.data.records import (
     _month,
 )
 
-_HASHED = re.compile(r"[0-9a-f]{16,64}")
-_LENDERS = frozenset({"bank", "microfinance", "consumer_finance", "other"})
-_STATUSES = frozenset({"open", "closed"})
-_REASONS = frozenset({"loan_approval", "guarantee_review", "post_loan_management"})
+
+def _literals(model: Any, name: str) -> frozenset[str]:
+    """The words a Literal field of a record model allows: read from the model, not copied, so
+    the two cannot drift apart."""
+    return frozenset(get_args(model.model_fields[name].annotation))
+
+
+def _pattern(model: Any, name: str) -> re.Pattern[str]:
+    """The pattern a text field of a record model must match, read from the model."""
+    (found,) = [m.pattern for m in model.model_fields[name].metadata
+                if getattr(m, "pattern", None)]
+    return re.compile(found)
+
+
+_HASHED = _pattern(BureauLoan, "loan_ref")
+_LENDERS = _literals(BureauLoan, "lender_type")
+_STATUSES = _literals(BureauLoan, "status")
+_REASONS = _literals(Enquiry, "reason")
 _ENVELOPE = frozenset({"business_id", "as_of", "records"})
 _REPORT_KEYS = frozenset(BureauReport.model_fields)
 _LOAN_KEYS = frozenset(BureauLoan.model_fields)
