@@ -180,4 +180,22 @@ class PanelBlocks:
 
 _FIXED = ("business_id", "as_of", "month", "first_activity_month")
 
-__all__ = ["NO_MONTH", "PanelBlocks", "Stacked", "begun", "scope_columns", "stack"]
+def found_in_runs(runs: np.ndarray, start: np.ndarray, end: np.ndarray, wanted: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """For each `wanted[i]` searched in the sorted run `runs[start[i]:end[i]]`: whether it is
+    there, and where it is (or would be inserted).  One binary search of all of them in step,
+    a pass per halving of the longest run: `searchsorted` takes one sorted array, not runs."""
+    lo, hi = start.copy(), end.copy()
+    if not len(runs):
+        return np.zeros(len(wanted), bool), lo
+    for _ in range(int((end - start).max(initial=0)).bit_length()):
+        mid = (lo + hi) >> 1
+        less = runs.take(mid, mode="clip") < wanted
+        active = lo < hi
+        lo = np.where(active & less, mid + 1, lo)
+        hi = np.where(active & ~less, mid, hi)
+    return (lo < end) & (runs.take(lo, mode="clip") == wanted), lo
+
+
+__all__ = ["NO_MONTH", "PanelBlocks", "Stacked", "begun", "found_in_runs", "scope_columns", "stack"]
+

@@ -36,7 +36,7 @@ import orjson
 from puhui.parties.consent import DataScope
 from puhui.risk.data.payload import SourceData
 from puhui.risk.errors import PayloadTampered, RiskDataError
-from puhui.risk.stacked import Stacked
+from puhui.risk.stacked import Stacked, found_in_runs
 
 #: Raised when the rules of a summary change: a stored summary of another version is not used.
 VERSION = 2
@@ -170,7 +170,7 @@ def _keys_refused(filters: Sequence[KeyFilter], keys: Sequence[np.ndarray]) -> n
     Why this shape: a chunk's app summaries hold millions of fingerprints for ~100,000 new
     keys, so only the fingerprints of businesses with new keys are laid end to end (as they
     are stored, 32 bits) and each new key is searched in its own business's run, all in step
-    (`_in_runs`); the repeats are found by one plain sort of the keys mixed with their
+    (`stacked.found_in_runs`); the repeats are found by one plain sort of the keys mixed with their
     business, the few that mix alike then told apart exactly."""
     count = len(filters)
     refused = np.zeros(count, bool)
@@ -201,29 +201,14 @@ def _keys_refused(filters: Sequence[KeyFilter], keys: Sequence[np.ndarray]) -> n
         run[with_keys] = np.arange(len(with_keys))
         r = run[owner]
         wanted = (new >> np.uint64(32)).astype(np.uint32)
-        hit = _in_runs(np.concatenate(held).astype(np.uint32, copy=False),
-                       (end - lengths)[r], end[r], wanted)
+        hit, _ = found_in_runs(np.concatenate(held).astype(np.uint32, copy=False),
+                               (end - lengths)[r], end[r], wanted)
         refused[owner[hit]] = True
     return refused
 
 
 #: Odd, so that a key mixed with different businesses' numbers rarely mixes alike.
 _MIX = np.uint64(0x9E3779B97F4A7C15)
-
-
-def _in_runs(runs: np.ndarray, start: np.ndarray, end: np.ndarray, wanted: np.ndarray
-             ) -> np.ndarray:
-    """Whether each `wanted[i]` is in the sorted run `runs[start[i]:end[i]]`: one binary
-    search of all of them in step, a pass per halving of the longest run (`searchsorted`
-    takes one sorted array, not runs)."""
-    lo, hi = start.copy(), end.copy()
-    for _ in range(int((end - start).max(initial=0)).bit_length()):
-        mid = (lo + hi) >> 1
-        less = runs.take(mid, mode="clip") < wanted
-        active = lo < hi
-        lo = np.where(active & less, mid + 1, lo)
-        hi = np.where(active & ~less, mid, hi)
-    return (lo < end) & (runs.take(lo, mode="clip") == wanted)
 
 
 # -- stored form -------------------------------------------------------------------------------------

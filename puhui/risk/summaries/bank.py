@@ -44,7 +44,7 @@ from puhui.risk.data.payload import SourceData
 from puhui.risk.data.typed import TypedColumn
 from puhui.risk.errors import RiskDataError
 from puhui.risk.panel import HISTORY_MONTHS, ROWS, month_index
-from puhui.risk.stacked import NO_MONTH, Stacked, begun
+from puhui.risk.stacked import NO_MONTH, Stacked, begun, found_in_runs
 from puhui.risk.summaries._digest import text_digests
 
 Body = dict[str, np.ndarray]
@@ -268,22 +268,10 @@ def _cat(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
 
 def _found(keys: np.ndarray, start: np.ndarray, end: np.ndarray, wanted: np.ndarray
            ) -> tuple[np.ndarray, np.ndarray]:
-    """Where each wanted key is in its own sorted run `keys[start:end]` (each wanted key its
-    run), and whether it is there: one binary search of all of them at once, a step a halving
-    of the longest run."""
-    lo, hi = start.copy(), end.copy()
-    last = max(len(keys) - 1, 0)
-    while True:
-        open_ = lo < hi
-        if not open_.any():
-            break
-        mid = (lo + hi) >> 1
-        below = open_ & (keys.take(np.minimum(mid, last)) < wanted) if len(keys) else open_
-        lo = np.where(below, mid + 1, lo)
-        hi = np.where(open_ & ~below, mid, hi)
-    at = np.minimum(lo, last)
-    hit = (lo < end) & (keys.take(at) == wanted) if len(keys) else np.zeros(len(wanted), bool)
-    return at, hit
+    """Where each wanted key is in its own sorted run `keys[start:end]` (clipped to the last
+    key, for `take`), and whether it is there (`stacked.found_in_runs`)."""
+    hit, lo = found_in_runs(keys, start, end, wanted)
+    return np.minimum(lo, max(len(keys) - 1, 0)), hit
 
 
 def panel_many(bodies: Sequence[Body | None], added: Sequence[SourceData], as_of: date,

@@ -37,7 +37,7 @@ from puhui.risk._reduce import Reduced
 from puhui.risk.data.payload import SourceData
 from puhui.risk.errors import RiskDataError
 from puhui.risk.panel import HISTORY_MONTHS, ROWS
-from puhui.risk.stacked import Stacked
+from puhui.risk.stacked import Stacked, found_in_runs
 from puhui.risk.summaries import _month_table as t
 from puhui.risk.summaries._digest import column_words, text_digests, text_digests_many
 
@@ -201,23 +201,6 @@ _PANEL_FIELDS = {"sales_orders": _ORDERS, "sales_gross_fen": _GROSS,
                  "sales_repeat_orders": _REPEAT}
 
 
-def _found(runs: np.ndarray, start: np.ndarray, end: np.ndarray, wanted: np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """For each `wanted[i]` searched in the sorted run `runs[start[i]:end[i]]`: whether it is
-    there, and where it is (or would be inserted).  One binary search of all of them in step,
-    a pass per halving of the longest run: `searchsorted` takes one sorted array, not runs."""
-    lo, hi = start.copy(), end.copy()
-    if not len(runs):
-        return np.zeros(len(wanted), bool), lo
-    for _ in range(int((end - start).max(initial=0)).bit_length()):
-        mid = (lo + hi) >> 1
-        less = runs.take(mid, mode="clip") < wanted
-        active = lo < hi
-        lo = np.where(active & less, mid + 1, lo)
-        hi = np.where(active & ~less, mid, hi)
-    return (lo < end) & (runs.take(lo, mode="clip") == wanted), lo
-
-
 def _tails(added: Sequence[SourceData], ok: np.ndarray
            ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
     """The tails' order fields read per business with `_Orders`' accessors (a business whose
@@ -275,7 +258,7 @@ def _repeats(bodies: Sequence[Body], who: np.ndarray, owner: np.ndarray,
     run_of = np.zeros(int(who.max()) + 1, np.int64)
     run_of[who] = np.arange(len(who))
     r = run_of[group_owner]
-    known, at = _found(np.concatenate(held), (end - sizes)[r], end[r], digest)
+    known, at = found_in_runs(np.concatenate(held), (end - sizes)[r], end[r], digest)
     old = np.full(len(starts), _NEVER)
     old_count = np.zeros(len(starts), np.int64)
     if known.any():
