@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 
 from puhui.parties.consent import DataScope
@@ -65,3 +65,19 @@ def report(reported_on: str = "2026-05-01", loans=(), history=(), enquiries=()) 
 
 def event(at: str, kind: str = "login", device: str = "d1", session: str = "s1") -> dict:
     return {"occurred_at": at, "event_type": kind, "session_id": session, "device_id": device}
+
+
+def utility_bill(kind: str, month: int, usage: int, paid: bool, leave_out: bool,
+                 first_year: int = 2025) -> dict:
+    """A utility bill record for the `month`-th month from January of `first_year`: paid three
+    days after billing, unpaid (`paid_on` None), or with `paid_on` left out."""
+    period = date(first_year + month // 12, month % 12 + 1, 1)
+    billed = (period + timedelta(days=40)).replace(day=5)
+    record = {"utility": kind, "period_month": period.strftime("%Y-%m"), "usage": usage,
+              "amount_fen": usage * 80, "billed_on": billed.isoformat(),
+              "due_on": (billed + timedelta(days=10)).isoformat()}
+    if paid:
+        record["paid_on"] = (billed + timedelta(days=3)).isoformat()
+    elif not leave_out:
+        record["paid_on"] = None
+    return record

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from risk_data_samples import utility_bill
 
 from puhui.lines.signals import merge_payloads
 from puhui.parties.consent import DataScope
@@ -32,17 +33,7 @@ def _sale(order: int, day: date, amount: int, refund: int | None, leave_out: boo
     return record
 
 
-def _bill(kind: str, month: int, usage: int, paid: bool, leave_out: bool) -> dict:
-    period = date(2025 + month // 12, month % 12 + 1, 1)
-    billed = (period + timedelta(days=40)).replace(day=5)
-    record = {"utility": kind, "period_month": period.strftime("%Y-%m"), "usage": usage,
-              "amount_fen": usage * 80, "billed_on": billed.isoformat(),
-              "due_on": (billed + timedelta(days=10)).isoformat()}
-    if paid:
-        record["paid_on"] = (billed + timedelta(days=3)).isoformat()
-    elif not leave_out:
-        record["paid_on"] = None
-    return record
+_bill = utility_bill
 
 
 @st.composite

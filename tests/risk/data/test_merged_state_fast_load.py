@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from risk_data_samples import utility_bill
 
 from puhui.parties.consent import DataScope
 from puhui.risk.data import merged_state as ms
@@ -28,16 +29,7 @@ START = date(2020, 1, 1)
 
 
 def _bill(kind: str, month: int, usage: int, paid: bool, leave_out: bool) -> dict:
-    period = date(2020 + month // 12, month % 12 + 1, 1)
-    billed = (period + timedelta(days=40)).replace(day=5)
-    record = {"utility": kind, "period_month": period.strftime("%Y-%m"), "usage": usage,
-              "amount_fen": usage * 80, "billed_on": billed.isoformat(),
-              "due_on": (billed + timedelta(days=10)).isoformat()}
-    if paid:
-        record["paid_on"] = (billed + timedelta(days=3)).isoformat()
-    elif not leave_out:
-        record["paid_on"] = None
-    return record
+    return utility_bill(kind, month, usage, paid, leave_out, first_year=2020)
 
 
 def _filing(kind: str, month: int, revenue: int, _paid: bool, _leave_out: bool) -> dict:
@@ -83,7 +75,7 @@ def _general(scope: DataScope, blob: bytes, tail: bytes | None) -> ms.Segment:
     return ms.merge(ms.unpack_base(scope, ms.BASE_CODEC, blob), ms.tail_segments(scope, tail))
 
 
-def _column(values: "list | TypedColumn") -> tuple:
+def _column(values: list | TypedColumn) -> tuple:
     if isinstance(values, TypedColumn):
         data = values.data if values.kind not in ("L", "s") else None
         listed = values.to_list()
