@@ -239,7 +239,8 @@ def decode(data: bytes | memoryview) -> Summary | None:
     bytes as one and widened at once, each array a part of it (no slice of a memoryview and no
     widening per array): a refresh decodes a few summaries per business, ~13 arrays each, so
     the per-array steps are most of its cost.  The checks are the same: each array within the
-    bytes and a whole number of its items, the fingerprints sorted."""
+    bytes and a whole number of its items, the fingerprints sorted; and (since this form) a
+    header length within the bytes."""
     try:
         if type(data) is not bytes:
             data = bytes(data)
@@ -251,6 +252,8 @@ def decode(data: bytes | memoryview) -> Summary | None:
             return None
         start = 8 + size
         total = len(data) - start
+        if total < 0:  # a header length beyond the bytes: damaged, even if the JSON still parses
+            raise ValueError("the header runs beyond the bytes")
         arrays: dict[str, np.ndarray] = {}
         cols = head["cols"]
         k, n = 0, len(cols)

@@ -17,12 +17,15 @@ from puhui.risk.summaries import _DTYPES, _LEN, _MAGIC, VERSION, KeyFilter, Summ
 
 
 def _plain(data: bytes | memoryview) -> Summary | None:
-    """The reading as it was before the offsets were read straight (the reference)."""
+    """The reading as it was before the offsets were read straight (the reference), with the
+    one check `decode` added: a header length beyond the bytes is refused."""
     try:
         data = bytes(data)
         if data[:4] != _MAGIC:
             raise ValueError("not a summary")
         (size,) = _LEN.unpack_from(data, 4)
+        if 8 + size > len(data):
+            raise ValueError("the header runs beyond the bytes")
         head = orjson.loads(data[8:8 + size])
         if head.get("v") != VERSION:
             return None
@@ -94,6 +97,17 @@ def test_damaged_summaries_read_or_are_refused_as_the_plain_reading(summary, dra
             data += bytes(draw.draw(st.integers(1, 9)))
     data = bytes(data)
     assert _outcome(sm.decode, data) == _outcome(_plain, data)
+
+
+def test_a_header_length_beyond_the_bytes_is_refused() -> None:
+    """An empty summary (no arrays: its header is its last byte) whose length field grew
+    still parses as JSON; the previous reading took it, this one refuses it."""
+    empty = Summary(DataScope.APP_BEHAVIOUR, {}, KeyFilter.of(np.array([], np.uint64)), 0)
+    data = bytearray(sm.encode(empty))
+    assert sm.decode(bytes(data)) is not None
+    data[5] = 1
+    with pytest.raises(PayloadTampered):
+        sm.decode(bytes(data))
 
 
 @pytest.mark.parametrize("cols", [
