@@ -14,11 +14,12 @@ through the models unchanged.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from itertools import chain
 from operator import itemgetter
-from typing import Any, Callable, Collection, Iterable, Iterator, Sequence
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -31,6 +32,7 @@ from sqlalchemy import (
     insert,
 )
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from puhui.runtime import collector_paused  # noqa: F401  (re-exported)
 from puhui.store import faults
@@ -85,6 +87,9 @@ def select_in(conn: Connection, sql: str, values: Sequence[Any],
         yield from conn.exec_driver_sql(statement, (pack(list(values[start:start + chunk])),))
 
 
+def connection_of(bind: Session | Connection) -> Connection:
+    """The connection behind a session or a connection, for the reads through the driver."""
+    return bind.connection() if isinstance(bind, Session) else bind
 
 
 def _sqlite_date(v: Any) -> date | None:
@@ -100,7 +105,7 @@ def _utc_stamp(v: Any) -> datetime | None:
         return None
     if isinstance(v, str):  # SQLite's text, naive UTC
         v = datetime.fromisoformat(v)
-    return v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v.astimezone(timezone.utc)
+    return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
 
 
 def _bytes(v: Any) -> Any:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 from collections import namedtuple
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from puhui.calendar import parse_rate
 from puhui.store.bulk import SELECT_IN_CHUNK, bulk_insert, select_in
+from puhui.store.bulk import connection_of as _connection
 from puhui.store.line_models import LineDecisionRow
 from puhui.store.platform_models import ConsentRow
 from puhui.store.risk_models import SourcePayloadRow
@@ -26,10 +28,6 @@ _CONSENTS = ConsentRow.__table__
 _BATCH = 500
 
 Bind = Session | Connection
-
-
-def _connection(bind: Bind) -> Connection:
-    return bind.connection() if isinstance(bind, Session) else bind
 
 
 # -- line decision records -------------------------------------------------------------------------
@@ -245,8 +243,19 @@ def consents_in_force_of(bind: Bind, applicant_ids: Sequence[str], at: datetime)
     return out
 
 
-__all__ = ["add_decisions", "bulk_add_decisions", "DECISION_COLUMNS", "decision_by_input",
-           "decisions_by_inputs", "line_states",
-           "decision", "decisions_of", "latest_decisions",
-           "last_repriced", "latest_payload_hashes", "add_payload",
-           "consents_in_force", "consents_in_force_of"]
+__all__ = [
+    "DECISION_COLUMNS",
+    "add_decisions",
+    "add_payload",
+    "bulk_add_decisions",
+    "consents_in_force",
+    "consents_in_force_of",
+    "decision",
+    "decision_by_input",
+    "decisions_by_inputs",
+    "decisions_of",
+    "last_repriced",
+    "latest_decisions",
+    "latest_payload_hashes",
+    "line_states",
+]

@@ -10,14 +10,16 @@ PostgreSQL, multi-row INSERTs on SQLite).
 from __future__ import annotations
 
 from collections import namedtuple
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from puhui.store.bulk import bulk_insert, result_converters, typed_rows
+from puhui.store.bulk import bulk_insert, result_converters, select_in, typed_rows
+from puhui.store.bulk import connection_of as _connection
 from puhui.store.monitoring_models import (
     FeedCursorRow,
     MonitoredApplicantRow,
@@ -42,10 +44,6 @@ Bind = Session | Connection
 
 #: The base's own columns (kept in `monitoring_bases`: see `MonitoringBaseRow`).
 _BASE_COLUMNS = ("codec", "sha256", "blob")
-
-
-def _connection(bind: Bind) -> Connection:
-    return bind.connection() if isinstance(bind, Session) else bind
 
 
 def _chunks(ids: Sequence[str]) -> Iterable[list[str]]:
@@ -255,14 +253,9 @@ def save_summaries(bind: Bind, rows: Sequence[Mapping[str, Any]]) -> None:
 
 def complete(bind: Bind, applicant_ids: Sequence[str]) -> set[str]:
     """Those of these applicants whose states cover all their accepted payloads."""
-    conn = _connection(bind)
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    out: set[str] = set()
-    for chunk in _chunks(applicant_ids):
-        sql = ("SELECT monitoring_applicants.applicant_id FROM monitoring_applicants WHERE "
-               "monitoring_applicants.applicant_id IN (" + ", ".join([mark] * len(chunk)) + ")")
-        out.update(a for (a,) in conn.exec_driver_sql(sql, tuple(chunk)).fetchall())
-    return out
+    return {a for (a,) in select_in(_connection(bind), "SELECT applicant_id FROM "
+                                    "monitoring_applicants WHERE applicant_id {values}",
+                                    list(applicant_ids))}
 
 
 def mark_complete(bind: Bind, applicant_ids: Sequence[str], at: datetime) -> None:
@@ -361,7 +354,22 @@ def applicant_rows(bind: Bind, applicant_ids: Sequence[str]) -> list[Any]:
     return out
 
 
-__all__ = ["states", "states_with_summaries", "save_summaries", "save_states", "save_tails",
-           "drop_states", "complete", "mark_complete", "cursor",
-           "save_cursor", "payloads_of", "latest_hashes", "PAYLOAD_COLUMNS", "add_payloads",
-           "LOG_COLUMNS", "log_uses", "applicant_rows"]
+__all__ = [
+    "LOG_COLUMNS",
+    "PAYLOAD_COLUMNS",
+    "add_payloads",
+    "applicant_rows",
+    "complete",
+    "cursor",
+    "drop_states",
+    "latest_hashes",
+    "log_uses",
+    "mark_complete",
+    "payloads_of",
+    "save_cursor",
+    "save_states",
+    "save_summaries",
+    "save_tails",
+    "states",
+    "states_with_summaries",
+]
